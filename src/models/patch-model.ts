@@ -1,0 +1,23 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Routing } from '../routing/route.js';
+
+/** What a trainer needs of a model that reads patch tensors [batch, n, d]. */
+export interface PatchModel {
+  readonly classes: number;
+  /** Logits [batch, 1] for binary (the paper's f), [batch, classes] otherwise. */
+  forward(patches: tf.Tensor3D): tf.Tensor2D;
+  /** Variables that SGD updates; fixed output weights are not among them. */
+  trainableVariables(): tf.Variable[];
+  /** Every weight by name, trainable or not, for saving and inspection. */
+  namedWeights(): Record<string, tf.Tensor>;
+  dispose(): void;
+}
+
+/** A model that routes patches to experts and can show its routing. */
+export interface RoutedPatchModel extends PatchModel {
+  forwardWithRouting(patches: tf.Tensor3D): { logits: tf.Tensor2D; routing: Routing };
+  /** Router weights [d, k]. */
+  readonly routers: tf.Variable<tf.Rank.R2>;
+  /** Expert hidden weights, one [d, neuronsPerExpert] variable per expert. */
+  readonly experts: readonly tf.Variable<tf.Rank.R2>[];
+}

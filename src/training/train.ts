@@ -1,0 +1,205 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
+import { collectRouting, discriminativeRoutingRate, type RoutingRate } from '../analysis/routing-rate.js';
+import type { PatchDataset } from '../data/dataset.js';
+import { createRng } from '../engine/random.js';
+import { buildModel, MODEL_KINDS, type ModelKind, type ModelOptions } from '../models/build.js';
+import type { PatchModel, RoutedPatchModel } from '../models/patch-model.js';
+import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
+import { integer, oneOf, parseOptions, real } from '../util/options.js';
+import { classificationLoss } from './loss.js';
+import { evaluate } from './evaluate.js';
+import { routerLinearLoss } from './router-loss.js';
+import { checkFinite, sgdEpoch } from './sgd.js';
+
+/** Training settings; defaults are the paper's MNIST protocol (section 5). */
+export const trainingSchema = z
+  .object({
+    model: oneOf(MODEL_KINDS).default('joint'),
+    epochs: integer(1).default(150),
+    batchSize: integer(1).default(20),
+    learningRate: real(0, Infinity, { exclusiveMin: true }).default(0.2),
+    /** Separate regime: epochs of the router phase (the official code: 100). */
+    routerEpochs: integer(0).default(100),
+    /** Separate regime: learning rate of the router phase; defaults to learningRate. */
+    routerLearningRate: real(0, Infinity, { exclusiveMin: true }).optional(),
+    /** Separate regime: N_r, the samples the routers learn from (the first N_r of the training set); default all. */
+    routerSamples: integer(1).optional(),
+    /** Evaluate train and test sets every this many epochs (and always after the last). */
+    evalEvery: integer(1).default(1),
+    seed: integer(0).default(0),
+  })
+  .strict();
+
+export type TrainingOptions = z.input<typeof trainingSchema>;
+export type TrainingConfig = z.output<typeof trainingSchema>;
+
+export interface EpochMetrics {
+  readonly epoch: number;
+  readonly trainLoss: number;
+  readonly trainAccuracy: number;
+  readonly testLoss: number;
+  readonly testAccuracy: number;
+}
+
+export interface RouterPhaseResult {
+  /** Router loss l_r at the end of each router epoch. */
+  readonly losses: readonly number[];
+  /** Routing rate on the test set right after the router phase. */
+  readonly routingRate: RoutingRate;
+}
+
+export interface TrainingResult {
+  readonly model: PatchModel;
+  readonly epochs: readonly EpochMetrics[];
+  readonly routerPhase?: RouterPhaseResult;
+  /** Discriminative-routing rate on the test set after training (pMoE only). */
+  readonly routingRate?: RoutingRate;
+  readonly wallTimeMs: number;
+}
+
+export interface TrainingHooks {
+  /** After each epoch of each phase; `total` counts the epochs of that phase. */
+  onEpoch?(phase: 'routers' | 'experts' | 'model', epoch: number, total: number, metrics?: EpochMetrics): void;
+}
+
+function isRouted(model: PatchModel): model is RoutedPatchModel {
+  return 'forwardWithRouting' in model;
+}
+
+function routingRateOf(model: RoutedPatchModel, data: PatchDataset, kind: ModelKind): RoutingRate {
+  return discriminativeRoutingRate(collectRouting(model, data), data, kind === 'separate' ? 'separate' : 'joint');
+}
+
+/**
+ * Trains one model the paper's way: the CNN and joint pMoE by SGD on the logistic loss; separate
+ * pMoE first trains its routers on the linear loss (eq. 6), then its experts behind the frozen
+ * hard routers. The caller owns and disposes the returned model.
+ */
+export function trainModel(
+  modelOptions: Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'classes'>,
+  train: PatchDataset,
+  test: PatchDataset,
+  options: TrainingOptions = {},
+  hooks: TrainingHooks = {},
+): TrainingResult {
+  const config = parseOptions(trainingSchema, options, 'training');
+  const started = performance.now();
+  const kind = config.model;
+  const model = buildModel({
+    ...modelOptions,
+    kind,
+    patchCount: train.patchCount,
+    patchDim: train.patchDim,
+    classes: train.classes,
+    seed: modelOptions.seed ?? config.seed,
+  });
+  const rng = createRng(`${config.seed}:shuffle`);
+  try {
+    let routerPhase: RouterPhaseResult | undefined;
+    if (kind === 'separate' && model instanceof TwoLayerPmoe) {
+      routerPhase = trainRouterPhase(model, train, test, config, rng, hooks);
+      model.routersFrozen = true;
+    }
+    const epochs = trainByLoss(model, train, test, config, rng, kind === 'separate' ? 'experts' : 'model', hooks);
+    const routingRate = isRouted(model) ? routingRateOf(model, test, kind) : undefined;
+    return { model, epochs, routerPhase, routingRate, wallTimeMs: performance.now() - started };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+function trainRouterPhase(
+  model: TwoLayerPmoe,
+  train: PatchDataset,
+  test: PatchDataset,
+  config: TrainingConfig,
+  rng: ReturnType<typeof createRng>,
+  hooks: TrainingHooks,
+): RouterPhaseResult {
+  const learningRate = config.routerLearningRate ?? config.learningRate;
+  const count = Math.min(config.routerSamples ?? train.count, train.count);
+  const routerData: PatchDataset = count === train.count ? train : sliceFirst(train, count);
+  const optimizer = tf.train.sgd(learningRate);
+  const losses: number[] = [];
+  try {
+    for (let epoch = 1; epoch <= config.routerEpochs; epoch++) {
+      sgdEpoch(
+        routerData,
+        { learningRate, batchSize: config.batchSize },
+        rng,
+        [model.routers],
+        (batch) => routerLinearLoss(model.routers, batch),
+        optimizer,
+      );
+      const loss = wholeSetRouterLoss(model, routerData);
+      checkFinite('router loss', loss, learningRate);
+      losses.push(loss);
+      hooks.onEpoch?.('routers', epoch, config.routerEpochs);
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return { losses, routingRate: routingRateOf(model, test, 'separate') };
+}
+
+function wholeSetRouterLoss(model: RoutedPatchModel, data: PatchDataset): number {
+  const batch = {
+    patches: tf.tensor3d(data.patches, [data.count, data.patchCount, data.patchDim]),
+    labels: tf.tensor1d(data.labels, 'int32'),
+  };
+  const loss = routerLinearLoss(model.routers, batch);
+  const value = loss.dataSync()[0];
+  tf.dispose([loss, batch.patches, batch.labels]);
+  return value;
+}
+
+function sliceFirst(data: PatchDataset, count: number): PatchDataset {
+  const size = data.patchCount * data.patchDim;
+  return {
+    ...data,
+    patches: data.patches.subarray(0, count * size),
+    labels: data.labels.subarray(0, count),
+    discriminativePatch: data.discriminativePatch.subarray(0, count),
+    count,
+    lStar: undefined,
+  };
+}
+
+function trainByLoss(
+  model: PatchModel,
+  train: PatchDataset,
+  test: PatchDataset,
+  config: TrainingConfig,
+  rng: ReturnType<typeof createRng>,
+  phase: 'experts' | 'model',
+  hooks: TrainingHooks,
+): EpochMetrics[] {
+  const optimizer = tf.train.sgd(config.learningRate);
+  const variables = model.trainableVariables();
+  const history: EpochMetrics[] = [];
+  try {
+    for (let epoch = 1; epoch <= config.epochs; epoch++) {
+      sgdEpoch(train, config, rng, variables, (batch) => classificationLoss(model.forward(batch.patches), batch.labels), optimizer);
+      let metrics: EpochMetrics | undefined;
+      if (epoch % config.evalEvery === 0 || epoch === config.epochs) {
+        const trained = evaluate(model, train);
+        const tested = evaluate(model, test);
+        checkFinite('training loss', trained.loss, config.learningRate);
+        metrics = {
+          epoch,
+          trainLoss: trained.loss,
+          trainAccuracy: trained.accuracy,
+          testLoss: tested.loss,
+          testAccuracy: tested.accuracy,
+        };
+        history.push(metrics);
+      }
+      hooks.onEpoch?.(phase, epoch, config.epochs, metrics);
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return history;
+}
