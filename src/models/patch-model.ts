@@ -18,6 +18,6 @@ export interface RoutedPatchModel extends PatchModel {
   forwardWithRouting(patches: tf.Tensor3D): { logits: tf.Tensor2D; routing: Routing };
   /** Router weights [d, k]. */
   readonly routers: tf.Variable<tf.Rank.R2>;
-  /** Expert hidden weights, one [d, neuronsPerExpert] variable per expert. */
-  readonly experts: readonly tf.Variable<tf.Rank.R2>[];
+  /** Expert hidden weights [k, d, neuronsPerExpert]. */
+  readonly experts: tf.Variable<tf.Rank.R3>;
 }

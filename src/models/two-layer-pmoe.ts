@@ -49,8 +49,8 @@ export class TwoLayerPmoe implements RoutedPatchModel {
   readonly config: TwoLayerPmoeConfig;
   /** w_s as columns: [d, k]. */
   readonly routers: tf.Variable<tf.Rank.R2>;
-  /** w_{r,s}: one [d, m/k] variable per expert. */
-  readonly experts: readonly tf.Variable<tf.Rank.R2>[];
+  /** w_{r,s}: [k, d, m/k], expert by expert. */
+  readonly experts: tf.Variable<tf.Rank.R3>;
   /** a_{r,s}: [k * m/k, logits], fixed, rows grouped by expert. */
   readonly output: tf.Tensor2D;
   /** When true, SGD leaves the routers alone (separate training's expert phase). */
@@ -64,11 +64,8 @@ export class TwoLayerPmoe implements RoutedPatchModel {
     const hiddenStd = config.hiddenInitStd ?? defaults.hidden;
     const routerStd = config.routerInitStd ?? defaults.router;
     this.routers = tf.variable(tf.randomNormal([patchDim, experts], 0, routerStd, 'float32', seed));
-    // A seed per expert: one shared seed would make every expert identical.
-    this.experts = Array.from({ length: experts }, (_, s) =>
-      tf.variable(tf.randomNormal([patchDim, neuronsPerExpert], 0, hiddenStd, 'float32', seed + 1 + s)),
-    );
-    this.output = makeOutputWeights(config.outputWeights, experts, neuronsPerExpert, config.classes, seed + 1 + experts);
+    this.experts = tf.variable(tf.randomNormal([experts, patchDim, neuronsPerExpert], 0, hiddenStd, 'float32', seed + 1));
+    this.output = makeOutputWeights(config.outputWeights, experts, neuronsPerExpert, config.classes, seed + 2);
   }
 
   get classes(): number {
@@ -88,34 +85,28 @@ export class TwoLayerPmoe implements RoutedPatchModel {
     const batch = patches.shape[0];
     return tf.tidy(() => {
       const routing = route(patchScores(patches, this.routers), l, gate);
-      // [k, batch * l, d]: each expert multiplies only its batch * l gathered rows.
-      const gathered = tf.unstack(gatherForExperts(patches, routing.indices)) as tf.Tensor2D[];
-      const gates = gate === 'hard' ? undefined : (tf.unstack(gatesForExperts(routing.gates)) as tf.Tensor2D[]);
-      const pooled = this.experts.map((weights, s) => {
-        let activations: tf.Tensor = tf.relu(tf.matMul(gathered[s], weights));
-        if (gates) activations = tf.mul(activations, gates[s]);
-        return tf.sum(tf.reshape(activations, [batch, l, neuronsPerExpert]), 1) as tf.Tensor2D;
-      });
+      // [k, batch * l, d] x [k, d, m/k]: each expert multiplies only its batch * l gathered rows.
+      let activations: tf.Tensor = tf.relu(tf.matMul(gatherForExperts(patches, routing.indices), this.experts));
+      if (gate !== 'hard') activations = tf.mul(activations, gatesForExperts(routing.gates));
+      const pooled = tf.sum(tf.reshape(activations, [k, batch, l, neuronsPerExpert]), 2);
+      const hidden = tf.reshape(tf.transpose(pooled, [1, 0, 2]), [batch, k * neuronsPerExpert]);
       const scale = 1 / (pooling === 'selected' ? l : this.config.patchCount);
-      const hidden = k === 1 ? pooled[0] : tf.concat(pooled, 1);
       const logits = tf.mul(tf.matMul(hidden, this.output), scale) as tf.Tensor2D;
       return { logits, routing };
     });
   }
 
   trainableVariables(): tf.Variable[] {
-    return this.routersFrozen ? [...this.experts] : [this.routers, ...this.experts];
+    return this.routersFrozen ? [this.experts] : [this.routers, this.experts];
   }
 
   namedWeights(): Record<string, tf.Tensor> {
-    const named: Record<string, tf.Tensor> = { routers: this.routers, output: this.output };
-    this.experts.forEach((weights, s) => (named[`expert${s}`] = weights));
-    return named;
+    return { routers: this.routers, experts: this.experts, output: this.output };
   }
 
   dispose(): void {
     this.routers.dispose();
-    this.experts.forEach((weights) => weights.dispose());
+    this.experts.dispose();
     this.output.dispose();
   }
 

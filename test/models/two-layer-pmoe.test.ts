@@ -28,7 +28,7 @@ function makeCase(gate: GateMode, pooling: Pooling, classes: number, label: stri
     output: Float64Array.from(model.output.dataSync()),
   };
   model.routers.assign(tf.tensor2d(Float32Array.from(weights.routers), [shape.d, shape.k]));
-  model.experts.forEach((v, s) => v.assign(tf.tensor2d(Float32Array.from(weights.experts[s]), [shape.d, shape.neuronsPerExpert])));
+  model.experts.assign(tf.tensor3d(Float32Array.from(weights.experts.flatMap((e) => Array.from(e))), [shape.k, shape.d, shape.neuronsPerExpert]));
   // Round the reference to what float32 holds, so both see the same numbers.
   weights.routers = Float64Array.from(Float32Array.from(weights.routers));
   weights.experts = weights.experts.map((e) => Float64Array.from(Float32Array.from(e)));
@@ -93,7 +93,7 @@ for (const backend of BACKENDS) {
           assertClose(logits.dataSync(), reference.logits, 'logits', 1e-5, 1e-4);
 
           const probeTensor = tf.tensor2d(Float32Array.from(probe), [shape.batch, shape.logits]);
-          const { grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(input), probeTensor)), [model.routers, ...model.experts]);
+          const { grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(input), probeTensor)), [model.routers, model.experts]);
           const routerFd = finiteDifferences(patches, weights, shape, probe, (w) => w.routers);
           const routerGrad = grads[model.routers.name]?.dataSync() ?? new Float32Array(shape.d * shape.k);
           if (gate === 'hard') {
@@ -103,11 +103,13 @@ for (const backend of BACKENDS) {
             assertClose(routerGrad, routerFd.gradient, 'router gradient');
             assert.ok(routerGrad.some((v) => v !== 0), 'soft gates pass a gradient to the router');
           }
-          model.experts.forEach((variable, s) => {
+          const expertGrad = grads[model.experts.name].dataSync();
+          const perExpert = shape.d * shape.neuronsPerExpert;
+          for (let s = 0; s < shape.k; s++) {
             const fd = finiteDifferences(patches, weights, shape, probe, (w) => w.experts[s]);
-            assertClose(grads[variable.name].dataSync(), fd.gradient, `expert ${s} gradient`);
+            assertClose(expertGrad.subarray(s * perExpert, (s + 1) * perExpert), fd.gradient, `expert ${s} gradient`);
             assert.ok(fd.skipped === 0, 'expert weights do not move the routing');
-          });
+          }
           assert.ok(routerFd.skipped <= routerFd.gradient.length / 4, `too many router entries skipped: ${routerFd.skipped}`);
           tf.dispose([input, logits, probeTensor, ...Object.values(grads)]);
           model.dispose();

@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { BACKEND_NAMES, initEngine, type BackendName } from '../engine/backend.js';
+import { MODEL_KINDS } from '../models/build.js';
+import { INIT_SCHEMES } from '../models/init.js';
+import { OUTPUT_WEIGHTS } from '../models/output-weights.js';
+import { GATE_MODES, POOLINGS } from '../routing/gate.js';
+import { runOnce, type RunRecord } from '../training/run.js';
+import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
+import { parseInteger, parseIntegerList, parseNumber } from './numbers.js';
+import { startProgress, type Progress } from './progress.js';
+
+const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function backendOption() {
+  return new Option('--backend <name>', 'TensorFlow.js backend; auto prefers tfjs-node when installed, then wasm').choices(BACKEND_NAMES).default('auto');
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+function summariseRun(record: RunRecord): string {
+  const last = record.epochs.at(-1);
+  const lines = [
+    `model ${record.training.model}, N = ${record.data.trainSize}, ${record.data.testSize} test samples, l* = ${record.lStar}, backend ${record.backend}`,
+    `test accuracy ${(100 * (last?.testAccuracy ?? NaN)).toFixed(2)}%  train accuracy ${(100 * (last?.trainAccuracy ?? NaN)).toFixed(2)}%  test loss ${last?.testLoss.toFixed(4)}`,
+  ];
+  if (record.routingRate) lines.push(`discriminative routing rate ${(100 * record.routingRate.rate).toFixed(2)}% (per class ${record.routingRate.perClass.map((r) => (100 * r).toFixed(1)).join(', ')})`);
+  lines.push(`wall time ${(record.wallTimeMs / 1000).toFixed(1)} s`);
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('pmoe')
+    .description('Patch-level Mixture-of-Experts CNNs (pMoE, ICML 2023) on TensorFlow.js')
+    .version(version)
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  program
+    .command('demo')
+    .description('train the CNN, separate pMoE and joint pMoE on the paper\'s synthetic data model at a few training-set sizes; print test accuracy and routing rate')
+    .option('--sizes <list>', 'training-set sizes N, comma-separated', parseIntegerList, DEMO_DEFAULTS.sizes)
+    .option('--epochs <n>', 'epochs per run', parseInteger, DEMO_DEFAULTS.epochs)
+    .option('--seed <n>', 'seed of data and models', parseInteger, DEMO_DEFAULTS.seed)
+    .addOption(backendOption())
+    .option('--json', 'print one JSON object instead of the table')
+    .action(async (options: { sizes: number[]; epochs: number; seed: number; backend: BackendName; json?: boolean }) => {
+      const backend = await initEngine(options.backend);
+      const progress = startProgress(options.sizes.length * 3, 'demo', options.json === true && !process.stderr.isTTY);
+      const result = runDemo({ sizes: options.sizes, epochs: options.epochs, seed: options.seed }, (done, label) => progress.update(done, label));
+      progress.stop();
+      if (options.json) printJson({ ...result, backend });
+      else process.stdout.write(`${formatDemoTable(result, backend)}\n`);
+    });
+
+  program
+    .command('train')
+    .description('train one model on one data source; every setting is an option')
+    .addOption(new Option('--model <kind>', 'cnn, separate (routers first, then experts) or joint pMoE').choices(MODEL_KINDS).default('joint'))
+    .addOption(new Option('--data <source>', 'data source').choices(['synthetic']).default('synthetic'))
+    .option('--train-size <n>', 'N, training samples', parseInteger, 200)
+    .option('--test-size <n>', 'test samples', parseInteger, 1000)
+    .option('--d <n>', 'synthetic: patch dimension d', parseInteger)
+    .option('--n <n>', 'synthetic: patches per sample n', parseInteger)
+    .option('--p <n>', 'synthetic: number of class-irrelevant pattern sets p', parseInteger)
+    .option('--delta-d <x>', 'synthetic: <o_1, o_2>', parseNumber)
+    .option('--delta-r <x>', 'synthetic: bound on |<o_i, q>| for irrelevant patches q', parseNumber)
+    .option('--noise <x>', 'synthetic: spread of each irrelevant set', parseNumber)
+    .option('--confusers <n>', 'synthetic: most irrelevant patches per sample that lean towards the patterns', parseInteger)
+    .option('--classes <n>', 'synthetic: number of classes', parseInteger)
+    .option('--data-seed <n>', 'synthetic: seed of the data (default: --seed)', parseInteger)
+    .option('--neurons <n>', 'cnn: neurons m (paper 40)', parseInteger)
+    .option('--experts <n>', 'pmoe: experts k (separate: the number of classes; joint: 8)', parseInteger)
+    .option('--neurons-per-expert <n>', 'pmoe: neurons per expert m/k (separate 20, joint 5)', parseInteger)
+    .option('--patches-per-expert <n>', 'pmoe: l, patches each expert takes (separate 2, joint 6)', parseInteger)
+    .addOption(new Option('--gate <mode>', 'pmoe: gate (separate: hard, joint: softmax-selected)').choices(GATE_MODES))
+    .addOption(new Option('--pooling <mode>', 'pmoe: pool over the l selected (paper) or all n (official code)').choices(POOLINGS))
+    .addOption(new Option('--output-weights <scheme>', 'fixed second layer: N(0,1) (paper) or constant per expert (official code)').choices(OUTPUT_WEIGHTS))
+    .addOption(new Option('--init <scheme>', 'initial weight scales: paper or the official code').choices(INIT_SCHEMES))
+    .option('--epochs <n>', 'epochs (paper 150)', parseInteger)
+    .option('--batch-size <n>', 'mini-batch size (paper 20)', parseInteger)
+    .option('--lr <x>', 'SGD learning rate (paper 0.2)', parseNumber)
+    .option('--router-epochs <n>', 'separate: router-phase epochs (official code 100)', parseInteger)
+    .option('--router-lr <x>', 'separate: router-phase learning rate (default --lr)', parseNumber)
+    .option('--router-samples <n>', 'separate: N_r, samples for the router phase (default N)', parseInteger)
+    .option('--eval-every <n>', 'evaluate every this many epochs', parseInteger)
+    .option('--seed <n>', 'seed of model initialisation and shuffling', parseInteger, 0)
+    .option('--out <file>', 'append the run record as one JSON line to this file')
+    .addOption(backendOption())
+    .option('--json', 'print the run record as JSON')
+    .action(async (o: Record<string, unknown>) => {
+      await initEngine(o.backend as BackendName);
+      const training = {
+        model: o.model,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        learningRate: o.lr,
+        routerEpochs: o.routerEpochs,
+        routerLearningRate: o.routerLr,
+        routerSamples: o.routerSamples,
+        evalEvery: o.evalEvery,
+        seed: o.seed,
+      } as Record<string, unknown>;
+      const data = {
+        source: 'synthetic' as const,
+        trainSize: o.trainSize as number,
+        testSize: o.testSize as number,
+        d: o.d, n: o.n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers, classes: o.classes,
+        seed: o.dataSeed ?? o.seed,
+      } as Record<string, unknown>;
+      const model = {
+        neurons: o.neurons,
+        experts: o.experts,
+        neuronsPerExpert: o.neuronsPerExpert,
+        patchesPerExpert: o.patchesPerExpert,
+        gate: o.gate,
+        pooling: o.pooling,
+        outputWeights: o.outputWeights,
+        init: o.init,
+      } as Record<string, unknown>;
+      const defined = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined));
+      const quiet = o.json === true && !process.stderr.isTTY;
+      let progress: Progress | undefined;
+      let currentPhase = '';
+      const record = runOnce(
+        { data: defined(data) as never, model: defined(model), training: defined(training) },
+        {
+          onEpoch(phase, epoch, total, metrics) {
+            if (phase !== currentPhase) {
+              progress?.stop();
+              progress = startProgress(total, `train ${String(o.model)} (${phase})`, quiet);
+              currentPhase = phase;
+            }
+            progress?.update(epoch, metrics ? `test acc ${(100 * metrics.testAccuracy).toFixed(1)}%` : '');
+          },
+        },
+      );
+      progress?.stop();
+      if (o.out) await appendFile(o.out as string, `${JSON.stringify(record)}\n`);
+      if (o.json) printJson(record);
+      else process.stdout.write(`${summariseRun(record)}\n`);
+    });
+
+  await program.parseAsync(argv);
+}

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { initEngine, tf } from '../../src/engine/backend.js';
+import { loadModelFiles, saveModelFiles } from '../../src/io/model-files.js';
+import { GATE_MODES, type GateMode } from '../../src/routing/gate.js';
+import { PatchMoE } from '../../src/routing/patch-moe-layer.js';
+import { topIndices } from '../support/reference-pmoe.js';
+import { freshRng } from '../support/random.js';
+
+/**
+ * The layer's meaning written plainly, patch by patch: each expert runs its convolution on each
+ * patch it selected (as a small image with zero padding), times the gate, in its channel slice.
+ */
+function referencePatchMoe(input: tf.Tensor4D, layer: PatchMoE, gate: GateMode): number[][][][] {
+  const { experts: k, patchesPerExpert: l, filtersPerExpert: f, kernelSize } = layer.settings;
+  const size = layer.settings.patchSize as number;
+  const [batch, height, width, channels] = input.shape;
+  const [router, ...expertWeights] = layer.getWeights();
+  const rows = height / size;
+  const cols = width / size;
+  const out = tf.buffer([batch, height, width, k * f]);
+  const routerValues = router.arraySync() as number[][];
+  for (let b = 0; b < batch; b++) {
+    const patchImages: tf.Tensor4D[] = [];
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        patchImages.push(tf.slice(input, [b, r * size, c * size, 0], [1, size, size, channels]));
+      }
+    }
+    const flat = patchImages.map((p) => Array.from(p.dataSync()));
+    for (let s = 0; s < k; s++) {
+      const scores = flat.map((values) => values.reduce((sum, v, i) => sum + v * routerValues[i][s], 0));
+      const chosen = topIndices(scores, l);
+      const exps = scores.map(Math.exp);
+      const chosenSum = chosen.reduce((a, j) => a + exps[j], 0);
+      const allSum = exps.reduce((a, v) => a + v, 0);
+      for (const j of chosen) {
+        const g = gate === 'hard' ? 1 : gate === 'softmax-selected' ? exps[j] / chosenSum : exps[j] / allSum;
+        const y = tf.tidy(() =>
+          tf.mul(tf.add(tf.conv2d(patchImages[j], expertWeights[2 * s] as tf.Tensor4D, 1, kernelSize === 1 ? 'valid' : 'same'), expertWeights[2 * s + 1]), g),
+        );
+        const values = y.arraySync() as number[][][][];
+        const [r0, c0] = [Math.floor(j / cols) * size, (j % cols) * size];
+        for (let y0 = 0; y0 < size; y0++) for (let x0 = 0; x0 < size; x0++) for (let o = 0; o < f; o++) out.set(values[0][y0][x0][o], b, r0 + y0, c0 + x0, s * f + o);
+        y.dispose();
+      }
+    }
+    tf.dispose(patchImages);
+  }
+  return out.toTensor().arraySync() as number[][][][];
+}
+
+function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+describe('PatchMoE layer', () => {
+  for (const gate of GATE_MODES) {
+    for (const kernelSize of [1, 3]) {
+      it(`matches the patch-by-patch reference (gate ${gate}, ${kernelSize}x${kernelSize} experts)`, async () => {
+        await initEngine('cpu');
+        const rng = freshRng(`patchmoe-${gate}-${kernelSize}`);
+        const layer = new PatchMoE({ patchSize: 2, experts: 3, patchesPerExpert: 4, filtersPerExpert: 2, kernelSize, gate, seed: rng.int(1000) });
+        const input = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', rng.int(1000)) as tf.Tensor4D;
+        const output = layer.apply(input) as tf.Tensor4D;
+        assert.deepEqual(output.shape, [2, 8, 8, 6]);
+        // Give the biases a value so their placement is checked too.
+        layer.getWeights().forEach((w, i) => {
+          if (w.rank === 1) layer.weights[i].write(tf.randomNormal(w.shape, 0, 1, 'float32', rng.int(1000)));
+        });
+        const actual = (layer.apply(input) as tf.Tensor).dataSync();
+        const expected = referencePatchMoe(input, layer, gate).flat(3);
+        assert.ok(maxDifference(actual, expected) < 1e-4, `max difference ${maxDifference(actual, expected)}`);
+        const routing = layer.routing(input);
+        assert.deepEqual(routing.indices.shape, [2, 3, 4]);
+        tf.dispose([input, output, routing.indices, routing.gates]);
+      });
+    }
+  }
+
+  it('has the same gradients on wasm as on cpu, through the gathered patches into earlier layers', async () => {
+    const rng = freshRng('patchmoe-gradients');
+    const seed = rng.int(1000);
+    const gradientsOn = async (backend: 'cpu' | 'wasm') => {
+      await initEngine(backend);
+      const conv = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: tfl.initializers.glorotNormal({ seed }) });
+      const moe = new PatchMoE({ patchSize: 2, experts: 2, patchesPerExpert: 3, filtersPerExpert: 3, kernelSize: 3, seed: seed + 1 });
+      const input = tf.randomNormal([2, 6, 6, 2], 0, 1, 'float32', seed + 2);
+      const probe = tf.randomNormal([2, 6, 6, 6], 0, 1, 'float32', seed + 3);
+      moe.apply(conv.apply(input) as tf.Tensor); // build
+      const variables = [...conv.trainableWeights, ...moe.trainableWeights].map((w) => w.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(moe.apply(conv.apply(input) as tf.Tensor) as tf.Tensor, probe)) as tf.Scalar, variables);
+      const result = { value: value.dataSync()[0], grads: variables.map((v) => Array.from(grads[v.name].dataSync())) };
+      tf.dispose([input, probe, value, ...Object.values(grads)]);
+      conv.dispose();
+      moe.dispose();
+      return result;
+    };
+    const cpu = await gradientsOn('cpu');
+    const wasm = await gradientsOn('wasm');
+    assert.ok(Math.abs(cpu.value - wasm.value) < 1e-3 * Math.max(1, Math.abs(cpu.value)));
+    assert.equal(cpu.grads.length, wasm.grads.length);
+    cpu.grads.forEach((g, i) => {
+      const scale = Math.max(1, ...g.map(Math.abs));
+      assert.ok(maxDifference(g, wasm.grads[i]) < 1e-4 * scale, `weight ${i}: ${maxDifference(g, wasm.grads[i])}`);
+      assert.ok(g.some((v) => v !== 0), `weight ${i} gets a gradient`);
+    });
+  });
+
+  it('save then load reproduces outputs to 1e-6', async () => {
+    await initEngine('wasm');
+    const rng = freshRng('patchmoe-save');
+    const input = tfl.input({ shape: [8, 8, 3] });
+    const features = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(input) as tfl.SymbolicTensor;
+    const moe = new PatchMoE({ patchSize: [2, 4], experts: 4, patchesPerExpert: 2, filtersPerExpert: 5, kernelSize: 1, gate: 'softmax-all', seed: rng.int(1000) }).apply(features) as tfl.SymbolicTensor;
+    const pooled = tfl.layers.globalAveragePooling2d({}).apply(moe) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2 }).apply(pooled) as tfl.SymbolicTensor });
+    const x = tf.randomNormal([3, 8, 8, 3], 0, 1, 'float32', rng.int(1000));
+    const before = (model.predict(x) as tf.Tensor).dataSync();
+    const dir = await mkdtemp(join(tmpdir(), 'pmoe-save-'));
+    try {
+      await saveModelFiles(model, dir);
+      const loaded = await loadModelFiles(dir);
+      const after = (loaded.predict(x) as tf.Tensor).dataSync();
+      assert.ok(maxDifference(before, after) <= 1e-6, `max difference ${maxDifference(before, after)}`);
+      const layer = loaded.layers.find((l) => l instanceof PatchMoE) as PatchMoE;
+      assert.equal(layer.settings.gate, 'softmax-all');
+      assert.deepEqual(layer.settings.patchSize, [2, 4]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
