@@ -1,13 +1,15 @@
 import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import type { ModelKind } from '../models/build.js';
-import { runOnce } from '../training/run.js';
+import type { BackendName } from '../engine/backend.js';
+import { runInWorkers } from '../training/parallel.js';
+import type { RunSpec } from '../training/run.js';
 
 /**
  * `pmoe demo`: the paper's claim in a minute. On synthetic data from the paper's data model,
  * the CNN, separate pMoE and joint pMoE train at a few training-set sizes N.
  * Separate pMoE takes l = l* of the data (Lemma 4.1 needs l >= l*).
  */
-export const DEMO_DEFAULTS = { sizes: [50, 100, 200, 400], epochs: 40, routerEpochs: 20, testSize: 1000, seed: 0 };
+export const DEMO_DEFAULTS = { sizes: [50, 100, 200, 400], epochs: 60, routerEpochs: 20, testSize: 1000, seed: 0 };
 
 export interface DemoRow {
   readonly trainSize: number;
@@ -28,27 +30,30 @@ export interface DemoResult {
 
 const MODELS: readonly ModelKind[] = ['cnn', 'separate', 'joint'];
 
-export function runDemo(
-  options: { sizes: number[]; epochs: number; seed: number },
+export async function runDemo(
+  options: { sizes: number[]; epochs: number; seed: number; jobs?: number; backend?: BackendName },
   onRun: (done: number, label: string) => void = () => {},
-): DemoResult {
+): Promise<DemoResult> {
   const started = performance.now();
-  const rows: DemoRow[] = [];
-  let lStar = 1;
-  for (const trainSize of options.sizes) {
-    for (const model of MODELS) {
-      onRun(rows.length, `${model} N=${trainSize}`);
-      const record = runOnce({
-        data: { source: 'synthetic', trainSize, testSize: DEMO_DEFAULTS.testSize, seed: options.seed },
-        // l* of the synthetic defaults is 1 + confusers.
-        model: model === 'separate' ? { patchesPerExpert: Math.max(2, SYNTHETIC_DEFAULTS.confusers + 1) } : {},
-        training: { model, epochs: options.epochs, routerEpochs: DEMO_DEFAULTS.routerEpochs, seed: options.seed },
-      });
-      lStar = Math.max(lStar, record.lStar);
-      rows.push({ trainSize, model, testAccuracy: record.finalTestAccuracy, routingRate: record.routingRate?.rate, wallTimeMs: record.wallTimeMs });
-    }
-  }
-  onRun(rows.length, 'done');
+  const specs: RunSpec[] = options.sizes.flatMap((trainSize) =>
+    MODELS.map((model) => ({
+      data: { source: 'synthetic' as const, trainSize, testSize: DEMO_DEFAULTS.testSize, seed: options.seed },
+      // l* of the synthetic defaults is 1 + confusers.
+      model: model === 'separate' ? { patchesPerExpert: Math.max(2, SYNTHETIC_DEFAULTS.confusers + 1) } : {},
+      training: { model, epochs: options.epochs, routerEpochs: DEMO_DEFAULTS.routerEpochs, seed: options.seed },
+    })),
+  );
+  const records = await runInWorkers(specs, { jobs: options.jobs, backend: options.backend }, (done, record) =>
+    onRun(done, `${record.training.model} N=${record.data.trainSize}`),
+  );
+  const rows: DemoRow[] = records.map((record) => ({
+    trainSize: record.data.trainSize,
+    model: record.training.model,
+    testAccuracy: record.finalTestAccuracy,
+    routingRate: record.routingRate?.rate,
+    wallTimeMs: record.wallTimeMs,
+  }));
+  const lStar = Math.max(...records.map((record) => record.lStar));
   return {
     data: { ...SYNTHETIC_DEFAULTS, lStar, testSize: DEMO_DEFAULTS.testSize },
     epochs: options.epochs,

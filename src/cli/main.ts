@@ -45,12 +45,13 @@ export async function main(argv: string[]): Promise<void> {
     .option('--sizes <list>', 'training-set sizes N, comma-separated', parseIntegerList, DEMO_DEFAULTS.sizes)
     .option('--epochs <n>', 'epochs per run', parseInteger, DEMO_DEFAULTS.epochs)
     .option('--seed <n>', 'seed of data and models', parseInteger, DEMO_DEFAULTS.seed)
+    .option('--jobs <n>', 'parallel workers (default: one per core)', parseInteger)
     .addOption(backendOption())
     .option('--json', 'print one JSON object instead of the table')
-    .action(async (options: { sizes: number[]; epochs: number; seed: number; backend: BackendName; json?: boolean }) => {
+    .action(async (options: { sizes: number[]; epochs: number; seed: number; jobs?: number; backend: BackendName; json?: boolean }) => {
       const backend = await initEngine(options.backend);
       const progress = startProgress(options.sizes.length * 3, 'demo', options.json === true && !process.stderr.isTTY);
-      const result = runDemo({ sizes: options.sizes, epochs: options.epochs, seed: options.seed }, (done, label) => progress.update(done, label));
+      const result = await runDemo({ ...options, backend: options.backend }, (done, label) => progress.update(done, label));
       progress.stop();
       if (options.json) printJson({ ...result, backend });
       else process.stdout.write(`${formatDemoTable(result, backend)}\n`);

@@ -1,0 +1,291 @@
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initEngine, tf } from '../../src/engine/backend.js';
+import { registerWasmKernels } from '../../src/engine/wasm-kernels.js';
+import { freshRng, gaussian } from '../support/random.js';
+import type { Rng } from '../../src/engine/random.js';
+
+type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
+type Pad = 'same' | 'valid' | number | ExplicitPad;
+type Backend = 'cpu' | 'wasm';
+
+const TOLERANCE = 1e-4;
+
+/** max |a - b| / max |b|: one scale for the whole tensor, so near-zero entries do not blow it up. */
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  assert.equal(actual.length, expected.length, 'lengths differ');
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return diff / Math.max(scale, 1e-30);
+}
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  const err = relativeError(actual, expected);
+  assert.ok(err < TOLERANCE, `${what}: relative error ${err.toExponential(2)} >= ${TOLERANCE}`);
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function floats(rng: Rng, shape: readonly number[]): Float32Array {
+  return Float32Array.from(gaussian(rng, size(shape)));
+}
+
+/** Runs fn on a backend and copies its result out, so nothing stays allocated there. */
+async function on<T>(backend: Backend, fn: () => T): Promise<T> {
+  await tf.setBackend(backend);
+  let result: T | undefined;
+  // tidy's return value is scanned for tensors element by element: keep arrays out of it.
+  tf.tidy(() => {
+    result = fn();
+  });
+  return result as T;
+}
+
+function wasmDataIds(): number {
+  return tf.engine().backend.numDataIds();
+}
+
+before(async () => {
+  await initEngine('wasm');
+});
+
+interface ConvCase {
+  name: string;
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: number | [number, number];
+  pad: Pad;
+}
+
+const CONV_CASES: ConvCase[] = [
+  { name: '3x3 same stride 1, batch 2', x: [2, 9, 9, 3], filter: [3, 3, 3, 4], strides: 1, pad: 'same' },
+  { name: '3x3 same stride 2, even input (pad 0 top, 1 bottom)', x: [3, 8, 8, 5], filter: [3, 3, 5, 6], strides: 2, pad: 'same' },
+  { name: '3x3 same stride 2, odd input', x: [1, 9, 9, 16], filter: [3, 3, 16, 8], strides: 2, pad: 'same' },
+  { name: '3x3 valid stride 1, batch 1', x: [1, 7, 7, 2], filter: [3, 3, 2, 3], strides: 1, pad: 'valid' },
+  { name: '3x3 valid stride 2 (last row unused)', x: [2, 8, 8, 3], filter: [3, 3, 3, 4], strides: 2, pad: 'valid' },
+  { name: '1x1 stride 1', x: [2, 6, 6, 16], filter: [1, 1, 16, 16], strides: 1, pad: 'valid' },
+  { name: '1x1 stride 2, odd input', x: [2, 7, 7, 4], filter: [1, 1, 4, 3], strides: 2, pad: 'same' },
+  { name: '5x5 same', x: [2, 10, 10, 3], filter: [5, 5, 3, 2], strides: 1, pad: 'same' },
+  { name: 'patches 28x28 stride 28 on 112x112', x: [2, 112, 112, 1], filter: [28, 28, 1, 5], strides: 28, pad: 'valid' },
+  { name: 'patches 4x4 stride 4', x: [3, 16, 16, 2], filter: [4, 4, 2, 3], strides: 4, pad: 'valid' },
+  { name: 'patches 4x4 stride 4, input not a multiple', x: [2, 18, 17, 1], filter: [4, 4, 1, 2], strides: 4, pad: 'valid' },
+  { name: 'non-square 3x5 kernel, strides [1,2], same', x: [2, 9, 11, 3], filter: [3, 5, 3, 4], strides: [1, 2], pad: 'same' },
+  { name: 'non-square 2x4 kernel, strides [2,1], valid', x: [2, 10, 9, 2], filter: [2, 4, 2, 3], strides: [2, 1], pad: 'valid' },
+  { name: 'numeric pad 2', x: [2, 8, 8, 3], filter: [3, 3, 3, 4], strides: 1, pad: 2 },
+  { name: 'numeric pad 1, stride 2, odd input', x: [1, 11, 11, 6], filter: [3, 3, 6, 5], strides: 2, pad: 1 },
+  {
+    name: 'explicit asymmetric pad, 3x2 kernel, strides [2,1]',
+    x: [2, 10, 10, 2],
+    filter: [3, 2, 2, 5],
+    strides: [2, 1],
+    pad: [[0, 0], [2, 1], [0, 3], [0, 0]],
+  },
+];
+
+function convOutShape(c: ConvCase): number[] {
+  return tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad).outShape;
+}
+
+describe('Conv2DBackpropFilter on wasm', () => {
+  test('is registered, and registering again is harmless', () => {
+    registerWasmKernels();
+    registerWasmKernels();
+    assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
+    assert.ok(tf.getKernel('UnsortedSegmentSum', 'wasm'));
+  });
+
+  const rng = freshRng('wasm Conv2DBackpropFilter');
+  for (const c of CONV_CASES) {
+    test(`tf.grads of tf.conv2d matches cpu: ${c.name}`, async () => {
+      const xVals = floats(rng, c.x);
+      const fVals = floats(rng, c.filter);
+      const wVals = floats(rng, convOutShape(c));
+      const grads = (): Float32Array[] => {
+        const x = tf.tensor4d(xVals, c.x);
+        const f = tf.tensor4d(fVals, c.filter);
+        const w = tf.tensor(wVals, convOutShape(c));
+        const loss = (a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), w));
+        return tf.grads(loss)([x, f]).map((g) => g.dataSync() as Float32Array);
+      };
+      const [dxCpu, dfCpu] = await on('cpu', grads);
+      const [dxWasm, dfWasm] = await on('wasm', grads);
+      assertClose(dfWasm, dfCpu, 'filter gradient');
+      assertClose(dxWasm, dxCpu, 'input gradient');
+    });
+  }
+
+  const directCases: (ConvCase & { dataFormat: 'NHWC' | 'NCHW' })[] = [
+    { ...CONV_CASES[1], dataFormat: 'NHWC' },
+    { ...CONV_CASES[4], dataFormat: 'NHWC' },
+    { ...CONV_CASES[15], dataFormat: 'NHWC' },
+    { name: 'NCHW 3x3 same stride 2', x: [2, 3, 8, 8], filter: [3, 3, 3, 4], strides: 2, pad: 'same', dataFormat: 'NCHW' },
+    { name: 'NCHW 2x4 valid strides [2,1]', x: [2, 2, 10, 9], filter: [2, 4, 2, 3], strides: [2, 1], pad: 'valid', dataFormat: 'NCHW' },
+  ];
+  for (const c of directCases) {
+    test(`runKernel matches cpu and leaks nothing: ${c.name}, ${c.dataFormat}`, async () => {
+      const dataFormat = c.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast';
+      const dyShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, undefined, false, dataFormat).outShape;
+      const xVals = floats(rng, c.x);
+      const dyVals = floats(rng, dyShape);
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat, filterShape: c.filter };
+      const dW = (): { values: Float32Array; shape: number[] } => {
+        const out = tf.engine().runKernel(
+          'Conv2DBackpropFilter',
+          { x: tf.tensor(xVals, c.x), dy: tf.tensor(dyVals, dyShape) },
+          attrs,
+        ) as tf.Tensor;
+        return { values: out.dataSync() as Float32Array, shape: out.shape };
+      };
+      const expected = await on('cpu', dW);
+      await tf.setBackend('wasm');
+      const idsBefore = wasmDataIds();
+      const actual = await on('wasm', dW);
+      assert.equal(wasmDataIds(), idsBefore, 'wasm data ids leaked');
+      assert.deepEqual(actual.shape, c.filter);
+      assertClose(actual.values, expected.values, 'filter gradient');
+    });
+  }
+
+  test('dilations (direct kernel attr) match a plain-loop reference', async () => {
+    const x: [number, number, number, number] = [2, 11, 10, 3];
+    const filter: [number, number, number, number] = [3, 2, 3, 4];
+    const dilations: [number, number] = [2, 3];
+    const info = tf.backend_util.computeConv2DInfo(x, filter, 1, dilations, 'same');
+    const xVals = floats(rng, x);
+    const dyVals = floats(rng, info.outShape);
+    const expected = new Float64Array(size(filter));
+    const [, H, W, C] = x;
+    const [, Ho, Wo, O] = info.outShape;
+    for (let b = 0; b < x[0]; b++)
+      for (let y = 0; y < Ho; y++)
+        for (let xo = 0; xo < Wo; xo++)
+          for (let i = 0; i < filter[0]; i++)
+            for (let j = 0; j < filter[1]; j++) {
+              const r = y + i * dilations[0] - info.padInfo.top;
+              const s = xo + j * dilations[1] - info.padInfo.left;
+              if (r < 0 || r >= H || s < 0 || s >= W) continue;
+              for (let c = 0; c < C; c++)
+                for (let o = 0; o < O; o++)
+                  expected[((i * filter[1] + j) * C + c) * O + o] +=
+                    xVals[((b * H + r) * W + s) * C + c] * dyVals[((b * Ho + y) * Wo + xo) * O + o];
+            }
+    const actual = await on('wasm', () =>
+      (tf.engine().runKernel(
+        'Conv2DBackpropFilter',
+        { x: tf.tensor(xVals, x), dy: tf.tensor(dyVals, info.outShape) },
+        { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: filter, dilations },
+      ) as tf.Tensor).dataSync() as Float32Array,
+    );
+    assertClose(actual, expected, 'dilated filter gradient');
+  });
+});
+
+describe('UnsortedSegmentSum on wasm', () => {
+  const rng = freshRng('wasm UnsortedSegmentSum');
+  const cases: { name: string; x: number[]; ids: number[]; numSegments: number; idValues?: (i: number) => number }[] = [
+    { name: '1-D, repeated ids', x: [9], ids: [9], numSegments: 4 },
+    { name: '2-D, empty segments', x: [7, 3], ids: [7], numSegments: 9 },
+    { name: '3-D slices', x: [5, 2, 3], ids: [5], numSegments: 3 },
+    { name: '2-D ids over a 3-D x', x: [3, 4, 2], ids: [3, 4], numSegments: 5 },
+    { name: 'out-of-range ids are dropped', x: [6, 2], ids: [6], numSegments: 3, idValues: (i) => [-1, 0, 3, 2, 7, 0][i] },
+    { name: 'no ids', x: [0, 3], ids: [0], numSegments: 2 },
+  ];
+  for (const dtype of ['float32', 'int32'] as const) {
+    for (const c of cases) {
+      test(`${dtype} ${c.name}`, async () => {
+        const xVals =
+          dtype === 'int32'
+            ? Int32Array.from({ length: size(c.x) }, () => rng.int(101) - 50)
+            : floats(rng, c.x);
+        // Ids drawn from the lower part of the range so the last segments stay empty.
+        const idVals = Int32Array.from({ length: size(c.ids) }, (_, i) =>
+          c.idValues ? c.idValues(i) : rng.int(Math.max(1, c.numSegments - 2)),
+        );
+        const sliceShape = c.x.slice(c.ids.length);
+        const sliceSize = size(sliceShape);
+        const expected = new Float64Array(c.numSegments * sliceSize);
+        idVals.forEach((id, i) => {
+          if (id < 0 || id >= c.numSegments) return;
+          for (let j = 0; j < sliceSize; j++) expected[id * sliceSize + j] += xVals[i * sliceSize + j];
+        });
+        const run = (): { values: Float32Array | Int32Array; shape: number[]; dtype: string } => {
+          // The op is typed for 1-D ids; the kernel takes any prefix of x's shape, as in TF.
+          const ids = tf.tensor(idVals, c.ids, 'int32') as tf.Tensor1D;
+          const out = tf.unsortedSegmentSum(tf.tensor(xVals, c.x, dtype), ids, c.numSegments);
+          return { values: out.dataSync() as Float32Array | Int32Array, shape: out.shape, dtype: out.dtype };
+        };
+        const actual = await on('wasm', run);
+        assert.deepEqual(actual.shape, [c.numSegments, ...sliceShape]);
+        // TF keeps x's dtype (tfjs's cpu kernel returns float32 for int32 x).
+        assert.equal(actual.dtype, dtype);
+        if (dtype === 'int32') assert.deepEqual(Array.from(actual.values), Array.from(expected));
+        else if (expected.length > 0) assertClose(actual.values, expected, 'segment sums');
+        // tfjs's cpu kernel mishandles ids of rank > 1 (a broadcast error), so it is compared on 1-D ids only.
+        if (c.ids.length === 1 && expected.length > 0) {
+          const cpu = await on('cpu', run);
+          assertClose(actual.values, cpu.values, 'segment sums against cpu');
+        }
+      });
+    }
+  }
+});
+
+describe('gradient of tf.gather on wasm', () => {
+  const rng = freshRng('wasm gather gradient');
+  const cases: { name: string; x: number[]; indices: number[]; axis: number; batchDims: number }[] = [
+    { name: 'axis 0, repeated indices', x: [6, 4], indices: [9], axis: 0, batchDims: 0 },
+    { name: 'axis 1, 2-D indices', x: [3, 7], indices: [2, 4], axis: 1, batchDims: 0 },
+    { name: 'axis 1 of a 3-D x (outer and inner > 1)', x: [3, 4, 6], indices: [5], axis: 1, batchDims: 0 },
+    { name: 'axis -1', x: [3, 5], indices: [4], axis: -1, batchDims: 0 },
+    { name: 'batchDims 1 (patch selection)', x: [4, 6, 3], indices: [4, 5], axis: 1, batchDims: 1 },
+    { name: 'batchDims 1, axis 2', x: [2, 3, 5, 2], indices: [2, 4], axis: 2, batchDims: 1 },
+    // tfjs 4.22's wasm GatherV2 itself computes batchDims >= 2 wrongly (and can read out of bounds),
+    // so this one runs on cpu only, to check the gradient's general-batchDims arithmetic.
+    { name: 'batchDims 2 (cpu only)', x: [2, 3, 5, 2], indices: [2, 3, 4], axis: 2, batchDims: 2 },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const axis = c.axis < 0 ? c.axis + c.x.length : c.axis;
+      const dim = c.x[axis];
+      const xVals = floats(rng, c.x);
+      const idxVals = Int32Array.from({ length: size(c.indices) }, () => rng.int(dim));
+      const outShape = [...c.x.slice(0, axis), ...c.indices.slice(c.batchDims), ...c.x.slice(axis + 1)];
+      const wVals = floats(rng, outShape);
+      const run = (): { forward: Float32Array; grad: Float32Array } => {
+        const x = tf.tensor(xVals, c.x);
+        const indices = tf.tensor(idxVals, c.indices, 'int32');
+        const w = tf.tensor(wVals, outShape);
+        const loss = (x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, indices, c.axis, c.batchDims), w));
+        return {
+          forward: tf.gather(x, indices, c.axis, c.batchDims).dataSync() as Float32Array,
+          grad: tf.grad(loss)(x).dataSync() as Float32Array,
+        };
+      };
+      // Reference: x viewed as [batch, outer, dim, inner], w as [batch, outer, perBatch, inner].
+      const batch = size(c.x.slice(0, c.batchDims));
+      const outer = size(c.x.slice(c.batchDims, axis));
+      const inner = size(c.x.slice(axis + 1));
+      const perBatch = idxVals.length / batch;
+      const expected = new Float64Array(xVals.length);
+      for (let b = 0; b < batch; b++)
+        for (let o = 0; o < outer; o++)
+          for (let p = 0; p < perBatch; p++)
+            for (let r = 0; r < inner; r++)
+              expected[((b * outer + o) * dim + idxVals[b * perBatch + p]) * inner + r] +=
+                wVals[((b * outer + o) * perBatch + p) * inner + r];
+      const cpu = await on('cpu', run);
+      assertClose(cpu.grad, expected, 'cpu gather gradient');
+      if (c.batchDims >= 2) return;
+      const wasm = await on('wasm', run);
+      assertClose(wasm.forward, cpu.forward, 'wasm gather');
+      assertClose(wasm.grad, expected, 'wasm gather gradient');
+    });
+  }
+});
