@@ -1,7 +1,7 @@
 import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import type { ModelKind } from '../models/build.js';
 import type { BackendName } from '../engine/backend.js';
-import { runInWorkers } from '../training/parallel.js';
+import { okRecords, runSweep } from '../experiments/sweep.js';
 import type { RunSpec } from '../training/run.js';
 
 /**
@@ -43,9 +43,15 @@ export async function runDemo(
       training: { model, epochs: options.epochs, routerEpochs: DEMO_DEFAULTS.routerEpochs, seed: options.seed },
     })),
   );
-  const records = await runInWorkers(specs, { jobs: options.jobs, backend: options.backend }, (done, record) =>
-    onRun(done, `${record.training.model} N=${record.data.trainSize}`),
-  );
+  const { lines } = await runSweep(specs, {
+    experiment: 'demo',
+    jobs: options.jobs,
+    backend: options.backend,
+    onProgress: (progress) => onRun(progress.done, progress.label),
+  });
+  const failed = lines.find((line) => line.status === 'failed');
+  if (failed?.status === 'failed') throw new Error(`a demo run failed: ${failed.error}`);
+  const records = okRecords(lines);
   const rows: DemoRow[] = records.map((record) => ({
     trainSize: record.data.trainSize,
     model: record.training.model,

@@ -158,6 +158,70 @@ function unsortedSegmentSum(args: {
   return out;
 }
 
+/**
+ * tfjs 4.22's wasm GatherV2 reads the indices of batch b at b * batchSize instead of
+ * b * indicesPerBatch, so batchDims >= 1 is wrong whenever the two differ (checked against cpu).
+ * Batched gathers are rewritten as one plain gather over the flattened batch, which it gets right:
+ * x [batch, outer, dim, inner] -> [outer, batch * dim, inner], indices + b * dim.
+ */
+function fixBatchedGather(plainGather: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { x, indices } = args.inputs as { x: TensorInfo; indices: TensorInfo };
+    const { axis, batchDims } = (args.attrs ?? {}) as unknown as tf.GatherV2Attrs;
+    const parsedAxis = tf.util.parseAxisParam(axis, x.shape)[0];
+    const parsedBatchDims = batchDims < 0 ? batchDims + indices.shape.length : batchDims;
+    if (!parsedBatchDims) return plainGather(args);
+    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x, indices, parsedAxis, parsedBatchDims);
+    const { batchSize: batch, outerSize: outer, dimSize: dim, sliceSize: inner } = info;
+    const perBatch = tf.util.sizeFromShape(indices.shape) / Math.max(batch, 1);
+    if (tf.util.sizeFromShape(info.outputShape) === 0) return zeros(backend, info.outputShape, x.dtype);
+
+    const flatIndices = backend.makeOutput([batch * perBatch], 'int32');
+    const offsetIndices = backend.typedArrayFromHeap(flatIndices);
+    const source = backend.typedArrayFromHeap(indices);
+    for (let i = 0; i < offsetIndices.length; i++) {
+      const index = source[i];
+      if (!(index >= 0 && index < dim)) {
+        backend.disposeData(flatIndices.dataId);
+        throw new Error(`GatherV2: the index value ${index} is not in [0, ${dim - 1}]`);
+      }
+      offsetIndices[i] = index + Math.floor(i / perBatch) * dim;
+    }
+    const owned: TensorInfo[] = [flatIndices];
+    let source4d = runWasmKernel('Reshape', backend, { x }, { shape: [batch, outer, dim, inner] });
+    owned.push(source4d);
+    if (outer > 1) {
+      source4d = transpose(backend, source4d, [1, 0, 2, 3]);
+      owned.push(source4d);
+    }
+    const source3d = runWasmKernel('Reshape', backend, { x: source4d }, { shape: [outer, batch * dim, inner] });
+    owned.push(source3d);
+    let gathered = plainGather({ inputs: { x: source3d, indices: flatIndices }, backend, attrs: { axis: 1, batchDims: 0 } });
+    if (Array.isArray(gathered)) throw new Error('GatherV2 returned several outputs');
+    if (outer > 1) {
+      const split = runWasmKernel('Reshape', backend, { x: gathered }, { shape: [outer, batch, perBatch, inner] });
+      owned.push(gathered, split);
+      gathered = transpose(backend, split, [1, 0, 2, 3]);
+    }
+    const out = runWasmKernel('Reshape', backend, { x: gathered }, { shape: info.outputShape });
+    dispose(backend, gathered, ...owned);
+    return out;
+  };
+}
+
+const fixedGathers = new WeakSet<tf.KernelFunc>();
+
+function registerGatherFix(): void {
+  const current = tf.getKernel('GatherV2', WASM);
+  if (current == null || fixedGathers.has(current.kernelFunc)) return;
+  const fixed = fixBatchedGather(current.kernelFunc);
+  fixedGathers.add(fixed);
+  tf.unregisterKernel('GatherV2', WASM);
+  // The original's setupFunc binds its wasm function; the engine reruns it on each setBackend.
+  tf.registerKernel({ ...current, kernelFunc: fixed });
+}
+
 const KERNELS: { kernelName: string; kernelFunc: tf.KernelFunc }[] = [
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilter },
   { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSum },
@@ -170,4 +234,5 @@ export function registerWasmKernels(): void {
       tf.registerKernel({ kernelName, backendName: WASM, kernelFunc });
     }
   }
+  registerGatherFix();
 }

@@ -1,0 +1,124 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import type { BackendName } from '../engine/backend.js';
+import type { RunRecord, RunSpec } from '../training/run.js';
+import { appendResult, readResults, repairResults, type ResultLine } from './results-file.js';
+import { inShard, runKey, type Shard } from './shard.js';
+import type { WorkerReply } from './sweep-worker.js';
+
+export interface SweepProgress {
+  readonly done: number;
+  readonly total: number;
+  readonly label: string;
+  /** Seconds left at the pace of the runs finished in this session; NaN before the first. */
+  readonly etaSeconds: number;
+}
+
+export interface SweepOptions {
+  /** Name written into every line. */
+  readonly experiment: string;
+  /** JSON Lines file to append to and resume from; without it results stay in memory. */
+  readonly resultsPath?: string;
+  /** Worker processes; default one per core. */
+  readonly jobs?: number;
+  readonly shard?: Shard;
+  readonly backend?: BackendName;
+  readonly onProgress?: (progress: SweepProgress) => void;
+}
+
+export interface SweepResult {
+  /** Every finished line of this shard's runs, in the order of `specs`. */
+  readonly lines: ResultLine[];
+  /** Runs executed now (the rest were already in the results file). */
+  readonly ran: number;
+}
+
+/**
+ * Runs the independent runs of a sweep in worker processes (the wasm backend is single-threaded,
+ * so processes are how a sweep uses every core). Each finished run is appended to the results
+ * file at once; runs already there are skipped, so a killed sweep resumes where it stopped.
+ */
+export async function runSweep(specs: readonly RunSpec[], options: SweepOptions): Promise<SweepResult> {
+  const unique = new Map(specs.map((spec) => [runKey(spec), spec]));
+  const keyed = [...unique].map(([key, spec]) => ({ key, spec }));
+  const selected = options.shard ? inShard(keyed, options.shard) : keyed;
+  const finished = new Map<string, ResultLine>();
+  if (options.resultsPath) {
+    const content = readResults(options.resultsPath);
+    await repairResults(options.resultsPath, content);
+    for (const line of content.lines) finished.set(line.key, line);
+  }
+  const todo = selected.filter(({ key }) => !finished.has(key));
+  const total = selected.length;
+  let done = total - todo.length;
+  let ranNow = 0;
+  const started = performance.now();
+  const jobs = Math.max(1, Math.min(options.jobs ?? availableParallelism(), todo.length));
+  const report = (label: string) => {
+    const elapsed = (performance.now() - started) / 1000;
+    options.onProgress?.({ done, total, label, etaSeconds: ranNow === 0 ? NaN : (elapsed / ranNow) * (total - done) });
+  };
+  report('starting');
+
+  let next = 0;
+  const lane = async () => {
+    let worker: ChildProcess | undefined;
+    try {
+      while (next < todo.length) {
+        const { key, spec } = todo[next++];
+        worker ??= startWorker(options.backend);
+        const reply = await ask(worker, key, spec);
+        const line: ResultLine =
+          'record' in reply
+            ? { key, experiment: options.experiment, status: 'ok', spec, record: reply.record }
+            : { key, experiment: options.experiment, status: 'failed', spec, error: reply.error };
+        if (options.resultsPath) appendResult(options.resultsPath, line);
+        finished.set(key, line);
+        if ('crashed' in reply) worker = undefined;
+        done++;
+        ranNow++;
+        report(describeRun(spec, line.status));
+      }
+    } finally {
+      worker?.disconnect();
+    }
+  };
+  await Promise.all(Array.from({ length: jobs }, lane));
+  return { lines: selected.map(({ key }) => finished.get(key)!).filter(Boolean), ran: ranNow };
+}
+
+function startWorker(backend: BackendName | undefined): ChildProcess {
+  return fork(new URL('./sweep-worker.js', import.meta.url), [], {
+    env: { ...process.env, PMOE_BACKEND: backend ?? 'auto' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+/** Sends one run; a worker that dies first (out of memory, killed) yields a failure for that run. */
+function ask(worker: ChildProcess, key: string, spec: RunSpec): Promise<WorkerReply | { key: string; error: string; crashed: true }> {
+  return new Promise((resolve) => {
+    const onMessage = (reply: WorkerReply) => {
+      if (reply.key !== key) return;
+      worker.off('exit', onExit);
+      worker.off('message', onMessage);
+      resolve(reply);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      worker.off('message', onMessage);
+      resolve({ key, error: `worker process ended (${signal ?? `exit code ${code}`}) during the run`, crashed: true });
+    };
+    worker.on('message', onMessage);
+    worker.once('exit', onExit);
+    worker.send({ key, spec });
+  });
+}
+
+function describeRun(spec: RunSpec, status: string): string {
+  const model = spec.training?.model ?? 'joint';
+  return `${model} N=${spec.data.trainSize} seed=${spec.training?.seed ?? 0}${status === 'failed' ? ' FAILED' : ''}`;
+}
+
+/** The records of the successful lines. */
+export function okRecords(lines: readonly ResultLine[]): RunRecord[] {
+  return lines.flatMap((line) => (line.status === 'ok' ? [line.record] : []));
+}
