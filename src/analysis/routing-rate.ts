@@ -87,3 +87,35 @@ export function collectRouting(model: RoutedPatchModel, data: PatchDataset, batc
   }
   return { batch: data.count, experts, patchesPerExpert, indices, gates };
 }
+
+/**
+ * Separate routing's rate at every l at once: entry l - 1 is the share of samples whose
+ * discriminative patch is among the top l patches of its class's router (ties to the lower index,
+ * as in routing). The routers of separate training do not depend on l, so one run gives the
+ * whole curve (Figure 8).
+ */
+export function separateRoutingCurve(routers: tf.Tensor2D, data: PatchDataset, batchSize = 500): number[] {
+  const { patchCount: n, count } = data;
+  const k = routers.shape[1];
+  const atRank = new Array<number>(n).fill(0);
+  let samples = 0;
+  forEachBatch(data, batchSize, (batch, start) => {
+    const scores = tf.tidy(() => tf.matMul(tf.reshape(batch.patches, [-1, data.patchDim]), routers)).dataSync(); // [b * n, k]
+    const rows = batch.labels.shape[0];
+    for (let i = 0; i < rows; i++) {
+      const target = data.discriminativePatch[start + i];
+      const expert = data.labels[start + i];
+      if (target < 0 || expert >= k) continue;
+      const own = scores[(i * n + target) * k + expert];
+      let rank = 0;
+      for (let j = 0; j < n; j++) {
+        const score = scores[(i * n + j) * k + expert];
+        if (score > own || (score === own && j < target)) rank++;
+      }
+      atRank[rank]++;
+      samples++;
+    }
+  });
+  let cumulative = 0;
+  return samples === 0 || count === 0 ? atRank.map(() => NaN) : atRank.map((hits) => (cumulative += hits) / samples);
+}

@@ -29,6 +29,8 @@ export interface RunRecord {
   readonly epochs: readonly EpochMetrics[];
   readonly routerLosses?: readonly number[];
   readonly routerRoutingRate?: RoutingRate;
+  /** Separate training: entry l - 1 is the router's test routing rate at l patches per expert. */
+  readonly routerRateByPatchesPerExpert?: readonly number[];
   readonly routingRate?: RoutingRate;
   readonly finalTestAccuracy: number;
   readonly wallTimeMs: number;
@@ -55,6 +57,7 @@ export function runOnce(spec: RunSpec, hooks: TrainingHooks = {}): RunRecord {
     epochs: result.epochs,
     routerLosses: result.routerPhase?.losses,
     routerRoutingRate: result.routerPhase?.routingRate,
+    routerRateByPatchesPerExpert: result.routerPhase?.rateByPatchesPerExpert,
     routingRate: result.routingRate,
     finalTestAccuracy: result.epochs.at(-1)?.testAccuracy ?? NaN,
     wallTimeMs: result.wallTimeMs,

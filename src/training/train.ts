@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { collectRouting, discriminativeRoutingRate, type RoutingRate } from '../analysis/routing-rate.js';
+import { collectRouting, discriminativeRoutingRate, separateRoutingCurve, type RoutingRate } from '../analysis/routing-rate.js';
 import type { PatchDataset } from '../data/dataset.js';
 import { createRng } from '../engine/random.js';
 import { buildModel, MODEL_KINDS, type ModelKind, type ModelOptions } from '../models/build.js';
 import type { PatchModel, RoutedPatchModel } from '../models/patch-model.js';
 import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
-import { integer, oneOf, parseOptions, real } from '../util/options.js';
+import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
 import { classificationLoss } from './loss.js';
 import { evaluate } from './evaluate.js';
 import { routerLinearLoss } from './router-loss.js';
@@ -16,7 +16,8 @@ import { checkFinite, sgdEpoch } from './sgd.js';
 export const trainingSchema = z
   .object({
     model: oneOf(MODEL_KINDS).default('joint'),
-    epochs: integer(1).default(150),
+    /** Epochs of SGD on the logistic loss; 0 only for separate training (routers only, as in Figure 8). */
+    epochs: integer(0).default(150),
     batchSize: integer(1).default(20),
     learningRate: real(0, Infinity, { exclusiveMin: true }).default(0.2),
     /** Separate regime: epochs of the router phase (the official code: 100). */
@@ -47,6 +48,8 @@ export interface RouterPhaseResult {
   readonly losses: readonly number[];
   /** Routing rate on the test set right after the router phase. */
   readonly routingRate: RoutingRate;
+  /** Entry l - 1: the test routing rate this router would have with l patches per expert, l = 1..n. */
+  readonly rateByPatchesPerExpert: readonly number[];
 }
 
 export interface TrainingResult {
@@ -86,6 +89,9 @@ export function trainModel(
   const config = parseOptions(trainingSchema, options, 'training');
   const started = performance.now();
   const kind = config.model;
+  if (config.epochs === 0 && kind !== 'separate') {
+    throw new OptionError(`training.epochs: must be an integer >= 1 for the ${kind} model (0 is allowed for separate training only) (got 0)`);
+  }
   const model = buildModel({
     ...modelOptions,
     kind,
@@ -102,7 +108,7 @@ export function trainModel(
       model.routersFrozen = true;
     }
     const epochs = trainByLoss(model, train, test, config, rng, kind === 'separate' ? 'experts' : 'model', hooks);
-    const routingRate = isRouted(model) ? routingRateOf(model, test, kind) : undefined;
+    const routingRate = isRouted(model) && epochs.length > 0 ? routingRateOf(model, test, kind) : routerPhase?.routingRate;
     return { model, epochs, routerPhase, routingRate, wallTimeMs: performance.now() - started };
   } catch (error) {
     model.dispose();
@@ -141,7 +147,11 @@ function trainRouterPhase(
   } finally {
     optimizer.dispose();
   }
-  return { losses, routingRate: routingRateOf(model, test, 'separate') };
+  return {
+    losses,
+    routingRate: routingRateOf(model, test, 'separate'),
+    rateByPatchesPerExpert: separateRoutingCurve(model.routers, test),
+  };
 }
 
 function wholeSetRouterLoss(model: RoutedPatchModel, data: PatchDataset): number {

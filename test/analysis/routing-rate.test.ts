@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { discriminativeRoutingRate } from '../../src/analysis/routing-rate.js';
+import { collectRouting, discriminativeRoutingRate, separateRoutingCurve } from '../../src/analysis/routing-rate.js';
+import { makeSyntheticSplit } from '../../src/data/synthetic.js';
+import { initEngine, tf } from '../../src/engine/backend.js';
+import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
 import type { PatchDataset } from '../../src/data/dataset.js';
 import type { RoutingArrays } from '../../src/routing/route.js';
 
@@ -61,5 +64,23 @@ describe('discriminative routing rate', () => {
     const rate = discriminativeRoutingRate(routing, dataset([0, 0, 1, 1], [1, -1, -1, -1]), 'separate');
     assert.equal(rate.samples, 1);
     assert.equal(rate.rate, 1);
+  });
+});
+
+describe('separate routing curve', () => {
+  it('equals the routing rate of a separate model at every l, from one pass', async () => {
+    await initEngine('wasm');
+    const { test } = makeSyntheticSplit({ n: 8, d: 12, seed: Date.now() % 1000 }, 10, 300);
+    const routers = tf.randomNormal([12, 2]) as tf.Tensor2D;
+    const curve = separateRoutingCurve(routers, test);
+    assert.equal(curve.length, 8);
+    assert.equal(curve[7], 1);
+    for (let l = 1; l <= 8; l++) {
+      const model = new TwoLayerPmoe({ patchCount: 8, patchDim: 12, experts: 2, patchesPerExpert: l, gate: 'hard' });
+      model.routers.assign(routers);
+      const rate = discriminativeRoutingRate(collectRouting(model, test), test, 'separate').rate;
+      assert.ok(Math.abs(rate - curve[l - 1]) < 1e-12, `l = ${l}: ${rate} vs ${curve[l - 1]}`);
+      model.dispose();
+    }
   });
 });

@@ -1,0 +1,19 @@
+import type { z } from 'zod';
+import type { RunSpec } from '../training/run.js';
+
+/**
+ * A named experiment of the paper: a typed config whose defaults are the paper's protocol, and
+ * the runs it expands to. `quick` overrides make a reduced version that finishes in minutes.
+ */
+export interface ExperimentDefinition<S extends z.ZodType = z.ZodType> {
+  readonly name: string;
+  /** What it reproduces, with the command that runs it. */
+  readonly description: string;
+  readonly schema: S;
+  readonly quick: Partial<z.input<S>>;
+  specs(options: z.output<S>): RunSpec[];
+}
+
+export function defineExperiment<S extends z.ZodType>(definition: ExperimentDefinition<S>): ExperimentDefinition<S> {
+  return definition;
+}
