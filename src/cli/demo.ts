@@ -59,7 +59,7 @@ export async function runDemo(
     routingRate: record.routingRate?.rate,
     wallTimeMs: record.wallTimeMs,
   }));
-  const lStar = Math.max(...records.map((record) => record.lStar));
+  const lStar = Math.max(...records.map((record) => record.lStar ?? 1));
   return {
     data: { ...SYNTHETIC_DEFAULTS, lStar, testSize: DEMO_DEFAULTS.testSize },
     epochs: options.epochs,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initEngine, type BackendName } from '../engine/backend.js';
+import { DATA_SOURCES } from '../data/source.js';
 import { MODEL_KINDS } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
 import { OUTPUT_WEIGHTS } from '../models/output-weights.js';
@@ -24,7 +25,7 @@ function printJson(value: unknown): void {
 function summariseRun(record: RunRecord): string {
   const last = record.epochs.at(-1);
   const lines = [
-    `model ${record.training.model}, N = ${record.data.trainSize}, ${record.data.testSize} test samples, l* = ${record.lStar}, backend ${record.backend}`,
+    `model ${record.training.model}, ${record.data.source} data, N = ${record.data.trainSize}, ${record.data.source === 'synthetic' ? record.data.testSize : record.data.testCount} test samples${record.lStar === undefined ? '' : `, l* = ${record.lStar}`}, backend ${record.backend}`,
     `test accuracy ${(100 * (last?.testAccuracy ?? NaN)).toFixed(2)}%  train accuracy ${(100 * (last?.trainAccuracy ?? NaN)).toFixed(2)}%  test loss ${last?.testLoss.toFixed(4)}`,
   ];
   if (record.routingRate) lines.push(`discriminative routing rate ${(100 * record.routingRate.rate).toFixed(2)}% (per class ${record.routingRate.perClass.map((r) => (100 * r).toFixed(1)).join(', ')})`);
@@ -61,9 +62,11 @@ export async function main(argv: string[]): Promise<void> {
     .command('train')
     .description('train one model on one data source; every setting is an option')
     .addOption(new Option('--model <kind>', 'cnn, separate (routers first, then experts) or joint pMoE').choices(MODEL_KINDS).default('joint'))
-    .addOption(new Option('--data <source>', 'data source').choices(['synthetic']).default('synthetic'))
+    .addOption(new Option('--data <source>', 'synthetic (the paper\'s data model) or mnist-patch (4x4 grids of MNIST digits)').choices(DATA_SOURCES).default('synthetic'))
     .option('--train-size <n>', 'N, training samples', parseInteger, 200)
-    .option('--test-size <n>', 'test samples', parseInteger, 1000)
+    .option('--test-size <n>', 'test samples (mnist-patch: the test pool, default 1000)', parseInteger)
+    .option('--grid-size <n>', 'mnist-patch: cells per side, n = grid^2 (paper 4)', parseInteger)
+    .option('--sample-seed <n>', 'mnist-patch: seed of the N training images drawn from the pool (default --seed)', parseInteger)
     .option('--d <n>', 'synthetic: patch dimension d', parseInteger)
     .option('--n <n>', 'synthetic: patches per sample n', parseInteger)
     .option('--p <n>', 'synthetic: number of class-irrelevant pattern sets p', parseInteger)
@@ -105,13 +108,13 @@ export async function main(argv: string[]): Promise<void> {
         evalEvery: o.evalEvery,
         seed: o.seed,
       } as Record<string, unknown>;
-      const data = {
-        source: 'synthetic' as const,
-        trainSize: o.trainSize as number,
-        testSize: o.testSize as number,
-        d: o.d, n: o.n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers, classes: o.classes,
-        seed: o.dataSeed ?? o.seed,
-      } as Record<string, unknown>;
+      const data = (o.data === 'synthetic'
+        ? {
+            source: o.data, trainSize: o.trainSize, testSize: o.testSize,
+            d: o.d, n: o.n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers, classes: o.classes,
+            seed: o.dataSeed ?? o.seed,
+          }
+        : { source: o.data, trainSize: o.trainSize, testCount: o.testSize, gridSize: o.gridSize, sampleSeed: o.sampleSeed ?? o.seed, seed: o.dataSeed }) as Record<string, unknown>;
       const model = {
         neurons: o.neurons,
         experts: o.experts,
@@ -126,7 +129,7 @@ export async function main(argv: string[]): Promise<void> {
       const quiet = o.json === true && !process.stderr.isTTY;
       let progress: Progress | undefined;
       let currentPhase = '';
-      const record = runOnce(
+      const record = await runOnce(
         { data: defined(data) as never, model: defined(model), training: defined(training) },
         {
           onEpoch(phase, epoch, total, metrics) {

@@ -210,16 +210,83 @@ function fixBatchedGather(plainGather: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
-const fixedGathers = new WeakSet<tf.KernelFunc>();
+/**
+ * tfjs 4.22's wasm Conv2DBackpropInput is a plain loop, ~10x slower than the forward conv on a
+ * 3x3 layer. The input gradient is a stride-1 forward conv of dy, zero-upsampled by the stride,
+ * with the filter rotated by 180 degrees and its channel axes swapped, padded by k - 1 - pad:
+ * XNNPACK speed. Upsampling multiplies the work by sh * sw, so only strides up to 2 take this
+ * path; larger strides, NCHW and paddings wider than the kernel stay with the original kernel.
+ */
+function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropInputAttrs;
+    if (attrs.dataFormat === 'NCHW') return original(args);
+    const info = tf.backend_util.computeConv2DInfo(
+      attrs.inputShape,
+      filter.shape as Shape4,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    const { filterHeight: kh, filterWidth: kw, inHeight, inWidth, strideHeight: sh, strideWidth: sw } = info;
+    if (sh > 2 || sw > 2) return original(args);
+    const [batch, outH, outW, outC] = dy.shape;
+    // dy upsampled: row p of dy lands on row p * sh, so the last dy row is row (outH - 1) * sh.
+    const upH = (outH - 1) * sh + 1;
+    const upW = (outW - 1) * sw + 1;
+    const top = kh - 1 - info.padInfo.top;
+    const left = kw - 1 - info.padInfo.left;
+    const bottom = inHeight - upH + kh - 1 - top;
+    const right = inWidth - upW + kw - 1 - left;
+    if (Math.min(top, left, bottom, right) < 0) return original(args);
 
-function registerGatherFix(): void {
-  const current = tf.getKernel('GatherV2', WASM);
-  if (current == null || fixedGathers.has(current.kernelFunc)) return;
-  const fixed = fixBatchedGather(current.kernelFunc);
-  fixedGathers.add(fixed);
-  tf.unregisterKernel('GatherV2', WASM);
-  // The original's setupFunc binds its wasm function; the engine reruns it on each setBackend.
-  tf.registerKernel({ ...current, kernelFunc: fixed });
+    const owned: TensorInfo[] = [];
+    let source = dy;
+    if (sh > 1 || sw > 1) {
+      const grid = runWasmKernel('Reshape', backend, { x: dy }, { shape: [batch, outH, 1, outW, 1, outC] });
+      const spread = runWasmKernel('PadV2', backend, { x: grid }, {
+        paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]],
+        constantValue: 0,
+      });
+      const upsampled = runWasmKernel('Reshape', backend, { x: spread }, { shape: [batch, outH * sh, outW * sw, outC] });
+      // The zeros after the last dy row and column fall outside the conv's reach: cut them.
+      source = runWasmKernel('Slice', backend, { x: upsampled }, { begin: [0, 0, 0, 0], size: [batch, upH, upW, outC] });
+      owned.push(grid, spread, upsampled, source);
+    }
+    const flipped = runWasmKernel('Reverse', backend, { x: filter }, { dims: [0, 1] });
+    const rotated = transpose(backend, flipped, [0, 1, 3, 2]);
+    owned.push(flipped, rotated);
+    const dx = runWasmKernel('Conv2D', backend, { x: source, filter: rotated }, {
+      strides: 1,
+      dilations: 1,
+      pad: [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+    });
+    // The rotated filter's id keys the XNNPACK operator the wasm Conv2D cached: disposing frees it.
+    dispose(backend, ...owned);
+    return dx;
+  };
+}
+
+const ownWrappers = new WeakSet<tf.KernelFunc>();
+
+/** Replaces a registered wasm kernel by a wrapper around it, once. */
+function wrapWasmKernel(kernelName: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): void {
+  const current = tf.getKernel(kernelName, WASM);
+  if (current == null || ownWrappers.has(current.kernelFunc)) return;
+  const wrapped = wrap(current.kernelFunc);
+  ownWrappers.add(wrapped);
+  tf.unregisterKernel(kernelName, WASM);
+  // Keeps the original's setupFunc, which binds its wasm function; the engine reruns it on each setBackend.
+  tf.registerKernel({ ...current, kernelFunc: wrapped });
 }
 
 const KERNELS: { kernelName: string; kernelFunc: tf.KernelFunc }[] = [
@@ -227,12 +294,16 @@ const KERNELS: { kernelName: string; kernelFunc: tf.KernelFunc }[] = [
   { kernelName: 'UnsortedSegmentSum', kernelFunc: unsortedSegmentSum },
 ];
 
-/** Registers on the wasm backend the kernels that training needs and tfjs 4.22 lacks there. */
+/**
+ * Registers on the wasm backend the kernels that training needs and tfjs 4.22 lacks there, and
+ * wraps two it has: GatherV2 (wrong for batchDims >= 1) and Conv2DBackpropInput (slow). Idempotent.
+ */
 export function registerWasmKernels(): void {
   for (const { kernelName, kernelFunc } of KERNELS) {
     if (tf.getKernel(kernelName, WASM) == null) {
       tf.registerKernel({ kernelName, backendName: WASM, kernelFunc });
     }
   }
-  registerGatherFix();
+  wrapWasmKernel('GatherV2', fixBatchedGather);
+  wrapWasmKernel('Conv2DBackpropInput', fastConv2DBackpropInput);
 }

@@ -12,7 +12,7 @@ process.on('message', async ({ key, spec }: WorkerRequest) => {
   let reply: WorkerReply;
   try {
     await ready;
-    reply = { key, record: runOnce(spec) };
+    reply = { key, record: await runOnce(spec) };
   } catch (error) {
     reply = { key, error: error instanceof Error ? error.message : String(error) };
   }

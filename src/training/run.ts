@@ -1,31 +1,28 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { makeSyntheticSplit, validateSyntheticConfig, type SyntheticConfig } from '../data/synthetic.js';
+import { loadData, type DataSpec, type ResolvedDataSpec } from '../data/source.js';
 import type { ModelOptions } from '../models/build.js';
 import type { RoutingRate } from '../analysis/routing-rate.js';
-import { integer, parseOptions } from '../util/options.js';
-import { z } from 'zod';
+import { parseOptions } from '../util/options.js';
+import type { z } from 'zod';
 import { trainModel, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
-
-/** Where a run's samples come from: the paper's synthetic data model, N training and some test samples. */
-export type SyntheticDataSpec = { source: 'synthetic'; trainSize: number; testSize?: number } & Partial<SyntheticConfig>;
 
 /** Model options a run may set; the data fix n, d and the classes. */
 export type RunModelOptions = Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'classes'>;
 
 export interface RunSpec {
-  readonly data: SyntheticDataSpec;
+  readonly data: DataSpec;
   readonly model?: RunModelOptions;
   readonly training?: TrainingOptions;
 }
 
 /** One finished run, ready to be written as a JSON line. */
 export interface RunRecord {
-  readonly data: SyntheticDataSpec & SyntheticConfig;
+  readonly data: ResolvedDataSpec;
   readonly model: RunModelOptions;
   readonly training: z.output<typeof trainingSchema>;
   readonly backend: string;
-  /** l* of the data actually drawn (train and test). */
-  readonly lStar: number;
+  /** l* of the data actually drawn (train and test), where the source can compute it. */
+  readonly lStar?: number;
   readonly epochs: readonly EpochMetrics[];
   readonly routerLosses?: readonly number[];
   readonly routerRoutingRate?: RoutingRate;
@@ -36,24 +33,18 @@ export interface RunRecord {
   readonly wallTimeMs: number;
 }
 
-const sizesSchema = z.object({ trainSize: integer(1), testSize: integer(1).default(1000) });
-
 /** Makes the data, trains one model and returns its record; the model is disposed. */
-export function runOnce(spec: RunSpec, hooks: TrainingHooks = {}): RunRecord {
-  const { source, trainSize, testSize, ...dataOptions } = spec.data;
-  if (source !== 'synthetic') throw new RangeError(`data.source must be 'synthetic'; got '${String(source)}'`);
-  const sizes = parseOptions(sizesSchema, { trainSize, testSize }, 'data');
-  const dataConfig = validateSyntheticConfig(dataOptions);
+export async function runOnce(spec: RunSpec, hooks: TrainingHooks = {}): Promise<RunRecord> {
   const training = parseOptions(trainingSchema, spec.training ?? {}, 'training');
-  const { train, test, lStar } = makeSyntheticSplit(dataConfig, sizes.trainSize, sizes.testSize);
-  const result = trainModel(spec.model ?? {}, train, test, training, hooks);
+  const data = await loadData(spec.data);
+  const result = trainModel(spec.model ?? {}, data.train, data.test, training, hooks);
   result.model.dispose();
   return {
-    data: { source, ...sizes, ...dataConfig },
+    data: data.spec,
     model: spec.model ?? {},
     training,
     backend: tf.getBackend(),
-    lStar,
+    lStar: data.lStar,
     epochs: result.epochs,
     routerLosses: result.routerPhase?.losses,
     routerRoutingRate: result.routerPhase?.routingRate,

@@ -86,18 +86,35 @@ const CONV_CASES: ConvCase[] = [
     strides: [2, 1],
     pad: [[0, 0], [2, 1], [0, 3], [0, 0]],
   },
+  {
+    name: 'explicit asymmetric pad, 3x3 kernel, stride 1',
+    x: [2, 7, 8, 3],
+    filter: [3, 3, 3, 2],
+    strides: 1,
+    pad: [[0, 0], [0, 2], [1, 0], [0, 0]],
+  },
+  {
+    name: 'explicit pad wider than the 2x2 kernel',
+    x: [1, 6, 6, 2],
+    filter: [2, 2, 2, 3],
+    strides: 1,
+    pad: [[0, 0], [3, 0], [0, 3], [0, 0]],
+  },
 ];
 
 function convOutShape(c: ConvCase): number[] {
   return tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad).outShape;
 }
 
-describe('Conv2DBackpropFilter on wasm', () => {
-  test('is registered, and registering again is harmless', () => {
+describe('conv2d backprops on wasm', () => {
+  test('are registered, and registering again is harmless', () => {
+    const wrapped = ['GatherV2', 'Conv2DBackpropInput'].map((name) => tf.getKernel(name, 'wasm').kernelFunc);
     registerWasmKernels();
     registerWasmKernels();
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
     assert.ok(tf.getKernel('UnsortedSegmentSum', 'wasm'));
+    // Wrapped once only: a second registration must not wrap the wrapper.
+    assert.deepEqual(['GatherV2', 'Conv2DBackpropInput'].map((name) => tf.getKernel(name, 'wasm').kernelFunc), wrapped);
   });
 
   const rng = freshRng('wasm Conv2DBackpropFilter');
@@ -122,34 +139,39 @@ describe('Conv2DBackpropFilter on wasm', () => {
   }
 
   const directCases: (ConvCase & { dataFormat: 'NHWC' | 'NCHW' })[] = [
+    { ...CONV_CASES[0], dataFormat: 'NHWC' },
     { ...CONV_CASES[1], dataFormat: 'NHWC' },
     { ...CONV_CASES[4], dataFormat: 'NHWC' },
+    { ...CONV_CASES[8], dataFormat: 'NHWC' },
     { ...CONV_CASES[15], dataFormat: 'NHWC' },
     { name: 'NCHW 3x3 same stride 2', x: [2, 3, 8, 8], filter: [3, 3, 3, 4], strides: 2, pad: 'same', dataFormat: 'NCHW' },
     { name: 'NCHW 2x4 valid strides [2,1]', x: [2, 2, 10, 9], filter: [2, 4, 2, 3], strides: [2, 1], pad: 'valid', dataFormat: 'NCHW' },
   ];
   for (const c of directCases) {
-    test(`runKernel matches cpu and leaks nothing: ${c.name}, ${c.dataFormat}`, async () => {
+    test(`runKernel of both conv backprops matches cpu and leaks nothing: ${c.name}, ${c.dataFormat}`, async () => {
       const dataFormat = c.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast';
       const dyShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, undefined, false, dataFormat).outShape;
       const xVals = floats(rng, c.x);
+      const fVals = floats(rng, c.filter);
       const dyVals = floats(rng, dyShape);
-      const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat, filterShape: c.filter };
-      const dW = (): { values: Float32Array; shape: number[] } => {
-        const out = tf.engine().runKernel(
-          'Conv2DBackpropFilter',
-          { x: tf.tensor(xVals, c.x), dy: tf.tensor(dyVals, dyShape) },
-          attrs,
-        ) as tf.Tensor;
-        return { values: out.dataSync() as Float32Array, shape: out.shape };
+      const common = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat };
+      const backprops = () => {
+        const dy = tf.tensor(dyVals, dyShape);
+        const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap) =>
+          tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+        const dW = run('Conv2DBackpropFilter', { x: tf.tensor(xVals, c.x), dy }, { ...common, filterShape: c.filter });
+        const dX = run('Conv2DBackpropInput', { dy, filter: tf.tensor(fVals, c.filter) }, { ...common, inputShape: c.x });
+        return { dW: dW.dataSync() as Float32Array, dWShape: dW.shape, dX: dX.dataSync() as Float32Array, dXShape: dX.shape };
       };
-      const expected = await on('cpu', dW);
+      const expected = await on('cpu', backprops);
       await tf.setBackend('wasm');
       const idsBefore = wasmDataIds();
-      const actual = await on('wasm', dW);
+      const actual = await on('wasm', backprops);
       assert.equal(wasmDataIds(), idsBefore, 'wasm data ids leaked');
-      assert.deepEqual(actual.shape, c.filter);
-      assertClose(actual.values, expected.values, 'filter gradient');
+      assert.deepEqual(actual.dWShape, c.filter);
+      assert.deepEqual(actual.dXShape, c.x);
+      assertClose(actual.dW, expected.dW, 'filter gradient');
+      assertClose(actual.dX, expected.dX, 'input gradient');
     });
   }
 
@@ -286,4 +308,15 @@ describe('gradient of tf.gather on wasm', () => {
       assertClose(wasm.grad, expected, 'wasm gather gradient');
     });
   }
+
+  test('batched gather on wasm still rejects out-of-range indices and keeps int32', async () => {
+    await tf.setBackend('wasm');
+    tf.tidy(() => {
+      const x = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], 'int32');
+      const gathered = tf.gather(x, tf.tensor2d([[1, 1, 0], [0, 1, 1]], [2, 3], 'int32'), 1, 1);
+      assert.equal(gathered.dtype, 'int32');
+      assert.deepEqual(gathered.arraySync(), [[[3, 4], [3, 4], [1, 2]], [[5, 6], [7, 8], [7, 8]]]);
+      assert.throws(() => tf.gather(x, tf.tensor2d([[0], [2]], [2, 1], 'int32'), 1, 1), /not in \[0, 1\]/);
+    });
+  });
 });

