@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { registerWasmKernels } from './wasm-kernels.js';
 import { registerTopKGradient } from './topk-gradient.js';
+import { registerGatherRows } from './gather-rows.js';
 
 /** Backends pmoe can run on. `tensorflow` is @tensorflow/tfjs-node, used only when a user has installed it. */
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
@@ -36,6 +37,7 @@ async function init(backend: BackendName): Promise<string> {
   tf.env().set('PROD', true); // silences the cpu backend's tfjs-node advertisement
   registerWasmKernels();
   registerTopKGradient();
+  registerGatherRows();
   if (backend === 'tensorflow' || backend === 'auto') {
     if (await tryTfjsNode()) {
       await activate('tensorflow');

@@ -5,7 +5,7 @@ import { integer, oneOf, parseOptions } from '../util/options.js';
 import { GATE_MODES } from './gate.js';
 import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import { gatherForExperts, gatesForExperts, patchScores, route, type Routing } from './route.js';
-const gatherRows = (x: tf.Tensor2D, rows: tf.Tensor1D) => tf.gather(x, rows) as tf.Tensor2D; // TODO: engine/gather-rows
+import { gatherRows } from '../engine/gather-rows.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type LayerVariable = tfl.LayerVariable;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { detach } from '../engine/detach.js';
+import { gatherRows } from '../engine/gather-rows.js';
 import type { GateMode } from './gate.js';
 
 /**
@@ -56,7 +57,7 @@ export function gatherForExperts(patches: tf.Tensor3D, indices: tf.Tensor3D): tf
   return tf.tidy(() => {
     const imageOffsets = tf.reshape(tf.range(0, batch * n, n, 'int32'), [1, batch, 1]);
     const rows = tf.reshape(tf.add(tf.transpose(indices, [1, 0, 2]), imageOffsets), [k * batch * l]);
-    return tf.reshape(tf.gather(tf.reshape(patches, [batch * n, d]), rows), [k, batch * l, d]);
+    return tf.reshape(gatherRows(tf.reshape(patches, [batch * n, d]), rows as tf.Tensor1D), [k, batch * l, d]);
   });
 }
 

@@ -1,0 +1,227 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+type TensorInfo = tf.TensorInfo;
+
+export const GATHER_ROWS = 'PmoeGatherRows';
+export const SCATTER_ADD_ROWS = 'PmoeScatterAddRows';
+
+const BACKENDS = ['cpu', 'wasm'] as const;
+type RowBackend = (typeof BACKENDS)[number];
+
+function isRowBackend(name: string): name is RowBackend {
+  return (BACKENDS as readonly string[]).includes(name);
+}
+
+function checkRowsInput(op: string, rows: { shape: number[]; dtype: tf.DataType }): void {
+  if (rows.shape.length !== 1 || rows.dtype !== 'int32') {
+    throw new Error(`${op}: rows must be a rank-1 int32 tensor, got rank ${rows.shape.length} ${rows.dtype}`);
+  }
+}
+
+function checkMatrixInput(op: string, name: string, t: { shape: number[]; dtype: tf.DataType }): void {
+  if (t.shape.length !== 2 || t.dtype !== 'float32') {
+    throw new Error(`${op}: ${name} must be a rank-2 float32 tensor, got rank ${t.shape.length} ${t.dtype} [${t.shape}]`);
+  }
+}
+
+function checkRange(op: string, rows: ArrayLike<number>, rowCount: number): void {
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (!(r >= 0 && r < rowCount)) {
+      const allowed = rowCount > 0 ? `0..${rowCount - 1}` : 'none (there are no rows)';
+      throw new Error(`${op}: rows[${i}] = ${r} is out of range; allowed row indices are ${allowed}`);
+    }
+  }
+}
+
+/** out[i] = x[rows[i]]: one memcpy-speed subarray copy per row. */
+function copyRows(x: Float32Array, rows: ArrayLike<number>, width: number, out: Float32Array): void {
+  for (let i = 0; i < rows.length; i++) {
+    const from = rows[i] * width;
+    out.set(x.subarray(from, from + width), i * width);
+  }
+}
+
+/**
+ * out[rows[i]] += dy[i], out zero elsewhere. A row's first hit is a copy, so only rows never hit
+ * need zeroing: out may be uninitialised (fresh wasm heap memory is not zeroed).
+ */
+function scatterAddRows(dy: Float32Array, rows: ArrayLike<number>, width: number, rowCount: number, out: Float32Array): void {
+  const hit = new Uint8Array(rowCount);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    const to = r * width;
+    const from = i * width;
+    if (hit[r] === 0) {
+      hit[r] = 1;
+      out.set(dy.subarray(from, from + width), to);
+    } else {
+      for (let j = 0; j < width; j++) out[to + j] += dy[from + j];
+    }
+  }
+  for (let r = 0; r < rowCount; r++) {
+    if (hit[r] === 0) out.fill(0, r * width, (r + 1) * width);
+  }
+}
+
+/**
+ * On cpu, readSync returns the stored array itself (no copy), already typed by dtype: a
+ * Float32Array for float32, an Int32Array for int32.
+ */
+function cpuValues(backend: MathBackendCPU, info: TensorInfo): ArrayLike<number> {
+  return backend.readSync(info.dataId) as ArrayLike<number>;
+}
+
+function cpuFloats(backend: MathBackendCPU, info: TensorInfo): Float32Array {
+  return backend.readSync(info.dataId) as Float32Array;
+}
+
+interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: {};
+  attrs?: tf.NamedAttrMap;
+}
+
+function gatherInputs(args: KernelArgs): { x: TensorInfo; rows: TensorInfo; width: number; count: number } {
+  const { x, rows } = args.inputs as { x: TensorInfo; rows: TensorInfo };
+  checkMatrixInput(GATHER_ROWS, 'x', x);
+  checkRowsInput(GATHER_ROWS, rows);
+  return { x, rows, width: x.shape[1], count: rows.shape[0] };
+}
+
+function gatherRowsCpu(args: KernelArgs): TensorInfo {
+  const backend = args.backend as MathBackendCPU;
+  const { x, rows, width, count } = gatherInputs(args);
+  const rowValues = cpuValues(backend, rows);
+  checkRange(GATHER_ROWS, rowValues, x.shape[0]);
+  const out = new Float32Array(count * width);
+  copyRows(cpuFloats(backend, x), rowValues, width, out);
+  return backend.makeTensorInfo([count, width], 'float32', out);
+}
+
+function gatherRowsWasm(args: KernelArgs): TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x, rows, width, count } = gatherInputs(args);
+  // Validate before allocating, so a bad index leaks nothing.
+  checkRange(GATHER_ROWS, backend.typedArrayFromHeap(rows), x.shape[0]);
+  const out = backend.makeOutput([count, width], 'float32');
+  // Heap views only after the last allocation: growing the wasm memory detaches them.
+  copyRows(
+    backend.typedArrayFromHeap(x) as Float32Array,
+    backend.typedArrayFromHeap(rows),
+    width,
+    backend.typedArrayFromHeap(out) as Float32Array,
+  );
+  return out;
+}
+
+function scatterInputs(args: KernelArgs): { dy: TensorInfo; rows: TensorInfo; rowCount: number; width: number } {
+  const { dy, rows } = args.inputs as { dy: TensorInfo; rows: TensorInfo };
+  const { rowCount } = (args.attrs ?? {}) as { rowCount?: number };
+  checkMatrixInput(SCATTER_ADD_ROWS, 'dy', dy);
+  checkRowsInput(SCATTER_ADD_ROWS, rows);
+  if (typeof rowCount !== 'number' || !Number.isInteger(rowCount) || rowCount < 0) {
+    throw new Error(`${SCATTER_ADD_ROWS}: attr rowCount must be a non-negative integer, got ${String(rowCount)}`);
+  }
+  if (rows.shape[0] !== dy.shape[0]) {
+    throw new Error(`${SCATTER_ADD_ROWS}: ${rows.shape[0]} rows for ${dy.shape[0]} rows of dy`);
+  }
+  return { dy, rows, rowCount, width: dy.shape[1] };
+}
+
+function scatterAddRowsCpu(args: KernelArgs): TensorInfo {
+  const backend = args.backend as MathBackendCPU;
+  const { dy, rows, rowCount, width } = scatterInputs(args);
+  const rowValues = cpuValues(backend, rows);
+  checkRange(SCATTER_ADD_ROWS, rowValues, rowCount);
+  const out = new Float32Array(rowCount * width);
+  scatterAddRows(cpuFloats(backend, dy), rowValues, width, rowCount, out);
+  return backend.makeTensorInfo([rowCount, width], 'float32', out);
+}
+
+function scatterAddRowsWasm(args: KernelArgs): TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { dy, rows, rowCount, width } = scatterInputs(args);
+  checkRange(SCATTER_ADD_ROWS, backend.typedArrayFromHeap(rows), rowCount);
+  const out = backend.makeOutput([rowCount, width], 'float32');
+  scatterAddRows(
+    backend.typedArrayFromHeap(dy) as Float32Array,
+    backend.typedArrayFromHeap(rows),
+    width,
+    rowCount,
+    backend.typedArrayFromHeap(out) as Float32Array,
+  );
+  return out;
+}
+
+const KERNELS: Record<RowBackend, Record<string, tf.KernelFunc>> = {
+  cpu: { [GATHER_ROWS]: gatherRowsCpu, [SCATTER_ADD_ROWS]: scatterAddRowsCpu },
+  wasm: { [GATHER_ROWS]: gatherRowsWasm, [SCATTER_ADD_ROWS]: scatterAddRowsWasm },
+};
+
+function hasKernel(name: string): boolean {
+  const backend = tf.getBackend();
+  return isRowBackend(backend) && tf.getKernel(name, backend) != null;
+}
+
+/** dx = dy rows summed into [rowCount, width]; tf.scatterND where our kernel is not registered. */
+function scatterAddRowsOp(dy: tf.Tensor, rows: tf.Tensor, rowCount: number): tf.Tensor2D {
+  const width = dy.shape[1] as number;
+  if (hasKernel(SCATTER_ADD_ROWS)) {
+    return tf.engine().runKernel(SCATTER_ADD_ROWS, { dy, rows }, { rowCount }) as tf.Tensor2D;
+  }
+  if (rows.size === 0) return tf.zeros([rowCount, width]);
+  return tf.tidy(() => tf.scatterND(tf.reshape(rows, [rows.size, 1]), dy, [rowCount, width]));
+}
+
+/**
+ * rows is integer data and has no gradient. tfjs asks for one only when rows itself lies on the
+ * path from a watched tensor (e.g. top-k indices of router scores that were not detached); then
+ * it demands a float32 tensor, so float zeros let the tape pass. Never evaluated otherwise.
+ */
+const gatherRowsGradConfig: tf.GradConfig = {
+  kernelName: GATHER_ROWS,
+  // The saved x is a clone sharing x's data: kept only for its row count.
+  inputsToSave: ['x', 'rows'],
+  gradFunc: (dy, saved) => {
+    const [x, rows] = saved;
+    const dyTensor = Array.isArray(dy) ? dy[0] : dy;
+    return {
+      x: () => scatterAddRowsOp(dyTensor, rows, x.shape[0]),
+      rows: () => tf.zeros(rows.shape),
+    };
+  },
+};
+
+/**
+ * Registers the PmoeGatherRows / PmoeScatterAddRows kernels on cpu and wasm and the gradient of
+ * PmoeGatherRows. Idempotent. tfjs 4.22's gather is ~1000x slower than a row copy on both
+ * backends, and its gradient's UnsortedSegmentSum is quadratic on cpu.
+ */
+export function registerGatherRows(): void {
+  for (const backendName of BACKENDS) {
+    for (const [kernelName, kernelFunc] of Object.entries(KERNELS[backendName])) {
+      if (tf.getKernel(kernelName, backendName) == null) {
+        tf.registerKernel({ kernelName, backendName, kernelFunc });
+      }
+    }
+  }
+  if (tf.getGradient(GATHER_ROWS) !== gatherRowsGradConfig) tf.registerGradient(gatherRowsGradConfig);
+}
+
+/**
+ * out[i] = x[rows[i]] for x [rowCount, width] float32 and rows [count] int32 (repeats allowed),
+ * differentiable w.r.t. x (repeated rows accumulate). Throws on an index outside 0..rowCount-1.
+ * Backends other than cpu and wasm get tf.gather, which need not range-check.
+ */
+export function gatherRows(x: tf.Tensor2D, rows: tf.Tensor1D): tf.Tensor2D {
+  checkMatrixInput('gatherRows', 'x', x);
+  checkRowsInput('gatherRows', rows);
+  if (!hasKernel(GATHER_ROWS)) {
+    registerGatherRows();
+    if (!hasKernel(GATHER_ROWS)) return tf.gather(x, rows);
+  }
+  return tf.engine().runKernel(GATHER_ROWS, { x, rows }) as tf.Tensor2D;
+}
