@@ -8,7 +8,9 @@ import { INIT_SCHEMES } from '../models/init.js';
 import { OUTPUT_WEIGHTS } from '../models/output-weights.js';
 import { GATE_MODES, POOLINGS } from '../routing/gate.js';
 import { runOnce, type RunRecord } from '../training/run.js';
+import { EXPERIMENTS } from '../experiments/registry.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
+import { reproduce, type ReproduceOptions } from './reproduce.js';
 import { parseInteger, parseIntegerList, parseNumber } from './numbers.js';
 import { startProgress, type Progress } from './progress.js';
 
@@ -146,6 +148,28 @@ export async function main(argv: string[]): Promise<void> {
       if (o.out) await appendFile(o.out as string, `${JSON.stringify(record)}\n`);
       if (o.json) printJson(record);
       else process.stdout.write(`${summariseRun(record)}\n`);
+    });
+
+  program
+    .command('reproduce')
+    .description(`run a named experiment of the paper as a resumable sweep (${Object.keys(EXPERIMENTS).join(', ')}); results are appended to results/<name>.jsonl`)
+    .argument('<name>', 'experiment name')
+    .option('--quick', 'a reduced version that finishes in minutes')
+    .option('--jobs <n>', 'parallel worker processes (default: one per core)', parseInteger)
+    .option('--shard <i/N>', 'run only shard i of N (split a sweep across machines)')
+    .option('--out <file>', 'results file (default results/<name>[-quick].jsonl)')
+    .option('--set <key=value>', 'override an experiment option, e.g. --set seeds=2 --set sizes=[100,500]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary')
+    .action(async (name: string, options: ReproduceOptions) => {
+      const result = await reproduce(name, options);
+      const failed = result.lines.filter((line) => line.status === 'failed');
+      const summary = { experiment: name, resultsPath: result.resultsPath, runs: result.runs, finished: result.lines.length, ranNow: result.ran, failed: failed.length };
+      if (options.json) printJson(summary);
+      else {
+        process.stdout.write(`${name}: ${result.lines.length} of ${result.runs} runs finished (${result.ran} now), ${failed.length} failed; results in ${result.resultsPath}\n`);
+        for (const line of failed) if (line.status === 'failed') process.stdout.write(`  failed: ${line.error}\n`);
+      }
     });
 
   await program.parseAsync(argv);

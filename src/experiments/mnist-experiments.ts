@@ -1,0 +1,111 @@
+/**
+ * The paper's MNIST-patch experiments (Figures 4-9) as named experiments. Defaults follow the
+ * paper's protocol (PAPER.md section 5): 112x112 images of 4x4 digits (n = 16), digit 1 vs 0,
+ * SGD lr 0.2, batch 20, 150 epochs (router phase 100), 5 seeds, 1000 test images; separate pMoE
+ * 2 experts x 20 neurons with l = 2, joint pMoE 8 experts x 5 neurons with l = 6, CNN 40 neurons.
+ *
+ *   pmoe reproduce fig4            the whole protocol (90 runs)
+ *   pmoe reproduce fig4 --quick    a reduced version that finishes in minutes
+ */
+import { z } from 'zod';
+import type { ModelKind } from '../models/build.js';
+import { INIT_SCHEMES } from '../models/init.js';
+import type { RunSpec } from '../training/run.js';
+import { integer, oneOf, real } from '../util/options.js';
+import { defineExperiment } from './definition.js';
+
+const sizeList = z.array(integer(2)).min(1);
+
+/** Settings every MNIST experiment shares, with the paper's values. */
+const protocol = {
+  seeds: integer(1).default(5),
+  epochs: integer(1).default(150),
+  routerEpochs: integer(0).default(100),
+  learningRate: real(0, Infinity, { exclusiveMin: true }).default(0.2),
+  batchSize: integer(1).default(20),
+  testCount: integer(2).default(1000),
+  /** Evaluate every this many epochs (the paper's curves read every epoch). */
+  evalEvery: integer(1).default(1),
+  init: oneOf(INIT_SCHEMES).default('paper'),
+};
+type Protocol = { [K in keyof typeof protocol]: z.output<(typeof protocol)[K]> };
+
+/** Model settings of the paper's MNIST runs. */
+export const MNIST_MODELS: Record<ModelKind, Record<string, unknown>> = {
+  cnn: { neurons: 40 },
+  separate: { experts: 2, neuronsPerExpert: 20, patchesPerExpert: 2, gate: 'hard' },
+  joint: { experts: 8, neuronsPerExpert: 5, patchesPerExpert: 6, gate: 'softmax-selected' },
+};
+
+function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed: number, modelOverrides: Record<string, unknown> = {}, epochs = p.epochs): RunSpec {
+  return {
+    data: { source: 'mnist-patch', trainSize, sampleSeed: seed, testCount: p.testCount },
+    model: { ...MNIST_MODELS[model], init: p.init, ...modelOverrides },
+    training: {
+      model,
+      epochs,
+      routerEpochs: p.routerEpochs,
+      learningRate: p.learningRate,
+      batchSize: p.batchSize,
+      evalEvery: p.evalEvery,
+      seed,
+    },
+  };
+}
+
+const seedsOf = (p: Protocol) => Array.from({ length: p.seeds }, (_, i) => i);
+
+export const fig4 = defineExperiment({
+  name: 'fig4',
+  description: 'Figure 4: test accuracy of the CNN, separate pMoE and joint pMoE against N (pmoe reproduce fig4)',
+  schema: z.object({ ...protocol, sizes: sizeList.default([100, 300, 500, 700, 900, 1000]), models: z.array(oneOf(['cnn', 'separate', 'joint'])).min(1).default(['cnn', 'separate', 'joint']) }).strict(),
+  quick: { sizes: [100, 500, 1000], seeds: 1, epochs: 20, routerEpochs: 20, evalEvery: 5 },
+  specs: (o) => o.sizes.flatMap((N) => o.models.flatMap((model) => seedsOf(o).map((seed) => mnistRun(o, model, N, seed)))),
+});
+
+/**
+ * Figure 5's success criterion is not stated in the paper. pmoe counts a trial as a success when
+ * its final test accuracy reaches `successAccuracy` (default 0.95, the level the paper's text uses
+ * for its "60% of the samples" claim); the report reads the records, so another threshold needs no rerun.
+ */
+export const fig5 = defineExperiment({
+  name: 'fig5',
+  description: 'Figure 5: separate pMoE success rate over l = 2..12 and N = 400..900, 20 trials (pmoe reproduce fig5)',
+  schema: z.object({
+    ...protocol,
+    seeds: integer(1).default(20),
+    sizes: sizeList.default([400, 500, 600, 700, 800, 900]),
+    patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12]),
+    successAccuracy: real(0, 1).default(0.95),
+  }).strict(),
+  quick: { sizes: [400, 900], patchesPerExpert: [2, 12], seeds: 2, epochs: 20, routerEpochs: 20, evalEvery: 20 },
+  specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, { patchesPerExpert: l })))),
+});
+
+export const fig7 = defineExperiment({
+  name: 'fig7',
+  description: 'Figure 7: joint pMoE test accuracy against l = 2..16 for N = 300, 600, 800, k = 8 (pmoe reproduce fig7)',
+  schema: z.object({ ...protocol, sizes: sizeList.default([300, 600, 800]), patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12, 14, 16]) }).strict(),
+  quick: { sizes: [300], patchesPerExpert: [2, 6, 12], seeds: 1, epochs: 20, evalEvery: 5 },
+  specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed, { patchesPerExpert: l })))),
+});
+
+/**
+ * Figure 8: the routers of separate training alone (no expert phase). The routers do not depend
+ * on l, so one run per (N_r, seed) records the routing rate at every l (routerRateByPatchesPerExpert).
+ */
+export const fig8 = defineExperiment({
+  name: 'fig8',
+  description: "Figure 8: separate routers' discriminative routing rate against N_r for l = 1, 2, 4, 6, 8 (pmoe reproduce fig8)",
+  schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]), patchesPerExpert: z.array(integer(1)).min(1).default([1, 2, 4, 6, 8]) }).strict(),
+  quick: { sizes: [100, 300, 1000], seeds: 2, routerEpochs: 20 },
+  specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, {}, 0))),
+});
+
+export const fig9 = defineExperiment({
+  name: 'fig9',
+  description: 'Figure 9: joint routers (l = 6): share of samples whose discriminative patch gets the largest gate of some expert, per class, against N (pmoe reproduce fig9)',
+  schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]) }).strict(),
+  quick: { sizes: [100, 300], seeds: 1, epochs: 20, evalEvery: 20 },
+  specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed))),
+});
