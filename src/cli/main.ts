@@ -11,6 +11,7 @@ import { runOnce, type RunRecord } from '../training/run.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
 import { reproduce, type ReproduceOptions } from './reproduce.js';
+import { reportCommand } from '../report/report-command.js';
 import { parseInteger, parseIntegerList, parseNumber } from './numbers.js';
 import { startProgress, type Progress } from './progress.js';
 
@@ -170,6 +171,24 @@ export async function main(argv: string[]): Promise<void> {
         process.stdout.write(`${name}: ${result.lines.length} of ${result.runs} runs finished (${result.ran} now), ${failed.length} failed; results in ${result.resultsPath}\n`);
         for (const line of failed) if (line.status === 'failed') process.stdout.write(`  failed: ${line.error}\n`);
       }
+    });
+
+  program
+    .command('report')
+    .description('SVG figures, Markdown tables beside the paper\'s numbers and aggregated JSON from results files (shards are merged)')
+    .argument('<results...>', 'JSON Lines results files written by pmoe reproduce')
+    .option('--out <dir>', 'output folder', 'report')
+    .option('--success-accuracy <x>', 'fig5: final test accuracy that counts as a success', parseNumber)
+    .option('--router-l <list>', 'fig8: the l values to draw', parseIntegerList)
+    .option('--json', 'print the summary as JSON')
+    .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; json?: boolean }) => {
+      const { summary, text } = await reportCommand(paths, {
+        out: options.out,
+        successAccuracy: options.successAccuracy,
+        routerPatchesPerExpert: options.routerL,
+      });
+      if (options.json) printJson(summary);
+      else process.stdout.write(`${text}\n`);
     });
 
   await program.parseAsync(argv);

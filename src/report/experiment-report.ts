@@ -1,0 +1,178 @@
+import { seriesDomain } from './chart-spec.js';
+import type { FigureView, ReferencePoint } from './figure-views.js';
+import type { Finding } from './finding.js';
+import type { OkLine, ReportLine } from './load-results.js';
+import type { MachineInfo } from './machine.js';
+import { PAPER_MNIST_PROTOCOL } from './paper-numbers.js';
+import { runLabel } from './run-label.js';
+import { aggregate, mean, type AggregatedPoint, type Observation } from './statistics.js';
+
+/** Our point and the paper's at the same (series, x); either may be missing. */
+export interface Comparison {
+  readonly series: string;
+  readonly x: number;
+  readonly ours: AggregatedPoint | null;
+  readonly paper: number | null;
+  /** ours.mean - paper, in the figure's units. */
+  readonly difference: number | null;
+}
+
+export interface RunWallTime {
+  readonly key: string;
+  readonly run: string;
+  readonly wallTimeMs: number;
+  readonly backend: string;
+}
+
+/** A setting of the runs: every distinct value seen, beside the paper's where it has one. */
+export interface ProtocolSetting {
+  readonly setting: string;
+  readonly values: readonly (string | number | boolean | null)[];
+  readonly paper: string | number | null;
+}
+
+/** Everything one experiment's report states; written as `<experiment>.json` and rendered as Markdown. */
+export interface ExperimentReport {
+  readonly experiment: string;
+  readonly title: string;
+  readonly generatedAt: string;
+  readonly sources: readonly string[];
+  readonly regenerate: string;
+  readonly axes: { readonly x: string; readonly y: string; readonly series: string };
+  readonly xName: string;
+  readonly valueName: string;
+  readonly digits: number;
+  readonly valueKind: 'measure' | 'share';
+  readonly points: readonly AggregatedPoint[];
+  readonly paper: { readonly source: string; readonly note: string | null; readonly comparable: boolean; readonly points: readonly ReferencePoint[] };
+  readonly comparisons: readonly Comparison[];
+  readonly findings: readonly Finding[];
+  readonly runs: { readonly ok: number; readonly failed: number };
+  readonly failed: readonly { readonly key: string; readonly run: string; readonly error: string }[];
+  readonly wallTime: {
+    readonly totalMs: number;
+    readonly meanMs: number | null;
+    readonly minMs: number | null;
+    readonly maxMs: number | null;
+    readonly meanMsBySeries: Readonly<Record<string, number>>;
+    readonly perRun: readonly RunWallTime[];
+  };
+  /** Backend name -> runs, from the records (where the runs ran). */
+  readonly backends: Readonly<Record<string, number>>;
+  readonly protocol: readonly ProtocolSetting[];
+  /** Read from the environment of `pmoe report`, not from the records. */
+  readonly machineAtReportTime: MachineInfo;
+  readonly warnings: readonly string[];
+}
+
+export interface ReportContext {
+  readonly sources: readonly string[];
+  readonly generatedAt: Date;
+  readonly machine: MachineInfo;
+  readonly regenerate: string;
+}
+
+type Scalar = string | number | boolean | null;
+const asScalar = (value: unknown): Scalar => (value === undefined ? null : typeof value === 'object' && value !== null ? JSON.stringify(value) : (value as Scalar));
+
+/** Settings that change the numbers: mixing runs that differ in them makes a mean of unlike things. */
+function protocolOf(lines: readonly OkLine[]): ProtocolSetting[] {
+  const settings: { setting: string; read: (line: OkLine) => unknown; paper: string | number | null }[] = [
+    { setting: 'data source', read: (l) => l.record.data.source, paper: 'mnist-patch' },
+    { setting: 'test samples', read: (l) => l.record.data.testCount ?? l.record.data.testSize, paper: PAPER_MNIST_PROTOCOL.testCount },
+    { setting: 'epochs', read: (l) => l.record.training.epochs, paper: PAPER_MNIST_PROTOCOL.epochs },
+    { setting: 'router epochs (separate)', read: (l) => (l.record.training.model === 'separate' ? l.record.training.routerEpochs : undefined), paper: PAPER_MNIST_PROTOCOL.routerEpochs },
+    { setting: 'learning rate', read: (l) => l.record.training.learningRate, paper: PAPER_MNIST_PROTOCOL.learningRate },
+    { setting: 'batch size', read: (l) => l.record.training.batchSize, paper: PAPER_MNIST_PROTOCOL.batchSize },
+    { setting: 'init', read: (l) => l.record.model.init, paper: null },
+  ];
+  return settings
+    .map(({ setting, read, paper }) => {
+      const values = [...new Set(lines.map((line) => asScalar(read(line))))].filter((v) => v !== null);
+      return { setting, values, paper };
+    })
+    .filter((s) => s.values.length > 0);
+}
+
+function comparisonsOf(view: FigureView, points: readonly AggregatedPoint[]): Comparison[] {
+  const paperPoints = view.paper.comparable ? view.paper.points : [];
+  const id = (series: string, x: number) => JSON.stringify([series, x]);
+  const ours = new Map(points.map((p) => [id(p.series, p.x), p]));
+  const paper = new Map(paperPoints.map((p) => [id(p.series, p.x), p.y]));
+  const order = seriesDomain(view, points);
+  const pairs = [...new Map([...points, ...paperPoints].map((p) => [id(p.series, p.x), { series: p.series, x: p.x }])).values()];
+  return pairs
+    .sort((a, b) => order.indexOf(a.series) - order.indexOf(b.series) || a.x - b.x)
+    .map(({ series, x }) => {
+      const our = ours.get(id(series, x)) ?? null;
+      const theirs = paper.get(id(series, x)) ?? null;
+      const difference = our !== null && theirs !== null && Number.isFinite(our.mean) ? our.mean - theirs : null;
+      return { series, x, ours: our, paper: theirs, difference };
+    });
+}
+
+/** Aggregates one experiment's lines into its figure's points and everything the report says about them. */
+export function buildExperimentReport(experiment: string, lines: readonly ReportLine[], view: FigureView, context: ReportContext): ExperimentReport {
+  const ok = lines.filter((line): line is OkLine => line.status === 'ok');
+  const failedLines = lines.filter((line) => line.status === 'failed');
+  const warnings: string[] = [];
+
+  const observations: Observation[] = [];
+  const wallTimesBySeries = new Map<string, number[]>();
+  for (const line of ok) {
+    const seen = view.observe(line);
+    for (const series of new Set(seen.map((o) => o.series))) wallTimesBySeries.set(series, [...(wallTimesBySeries.get(series) ?? []), line.record.wallTimeMs]);
+    if (seen.length === 0) warnings.push(`run ${runLabel(line.spec)} (${line.key}) holds no number this figure uses`);
+    for (const observation of seen) {
+      if (Number.isFinite(observation.value) && Number.isFinite(observation.x)) observations.push(observation);
+      else warnings.push(`run ${runLabel(line.spec)} (${line.key}): no finite value for ${observation.series} (left out)`);
+    }
+  }
+  const points = aggregate(observations, view.seriesOrder);
+  for (const point of points) {
+    const repeated = [...new Set(point.seeds.filter((seed, i) => point.seeds.indexOf(seed) !== i))];
+    if (repeated.length > 0) {
+      warnings.push(`${point.series}, ${view.xName} = ${point.x}: seed ${repeated.join(', ')} appears more than once (runs with different settings merged?)`);
+    }
+  }
+  const protocol = protocolOf(ok);
+  for (const setting of protocol) {
+    if (setting.values.length > 1) warnings.push(`runs differ in ${setting.setting} (${setting.values.join(', ')}): means mix them`);
+  }
+
+  const perRun = ok.map((line) => ({ key: line.key, run: runLabel(line.spec), wallTimeMs: line.record.wallTimeMs, backend: line.record.backend }));
+  const times = perRun.map((r) => r.wallTimeMs);
+  const backends: Record<string, number> = {};
+  for (const line of ok) backends[line.record.backend] = (backends[line.record.backend] ?? 0) + 1;
+
+  return {
+    experiment,
+    title: view.title,
+    generatedAt: context.generatedAt.toISOString(),
+    sources: context.sources,
+    regenerate: context.regenerate,
+    axes: { x: view.xTitle, y: view.yTitle, series: view.seriesName },
+    xName: view.xName,
+    valueName: view.valueName,
+    digits: view.digits,
+    valueKind: view.valueKind,
+    points,
+    paper: { source: view.paper.source, note: view.paper.note ?? null, comparable: view.paper.comparable, points: view.paper.points },
+    comparisons: comparisonsOf(view, points),
+    findings: view.findings(points),
+    runs: { ok: ok.length, failed: failedLines.length },
+    failed: failedLines.map((line) => ({ key: line.key, run: runLabel(line.spec), error: line.status === 'failed' ? line.error : '' })),
+    wallTime: {
+      totalMs: times.reduce((sum, t) => sum + t, 0),
+      meanMs: times.length === 0 ? null : mean(times),
+      minMs: times.length === 0 ? null : Math.min(...times),
+      maxMs: times.length === 0 ? null : Math.max(...times),
+      meanMsBySeries: Object.fromEntries([...wallTimesBySeries].map(([series, list]) => [series, mean(list)])),
+      perRun,
+    },
+    backends,
+    protocol,
+    machineAtReportTime: context.machine,
+    warnings,
+  };
+}

@@ -1,0 +1,127 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
+import { chartSpec } from './chart-spec.js';
+import { buildExperimentReport, type ExperimentReport, type ReportContext } from './experiment-report.js';
+import { figureViewFor, type FigureOptions } from './figure-views.js';
+import type { ReportLine } from './load-results.js';
+import { machineAtReportTime, type MachineInfo } from './machine.js';
+import { experimentMarkdown } from './markdown.js';
+import { mergeResultsFiles } from './merge-results.js';
+import { renderSvg } from './render-svg.js';
+
+export interface ReportOptions extends FigureOptions {
+  /** The time stamped on the reports; default now. */
+  readonly now?: Date;
+  /** Default: read from this machine at report time. */
+  readonly machine?: MachineInfo;
+}
+
+export interface ExperimentReportFiles {
+  readonly svg: string;
+  readonly markdown: string;
+  readonly json: string;
+  /** The Vega-Lite spec with its data inline, for an HTML page (vega-embed). */
+  readonly vegaLite: string;
+}
+
+export interface ExperimentSummary {
+  readonly experiment: string;
+  readonly okRuns: number;
+  readonly failedRuns: number;
+  readonly points: number;
+  readonly files: ExperimentReportFiles;
+  readonly warnings: readonly string[];
+}
+
+export interface ReportSummary {
+  readonly outDir: string;
+  readonly inputs: readonly { path: string; lines: number; tornLines: number }[];
+  readonly duplicatesDropped: number;
+  readonly experiments: readonly ExperimentSummary[];
+  /** About the inputs as a whole (torn lines, empty files). */
+  readonly warnings: readonly string[];
+}
+
+const SHELL_SAFE = /^[\w@%+=:,./-]+$/;
+const shellQuote = (text: string) => (SHELL_SAFE.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
+
+/** The command line that remakes this report, with the options that change it. */
+export function regenerateCommand(resultsPaths: readonly string[], outDir: string, options: FigureOptions = {}): string {
+  const extra = [
+    options.successAccuracy === undefined ? '' : `--success-accuracy ${options.successAccuracy}`,
+    options.routerPatchesPerExpert === undefined ? '' : `--router-l ${options.routerPatchesPerExpert.join(',')}`,
+  ];
+  return ['pmoe report', ...resultsPaths.map(shellQuote), '--out', shellQuote(outDir), ...extra].filter(Boolean).join(' ');
+}
+
+/** An experiment name as a file name: the name comes from the results file, so it must not reach outside outDir. */
+export function fileStem(experiment: string): string {
+  const stem = experiment.replace(/[^\w.-]/g, '_').replace(/^\.+/, '_');
+  return stem === '' ? '_' : stem;
+}
+
+/** JSON cannot hold NaN or Infinity; null says "no number" explicitly instead of failing or lying. */
+function toJson(value: unknown): string {
+  return `${JSON.stringify(value, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`;
+}
+
+/** Everything one experiment's files hold, before writing. */
+export interface RenderedExperiment {
+  readonly report: ExperimentReport;
+  readonly spec: TopLevelSpec;
+  readonly svg: string;
+  readonly markdown: string;
+}
+
+/**
+ * Reads results files (shards of one or more sweeps), and for each experiment in them writes to
+ * `outDir`: `<experiment>.svg` (the paper's figure with the paper's values dashed),
+ * `<experiment>.md` (our numbers beside the paper's, derived statements, runs, machine),
+ * `<experiment>.json` (the aggregated numbers) and `<experiment>.vl.json` (the Vega-Lite spec).
+ */
+export async function writeReport(resultsPaths: readonly string[], outDir: string, options: ReportOptions = {}): Promise<ReportSummary> {
+  const merged = await mergeResultsFiles(resultsPaths);
+  const context = {
+    sources: resultsPaths,
+    generatedAt: options.now ?? new Date(),
+    machine: options.machine ?? machineAtReportTime(),
+    regenerate: regenerateCommand(resultsPaths, outDir, options),
+  };
+  await mkdir(outDir, { recursive: true });
+  const experiments: ExperimentSummary[] = [];
+  for (const [experiment, lines] of merged.byExperiment) {
+    const rendered = await renderExperiment(experiment, lines, options, context);
+    const base = join(outDir, fileStem(experiment));
+    const files = { svg: `${base}.svg`, markdown: `${base}.md`, json: `${base}.json`, vegaLite: `${base}.vl.json` };
+    await Promise.all([
+      writeFile(files.svg, rendered.svg),
+      writeFile(files.markdown, rendered.markdown),
+      writeFile(files.json, toJson(rendered.report)),
+      writeFile(files.vegaLite, toJson(rendered.spec)),
+    ]);
+    experiments.push({
+      experiment,
+      okRuns: rendered.report.runs.ok,
+      failedRuns: rendered.report.runs.failed,
+      points: rendered.report.points.length,
+      files,
+      warnings: rendered.report.warnings,
+    });
+  }
+  return { outDir, inputs: merged.inputs, duplicatesDropped: merged.duplicatesDropped, experiments, warnings: merged.warnings };
+}
+
+async function renderExperiment(
+  experiment: string,
+  lines: readonly ReportLine[],
+  options: FigureOptions,
+  context: ReportContext,
+): Promise<RenderedExperiment> {
+  const view = figureViewFor(experiment, options);
+  const built = buildExperimentReport(experiment, lines, view, context);
+  const spec = chartSpec(view, built.points);
+  const { svg, warnings } = await renderSvg(spec);
+  const report = warnings.length === 0 ? built : { ...built, warnings: [...built.warnings, ...warnings.map((w) => `chart: ${w}`)] };
+  return { report, spec, svg, markdown: experimentMarkdown(report, `${fileStem(experiment)}.svg`) };
+}
