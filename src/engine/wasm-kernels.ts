@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { fastBatchMatMul, fastFusedMatMul } from './matmul.js';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = tf.NamedAttrMap;
@@ -296,7 +297,8 @@ const KERNELS: { kernelName: string; kernelFunc: tf.KernelFunc }[] = [
 
 /**
  * Registers on the wasm backend the kernels that training needs and tfjs 4.22 lacks there, and
- * wraps two it has: GatherV2 (wrong for batchDims >= 1) and Conv2DBackpropInput (slow). Idempotent.
+ * wraps four it has: GatherV2 (wrong for batchDims >= 1), Conv2DBackpropInput (slow), BatchMatMul
+ * (slow when batched or transposed) and _FusedMatMul (the same, and a wrong bias there). Idempotent.
  */
 export function registerWasmKernels(): void {
   for (const { kernelName, kernelFunc } of KERNELS) {
@@ -306,4 +308,6 @@ export function registerWasmKernels(): void {
   }
   wrapWasmKernel('GatherV2', fixBatchedGather);
   wrapWasmKernel('Conv2DBackpropInput', fastConv2DBackpropInput);
+  wrapWasmKernel('BatchMatMul', fastBatchMatMul);
+  wrapWasmKernel('_FusedMatMul', fastFusedMatMul);
 }

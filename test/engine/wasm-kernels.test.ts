@@ -320,3 +320,228 @@ describe('gradient of tf.gather on wasm', () => {
     });
   });
 });
+
+interface MatMulCase {
+  name: string;
+  a: number[];
+  b: number[];
+  out: number[];
+  transposeA: boolean;
+  transposeB: boolean;
+  /** tfjs's BatchMatMul gradient rejects broadcast batches (on every backend). */
+  grads: boolean;
+}
+
+/** The stored shapes of op(a) [..., M, K] x op(b) [..., K, N]. */
+function operandShapes(batchA: number[], batchB: number[], m: number, k: number, n: number, tA: boolean, tB: boolean): [number[], number[]] {
+  return [
+    [...batchA, ...(tA ? [k, m] : [m, k])],
+    [...batchB, ...(tB ? [n, k] : [k, n])],
+  ];
+}
+
+const TRANSPOSES: [boolean, boolean][] = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+];
+
+function matMulCases(): MatMulCase[] {
+  const cases: MatMulCase[] = [];
+  // [batchA, batchB, M, K, N]
+  const shapes: [string, number[], number[], number, number, number][] = [
+    ['2-D 320x784 . 784x40', [], [], 320, 784, 40],
+    ['2-D 784x320 . 320x40 (the transposeA gradient shape)', [], [], 784, 320, 40],
+    ['2-D 5x120 . 120x784 (few rows, wide right operand)', [], [], 5, 120, 784],
+    ['2-D 1x1 . 1x1', [], [], 1, 1, 1],
+    ['2-D M = 1', [], [], 1, 64, 33],
+    ['2-D N = 1', [], [], 47, 64, 1],
+    ['2-D tiny 3x2 . 2x4', [], [], 3, 2, 4],
+    ['batched 8x(120x784 . 784x5)', [8], [8], 120, 784, 5],
+    ['batched 4x(30x50 . 50x20)', [4], [4], 30, 50, 20],
+    ['batched tiny 4x(2x3 . 3x2)', [4], [4], 2, 3, 2],
+    ['batched M = 1 and N = 1', [6], [6], 1, 40, 1],
+    ['rank 4, batch [2, 3]', [2, 3], [2, 3], 17, 40, 9],
+    ['broadcast a batch 1 vs b batch 4', [1], [4], 25, 40, 30],
+    ['broadcast a batch 4 vs b batch 1', [4], [1], 25, 40, 30],
+    ['broadcast a rank 2 vs b rank 3', [], [4], 25, 40, 30],
+    ['broadcast a rank 3 vs b rank 2', [4], [], 25, 40, 30],
+    ['broadcast a rank 3 vs b rank 2, few rows', [3], [], 2, 60, 90],
+    ['broadcast a rank 4 [2, 1] vs b rank 3 [1]', [2, 1], [1], 12, 40, 30],
+    ['broadcast tiny, a batch 1 vs b batch 4', [1], [4], 2, 3, 2],
+    ['broadcast tiny, a rank 3 vs b rank 2', [4], [], 2, 3, 2],
+  ];
+  for (const [name, batchA, batchB, m, k, n] of shapes) {
+    for (const [transposeA, transposeB] of TRANSPOSES) {
+      const [a, b] = operandShapes(batchA, batchB, m, k, n, transposeA, transposeB);
+      const batch = tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
+      cases.push({ name: `${name}, transposeA ${transposeA}, transposeB ${transposeB}`, a,
+        b,
+        out: [...batch, m, n],
+        transposeA,
+        transposeB,
+        grads: tf.util.arraysEqual(batchA, batchB),
+      });
+    }
+  }
+  return cases;
+}
+
+describe('matMul on wasm (BatchMatMul and _FusedMatMul wrapped)', () => {
+  test('are wrapped once: registering again does not wrap the wrappers', () => {
+    const names = ['BatchMatMul', '_FusedMatMul'];
+    const wrapped = names.map((name) => tf.getKernel(name, 'wasm').kernelFunc);
+    registerWasmKernels();
+    assert.deepEqual(names.map((name) => tf.getKernel(name, 'wasm').kernelFunc), wrapped);
+  });
+
+  const rng = freshRng('wasm matMul');
+  for (const c of matMulCases()) {
+    test(`forward ${c.grads ? 'and tf.grads match' : 'matches'} cpu, no leaked ids: ${c.name}`, async () => {
+      const aVals = floats(rng, c.a);
+      const bVals = floats(rng, c.b);
+      const probeVals = floats(rng, c.out);
+      const run = () => {
+        const a = tf.tensor(aVals, c.a);
+        const b = tf.tensor(bVals, c.b);
+        const product = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y, c.transposeA, c.transposeB);
+        const out = product(a, b);
+        const probe = tf.tensor(probeVals, c.out);
+        const grads = c.grads ? tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(product(x, y), probe)))([a, b]) : [];
+        const values = (t?: tf.Tensor) => (t?.dataSync() ?? new Float32Array()) as Float32Array;
+        return { out: values(out), shape: out.shape, da: values(grads[0]), db: values(grads[1]) };
+      };
+      const expected = await on('cpu', run);
+      await tf.setBackend('wasm');
+      const idsBefore = wasmDataIds();
+      const actual = await on('wasm', run);
+      assert.equal(wasmDataIds(), idsBefore, 'wasm data ids leaked');
+      assert.deepEqual(actual.shape, expected.shape);
+      assertClose(actual.out, expected.out, 'product');
+      assertClose(actual.da, expected.da, 'gradient of a');
+      assertClose(actual.db, expected.db, 'gradient of b');
+    });
+  }
+});
+
+describe('tf.fused.matMul on wasm', () => {
+  const rng = freshRng('wasm fused matMul');
+  type Activation = 'linear' | 'relu' | 'relu6' | 'prelu' | 'leakyrelu' | 'sigmoid' | 'elu';
+  interface FusedCase {
+    name: string;
+    batchA: number[];
+    batchB: number[];
+    m: number;
+    k: number;
+    n: number;
+    bias?: number[];
+    activation: Activation;
+    prelu?: number[];
+    grads?: boolean;
+  }
+  const cases: FusedCase[] = [
+    { name: '2-D, bias, relu', batchA: [], batchB: [], m: 40, k: 64, n: 24, bias: [24], activation: 'relu', grads: true },
+    { name: 'batched, bias, relu', batchA: [3], batchB: [3], m: 20, k: 30, n: 12, bias: [12], activation: 'relu', grads: true },
+    { name: 'batched, no bias, linear', batchA: [4], batchB: [4], m: 9, k: 16, n: 7, activation: 'linear', grads: true },
+    { name: 'a batched, b shared, bias, relu', batchA: [3], batchB: [1], m: 10, k: 20, n: 6, bias: [6], activation: 'relu' },
+    { name: 'a shared, b batched, bias, linear', batchA: [1], batchB: [3], m: 10, k: 20, n: 6, bias: [6], activation: 'linear' },
+    { name: 'length-1 bias, linear', batchA: [], batchB: [], m: 5, k: 7, n: 3, bias: [1], activation: 'linear' },
+    { name: 'batched, bias, prelu with [N] weights', batchA: [2], batchB: [2], m: 5, k: 7, n: 3, bias: [3], activation: 'prelu', prelu: [3] },
+    { name: '2-D, bias, prelu with [M, N] weights', batchA: [], batchB: [], m: 5, k: 7, n: 3, bias: [3], activation: 'prelu', prelu: [5, 3] },
+    { name: 'batched, bias, leakyrelu', batchA: [2], batchB: [2], m: 6, k: 8, n: 5, bias: [5], activation: 'leakyrelu' },
+    { name: '2-D, bias, sigmoid', batchA: [], batchB: [], m: 6, k: 8, n: 5, bias: [5], activation: 'sigmoid' },
+    { name: 'batched, bias, elu', batchA: [2], batchB: [2], m: 6, k: 8, n: 5, bias: [5], activation: 'elu' },
+    { name: '2-D, bias, relu6, M = 1', batchA: [], batchB: [], m: 1, k: 8, n: 5, bias: [5], activation: 'relu6' },
+  ];
+  for (const c of cases) {
+    for (const [transposeA, transposeB] of TRANSPOSES) {
+      const name = `${c.name}, transposeA ${transposeA}, transposeB ${transposeB}`;
+      test(`${c.grads ? 'forward and tf.grads match' : 'forward matches'} cpu, no leaked ids: ${name}`, async () => {
+        const [aShape, bShape] = operandShapes(c.batchA, c.batchB, c.m, c.k, c.n, transposeA, transposeB);
+        const outShape = [...tf.backend_util.assertAndGetBroadcastShape(c.batchA, c.batchB), c.m, c.n];
+        const aVals = floats(rng, aShape);
+        const bVals = floats(rng, bShape);
+        const biasVals = c.bias ? floats(rng, c.bias) : undefined;
+        const preluVals = c.prelu ? Float32Array.from(floats(rng, c.prelu), Math.abs) : undefined;
+        const probeVals = floats(rng, outShape);
+        const run = () => {
+          const a = tf.tensor(aVals, aShape);
+          const b = tf.tensor(bVals, bShape);
+          const bias = biasVals && c.bias ? tf.tensor(biasVals, c.bias) : undefined;
+          const preluActivationWeights = preluVals && c.prelu ? tf.tensor(preluVals, c.prelu) : undefined;
+          const product = (x: tf.Tensor, y: tf.Tensor, z?: tf.Tensor) =>
+            tf.fused.matMul({
+              a: x,
+              b: y,
+              transposeA,
+              transposeB,
+              bias: z,
+              activation: c.activation,
+              preluActivationWeights,
+              leakyreluAlpha: 0.2,
+            });
+          const out = product(a, b, bias);
+          const probe = tf.tensor(probeVals, outShape);
+          const grads =
+            c.grads && bias
+              ? tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(product(x, y, z), probe)))([a, b, bias])
+              : c.grads
+                ? tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(product(x, y), probe)))([a, b])
+                : [];
+          return { out: out.dataSync() as Float32Array, shape: out.shape, grads: grads.map((g) => g.dataSync() as Float32Array) };
+        };
+        const expected = await on('cpu', run);
+        await tf.setBackend('wasm');
+        const idsBefore = wasmDataIds();
+        const actual = await on('wasm', run);
+        assert.equal(wasmDataIds(), idsBefore, 'wasm data ids leaked');
+        assert.deepEqual(actual.shape, outShape);
+        assertClose(actual.out, expected.out, 'fused product');
+        assert.equal(actual.grads.length, expected.grads.length);
+        actual.grads.forEach((g, i) => assertClose(g, expected.grads[i], `gradient ${i}`));
+      });
+    }
+  }
+});
+
+describe('matMul on wasm with a right operand reshaped after use', () => {
+  // tf.reshape keeps the data id, under which the wasm kernels cache XNNPACK's packed weights:
+  // tfjs 4.22 alone aborts the wasm module here.
+  test('each [K, N] view of the same data gives its own product', async () => {
+    const rng = freshRng('wasm matMul reshaped weights');
+    const wVals = floats(rng, [6, 4]);
+    const xVals = floats(rng, [3, 24]);
+    const run = () => {
+      const w = tf.tensor(wVals, [6, 4]);
+      const x = tf.tensor(xVals, [3, 24]);
+      const results: Float32Array[] = [];
+      for (const [k, n] of [[6, 4], [12, 2], [4, 6], [6, 4], [24, 1]]) {
+        const left = tf.slice(x, [0, 0], [3, k]);
+        results.push(tf.matMul(left, tf.reshape(w, [k, n])).dataSync() as Float32Array);
+        const bias = tf.ones([n]);
+        results.push(tf.fused.matMul({ a: left, b: tf.reshape(w, [k, n]), bias, activation: 'relu' }).dataSync() as Float32Array);
+      }
+      return results;
+    };
+    const expected = await on('cpu', run);
+    await tf.setBackend('wasm');
+    const idsBefore = wasmDataIds();
+    const actual = await on('wasm', run);
+    assert.equal(wasmDataIds(), idsBefore, 'wasm data ids leaked');
+    actual.forEach((values, i) => assertClose(values, expected[i], `product ${i}`));
+  });
+
+  test('empty products: M = 0 and K = 0', async () => {
+    const run = () =>
+      [
+        tf.matMul(tf.zeros([0, 3]), tf.ones([3, 4])),
+        tf.matMul(tf.ones([2, 0]), tf.ones([0, 4])),
+        tf.matMul(tf.ones([3, 2, 0]), tf.ones([3, 0, 4])),
+        tf.matMul(tf.ones([0, 2]), tf.ones([4, 0]), true, true),
+      ].map((t) => ({ shape: t.shape, values: Array.from(t.dataSync()) }));
+    const expected = await on('cpu', run);
+    const actual = await on('wasm', run);
+    assert.deepEqual(actual, expected);
+  });
+});
