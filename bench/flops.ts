@@ -1,0 +1,76 @@
+/**
+ * Analytic FLOP counts of one benchmark step (multiply and add count as two). Only matrix
+ * products and convolutions are counted; elementwise work (ReLU, softmax, the loss, the SGD
+ * update) is left out, so the GFLOP/s figures are slight underestimates of the work done.
+ *
+ * Training steps follow the usual convention: forward + backward ~ 3 x the forward's matrix
+ * FLOPs for every trained product (forward, gradient of the weights, gradient of the input).
+ * Note: the first layer's input is data, whose gradient neither framework computes, so the
+ * strictly necessary work of those products is 2 x forward; the convention overstates the work
+ * (and the GFLOP/s) by up to 1.5x. Both sides are counted the same way, so the ratio is unaffected.
+ */
+
+/** A [rows, inner] x [inner, cols] matrix product. */
+export function matmulFlops(rows: number, inner: number, cols: number): number {
+  return 2 * rows * inner * cols;
+}
+
+/**
+ * Two-layer CNN (eq. 5), batch B, n patches of d values, m neurons, one SGD step:
+ *   forward = 2 B n d m (hidden products) + 2 B m (fixed output layer)
+ *   step    = 3 x forward.
+ */
+export function cnnStepFlops(batch: number, n: number, d: number, m: number): number {
+  return 3 * (matmulFlops(batch * n, d, m) + matmulFlops(batch, m, 1));
+}
+
+/**
+ * Two-layer pMoE (eq. 1), batch B, n patches of d values, k experts of h neurons, l patches each:
+ *   router  = 2 B n d k   (scores g_{j,s} of every patch for every expert)
+ *   experts = 2 k B l d h (each expert multiplies only its B l gathered patches)
+ *   output  = 2 B k h
+ *   step    = 3 (experts + output) + (3 if the routers are trained, else 1) router.
+ * Frozen routers (separate training's expert phase, hard gate) run forward only.
+ */
+export function pmoeStepFlops(
+  batch: number,
+  n: number,
+  d: number,
+  k: number,
+  h: number,
+  l: number,
+  routersTrained: boolean,
+): number {
+  const router = matmulFlops(batch * n, d, k);
+  const experts = k * matmulFlops(batch * l, d, h);
+  const output = matmulFlops(batch, k * h, 1);
+  return 3 * (experts + output) + (routersTrained ? 3 : 1) * router;
+}
+
+/**
+ * PatchMoE layer forward on a [B, H, W, C] map cut into n patches of p x p positions, k experts
+ * of f filters with a q x q kernel, l patches each:
+ *   router  = 2 B n (p p C) k
+ *   experts = 2 k (B l p p) (q q C) f
+ *   forward = router + experts    (no backward: this case times the forward only).
+ */
+export function patchMoeForwardFlops(
+  batch: number,
+  n: number,
+  patchSide: number,
+  channels: number,
+  k: number,
+  l: number,
+  f: number,
+  kernelSize: number,
+): number {
+  const area = patchSide * patchSide;
+  const router = matmulFlops(batch * n, area * channels, k);
+  const experts = k * matmulFlops(batch * l * area, kernelSize * kernelSize * channels, f);
+  return router + experts;
+}
+
+/** A dense q x q convolution C -> C' over every position of a [B, H, W, C] map, stride 1: 2 B H W q q C C'. */
+export function denseConvForwardFlops(batch: number, height: number, width: number, channels: number, out: number, kernelSize: number): number {
+  return matmulFlops(batch * height * width, kernelSize * kernelSize * channels, out);
+}

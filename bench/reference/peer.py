@@ -1,0 +1,163 @@
+"""The PyTorch side of `npm run bench`: a long-lived process driven over stdin/stdout, one JSON
+object per line each way, so that its start-up and the transfers are never timed.
+
+Run with Debian's python3 (`/usr/bin/python3`, which sees `apt-get install python3-torch`).
+Tensors travel as {"shape": [...], "dtype": "float32"|"int32", "b64": little-endian bytes}.
+
+Requests (each answered by one line {"ok": true, ...} or {"ok": false, "error": "..."}):
+  hello  {threads}              -> sets torch's intra-op threads (default 2); torch version and threads
+  setup  {kind, config, weights, inputs}
+         kind 'cnn' | 'pmoe'    a model trained by plain SGD (lr from config) on inputs x, labels
+         kind 'patch-moe' | 'dense-conv'   a layer timed forward only, on input x
+         kind 'matmul'          the ceiling: torch.matmul of two random [m, k] x [k, n] matrices
+  forward                       -> the output of one forward pass (and the loss for models)
+  grads                         -> loss and gradients of the trainable weights, in pmoe's layouts
+  steps  {n}                    -> per-step times in ms (SGD steps, or forward passes)
+  cpu                           -> this process's CPU time in seconds, all threads
+  quit
+"""
+import base64
+import json
+import sys
+import time
+
+import numpy as np
+
+try:
+    import torch
+except ImportError as error:  # the bench explains how to install it
+    print(json.dumps({'ok': False, 'error': f'torch not importable by {sys.executable}: {error}',
+                      'noTorch': True}), flush=True)
+    sys.exit(0)
+
+import models  # noqa: E402  (this directory is on sys.path when run as a script)
+
+THREADS = 2
+torch.set_num_threads(THREADS)
+
+
+def decode(blob):
+    dtype = {'float32': np.float32, 'int32': np.int32}[blob.get('dtype', 'float32')]
+    array = np.frombuffer(base64.b64decode(blob['b64']), dtype=dtype).reshape(blob['shape'])
+    return torch.from_numpy(array.copy())
+
+
+def encode(tensor):
+    array = tensor.detach().contiguous().to(torch.float32).numpy()
+    return {'shape': list(array.shape), 'dtype': 'float32', 'b64': base64.b64encode(array.tobytes()).decode('ascii')}
+
+
+class Session:
+    def __init__(self):
+        self.kind = None
+
+    def setup(self, kind, config, weights, inputs):
+        self.kind = kind
+        self.training = False
+        w = {name: decode(blob) for name, blob in (weights or {}).items()}
+        x = {name: decode(blob) for name, blob in (inputs or {}).items()}
+        self.model = self.opt = None
+        if kind == 'cnn':
+            self.model = models.TwoLayerCnn(config['n'], config['d'], config['m'], config.get('formulation', 'conv'))
+        elif kind == 'pmoe':
+            self.model = models.TwoLayerPmoe(config['n'], config['d'], config['k'], config['h'], config['l'],
+                                             config['gate'], config.get('routersFrozen', False))
+        elif kind == 'patch-moe':
+            self.model = models.PatchMoeLayer(config['c'], config['k'], config['l'], config['f'])
+        elif kind == 'dense-conv':
+            self.model = models.DenseConv1x1(config['c'], config['out'])
+        elif kind == 'matmul':
+            g = torch.Generator().manual_seed(0)
+            self.a = torch.rand(config['m'], config['k'], generator=g)
+            self.b = torch.rand(config['k'], config['n'], generator=g)
+            return {}
+        else:
+            raise ValueError(f'unknown kind {kind}')
+        if w:
+            self.model.load(w)
+        self.x = self.model.prepare(x['x']) if hasattr(self.model, 'prepare') else x['x']
+        self.training = kind in ('cnn', 'pmoe')
+        if self.training:
+            self.labels = x['labels']
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            self.opt = torch.optim.SGD(params, lr=config['lr'])
+        return {'formulation': getattr(self.model, 'formulation', None)}
+
+    def loss(self):
+        return models.logistic_loss(self.model(self.x), self.labels)
+
+    def one_step(self):
+        if self.kind == 'matmul':
+            torch.matmul(self.a, self.b)
+        elif self.training:
+            self.opt.zero_grad(set_to_none=True)
+            loss = self.loss()
+            loss.backward()
+            self.opt.step()
+        else:
+            with torch.no_grad():
+                self.model(self.x)
+
+    def steps(self, n):
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            self.one_step()
+            times.append((time.perf_counter() - start) * 1e3)
+        answer = {'timesMs': times}
+        if self.training:
+            with torch.no_grad():
+                answer['loss'] = float(self.loss())
+        return answer
+
+    def forward(self):
+        with torch.no_grad():
+            out = self.model(self.x)
+            if self.kind == 'dense-conv':
+                out = out.permute(0, 2, 3, 1)            # back to channels last, as tfjs
+            answer = {'output': encode(out)}
+            if self.training:
+                answer['loss'] = float(models.logistic_loss(out, self.labels))
+        return answer
+
+    def grads(self):
+        self.model.zero_grad(set_to_none=True)
+        loss = self.loss()
+        loss.backward()
+        _, grads = self.model.export()
+        return {'loss': float(loss), 'grads': {name: encode(g) for name, g in grads.items()}}
+
+
+def main():
+    session = Session()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            cmd = request.get('cmd')
+            if cmd == 'hello':
+                torch.set_num_threads(int(request.get('threads', THREADS)))
+                answer = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'python': sys.version.split()[0]}
+            elif cmd == 'setup':
+                answer = session.setup(request['kind'], request.get('config', {}), request.get('weights'), request.get('inputs'))
+            elif cmd == 'cpu':
+                answer = {'seconds': time.process_time()}
+            elif cmd == 'steps':
+                answer = session.steps(int(request['n']))
+            elif cmd == 'forward':
+                answer = session.forward()
+            elif cmd == 'grads':
+                answer = session.grads()
+            elif cmd == 'quit':
+                print(json.dumps({'ok': True}), flush=True)
+                return
+            else:
+                raise ValueError(f'unknown command {cmd}')
+            print(json.dumps({'ok': True, **answer}), flush=True)
+        except Exception as error:  # report, keep serving
+            print(json.dumps({'ok': False, 'error': f'{type(error).__name__}: {error}'}), flush=True)
+
+
+if __name__ == '__main__':
+    main()

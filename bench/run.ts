@@ -1,0 +1,248 @@
+import { performance } from 'node:perf_hooks';
+import { initEngine, tf } from '../src/engine/backend.js';
+import { agreementCheck, allFinite, type Check } from './agreement.js';
+import { ceilingWorkload } from './ceiling.js';
+import { denseConvCase, patchMoeLayerCase } from './layer-case.js';
+import { describeMachine, type MachineInfo } from './machine.js';
+import { startContentionMeter } from './contention.js';
+import { cnnCase, jointPmoeCase, separatePmoeCase, TORCH_CNN_FORMULATION } from './model-cases.js';
+import { gflops, summarise, type TimeSummary } from './stats.js';
+import { DEFAULT_PYTHON, INSTALL_HINT, TorchPeer, type PeerInfo } from './torch-peer.js';
+import { decodeTensor, type WireTensor } from './wire.js';
+import type { Workload } from './workload.js';
+
+export const CASE_IDS = ['a', 'b', 'c', 'd', 'e'] as const;
+export type CaseId = (typeof CASE_IDS)[number];
+
+export interface BenchOptions {
+  /** Timed steps per block (one block per side per round). */
+  readonly steps: number;
+  readonly rounds: number;
+  /** Untimed steps per side before the first round. */
+  readonly warmup: number;
+  /** Recorded in the result; the checks (agreement, finiteness, leaks) run in every mode. */
+  readonly smoke: boolean;
+  readonly cases: readonly CaseId[];
+  /** Interpreter for the PyTorch peer; null runs pmoe alone. */
+  readonly python: string | null;
+  /** PyTorch's intra-op threads (default 2). */
+  readonly torchThreads?: number;
+  /** Progress lines (stderr in the CLI). */
+  readonly log?: (line: string) => void;
+}
+
+export const FULL_DEFAULTS = { steps: 20, rounds: 5, warmup: 3 } as const;
+export const SMOKE_DEFAULTS = { steps: 2, rounds: 1, warmup: 1 } as const;
+
+export interface SideResult extends TimeSummary {
+  readonly gflops: number;
+}
+
+export interface WorkloadResult {
+  readonly title: string;
+  /** Analytic FLOPs of one step (flops.ts). */
+  readonly flopsPerStep: number;
+  readonly pmoe: SideResult;
+  /** null when there is no PyTorch peer (or it failed on this workload: see checks). */
+  readonly torch: SideResult | null;
+  /** pmoe median / PyTorch median; above 1 means pmoe is slower. */
+  readonly ratio: number | null;
+}
+
+export interface LayerCaseResult extends WorkloadResult {
+  readonly dense: WorkloadResult;
+  /** PatchMoE FLOPs / dense FLOPs. */
+  readonly flopRatio: number;
+  /** PatchMoE median time / dense median time, on each engine. */
+  readonly timeRatio: { readonly pmoe: number; readonly torch: number | null };
+}
+
+export interface BenchResult {
+  /**
+   * otherCores: CPU other processes (and other VMs) took during the run, in cores on average
+   * (contention.ts); null where /proc/stat is not readable.
+   */
+  readonly machine: MachineInfo & { readonly otherCores: number | null };
+  readonly settings: { steps: number; rounds: number; warmup: number; smoke: boolean };
+  readonly torch: ({ available: true } & PeerInfo & { cnnFormulation: string }) | { available: false; note: string };
+  readonly ceiling: { title: string; flopsPerStep: number; pmoe: SideResult; torch: SideResult | null };
+  readonly cases: {
+    a?: WorkloadResult;
+    b?: WorkloadResult;
+    c?: WorkloadResult;
+    d?: { available: false; note: string };
+    e?: LayerCaseResult;
+  };
+  readonly checks: Check[];
+  /** Every check passed. */
+  readonly ok: boolean;
+}
+
+function side(times: number[], flops: number): SideResult {
+  const summary = summarise(times);
+  return { ...summary, gflops: gflops(flops, summary.medianMs) };
+}
+
+function timeBlock(step: () => void, count: number): number[] {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    step();
+    times.push(performance.now() - start);
+  }
+  return times;
+}
+
+/** pmoe and PyTorch give the same output (and loss and gradients, for models) from the same weights and input. */
+async function checkAgreement(workload: Workload, peer: TorchPeer, checks: Check[]): Promise<void> {
+  const torchForward = await peer.request({ cmd: 'forward' });
+  checks.push(agreementCheck(workload.id, 'forward output', workload.output(), decodeTensor(torchForward.output as WireTensor)));
+  if (!workload.training || !workload.loss || !workload.grads) return;
+  checks.push(agreementCheck(workload.id, 'loss', [workload.loss()], [Number(torchForward.loss)]));
+  const torchGrads = await peer.request({ cmd: 'grads' });
+  const grads = workload.grads();
+  const reference = torchGrads.grads as Record<string, WireTensor>;
+  for (const name of new Set([...Object.keys(grads), ...Object.keys(reference)])) {
+    if (!grads[name] || !reference[name]) {
+      checks.push({ case: workload.id, what: `gradient of ${name}`, ok: false, note: 'trained on one side only' });
+      continue;
+    }
+    checks.push(agreementCheck(workload.id, `gradient of ${name}`, grads[name], decodeTensor(reference[name])));
+  }
+}
+
+/**
+ * Times one workload on both sides, alternating: per round, a block of pmoe steps, then a block
+ * of PyTorch steps. The agreement checks run first, on the identical starting weights.
+ */
+async function measure(workload: Workload, peer: TorchPeer | null, options: BenchOptions, checks: Check[]): Promise<WorkloadResult> {
+  const log = options.log ?? (() => undefined);
+  let torch: TorchPeer | null = null;
+  if (peer && workload.torch) {
+    try {
+      await peer.request({ cmd: 'setup', ...workload.torch });
+      torch = peer;
+      if (workload.id !== 'ceiling') await checkAgreement(workload, peer, checks);
+    } catch (error) {
+      checks.push({ case: workload.id, what: 'PyTorch side', ok: false, note: error instanceof Error ? error.message : String(error) });
+      torch = null;
+    }
+  }
+  const pmoeTimes: number[] = [];
+  const torchTimes: number[] = [];
+  let torchLoss = Number.NaN;
+  /** A block of PyTorch steps; on failure, record it and go on without the peer for this workload. */
+  const torchBlock = async (n: number): Promise<number[]> => {
+    if (!torch) return [];
+    try {
+      const reply = await torch.request({ cmd: 'steps', n });
+      if (typeof reply.loss === 'number') torchLoss = reply.loss;
+      return reply.timesMs as number[];
+    } catch (error) {
+      checks.push({ case: workload.id, what: 'PyTorch side', ok: false, note: error instanceof Error ? error.message : String(error) });
+      torch = null;
+      return [];
+    }
+  };
+  timeBlock(() => workload.step(), options.warmup);
+  await torchBlock(options.warmup);
+  for (let round = 0; round < options.rounds; round++) {
+    log(`  ${workload.id}: round ${round + 1}/${options.rounds}`);
+    const before = tf.memory().numTensors;
+    pmoeTimes.push(...timeBlock(() => workload.step(), options.steps));
+    const leaked = tf.memory().numTensors - before;
+    if (leaked !== 0 || round === 0) {
+      checks.push({ case: workload.id, what: 'no tensors leaked by a block of steps', value: leaked, ok: leaked === 0 });
+    }
+    torchTimes.push(...(await torchBlock(options.steps)));
+  }
+  if (workload.training && workload.loss) {
+    const loss = workload.loss();
+    checks.push({ case: workload.id, what: 'pmoe loss finite after the steps', value: loss, ok: Number.isFinite(loss) });
+    if (torch) checks.push({ case: workload.id, what: 'PyTorch loss finite after the steps', value: torchLoss, ok: Number.isFinite(torchLoss) });
+  } else if (workload.id !== 'ceiling') {
+    checks.push({ case: workload.id, what: 'pmoe output finite', ok: allFinite(workload.output()) });
+  }
+  const pmoe = side(pmoeTimes, workload.flops);
+  const torchSide = torch && torchTimes.length > 0 ? side(torchTimes, workload.flops) : null;
+  return {
+    title: workload.title,
+    flopsPerStep: workload.flops,
+    pmoe,
+    torch: torchSide,
+    ratio: torchSide ? pmoe.medianMs / torchSide.medianMs : null,
+  };
+}
+
+async function withWorkload<T>(make: () => Workload, use: (workload: Workload) => Promise<T>): Promise<T> {
+  const workload = make();
+  try {
+    return await use(workload);
+  } finally {
+    workload.dispose();
+  }
+}
+
+/** Runs the benchmark (or its smoke mode) and returns every figure; printing is the caller's. */
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const log = options.log ?? (() => undefined);
+  await initEngine('wasm');
+  const machine = describeMachine();
+  const checks: Check[] = [];
+  let peer: TorchPeer | null = null;
+  let torchInfo: BenchResult['torch'];
+  if (options.python === null) {
+    torchInfo = { available: false, note: 'PyTorch peer not requested: pmoe figures only.' };
+  } else {
+    const started = await TorchPeer.start(options.python ?? DEFAULT_PYTHON, options.torchThreads);
+    if ('peer' in started) {
+      peer = started.peer;
+      torchInfo = { available: true, ...started.info, cnnFormulation: TORCH_CNN_FORMULATION };
+    } else {
+      torchInfo = { available: false, note: `PyTorch peer unavailable (${started.reason}). ${INSTALL_HINT} pmoe figures only.` };
+      log(torchInfo.note);
+    }
+  }
+  /** The peer's CPU seconds, or NaN when it cannot say (the contention figure is then null). */
+  const peerCpu = async () => (peer ? peer.cpuSeconds().catch(() => Number.NaN) : 0);
+  const peerCpu0 = await peerCpu();
+  const meter = startContentionMeter();
+  const run = (make: () => Workload) => withWorkload(make, (workload) => {
+    log(`${workload.id}: ${workload.title}`);
+    return measure(workload, peer, options, checks);
+  });
+  try {
+    const ceilingResult = await run(ceilingWorkload);
+    const ceiling = { title: ceilingResult.title, flopsPerStep: ceilingResult.flopsPerStep, pmoe: ceilingResult.pmoe, torch: ceilingResult.torch };
+    const cases: BenchResult['cases'] = {};
+    const wanted = new Set(options.cases);
+    if (wanted.has('a')) cases.a = await run(cnnCase);
+    if (wanted.has('b')) cases.b = await run(separatePmoeCase);
+    if (wanted.has('c')) cases.c = await run(jointPmoeCase);
+    if (wanted.has('d')) cases.d = { available: false, note: 'not available yet (WRN-pMoE is not built)' };
+    if (wanted.has('e')) {
+      const moe = await run(patchMoeLayerCase);
+      const dense = await run(denseConvCase);
+      cases.e = {
+        ...moe,
+        dense,
+        flopRatio: moe.flopsPerStep / dense.flopsPerStep,
+        timeRatio: {
+          pmoe: moe.pmoe.medianMs / dense.pmoe.medianMs,
+          torch: moe.torch && dense.torch ? moe.torch.medianMs / dense.torch.medianMs : null,
+        },
+      };
+    }
+    return {
+      machine: { ...machine, otherCores: meter.otherCores((await peerCpu()) - peerCpu0) },
+      settings: { steps: options.steps, rounds: options.rounds, warmup: options.warmup, smoke: options.smoke },
+      torch: torchInfo,
+      ceiling,
+      cases,
+      checks,
+      ok: checks.every((check) => check.ok),
+    };
+  } finally {
+    await peer?.close();
+  }
+}

@@ -1,0 +1,102 @@
+import { tf } from '../src/engine/backend.js';
+import { classificationLoss } from '../src/training/loss.js';
+import type { WireTensor } from './wire.js';
+
+/** What the PyTorch peer needs to build the same workload (bench/reference/peer.py, `setup`). */
+export interface TorchSetup {
+  readonly kind: 'cnn' | 'pmoe' | 'patch-moe' | 'dense-conv' | 'matmul';
+  readonly config: Record<string, unknown>;
+  /** pmoe's initial weights, in pmoe's layouts, so that both sides start from the same numbers. */
+  readonly weights?: Record<string, WireTensor>;
+  readonly inputs?: Record<string, WireTensor>;
+}
+
+/**
+ * One thing timed on both sides: a training step (SGD on the logistic loss) or a forward pass.
+ * `step` is the timed unit on the pmoe side; the wasm backend runs its kernels synchronously, so
+ * the step's work is done when the call returns.
+ */
+export interface Workload {
+  readonly id: string;
+  readonly title: string;
+  /** Analytic FLOPs of one step (see flops.ts). */
+  readonly flops: number;
+  readonly training: boolean;
+  step(): void;
+  /** One forward pass on the current weights: the logits (models) or the layer's output. */
+  output(): Float32Array;
+  /** Models only: the loss on the benchmark batch. */
+  loss?(): number;
+  /** Models only: gradients of the loss w.r.t. the trainable weights, by the names the peer uses. */
+  grads?(): Record<string, Float32Array>;
+  /** Absent when the workload has no PyTorch side. */
+  readonly torch?: TorchSetup;
+  dispose(): void;
+}
+
+/** The batch-of-patches model interface the two-layer models share. */
+export interface PatchModelLike {
+  forward(patches: tf.Tensor3D): tf.Tensor2D;
+  trainableVariables(): tf.Variable[];
+  dispose(): void;
+}
+
+/**
+ * A training workload: the library's model trained by `tf.train.sgd(lr)` on one fixed batch,
+ * step = optimizer.minimize(() => classificationLoss(model.forward(x), y), false, variables).
+ */
+export function trainingWorkload(args: {
+  id: string;
+  title: string;
+  flops: number;
+  model: PatchModelLike;
+  /** Names (as the peer reports gradients) of model.trainableVariables(), in order. */
+  variableNames: string[];
+  x: tf.Tensor3D;
+  labels: tf.Tensor1D;
+  learningRate: number;
+  torch?: TorchSetup;
+}): Workload {
+  const { model, x, labels } = args;
+  const optimizer = tf.train.sgd(args.learningRate);
+  const lossOf = () => classificationLoss(model.forward(x), labels);
+  return {
+    id: args.id,
+    title: args.title,
+    flops: args.flops,
+    training: true,
+    torch: args.torch,
+    step: () => {
+      optimizer.minimize(lossOf, false, model.trainableVariables());
+    },
+    output: () => readAndDispose(tf.tidy(() => model.forward(x))),
+    loss: () => {
+      const value = tf.tidy(lossOf);
+      const result = value.dataSync()[0];
+      value.dispose();
+      return result;
+    },
+    grads: () => {
+      const variables = model.trainableVariables();
+      const { value, grads } = tf.variableGrads(lossOf, variables);
+      const named: Record<string, Float32Array> = {};
+      variables.forEach((variable, i) => {
+        named[args.variableNames[i]] = (grads[variable.name].dataSync() as Float32Array).slice();
+      });
+      tf.dispose([value, ...Object.values(grads)]);
+      return named;
+    },
+    dispose: () => {
+      optimizer.dispose();
+      model.dispose();
+      tf.dispose([x, labels]);
+    },
+  };
+}
+
+/** The values of a float tensor (a copy), disposing the tensor. */
+export function readAndDispose(tensor: tf.Tensor): Float32Array {
+  const values = (tensor.dataSync() as Float32Array).slice();
+  tensor.dispose();
+  return values;
+}

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runBench, SMOKE_DEFAULTS, CASE_IDS, type BenchResult, type SideResult } from '../../bench/run.js';
+import { DEFAULT_PYTHON } from '../../bench/torch-peer.js';
+
+/** Timing figures are only checked to be numbers: no test asserts a time. */
+function assertFiniteSide(side: SideResult | null, label: string): void {
+  assert.ok(side, `${label}: no figures`);
+  for (const key of ['medianMs', 'p10Ms', 'p90Ms', 'gflops'] as const) {
+    assert.ok(Number.isFinite(side[key]) && side[key] >= 0, `${label}.${key} = ${side[key]}`);
+  }
+}
+
+function assertChecksPass(result: BenchResult): void {
+  const failed = result.checks.filter((check) => !check.ok);
+  assert.deepEqual(failed, [], `failed checks: ${JSON.stringify(failed)}`);
+  assert.equal(result.ok, true);
+}
+
+describe('bench smoke mode', () => {
+  it('runs a few steps of every case; finite results; pmoe and the PyTorch reference agree', async (t) => {
+    const python = process.env.PMOE_BENCH_PYTHON ?? DEFAULT_PYTHON;
+    const result = await runBench({ ...SMOKE_DEFAULTS, smoke: true, cases: [...CASE_IDS], python });
+    const { a, b, c, d, e } = result.cases;
+    assertFiniteSide(result.ceiling.pmoe, 'ceiling.pmoe');
+    for (const [id, entry] of Object.entries({ a, b, c, e, 'e-dense': e?.dense })) assertFiniteSide(entry?.pmoe ?? null, `${id}.pmoe`);
+    assert.equal(d?.available, false);
+    assert.ok(Number.isFinite(e?.flopRatio) && e!.flopRatio > 0.25 && e!.flopRatio < 0.27, `e flop ratio ${e?.flopRatio}`);
+    // Losses and outputs finite after the steps, no tensor leaks: checks on the pmoe side in either mode.
+    for (const id of ['a', 'b', 'c']) {
+      assert.ok(result.checks.some((check) => check.case === id && check.what === 'pmoe loss finite after the steps' && check.ok), `${id} loss check`);
+    }
+    assertChecksPass(result);
+    if (!result.torch.available) {
+      t.diagnostic(`PyTorch is not available, so only pmoe's path was checked: ${result.torch.note}`);
+      assert.match(result.torch.note, /apt-get install python3-torch/);
+      for (const entry of [a, b, c, e]) assert.equal(entry?.torch, null);
+      return;
+    }
+    assertFiniteSide(result.ceiling.torch, 'ceiling.torch');
+    for (const [id, entry] of Object.entries({ a, b, c, e, 'e-dense': e?.dense })) {
+      assertFiniteSide(entry?.torch ?? null, `${id}.torch`);
+      assert.ok(Number.isFinite(entry?.ratio), `${id} ratio`);
+    }
+    // The fast (pmoe) and reference (PyTorch) paths agree on one forward, loss and gradient of the same weights and input.
+    const agreed = (id: string, what: string) =>
+      result.checks.find((check) => check.case === id && check.what === what && check.tolerance !== undefined);
+    for (const id of ['a', 'b', 'c', 'e', 'e-dense']) assert.ok(agreed(id, 'forward output')?.ok, `${id} forward agreement`);
+    for (const id of ['a', 'b', 'c']) assert.ok(agreed(id, 'loss')?.ok, `${id} loss agreement`);
+    assert.ok(agreed('a', 'gradient of hidden')?.ok);
+    assert.ok(agreed('b', 'gradient of experts')?.ok);
+    assert.equal(agreed('b', 'gradient of routers'), undefined, 'frozen routers get no gradient');
+    assert.ok(agreed('c', 'gradient of routers')?.ok);
+    assert.ok(agreed('c', 'gradient of experts')?.ok);
+  });
+
+  it('without a python that can import torch, says how to install it and still reports pmoe', async () => {
+    const result = await runBench({ ...SMOKE_DEFAULTS, smoke: true, cases: ['a'], python: '/nonexistent/python3' });
+    assert.equal(result.torch.available, false);
+    assert.ok(!result.torch.available && /apt-get install python3-torch/.test(result.torch.note) && /\/usr\/bin\/python3/.test(result.torch.note));
+    assertFiniteSide(result.cases.a?.pmoe ?? null, 'a.pmoe');
+    assert.equal(result.cases.a?.torch, null);
+    assert.equal(result.cases.a?.ratio, null);
+    assert.equal(result.ceiling.torch, null);
+    assertChecksPass(result);
+  });
+});
