@@ -1,0 +1,294 @@
+/**
+ * The paper's 10-layer Wide-ResNet and WRN-pMoE (§5, Figures 10-18, Table 2), on tfjs-layers'
+ * functional API. Both output logits [batch, classes] (no softmax: train with softmax cross-entropy).
+ *
+ * WRN (widening factor w; the paper's w = 10 gives 160/320/640 channels):
+ *   conv3x3-16 -> block(16w, stride 1) -> block(32w, stride 2) -> block(64w, stride 2)
+ *   -> BN-ReLU -> global average pool -> dense(classes)
+ *   block(c, s) = BN-ReLU -> conv3x3-c stride s -> BN-ReLU -> conv3x3-c, plus the block's input
+ *   (through a 1x1 stride-s projection when the shape changes).
+ *
+ * WRN-pMoE [C]: the first two blocks are the WRN's; the third block keeps its first half
+ * (BN-ReLU -> conv3x3-64w stride 2) and replaces the rest (BN-ReLU -> conv3x3-64w, the shortcut)
+ * by a patch-level MoE:
+ *   ... -> BN-ReLU -> conv3x3-64w stride 2 -> BN-ReLU -> PatchMoE(k experts of 64w/k filters,
+ *   each taking l patches) -> BN-ReLU -> global average pool -> dense(classes)
+ * The PatchMoE output concatenates the k experts' channel slices: 64w channels, as the code's
+ * `concatenate`.
+ *
+ * Differences from the official Keras code, on purpose (see PatchMoE and PAPER.md §5):
+ * - the official gate multiplies the expert's *input* (the whole map, masked) and each expert then
+ *   runs BN-ReLU-conv densely over all positions, so an expert's output is nonzero even where it
+ *   took no patch; ours gathers the l selected patches, runs the expert conv on them only
+ *   (zero padding at patch borders), scales the result by the gate and leaves zeros elsewhere.
+ * - the official code has one BatchNormalization per expert after gating; ours has one shared
+ *   BN-ReLU before the PatchMoE, so routers and experts see the same normalised map.
+ * - the router init is the code's N(0, 1e-4^2) (`routerInitStd`); expert and conv kernels use
+ *   Keras's default glorotUniform with zero biases; every initialiser is seeded from `seed`.
+ * - like the official code, WRN-pMoE's last block has no shortcut (`shortcut: true` adds the 1x1
+ *   stride-2 projection of the block input to the PatchMoE output instead).
+ * - the official WRN projects the shortcut of every group's first block; ours only where the
+ *   shape changes (the same thing at w = 10; at w = 1 the first block, 16 -> 16, uses identity).
+ *   Projections read the block's raw input (not its BN-ReLU), as the official code does.
+ *
+ * BatchNormalization and short runs: inference uses BN's moving statistics, which start at (0, 1)
+ * and forget that start with a time constant of 1 / (1 - momentum) steps (100 at Keras's 0.99). Early
+ * in training they do not describe the activations, so test accuracy is at chance for the first few
+ * hundred steps although the training accuracy climbs. WRN-pMoE's last BN may lag longer: routers at
+ * N(0, 1e-4^2) make softmax-all gates about 1/n, so the PatchMoE output is ~n times smaller than its
+ * input and the moving variance (from 1) has further to come down. Measured on 4-class MNIST
+ * quadrants (w = 1, 1000 images, batch 32): at 0.99 both models stayed at 25 % test accuracy for 5-6
+ * epochs (160-190 steps) while training accuracy reached 70 % (WRN-pMoE) and 92 % (WRN); at 0.9
+ * WRN-pMoE's test accuracy followed its training accuracy (61 % after 4 epochs). The official runs
+ * (50 epochs of N / 128 steps) are long enough for 0.99; `batchNormMomentum` sets it for short ones.
+ *
+ * Trainable parameters, measured with `trainableParams` (the paper says the two have as many;
+ * the official code's variants are close for CelebA and far for CIFAR; ours follow the code):
+ *   w = 10, CelebA (64x64x3, 2 classes): WRN 7,433,602; WRN-pMoE (4x4 patches, k 8, l 2, 3x3 experts
+ *       of 80) 7,310,082, 123,520 fewer (1.7 %): it drops the 1x1 shortcut 320->640 (205,440) and adds
+ *       the routers (8 x 4*4*640 = 81,920). The experts (8 x (3*3*640*80 + 80)) hold exactly the
+ *       parameters of the conv3x3 640->640 they replace (3,687,040).
+ *   w = 10, CIFAR (32x32x3, 10 classes): WRN 7,438,730; WRN-pMoE (1x1 patches, k 4, l 16, 1x1
+ *       experts of 160) 3,959,050, 47 % fewer: the 1x1 experts hold 410,240 parameters where the
+ *       3x3 conv held 3,687,040 (the official CIFAR code is built the same way).
+ *   w = 1: CIFAR-style WRN 78,186 vs WRN-pMoE 43,562; CelebA-style WRN 77,666 vs WRN-pMoE 83,746
+ *       (at w = 1 the CelebA routers, 8 x 4*4*64, outweigh the dropped shortcut).
+ * (The test suite checks the w = 1 counts and the w = 10 differences above.)
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { z } from 'zod';
+import { createRng, type Rng } from '../engine/random.js';
+import { GATE_MODES } from '../routing/gate.js';
+import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
+import { integer, oneOf, parseOptions, real } from '../util/options.js';
+
+type Sym = tfl.SymbolicTensor;
+
+const sizeSchema = z.union([integer(1), z.tuple([integer(1), integer(1)])]);
+
+const wideResNetShape = {
+  /** w: channels 16w, 32w, 64w in the three blocks. The paper: 10. */
+  wideningFactor: integer(1).default(10),
+  /** Output logits (binary tasks: 2 logits and softmax cross-entropy, the same loss as the code's 1-logit BCE). */
+  classes: integer(2).default(10),
+  /** Input height and width: a number for square images or [height, width]. CIFAR 32, CelebA 64. */
+  inputSize: sizeSchema.default(32),
+  /** Input channels. */
+  channels: integer(1).default(3),
+  /** Seeds every initialiser; the same seed gives the same weights on every backend. */
+  seed: integer(0).default(0),
+  /**
+   * Momentum of every BatchNormalization's moving mean and variance (Keras's default 0.99, as the
+   * official code). Inference uses the moving statistics, which forget their initial (0, 1) with a time
+   * constant of 1 / (1 - momentum) steps: short runs evaluate better with e.g. 0.9.
+   */
+  batchNormMomentum: real(0, 1, { exclusiveMax: true }).default(0.99),
+};
+
+export const wideResNetSchema = z.object(wideResNetShape).strict();
+export type WideResNetOptions = z.input<typeof wideResNetSchema>;
+export type WideResNetConfig = z.output<typeof wideResNetSchema>;
+
+/** Height and width after the two stride-2 'same' stages: ceil(ceil(x / 2) / 2). */
+export function lastFeatureMapSize(inputSize: number | readonly [number, number]): [number, number] {
+  const [h, w] = typeof inputSize === 'number' ? [inputSize, inputSize] : inputSize;
+  const down = (v: number) => Math.ceil(Math.ceil(v / 2) / 2);
+  return [down(h), down(w)];
+}
+
+export const wrnPmoeSchema = z
+  .object({
+    ...wideResNetShape,
+    /** Patch height and width on the last feature map. CIFAR [C]: 1; CelebA [C]: 4. */
+    patchSize: sizeSchema.default(1),
+    /** k. CIFAR [C]: 4; CelebA [C]: 8. Must divide 64w (each expert has 64w/k filters). */
+    experts: integer(1).default(4),
+    /** l: patches each expert takes per image. CIFAR [C]: 16 of 64; CelebA [C]: 2 of 16. */
+    patchesPerExpert: integer(1).default(16),
+    /** Side of each expert's square kernel. CIFAR [C]: 1; CelebA [C]: 3. */
+    kernelSize: integer(1).default(1),
+    /** The official CIFAR/CelebA code: softmax over all n scores, selected values kept. */
+    gate: oneOf(GATE_MODES).default('softmax-all'),
+    /** Std of the routers' N(0, std^2) init; the official code: 1e-4. */
+    routerInitStd: real(0).default(1e-4),
+    /** The experts' kernel initialiser (Keras Conv2D's default is glorotUniform). */
+    expertInitializer: oneOf(PATCH_MOE_INITIALIZERS).default('glorotUniform'),
+    /** Add the 1x1 stride-2 projection of the last block's input to the PatchMoE output (the code has none). */
+    shortcut: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const width = 64 * c.wideningFactor;
+    if (width % c.experts !== 0) {
+      const divisors = Array.from({ length: width }, (_, i) => i + 1).filter((d) => width % d === 0);
+      ctx.addIssue({
+        code: 'custom',
+        path: ['experts'],
+        message: `must divide 64 * wideningFactor = ${width} (each expert gets 64w/k filters); allowed: ${divisors.join(', ')}`,
+      });
+      return;
+    }
+    const [mapH, mapW] = lastFeatureMapSize(c.inputSize);
+    const [ph, pw] = typeof c.patchSize === 'number' ? [c.patchSize, c.patchSize] : c.patchSize;
+    if (mapH % ph !== 0 || mapW % pw !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['patchSize'],
+        message: `must tile the last feature map ${mapH}x${mapW} (input ${JSON.stringify(c.inputSize)} after two stride-2 stages): patch height must divide ${mapH} and width ${mapW}`,
+      });
+      return;
+    }
+    const n = (mapH / ph) * (mapW / pw);
+    if (c.patchesPerExpert > n) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['patchesPerExpert'],
+        message: `must be an integer in 1..${n} (l <= n, the ${n} patches of the ${mapH}x${mapW} map)`,
+      });
+    }
+  });
+export type WrnPmoeOptions = z.input<typeof wrnPmoeSchema>;
+export type WrnPmoeConfig = z.output<typeof wrnPmoeSchema>;
+
+/** The official CelebA setting [C]: 64x64 input, 16x16 map, 16 patches of 4x4, k = 8, l = 2, 3x3 experts. */
+export const WRN_PMOE_CELEBA = Object.freeze({
+  inputSize: 64,
+  patchSize: 4,
+  experts: 8,
+  patchesPerExpert: 2,
+  kernelSize: 3,
+} as const);
+
+/** The official CIFAR setting [C]: 32x32 input, 8x8 map, 64 patches of 1x1, k = 4, l = 16, 1x1 experts. */
+export const WRN_PMOE_CIFAR = Object.freeze({
+  inputSize: 32,
+  patchSize: 1,
+  experts: 4,
+  patchesPerExpert: 16,
+  kernelSize: 1,
+} as const);
+
+/** Builds layers with seeded initialisers and readable names. */
+class Builder {
+  private readonly rng: Rng;
+  constructor(
+    seed: number,
+    private readonly momentum: number,
+  ) {
+    this.rng = createRng(`wide-resnet:${seed}`);
+  }
+
+  seed(): number {
+    return this.rng.seed();
+  }
+
+  conv(x: Sym, filters: number, kernelSize: number, strides: number, name: string): Sym {
+    return tfl.layers
+      .conv2d({
+        filters,
+        kernelSize,
+        strides,
+        padding: kernelSize === 1 ? 'valid' : 'same',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: this.seed() }),
+        biasInitializer: 'zeros',
+        name,
+      })
+      .apply(x) as Sym;
+  }
+
+  bnRelu(x: Sym, name: string): Sym {
+    const normalised = tfl.layers.batchNormalization({ momentum: this.momentum, name: `${name}_bn` }).apply(x) as Sym;
+    return tfl.layers.reLU({ name: `${name}_relu` }).apply(normalised) as Sym;
+  }
+
+  /** Pre-activation block: BN-ReLU -> conv3x3 stride s -> BN-ReLU -> conv3x3, plus the (projected) input. */
+  block(x: Sym, channels: number, stride: number, name: string): Sym {
+    let out = this.bnRelu(x, `${name}_pre1`);
+    out = this.conv(out, channels, 3, stride, `${name}_conv1`);
+    out = this.bnRelu(out, `${name}_pre2`);
+    out = this.conv(out, channels, 3, 1, `${name}_conv2`);
+    return tfl.layers.add({ name: `${name}_add` }).apply([this.shortcut(x, channels, stride, name), out]) as Sym;
+  }
+
+  shortcut(x: Sym, channels: number, stride: number, name: string): Sym {
+    const inChannels = x.shape[3];
+    return stride !== 1 || inChannels !== channels ? this.conv(x, channels, 1, stride, `${name}_shortcut`) : x;
+  }
+
+  head(x: Sym, classes: number): Sym {
+    const pooled = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(this.bnRelu(x, 'final')) as Sym;
+    return tfl.layers
+      .dense({
+        units: classes,
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: this.seed() }),
+        biasInitializer: 'zeros',
+        name: 'logits',
+      })
+      .apply(pooled) as Sym;
+  }
+}
+
+function inputOf(config: WideResNetConfig): Sym {
+  const [h, w] = typeof config.inputSize === 'number' ? [config.inputSize, config.inputSize] : config.inputSize;
+  return tfl.input({ shape: [h, w, config.channels], name: 'images' });
+}
+
+/** Stem and the first two blocks, shared by both models. */
+function trunk(b: Builder, x: Sym, w: number): Sym {
+  let y = b.conv(x, 16, 3, 1, 'stem_conv');
+  y = b.block(y, 16 * w, 1, 'block1');
+  return b.block(y, 32 * w, 2, 'block2');
+}
+
+/** The paper's 10-layer Wide-ResNet: logits [batch, classes]. */
+export function buildWideResNet(options: WideResNetOptions = {}): tfl.LayersModel {
+  const config = parseOptions(wideResNetSchema, options, 'WideResNet');
+  const b = new Builder(config.seed, config.batchNormMomentum);
+  const w = config.wideningFactor;
+  const input = inputOf(config);
+  let x = trunk(b, input, w);
+  x = b.block(x, 64 * w, 2, 'block3');
+  return tfl.model({ inputs: input, outputs: b.head(x, config.classes), name: 'wide_resnet' });
+}
+
+/** WRN-pMoE: the WRN whose last block ends in a patch-level MoE. Logits [batch, classes]. */
+export function buildWrnPmoe(options: WrnPmoeOptions = {}): tfl.LayersModel {
+  const config = parseOptions(wrnPmoeSchema, options, 'WrnPmoe');
+  const b = new Builder(config.seed, config.batchNormMomentum);
+  const w = config.wideningFactor;
+  const width = 64 * w;
+  const input = inputOf(config);
+  const blockInput = trunk(b, input, w);
+  let x = b.bnRelu(blockInput, 'block3_pre1');
+  x = b.conv(x, width, 3, 2, 'block3_conv1');
+  x = b.bnRelu(x, 'moe_pre');
+  const moe = new PatchMoE({
+    patchSize: config.patchSize,
+    experts: config.experts,
+    patchesPerExpert: config.patchesPerExpert,
+    filtersPerExpert: width / config.experts,
+    kernelSize: config.kernelSize,
+    gate: config.gate,
+    kernelInitializer: config.expertInitializer,
+    seed: b.seed(),
+    name: 'moe',
+  });
+  x = moe.apply(x) as Sym;
+  if (config.shortcut) {
+    x = tfl.layers.add({ name: 'block3_add' }).apply([b.conv(blockInput, width, 1, 2, 'block3_shortcut'), x]) as Sym;
+  }
+  const model = tfl.model({ inputs: input, outputs: b.head(x, config.classes), name: 'wrn_pmoe' });
+  // Routers: N(0, routerInitStd^2) as in the official code (seeded; generated in JS, so backend-independent).
+  const router = moe.weights[0];
+  const routerSeed = b.seed();
+  const initial = tf.randomNormal(router.shape as number[], 0, config.routerInitStd, 'float32', routerSeed);
+  router.write(initial);
+  initial.dispose();
+  return model;
+}
+
+/** Number of trainable scalars (BN's gamma and beta count; its moving statistics do not). */
+export function trainableParams(model: tfl.LayersModel): number {
+  return model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+}
