@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-layers';
 import { registerWasmKernels } from './wasm-kernels.js';
 import { registerTopKGradient } from './topk-gradient.js';
 import { registerGatherRows } from './gather-rows.js';
+import { registerBatchNormGradient } from './batchnorm-gradient.js';
 
 /** Backends pmoe can run on. `tensorflow` is @tensorflow/tfjs-node, used only when a user has installed it. */
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
@@ -38,6 +39,7 @@ async function init(backend: BackendName): Promise<string> {
   registerWasmKernels();
   registerTopKGradient();
   registerGatherRows();
+  registerBatchNormGradient();
   if (backend === 'tensorflow' || backend === 'auto') {
     if (await tryTfjsNode()) {
       await activate('tensorflow');
