@@ -8,10 +8,17 @@ import { INIT_SCHEMES } from '../models/init.js';
 import { OUTPUT_WEIGHTS } from '../models/output-weights.js';
 import { GATE_MODES, POOLINGS } from '../routing/gate.js';
 import { runOnce, type RunRecord } from '../training/run.js';
+import type { TrainingHooks } from '../training/train.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
 import { reproduce, type ReproduceOptions } from './reproduce.js';
+import { formatScaling, scalingCommand, type ScalingCommandOptions } from './scaling.js';
 import { reportCommand } from '../report/report-command.js';
+import { regenerateCommand } from '../report/report.js';
+import { writeHtmlReport } from '../report/html/page.js';
+import { checkRoutingModel } from '../report/html/routing-section.js';
+import { checkSavable, runOnceAndSave } from '../web/train-and-save.js';
+import { startServer } from '../web/serve.js';
 import { parseInteger, parseIntegerList, parseNumber } from './numbers.js';
 import { startProgress, type Progress } from './progress.js';
 
@@ -20,6 +27,9 @@ const version = (JSON.parse(readFileSync(new URL('../../../package.json', import
 function backendOption() {
   return new Option('--backend <name>', 'TensorFlow.js backend; auto prefers tfjs-node when installed, then wasm').choices(BACKEND_NAMES).default('auto');
 }
+
+/** A word as a POSIX shell reads it back: bare when safe, else single-quoted. */
+const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -96,6 +106,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--eval-every <n>', 'evaluate every this many epochs', parseInteger)
     .option('--seed <n>', 'seed of model initialisation and shuffling', parseInteger, 0)
     .option('--out <file>', 'append the run record as one JSON line to this file')
+    .option('--save-model <dir>', 'pmoe: save the trained model to <dir>/pmoe-model.json (for pmoe report --routing-model and pmoe serve --model)')
     .addOption(backendOption())
     .option('--json', 'print the run record as JSON')
     .action(async (o: Record<string, unknown>) => {
@@ -132,23 +143,26 @@ export async function main(argv: string[]): Promise<void> {
       const quiet = o.json === true && !process.stderr.isTTY;
       let progress: Progress | undefined;
       let currentPhase = '';
-      const record = await runOnce(
-        { data: defined(data) as never, model: defined(model), training: defined(training) },
-        {
-          onEpoch(phase, epoch, total, metrics) {
-            if (phase !== currentPhase) {
-              progress?.stop();
-              progress = startProgress(total, `train ${String(o.model)} (${phase})`, quiet);
-              currentPhase = phase;
-            }
-            progress?.update(epoch, metrics ? `test acc ${(100 * metrics.testAccuracy).toFixed(1)}%` : '');
-          },
+      const spec = { data: defined(data) as never, model: defined(model), training: defined(training) };
+      if (o.saveModel) checkSavable(spec);
+      let savedTo: string | undefined;
+      const hooks: TrainingHooks = {
+        onEpoch(phase, epoch, total, metrics) {
+          if (phase !== currentPhase) {
+            progress?.stop();
+            progress = startProgress(total, `train ${String(o.model)} (${phase})`, quiet);
+            currentPhase = phase;
+          }
+          progress?.update(epoch, metrics ? `test acc ${(100 * metrics.testAccuracy).toFixed(1)}%` : '');
         },
-      );
+      };
+      let record: RunRecord;
+      if (o.saveModel) ({ record, modelPath: savedTo } = await runOnceAndSave(spec, o.saveModel as string, hooks));
+      else record = await runOnce(spec, hooks);
       progress?.stop();
       if (o.out) await appendFile(o.out as string, `${JSON.stringify(record)}\n`);
       if (o.json) printJson(record);
-      else process.stdout.write(`${summariseRun(record)}\n`);
+      else process.stdout.write(`${summariseRun(record)}\n${savedTo ? `model saved to ${savedTo}\n` : ''}`);
     });
 
   program
@@ -174,21 +188,57 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   program
+    .command('scaling')
+    .description('the sample-complexity law: bisect over N for the smallest training set at which the CNN, separate and joint pMoE reach the target accuracy, over a grid of n and l; resumable (results/scaling.jsonl), then writes the report (scaling.md, .svg, .json)')
+    .option('--quick', 'a reduced grid that finishes in minutes')
+    .option('--jobs <n>', 'parallel worker processes (default: one per core)', parseInteger)
+    .option('--out <file>', 'results file (default results/scaling[-quick].jsonl)')
+    .option('--report-dir <dir>', 'folder of the report', 'report')
+    .option('--report-only', 'write the report from the results file without running anything')
+    .option('--set <key=value>', 'override an option, e.g. --set seeds=3 --set patchCounts=[8,16,32]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary')
+    .action(async (options: ScalingCommandOptions) => {
+      const result = await scalingCommand(options);
+      if (options.json) {
+        const { report, outcome, ...rest } = result;
+        printJson({ ...rest, cells: report.cells, fits: report.fits, ratioFits: report.ratioFits, findings: report.findings, warnings: report.warnings, rounds: outcome?.rounds.length, runs: outcome?.runs, ranNow: outcome?.ranNow, skipped: outcome?.skipped });
+      } else process.stdout.write(`${formatScaling(result)}\n`);
+    });
+
+  program
     .command('report')
     .description('SVG figures, Markdown tables beside the paper\'s numbers and aggregated JSON from results files (shards are merged)')
     .argument('<results...>', 'JSON Lines results files written by pmoe reproduce')
     .option('--out <dir>', 'output folder', 'report')
-    .option('--success-accuracy <x>', 'fig5: final test accuracy that counts as a success', parseNumber)
+    .option('--success-accuracy <x>', 'fig5 and scaling: final test accuracy that counts as a success', parseNumber)
     .option('--router-l <list>', 'fig8: the l values to draw', parseIntegerList)
+    .option('--routing-model <dir>', 'a model saved by pmoe train --data mnist-patch --save-model: adds routing pictures to index.html')
     .option('--json', 'print the summary as JSON')
-    .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; json?: boolean }) => {
-      const { summary, text } = await reportCommand(paths, {
-        out: options.out,
-        successAccuracy: options.successAccuracy,
-        routerPatchesPerExpert: options.routerL,
-      });
-      if (options.json) printJson(summary);
-      else process.stdout.write(`${text}\n`);
+    .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; json?: boolean }) => {
+      if (options.routingModel) await checkRoutingModel(options.routingModel);
+      const figureOptions = { successAccuracy: options.successAccuracy, routerPatchesPerExpert: options.routerL };
+      const { summary, text } = await reportCommand(paths, { out: options.out, ...figureOptions });
+      const regenerate = `${regenerateCommand(paths, options.out, figureOptions)}${options.routingModel ? ` --routing-model ${shellWord(options.routingModel)}` : ''}`;
+      const page = await writeHtmlReport(summary, { routingModel: options.routingModel, regenerate });
+      if (options.json) printJson({ ...summary, page });
+      else process.stdout.write(`${text}\npage: ${page}\n`);
+    });
+
+  program
+    .command('serve')
+    .description('the interactive page: run a saved pMoE in the browser on test images or digits you compose (http://127.0.0.1:<port>/)')
+    .option('--port <n>', 'port; 0 picks a free one', parseInteger, 8765)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--model <dir>', 'a model saved by pmoe train --save-model (default: the page\'s own model, web/data/pmoe-model.json)')
+    .action(async (options: { port: number; host: string; model?: string }) => {
+      const server = await startServer(options);
+      process.stdout.write(`serving ${server.url} (model ${server.modelPath}); Ctrl-C stops\n`);
+      const stop = () => {
+        void server.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
     });
 
   await program.parseAsync(argv);

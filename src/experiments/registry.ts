@@ -1,11 +1,21 @@
 import type { ExperimentDefinition } from './definition.js';
+import { fig6 } from './fig6.js';
 import { fig4, fig5, fig7, fig8, fig9 } from './mnist-experiments.js';
+import { scaling } from './scaling.js';
 
 /** Every named experiment, by name. */
-export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Object.freeze({ fig4, fig5, fig7, fig8, fig9 });
+export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Object.freeze({ fig4, fig5, fig6, fig7, fig8, fig9 });
+
+/**
+ * Experiments whose runs depend on earlier results (bisections), so they have no fixed run list
+ * for `pmoe reproduce`; each has its own command.
+ */
+export const ADAPTIVE_EXPERIMENTS = Object.freeze({ scaling: { ...scaling, command: 'pmoe scaling' } });
 
 export function experimentByName(name: string): ExperimentDefinition {
   const found = EXPERIMENTS[name];
+  const adaptive = (ADAPTIVE_EXPERIMENTS as Record<string, { command: string }>)[name];
+  if (!found && adaptive) throw new RangeError(`'${name}' is adaptive (its runs depend on earlier results): run it with \`${adaptive.command}\``);
   if (!found) throw new RangeError(`unknown experiment '${name}'; known: ${Object.keys(EXPERIMENTS).join(', ')}`);
   return found;
 }

@@ -1,5 +1,6 @@
 import { fig4Claims, fig4Finding } from './fig4-claims.js';
 import { fig5Finding, fig5Transitions, TRANSITION_LEVEL } from './fig5-transition.js';
+import { fig6Finding, fig6Summaries, PAPER_FIG6 } from './fig6-experts.js';
 import { fig7Finding, fig7Peaks } from './fig7-peak.js';
 import type { Finding } from './finding.js';
 import type { OkLine } from './load-results.js';
@@ -133,6 +134,39 @@ function fig5View(successAccuracy: number): FigureView {
   };
 }
 
+function fig6View(): FigureView {
+  const cnnSeries = (n: number) => `CNN, N = ${n}`;
+  return {
+    experiment: 'fig6',
+    title: 'Figure 6: joint pMoE test accuracy against the number of experts k',
+    xTitle: 'number of experts k',
+    xName: 'k',
+    ...accuracyAxis,
+    seriesName: 'N',
+    seriesOrder: [...[300, 400, 500].map(sizeLabel), cnnSeries(PAPER_FIG6.cnnSize)],
+    paper: {
+      source: 'paper, Fig. 6 at N = 500 (read off)',
+      points: Object.entries(PAPER_FIG6.accuracyAt500).map(([k, y]) => ({ series: sizeLabel(500), x: Number(k), y })),
+      comparable: true,
+      note: `N = 300 lies within ${PAPER_FIG6.rangeAt300.join('-')}% at every k; N = 400 and the CNN are not given as numbers. l is not stated (pmoe: l = 6).`,
+    },
+    observe(line) {
+      const accuracy = 100 * finiteOr(line.record.finalTestAccuracy);
+      // The CNN has no k: its runs are a reference line drawn across the paper's k.
+      if (line.record.training.model === 'cnn') return PAPER_FIG6.experts.map((k) => observation(line, cnnSeries(line.record.data.trainSize), k, accuracy));
+      return [observation(line, sizeLabel(line.record.data.trainSize), finiteOr(line.record.model.experts), accuracy)];
+    },
+    findings(points) {
+      const cnn = points.filter((p) => p.series.startsWith('CNN'));
+      const cnnReference = cnn.length === 0 ? null : { samples: numberIn(cnn[0].series), accuracy: cnn[0].mean };
+      const curves = seriesNames(points)
+        .filter((series) => !series.startsWith('CNN'))
+        .map((series) => ({ samples: numberIn(series), curve: curveOf(points, series) }));
+      return [fig6Finding(fig6Summaries(curves, cnnReference?.accuracy ?? null), cnnReference)];
+    },
+  };
+}
+
 function fig7View(): FigureView {
   return {
     experiment: 'fig7',
@@ -226,6 +260,8 @@ export function figureViewFor(experiment: string, options: FigureOptions = {}): 
       return fig4View();
     case 'fig5':
       return fig5View(options.successAccuracy ?? 0.95);
+    case 'fig6':
+      return fig6View();
     case 'fig7':
       return fig7View();
     case 'fig8':

@@ -25,7 +25,7 @@ const epochSchema = z.object({
 
 // Only the fields the report reads are kept (the rest are stripped), and arrays are readonly, so an
 // in-memory ResultLine is also a ReportLine.
-const modelSchema = z.object({ patchesPerExpert: z.number().optional(), init: z.string().optional() });
+const modelSchema = z.object({ patchesPerExpert: z.number().optional(), experts: z.number().optional(), init: z.string().optional() });
 
 const recordSchema = z.object({
   data: z.object({ source: z.string(), trainSize: z.number(), testCount: z.number().optional(), testSize: z.number().optional() }),

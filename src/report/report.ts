@@ -9,6 +9,8 @@ import { machineAtReportTime, type MachineInfo } from './machine.js';
 import { experimentMarkdown } from './markdown.js';
 import { mergeResultsFiles } from './merge-results.js';
 import { renderSvg } from './render-svg.js';
+import { SCALING_EXPERIMENT } from '../experiments/scaling.js';
+import { writeScalingReport } from './scaling-report.js';
 
 export interface ReportOptions extends FigureOptions {
   /** The time stamped on the reports; default now. */
@@ -91,6 +93,12 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
   await mkdir(outDir, { recursive: true });
   const experiments: ExperimentSummary[] = [];
   for (const [experiment, lines] of merged.byExperiment) {
+    if (experiment === SCALING_EXPERIMENT) {
+      // Bisections over N, not curves: a report of its own (scaling-report.ts); --success-accuracy is its target.
+      const { report: _scaling, ...summary } = await writeScalingReport(resultsPaths, outDir, { targetAccuracy: options.successAccuracy }, context);
+      experiments.push(summary);
+      continue;
+    }
     const rendered = await renderExperiment(experiment, lines, options, context);
     const base = join(outDir, fileStem(experiment));
     const files = { svg: `${base}.svg`, markdown: `${base}.md`, json: `${base}.json`, vegaLite: `${base}.vl.json` };

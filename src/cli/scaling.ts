@@ -1,0 +1,128 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { BackendName } from '../engine/backend.js';
+import { describeThreshold } from '../analysis/bisection.js';
+import { runScaling, scalingSchema, SCALING_QUICK, sweepRunner, type ScalingOptions, type ScalingOutcome } from '../experiments/scaling.js';
+import { describeCell, scalingTable, writeScalingReport, type ScalingReport, type ScalingReportFiles } from '../report/scaling-report.js';
+import { OptionError, parseOptions } from '../util/options.js';
+import { startProgress, type Progress } from './progress.js';
+
+export interface ScalingCommandOptions {
+  quick?: boolean;
+  jobs?: number;
+  out?: string;
+  /** Folder of the report (scaling.md, .svg, .json, .vl.json); default `report`. */
+  reportDir?: string;
+  /** Write the report from the results file without running anything. */
+  reportOnly?: boolean;
+  backend: BackendName;
+  /** `key=value` overrides of the experiment's options; values are JSON (numbers, lists) or plain text. */
+  set: string[];
+  json?: boolean;
+}
+
+export interface ScalingCommandResult {
+  readonly settings: ScalingOptions;
+  readonly resultsPath: string;
+  /** Absent with --report-only. */
+  readonly outcome?: ScalingOutcome;
+  readonly report: ScalingReport;
+  readonly files: ScalingReportFiles;
+  readonly wallTimeMs: number;
+  /** Cells where the driver's bisection and the report (recomputed from the file) disagree; normally none. */
+  readonly disagreements: readonly string[];
+}
+
+// The same rules as `pmoe reproduce --set` (src/cli/reproduce.ts).
+function parseOverrides(pairs: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 1) throw new OptionError(`--set takes key=value (for example seeds=2 or patchCounts=[8,16]); got '${pair}'`);
+      const text = pair.slice(at + 1);
+      let value: unknown = text;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        // plain text, e.g. init=code
+      }
+      return [pair.slice(0, at), value];
+    }),
+  );
+}
+
+const SHELL_SAFE = /^[\w@%+=:,./[\]-]+$/;
+const shellQuote = (text: string) => (SHELL_SAFE.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * `pmoe scaling`: runs the sample-complexity bisections (resumable, one results file), then writes
+ * the report from that file. With --report-only it only writes the report.
+ */
+export async function scalingCommand(options: ScalingCommandOptions): Promise<ScalingCommandResult> {
+  const started = performance.now();
+  const settings = parseOptions(scalingSchema, { ...(options.quick ? SCALING_QUICK : {}), ...parseOverrides(options.set) }, 'scaling');
+  const resultsPath = options.out ?? `results/scaling${options.quick ? '-quick' : ''}.jsonl`;
+  const reportDir = options.reportDir ?? 'report';
+  let outcome: ScalingOutcome | undefined;
+  if (!options.reportOnly) {
+    await mkdir(dirname(resultsPath), { recursive: true });
+    const quiet = options.json === true && !process.stderr.isTTY;
+    let progress: Progress | undefined;
+    outcome = await runScaling(settings, {
+      runSpecs: sweepRunner({
+        resultsPath,
+        jobs: options.jobs,
+        backend: options.backend,
+        onProgress: (_round, p) => progress?.update(p.done, `${p.label}${Number.isFinite(p.etaSeconds) ? ` eta ${Math.round(p.etaSeconds)} s` : ''}`),
+      }),
+      onRound: ({ round, open, runs, queries }) => {
+        progress?.stop();
+        if (!quiet) process.stderr.write(`scaling round ${round}: ${open} open bisection${open === 1 ? '' : 's'}, ${runs} runs (${queries.map((q) => `${q.label} N=${q.trainSize}`).join(', ')})\n`);
+        progress = startProgress(runs, `scaling round ${round}`, quiet);
+      },
+    });
+    progress?.stop();
+  }
+  const regenerate = ['pmoe scaling --report-only', ...(options.quick ? ['--quick'] : []), '--out', shellQuote(resultsPath), '--report-dir', shellQuote(reportDir), ...options.set.map((pair) => `--set ${shellQuote(pair)}`)].join(' ');
+  const { report, files } = await writeScalingReport(
+    [resultsPath],
+    reportDir,
+    { targetAccuracy: settings.targetAccuracy, requiredShare: settings.requiredShare, search: { low: settings.low, high: settings.high, tolerance: settings.tolerance } },
+    { sources: [resultsPath], generatedAt: new Date(), regenerate },
+  );
+  const disagreements: string[] = [];
+  for (const cell of outcome?.cells ?? []) {
+    const reported = report.cells.find((c) => c.label === cell.label);
+    const driver = describeThreshold(cell.result);
+    const fromFile = reported ? describeCell(reported) : 'missing';
+    const same =
+      reported !== undefined &&
+      ((cell.result.status === 'found' && reported.status === 'found' && reported.nNeeded === cell.result.threshold) ||
+        (cell.result.status === 'at or below low' && reported.status === 'at or below' && reported.nNeeded === cell.result.threshold) ||
+        (cell.result.status === 'not reached' && reported.status === 'not reached'));
+    if (!same) disagreements.push(`${cell.label}: bisection ${driver}, report ${fromFile}`);
+  }
+  return { settings, resultsPath, outcome, report, files, wallTimeMs: performance.now() - started, disagreements };
+}
+
+/** The lines `pmoe scaling` prints: the N-needed table, the fitted slopes and where the files are. */
+export function formatScaling(result: ScalingCommandResult): string {
+  const { report, settings } = result;
+  const out: string[] = [];
+  out.push(
+    `pmoe scaling: smallest N with final test accuracy >= ${(100 * settings.targetAccuracy).toFixed(1)}% in >= ${Math.round(100 * settings.requiredShare)}% of ${settings.seeds} seeds; ` +
+      `N searched in [${settings.low}, ${settings.high}] (log bisection, relative tolerance ${settings.tolerance}); ` +
+      `synthetic data d=${settings.d}, p=${settings.p}, delta_d=${settings.deltaD}, delta_r=${settings.deltaR}, noise=${settings.noise}, confusers=${settings.confusers}; ${settings.steps} SGD steps per run`,
+    '',
+  );
+  out.push(report.cells.length === 0 ? 'no runs' : scalingTable(report.cells), '');
+  for (const line of report.findings) out.push(`- ${line}`);
+  if (result.outcome) {
+    const o = result.outcome;
+    out.push('', `${o.rounds.length} rounds, ${o.runs} runs (${o.ranNow} now); skipped cells: ${o.skipped.length === 0 ? 'none' : o.skipped.map((s) => `${s.cell.model} n=${s.cell.n} l=${s.cell.l} (${s.reason})`).join('; ')}`);
+  }
+  for (const d of result.disagreements) out.push(`warning: ${d}`);
+  for (const w of report.warnings) out.push(`warning: ${w}`);
+  out.push(`results in ${result.resultsPath}; report in ${result.files.markdown}, ${result.files.svg}, ${result.files.json}; wall time ${(result.wallTimeMs / 1000).toFixed(1)} s`);
+  return out.join('\n');
+}

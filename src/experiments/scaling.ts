@@ -1,0 +1,372 @@
+/**
+ * The sample-complexity law (PAPER.md §4): how many training samples the CNN and pMoE need as n/l
+ * grows. The theory's sufficient sample counts are l^8 (separate pMoE, l >= l*) and n^8 (CNN), so
+ * N_CNN / N_separate = Theta((n/l)^8); those are upper bounds, not tight ones.
+ *
+ * For every cell (model, n, l) of a grid, a bisection over the training-set size N (log scale,
+ * ../analysis/bisection.ts) finds the smallest N at which the final test accuracy reaches
+ * `targetAccuracy` in at least `requiredShare` of `seeds` runs. The CNN has no l: one cell per n.
+ *
+ *   pmoe scaling                  the whole grid (n = 8..64, l = 1..8, 5 seeds)
+ *   pmoe scaling --quick          a reduced grid that finishes in minutes
+ *
+ * The driver works in rounds: each round asks every open bisection for its next N, runs every
+ * seed of those N in one sweep (`runSweep`, one results file), then records the shares. A killed
+ * run resumes: finished runs are skipped by key, and the bisections replay deterministically from
+ * their records.
+ *
+ * Defaults (chosen so the problem is not trivial yet each run takes about a second on one core):
+ * - Data: the paper's synthetic model with d = 16, p = 8 pattern sets, delta_d = 0.3,
+ *   delta_r = 0.15, noise 0.5, confusers 0, 500 test samples; run seed s draws the patterns and
+ *   samples (data seed s) and the initialisation (training seed s). delta_r = 0.15 is below
+ *   (1 - delta_d) / 4 = 0.175, so |<o_1 - o_2, q>| <= 2 delta_r < (1 - delta_d) / 2 for every
+ *   irrelevant patch q: none is delta'-close and l* = 1 by construction, whatever the noise. (With
+ *   the generator's default delta_r = 0.6, noise 0.5 makes a few far patches delta'-close, and the
+ *   data drawn at n = 32 had l* = 4 to 5, breaking the premise l >= l* for small l.) Noise 0.5
+ *   spreads each irrelevant set enough that the CNN's need grows with n.
+ * - Models of equal width m = 16: CNN 16 neurons; separate pMoE 2 experts x 8 neurons (hard
+ *   gates); joint pMoE 4 experts x 4 neurons (softmax over the selected l, the paper's gate).
+ * - A fixed budget of SGD steps per run (400, batch 20): epochs = ceil(steps / batches per epoch),
+ *   so every N gets the same optimisation and N measures data, not iterations. Test accuracy is
+ *   read once, after the last epoch.
+ * - Learning rate 0.25 times the number of patches a model pools over (n for the CNN, l for pMoE):
+ *   the models average over those patches (1/n, 1/l), which shrinks their gradients by the same
+ *   factor; scaling it back keeps a fixed step budget from favouring small n (set
+ *   learningRateScaling=none for a plain learning rate).
+ * - Separate training's router phase: 10 epochs (its loss is linear, so the router direction is
+ *   set after the first epochs and only its length keeps growing).
+ * - Joint pMoE skips l = 1 with the paper's gate (softmax over the selected l): a softmax over one
+ *   score is always 1, so the router gets no gradient and never learns (use jointGate=softmax-all
+ *   to include it).
+ * - Bisection over N in [8, 2048] with relative tolerance 0.25 (the reported N is at most 25%
+ *   above the smallest N that succeeds); 95% test accuracy in >= 80% of 5 seeds (4 of 5).
+ * - Cells keep l >= l* and l <= n, with l* taken as 1 + confusers (the most near patches a sample
+ *   can have); the records carry the l* of the data actually drawn.
+ */
+import { z } from 'zod';
+import { validateSyntheticConfig } from '../data/synthetic.js';
+import { Bisection, type ThresholdResult } from '../analysis/bisection.js';
+import { MODEL_KINDS, type ModelKind } from '../models/build.js';
+import { INIT_SCHEMES } from '../models/init.js';
+import type { RunSpec } from '../training/run.js';
+import { integer, oneOf, OptionError, real } from '../util/options.js';
+import type { ResultLine } from './results-file.js';
+import { canonicalJson, runKey } from './shard.js';
+import { runSweep, type SweepProgress } from './sweep.js';
+import type { BackendName } from '../engine/backend.js';
+
+export const SCALING_EXPERIMENT = 'scaling';
+
+const positive = () => real(0, Infinity, { exclusiveMin: true });
+
+export const scalingSchema = z
+  .object({
+    seeds: integer(1).default(5),
+    /** A run succeeds when its final test accuracy is at least this. */
+    targetAccuracy: real(0, 1, { exclusiveMin: true }).default(0.95),
+    /** N succeeds when at least this share of its seeds succeed. */
+    requiredShare: real(0, 1, { exclusiveMin: true }).default(0.8),
+    /** n, patches per sample. */
+    patchCounts: z.array(integer(2)).min(1).default([8, 16, 32, 64]),
+    /** l, patches per expert (pMoE only). */
+    patchesPerExpert: z.array(integer(1)).min(1).default([1, 2, 4, 8]),
+    models: z.array(oneOf(MODEL_KINDS)).min(1).default(['cnn', 'separate', 'joint']),
+    /** Bisection range of N, and its relative tolerance. */
+    low: integer(1).default(8),
+    high: integer(1).default(2048),
+    tolerance: positive().default(0.25),
+    // The data model (the same for every cell but n).
+    d: integer(3).default(16),
+    p: integer(1).default(8),
+    deltaD: real(-1, 1, { exclusiveMin: true, exclusiveMax: true }).default(0.3),
+    deltaR: real(0, 1, { exclusiveMax: true }).default(0.15),
+    noise: real(0).default(0.5),
+    confusers: integer(0).default(0),
+    testSize: integer(1).default(500),
+    // The models: m neurons in total each; separate pMoE splits them over 2 experts, joint over `experts`.
+    neurons: integer(2).default(16),
+    experts: integer(2).default(4),
+    jointGate: oneOf(['softmax-selected', 'softmax-all']).default('softmax-selected'),
+    init: oneOf(INIT_SCHEMES).default('paper'),
+    // Training.
+    steps: integer(1).default(400),
+    batchSize: integer(1).default(20),
+    learningRate: positive().default(0.25),
+    learningRateScaling: oneOf(['pooled', 'none']).default('pooled'),
+    routerEpochs: integer(1).default(10),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.high < o.low) ctx.addIssue({ code: 'custom', path: ['high'], message: `must be >= low = ${o.low}` });
+    if (o.models.includes('separate') && o.neurons % 2 !== 0) ctx.addIssue({ code: 'custom', path: ['neurons'], message: 'must be even: separate pMoE splits them over 2 experts' });
+    if (o.models.includes('joint') && o.neurons % o.experts !== 0) ctx.addIssue({ code: 'custom', path: ['neurons'], message: `must be a multiple of experts = ${o.experts} (joint pMoE splits them evenly)` });
+  });
+
+export type ScalingOptions = z.output<typeof scalingSchema>;
+
+/** The reduced version: n = 8, 16, 32, l = 2, 8, 3 seeds (all 3 must succeed), N in [8, 512], 300 steps. */
+export const SCALING_QUICK: Partial<z.input<typeof scalingSchema>> = {
+  patchCounts: [8, 16, 32],
+  patchesPerExpert: [2, 8],
+  seeds: 3,
+  steps: 300,
+  high: 512,
+  tolerance: 0.5,
+  testSize: 300,
+};
+
+/** The experiment as a name, description, schema and quick overrides (it has no fixed run list). */
+export const scaling = {
+  name: SCALING_EXPERIMENT,
+  description: 'Sample-complexity law: the smallest N at which the CNN, separate and joint pMoE reach 95% test accuracy, by bisection over N, for n = 8..64 and l = 1..8 (pmoe scaling)',
+  schema: scalingSchema,
+  quick: SCALING_QUICK,
+} as const;
+
+/** One bisection: a model at n patches per sample and, for pMoE, l patches per expert. */
+export interface ScalingCell {
+  readonly model: ModelKind;
+  readonly n: number;
+  /** null for the CNN. */
+  readonly l: number | null;
+}
+
+export const cellLabel = (cell: ScalingCell) => `${cell.model} n=${cell.n}${cell.l === null ? '' : ` l=${cell.l}`}`;
+
+/** The x of the law: n / l for pMoE, n for the CNN (it has no l; its bound is n^8). */
+export const cellRatio = (cell: ScalingCell) => (cell.l === null ? cell.n : cell.n / cell.l);
+
+export interface SkippedCell {
+  readonly cell: ScalingCell;
+  readonly reason: string;
+}
+
+/** l* of the data as the grid assumes it: 1 + confusers (every near patch delta'-close). */
+export const lStarBound = (o: Pick<ScalingOptions, 'confusers'>) => 1 + o.confusers;
+
+/** The grid's cells, and the (model, n, l) left out with the reason. */
+export function scalingCells(o: ScalingOptions): { cells: ScalingCell[]; skipped: SkippedCell[] } {
+  const ns = [...new Set(o.patchCounts)].sort((a, b) => a - b);
+  const ls = [...new Set(o.patchesPerExpert)].sort((a, b) => a - b);
+  // Checks the data model once for the largest and smallest n (confusers must be <= n - 1).
+  for (const n of [ns[0], ns.at(-1)!]) validateSyntheticConfig({ d: o.d, n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers });
+  const cells: ScalingCell[] = [];
+  const skipped: SkippedCell[] = [];
+  const lStar = lStarBound(o);
+  for (const model of MODEL_KINDS.filter((m) => o.models.includes(m))) {
+    for (const n of ns) {
+      if (model === 'cnn') {
+        cells.push({ model, n, l: null });
+        continue;
+      }
+      for (const l of ls) {
+        const cell = { model, n, l };
+        if (l > n) skipped.push({ cell, reason: `l = ${l} > n = ${n}` });
+        else if (l < lStar) skipped.push({ cell, reason: `l = ${l} < l* = ${lStar} (1 + confusers): routing cannot be discriminative` });
+        else if (model === 'joint' && l === 1 && o.jointGate === 'softmax-selected') skipped.push({ cell, reason: 'joint pMoE with a softmax over l = 1 selected score: the gate is always 1 and the router never learns' });
+        else cells.push(cell);
+      }
+    }
+  }
+  if (cells.length === 0) throw new OptionError(`scaling: the grid has no cells (${skipped.map((s) => `${cellLabel(s.cell)}: ${s.reason}`).join('; ')})`);
+  return { cells, skipped };
+}
+
+/** The learning rate of a cell: the base rate times the patches pooled over (n or l) when scaled. */
+export function cellLearningRate(o: Pick<ScalingOptions, 'learningRate' | 'learningRateScaling'>, cell: ScalingCell): number {
+  return o.learningRateScaling === 'pooled' ? o.learningRate * (cell.l ?? cell.n) : o.learningRate;
+}
+
+/** Epochs that give about `steps` SGD steps at N samples. */
+export const epochsFor = (o: Pick<ScalingOptions, 'steps' | 'batchSize'>, trainSize: number) => Math.ceil(o.steps / Math.ceil(trainSize / o.batchSize));
+
+/** The run of one seed of one cell at N training samples. */
+export function scalingSpec(o: ScalingOptions, cell: ScalingCell, trainSize: number, seed: number): RunSpec {
+  const epochs = epochsFor(o, trainSize);
+  const model =
+    cell.model === 'cnn'
+      ? { neurons: o.neurons, init: o.init }
+      : cell.model === 'separate'
+        ? { experts: 2, neuronsPerExpert: o.neurons / 2, patchesPerExpert: cell.l!, gate: 'hard' as const, init: o.init }
+        : { experts: o.experts, neuronsPerExpert: o.neurons / o.experts, patchesPerExpert: cell.l!, gate: o.jointGate, init: o.init };
+  return {
+    data: { source: 'synthetic', trainSize, testSize: o.testSize, d: o.d, n: cell.n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers, seed },
+    model,
+    training: {
+      model: cell.model,
+      epochs,
+      batchSize: o.batchSize,
+      learningRate: cellLearningRate(o, cell),
+      evalEvery: epochs,
+      seed,
+      ...(cell.model === 'separate' ? { routerEpochs: o.routerEpochs } : {}),
+    },
+  };
+}
+
+/** Where a run sits in a scaling sweep, read back from its spec; null for a spec of another shape. */
+export interface ScalingRunInfo {
+  readonly cell: ScalingCell;
+  readonly trainSize: number;
+  readonly seed: number;
+  /**
+   * Everything in the spec that is the same for every run of one protocol (not N, seed, epochs, n,
+   * l or the learning rate, which depend on them): runs with different protocols must not be pooled.
+   */
+  readonly protocol: string;
+  readonly epochs: number | null;
+  readonly learningRate: number | null;
+}
+
+export function scalingRunInfo(spec: RunSpec): ScalingRunInfo | null {
+  if (spec.data.source !== 'synthetic' || spec.data.n === undefined) return null;
+  const model = spec.training?.model ?? 'joint';
+  if (!(MODEL_KINDS as readonly string[]).includes(model)) return null;
+  const l = model === 'cnn' ? null : spec.model?.patchesPerExpert;
+  if (l === undefined) return null;
+  const { trainSize, seed: dataSeed, n, ...data } = spec.data;
+  const { patchesPerExpert, ...modelRest } = spec.model ?? {};
+  const { epochs, learningRate, seed, evalEvery, ...training } = spec.training ?? {};
+  void dataSeed;
+  void patchesPerExpert;
+  void evalEvery;
+  return {
+    cell: { model, n, l },
+    trainSize,
+    seed: seed ?? 0,
+    protocol: canonicalJson({ data, model: modelRest, training }),
+    epochs: epochs ?? null,
+    learningRate: learningRate ?? null,
+  };
+}
+
+/** Whether a finished line reached the target; a failed run (diverged, crashed) did not. */
+export function reachedTarget(line: Pick<ResultLine, 'status'> & { record?: { finalTestAccuracy: number | null } }, targetAccuracy: number): boolean {
+  if (line.status !== 'ok') return false;
+  const accuracy = line.record?.finalTestAccuracy;
+  return typeof accuracy === 'number' && Number.isFinite(accuracy) && accuracy >= targetAccuracy;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The driver
+
+/** Runs specs and returns their finished lines (in any order; matched by key). */
+export type SpecRunner = (specs: readonly RunSpec[], round: number) => Promise<{ readonly lines: readonly ResultLine[]; readonly ran: number }>;
+
+/** The default runner: `runSweep` into one results file, resumable. */
+export function sweepRunner(options: { resultsPath: string; jobs?: number; backend?: BackendName; onProgress?: (round: number, progress: SweepProgress) => void }): SpecRunner {
+  return (specs, round) =>
+    runSweep(specs, {
+      experiment: SCALING_EXPERIMENT,
+      resultsPath: options.resultsPath,
+      jobs: options.jobs,
+      backend: options.backend,
+      onProgress: (progress) => options.onProgress?.(round, progress),
+    });
+}
+
+/** One N tried for a cell: its seeds' outcomes. */
+export interface ScalingEvaluation {
+  readonly trainSize: number;
+  readonly runs: number;
+  readonly successes: number;
+  readonly share: number;
+  /** Mean final test accuracy of the finished runs (NaN when none finished). */
+  readonly meanAccuracy: number;
+  readonly failedRuns: number;
+}
+
+export interface ScalingCellResult {
+  readonly cell: ScalingCell;
+  readonly label: string;
+  readonly result: ThresholdResult;
+  readonly evaluations: readonly ScalingEvaluation[];
+  /** Largest l* over the cell's records (synthetic data report it). */
+  readonly lStar: number | null;
+}
+
+export interface ScalingRound {
+  readonly round: number;
+  /** The N each open cell asked for. */
+  readonly queries: readonly { readonly label: string; readonly trainSize: number }[];
+  readonly runs: number;
+  /** Runs executed in this round (the rest were in the results file). */
+  readonly ran: number;
+}
+
+export interface ScalingOutcome {
+  readonly settings: ScalingOptions;
+  readonly cells: readonly ScalingCellResult[];
+  readonly skipped: readonly SkippedCell[];
+  readonly rounds: readonly ScalingRound[];
+  /** Runs executed now, over all rounds. */
+  readonly ranNow: number;
+  readonly runs: number;
+}
+
+export interface ScalingDriverOptions {
+  readonly runSpecs: SpecRunner;
+  /** Before each round's runs. */
+  readonly onRound?: (round: { round: number; open: number; runs: number; queries: ScalingRound['queries'] }) => void;
+}
+
+const mean = (values: readonly number[]) => (values.length === 0 ? NaN : values.reduce((s, v) => s + v, 0) / values.length);
+
+/** Runs every cell's bisection in rounds until all are done. */
+export async function runScaling(settings: ScalingOptions, options: ScalingDriverOptions): Promise<ScalingOutcome> {
+  const { cells, skipped } = scalingCells(settings);
+  const seeds = Array.from({ length: settings.seeds }, (_, i) => i);
+  const searches = cells.map((cell) => ({
+    cell,
+    search: new Bisection({ low: settings.low, high: settings.high, tolerance: settings.tolerance, requiredShare: settings.requiredShare }),
+    evaluations: [] as ScalingEvaluation[],
+    lStar: null as number | null,
+  }));
+  const rounds: ScalingRound[] = [];
+  let ranNow = 0;
+  let runs = 0;
+  for (let round = 1; ; round++) {
+    const open = searches.filter((s) => !s.search.done);
+    if (open.length === 0) break;
+    const queries = open.map((s) => {
+      const trainSize = s.search.next()!;
+      return { s, trainSize, specs: seeds.map((seed) => scalingSpec(settings, s.cell, trainSize, seed)) };
+    });
+    const specs = queries.flatMap((q) => q.specs);
+    const described = queries.map((q) => ({ label: cellLabel(q.s.cell), trainSize: q.trainSize }));
+    options.onRound?.({ round, open: open.length, runs: specs.length, queries: described });
+    const { lines, ran } = await options.runSpecs(specs, round);
+    const byKey = new Map(lines.map((line) => [line.key, line]));
+    for (const q of queries) {
+      const outcomes = q.specs.map((spec) => {
+        const line = byKey.get(runKey(spec));
+        if (!line) throw new Error(`scaling: the runner returned no result for ${cellLabel(q.s.cell)} N=${q.trainSize} seed=${spec.training?.seed}`);
+        return line;
+      });
+      const ok = outcomes.flatMap((line) => (line.status === 'ok' ? [line.record] : []));
+      for (const record of ok) if (record.lStar !== undefined) q.s.lStar = Math.max(q.s.lStar ?? 0, record.lStar);
+      const successes = outcomes.filter((line) => reachedTarget(line, settings.targetAccuracy)).length;
+      const share = successes / outcomes.length;
+      q.s.evaluations.push({
+        trainSize: q.trainSize,
+        runs: outcomes.length,
+        successes,
+        share,
+        meanAccuracy: mean(ok.map((r) => r.finalTestAccuracy).filter(Number.isFinite)),
+        failedRuns: outcomes.length - ok.length,
+      });
+      q.s.search.record(q.trainSize, share);
+    }
+    rounds.push({ round, queries: described, runs: specs.length, ran });
+    ranNow += ran;
+    runs += specs.length;
+  }
+  return {
+    settings,
+    cells: searches.map((s) => ({ cell: s.cell, label: cellLabel(s.cell), result: s.search.result(), evaluations: s.evaluations, lStar: s.lStar })),
+    skipped,
+    rounds,
+    ranNow,
+    runs,
+  };
+}
