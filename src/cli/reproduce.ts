@@ -18,7 +18,8 @@ export interface ReproduceOptions {
   json?: boolean;
 }
 
-function parseOverrides(pairs: string[]): Record<string, unknown> {
+/** `--set key=value` pairs as an options object; values are JSON where they parse, text otherwise. */
+export function parseOverrides(pairs: readonly string[]): Record<string, unknown> {
   return Object.fromEntries(
     pairs.map((pair) => {
       const at = pair.indexOf('=');

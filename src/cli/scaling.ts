@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { parseOverrides } from './reproduce.js';
 import { dirname } from 'node:path';
 import type { BackendName } from '../engine/backend.js';
 import { describeThreshold } from '../analysis/bisection.js';
@@ -31,24 +32,6 @@ export interface ScalingCommandResult {
   readonly wallTimeMs: number;
   /** Cells where the driver's bisection and the report (recomputed from the file) disagree; normally none. */
   readonly disagreements: readonly string[];
-}
-
-// The same rules as `pmoe reproduce --set` (src/cli/reproduce.ts).
-function parseOverrides(pairs: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(
-    pairs.map((pair) => {
-      const at = pair.indexOf('=');
-      if (at < 1) throw new OptionError(`--set takes key=value (for example seeds=2 or patchCounts=[8,16]); got '${pair}'`);
-      const text = pair.slice(at + 1);
-      let value: unknown = text;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        // plain text, e.g. init=code
-      }
-      return [pair.slice(0, at), value];
-    }),
-  );
 }
 
 const SHELL_SAFE = /^[\w@%+=:,./[\]-]+$/;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { loadData, type DataSpec, type ResolvedDataSpec } from '../data/source.js';
+import { loadData, type DataSpec, type LoadedData, type ResolvedDataSpec } from '../data/source.js';
+import type { PatchModel } from '../models/patch-model.js';
 import type { ModelOptions } from '../models/build.js';
 import type { RoutingRate } from '../analysis/routing-rate.js';
 import { parseOptions } from '../util/options.js';
@@ -33,24 +34,36 @@ export interface RunRecord {
   readonly wallTimeMs: number;
 }
 
-/** Makes the data, trains one model and returns its record; the model is disposed. */
-export async function runOnce(spec: RunSpec, hooks: TrainingHooks = {}): Promise<RunRecord> {
+/**
+ * Makes the data, trains one model and returns its record. `withModel` sees the trained model
+ * (and its data and record) before the model is disposed, e.g. to save it.
+ */
+export async function runOnce(
+  spec: RunSpec,
+  hooks: TrainingHooks = {},
+  withModel?: (model: PatchModel, data: LoadedData, record: RunRecord) => Promise<void> | void,
+): Promise<RunRecord> {
   const training = parseOptions(trainingSchema, spec.training ?? {}, 'training');
   const data = await loadData(spec.data);
   const result = trainModel(spec.model ?? {}, data.train, data.test, training, hooks);
-  result.model.dispose();
-  return {
-    data: data.spec,
-    model: spec.model ?? {},
-    training,
-    backend: tf.getBackend(),
-    lStar: data.lStar,
-    epochs: result.epochs,
-    routerLosses: result.routerPhase?.losses,
-    routerRoutingRate: result.routerPhase?.routingRate,
-    routerRateByPatchesPerExpert: result.routerPhase?.rateByPatchesPerExpert,
-    routingRate: result.routingRate,
-    finalTestAccuracy: result.epochs.at(-1)?.testAccuracy ?? NaN,
-    wallTimeMs: result.wallTimeMs,
-  };
+  try {
+    const record: RunRecord = {
+      data: data.spec,
+      model: spec.model ?? {},
+      training,
+      backend: tf.getBackend(),
+      lStar: data.lStar,
+      epochs: result.epochs,
+      routerLosses: result.routerPhase?.losses,
+      routerRoutingRate: result.routerPhase?.routingRate,
+      routerRateByPatchesPerExpert: result.routerPhase?.rateByPatchesPerExpert,
+      routingRate: result.routingRate,
+      finalTestAccuracy: result.epochs.at(-1)?.testAccuracy ?? NaN,
+      wallTimeMs: result.wallTimeMs,
+    };
+    await withModel?.(result.model, data, record);
+    return record;
+  } finally {
+    result.model.dispose();
+  }
 }
