@@ -5,7 +5,7 @@ import type { BackendName } from '../engine/backend.js';
 import { describeThreshold } from '../analysis/bisection.js';
 import { runScaling, scalingSchema, SCALING_QUICK, sweepRunner, type ScalingOptions, type ScalingOutcome } from '../experiments/scaling.js';
 import { describeCell, scalingTable, writeScalingReport, type ScalingReport, type ScalingReportFiles } from '../report/scaling-report.js';
-import { OptionError, parseOptions } from '../util/options.js';
+import { parseOptions } from '../util/options.js';
 import { startProgress, type Progress } from './progress.js';
 
 export interface ScalingCommandOptions {
