@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import jpeg from 'jpeg-js';
-import { DataFileError } from './idx.js';
+import { DataFileError, readProblem } from './idx.js';
 import { centerSquare, resizeArea, toBytes } from './image-variants.js';
 
 export const CELEBA_ATTRIBUTE_COUNT = 40;
@@ -34,14 +34,6 @@ export interface CelebaIndex {
   readonly attributes: Int8Array;
   /** Partition code per row: 0 train, 1 val, 2 test (CELEBA_PARTITIONS names them). */
   readonly partition: Uint8Array;
-}
-
-function readProblem(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOENT') return 'cannot read: no such file';
-  if (code === 'EACCES' || code === 'EPERM') return `cannot read: permission denied (${code})`;
-  if (code === 'EISDIR') return 'cannot read: it is a directory';
-  return `cannot read: ${error instanceof Error ? error.message : String(error)}`;
 }
 
 async function readNamed(file: string, kind = KIND): Promise<Buffer> {

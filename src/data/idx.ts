@@ -155,7 +155,8 @@ export function parseIdx(bytes: Uint8Array, name: string, kind = 'IDX file'): Id
   }
 }
 
-function readProblem(error: unknown): string {
+/** Why a file could not be read, in words. */
+export function readProblem(error: unknown): string {
   const code = (error as NodeJS.ErrnoException | null)?.code;
   if (code === 'ENOENT') return 'cannot read: no such file';
   if (code === 'EACCES' || code === 'EPERM') return `cannot read: permission denied (${code})`;

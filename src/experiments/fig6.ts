@@ -12,24 +12,9 @@
  * 1000 test images, softmax over the selected l).
  */
 import { z } from 'zod';
-import { INIT_SCHEMES } from '../models/init.js';
-import type { ModelKind } from '../models/build.js';
-import type { RunSpec } from '../training/run.js';
-import { integer, oneOf, real } from '../util/options.js';
+import { integer } from '../util/options.js';
 import { defineExperiment } from './definition.js';
-import { MNIST_MODELS } from './mnist-experiments.js';
-
-// The MNIST protocol, as in mnist-experiments.ts.
-const protocol = {
-  seeds: integer(1).default(5),
-  epochs: integer(1).default(150),
-  routerEpochs: integer(0).default(100),
-  learningRate: real(0, Infinity, { exclusiveMin: true }).default(0.2),
-  batchSize: integer(1).default(20),
-  testCount: integer(2).default(1000),
-  evalEvery: integer(1).default(1),
-  init: oneOf(INIT_SCHEMES).default('paper'),
-};
+import { MNIST_PROTOCOL, mnistRun } from './mnist-experiments.js';
 
 export const FIG6_DEFAULTS = {
   sizes: [300, 400, 500],
@@ -41,7 +26,7 @@ export const FIG6_DEFAULTS = {
 
 const schema = z
   .object({
-    ...protocol,
+    ...MNIST_PROTOCOL,
     sizes: z.array(integer(2)).min(1).default([...FIG6_DEFAULTS.sizes]),
     experts: z.array(integer(1)).min(1).default([...FIG6_DEFAULTS.experts]),
     /** l, fixed across k (not stated in the paper). */
@@ -51,15 +36,6 @@ const schema = z
     cnnSize: integer(0).default(FIG6_DEFAULTS.cnnSize),
   })
   .strict();
-type Fig6Options = z.output<typeof schema>;
-
-function run(o: Fig6Options, model: ModelKind, trainSize: number, seed: number, modelOverrides: Record<string, unknown> = {}): RunSpec {
-  return {
-    data: { source: 'mnist-patch', trainSize, sampleSeed: seed, testCount: o.testCount },
-    model: { ...MNIST_MODELS[model], init: o.init, ...modelOverrides },
-    training: { model, epochs: o.epochs, routerEpochs: o.routerEpochs, learningRate: o.learningRate, batchSize: o.batchSize, evalEvery: o.evalEvery, seed },
-  };
-}
 
 export const fig6 = defineExperiment({
   name: 'fig6',
@@ -69,9 +45,9 @@ export const fig6 = defineExperiment({
   specs(o) {
     const seeds = Array.from({ length: o.seeds }, (_, i) => i);
     const joint = o.sizes.flatMap((N) =>
-      o.experts.flatMap((k) => seeds.map((seed) => run(o, 'joint', N, seed, { experts: k, neuronsPerExpert: o.neuronsPerExpert, patchesPerExpert: o.patchesPerExpert }))),
+      o.experts.flatMap((k) => seeds.map((seed) => mnistRun(o, 'joint', N, seed, { experts: k, neuronsPerExpert: o.neuronsPerExpert, patchesPerExpert: o.patchesPerExpert }))),
     );
-    const cnn = o.cnnSize > 0 ? seeds.map((seed) => run(o, 'cnn', o.cnnSize, seed)) : [];
+    const cnn = o.cnnSize > 0 ? seeds.map((seed) => mnistRun(o, 'cnn', o.cnnSize, seed)) : [];
     return [...joint, ...cnn];
   },
 });

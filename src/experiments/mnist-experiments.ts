@@ -17,7 +17,7 @@ import { defineExperiment } from './definition.js';
 const sizeList = z.array(integer(2)).min(1);
 
 /** Settings every MNIST experiment shares, with the paper's values. */
-const protocol = {
+export const MNIST_PROTOCOL = {
   seeds: integer(1).default(5),
   epochs: integer(1).default(150),
   routerEpochs: integer(0).default(100),
@@ -28,7 +28,8 @@ const protocol = {
   evalEvery: integer(1).default(1),
   init: oneOf(INIT_SCHEMES).default('paper'),
 };
-type Protocol = { [K in keyof typeof protocol]: z.output<(typeof protocol)[K]> };
+type Protocol = { [K in keyof typeof MNIST_PROTOCOL]: z.output<(typeof MNIST_PROTOCOL)[K]> };
+const protocol = MNIST_PROTOCOL;
 
 /** Model settings of the paper's MNIST runs. */
 export const MNIST_MODELS: Record<ModelKind, Record<string, unknown>> = {
@@ -37,7 +38,8 @@ export const MNIST_MODELS: Record<ModelKind, Record<string, unknown>> = {
   joint: { experts: 8, neuronsPerExpert: 5, patchesPerExpert: 6, gate: 'softmax-selected' },
 };
 
-function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed: number, modelOverrides: Record<string, unknown> = {}, epochs = p.epochs): RunSpec {
+/** One run of the MNIST protocol: model `model` on N = trainSize images drawn with `seed`. */
+export function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed: number, modelOverrides: Record<string, unknown> = {}, epochs = p.epochs): RunSpec {
   return {
     data: { source: 'mnist-patch', trainSize, sampleSeed: seed, testCount: p.testCount },
     model: { ...MNIST_MODELS[model], init: p.init, ...modelOverrides },
