@@ -36,7 +36,8 @@ const program = new Command()
   .option('--cases <list>', `comma-separated subset of ${CASE_IDS.join(',')}`, caseList, [...CASE_IDS])
   .addOption(new Option('--python <path>', 'python that can import torch').default(process.env.PMOE_BENCH_PYTHON ?? DEFAULT_PYTHON))
   .option('--torch-threads <n>', "PyTorch's intra-op threads", positiveInteger, DEFAULT_TORCH_THREADS)
-  .option('--no-torch', 'pmoe figures only, without the PyTorch peer');
+  .option('--no-torch', 'pmoe figures only, without the PyTorch peer')
+  .addOption(new Option('--path <path>', 'how pmoe computes the model steps a-c: fused (what training runs) or autodiff (the reference)').choices(['fused', 'autodiff']).default('fused'));
 
 program.parse();
 const opts = program.opts<{
@@ -49,6 +50,7 @@ const opts = program.opts<{
   python: string;
   torchThreads: number;
   torch: boolean;
+  path: 'fused' | 'autodiff';
 }>();
 const defaults = opts.smoke ? SMOKE_DEFAULTS : FULL_DEFAULTS;
 
@@ -60,6 +62,7 @@ const result = await runBench({
   cases: opts.cases,
   python: opts.torch ? opts.python : null,
   torchThreads: opts.torchThreads,
+  path: opts.path,
   log: (line) => process.stderr.write(`${line}\n`),
 });
 process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatReport(result)}\n`);

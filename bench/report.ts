@@ -55,7 +55,7 @@ export function formatReport(result: BenchResult): string {
   }
   lines.push(
     `per step: median [p10-p90] ms over ${settings.rounds} round(s) x ${settings.steps} step(s) per side, pmoe and PyTorch blocks alternating` +
-      ` (${settings.warmup} warm-up step(s) each). Shared machines are noisy: re-run before relying on a figure.`,
+      ` (${settings.warmup} warm-up step(s) each); pmoe's model steps on its ${settings.path} path. Shared machines are noisy: re-run before relying on a figure.`,
   );
   if (!torch.available) lines.push(torch.note);
   lines.push('');

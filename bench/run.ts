@@ -10,6 +10,7 @@ import { gflops, summarise, type TimeSummary } from './stats.js';
 import { DEFAULT_PYTHON, INSTALL_HINT, TorchPeer, type PeerInfo } from './torch-peer.js';
 import { decodeTensor, type WireTensor } from './wire.js';
 import type { Workload } from './workload.js';
+import type { StepPath } from '../src/training/train.js';
 
 export const CASE_IDS = ['a', 'b', 'c', 'd', 'e'] as const;
 export type CaseId = (typeof CASE_IDS)[number];
@@ -29,6 +30,8 @@ export interface BenchOptions {
   readonly torchThreads?: number;
   /** Progress lines (stderr in the CLI). */
   readonly log?: (line: string) => void;
+  /** How pmoe computes the model steps a-c: `fused` (what training runs, the default) or `autodiff` (the reference). */
+  readonly path?: StepPath;
 }
 
 export const FULL_DEFAULTS = { steps: 20, rounds: 5, warmup: 3 } as const;
@@ -63,7 +66,7 @@ export interface BenchResult {
    * (contention.ts); null where /proc/stat is not readable.
    */
   readonly machine: MachineInfo & { readonly otherCores: number | null };
-  readonly settings: { steps: number; rounds: number; warmup: number; smoke: boolean };
+  readonly settings: { steps: number; rounds: number; warmup: number; smoke: boolean; path: StepPath };
   readonly torch: ({ available: true } & PeerInfo & { cnnFormulation: string }) | { available: false; note: string };
   readonly ceiling: { title: string; flopsPerStep: number; pmoe: SideResult; torch: SideResult | null };
   readonly cases: {
@@ -216,9 +219,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const ceiling = { title: ceilingResult.title, flopsPerStep: ceilingResult.flopsPerStep, pmoe: ceilingResult.pmoe, torch: ceilingResult.torch };
     const cases: BenchResult['cases'] = {};
     const wanted = new Set(options.cases);
-    if (wanted.has('a')) cases.a = await run(cnnCase);
-    if (wanted.has('b')) cases.b = await run(separatePmoeCase);
-    if (wanted.has('c')) cases.c = await run(jointPmoeCase);
+    const path = options.path ?? 'fused';
+    if (wanted.has('a')) cases.a = await run(() => cnnCase(path));
+    if (wanted.has('b')) cases.b = await run(() => separatePmoeCase(path));
+    if (wanted.has('c')) cases.c = await run(() => jointPmoeCase(path));
     if (wanted.has('d')) cases.d = { available: false, note: 'not available yet (WRN-pMoE is not built)' };
     if (wanted.has('e')) {
       const moe = await run(patchMoeLayerCase);
@@ -235,7 +239,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
     return {
       machine: { ...machine, otherCores: meter.otherCores((await peerCpu()) - peerCpu0) },
-      settings: { steps: options.steps, rounds: options.rounds, warmup: options.warmup, smoke: options.smoke },
+      settings: { steps: options.steps, rounds: options.rounds, warmup: options.warmup, smoke: options.smoke, path: options.path ?? 'fused' },
       torch: torchInfo,
       ceiling,
       cases,

@@ -1,4 +1,5 @@
 import { tf } from '../src/engine/backend.js';
+import type { FusedTrainer } from '../src/training/fused.js';
 import { classificationLoss } from '../src/training/loss.js';
 import type { WireTensor } from './wire.js';
 
@@ -91,6 +92,35 @@ export function trainingWorkload(args: {
       model.dispose();
       tf.dispose([x, labels]);
     },
+  };
+}
+
+/**
+ * A training workload on the fused path (src/training/fused*.ts), the one training runs take:
+ * step = trainer.step(samples), with the trainer built on the benchmark batch as its data set.
+ */
+export function fusedWorkload(args: {
+  id: string;
+  title: string;
+  flops: number;
+  trainer: FusedTrainer;
+  /** The batch: every sample of the trainer's set, in order. */
+  samples: number[];
+  torch?: TorchSetup;
+  dispose(): void;
+}): Workload {
+  const { trainer, samples } = args;
+  return {
+    id: args.id,
+    title: args.title,
+    flops: args.flops,
+    training: true,
+    torch: args.torch,
+    step: () => trainer.step(samples),
+    output: () => trainer.logits(samples),
+    loss: () => trainer.gradients(samples).loss,
+    grads: () => trainer.gradients(samples).grads,
+    dispose: args.dispose,
   };
 }
 

@@ -16,7 +16,18 @@ export { INIT_SCHEMES, REGIMES, type InitScheme, type Regime } from './models/in
 export type { PatchModel, RoutedPatchModel } from './models/patch-model.js';
 
 export { trainModel, trainingSchema, type TrainingOptions, type TrainingResult, type EpochMetrics, type TrainingHooks } from './training/train.js';
-export { runOnce, type RunSpec, type RunRecord } from './training/run.js';
+export {
+  runOnce,
+  planImageRun,
+  isImageRunSpec,
+  isImageRunRecord,
+  type RunSpec,
+  type RunRecord,
+  type PatchRunSpec,
+  type PatchRunRecord,
+  type ImageRunSpec,
+  type ImageRunRecord,
+} from './training/run.js';
 export { classificationLoss, predictions } from './training/loss.js';
 export { routerLinearLoss } from './training/router-loss.js';
 export { evaluate, type Evaluation } from './training/evaluate.js';
@@ -33,13 +44,25 @@ export { loadMnist } from './data/mnist.js';
 export { readIdx, parseIdx, DataFileError } from './data/idx.js';
 export { buildMnistPatchPools, takeBalanced, materialize, renderImage, MNIST_PATCH_DEFAULTS } from './data/mnist-patch.js';
 export { loadData, DATA_SOURCES, type DataSpec } from './data/source.js';
-export { buildWideResNet, buildWrnPmoe, trainableParams, WRN_PMOE_CELEBA, WRN_PMOE_CIFAR } from './models/wide-resnet.js';
+export {
+  buildWideResNet,
+  buildWrnPmoe,
+  buildWrnModel,
+  resolveWrnModel,
+  trainableParams,
+  WRN_ARCHITECTURES,
+  WRN_PMOE_CELEBA,
+  WRN_PMOE_CIFAR,
+  type WrnModelSpec,
+  type WrnModelConfig,
+} from './models/wide-resnet.js';
 export { modelFlops } from './analysis/flops.js';
 export { loadCifar10 } from './data/cifar10.js';
 export { loadCelebaIndex, loadCelebaImages } from './data/celeba.js';
 export * from './data/image-variants.js';
 export { buildMnistQuadrants } from './data/mnist-quadrants.js';
-export { trainImageModel } from './training/train-image-model.js';
+export { trainImageModel, evaluateImageModel, type ImageSplit, type ImageEpochRecord } from './training/train-image-model.js';
+export { loadImageData, planImageData, IMAGE_SOURCES, type ImageDataSpec, type ResolvedImageDataSpec, type LoadedImageData } from './data/image-source.js';
 export { separateRoutingCurve } from './analysis/routing-rate.js';
 export { runSweep, type SweepOptions } from './experiments/sweep.js';
 export { EXPERIMENTS } from './experiments/registry.js';

@@ -2,7 +2,7 @@ import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import type { ModelKind } from '../models/build.js';
 import type { BackendName } from '../engine/backend.js';
 import { okRecords, runSweep } from '../experiments/sweep.js';
-import type { RunSpec } from '../training/run.js';
+import { isImageRunRecord, type PatchRunRecord, type RunSpec } from '../training/run.js';
 
 /**
  * `pmoe demo`: the paper's claim in a minute. On synthetic data from the paper's data model,
@@ -51,7 +51,7 @@ export async function runDemo(
   });
   const failed = lines.find((line) => line.status === 'failed');
   if (failed?.status === 'failed') throw new Error(`a demo run failed: ${failed.error}`);
-  const records = okRecords(lines);
+  const records = okRecords(lines).filter((record): record is PatchRunRecord => !isImageRunRecord(record));
   const rows: DemoRow[] = records.map((record) => ({
     trainSize: record.data.trainSize,
     model: record.training.model,

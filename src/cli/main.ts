@@ -1,25 +1,23 @@
 import { readFileSync } from 'node:fs';
-import { appendFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { z } from 'zod';
 import { BACKEND_NAMES, initEngine, type BackendName } from '../engine/backend.js';
 import { DATA_SOURCES } from '../data/source.js';
 import { MODEL_KINDS } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
 import { OUTPUT_WEIGHTS } from '../models/output-weights.js';
 import { GATE_MODES, POOLINGS } from '../routing/gate.js';
-import { runOnce, type RunRecord } from '../training/run.js';
+import { runOnce, type PatchRunRecord } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
 import { reproduce, type ReproduceOptions } from './reproduce.js';
-import { formatScaling, scalingCommand, type ScalingCommandOptions } from './scaling.js';
-import { reportCommand } from '../report/report-command.js';
-import { regenerateCommand } from '../report/report.js';
-import { writeHtmlReport } from '../report/html/page.js';
-import { checkRoutingModel } from '../report/html/routing-section.js';
-import { checkSavable, runOnceAndSave } from '../web/train-and-save.js';
-import { startServer } from '../web/serve.js';
-import { parseInteger, parseIntegerList, parseNumber } from './numbers.js';
+import type { ScalingCommandOptions } from './scaling.js';
+import { appendJsonLine } from '../experiments/results-file.js';
+import { preflightRun } from '../experiments/preflight.js';
+import { integer, OptionError, real } from '../util/options.js';
+import { parseInteger, parseIntegerList, parseNumber, parseWith } from './numbers.js';
+import { checkWritable } from './output-path.js';
 import { startProgress, type Progress } from './progress.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -31,11 +29,28 @@ function backendOption() {
 /** A word as a POSIX shell reads it back: bare when safe, else single-quoted. */
 const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
+const jobsArgument = parseWith(integer(1));
+
+// Run-spec keys whose `pmoe train` flag has another name.
+const FLAG_ALIASES: Record<string, string> = { learningRate: 'lr', routerLearningRate: 'routerLr', testCount: 'testSize' };
+
+/** Names the flag the user typed where an OptionError names a spec key: `--lr (training.learningRate): must be ...`. */
+function withFlags(error: unknown, command: Command): unknown {
+  if (!(error instanceof OptionError)) return error;
+  const flagOf = new Map(command.options.map((option) => [option.attributeName(), option.long]));
+  error.message = error.message.replace(/^(?:[\w-]+\.)?(\w+)(?=:| must)/gm, (name, key: string) => {
+    const flag = flagOf.get(FLAG_ALIASES[key] ?? key);
+    if (!flag) return name;
+    return flag === `--${name}` ? flag : `${flag} (${name})`;
+  });
+  return error;
+}
+
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-function summariseRun(record: RunRecord): string {
+function summariseRun(record: PatchRunRecord): string {
   const last = record.epochs.at(-1);
   const lines = [
     `model ${record.training.model}, ${record.data.source} data, N = ${record.data.trainSize}, ${record.data.source === 'synthetic' ? record.data.testSize : record.data.testCount} test samples${record.lStar === undefined ? '' : `, l* = ${record.lStar}`}, backend ${record.backend}`,
@@ -56,10 +71,10 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('demo')
     .description('train the CNN, separate pMoE and joint pMoE on the paper\'s synthetic data model at a few training-set sizes; print test accuracy and routing rate')
-    .option('--sizes <list>', 'training-set sizes N, comma-separated', parseIntegerList, DEMO_DEFAULTS.sizes)
-    .option('--epochs <n>', 'epochs per run', parseInteger, DEMO_DEFAULTS.epochs)
-    .option('--seed <n>', 'seed of data and models', parseInteger, DEMO_DEFAULTS.seed)
-    .option('--jobs <n>', 'parallel workers (default: one per core)', parseInteger)
+    .option('--sizes <list>', 'training-set sizes N, comma-separated', parseWith(z.array(integer(1)).min(1), parseIntegerList), DEMO_DEFAULTS.sizes)
+    .option('--epochs <n>', 'epochs per run', parseWith(integer(1)), DEMO_DEFAULTS.epochs)
+    .option('--seed <n>', 'seed of data and models', parseWith(integer(0)), DEMO_DEFAULTS.seed)
+    .option('--jobs <n>', 'parallel workers (default: one per core)', jobsArgument)
     .addOption(backendOption())
     .option('--json', 'print one JSON object instead of the table')
     .action(async (options: { sizes: number[]; epochs: number; seed: number; jobs?: number; backend: BackendName; json?: boolean }) => {
@@ -109,8 +124,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--save-model <dir>', 'pmoe: save the trained model to <dir>/pmoe-model.json (for pmoe report --routing-model and pmoe serve --model)')
     .addOption(backendOption())
     .option('--json', 'print the run record as JSON')
-    .action(async (o: Record<string, unknown>) => {
-      await initEngine(o.backend as BackendName);
+    .action(async (o: Record<string, unknown>, command: Command) => {
       const training = {
         model: o.model,
         epochs: o.epochs,
@@ -144,7 +158,17 @@ export async function main(argv: string[]): Promise<void> {
       let progress: Progress | undefined;
       let currentPhase = '';
       const spec = { data: defined(data) as never, model: defined(model), training: defined(training) };
+      // Every setting, the memory and the output path are checked before the engine starts.
+      try {
+        preflightRun(spec);
+      } catch (error) {
+        throw withFlags(error, command);
+      }
+      // Loaded when used: the report and web modules (Vega among them) would double the start-up time of every command.
+      const { checkSavable, runOnceAndSave } = await import('../web/train-and-save.js');
       if (o.saveModel) checkSavable(spec);
+      if (o.out) await checkWritable(o.out as string, '--out');
+      await initEngine(o.backend as BackendName);
       let savedTo: string | undefined;
       const hooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
@@ -156,11 +180,14 @@ export async function main(argv: string[]): Promise<void> {
           progress?.update(epoch, metrics ? `test acc ${(100 * metrics.testAccuracy).toFixed(1)}%` : '');
         },
       };
-      let record: RunRecord;
-      if (o.saveModel) ({ record, modelPath: savedTo } = await runOnceAndSave(spec, o.saveModel as string, hooks));
-      else record = await runOnce(spec, hooks);
+      let record: PatchRunRecord;
+      if (o.saveModel) {
+        const saved = await runOnceAndSave(spec, o.saveModel as string, hooks);
+        record = saved.record as PatchRunRecord; // a two-layer spec gives a two-layer record
+        savedTo = saved.modelPath;
+      } else record = await runOnce(spec, hooks);
       progress?.stop();
-      if (o.out) await appendFile(o.out as string, `${JSON.stringify(record)}\n`);
+      if (o.out) appendJsonLine(o.out as string, record);
       if (o.json) printJson(record);
       else process.stdout.write(`${summariseRun(record)}\n${savedTo ? `model saved to ${savedTo}\n` : ''}`);
     });
@@ -170,7 +197,7 @@ export async function main(argv: string[]): Promise<void> {
     .description(`run a named experiment of the paper as a resumable sweep (${Object.keys(EXPERIMENTS).join(', ')}); results are appended to results/<name>.jsonl`)
     .argument('<name>', 'experiment name')
     .option('--quick', 'a reduced version that finishes in minutes')
-    .option('--jobs <n>', 'parallel worker processes (default: one per core)', parseInteger)
+    .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
     .option('--shard <i/N>', 'run only shard i of N (split a sweep across machines)')
     .option('--out <file>', 'results file (default results/<name>[-quick].jsonl)')
     .option('--set <key=value>', 'override an experiment option, e.g. --set seeds=2 --set sizes=[100,500]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
@@ -191,7 +218,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('scaling')
     .description('the sample-complexity law: bisect over N for the smallest training set at which the CNN, separate and joint pMoE reach the target accuracy, over a grid of n and l; resumable (results/scaling.jsonl), then writes the report (scaling.md, .svg, .json)')
     .option('--quick', 'a reduced grid that finishes in minutes')
-    .option('--jobs <n>', 'parallel worker processes (default: one per core)', parseInteger)
+    .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
     .option('--out <file>', 'results file (default results/scaling[-quick].jsonl)')
     .option('--report-dir <dir>', 'folder of the report', 'report')
     .option('--report-only', 'write the report from the results file without running anything')
@@ -199,6 +226,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print a JSON summary')
     .action(async (options: ScalingCommandOptions) => {
+      const { formatScaling, scalingCommand } = await import('./scaling.js');
       const result = await scalingCommand(options);
       if (options.json) {
         const { report, outcome, ...rest } = result;
@@ -211,11 +239,17 @@ export async function main(argv: string[]): Promise<void> {
     .description('SVG figures, Markdown tables beside the paper\'s numbers and aggregated JSON from results files (shards are merged)')
     .argument('<results...>', 'JSON Lines results files written by pmoe reproduce')
     .option('--out <dir>', 'output folder', 'report')
-    .option('--success-accuracy <x>', 'fig5 and scaling: final test accuracy that counts as a success', parseNumber)
-    .option('--router-l <list>', 'fig8: the l values to draw', parseIntegerList)
+    .option('--success-accuracy <x>', 'fig5 and scaling: final test accuracy that counts as a success', parseWith(real(0, 1, { exclusiveMin: true })))
+    .option('--router-l <list>', 'fig8: the l values to draw', parseWith(z.array(integer(1)).min(1), parseIntegerList))
     .option('--routing-model <dir>', 'a model saved by pmoe train --data mnist-patch --save-model: adds routing pictures to index.html')
     .option('--json', 'print the summary as JSON')
     .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; json?: boolean }) => {
+      const [{ checkRoutingModel }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] = await Promise.all([
+        import('../report/html/routing-section.js'),
+        import('../report/report-command.js'),
+        import('../report/report.js'),
+        import('../report/html/page.js'),
+      ]);
       if (options.routingModel) await checkRoutingModel(options.routingModel);
       const figureOptions = { successAccuracy: options.successAccuracy, routerPatchesPerExpert: options.routerL };
       const { summary, text } = await reportCommand(paths, { out: options.out, ...figureOptions });
@@ -228,10 +262,11 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('serve')
     .description('the interactive page: run a saved pMoE in the browser on test images or digits you compose (http://127.0.0.1:<port>/)')
-    .option('--port <n>', 'port; 0 picks a free one', parseInteger, 8765)
+    .option('--port <n>', 'port; 0 picks a free one', parseWith(integer(0, 65535)), 8765)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--model <dir>', 'a model saved by pmoe train --save-model (default: the page\'s own model, web/data/pmoe-model.json)')
     .action(async (options: { port: number; host: string; model?: string }) => {
+      const { startServer } = await import('../web/serve.js');
       const server = await startServer(options);
       process.stdout.write(`serving ${server.url} (model ${server.modelPath}); Ctrl-C stops\n`);
       const stop = () => {

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import type { z } from 'zod';
 
 /** Commander parsers that reject text that is not a number, before any work starts. */
 export function parseNumber(value: string): number {
@@ -15,4 +16,16 @@ export function parseInteger(value: string): number {
 
 export function parseIntegerList(value: string): number[] {
   return value.split(',').map((part) => parseInteger(part.trim()));
+}
+
+/**
+ * A commander parser: `read` turns the text into a value, then `schema` checks it. Commander's
+ * message names the option and the text; the schema's says what is allowed.
+ */
+export function parseWith<T>(schema: z.ZodType<T>, read: (value: string) => unknown = parseNumber): (value: string) => T {
+  return (value) => {
+    const result = schema.safeParse(read(value));
+    if (!result.success) throw new InvalidArgumentError([...new Set(result.error.issues.map((issue) => issue.message))].join('; '));
+    return result.data;
+  };
 }

@@ -1,5 +1,3 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { BackendName } from '../engine/backend.js';
 import { experimentByName } from '../experiments/registry.js';
 import { parseShard } from '../experiments/shard.js';
@@ -24,14 +22,17 @@ export function parseOverrides(pairs: readonly string[]): Record<string, unknown
     pairs.map((pair) => {
       const at = pair.indexOf('=');
       if (at < 1) throw new OptionError(`--set takes key=value (for example seeds=2 or sizes=[100,500]); got '${pair}'`);
+      const key = pair.slice(0, at);
       const text = pair.slice(at + 1);
-      let value: unknown = text;
       try {
-        value = JSON.parse(text);
-      } catch {
-        // plain text, e.g. init=code
+        return [key, JSON.parse(text)];
+      } catch (error) {
+        // Text that starts like a list, object or string must be JSON; other text is plain (init=code).
+        if (/^\s*[[{"]/.test(text)) {
+          throw new OptionError(`--set ${key}: '${text}' is not valid JSON (${(error as Error).message}); write lists as [100,500]`);
+        }
+        return [key, text];
       }
-      return [pair.slice(0, at), value];
     }),
   );
 }
@@ -43,7 +44,6 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
   const specs = experiment.specs(settings);
   const shard = options.shard ? parseShard(options.shard) : undefined;
   const resultsPath = options.out ?? `results/${name}${options.quick ? '-quick' : ''}${shard ? `.shard${shard.index}of${shard.count}` : ''}.jsonl`;
-  await mkdir(dirname(resultsPath), { recursive: true });
   const progress = startProgress(specs.length, name, options.json === true && !process.stderr.isTTY);
   const result = await runSweep(specs, {
     experiment: name,

@@ -1,9 +1,8 @@
-import { mkdir } from 'node:fs/promises';
 import { parseOverrides } from './reproduce.js';
-import { dirname } from 'node:path';
 import type { BackendName } from '../engine/backend.js';
 import { describeThreshold } from '../analysis/bisection.js';
-import { runScaling, scalingSchema, SCALING_QUICK, sweepRunner, type ScalingOptions, type ScalingOutcome } from '../experiments/scaling.js';
+import { preflightRun } from '../experiments/preflight.js';
+import { runScaling, scalingCells, scalingSchema, scalingSpec, SCALING_QUICK, sweepRunner, type ScalingOptions, type ScalingOutcome } from '../experiments/scaling.js';
 import { describeCell, scalingTable, writeScalingReport, type ScalingReport, type ScalingReportFiles } from '../report/scaling-report.js';
 import { parseOptions } from '../util/options.js';
 import { startProgress, type Progress } from './progress.js';
@@ -48,7 +47,8 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
   const reportDir = options.reportDir ?? 'report';
   let outcome: ScalingOutcome | undefined;
   if (!options.reportOnly) {
-    await mkdir(dirname(resultsPath), { recursive: true });
+    // Bisections reach N = high at most: each cell's largest run is checked before the first round.
+    for (const cell of scalingCells(settings).cells) preflightRun(scalingSpec(settings, cell, settings.high, 0));
     const quiet = options.json === true && !process.stderr.isTTY;
     let progress: Progress | undefined;
     outcome = await runScaling(settings, {

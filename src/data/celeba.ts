@@ -187,26 +187,25 @@ export async function loadCelebaImages(
   const paths = files.map((name) => join(resolve(dir), CELEBA_IMAGE_DIR, name));
   const reads: Promise<Buffer>[] = [];
   const startRead = (i: number) => {
-    if (i < paths.length) reads[i] = readNamed(paths[i], 'CelebA image');
+    if (i >= paths.length) return;
+    reads[i] = readNamed(paths[i], 'CelebA image');
+    // A read ahead may fail while an earlier image decodes, or after a failure ends the loop:
+    // marked handled now, so it never rejects unobserved (Node would end the process); awaiting it still throws.
+    reads[i].catch(() => undefined);
   };
   for (let i = 0; i < Math.min(ahead, paths.length); i++) startRead(i);
-  try {
-    for (let i = 0; i < paths.length; i++) {
-      const bytes = await reads[i];
-      delete reads[i];
-      startRead(i + ahead);
-      const { width, height, data } = decodeJpeg(bytes, paths[i], 'CelebA image');
-      let box;
-      try {
-        box = centerSquare(height, width, options.cropSize);
-      } catch (error) {
-        throw new DataFileError(paths[i], `cannot cut a centred ${options.cropSize}-pixel square from a ${width}x${height} image`, 'CelebA image', { cause: error });
-      }
-      images.set(toBytes(resizeArea(data, height, width, 3, size, size, box)), i * imageSize);
+  for (let i = 0; i < paths.length; i++) {
+    const bytes = await reads[i];
+    delete reads[i];
+    startRead(i + ahead);
+    const { width, height, data } = decodeJpeg(bytes, paths[i], 'CelebA image');
+    let box;
+    try {
+      box = centerSquare(height, width, options.cropSize);
+    } catch (error) {
+      throw new DataFileError(paths[i], `cannot cut a centred ${options.cropSize}-pixel square from a ${width}x${height} image`, 'CelebA image', { cause: error });
     }
-  } finally {
-    // Reads started past a failure must not reject unobserved.
-    for (const read of reads) read?.catch(() => undefined);
+    images.set(toBytes(resizeArea(data, height, width, 3, size, size, box)), i * imageSize);
   }
   return { images, shape: [files.length, size, size, 3] };
 }

@@ -345,6 +345,36 @@ function half(source: LabelledImages, i: number): Uint8Array {
 
 export const CIFAR10_CLASS_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
 
+export interface CifarSubsetOptions {
+  /** Images to draw; count/10 per class (the remainder to the first classes). */
+  readonly count: number;
+  readonly seed: number;
+}
+
+/**
+ * A class-balanced CIFAR-10 subset of `count` images, drawn without replacement and shuffled [C: the
+ * official code takes N/10 images of each class]; labels stay CIFAR's 0..9.
+ */
+export function cifarSubset(source: LabelledImages, options: CifarSubsetOptions): PlacedImages {
+  checkCifarLike(source, 'cifarSubset');
+  integerAtLeast('cifarSubset count', options.count, 1);
+  const rng = createRng(`cifar-subset:${options.seed}`);
+  const byClass = Array.from({ length: 10 }, () => [] as number[]);
+  for (let i = 0; i < source.shape[0]; i++) byClass[source.labels[i]]?.push(i);
+  const perClass = evenSplit(options.count, 10);
+  const rows = byClass.flatMap((pool, c) => {
+    if (perClass[c] > pool.length) throw new RangeError(`cifarSubset: ${perClass[c]} images of class ${CIFAR10_CLASS_NAMES[c]} needed, the source holds ${pool.length}`);
+    return sampleWithout(pool, perClass[c], rng);
+  });
+  rng.shuffle(rows);
+  return {
+    images: takeImages(source.images, source.shape, rows),
+    shape: [rows.length, 32, 32, 3],
+    labels: Int32Array.from(rows, (r) => source.labels[r]),
+    classNames: CIFAR10_CLASS_NAMES,
+  };
+}
+
 export interface BackgroundNoiseOptions {
   readonly seed: number;
   /** Background side before pasting; 32 [P]. */

@@ -1,7 +1,9 @@
 import { canonicalJson } from '../experiments/shard.js';
 import type { PatchDataset } from './dataset.js';
-import { buildMnistPatchPools, materialize, takeBalanced, validateMnistPatchConfig, type MnistPatchConfig, type MnistPatchOptions } from './mnist-patch.js';
+import { MNIST_COLS, MNIST_ROWS } from './mnist.js';
+import { buildMnistPatchPools, materialize, MNIST_PATCH_DIM, takeBalanced, validateMnistPatchConfig, type MnistPatchConfig, type MnistPatchOptions } from './mnist-patch.js';
 import { makeSyntheticSplit, validateSyntheticConfig, type SyntheticConfig } from './synthetic.js';
+import { checkMemory, estimateRunBytes, type MemoryLimit } from '../util/memory-estimate.js';
 import { integer, parseOptions } from '../util/options.js';
 import { z } from 'zod';
 
@@ -47,22 +49,73 @@ function mnistPools(config: MnistPatchConfig) {
   return entry;
 }
 
-/** Makes or loads the training and test sets a spec names. */
-export async function loadData(spec: DataSpec): Promise<LoadedData> {
+/** A validated data spec and the shape of what it makes, known before any data exists. */
+export interface DataPlan {
+  readonly spec: ResolvedDataSpec;
+  /** n */
+  readonly patchCount: number;
+  /** d */
+  readonly patchDim: number;
+  readonly classes: number;
+  /** Training plus test samples. */
+  readonly samples: number;
+  /** Raw data-file bytes the source keeps in memory. */
+  readonly fileBytes: number;
+}
+
+// MNIST's four IDX files (70,000 images of 28 x 28 bytes and their labels) stay loaded for the pools.
+const MNIST_FILE_BYTES = 70_000 * (MNIST_ROWS * MNIST_COLS + 1);
+
+/** Validates a data spec and fills its defaults, without making or reading any data. */
+export function planData(spec: DataSpec): DataPlan {
   if (spec.source === 'synthetic') {
     const { source, trainSize, testSize, ...options } = spec;
     const sizes = parseOptions(syntheticSizes, { trainSize, testSize }, 'data');
     const config = validateSyntheticConfig(options);
-    const { train, test, lStar } = makeSyntheticSplit(config, sizes.trainSize, sizes.testSize);
-    return { spec: { source, ...sizes, ...config }, train, test, lStar };
+    const samples = sizes.trainSize + sizes.testSize;
+    return { spec: { source, ...sizes, ...config }, patchCount: config.n, patchDim: config.d, classes: config.classes, samples, fileBytes: 0 };
   }
   if (spec.source === 'mnist-patch') {
     const { source, trainSize, sampleSeed, ...options } = spec;
     const sizes = parseOptions(mnistSizes, { trainSize, sampleSeed }, 'data');
     const config = validateMnistPatchConfig(options);
-    const { pools, test } = await mnistPools(config);
-    const train = materialize(pools.train, takeBalanced(pools.train, sizes.trainSize, sizes.sampleSeed));
-    return { spec: { source, ...sizes, ...config }, train, test };
+    return {
+      spec: { source, ...sizes, ...config },
+      patchCount: config.gridSize ** 2,
+      patchDim: MNIST_PATCH_DIM,
+      classes: config.discriminativeDigits.length,
+      samples: sizes.trainSize + config.testCount,
+      fileBytes: MNIST_FILE_BYTES,
+    };
   }
   throw new RangeError(`data.source must be one of ${DATA_SOURCES.map((s) => `'${s}'`).join(', ')}; got '${String((spec as { source: unknown }).source)}'`);
+}
+
+/**
+ * Refuses, with the estimate and the limit, a run whose data (and `parameters` model weights)
+ * would not fit in memory; returns the estimate in bytes.
+ */
+export function checkDataMemory(plan: DataPlan, parameters = 0, limit?: MemoryLimit): number {
+  const estimate = estimateRunBytes({ ...plan, parameters });
+  const { spec } = plan;
+  const what = `a run on ${spec.source} data (${spec.trainSize} training + ${plan.samples - spec.trainSize} test samples of ${plan.patchCount} x ${plan.patchDim} values)`;
+  const cure = spec.source === 'synthetic' ? 'use fewer samples (trainSize, testSize) or smaller n or d' : 'use fewer samples (trainSize, testCount) or a smaller gridSize';
+  checkMemory(estimate, what, cure, limit);
+  return estimate;
+}
+
+/** Makes or loads the training and test sets a spec names; data that would not fit in memory is refused first. */
+export async function loadData(spec: DataSpec, options: { memoryLimit?: MemoryLimit } = {}): Promise<LoadedData> {
+  const plan = planData(spec);
+  checkDataMemory(plan, 0, options.memoryLimit);
+  const resolved = plan.spec;
+  if (resolved.source === 'synthetic') {
+    const { source: _, trainSize, testSize, ...config } = resolved;
+    const { train, test, lStar } = makeSyntheticSplit(config, trainSize, testSize);
+    return { spec: resolved, train, test, lStar };
+  }
+  const { source: _, trainSize, sampleSeed, ...config } = resolved;
+  const { pools, test } = await mnistPools(config);
+  const train = materialize(pools.train, takeBalanced(pools.train, trainSize, sampleSeed));
+  return { spec: resolved, train, test };
 }

@@ -5,15 +5,15 @@ import type { RunSpec } from '../training/run.js';
  * A named experiment of the paper: a typed config whose defaults are the paper's protocol, and
  * the runs it expands to. `quick` overrides make a reduced version that finishes in minutes.
  */
-export interface ExperimentDefinition<S extends z.ZodType = z.ZodType> {
+export interface ExperimentDefinition<S extends z.ZodType = z.ZodType, R extends RunSpec = RunSpec> {
   readonly name: string;
   /** What it reproduces, with the command that runs it. */
   readonly description: string;
   readonly schema: S;
   readonly quick: Partial<z.input<S>>;
-  specs(options: z.output<S>): RunSpec[];
+  specs(options: z.output<S>): R[];
 }
 
-export function defineExperiment<S extends z.ZodType>(definition: ExperimentDefinition<S>): ExperimentDefinition<S> {
+export function defineExperiment<S extends z.ZodType, R extends RunSpec>(definition: ExperimentDefinition<S, R>): ExperimentDefinition<S, R> {
   return definition;
 }

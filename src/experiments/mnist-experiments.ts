@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import type { ModelKind } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
-import type { RunSpec } from '../training/run.js';
+import type { PatchRunSpec } from '../training/run.js';
 import { integer, oneOf, real } from '../util/options.js';
 import { defineExperiment } from './definition.js';
 
@@ -39,7 +39,7 @@ export const MNIST_MODELS: Record<ModelKind, Record<string, unknown>> = {
 };
 
 /** One run of the MNIST protocol: model `model` on N = trainSize images drawn with `seed`. */
-export function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed: number, modelOverrides: Record<string, unknown> = {}, epochs = p.epochs): RunSpec {
+export function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed: number, modelOverrides: Record<string, unknown> = {}, epochs = p.epochs): PatchRunSpec {
   return {
     data: { source: 'mnist-patch', trainSize, sampleSeed: seed, testCount: p.testCount },
     model: { ...MNIST_MODELS[model], init: p.init, ...modelOverrides },

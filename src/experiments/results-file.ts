@@ -41,15 +41,19 @@ export async function repairResults(path: string, content: ResultsContent): Prom
 }
 
 /**
- * Appends one line with a single write and syncs it to disk: a kill leaves either the whole line
- * or a torn tail that `readResults` drops, never a lost earlier line.
+ * Appends `value` as one JSON line with a single write and syncs it to disk: a kill leaves either
+ * the whole line or a torn tail that `readResults` drops, never a lost earlier line.
  */
-export function appendResult(path: string, line: ResultLine): void {
+export function appendJsonLine(path: string, value: unknown): void {
   const fd = openSync(path, 'a');
   try {
-    writeSync(fd, `${JSON.stringify(line)}\n`);
+    writeSync(fd, `${JSON.stringify(value)}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+export function appendResult(path: string, line: ResultLine): void {
+  appendJsonLine(path, line);
 }

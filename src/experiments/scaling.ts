@@ -48,7 +48,7 @@ import { validateSyntheticConfig } from '../data/synthetic.js';
 import { Bisection, type ThresholdResult } from '../analysis/bisection.js';
 import { MODEL_KINDS, type ModelKind } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
-import type { RunSpec } from '../training/run.js';
+import type { PatchRunSpec, RunSpec } from '../training/run.js';
 import { integer, oneOf, OptionError, real } from '../util/options.js';
 import type { ResultLine } from './results-file.js';
 import { canonicalJson, runKey } from './shard.js';
@@ -181,7 +181,7 @@ export function cellLearningRate(o: Pick<ScalingOptions, 'learningRate' | 'learn
 export const epochsFor = (o: Pick<ScalingOptions, 'steps' | 'batchSize'>, trainSize: number) => Math.ceil(o.steps / Math.ceil(trainSize / o.batchSize));
 
 /** The run of one seed of one cell at N training samples. */
-export function scalingSpec(o: ScalingOptions, cell: ScalingCell, trainSize: number, seed: number): RunSpec {
+export function scalingSpec(o: ScalingOptions, cell: ScalingCell, trainSize: number, seed: number): PatchRunSpec {
   const epochs = epochsFor(o, trainSize);
   const model =
     cell.model === 'cnn'
@@ -219,7 +219,7 @@ export interface ScalingRunInfo {
 }
 
 export function scalingRunInfo(spec: RunSpec): ScalingRunInfo | null {
-  if (spec.data.source !== 'synthetic' || spec.data.n === undefined) return null;
+  if ('kind' in spec || spec.data.source !== 'synthetic' || spec.data.n === undefined) return null;
   const model = spec.training?.model ?? 'joint';
   if (!(MODEL_KINDS as readonly string[]).includes(model)) return null;
   const l = model === 'cnn' ? null : spec.model?.patchesPerExpert;
@@ -344,7 +344,7 @@ export async function runScaling(settings: ScalingOptions, options: ScalingDrive
         return line;
       });
       const ok = outcomes.flatMap((line) => (line.status === 'ok' ? [line.record] : []));
-      for (const record of ok) if (record.lStar !== undefined) q.s.lStar = Math.max(q.s.lStar ?? 0, record.lStar);
+      for (const record of ok) if ('lStar' in record && record.lStar !== undefined) q.s.lStar = Math.max(q.s.lStar ?? 0, record.lStar);
       const successes = outcomes.filter((line) => reachedTarget(line, settings.targetAccuracy)).length;
       const share = successes / outcomes.length;
       q.s.evaluations.push({

@@ -1,5 +1,6 @@
 import { initEngine, type BackendName } from '../engine/backend.js';
 import { runOnce, type RunSpec } from '../training/run.js';
+import type { TrainingHooks } from '../training/train.js';
 
 /** Messages between the sweep runner and its worker processes. */
 export type WorkerRequest = { key: string; spec: RunSpec };
@@ -8,13 +9,24 @@ export type WorkerReply = { key: string; record: import('../training/run.js').Ru
 // A worker process of `runSweep`: one engine, one run at a time; it ends with its parent.
 const ready = initEngine((process.env.PMOE_BACKEND ?? 'auto') as BackendName);
 process.on('disconnect', () => process.exit(0));
+// Training is synchronous, so a parent killed mid-run (SIGKILL) sends no 'disconnect' the worker
+// could see: it checks for a new parent (init adopts orphans) after every epoch instead.
+const parent = process.ppid;
+const hooks: TrainingHooks = {
+  onEpoch() {
+    if (process.ppid !== parent) process.exit(1);
+  },
+};
 process.on('message', async ({ key, spec }: WorkerRequest) => {
   let reply: WorkerReply;
   try {
     await ready;
-    reply = { key, record: await runOnce(spec) };
+    reply = { key, record: await runOnce(spec, hooks) };
   } catch (error) {
     reply = { key, error: error instanceof Error ? error.message : String(error) };
   }
-  process.send!(reply);
+  // A parent killed meanwhile takes no reply: end quietly rather than with an EPIPE stack trace.
+  process.send!(reply, undefined, undefined, (error: Error | null) => {
+    if (error) process.exit(1);
+  });
 });

@@ -1,7 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
 import type { BackendName } from '../engine/backend.js';
 import type { RunRecord, RunSpec } from '../training/run.js';
+import { memoryLimit } from '../util/memory-estimate.js';
+import { preflightRun } from './preflight.js';
 import { appendResult, readResults, repairResults, type ResultLine } from './results-file.js';
 import { inShard, runKey, type Shard } from './shard.js';
 import type { WorkerReply } from './sweep-worker.js';
@@ -42,13 +46,23 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
   const unique = new Map(specs.map((spec) => [runKey(spec), spec]));
   const keyed = [...unique].map(([key, spec]) => ({ key, spec }));
   const selected = options.shard ? inShard(keyed, options.shard) : keyed;
-  const finished = new Map<string, ResultLine>();
-  if (options.resultsPath) {
-    const content = readResults(options.resultsPath);
-    await repairResults(options.resultsPath, content);
-    for (const line of content.lines) finished.set(line.key, line);
-  }
+  const content = options.resultsPath ? readResults(options.resultsPath) : undefined;
+  const finished = new Map<string, ResultLine>(content?.lines.map((line) => [line.key, line]));
   const todo = selected.filter(({ key }) => !finished.has(key));
+  // Every run to do is checked before a file is touched or a worker started: a bad setting fails the sweep, not each run.
+  const limit = memoryLimit();
+  for (const { spec } of todo) {
+    try {
+      preflightRun(spec, limit);
+    } catch (error) {
+      if (error instanceof Error) error.message = `run ${describeRun(spec, 'todo')}: ${error.message}`;
+      throw error;
+    }
+  }
+  if (options.resultsPath && content) {
+    await mkdir(dirname(options.resultsPath), { recursive: true });
+    await repairResults(options.resultsPath, content);
+  }
   const total = selected.length;
   let done = total - todo.length;
   let ranNow = 0;
@@ -114,7 +128,7 @@ function ask(worker: ChildProcess, key: string, spec: RunSpec): Promise<WorkerRe
 }
 
 function describeRun(spec: RunSpec, status: string): string {
-  const model = spec.training?.model ?? 'joint';
+  const model = 'kind' in spec ? spec.model.architecture : (spec.training?.model ?? 'joint');
   return `${model} N=${spec.data.trainSize} seed=${spec.training?.seed ?? 0}${status === 'failed' ? ' FAILED' : ''}`;
 }
 

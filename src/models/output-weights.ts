@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { tfSeed } from './init.js';
 
 /**
  * The fixed second layer a_{r,s} (never trained, as in the paper).
@@ -27,7 +28,7 @@ export function makeOutputWeights(
 ): tf.Tensor2D {
   const logits = logitCount(classes);
   const rows = experts * neuronsPerExpert;
-  if (scheme === 'gaussian') return tf.randomNormal([rows, logits], 0, 1, 'float32', seed);
+  if (scheme === 'gaussian') return tf.randomNormal([rows, logits], 0, 1, 'float32', tfSeed(seed));
   const values = new Float32Array(rows * logits);
   for (let row = 0; row < rows; row++) {
     const expert = Math.floor(row / neuronsPerExpert);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { integer, oneOf, parseOptions, real } from '../util/options.js';
-import { initStd, INIT_SCHEMES } from './init.js';
+import { initStd, INIT_SCHEMES, tfSeed } from './init.js';
 import { makeOutputWeights, OUTPUT_WEIGHTS } from './output-weights.js';
 import type { PatchModel } from './patch-model.js';
 
@@ -39,7 +39,7 @@ export class TwoLayerCnn implements PatchModel {
     this.config = config;
     const std = config.hiddenInitStd ?? initStd(config.init, config.neurons).hidden;
     this.hidden = tf.variable(
-      tf.randomNormal([config.patchDim, config.neurons], 0, std, 'float32', config.seed),
+      tf.randomNormal([config.patchDim, config.neurons], 0, std, 'float32', tfSeed(config.seed)),
     );
     this.output = makeOutputWeights(config.outputWeights, config.neurons, 1, config.classes, config.seed + 1);
   }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { GATE_MODES, POOLINGS } from '../routing/gate.js';
 import { gatesForExperts, gatherForExperts, patchScores, route, type Routing } from '../routing/route.js';
 import { integer, oneOf, parseOptions, real } from '../util/options.js';
-import { initStd, INIT_SCHEMES, REGIMES } from './init.js';
+import { initStd, INIT_SCHEMES, REGIMES, tfSeed } from './init.js';
 import { makeOutputWeights, OUTPUT_WEIGHTS } from './output-weights.js';
 import type { RoutedPatchModel } from './patch-model.js';
 
@@ -63,8 +63,8 @@ export class TwoLayerPmoe implements RoutedPatchModel {
     const defaults = initStd(config.init, experts * neuronsPerExpert, config.regime);
     const hiddenStd = config.hiddenInitStd ?? defaults.hidden;
     const routerStd = config.routerInitStd ?? defaults.router;
-    this.routers = tf.variable(tf.randomNormal([patchDim, experts], 0, routerStd, 'float32', seed));
-    this.experts = tf.variable(tf.randomNormal([experts, patchDim, neuronsPerExpert], 0, hiddenStd, 'float32', seed + 1));
+    this.routers = tf.variable(tf.randomNormal([patchDim, experts], 0, routerStd, 'float32', tfSeed(seed)));
+    this.experts = tf.variable(tf.randomNormal([experts, patchDim, neuronsPerExpert], 0, hiddenStd, 'float32', tfSeed(seed + 1)));
     this.output = makeOutputWeights(config.outputWeights, experts, neuronsPerExpert, config.classes, seed + 2);
   }
 

@@ -61,7 +61,7 @@ import { z } from 'zod';
 import { createRng, type Rng } from '../engine/random.js';
 import { GATE_MODES } from '../routing/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
-import { integer, oneOf, parseOptions, real } from '../util/options.js';
+import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
 
 type Sym = tfl.SymbolicTensor;
 
@@ -291,4 +291,45 @@ export function buildWrnPmoe(options: WrnPmoeOptions = {}): tfl.LayersModel {
 /** Number of trainable scalars (BN's gamma and beta count; its moving statistics do not). */
 export function trainableParams(model: tfl.LayersModel): number {
   return model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+}
+
+/** The two models of §5, by the name image runs give them. */
+export const WRN_ARCHITECTURES = ['wrn', 'wrn-pmoe'] as const;
+export type WrnArchitecture = (typeof WRN_ARCHITECTURES)[number];
+
+/** Settings an image run takes from its data (classes, image size, channels) and its seed, not from its model spec. */
+const FIXED_BY_RUN = ['classes', 'inputSize', 'channels', 'seed'] as const;
+type FixedByRun = (typeof FIXED_BY_RUN)[number];
+
+/** An image run's model: the architecture and its options, less what the data and the seed fix. */
+export type WrnModelSpec =
+  | ({ readonly architecture: 'wrn' } & Omit<WideResNetOptions, FixedByRun>)
+  | ({ readonly architecture: 'wrn-pmoe' } & Omit<WrnPmoeOptions, FixedByRun>);
+
+/** A model spec with every default filled in, as run records store it. */
+export type WrnModelConfig = ({ readonly architecture: 'wrn' } & WideResNetConfig) | ({ readonly architecture: 'wrn-pmoe' } & WrnPmoeConfig);
+
+/**
+ * Validates an image run's model spec against what the run fixes (OptionError naming the option
+ * otherwise) and fills every default; builds nothing.
+ */
+export function resolveWrnModel(spec: WrnModelSpec, fixed: Pick<WideResNetConfig, FixedByRun>): WrnModelConfig {
+  const { architecture, ...options } = spec;
+  const given = FIXED_BY_RUN.filter((key) => key in options);
+  if (given.length > 0) {
+    throw new OptionError(`model.${given[0]}: set by the run (the data fix classes, inputSize and channels; training.seed seeds the weights), not by the model spec (got ${JSON.stringify((options as Record<string, unknown>)[given[0]])})`);
+  }
+  if (architecture === 'wrn') return { architecture, ...parseOptions(wideResNetSchema, { ...options, ...fixed }, 'model') };
+  if (architecture === 'wrn-pmoe') return { architecture, ...parseOptions(wrnPmoeSchema, { ...options, ...fixed }, 'model') };
+  throw new OptionError(`model.architecture: must be one of ${WRN_ARCHITECTURES.map((a) => `'${a}'`).join(', ')} (got ${JSON.stringify(architecture)})`);
+}
+
+/** Builds the model a resolved config names. */
+export function buildWrnModel(config: WrnModelConfig): tfl.LayersModel {
+  if (config.architecture === 'wrn') {
+    const { architecture: _, ...options } = config;
+    return buildWideResNet(options);
+  }
+  const { architecture: _, ...options } = config;
+  return buildWrnPmoe(options);
 }

@@ -105,7 +105,8 @@ export function chartSpec(view: FigureView, points: readonly AggregatedPoint[]):
     height: 320,
     background: 'white',
     layer: [
-      ...(view.errorBars ? [errorBarLayer] : []),
+      // An empty layer (one run per point: no std) would only make Vega warn about its empty extent.
+      ...(view.errorBars && errorBarLayer.data.values.length > 0 ? [errorBarLayer] : []),
       lineLayer('ours_lines', ours),
       { name: 'ours_points', data: { values: ours }, mark: { type: 'point' as const, filled: true, size: 40, opacity: 1 }, encoding: { x, y, color, tooltip } },
       ...(paper.length > 0

@@ -1,9 +1,9 @@
 import { seriesDomain } from './chart-spec.js';
 import type { FigureView, ReferencePoint } from './figure-views.js';
+import type { ImageReportExtras } from './wrn-figures.js';
 import type { Finding } from './finding.js';
 import type { OkLine, ReportLine } from './load-results.js';
 import type { MachineInfo } from './machine.js';
-import { PAPER_MNIST_PROTOCOL } from './paper-numbers.js';
 import { runLabel } from './run-label.js';
 import { aggregate, mean, type AggregatedPoint, type Observation } from './statistics.js';
 
@@ -63,6 +63,8 @@ export interface ExperimentReport {
   /** Read from the environment of `pmoe report`, not from the records. */
   readonly machineAtReportTime: MachineInfo;
   readonly warnings: readonly string[];
+  /** Image runs (the WRN figures): cost per model, training time per N, accuracy per group. */
+  readonly image?: ImageReportExtras;
 }
 
 export interface ReportContext {
@@ -75,17 +77,8 @@ export interface ReportContext {
 type Scalar = string | number | boolean | null;
 const asScalar = (value: unknown): Scalar => (value === undefined ? null : typeof value === 'object' && value !== null ? JSON.stringify(value) : (value as Scalar));
 
-/** Settings that change the numbers: mixing runs that differ in them makes a mean of unlike things. */
-function protocolOf(lines: readonly OkLine[]): ProtocolSetting[] {
-  const settings: { setting: string; read: (line: OkLine) => unknown; paper: string | number | null }[] = [
-    { setting: 'data source', read: (l) => l.record.data.source, paper: 'mnist-patch' },
-    { setting: 'test samples', read: (l) => l.record.data.testCount ?? l.record.data.testSize, paper: PAPER_MNIST_PROTOCOL.testCount },
-    { setting: 'epochs', read: (l) => l.record.training.epochs, paper: PAPER_MNIST_PROTOCOL.epochs },
-    { setting: 'router epochs (separate)', read: (l) => (l.record.training.model === 'separate' ? l.record.training.routerEpochs : undefined), paper: PAPER_MNIST_PROTOCOL.routerEpochs },
-    { setting: 'learning rate', read: (l) => l.record.training.learningRate, paper: PAPER_MNIST_PROTOCOL.learningRate },
-    { setting: 'batch size', read: (l) => l.record.training.batchSize, paper: PAPER_MNIST_PROTOCOL.batchSize },
-    { setting: 'init', read: (l) => l.record.model.init, paper: null },
-  ];
+/** The distinct values each setting takes over `lines`, beside the paper's; settings no run has are left out. */
+export function protocolSettings<L>(lines: readonly L[], settings: readonly { setting: string; read: (line: L) => unknown; paper: string | number | null }[]): ProtocolSetting[] {
   return settings
     .map(({ setting, read, paper }) => {
       const values = [...new Set(lines.map((line) => asScalar(read(line))))].filter((v) => v !== null);
@@ -112,10 +105,13 @@ function comparisonsOf(view: FigureView, points: readonly AggregatedPoint[]): Co
 }
 
 /** Aggregates one experiment's lines into its figure's points and everything the report says about them. */
-export function buildExperimentReport(experiment: string, lines: readonly ReportLine[], view: FigureView, context: ReportContext): ExperimentReport {
-  const ok = lines.filter((line): line is OkLine => line.status === 'ok');
+export function buildExperimentReport<L extends OkLine>(experiment: string, lines: readonly ReportLine[], view: FigureView<L>, context: ReportContext): ExperimentReport {
+  const finished = lines.filter((line): line is OkLine => line.status === 'ok');
+  const ok = finished.filter((line): line is L => view.accepts(line));
   const failedLines = lines.filter((line) => line.status === 'failed');
-  const warnings: string[] = [];
+  const warnings: string[] = finished
+    .filter((line) => !view.accepts(line))
+    .map((line) => `run ${runLabel(line.spec)} (${line.key}) is not the kind of run this figure reads (two-layer vs image): left out`);
 
   const observations: Observation[] = [];
   const wallTimesBySeries = new Map<string, number[]>();
@@ -135,7 +131,7 @@ export function buildExperimentReport(experiment: string, lines: readonly Report
       warnings.push(`${point.series}, ${view.xName} = ${point.x}: seed ${repeated.join(', ')} appears more than once (runs with different settings merged?)`);
     }
   }
-  const protocol = protocolOf(ok);
+  const protocol = view.protocol(ok);
   for (const setting of protocol) {
     if (setting.values.length > 1) warnings.push(`runs differ in ${setting.setting} (${setting.values.join(', ')}): means mix them`);
   }
@@ -174,5 +170,6 @@ export function buildExperimentReport(experiment: string, lines: readonly Report
     protocol,
     machineAtReportTime: context.machine,
     warnings,
+    ...(view.extras ? { image: view.extras(ok) } : {}),
   };
 }

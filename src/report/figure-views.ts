@@ -2,10 +2,12 @@ import { fig4Claims, fig4Finding } from './fig4-claims.js';
 import { fig5Finding, fig5Transitions, TRANSITION_LEVEL } from './fig5-transition.js';
 import { fig6Finding, fig6Summaries, PAPER_FIG6 } from './fig6-experts.js';
 import { fig7Finding, fig7Peaks } from './fig7-peak.js';
+import { protocolSettings, type ProtocolSetting } from './experiment-report.js';
 import type { Finding } from './finding.js';
-import type { OkLine } from './load-results.js';
-import { PAPER_FIG4, PAPER_FIG5, PAPER_FIG7, PAPER_FIG8, PAPER_FIG9, type ModelName } from './paper-numbers.js';
+import { isImageLine, isPatchLine, type OkLine, type PatchOkLine, type ReportLine } from './load-results.js';
+import { PAPER_FIG4, PAPER_FIG5, PAPER_FIG7, PAPER_FIG8, PAPER_FIG9, PAPER_MNIST_PROTOCOL, type ModelName } from './paper-numbers.js';
 import { compareSeriesNames, curveOf, type AggregatedPoint, type Observation } from './statistics.js';
+import { isWrnExperiment, wrnView, type ImageReportExtras } from './wrn-figures.js';
 
 /** Settings of the report that change what a figure shows; neither needs a rerun. */
 export interface FigureOptions {
@@ -22,8 +24,11 @@ export interface ReferencePoint {
   readonly y: number;
 }
 
-/** How one experiment's records become one figure of the paper, with the paper's values beside them. */
-export interface FigureView {
+/**
+ * How one experiment's records become one figure of the paper, with the paper's values beside them.
+ * `L` is the kind of run it reads: two-layer runs (the MNIST figures) or image runs (the WRN figures).
+ */
+export interface FigureView<L extends OkLine = OkLine> {
   readonly experiment: string;
   readonly title: string;
   /** Axis titles, and the short names tables use. */
@@ -48,10 +53,32 @@ export interface FigureView {
     readonly comparable: boolean;
     readonly note?: string;
   };
+  /** Whether the figure reads this kind of run; the others are left out with a warning. */
+  accepts(line: OkLine): line is L;
+  /** Settings of the runs that change the numbers, beside the paper's. */
+  protocol(lines: readonly L[]): ProtocolSetting[];
   /** This run's numbers on the figure (NaN where the record holds null). */
-  observe(line: OkLine): Observation[];
+  observe(line: L): Observation[];
   findings(points: readonly AggregatedPoint[]): Finding[];
+  /** Image runs: cost per model, training time per N, accuracy per group. */
+  extras?(lines: readonly L[]): ImageReportExtras;
 }
+
+/** Settings of two-layer runs that change the numbers: mixing runs that differ in them makes a mean of unlike things. */
+function mnistProtocol(lines: readonly PatchOkLine[]): ProtocolSetting[] {
+  return protocolSettings(lines, [
+    { setting: 'data source', read: (l) => l.record.data.source, paper: 'mnist-patch' },
+    { setting: 'test samples', read: (l) => l.record.data.testCount ?? l.record.data.testSize, paper: PAPER_MNIST_PROTOCOL.testCount },
+    { setting: 'epochs', read: (l) => l.record.training.epochs, paper: PAPER_MNIST_PROTOCOL.epochs },
+    { setting: 'router epochs (separate)', read: (l) => (l.record.training.model === 'separate' ? l.record.training.routerEpochs : undefined), paper: PAPER_MNIST_PROTOCOL.routerEpochs },
+    { setting: 'learning rate', read: (l) => l.record.training.learningRate, paper: PAPER_MNIST_PROTOCOL.learningRate },
+    { setting: 'batch size', read: (l) => l.record.training.batchSize, paper: PAPER_MNIST_PROTOCOL.batchSize },
+    { setting: 'init', read: (l) => l.record.model.init, paper: null },
+  ]);
+}
+
+/** What every two-layer figure shares: it reads two-layer runs and their MNIST protocol. */
+const twoLayer = { accepts: isPatchLine, protocol: mnistProtocol } as const;
 
 const finiteOr = (value: number | null | undefined): number => (typeof value === 'number' ? value : NaN);
 
@@ -62,7 +89,7 @@ const sizeLabel = (n: number) => `N = ${n}`;
 const classLabel = (c: number) => `class ${c + 1}${c === 0 ? ' (y = +1)' : c === 1 ? ' (y = -1)' : ''}`;
 const numberIn = (label: string) => Number(/(\d+)\s*$/.exec(label)?.[1] ?? NaN);
 
-function observation(line: OkLine, series: string, x: number, value: number): Observation {
+function observation(line: PatchOkLine, series: string, x: number, value: number): Observation {
   return { series, x, value, seed: line.record.training.seed, key: line.key };
 }
 
@@ -75,7 +102,7 @@ const samplesAxis = { xTitle: 'number of training samples N', xName: 'N' } as co
 
 type MeanPoint = { readonly series: string; readonly x: number; readonly mean: number };
 
-function fig4View(): FigureView {
+function fig4View(): FigureView<PatchOkLine> {
   const models: ModelName[] = ['cnn', 'separate', 'joint'];
   const paperPoints = models.flatMap((model) => PAPER_FIG4.sizes.map((x, i) => ({ series: modelLabel(model), x, y: PAPER_FIG4.accuracy[model][i] })));
   const meanCurve = (of: readonly MeanPoint[], model: ModelName) => of.filter((p) => p.series === modelLabel(model)).map((p) => ({ x: p.x, mean: p.mean }));
@@ -85,6 +112,7 @@ function fig4View(): FigureView {
       (['separate', 'joint'] as const).map((model) => ({ model: modelLabel(model), curve: meanCurve(of, model) })).filter((pmoe) => pmoe.curve.length > 0),
     );
   return {
+    ...twoLayer,
     experiment: 'fig4',
     title: 'Figure 4: test accuracy against the number of training samples',
     ...samplesAxis,
@@ -101,10 +129,11 @@ function fig4View(): FigureView {
   };
 }
 
-function fig5View(successAccuracy: number): FigureView {
+function fig5View(successAccuracy: number): FigureView<PatchOkLine> {
   // Odd l would add legend entries that pmoe's fig5 (l = 2, 4, ..., 12) never measures.
   const paperL = PAPER_FIG5.boundary.filter((b) => b.relation === 'about').flatMap((b) => b.patchesPerExpert.filter((l) => l % 2 === 0).map((l) => ({ l, samples: b.samples })));
   return {
+    ...twoLayer,
     experiment: 'fig5',
     title: `Figure 5: separate pMoE success rate (final test accuracy >= ${(100 * successAccuracy).toFixed(1)}%)`,
     ...samplesAxis,
@@ -134,9 +163,10 @@ function fig5View(successAccuracy: number): FigureView {
   };
 }
 
-function fig6View(): FigureView {
+function fig6View(): FigureView<PatchOkLine> {
   const cnnSeries = (n: number) => `CNN, N = ${n}`;
   return {
+    ...twoLayer,
     experiment: 'fig6',
     title: 'Figure 6: joint pMoE test accuracy against the number of experts k',
     xTitle: 'number of experts k',
@@ -167,8 +197,9 @@ function fig6View(): FigureView {
   };
 }
 
-function fig7View(): FigureView {
+function fig7View(): FigureView<PatchOkLine> {
   return {
+    ...twoLayer,
     experiment: 'fig7',
     title: 'Figure 7: joint pMoE test accuracy against l, patches per expert',
     xTitle: 'patches per expert l',
@@ -187,8 +218,9 @@ function fig7View(): FigureView {
   };
 }
 
-function fig8View(patchesPerExpert: readonly number[]): FigureView {
+function fig8View(patchesPerExpert: readonly number[]): FigureView<PatchOkLine> {
   return {
+    ...twoLayer,
     experiment: 'fig8',
     title: "Figure 8: separate routers' discriminative routing rate against router samples",
     xTitle: 'number of router training samples N_r',
@@ -216,8 +248,9 @@ function fig8View(patchesPerExpert: readonly number[]): FigureView {
   };
 }
 
-function fig9View(): FigureView {
+function fig9View(): FigureView<PatchOkLine> {
   return {
+    ...twoLayer,
     experiment: 'fig9',
     title: 'Figure 9: joint routers, share of samples whose discriminative patch gets the largest gate',
     ...samplesAxis,
@@ -239,8 +272,9 @@ function fig9View(): FigureView {
 }
 
 /** Experiments the paper has no figure for: final test accuracy per model against N. */
-function genericView(experiment: string): FigureView {
+function genericView(experiment: string): FigureView<PatchOkLine> {
   return {
+    ...twoLayer,
     experiment,
     title: `${experiment}: test accuracy against the number of training samples`,
     ...samplesAxis,
@@ -253,8 +287,12 @@ function genericView(experiment: string): FigureView {
   };
 }
 
-/** The figure for an experiment name; names that are not the paper's figures get a plain accuracy plot. */
-export function figureViewFor(experiment: string, options: FigureOptions = {}): FigureView {
+/**
+ * The figure for an experiment name; names that are not the paper's figures get a plain accuracy
+ * plot of the kind of runs in `lines` (two-layer runs unless every finished run is an image run).
+ */
+export function figureViewFor(experiment: string, options: FigureOptions = {}, lines: readonly ReportLine[] = []): FigureView {
+  if (isWrnExperiment(experiment)) return wrnView(experiment);
   switch (experiment) {
     case 'fig4':
       return fig4View();
@@ -268,7 +306,9 @@ export function figureViewFor(experiment: string, options: FigureOptions = {}): 
       return fig8View(options.routerPatchesPerExpert ?? [1, 2, 4, 6, 8]);
     case 'fig9':
       return fig9View();
-    default:
-      return genericView(experiment);
+    default: {
+      const ok = lines.filter((line): line is OkLine => line.status === 'ok');
+      return ok.length > 0 && ok.every(isImageLine) ? wrnView(experiment) : genericView(experiment);
+    }
   }
 }

@@ -27,7 +27,8 @@ const epochSchema = z.object({
 // in-memory ResultLine is also a ReportLine.
 const modelSchema = z.object({ patchesPerExpert: z.number().optional(), experts: z.number().optional(), init: z.string().optional() });
 
-const recordSchema = z.object({
+/** A two-layer run (CNN, separate or joint pMoE). */
+const patchRecordSchema = z.object({
   data: z.object({ source: z.string(), trainSize: z.number(), testCount: z.number().optional(), testSize: z.number().optional() }),
   model: modelSchema,
   training: z.object({
@@ -48,23 +49,78 @@ const recordSchema = z.object({
   wallTimeMs: z.number(),
 });
 
-const specSchema = z.object({
+/** An image run (WRN or WRN-pMoE, ../training/run.ts ImageRunRecord). */
+const imageRecordSchema = z.object({
+  kind: z.literal('image'),
+  data: z.object({ source: z.string(), trainSize: z.number(), testSize: z.number() }),
+  model: z.object({
+    architecture: z.string(),
+    wideningFactor: z.number(),
+    batchNormMomentum: z.number(),
+    experts: z.number().optional(),
+    patchesPerExpert: z.number().optional(),
+    patchSize: z.union([z.number(), z.array(z.number()).readonly()]).optional(),
+    kernelSize: z.number().optional(),
+  }),
+  training: z.object({ epochs: z.number(), batchSize: z.number(), learningRate: z.number(), seed: z.number() }),
+  backend: z.string(),
+  epochs: z.array(epochSchema).readonly(),
+  finalTestAccuracy: numberOrNull,
+  groupAccuracy: z.array(z.object({ group: z.string(), count: z.number(), accuracy: numberOrNull })).readonly().optional(),
+  trainableParams: z.number(),
+  flops: z.object({ forwardPerSample: z.number(), trainStepPerSample: z.number(), training: z.number() }),
+  steps: z.number(),
+  trainTimeMs: z.number(),
+  wallTimeMs: z.number(),
+});
+
+const patchSpecSchema = z.object({
   data: z.object({ trainSize: z.number() }),
   model: modelSchema.optional(),
   training: z.object({ model: z.string().optional(), seed: z.number().optional(), routerSamples: z.number().optional() }).optional(),
 });
 
-const lineSchema = z.discriminatedUnion('status', [
-  z.object({ key: z.string(), experiment: z.string(), status: z.literal('ok'), spec: specSchema, record: recordSchema }),
-  z.object({ key: z.string(), experiment: z.string(), status: z.literal('failed'), spec: specSchema, error: z.string() }),
-]);
+const imageSpecSchema = z.object({
+  kind: z.literal('image'),
+  data: z.object({ source: z.string(), trainSize: z.number() }),
+  model: z.object({ architecture: z.string(), patchesPerExpert: z.number().optional() }),
+  training: z.object({ seed: z.number().optional() }).optional(),
+});
 
-/** A results line as the report sees it: a ResultLine whose NaNs may have become null. */
-export type ReportLine = z.output<typeof lineSchema>;
+function lineSchemaOf<S extends z.ZodType, R extends z.ZodType>(spec: S, record: R) {
+  return z.discriminatedUnion('status', [
+    z.object({ key: z.string(), experiment: z.string(), status: z.literal('ok'), spec, record }),
+    z.object({ key: z.string(), experiment: z.string(), status: z.literal('failed'), spec, error: z.string() }),
+  ]);
+}
+const patchLineSchema = lineSchemaOf(patchSpecSchema, patchRecordSchema);
+const imageLineSchema = lineSchemaOf(imageSpecSchema, imageRecordSchema);
+
+export type PatchReportRecord = z.output<typeof patchRecordSchema>;
+export type ImageReportRecord = z.output<typeof imageRecordSchema>;
+export type ReportRecord = PatchReportRecord | ImageReportRecord;
+export type ReportSpec = z.output<typeof patchSpecSchema> | z.output<typeof imageSpecSchema>;
+
+/**
+ * A results line as the report sees it: a ResultLine whose NaNs may have become null. A file's
+ * lines are checked as image runs (`kind: 'image'`) or two-layer runs, whichever they say they are.
+ */
+export type ReportLine =
+  | { readonly key: string; readonly experiment: string; readonly status: 'ok'; readonly spec: ReportSpec; readonly record: ReportRecord }
+  | { readonly key: string; readonly experiment: string; readonly status: 'failed'; readonly spec: ReportSpec; readonly error: string };
 export type OkLine = Extract<ReportLine, { status: 'ok' }>;
 export type FailedLine = Extract<ReportLine, { status: 'failed' }>;
-export type ReportRecord = OkLine['record'];
-export type ReportSpec = ReportLine['spec'];
+export type PatchOkLine = OkLine & { readonly record: PatchReportRecord };
+export type ImageOkLine = OkLine & { readonly spec: z.output<typeof imageSpecSchema>; readonly record: ImageReportRecord };
+
+export function isImageRecord(record: ReportRecord): record is ImageReportRecord {
+  return 'kind' in record && record.kind === 'image';
+}
+export function isImageSpec(spec: ReportSpec): spec is z.output<typeof imageSpecSchema> {
+  return 'kind' in spec && spec.kind === 'image';
+}
+export const isImageLine = (line: OkLine): line is ImageOkLine => isImageRecord(line.record);
+export const isPatchLine = (line: OkLine): line is PatchOkLine => !isImageRecord(line.record);
 
 export interface LoadedResultsFile {
   readonly path: string;
@@ -111,11 +167,12 @@ export async function loadResultsFile(path: string): Promise<LoadedResultsFile> 
       }
       throw new ReportInputError(`results file ${path}, line ${lineNumber}: not JSON (is this a pmoe results file?)`);
     }
-    const checked = lineSchema.safeParse(parsed);
+    const isImage = (parsed as { spec?: { kind?: unknown } } | null)?.spec?.kind === 'image';
+    const checked = (isImage ? imageLineSchema : patchLineSchema).safeParse(parsed);
     if (!checked.success) {
       throw new ReportInputError(`results file ${path}, line ${lineNumber}: not a pmoe result line (${describeIssues(checked.error.issues)})`);
     }
-    lines.push(checked.data);
+    lines.push(checked.data as ReportLine);
   }
   return { path, lines, tornLines };
 }

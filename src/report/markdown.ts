@@ -1,6 +1,7 @@
 import type { Comparison, ExperimentReport } from './experiment-report.js';
 import { markdownTable, signed } from './markdown-table.js';
 import { compareSeriesNames } from './statistics.js';
+import { imageExtrasMarkdown } from './wrn-figures.js';
 
 const seconds = (ms: number | null) => (ms === null ? '—' : `${(ms / 1000).toFixed(1)} s`);
 
@@ -50,6 +51,7 @@ export function experimentMarkdown(report: ExperimentReport, svgFileName: string
   out.push(rows.length === 0 ? 'No finished runs to tabulate.' : markdownTable(headers, rows, ['left', ...headers.slice(1).map(() => 'right' as const)]), '');
 
   for (const finding of report.findings) out.push(`## ${finding.title}`, '', finding.markdown, '');
+  if (report.image) out.push(...imageExtrasMarkdown(report.image));
 
   out.push('## Runs', '');
   out.push(`${report.runs.ok} finished, ${report.runs.failed} failed.`, '');

@@ -68,3 +68,44 @@ export const PAPER_MNIST_PROTOCOL = {
   testCount: 1000,
   runs: 5,
 } as const;
+
+/** The two models of the Wide-ResNet figures, as the legends name them. */
+export type WrnModelName = 'wrn' | 'wrn-pmoe';
+
+/**
+ * Figures 10-16 (read off, about ±0.3 points; PAPER.md §5): test accuracy (%) at epoch 50, mean of
+ * 5 runs, against N. Figure 10's N are the official code's (the figure's axis is not in PAPER.md).
+ */
+export const PAPER_WRN: Readonly<Record<'fig10' | 'fig11' | 'fig12' | 'fig14' | 'fig15' | 'fig16', { readonly sizes: readonly number[]; readonly accuracy: Readonly<Record<WrnModelName, readonly number[]>>; readonly claim?: string }>> = {
+  fig10: {
+    sizes: [2000, 4000, 6000, 8000, 10000],
+    accuracy: { wrn: [81.0, 83.9, 85.0, 86.0, 86.3], 'wrn-pmoe': [88.3, 89.1, 89.4, 89.7, 90.1] },
+    claim: 'WRN-pMoE needs less than one-fifth of the samples WRN needs for 86% test accuracy.',
+  },
+  fig11: { sizes: [5000, 10000, 15000, 20000, 25000], accuracy: { wrn: [60, 66, 65, 72, 80], 'wrn-pmoe': [70, 76, 78, 80, 86] } },
+  fig12: { sizes: [4000, 8000, 12000, 16000], accuracy: { wrn: [74.6, 83.1, 85.2, 86.1], 'wrn-pmoe': [84.8, 86.2, 87.1, 87.8] } },
+  fig14: { sizes: [20000, 30000, 40000, 50000], accuracy: { wrn: [74.9, 78.6, 81.2, 82.75], 'wrn-pmoe': [76.0, 79.6, 82.0, 83.3] } },
+  fig15: { sizes: [10000, 20000, 30000, 40000, 50000], accuracy: { wrn: [41.7, 56.1, 62.8, 66.9, 69.7], 'wrn-pmoe': [53.9, 63.6, 68.6, 71.3, 73.3] } },
+  fig16: { sizes: [4000, 8000, 12000, 16000, 20000], accuracy: { wrn: [50.3, 60.8, 68.5, 74.0, 77.6], 'wrn-pmoe': [60.6, 71.4, 76.5, 79.8, 82.3] } },
+};
+
+/**
+ * Table 2 (stated): training time (s) on CelebA 4 classes (Figure 12's runs), one GPU, at
+ * N = 4k/8k/12k/16k; the paper derives "about 42% fewer FLOPs" from these times.
+ */
+export const PAPER_TABLE2 = {
+  experiment: 'fig12',
+  sizes: [4000, 8000, 12000, 16000],
+  seconds: { wrn: [260, 324, 468, 630], 'wrn-pmoe': [156, 192, 280, 368] } satisfies Record<WrnModelName, number[]>,
+} as const;
+
+/** The official code's protocol for the Wide-ResNet figures. */
+export const PAPER_WRN_PROTOCOL = {
+  wideningFactor: 10,
+  epochs: 50,
+  batchSize: 128,
+  learningRate: 0.1,
+  /** Keras's BatchNormalization default, which the code keeps [C]. */
+  batchNormMomentum: 0.99,
+  runs: 5,
+} as const;

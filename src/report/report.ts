@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import writeFile from 'write-file-atomic';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { chartSpec } from './chart-spec.js';
@@ -126,7 +127,7 @@ async function renderExperiment(
   options: FigureOptions,
   context: ReportContext,
 ): Promise<RenderedExperiment> {
-  const view = figureViewFor(experiment, options);
+  const view = figureViewFor(experiment, options, lines);
   const built = buildExperimentReport(experiment, lines, view, context);
   const spec = chartSpec(view, built.points);
   const { svg, warnings } = await renderSvg(spec);

@@ -16,7 +16,8 @@
  * is n^8). The ratio fits pair each pMoE cell with the CNN at the same n and data:
  * log(N_CNN / N_pMoE) = a + b log(n/l), the quantity the theory bounds by Theta((n/l)^8).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import writeFile from 'write-file-atomic';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { FitError, fitPowerLaw, powerLawAt, type PowerLawFit } from '../analysis/power-law.js';
@@ -201,7 +202,7 @@ export function buildScalingReport(lines: readonly ResultLine[], settings: Scali
       }
       seedsPerN.add(runs.length);
       const ok = runs.flatMap((r) => (r.line.status === 'ok' ? [r.line.record] : []));
-      for (const record of ok) if (record.lStar !== undefined && record.lStar !== null) lStar = Math.max(lStar ?? 0, record.lStar);
+      for (const record of ok) if ('lStar' in record && record.lStar !== undefined && record.lStar !== null) lStar = Math.max(lStar ?? 0, record.lStar);
       const successes = runs.filter((r) => reachedTarget(r.line, targetAccuracy)).length;
       const accuracies = ok.map((r) => r.finalTestAccuracy).filter((a): a is number => typeof a === 'number' && Number.isFinite(a));
       evaluations.push({ trainSize, runs: runs.length, successes, share: successes / runs.length, meanAccuracy: meanOf(accuracies), failedRuns: runs.length - ok.length });

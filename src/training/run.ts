@@ -1,23 +1,42 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { modelFlops } from '../analysis/flops.js';
+import { groupAccuracy, loadImageData, planImageData, type ImageDataPlan, type ImageDataSpec, type ResolvedImageDataSpec } from '../data/image-source.js';
 import { loadData, type DataSpec, type LoadedData, type ResolvedDataSpec } from '../data/source.js';
 import type { PatchModel } from '../models/patch-model.js';
 import type { ModelOptions } from '../models/build.js';
+import { buildWrnModel, resolveWrnModel, trainableParams, type WrnModelConfig, type WrnModelSpec } from '../models/wide-resnet.js';
 import type { RoutingRate } from '../analysis/routing-rate.js';
-import { parseOptions } from '../util/options.js';
+import { OptionError, parseOptions } from '../util/options.js';
 import type { z } from 'zod';
+import { imageTrainingSchema, trainImageModel, type ImageEpochRecord } from './train-image-model.js';
 import { trainModel, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
 
 /** Model options a run may set; the data fix n, d and the classes. */
 export type RunModelOptions = Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'classes'>;
 
-export interface RunSpec {
+/** A run of the paper's two-layer models (CNN, separate or joint pMoE) on patch data. */
+export interface PatchRunSpec {
   readonly data: DataSpec;
   readonly model?: RunModelOptions;
   readonly training?: TrainingOptions;
 }
 
-/** One finished run, ready to be written as a JSON line. */
-export interface RunRecord {
+/**
+ * A run of the Wide-ResNet or WRN-pMoE of §5 on image data. `training.seed` seeds the model's
+ * weights and the shuffles; `data.seed` the draw of the training images.
+ */
+export interface ImageRunSpec {
+  readonly kind: 'image';
+  readonly data: ImageDataSpec;
+  readonly model: WrnModelSpec;
+  readonly training?: z.input<typeof imageTrainingSchema>;
+}
+
+/** Any run a sweep can hold. */
+export type RunSpec = PatchRunSpec | ImageRunSpec;
+
+/** One finished two-layer run, ready to be written as a JSON line. */
+export interface PatchRunRecord {
   readonly data: ResolvedDataSpec;
   readonly model: RunModelOptions;
   readonly training: z.output<typeof trainingSchema>;
@@ -34,20 +53,140 @@ export interface RunRecord {
   readonly wallTimeMs: number;
 }
 
+/** Analytic FLOPs of an image model (../analysis/flops.ts; the PatchMoE counted on its gathered patches). */
+export interface ImageRunFlops {
+  readonly forwardPerSample: number;
+  /** Forward plus backward: one image's share of a training step. */
+  readonly trainStepPerSample: number;
+  /** trainStepPerSample x N x epochs: the arithmetic of the whole training (evaluation not counted). */
+  readonly training: number;
+  /** WRN-pMoE: the PatchMoE layer's forward FLOPs per sample, routers and experts. */
+  readonly patchMoe?: { readonly routers: number; readonly experts: number };
+}
+
+/** One finished image run. */
+export interface ImageRunRecord {
+  readonly kind: 'image';
+  readonly data: ResolvedImageDataSpec;
+  readonly classNames: readonly string[];
+  readonly model: WrnModelConfig;
+  readonly training: z.output<typeof imageTrainingSchema>;
+  readonly backend: string;
+  readonly epochs: readonly ImageEpochRecord[];
+  readonly finalTestAccuracy: number;
+  /** Test accuracy per group where the data define groups (CelebA spurious), after the last epoch. */
+  readonly groupAccuracy?: readonly { readonly group: string; readonly count: number; readonly accuracy: number }[];
+  readonly trainableParams: number;
+  readonly flops: ImageRunFlops;
+  /** SGD steps taken. */
+  readonly steps: number;
+  /** Time in the SGD steps only (no evaluation): the paper's Table 2 training time. */
+  readonly trainTimeMs: number;
+  /** Making or reading the data, before training. */
+  readonly dataTimeMs: number;
+  /** Training with the evaluation after every epoch. */
+  readonly wallTimeMs: number;
+}
+
+export type RunRecord = PatchRunRecord | ImageRunRecord;
+
+export function isImageRunSpec(spec: RunSpec): spec is ImageRunSpec {
+  return 'kind' in spec && spec.kind === 'image';
+}
+
+export function isImageRunRecord(record: RunRecord): record is ImageRunRecord {
+  return 'kind' in record && record.kind === 'image';
+}
+
+/** An image run checked without reading data or building the model. */
+export interface ImageRunPlan {
+  readonly data: ImageDataPlan;
+  readonly model: WrnModelConfig;
+  readonly training: z.output<typeof imageTrainingSchema>;
+}
+
+/** Validates every option of an image run (OptionError naming the option otherwise); reads and builds nothing. */
+export function planImageRun(spec: ImageRunSpec): ImageRunPlan {
+  const { kind: _kind, data, model, training, ...rest } = spec;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw new OptionError(`image run: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: kind, data, model, training)`);
+  if (model === undefined) throw new OptionError(`model.architecture: must be one of 'wrn', 'wrn-pmoe' (got nothing)`);
+  const trainingConfig = parseOptions(imageTrainingSchema, training ?? {}, 'training');
+  const dataPlan = planImageData(data);
+  const [height, width, channels] = dataPlan.imageShape;
+  const modelConfig = resolveWrnModel(model, { classes: dataPlan.classes, inputSize: height === width ? height : [height, width], channels, seed: trainingConfig.seed });
+  return { data: dataPlan, model: modelConfig, training: trainingConfig };
+}
+
+/** Makes the images, builds and trains the WRN or WRN-pMoE, and returns its record. */
+async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<ImageRunRecord> {
+  const plan = planImageRun(spec);
+  const dataStart = performance.now();
+  const data = await loadImageData(spec.data);
+  const dataTimeMs = performance.now() - dataStart;
+  const model = buildWrnModel(plan.model);
+  try {
+    const flops = modelFlops(model, 1);
+    const moe = flops.perLayer.find((layer) => layer.className === 'PatchMoE')?.parts;
+    const result = await trainImageModel(model, data, {
+      ...plan.training,
+      onEpoch: (e) => hooks.onEpoch?.('model', e.epoch, plan.training.epochs, e),
+    });
+    const last = result.epochs.at(-1);
+    const groups = data.testGroups && result.testPredictions ? groupAccuracy(data.testGroups, data.test.labels, result.testPredictions) : undefined;
+    return {
+      kind: 'image',
+      data: data.spec,
+      classNames: data.classNames,
+      model: plan.model,
+      training: plan.training,
+      backend: result.backend,
+      epochs: result.epochs,
+      finalTestAccuracy: last?.testAccuracy ?? NaN,
+      ...(groups ? { groupAccuracy: groups } : {}),
+      trainableParams: trainableParams(model),
+      flops: {
+        forwardPerSample: flops.forward,
+        trainStepPerSample: flops.trainStep,
+        training: flops.trainStep * data.spec.trainSize * plan.training.epochs,
+        ...(moe ? { patchMoe: { routers: moe.routers, experts: moe.experts } } : {}),
+      },
+      steps: result.steps,
+      trainTimeMs: 1000 * result.epochs.reduce((sum, e) => sum + e.trainSeconds, 0),
+      dataTimeMs,
+      wallTimeMs: 1000 * result.seconds,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
 /**
- * Makes the data, trains one model and returns its record. `withModel` sees the trained model
- * (and its data and record) before the model is disposed, e.g. to save it.
+ * Makes the data, trains one model and returns its record: a two-layer run, or an image run
+ * (`kind: 'image'`, the WRN or WRN-pMoE). `withModel` sees a trained two-layer model (and its data
+ * and record) before the model is disposed, e.g. to save it.
  */
+export async function runOnce(
+  spec: PatchRunSpec,
+  hooks?: TrainingHooks,
+  withModel?: (model: PatchModel, data: LoadedData, record: PatchRunRecord) => Promise<void> | void,
+): Promise<PatchRunRecord>;
+export async function runOnce(spec: ImageRunSpec, hooks?: TrainingHooks): Promise<ImageRunRecord>;
+export async function runOnce(spec: RunSpec, hooks?: TrainingHooks): Promise<RunRecord>;
 export async function runOnce(
   spec: RunSpec,
   hooks: TrainingHooks = {},
-  withModel?: (model: PatchModel, data: LoadedData, record: RunRecord) => Promise<void> | void,
+  withModel?: (model: PatchModel, data: LoadedData, record: PatchRunRecord) => Promise<void> | void,
 ): Promise<RunRecord> {
+  if ('kind' in spec) {
+    if (isImageRunSpec(spec)) return runImageOnce(spec, hooks);
+    throw new OptionError(`kind: must be 'image' for an image run, or absent for a two-layer run (got ${JSON.stringify((spec as { kind: unknown }).kind)})`);
+  }
   const training = parseOptions(trainingSchema, spec.training ?? {}, 'training');
   const data = await loadData(spec.data);
   const result = trainModel(spec.model ?? {}, data.train, data.test, training, hooks);
   try {
-    const record: RunRecord = {
+    const record: PatchRunRecord = {
       data: data.spec,
       model: spec.model ?? {},
       training,

@@ -21,7 +21,7 @@ export function sgdEpoch(
   loss: (batch: Batch) => tf.Scalar,
   optimizer: tf.Optimizer = tf.train.sgd(settings.learningRate),
 ): void {
-  const order = rng.shuffle(Array.from({ length: data.count }, (_, i) => i));
+  const order = epochOrder(data.count, rng);
   for (let start = 0; start < data.count; start += settings.batchSize) {
     const batch = makeBatch(data, order, start, Math.min(start + settings.batchSize, data.count));
     try {
@@ -31,6 +31,11 @@ export function sgdEpoch(
       batch.labels.dispose();
     }
   }
+}
+
+/** An epoch's fresh shuffle of the sample indices 0..count-1 (its batches are consecutive runs of it). */
+export function epochOrder(count: number, rng: Rng): number[] {
+  return rng.shuffle(Array.from({ length: count }, (_, i) => i));
 }
 
 /** Thrown when a loss or weight stops being finite; names the likely cure. */
@@ -43,5 +48,18 @@ export function checkFinite(what: string, value: number, learningRate: number): 
     throw new DivergenceError(
       `${what} became ${value} (training diverged); try a smaller learning rate than ${learningRate}`,
     );
+  }
+}
+
+/**
+ * Throws a DivergenceError when a weight holds NaN or an infinity, which the loss can hide (a ReLU
+ * maps -Infinity to 0). One reduction and one read: x * 0 is 0 for finite x, NaN otherwise.
+ */
+export function checkFiniteWeights(variables: readonly tf.Variable[], epoch: number, learningRate: number): void {
+  const probe = tf.tidy(() => tf.addN(variables.map((v) => tf.sum(tf.mul(v, 0)))));
+  const value = probe.dataSync()[0];
+  probe.dispose();
+  if (value !== 0) {
+    throw new DivergenceError(`weights stopped being finite at epoch ${epoch} (training diverged); try a smaller learning rate than ${learningRate}`);
   }
 }

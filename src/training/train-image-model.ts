@@ -72,6 +72,8 @@ export interface ImageTrainingResult {
   /** Total wall time, seconds. */
   readonly seconds: number;
   readonly backend: string;
+  /** The predicted class of each test image after the last epoch (absent without a test split). */
+  readonly testPredictions?: Int32Array;
 }
 
 function checkSplit(what: string, split: ImageSplit, inputShape: (number | null)[], classes: number): void {
@@ -103,24 +105,26 @@ function batchOf(split: ImageSplit, order: ArrayLike<number>, start: number, end
   return { x: tf.tensor4d(images, [end - start, h, w, c]), y: tf.tensor1d(labels, 'int32') };
 }
 
-/** Inference-mode mean loss and accuracy over a split. */
-export function evaluateImageModel(model: tfl.LayersModel, split: ImageSplit, batchSize = 256): { loss: number; accuracy: number } {
+/** Inference-mode mean loss and accuracy over a split, and the predicted class of each image. */
+export function evaluateImageModel(model: tfl.LayersModel, split: ImageSplit, batchSize = 256): { loss: number; accuracy: number; predicted: Int32Array } {
   const count = split.shape[0];
   const order = Int32Array.from({ length: count }, (_, i) => i);
+  const predicted = new Int32Array(count);
   let lossSum = 0;
-  let correct = 0;
   for (let start = 0; start < count; start += batchSize) {
     const end = Math.min(count, start + batchSize);
     const { x, y } = batchOf(split, order, start, end);
-    const [loss, hits] = tf.tidy(() => {
+    const [loss, classes] = tf.tidy(() => {
       const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-      return [tf.mul(classificationLoss(logits, y), end - start), tf.sum(tf.cast(tf.equal(predictions(logits), y), 'int32'))];
+      return [tf.mul(classificationLoss(logits, y), end - start), predictions(logits)];
     });
     lossSum += loss.dataSync()[0];
-    correct += hits.dataSync()[0];
-    tf.dispose([x, y, loss, hits]);
+    predicted.set(classes.dataSync() as Int32Array, start);
+    tf.dispose([x, y, loss, classes]);
   }
-  return { loss: lossSum / count, accuracy: correct / count };
+  let correct = 0;
+  for (let i = 0; i < count; i++) if (predicted[i] === split.labels[i]) correct++;
+  return { loss: lossSum / count, accuracy: correct / count, predicted };
 }
 
 /**
@@ -145,6 +149,7 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
   const count = data.train.shape[0];
   const epochs: ImageEpochRecord[] = [];
   let steps = 0;
+  let testPredictions: Int32Array | undefined;
   const started = performance.now();
   try {
     for (let epoch = 1; epoch <= config.epochs; epoch++) {
@@ -173,7 +178,8 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
         steps++;
       }
       const trainSeconds = (performance.now() - epochStart) / 1000;
-      const test = data.test ? evaluateImageModel(model, data.test, config.evalBatchSize) : { loss: NaN, accuracy: NaN };
+      const test = data.test ? evaluateImageModel(model, data.test, config.evalBatchSize) : { loss: NaN, accuracy: NaN, predicted: undefined };
+      testPredictions = test.predicted;
       const record: ImageEpochRecord = {
         epoch,
         trainLoss: lossSum / count,
@@ -189,5 +195,5 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
   } finally {
     optimizer.dispose();
   }
-  return { epochs, steps, seconds: (performance.now() - started) / 1000, backend: tf.getBackend() };
+  return { epochs, steps, seconds: (performance.now() - started) / 1000, backend: tf.getBackend(), ...(testPredictions ? { testPredictions } : {}) };
 }

@@ -10,7 +10,12 @@ import { integer, oneOf, OptionError, parseOptions, real } from '../util/options
 import { classificationLoss } from './loss.js';
 import { evaluate } from './evaluate.js';
 import { routerLinearLoss } from './router-loss.js';
-import { checkFinite, sgdEpoch } from './sgd.js';
+import { checkFinite, checkFiniteWeights, epochOrder, sgdEpoch } from './sgd.js';
+import type { FusedTrainer } from './fused.js';
+import { FusedCnn } from './fused-cnn.js';
+import { FusedPmoe, FusedRouterPhase } from './fused-pmoe.js';
+import { simdAvailable } from '../engine/simd-gemm.js';
+import { TwoLayerCnn } from '../models/two-layer-cnn.js';
 
 /** Training settings; defaults are the paper's MNIST protocol (section 5). */
 export const trainingSchema = z
@@ -66,6 +71,18 @@ export interface TrainingHooks {
   onEpoch?(phase: 'routers' | 'experts' | 'model', epoch: number, total: number, metrics?: EpochMetrics): void;
 }
 
+/**
+ * How SGD steps and evaluations are computed: `fused` (the default where WebAssembly SIMD runs):
+ * hand-derived gradients on a few SIMD matrix products (fused-cnn.ts, fused-pmoe.ts); `autodiff`:
+ * the models' tf forward passes under tf.train.sgd, the reference the fused path is tested against.
+ * Both consume the same shuffles; their records agree up to float rounding.
+ */
+export type StepPath = 'fused' | 'autodiff';
+
+export function defaultStepPath(): StepPath {
+  return simdAvailable() ? 'fused' : 'autodiff';
+}
+
 function isRouted(model: PatchModel): model is RoutedPatchModel {
   return 'forwardWithRouting' in model;
 }
@@ -85,6 +102,7 @@ export function trainModel(
   test: PatchDataset,
   options: TrainingOptions = {},
   hooks: TrainingHooks = {},
+  path: StepPath = defaultStepPath(),
 ): TrainingResult {
   const config = parseOptions(trainingSchema, options, 'training');
   const started = performance.now();
@@ -104,10 +122,10 @@ export function trainModel(
   try {
     let routerPhase: RouterPhaseResult | undefined;
     if (kind === 'separate' && model instanceof TwoLayerPmoe) {
-      routerPhase = trainRouterPhase(model, train, test, config, rng, hooks);
+      routerPhase = trainRouterPhase(model, train, test, config, rng, hooks, path);
       model.routersFrozen = true;
     }
-    const epochs = trainByLoss(model, train, test, config, rng, kind === 'separate' ? 'experts' : 'model', hooks);
+    const epochs = trainByLoss(model, train, test, config, rng, kind === 'separate' ? 'experts' : 'model', hooks, path);
     const routingRate = isRouted(model) && epochs.length > 0 ? routingRateOf(model, test, kind) : routerPhase?.routingRate;
     return { model, epochs, routerPhase, routingRate, wallTimeMs: performance.now() - started };
   } catch (error) {
@@ -123,27 +141,28 @@ function trainRouterPhase(
   config: TrainingConfig,
   rng: ReturnType<typeof createRng>,
   hooks: TrainingHooks,
+  path: StepPath,
 ): RouterPhaseResult {
   const learningRate = config.routerLearningRate ?? config.learningRate;
   const count = Math.min(config.routerSamples ?? train.count, train.count);
   const routerData: PatchDataset = count === train.count ? train : sliceFirst(train, count);
+  const settings = { learningRate, batchSize: config.batchSize };
+  const fused = path === 'fused' ? new FusedRouterPhase(model, routerData, settings) : null;
   const optimizer = tf.train.sgd(learningRate);
   const losses: number[] = [];
   try {
     for (let epoch = 1; epoch <= config.routerEpochs; epoch++) {
-      sgdEpoch(
-        routerData,
-        { learningRate, batchSize: config.batchSize },
-        rng,
-        [model.routers],
-        (batch) => routerLinearLoss(model.routers, batch),
-        optimizer,
-      );
-      const loss = wholeSetRouterLoss(model, routerData);
+      if (fused) {
+        forEachBatchOf(epochOrder(routerData.count, rng), config.batchSize, (samples) => fused.step(samples));
+      } else {
+        sgdEpoch(routerData, settings, rng, [model.routers], (batch) => routerLinearLoss(model.routers, batch), optimizer);
+      }
+      const loss = fused ? fused.loss() : wholeSetRouterLoss(model, routerData);
       checkFinite('router loss', loss, learningRate);
       losses.push(loss);
       hooks.onEpoch?.('routers', epoch, config.routerEpochs);
     }
+    fused?.writeBack();
   } finally {
     optimizer.dispose();
   }
@@ -185,17 +204,26 @@ function trainByLoss(
   rng: ReturnType<typeof createRng>,
   phase: 'experts' | 'model',
   hooks: TrainingHooks,
+  path: StepPath,
 ): EpochMetrics[] {
+  const fused = path === 'fused' && config.epochs > 0 ? fusedTrainer(model, train, test, config) : null;
   const optimizer = tf.train.sgd(config.learningRate);
   const variables = model.trainableVariables();
   const history: EpochMetrics[] = [];
   try {
     for (let epoch = 1; epoch <= config.epochs; epoch++) {
-      sgdEpoch(train, config, rng, variables, (batch) => classificationLoss(model.forward(batch.patches), batch.labels), optimizer);
+      if (fused) {
+        forEachBatchOf(epochOrder(train.count, rng), config.batchSize, (samples) => fused.step(samples));
+        // The variables follow the fused weights epoch by epoch, for the checks and whoever reads them.
+        fused.writeBack();
+      } else {
+        sgdEpoch(train, config, rng, variables, (batch) => classificationLoss(model.forward(batch.patches), batch.labels), optimizer);
+      }
+      checkFiniteWeights(variables, epoch, config.learningRate);
       let metrics: EpochMetrics | undefined;
       if (epoch % config.evalEvery === 0 || epoch === config.epochs) {
-        const trained = evaluate(model, train);
-        const tested = evaluate(model, test);
+        const trained = fused ? fused.evaluate('train') : evaluate(model, train);
+        const tested = fused ? fused.evaluate('test') : evaluate(model, test);
         checkFinite('training loss', trained.loss, config.learningRate);
         metrics = {
           epoch,
@@ -212,4 +240,17 @@ function trainByLoss(
     optimizer.dispose();
   }
   return history;
+}
+
+/** The fused trainer of the paper's two-layer models. */
+function fusedTrainer(model: PatchModel, train: PatchDataset, test: PatchDataset, config: TrainingConfig): FusedTrainer | null {
+  const settings = { learningRate: config.learningRate, batchSize: config.batchSize };
+  if (model instanceof TwoLayerCnn) return new FusedCnn(model, train, test, settings);
+  if (model instanceof TwoLayerPmoe) return new FusedPmoe(model, train, test, settings);
+  return null;
+}
+
+/** Calls `visit` on consecutive runs of `order` of `batchSize` indices (the last may be shorter). */
+function forEachBatchOf(order: number[], batchSize: number, visit: (samples: number[]) => void): void {
+  for (let start = 0; start < order.length; start += batchSize) visit(order.slice(start, start + batchSize));
 }

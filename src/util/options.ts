@@ -20,12 +20,14 @@ function lookup(input: unknown, path: readonly PropertyKey[]): unknown {
   return at;
 }
 
-/** One line per problem: `what.option: what is allowed (got value)`. */
-export function formatIssues(what: string, input: unknown, issues: readonly z.core.$ZodIssue[]): string {
+/** One line per problem: `what.option: what is allowed (got value)`; `known` lists the options an unknown one could have been. */
+export function formatIssues(what: string, input: unknown, issues: readonly z.core.$ZodIssue[], known?: readonly string[]): string {
   return issues
     .map((issue) => {
       if (issue.code === 'unrecognized_keys') {
-        return `${what}: unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map(describe).join(', ')}`;
+        const given = issue.keys.map((key) => `${describe(key)} (got ${describe(lookup(input, [...issue.path, key]))})`).join(', ');
+        const allowed = known && issue.path.length === 0 ? `; known: ${known.join(', ')}` : '';
+        return `${what}: unknown option${issue.keys.length > 1 ? 's' : ''} ${given}${allowed}`;
       }
       const option = issue.path.map(String).join('.') || what;
       return `${what}.${option}: ${issue.message} (got ${describe(lookup(input, issue.path))})`;
@@ -36,7 +38,10 @@ export function formatIssues(what: string, input: unknown, issues: readonly z.co
 /** Parses `input` with `schema`, or throws an OptionError listing every problem. */
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
   const result = schema.safeParse(input);
-  if (!result.success) throw new OptionError(formatIssues(what, input, result.error.issues));
+  if (!result.success) {
+    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape) : undefined;
+    throw new OptionError(formatIssues(what, input, result.error.issues, known));
+  }
   return result.data;
 }
 
@@ -52,7 +57,7 @@ export function integer(min: number, max = Infinity) {
 export function real(min = -Infinity, max = Infinity, { exclusiveMin = false, exclusiveMax = false } = {}) {
   const low = min === -Infinity ? '' : `${exclusiveMin ? '>' : '>='} ${min}`;
   const high = max === Infinity ? '' : `${exclusiveMax ? '<' : '<='} ${max}`;
-  const allowed = ['a finite number', low, high].filter(Boolean).join(' ');
+  const allowed = `a finite number ${[low, high].filter(Boolean).join(' and ')}`.trimEnd();
   return z
     .number({ error: `must be ${allowed}` })
     .refine(

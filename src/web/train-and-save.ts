@@ -6,12 +6,12 @@
 import { saveTwoLayerPmoe } from '../models/pmoe-model-io.js';
 import type { ModelDataSpec } from '../models/pmoe-model-file.js';
 import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
-import { runOnce, type RunRecord, type RunSpec } from '../training/run.js';
+import { runOnce, type PatchRunRecord, type PatchRunSpec } from '../training/run.js';
 import { trainingSchema, type TrainingHooks } from '../training/train.js';
 import { OptionError, parseOptions } from '../util/options.js';
 
 /** Refuses a run whose model cannot be saved, before any training. */
-export function checkSavable(spec: RunSpec): void {
+export function checkSavable(spec: PatchRunSpec): void {
   const training = parseOptions(trainingSchema, spec.training ?? {}, 'training');
   if (training.model === 'cnn') {
     throw new OptionError(`--save-model saves a pMoE (--model joint or separate); the cnn has no routing to save`);
@@ -19,7 +19,7 @@ export function checkSavable(spec: RunSpec): void {
 }
 
 /** Trains one model, saves it to `dir`, and returns the run record and the model file's path. */
-export async function runOnceAndSave(spec: RunSpec, dir: string, hooks: TrainingHooks = {}): Promise<{ record: RunRecord; modelPath: string }> {
+export async function runOnceAndSave(spec: PatchRunSpec, dir: string, hooks: TrainingHooks = {}): Promise<{ record: PatchRunRecord; modelPath: string }> {
   checkSavable(spec);
   let modelPath = '';
   const record = await runOnce(spec, hooks, async (model, data, done) => {

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { experimentByName } from '../../src/experiments/registry.js';
+import { fig6 } from '../../src/experiments/fig6.js';
 import type { ResultLine } from '../../src/experiments/results-file.js';
 import { runKey } from '../../src/experiments/shard.js';
+import { isImageRunRecord, isImageRunSpec } from '../../src/training/run.js';
 import { writeReport } from '../../src/report/report.js';
 import { parseOptions } from '../../src/util/options.js';
 import { okLine, tempDir, writeResults } from '../report/fixtures.js';
@@ -12,14 +13,13 @@ import { okLine, tempDir, writeResults } from '../report/fixtures.js';
 /** A joint run with k experts at l = 6 whose final accuracy is `percent`. */
 function jointLine(trainSize: number, experts: number, seed: number, percent: number): ResultLine {
   const line = okLine('fig6', { model: 'joint', trainSize, seed, accuracy: percent / 100, patchesPerExpert: 6 });
-  if (line.status !== 'ok') throw new Error('unreachable');
+  if (line.status !== 'ok' || isImageRunSpec(line.spec) || isImageRunRecord(line.record)) throw new Error('unreachable');
   const spec = { ...line.spec, model: { ...line.spec.model, experts, neuronsPerExpert: 5 } };
   return { ...line, key: runKey(spec), spec, record: { ...line.record, model: spec.model } };
 }
 
 describe('fig6: joint pMoE against the number of experts', () => {
   it('defaults: k = 4..20 x N = 300, 400, 500 x 5 seeds at l = 6 and 5 neurons per expert, plus the CNN at N = 1000', () => {
-    const fig6 = experimentByName('fig6');
     const specs = fig6.specs(parseOptions(fig6.schema, {}, 'fig6'));
     assert.equal(specs.length, 5 * 3 * 5 + 5);
     assert.equal(new Set(specs.map(runKey)).size, specs.length);

@@ -6,7 +6,8 @@ import { MNIST_PATCH_DEFAULTS } from '../../src/data/mnist-patch.js';
 import type { ResultLine } from '../../src/experiments/results-file.js';
 import { runKey } from '../../src/experiments/shard.js';
 import { trainingSchema } from '../../src/training/train.js';
-import type { RunRecord, RunSpec } from '../../src/training/run.js';
+import { SPURIOUS_GROUPS } from '../../src/data/image-variants.js';
+import type { ImageRunRecord, ImageRunSpec, PatchRunRecord, PatchRunSpec } from '../../src/training/run.js';
 
 export interface FixtureRun {
   readonly model: 'cnn' | 'separate' | 'joint';
@@ -22,7 +23,7 @@ export interface FixtureRun {
   readonly backend?: string;
 }
 
-function specOf(run: FixtureRun): RunSpec {
+function specOf(run: FixtureRun): PatchRunSpec {
   return {
     data: { source: 'mnist-patch', trainSize: run.trainSize, sampleSeed: run.seed, testCount: 1000 },
     model: run.patchesPerExpert === undefined ? {} : { patchesPerExpert: run.patchesPerExpert },
@@ -33,7 +34,7 @@ function specOf(run: FixtureRun): RunSpec {
 export function okLine(experiment: string, run: FixtureRun): ResultLine {
   const spec = specOf(run);
   const accuracy = run.accuracy ?? NaN;
-  const record: RunRecord = {
+  const record: PatchRunRecord = {
     data: { ...MNIST_PATCH_DEFAULTS, source: 'mnist-patch', trainSize: run.trainSize, sampleSeed: run.seed },
     model: spec.model ?? {},
     training: trainingSchema.parse(spec.training),
@@ -68,4 +69,55 @@ export function fig4Lines(means: Readonly<Record<'cnn' | 'separate' | 'joint', r
   return (Object.keys(means) as ('cnn' | 'separate' | 'joint')[]).flatMap((model) =>
     sizes.flatMap((trainSize, i) => [-1, 0, 1].map((offset, seed) => okLine('fig4', { model, trainSize, seed, accuracy: (means[model][i] + offset) / 100 }))),
   );
+}
+
+export interface ImageFixtureRun {
+  readonly architecture: 'wrn' | 'wrn-pmoe';
+  readonly trainSize: number;
+  readonly seed: number;
+  /** Final test accuracy as a fraction. */
+  readonly accuracy: number;
+  readonly source?: 'mnist-quadrants' | 'cifar-vehicles' | 'celeba-spurious' | 'celeba-smiling-eyeglasses';
+  readonly forwardFlops?: number;
+  readonly params?: number;
+  readonly trainTimeMs?: number;
+  readonly wallTimeMs?: number;
+  readonly epochs?: number;
+  /** Test accuracy (fraction) per group, in SPURIOUS_GROUPS order, 100 images each. */
+  readonly groups?: readonly number[];
+}
+
+function imageSpecOf(run: ImageFixtureRun): ImageRunSpec {
+  const model = run.architecture === 'wrn' ? { architecture: 'wrn' as const, wideningFactor: 1 } : { architecture: 'wrn-pmoe' as const, wideningFactor: 1, experts: 4, patchesPerExpert: 16 };
+  return { kind: 'image', data: { source: run.source ?? 'mnist-quadrants', dir: '/data', trainSize: run.trainSize, seed: run.seed } as ImageRunSpec['data'], model, training: { epochs: run.epochs ?? 6, seed: run.seed } };
+}
+
+/** A finished image run with hand-chosen numbers (no training). */
+export function imageOkLine(experiment: string, run: ImageFixtureRun): ResultLine {
+  const spec = imageSpecOf(run);
+  const epochs = run.epochs ?? 6;
+  const forward = run.forwardFlops ?? (run.architecture === 'wrn' ? 24_000_000 : 18_000_000);
+  const record: ImageRunRecord = {
+    kind: 'image',
+    data: { source: 'mnist-quadrants', trainSize: run.trainSize, seed: run.seed, testSeed: 0, testSize: 1000, channels: 1, ...(run.source ? { source: run.source } : {}) } as ImageRunRecord['data'],
+    classNames: ['a', 'b'],
+    model: { ...spec.model, classes: 4, inputSize: 32, channels: 1, seed: run.seed, batchNormMomentum: 0.9 } as ImageRunRecord['model'],
+    training: { epochs, batchSize: 32, learningRate: 0.1, seed: run.seed, evalBatchSize: 256 },
+    backend: 'wasm',
+    epochs: [{ epoch: epochs, trainLoss: 0.3, trainAccuracy: 0.9, testLoss: 0.5, testAccuracy: run.accuracy, trainSeconds: 1, seconds: 1.2 }],
+    finalTestAccuracy: run.accuracy,
+    ...(run.groups ? { groupAccuracy: run.groups.map((accuracy, g) => ({ group: SPURIOUS_GROUPS[g], count: 100, accuracy })) } : {}),
+    trainableParams: run.params ?? (run.architecture === 'wrn' ? 77_508 : 42_884),
+    flops: { forwardPerSample: forward, trainStepPerSample: 3 * forward, training: 3 * forward * run.trainSize * epochs },
+    steps: Math.ceil(run.trainSize / 32) * epochs,
+    trainTimeMs: run.trainTimeMs ?? 1000,
+    dataTimeMs: 10,
+    wallTimeMs: run.wallTimeMs ?? 1200,
+  };
+  return { key: runKey(spec), experiment, status: 'ok', spec, record };
+}
+
+export function imageFailedLine(experiment: string, run: ImageFixtureRun, error: string): ResultLine {
+  const spec = imageSpecOf(run);
+  return { key: runKey(spec), experiment, status: 'failed', spec, error };
 }

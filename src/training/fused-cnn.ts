@@ -1,0 +1,139 @@
+import type { PatchDataset } from '../data/dataset.js';
+import { pad4, SimdArena, type Region } from '../engine/simd-gemm.js';
+import type { TwoLayerCnn } from '../models/two-layer-cnn.js';
+import type { Evaluation } from './evaluate.js';
+import {
+  ArenaSet,
+  assignValues,
+  EVAL_CHUNK,
+  evaluateInChunks,
+  lossAndGradient,
+  padInto,
+  sgdUpdate,
+  unpad,
+  type FusedSettings,
+  type FusedTrainer,
+} from './fused.js';
+
+/**
+ * The two-layer CNN's training step without the tape:
+ *   H = X W            [B n, m], X the batch's patches [B n, d], W = w_r as columns [d, m]
+ *   f = (1/n) sum_j ReLU(H_j) a                                  (eq. 5; a [m, logits])
+ *   dH = 1[H > 0] (dL/df a^T) / n,  dW = X^T dH
+ * two products (gemm, gemmT) read X in place from the data set.
+ */
+export class FusedCnn implements FusedTrainer {
+  private readonly arena = new SimdArena();
+  private readonly sets: { train: ArenaSet; test: ArenaSet };
+  private readonly n: number;
+  private readonly d: number;
+  private readonly m: number;
+  /** m padded to the kernels' multiple of 4. */
+  private readonly mp: number;
+  private readonly outputs: number;
+  /** a: [m, logits]. */
+  private readonly output: Float32Array;
+  private readonly weights: Region;
+  private readonly grads: Region;
+  private readonly rows: Region;
+  private readonly hidden: Region;
+  private readonly dHidden: Region;
+
+  constructor(
+    private readonly model: TwoLayerCnn,
+    train: PatchDataset,
+    test: PatchDataset,
+    private readonly settings: FusedSettings,
+  ) {
+    const { patchCount: n, patchDim: d, neurons: m } = model.config;
+    this.n = n;
+    this.d = d;
+    this.m = m;
+    this.mp = pad4(m);
+    this.output = model.output.dataSync() as Float32Array;
+    this.outputs = model.output.shape[1];
+    const arena = this.arena;
+    this.sets = { train: new ArenaSet(arena, train), test: new ArenaSet(arena, test) };
+    const maxRows = pad4(Math.max(settings.batchSize, EVAL_CHUNK) * n);
+    this.weights = arena.alloc(d * this.mp);
+    this.grads = arena.alloc(pad4(d) * this.mp);
+    this.rows = arena.alloc(maxRows);
+    this.hidden = arena.alloc(maxRows * this.mp);
+    this.dHidden = arena.alloc(maxRows * this.mp);
+    padInto(arena.floats(this.weights), model.hidden.dataSync(), d, m, this.mp);
+  }
+
+  step(samples: ArrayLike<number>): void {
+    this.backward(samples);
+    const { arena, d, m, mp } = this;
+    sgdUpdate(arena.floats(this.weights), arena.floats(this.grads), d, m, mp, this.settings.learningRate);
+  }
+
+  evaluate(set: 'train' | 'test'): Evaluation {
+    const data = this.sets[set];
+    return evaluateInChunks(data.data, this.outputs, (samples) => this.forward(data, samples));
+  }
+
+  logits(samples: ArrayLike<number>): Float32Array {
+    return Float32Array.from(this.forward(this.sets.train, samples));
+  }
+
+  gradients(samples: ArrayLike<number>): { loss: number; grads: Record<string, Float32Array> } {
+    const loss = this.backward(samples);
+    return { loss, grads: { hidden: unpad(this.arena.floats(this.grads), this.d, this.m, this.mp) } };
+  }
+
+  writeBack(): void {
+    const { arena, d, m, mp } = this;
+    assignValues(this.model.hidden, unpad(arena.floats(this.weights), d, m, mp));
+  }
+
+  /** Logits [B, logits] (float64) of the samples; leaves H in `hidden` and the patches' rows in `rows`. */
+  private forward(set: ArenaSet, samples: ArrayLike<number>): Float64Array {
+    const { arena, n, m, mp, outputs, output } = this;
+    set.product(set.allRows(samples, arena.ints(this.rows)), mp, this.rows, this.weights, this.hidden);
+    const h = arena.floats(this.hidden);
+    const batch = samples.length;
+    const logits = new Float64Array(batch * outputs);
+    const pooled = new Float64Array(m);
+    for (let b = 0; b < batch; b++) {
+      pooled.fill(0);
+      for (let j = 0; j < n; j++) {
+        const at = (b * n + j) * mp;
+        for (let r = 0; r < m; r++) if (h[at + r] > 0) pooled[r] += h[at + r];
+      }
+      for (let r = 0; r < m; r++) {
+        const p = pooled[r] / n;
+        for (let o = 0; o < outputs; o++) logits[b * outputs + o] += p * output[r * outputs + o];
+      }
+    }
+    return logits;
+  }
+
+  /** Fills `grads` with dL/dW of the training samples; returns the loss. */
+  private backward(samples: ArrayLike<number>): number {
+    const { arena, n, m, mp, outputs, output } = this;
+    const set = this.sets.train;
+    const logits = this.forward(set, samples);
+    const batch = samples.length;
+    const labels = Int32Array.from({ length: batch }, (_, b) => set.data.labels[samples[b]]);
+    const dLogits = new Float64Array(batch * outputs);
+    const { loss } = lossAndGradient(logits, labels, outputs, dLogits);
+    const h = arena.floats(this.hidden);
+    const dh = arena.floats(this.dHidden);
+    const dPooled = new Float64Array(m);
+    for (let b = 0; b < batch; b++) {
+      for (let r = 0; r < m; r++) {
+        let sum = 0;
+        for (let o = 0; o < outputs; o++) sum += dLogits[b * outputs + o] * output[r * outputs + o];
+        dPooled[r] = sum / n;
+      }
+      for (let j = 0; j < n; j++) {
+        const at = (b * n + j) * mp;
+        for (let r = 0; r < m; r++) dh[at + r] = h[at + r] > 0 ? dPooled[r] : 0;
+      }
+    }
+    set.productT(batch * n, mp, this.rows, this.dHidden, this.grads);
+    return loss;
+  }
+}

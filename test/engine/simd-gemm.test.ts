@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pad4, simdAvailable, SimdArena, type Region } from '../../src/engine/simd-gemm.js';
+import type { Rng } from '../../src/engine/random.js';
+import { freshRng } from '../support/random.js';
+
+/** max |a - b| / max |b|, 0 when both are all zero. */
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let difference = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    difference = Math.max(difference, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return difference === 0 ? 0 : difference / scale;
+}
+
+/** A [rows, cols] matrix of gaussians with a share `zeros` of exact zeros. */
+function matrix(rng: Rng, rows: number, cols: number, zeros = 0): Float32Array {
+  return Float32Array.from({ length: rows * cols }, () => (rng.next() < zeros ? 0 : rng.normal()));
+}
+
+function put(arena: SimdArena, values: Float32Array): Region {
+  const region = arena.alloc(values.length);
+  arena.floats(region).set(values);
+  return region;
+}
+
+describe('SIMD products (engine/simd-gemm.ts) against float64 loops on fresh random inputs', () => {
+  it('the module validates and compiles here', () => {
+    assert.equal(simdAvailable(), true);
+  });
+
+  // [rows of A, row length, N, picked rows]: N a multiple of 4 (8-wide tiles and a 4-wide tail), row counts not.
+  const shapes = [
+    [5, 9, 4, 7],
+    [13, 33, 12, 10],
+    [40, 784, 40, 37],
+    [6, 3, 20, 1],
+    [9, 16, 8, 0],
+  ] as const;
+
+  for (const [rowCount, width, n, picked] of shapes) {
+    it(`gemm, gemmT, spmm and spmmT: A ${rowCount}x${width} (rows picked with repeats), N = ${n}, ${picked} rows`, () => {
+      const rng = freshRng(`simd-gemm ${rowCount}x${width}x${n}`);
+      const arena = new SimdArena();
+      const aValues = matrix(rng, rowCount, width, 0.6);
+      const a = put(arena, aValues);
+      const sparse = arena.sparse(aValues, rowCount, width);
+      const pick = Array.from({ length: picked }, () => rng.int(rowCount));
+      const m = pad4(picked);
+      // Row tables padded to a multiple of 4 by repeating the last row, as the trainers do.
+      const addresses = arena.alloc(Math.max(m, 4));
+      const ids = arena.alloc(Math.max(m, 4));
+      arena.ints(addresses).set(Array.from({ length: m }, (_, i) => a.ptr + 4 * width * pick[Math.min(i, picked - 1)]));
+      arena.ints(ids).set(Array.from({ length: m }, (_, i) => pick[Math.min(i, picked - 1)]));
+
+      // C = A_pick W, W [width, n].
+      const wValues = matrix(rng, width, n);
+      const w = put(arena, wValues);
+      const expected = new Float64Array(picked * n);
+      for (let i = 0; i < picked; i++) {
+        for (let j = 0; j < n; j++) {
+          for (let p = 0; p < width; p++) expected[i * n + j] += aValues[pick[i] * width + p] * wValues[p * n + j];
+        }
+      }
+      const dense = arena.alloc(m * n);
+      const viaSparse = arena.alloc(m * n);
+      arena.gemm(m, n, width, addresses, w, dense);
+      arena.spmm(m, n, ids, sparse, w, viaSparse);
+      assert.ok(relativeError(arena.floats(dense).subarray(0, picked * n), expected) < 1e-6, 'gemm');
+      // A zero term adds nothing, in either order: the sparse product gives the same floats.
+      assert.deepEqual(arena.floats(viaSparse), arena.floats(dense), 'spmm = gemm');
+
+      // C = A_pick^T D, D [picked, n].
+      const dValues = matrix(rng, picked, n);
+      const dy = put(arena, dValues);
+      const expectedT = new Float64Array(width * n);
+      for (let p = 0; p < picked; p++) {
+        for (let i = 0; i < width; i++) {
+          for (let j = 0; j < n; j++) expectedT[i * n + j] += aValues[pick[p] * width + i] * dValues[p * n + j];
+        }
+      }
+      const denseT = arena.alloc(pad4(width) * n);
+      const sparseT = arena.alloc(width * n);
+      arena.floats(sparseT).fill(Number.NaN); // spmmT zeroes its output first
+      arena.gemmT(pad4(width), n, picked, addresses, dy, denseT);
+      arena.spmmT(picked, n, ids, sparse, dy, sparseT);
+      assert.ok(relativeError(arena.floats(denseT).subarray(0, width * n), expectedT) < 1e-6, 'gemmT');
+      assert.deepEqual(arena.floats(sparseT), arena.floats(denseT).subarray(0, width * n), 'spmmT = gemmT');
+    });
+  }
+
+  it('refuses shapes that are not multiples of 4 or do not fit their regions', () => {
+    const arena = new SimdArena();
+    const rows = arena.alloc(4);
+    const b = arena.alloc(12);
+    const c = arena.alloc(16);
+    assert.throws(() => arena.gemm(4, 3, 4, rows, b, c), RangeError);
+    assert.throws(() => arena.gemm(3, 4, 3, rows, b, c), RangeError);
+    assert.throws(() => arena.gemm(4, 4, 4, rows, b, c), RangeError, 'B holds 12 floats, not 16');
+  });
+
+  it('keeps earlier regions intact when later allocations grow the memory', () => {
+    const arena = new SimdArena();
+    const first = arena.alloc(8);
+    arena.floats(first).set([1, 2, 3, 4, 5, 6, 7, 8]);
+    arena.alloc(4 * 65536); // several pages
+    assert.deepEqual(Array.from(arena.floats(first)), [1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+});

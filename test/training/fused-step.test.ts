@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { PatchDataset } from '../../src/data/dataset.js';
+import { initEngine, tf } from '../../src/engine/backend.js';
+import type { Rng } from '../../src/engine/random.js';
+import { TwoLayerCnn } from '../../src/models/two-layer-cnn.js';
+import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
+import { GATE_MODES, POOLINGS } from '../../src/routing/gate.js';
+import { patchScores, route } from '../../src/routing/route.js';
+import { evaluate } from '../../src/training/evaluate.js';
+import type { FusedTrainer } from '../../src/training/fused.js';
+import { SPARSE_BELOW } from '../../src/training/fused.js';
+import { FusedCnn } from '../../src/training/fused-cnn.js';
+import { FusedPmoe } from '../../src/training/fused-pmoe.js';
+import { classificationLoss } from '../../src/training/loss.js';
+import { freshRng } from '../support/random.js';
+
+/** The brief's tolerance: float32 sums in another order. */
+const TOLERANCE = 1e-5;
+
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  assert.equal(actual.length, expected.length, 'lengths');
+  let difference = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    difference = Math.max(difference, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return difference === 0 ? 0 : difference / scale;
+}
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+  const error = relativeError(actual, expected);
+  assert.ok(error <= TOLERANCE, `${what}: relative error ${error}`);
+}
+
+/** Shapes that exercise the kernels' padding: d, m/k and k not multiples of 4. */
+const N = 7;
+const D = 9;
+
+/** A random set; `zeros` of its values exactly 0 (0.7 makes it sparse, the MNIST case). */
+function randomSet(rng: Rng, count: number, classes: number, zeros: number): PatchDataset {
+  return {
+    patches: Float32Array.from({ length: count * N * D }, () => (rng.next() < zeros ? 0 : rng.normal())),
+    labels: Int32Array.from({ length: count }, () => rng.int(classes)),
+    discriminativePatch: new Int32Array(count).fill(-1),
+    count,
+    patchCount: N,
+    patchDim: D,
+    classes,
+  };
+}
+
+/** The reference: the model's tf forward pass, classificationLoss and tf.variableGrads. */
+function autodiff(model: TwoLayerCnn | TwoLayerPmoe, data: PatchDataset, samples: number[], names: Map<tf.Variable, string>) {
+  const x = tf.tensor3d(Float32Array.from(samples.flatMap((i) => Array.from(data.patches.subarray(i * N * D, (i + 1) * N * D)))), [samples.length, N, D]);
+  const labels = tf.tensor1d(Int32Array.from(samples, (i) => data.labels[i]), 'int32');
+  const logits = tf.tidy(() => model.forward(x));
+  const variables = model.trainableVariables();
+  const { value, grads } = tf.variableGrads(() => classificationLoss(model.forward(x), labels), variables);
+  const named: Record<string, Float32Array> = {};
+  // A variable off the loss's path (routers behind hard gates) gets no gradient; SGD leaves it alone.
+  for (const variable of variables) if (grads[variable.name]) named[names.get(variable)!] = grads[variable.name].dataSync() as Float32Array;
+  const result = { logits: logits.dataSync() as Float32Array, loss: value.dataSync()[0], grads: named };
+  tf.dispose([x, labels, logits, value, ...Object.values(grads)]);
+  return result;
+}
+
+function compare(trainer: FusedTrainer, model: TwoLayerCnn | TwoLayerPmoe, data: PatchDataset, samples: number[], names: Map<tf.Variable, string>): void {
+  const reference = autodiff(model, data, samples, names);
+  assertClose(trainer.logits(samples), reference.logits, 'logits');
+  const { loss, grads } = trainer.gradients(samples);
+  assertClose([loss], [reference.loss], 'loss');
+  assert.deepEqual(Object.keys(grads).sort(), Object.keys(reference.grads).sort(), 'the same variables get gradients');
+  for (const [name, values] of Object.entries(reference.grads)) {
+    assertClose(grads[name], values, `gradient of ${name}`);
+    if (name !== 'routers' || (model instanceof TwoLayerPmoe && model.config.gate !== 'hard')) {
+      assert.ok(values.some((v) => v !== 0), `${name}: a test whose gradient is all zero proves nothing`);
+    }
+  }
+  // The per-set evaluation agrees with the tf one.
+  const fused = trainer.evaluate('test');
+  const tfEvaluation = evaluate(model, data);
+  assertClose([fused.loss], [tfEvaluation.loss], 'evaluation loss');
+  assert.equal(fused.accuracy, tfEvaluation.accuracy, 'evaluation accuracy');
+}
+
+const settings = { learningRate: 0.2, batchSize: 6 };
+
+describe('fused training steps match the autodiff formulation on fresh random inputs', async () => {
+  await initEngine('wasm');
+
+  for (const classes of [2, 3]) {
+    for (const zeros of [0, 0.7]) {
+      it(`CNN, ${classes} classes, ${zeros < SPARSE_BELOW ? 'dense' : 'sparse'} patches: logits, loss, gradient and evaluation`, () => {
+        const rng = freshRng(`fused cnn ${classes} ${zeros}`);
+        const data = randomSet(rng, 10, classes, zeros);
+        const model = new TwoLayerCnn({ patchCount: N, patchDim: D, neurons: 5, classes, seed: rng.int(1000) });
+        const trainer = new FusedCnn(model, data, data, settings);
+        compare(trainer, model, data, rng.shuffle([...Array(10).keys()]).slice(0, 6), new Map<tf.Variable, string>([[model.hidden, 'hidden']]));
+        model.dispose();
+      });
+    }
+  }
+
+  for (const gate of GATE_MODES) {
+    for (const pooling of POOLINGS) {
+      for (const [classes, zeros, frozen] of [[2, 0, false], [3, 0.7, false], [2, 0.7, true], [3, 0, true]] as const) {
+        const label = `pMoE gate ${gate}, pooling ${pooling}, ${classes} classes, ${zeros < SPARSE_BELOW ? 'dense' : 'sparse'}, routers ${frozen ? 'frozen' : 'trained'}`;
+        it(`${label}: logits, loss, gradients and evaluation`, () => {
+          const rng = freshRng(`fused ${label}`);
+          const data = randomSet(rng, 10, classes, zeros);
+          const model = new TwoLayerPmoe({
+            patchCount: N, patchDim: D, experts: 3, neuronsPerExpert: 3, patchesPerExpert: 3,
+            gate, pooling, classes, routerInitStd: 0.5, seed: rng.int(1000),
+          });
+          model.routersFrozen = frozen;
+          const trainer = new FusedPmoe(model, data, data, settings);
+          compare(trainer, model, data, rng.shuffle([...Array(10).keys()]).slice(0, 6), new Map<tf.Variable, string>([[model.routers, 'routers'], [model.experts, 'experts']]));
+          model.dispose();
+        });
+      }
+    }
+  }
+
+  it('top-l ties go to the lower patch index, as tf.topk: identical patches within an image', () => {
+    const rng = freshRng('fused ties');
+    const data = randomSet(rng, 4, 2, 0);
+    const size = N * D;
+    // Sample 0: every patch the same (all scores tie). Sample 1: patches 2k and 2k+1 equal.
+    for (let j = 1; j < N; j++) data.patches.copyWithin(j * D, 0, D);
+    for (let j = 1; j < N; j += 2) data.patches.copyWithin(size + j * D, size + (j - 1) * D, size + j * D);
+    for (const gate of GATE_MODES) {
+      const model = new TwoLayerPmoe({ patchCount: N, patchDim: D, experts: 3, neuronsPerExpert: 3, patchesPerExpert: 4, gate, routerInitStd: 0.5, seed: rng.int(1000) });
+      const trainer = new FusedPmoe(model, data, data, settings);
+      const samples = [0, 1, 2, 3];
+      const fused = trainer.routing(samples);
+      const x = tf.tensor3d(data.patches, [4, N, D]);
+      const reference = route(patchScores(x, model.routers), 4, gate);
+      assert.deepEqual(Array.from(fused.indices), Array.from(reference.indices.dataSync()), `${gate}: same patches chosen`);
+      assert.deepEqual(Array.from(fused.indices.subarray(0, 4)), [0, 1, 2, 3], 'all tied: the first l');
+      assertClose(fused.gates, reference.gates.dataSync(), `${gate}: gates`);
+      compare(trainer, model, data, samples, new Map<tf.Variable, string>([[model.routers, 'routers'], [model.experts, 'experts']]));
+      tf.dispose([x, reference.indices, reference.gates]);
+      model.dispose();
+    }
+  });
+});
