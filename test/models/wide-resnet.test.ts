@@ -158,7 +158,7 @@ describe('Wide-ResNet and WRN-pMoE', () => {
     assertRefused(pmoe({ wings: 2 } as never), /unknown option/, "'wings'", /unknown/);
     assertRefused(() => buildWideResNet({ wideningFactor: 0 }), /wideningFactor/, '0', /integer >= 1/);
     assertRefused(() => buildWideResNet({ classes: 1 }), /classes/, '1', /integer >= 2/);
-    assertRefused(() => buildWideResNet({ batchNormMomentum: 1 }), /batchNormMomentum/, '1', />= 0 < 1/);
+    assertRefused(() => buildWideResNet({ batchNormMomentum: 1 }), /batchNormMomentum/, '1', />= 0 and < 1/);
     assertRefused(() => buildWideResNet({ patchSize: 2 } as never), /unknown option/, "'patchSize'", /unknown/);
   });
 
