@@ -3,17 +3,8 @@ import { describe, it } from 'node:test';
 import { pad4, simdAvailable, SimdArena, type Region } from '../../src/engine/simd-gemm.js';
 import type { Rng } from '../../src/engine/random.js';
 import { freshRng } from '../support/random.js';
+import { relativeError } from '../support/relative-error.js';
 
-/** max |a - b| / max |b|, 0 when both are all zero. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let difference = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    difference = Math.max(difference, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return difference === 0 ? 0 : difference / scale;
-}
 
 /** A [rows, cols] matrix of gaussians with a share `zeros` of exact zeros. */
 function matrix(rng: Rng, rows: number, cols: number, zeros = 0): Float32Array {

@@ -14,20 +14,11 @@ import { FusedCnn } from '../../src/training/fused-cnn.js';
 import { FusedPmoe } from '../../src/training/fused-pmoe.js';
 import { classificationLoss } from '../../src/training/loss.js';
 import { freshRng } from '../support/random.js';
+import { relativeError } from '../support/relative-error.js';
 
 /** The brief's tolerance: float32 sums in another order. */
 const TOLERANCE = 1e-5;
 
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length, 'lengths');
-  let difference = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    difference = Math.max(difference, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return difference === 0 ? 0 : difference / scale;
-}
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   const error = relativeError(actual, expected);

@@ -7,20 +7,11 @@ import type { Rng } from '../../src/engine/random.js';
 import { MODEL_KINDS } from '../../src/models/build.js';
 import { trainModel, type StepPath, type TrainingResult } from '../../src/training/train.js';
 import { freshRng } from '../support/random.js';
+import { relativeError } from '../support/relative-error.js';
 
 /** Float rounding grows a little over SGD steps; far below the differences a wrong gradient makes. */
 const WEIGHT_TOLERANCE = 1e-4;
 
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length);
-  let difference = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    difference = Math.max(difference, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return difference === 0 ? 0 : difference / scale;
-}
 
 /** The same set with a share `zeros` of its values set to 0, so the fused path takes its sparse products. */
 function sparsened(data: PatchDataset, zeros: number, rng: Rng): PatchDataset {
