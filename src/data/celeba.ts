@@ -133,7 +133,9 @@ export function parseCelebaPartition(text: string, file: string, files: readonly
 export async function loadCelebaIndex(dir: string): Promise<CelebaIndex> {
   const attributeFile = resolve(dir, CELEBA_ATTRIBUTE_FILE);
   const partitionFile = resolve(dir, CELEBA_PARTITION_FILE);
-  const [attributeText, partitionText] = await Promise.all([readNamed(attributeFile), readNamed(partitionFile)]);
+  // One after the other, so that when both files are bad the error does not depend on timing.
+  const attributeText = await readNamed(attributeFile);
+  const partitionText = await readNamed(partitionFile);
   const { files, attributeNames, attributes } = parseCelebaAttributes(attributeText.toString('utf8'), attributeFile);
   const partition = parseCelebaPartition(partitionText.toString('utf8'), partitionFile, files);
   return { dir: resolve(dir), count: files.length, attributeNames, files, attributes, partition };

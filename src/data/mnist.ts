@@ -50,7 +50,9 @@ function shapeText(array: IdxArray): string {
 
 async function readSplit(split: MnistSplitName, dir: string | undefined): Promise<MnistSplit> {
   const files = mnistFiles(split, dir);
-  const [images, labels] = await Promise.all([readIdx(files.images, KIND), readIdx(files.labels, KIND)]);
+  // One after the other, so that when both files are bad the error always names the images file.
+  const images = await readIdx(files.images, KIND);
+  const labels = await readIdx(files.labels, KIND);
 
   if (images.type !== 'ubyte' || images.shape.length !== 3 || images.shape[1] !== MNIST_ROWS || images.shape[2] !== MNIST_COLS) {
     throw new DataFileError(files.images, `expected ubyte images [count, 28, 28], found ${shapeText(images)}`, KIND);
