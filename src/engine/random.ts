@@ -10,7 +10,7 @@ export interface Rng {
   int(n: number): number;
   /** Shuffles in place (Fisher-Yates) and returns the array. */
   shuffle<T>(items: T[]): T[];
-  /** A fresh 31-bit seed drawn from this stream, for seeding tfjs initialisers. */
+  /** A fresh 31-bit seed (never 0) drawn from this stream, for seeding tfjs initialisers. */
   seed(): number;
 }
 
@@ -40,7 +40,20 @@ export function createRng(seed: number | string): Rng {
       }
       return items;
     },
-    seed: () => Math.floor(uniform() * 0x7fffffff),
+    seed() {
+      // tfjs reads 0 as "no seed" (see tfSeed); 0x7fffffff is never drawn otherwise.
+      const seed = Math.floor(uniform() * 0x7fffffff);
+      return seed === 0 ? 0x7fffffff : seed;
+    },
   };
   return rng;
+}
+
+/**
+ * The seed to hand a tf random op for pmoe seed `seed`: tfjs reads a seed of 0 as "no seed" and
+ * draws from Math.random, so runs with seed 0 were not reproducible. Seeds are >= 0, so -1 never
+ * collides with another; every other seed is passed unchanged (their draws are as before).
+ */
+export function tfSeed(seed: number): number {
+  return seed === 0 ? -1 : seed;
 }

@@ -21,12 +21,3 @@ export function initStd(scheme: InitScheme, totalNeurons: number, regime?: Regim
   if (scheme === 'paper') return { hidden: 1 / Math.sqrt(totalNeurons), router: 1e-4 };
   return regime === 'joint' ? { hidden: 0.01, router: 1e-4 } : { hidden: 0.1, router: 0.1 };
 }
-
-/**
- * The seed to hand a tf random op for pmoe seed `seed`: tfjs reads a seed of 0 as "no seed" and
- * draws from Math.random, so runs with seed 0 were not reproducible. Seeds are >= 0, so -1 never
- * collides with another; every other seed is passed unchanged (their draws are as before).
- */
-export function tfSeed(seed: number): number {
-  return seed === 0 ? -1 : seed;
-}

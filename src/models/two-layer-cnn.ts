@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { integer, oneOf, parseOptions, real } from '../util/options.js';
-import { initStd, INIT_SCHEMES, tfSeed } from './init.js';
+import { initStd, INIT_SCHEMES } from './init.js';
+import { tfSeed } from '../engine/random.js';
 import { makeOutputWeights, OUTPUT_WEIGHTS } from './output-weights.js';
 import type { PatchModel } from './patch-model.js';
 

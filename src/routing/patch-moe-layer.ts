@@ -6,6 +6,7 @@ import { GATE_MODES } from './gate.js';
 import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import { gatherForExperts, gatesForExperts, patchScores, route, type Routing } from './route.js';
 import { gatherRows } from '../engine/gather-rows.js';
+import { tfSeed } from '../engine/random.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type LayerVariable = tfl.LayerVariable;
@@ -73,7 +74,7 @@ export class PatchMoE extends tfl.layers.Layer {
   }
 
   private initializer(name: (typeof PATCH_MOE_INITIALIZERS)[number], offset: number) {
-    const seed = this.settings.seed === undefined ? undefined : this.settings.seed + offset;
+    const seed = this.settings.seed === undefined ? undefined : tfSeed(this.settings.seed + offset);
     return tfl.initializers[name]({ seed });
   }
 
