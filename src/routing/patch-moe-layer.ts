@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { integer, oneOf, parseOptions } from '../util/options.js';
 import { GATE_MODES } from './gate.js';
 import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
-import { gatherForExperts, gatesForExperts, patchScores, route, type Routing } from './route.js';
+import { gatesForExperts, patchScores, route, type Routing } from './route.js';
 import { gatherRows } from '../engine/gather-rows.js';
 import { tfSeed } from '../engine/random.js';
 
@@ -135,20 +135,30 @@ export class PatchMoE extends tfl.layers.Layer {
     return tf.tidy(() => {
       const patches = patchify(input as tf.Tensor4D, this.patch); // [batch, n, ph * pw * C]
       const routing = route(patchScores(patches, this.routerKernel!.read() as tf.Tensor2D), l, gate);
-      // [k, batch * l, ph * pw * C] -> one mini-image per gathered patch.
-      const gathered = gatherForExperts(patches, routing.indices);
-      const perExpert = tf.unstack(gathered).map((rows, s) => {
-        const images = tf.reshape(rows, [batch * l, ph, pw, this.channels]) as tf.Tensor4D;
-        let y: tf.Tensor = tf.conv2d(images, this.expertKernels[s].read() as tf.Tensor4D, 1, kernelSize === 1 ? 'valid' : 'same');
-        if (this.expertBiases[s]) y = tf.add(y, this.expertBiases[s].read());
+      // The chosen indices are integers off the gradient tape; reading them here (the backends we
+      // run on compute synchronously) lets plain loops build the row lists that tensor index
+      // arithmetic built slowly on wasm.
+      const { expertRows, placement } = routingRows(routing.indices.dataSync() as Int32Array, batch, k, l, n);
+      const rows = tf.reshape(patches, [batch * n, ph * pw * this.channels]) as tf.Tensor2D;
+      const perExpert = expertRows.map((expertRow, s) => {
+        // One mini-image per gathered patch.
+        const images = tf.reshape(gatherRows(rows, tf.tensor1d(expertRow, 'int32')), [batch * l, ph, pw, this.channels]) as tf.Tensor4D;
+        const y = tf.fused.conv2d({
+          x: images,
+          filter: this.expertKernels[s].read() as tf.Tensor4D,
+          strides: 1,
+          pad: kernelSize === 1 ? 'valid' : 'same',
+          bias: this.expertBiases[s]?.read(),
+        });
         return tf.reshape(y, [batch * l, ph * pw * f]);
       });
       let outputs = tf.stack(perExpert) as tf.Tensor3D; // [k, batch * l, ph * pw * f]
       if (gate !== 'hard') outputs = tf.mul(outputs, gatesForExperts(routing.gates));
       // Back to the patches' places: row r of `withZero` is gathered output r; the last row is zeros.
       const withZero = tf.concat([tf.reshape(outputs, [k * batch * l, ph * pw * f]), tf.zeros([1, ph * pw * f])]) as tf.Tensor2D;
-      const placed = gatherRows(withZero, placementRows(routing.indices, n)); // [batch * n * k, ph * pw * f]
-      const channelsLast = tf.transpose(tf.reshape(placed, [batch, n, k, ph, pw, f]), [0, 1, 3, 4, 2, 5]);
+      const placed = gatherRows(withZero, tf.tensor1d(placement, 'int32')); // [batch * n * k, ph * pw * f]
+      // Expert-major channels inside each pixel of the patch (a plain reshape when patches are 1x1).
+      const channelsLast = ph * pw === 1 ? placed : tf.transpose(tf.reshape(placed, [batch, n, k, ph, pw, f]), [0, 1, 3, 4, 2, 5]);
       const output = unpatchify(tf.reshape(channelsLast, [batch, n, ph * pw * k * f]) as tf.Tensor3D, grid, k * f);
       return { output, routing };
     });
@@ -162,19 +172,23 @@ export class PatchMoE extends tfl.layers.Layer {
 tf.serialization.registerClass(PatchMoE);
 
 /**
- * For each (image, patch, expert), the row of the expert-major gathered outputs that belongs there,
- * or the zero row when the expert did not take that patch: [batch * n * k] int32.
+ * Row lists of one routed batch, from indices [batch, k, l] (row-major):
+ * - expertRows[s][b * l + t]: the row b * n + indices[b, s, t] of the [batch * n, d] patches;
+ * - placement[(b * n + j) * k + s]: the row s * batch * l + b * l + t of the expert-major
+ *   gathered outputs whose patch j is indices[b, s, t], or k * batch * l (the zero row) when
+ *   expert s did not take patch j of image b.
  */
-function placementRows(indices: tf.Tensor3D, n: number): tf.Tensor1D {
-  const [batch, k, l] = indices.shape;
-  return tf.tidy(() => {
-    // 1 + the gathered row of (b, s, t), which is s * batch * l + b * l + t; 0 marks "not taken".
-    const rowPlusOne = tf.add(
-      tf.add(tf.reshape(tf.range(0, batch * l, l, 'int32'), [batch, 1, 1]), tf.reshape(tf.range(0, k * batch * l, batch * l, 'int32'), [1, k, 1])),
-      tf.reshape(tf.range(1, l + 1, 1, 'int32'), [1, 1, l]),
-    );
-    const byPatch = tf.sum(tf.mul(tf.oneHot(indices, n), tf.expandDims(rowPlusOne, 3)), 2); // [batch, k, n]
-    const rows = tf.where(tf.equal(byPatch, 0), tf.fill(byPatch.shape, k * batch * l, 'int32'), tf.sub(byPatch, tf.scalar(1, 'int32')));
-    return tf.reshape(tf.transpose(rows, [0, 2, 1]), [batch * n * k]) as tf.Tensor1D;
-  });
+export function routingRows(indices: Int32Array, batch: number, k: number, l: number, n: number): { expertRows: Int32Array[]; placement: Int32Array } {
+  const expertRows = Array.from({ length: k }, () => new Int32Array(batch * l));
+  const placement = new Int32Array(batch * n * k).fill(k * batch * l);
+  for (let b = 0; b < batch; b++) {
+    for (let s = 0; s < k; s++) {
+      for (let t = 0; t < l; t++) {
+        const j = indices[(b * k + s) * l + t];
+        expertRows[s][b * l + t] = b * n + j;
+        placement[(b * n + j) * k + s] = s * batch * l + b * l + t;
+      }
+    }
+  }
+  return { expertRows, placement };
 }

@@ -32,11 +32,10 @@ export function patchGrid(height: number, width: number, patch: PatchSize): Patc
 export function patchify(images: tf.Tensor4D, patch: PatchSize): tf.Tensor3D {
   const [batch, height, width, channels] = images.shape;
   const { rows, cols } = patchGrid(height, width, patch);
+  const outputShape: [number, number, number] = [batch, rows * cols, patch.height * patch.width * channels];
+  if (swapIsIdentity(patch.height, cols)) return tf.reshape(images, outputShape);
   return tf.tidy(() =>
-    tf.reshape(
-      tf.transpose(tf.reshape(images, [batch, rows, patch.height, cols, patch.width, channels]), [0, 1, 3, 2, 4, 5]),
-      [batch, rows * cols, patch.height * patch.width * channels],
-    ),
+    tf.reshape(tf.transpose(tf.reshape(images, [batch, rows, patch.height, cols, patch.width, channels]), [0, 1, 3, 2, 4, 5]), outputShape),
   );
 }
 
@@ -44,10 +43,14 @@ export function patchify(images: tf.Tensor4D, patch: PatchSize): tf.Tensor3D {
 export function unpatchify(patches: tf.Tensor3D, grid: PatchGrid, channels: number): tf.Tensor4D {
   const batch = patches.shape[0];
   const { rows, cols, patch } = grid;
+  const outputShape: [number, number, number, number] = [batch, rows * patch.height, cols * patch.width, channels];
+  if (swapIsIdentity(patch.height, cols)) return tf.reshape(patches, outputShape);
   return tf.tidy(() =>
-    tf.reshape(
-      tf.transpose(tf.reshape(patches, [batch, rows, cols, patch.height, patch.width, channels]), [0, 1, 3, 2, 4, 5]),
-      [batch, rows * patch.height, cols * patch.width, channels],
-    ),
+    tf.reshape(tf.transpose(tf.reshape(patches, [batch, rows, cols, patch.height, patch.width, channels]), [0, 1, 3, 2, 4, 5]), outputShape),
   );
+}
+
+/** Swapping the patch-row and grid-column axes moves no data when either has size 1 (e.g. 1x1 patches): a reshape does. */
+function swapIsIdentity(patchHeight: number, cols: number): boolean {
+  return patchHeight === 1 || cols === 1;
 }

@@ -61,27 +61,73 @@ function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe('PatchMoE layer', () => {
+  // Square and one-column grids, and 1x1 patches: the shapes where patchify is a plain reshape.
+  const shapes = [
+    { patchSize: 2, input: [2, 8, 8, 3], patchesPerExpert: 4 },
+    { patchSize: 2, input: [2, 8, 2, 3], patchesPerExpert: 3 },
+    { patchSize: 1, input: [2, 4, 4, 3], patchesPerExpert: 5 },
+  ] as const;
   for (const gate of GATE_MODES) {
     for (const kernelSize of [1, 3]) {
-      it(`matches the patch-by-patch reference (gate ${gate}, ${kernelSize}x${kernelSize} experts)`, async () => {
-        await initEngine('cpu');
-        const rng = freshRng(`patchmoe-${gate}-${kernelSize}`);
-        const layer = new PatchMoE({ patchSize: 2, experts: 3, patchesPerExpert: 4, filtersPerExpert: 2, kernelSize, gate, seed: rng.int(1000) });
-        const input = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', rng.int(1000)) as tf.Tensor4D;
-        const output = layer.apply(input) as tf.Tensor4D;
-        assert.deepEqual(output.shape, [2, 8, 8, 6]);
-        // Give the biases a value so their placement is checked too.
-        layer.getWeights().forEach((w, i) => {
-          if (w.rank === 1) layer.weights[i].write(tf.randomNormal(w.shape, 0, 1, 'float32', rng.int(1000)));
+      for (const shape of shapes) {
+        it(`matches the patch-by-patch reference (gate ${gate}, ${kernelSize}x${kernelSize} experts, ${shape.patchSize}x${shape.patchSize} patches of [${shape.input.join(', ')}])`, async () => {
+          await initEngine('cpu');
+          const rng = freshRng(`patchmoe-${gate}-${kernelSize}-${shape.input.join('x')}`);
+          const { patchSize, patchesPerExpert } = shape;
+          const layer = new PatchMoE({ patchSize, experts: 3, patchesPerExpert, filtersPerExpert: 2, kernelSize, gate, seed: rng.int(1000) });
+          const input = tf.randomNormal([...shape.input], 0, 1, 'float32', rng.int(1000)) as tf.Tensor4D;
+          const output = layer.apply(input) as tf.Tensor4D;
+          assert.deepEqual(output.shape, [...shape.input.slice(0, 3), 6]);
+          // Give the biases a value so their placement is checked too.
+          layer.getWeights().forEach((w, i) => {
+            if (w.rank === 1) layer.weights[i].write(tf.randomNormal(w.shape, 0, 1, 'float32', rng.int(1000)));
+          });
+          const actual = (layer.apply(input) as tf.Tensor).dataSync();
+          const expected = referencePatchMoe(input, layer, gate).flat(3);
+          assert.ok(maxDifference(actual, expected) < 1e-4, `max difference ${maxDifference(actual, expected)}`);
+          const routing = layer.routing(input);
+          assert.deepEqual(routing.indices.shape, [shape.input[0], 3, patchesPerExpert]);
+          tf.dispose([input, output, routing.indices, routing.gates]);
         });
-        const actual = (layer.apply(input) as tf.Tensor).dataSync();
-        const expected = referencePatchMoe(input, layer, gate).flat(3);
-        assert.ok(maxDifference(actual, expected) < 1e-4, `max difference ${maxDifference(actual, expected)}`);
-        const routing = layer.routing(input);
-        assert.deepEqual(routing.indices.shape, [2, 3, 4]);
-        tf.dispose([input, output, routing.indices, routing.gates]);
-      });
+      }
     }
+  }
+
+  for (const gate of GATE_MODES) {
+    it(`gradients match central finite differences (gate ${gate}): input, router (gated only), expert kernel and bias`, async () => {
+      await initEngine('cpu');
+      const rng = freshRng(`patchmoe-finite-differences-${gate}`);
+      const layer = new PatchMoE({ patchSize: 2, experts: 2, patchesPerExpert: 2, filtersPerExpert: 3, kernelSize: 3, gate, routerInitializer: 'glorotNormal', seed: rng.int(1000) });
+      const input = tf.variable(tf.randomNormal([2, 4, 6, 3], 0, 1, 'float32', rng.int(1000)));
+      const probe = tf.randomNormal([2, 4, 6, 6], 0, 1, 'float32', rng.int(1000));
+      const lossOf = () => tf.sum(tf.mul(layer.apply(input) as tf.Tensor, probe)) as tf.Scalar;
+      tf.dispose(lossOf()); // build
+      const [router, kernel0, bias0] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+      // A hard gate passes no gradient to the router.
+      const variables = gate === 'hard' ? [input, kernel0, bias0] : [input, router, kernel0, bias0];
+      const { value, grads } = tf.variableGrads(lossOf, variables);
+      value.dispose();
+      const epsilon = 1e-2;
+      for (const variable of variables) {
+        const analytic = grads[variable.name].dataSync();
+        const values = variable.dataSync().slice();
+        for (let trial = 0; trial < 4; trial++) {
+          const i = rng.int(values.length);
+          const at = (delta: number) => {
+            const moved = values.slice();
+            moved[i] += delta;
+            variable.assign(tf.tensor(moved, variable.shape));
+            return tf.tidy(() => lossOf().dataSync()[0]);
+          };
+          const numeric = (at(epsilon) - at(-epsilon)) / (2 * epsilon);
+          variable.assign(tf.tensor(values, variable.shape));
+          const scale = Math.max(1, Math.abs(numeric), Math.abs(analytic[i]));
+          assert.ok(Math.abs(numeric - analytic[i]) < 2e-2 * scale, `${variable.name}[${i}]: analytic ${analytic[i]}, numeric ${numeric}`);
+        }
+      }
+      tf.dispose([input, probe, ...Object.values(grads)]);
+      layer.dispose();
+    });
   }
 
   it('has the same gradients on wasm as on cpu, through the gathered patches into earlier layers', async () => {
