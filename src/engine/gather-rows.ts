@@ -26,7 +26,7 @@ function checkMatrixInput(op: string, name: string, t: { shape: number[]; dtype:
   }
 }
 
-function checkRange(op: string, rows: ArrayLike<number>, rowCount: number): void {
+export function checkRange(op: string, rows: ArrayLike<number>, rowCount: number): void {
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i];
     if (!(r >= 0 && r < rowCount)) {
@@ -167,7 +167,7 @@ function hasKernel(name: string): boolean {
 }
 
 /** dx = dy rows summed into [rowCount, width]; tf.scatterND where our kernel is not registered. */
-function scatterAddRowsOp(dy: tf.Tensor, rows: tf.Tensor, rowCount: number): tf.Tensor2D {
+export function scatterAddRowsOp(dy: tf.Tensor, rows: tf.Tensor, rowCount: number): tf.Tensor2D {
   const width = dy.shape[1] as number;
   if (hasKernel(SCATTER_ADD_ROWS)) {
     return tf.engine().runKernel(SCATTER_ADD_ROWS, { dy, rows }, { rowCount }) as tf.Tensor2D;

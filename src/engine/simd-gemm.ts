@@ -233,7 +233,7 @@ export function gemmModuleBytes(): Uint8Array<ArrayBuffer> {
 
 type Kernel = (m: number, n: number, k: number, rows: number, b: number, c: number) => void;
 type SparseKernel = (count: number, n: number, ids: number, starts: number, b: number, c: number) => void;
-type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel };
+export type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel };
 
 let compiled: WebAssembly.Module | null | undefined;
 
@@ -248,6 +248,17 @@ function gemmModule(): WebAssembly.Module | null {
     }
   }
   return compiled;
+}
+
+/** The kernels bound to an existing memory (another module's heap), or null where SIMD or the binding is unavailable. */
+export function bindGemm(memory: WebAssembly.Memory): Kernels | null {
+  const module = gemmModule();
+  if (module === null) return null;
+  try {
+    return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernels;
+  } catch {
+    return null; // e.g. a shared (threaded) memory: the module imports a plain one
+  }
 }
 
 /** Whether this runtime runs the SIMD kernels (WebAssembly with SIMD). */

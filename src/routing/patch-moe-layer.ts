@@ -7,6 +7,7 @@ import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import { gatesForExperts, patchScores, route, type Routing } from './route.js';
 import { gatherRows } from '../engine/gather-rows.js';
 import { tfSeed } from '../engine/random.js';
+import { rowsProduct } from '../engine/rows-product.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type LayerVariable = tfl.LayerVariable;
@@ -139,18 +140,23 @@ export class PatchMoE extends tfl.layers.Layer {
       // run on compute synchronously) lets plain loops build the row lists that tensor index
       // arithmetic built slowly on wasm.
       const { expertRows, placement } = routingRows(routing.indices.dataSync() as Int32Array, batch, k, l, n);
-      const rows = tf.reshape(patches, [batch * n, ph * pw * this.channels]) as tf.Tensor2D;
+      const pixels = ph * pw;
       const perExpert = expertRows.map((expertRow, s) => {
+        const kernel = this.expertKernels[s].read() as tf.Tensor4D;
+        const bias = this.expertBiases[s]?.read();
+        if (kernelSize === 1) {
+          // A 1x1 expert is a product of its chosen pixels' channels with [C, f]; the rows are read in place.
+          const pixelRows = pixels === 1 ? expertRow : expandRows(expertRow, pixels);
+          const inputRows = tf.reshape(patches, [batch * n * pixels, this.channels]) as tf.Tensor2D;
+          let y: tf.Tensor = rowsProduct(inputRows, tf.tensor1d(pixelRows, 'int32'), tf.reshape(kernel, [this.channels, f]) as tf.Tensor2D);
+          if (bias) y = tf.add(y, bias);
+          return tf.reshape(y, [batch * l, pixels * f]);
+        }
         // One mini-image per gathered patch.
+        const rows = tf.reshape(patches, [batch * n, pixels * this.channels]) as tf.Tensor2D;
         const images = tf.reshape(gatherRows(rows, tf.tensor1d(expertRow, 'int32')), [batch * l, ph, pw, this.channels]) as tf.Tensor4D;
-        const y = tf.fused.conv2d({
-          x: images,
-          filter: this.expertKernels[s].read() as tf.Tensor4D,
-          strides: 1,
-          pad: kernelSize === 1 ? 'valid' : 'same',
-          bias: this.expertBiases[s]?.read(),
-        });
-        return tf.reshape(y, [batch * l, ph * pw * f]);
+        const y = tf.fused.conv2d({ x: images, filter: kernel, strides: 1, pad: 'same', bias });
+        return tf.reshape(y, [batch * l, pixels * f]);
       });
       let outputs = tf.stack(perExpert) as tf.Tensor3D; // [k, batch * l, ph * pw * f]
       if (gate !== 'hard') outputs = tf.mul(outputs, gatesForExperts(routing.gates));
@@ -170,6 +176,13 @@ export class PatchMoE extends tfl.layers.Layer {
   }
 }
 tf.serialization.registerClass(PatchMoE);
+
+/** Patch rows -> the rows of their pixels: patch r is pixel rows r * pixels .. r * pixels + pixels - 1. */
+function expandRows(patchRows: Int32Array, pixels: number): Int32Array {
+  const rows = new Int32Array(patchRows.length * pixels);
+  for (let i = 0; i < patchRows.length; i++) for (let q = 0; q < pixels; q++) rows[i * pixels + q] = patchRows[i] * pixels + q;
+  return rows;
+}
 
 /**
  * Row lists of one routed batch, from indices [batch, k, l] (row-major):
