@@ -45,26 +45,25 @@ function rowTable(backend: BackendWasm, x: tf.TensorInfo, rows: tf.TensorInfo, o
   return table;
 }
 
-function rowsProductWasm(args: KernelArgs): tf.TensorInfo {
-  const backend = args.backend as BackendWasm;
-  const { x, rows, w } = args.inputs as { x: tf.TensorInfo; rows: tf.TensorInfo; w: tf.TensorInfo };
-  const [m, k, n] = [rows.shape[0], x.shape[1], w.shape[1]];
-  const table = rowTable(backend, x, rows, ROWS_PRODUCT);
-  const out = backend.makeOutput([m, n], 'float32');
-  heapKernels(backend)!.gemm(m, n, k, backend.getMemoryOffset(table.dataId), backend.getMemoryOffset(w.dataId), backend.getMemoryOffset(out.dataId));
-  backend.disposeData(table.dataId);
-  return out;
-}
-
-function rowsProductTWasm(args: KernelArgs): tf.TensorInfo {
-  const backend = args.backend as BackendWasm;
-  const { x, rows, dy } = args.inputs as { x: tf.TensorInfo; rows: tf.TensorInfo; dy: tf.TensorInfo };
-  const [m, k, n] = [rows.shape[0], x.shape[1], dy.shape[1]];
-  const table = rowTable(backend, x, rows, ROWS_PRODUCT_T);
-  const out = backend.makeOutput([k, n], 'float32');
-  heapKernels(backend)!.gemmT(k, n, m, backend.getMemoryOffset(table.dataId), backend.getMemoryOffset(dy.dataId), backend.getMemoryOffset(out.dataId));
-  backend.disposeData(table.dataId);
-  return out;
+/**
+ * The wasm kernels: x [R, K], rows [M], and b = w [K, N] (forward: x[rows] b, [M, N]) or
+ * b = dy [M, N] (transposed: x[rows]^T b, [K, N]).
+ */
+function heapProduct(transposed: boolean, op: string) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as BackendWasm;
+    const { x, rows } = args.inputs as { x: tf.TensorInfo; rows: tf.TensorInfo };
+    const b = args.inputs[transposed ? 'dy' : 'w'] as tf.TensorInfo;
+    const [m, k, n] = [rows.shape[0], x.shape[1], b.shape[1]];
+    const table = rowTable(backend, x, rows, op);
+    const out = backend.makeOutput(transposed ? [k, n] : [m, n], 'float32');
+    const kernels = heapKernels(backend)!;
+    const [tablePtr, bPtr, outPtr] = [table, b, out].map((t) => backend.getMemoryOffset(t.dataId));
+    if (transposed) kernels.gemmT(k, n, m, tablePtr, bPtr, outPtr);
+    else kernels.gemm(m, n, k, tablePtr, bPtr, outPtr);
+    backend.disposeData(table.dataId);
+    return out;
+  };
 }
 
 const rowsProductGradConfig: tf.GradConfig = {
@@ -87,11 +86,11 @@ const rowsProductGradConfig: tf.GradConfig = {
 };
 
 function registerRowsProduct(): void {
-  for (const [kernelName, kernelFunc] of [
-    [ROWS_PRODUCT, rowsProductWasm],
-    [ROWS_PRODUCT_T, rowsProductTWasm],
+  for (const [kernelName, transposed] of [
+    [ROWS_PRODUCT, false],
+    [ROWS_PRODUCT_T, true],
   ] as const) {
-    if (tf.getKernel(kernelName, 'wasm') == null) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+    if (tf.getKernel(kernelName, 'wasm') == null) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: heapProduct(transposed, kernelName) });
   }
   if (tf.getGradient(ROWS_PRODUCT) !== rowsProductGradConfig) tf.registerGradient(rowsProductGradConfig);
 }
