@@ -65,7 +65,7 @@ export function formatReport(result: BenchResult): string {
   if (a) rows.push(row('a', a));
   if (b) rows.push(row('b', b));
   if (c) rows.push(row('c', c));
-  if (d) rows.push([`d WRN-pMoE: ${d.note}`, '-', '-', '-', '-', '-', '-']);
+  if (d) rows.push(row('d', d));
   if (e) {
     rows.push(row('e', e));
     rows.push(row('e', e.dense));
@@ -78,7 +78,7 @@ export function formatReport(result: BenchResult): string {
   }
   if (torch.available) {
     const cnn = torch.cnnFormulation === 'conv' ? '28x28 stride-28 conv2d over [20,1,112,112]' : 'a linear layer over the patches';
-    lines.push(`PyTorch side: a = ${cnn}; b, c = topk + gather + einsum with autograd; e = the same with scatter, and nn.Conv2d 1x1 (NCHW).`);
+    lines.push(`PyTorch side: a = ${cnn}; b, c = topk + gather + einsum with autograd; d = the same WRN-pMoE in NCHW with nn.Conv2d and nn.BatchNorm2d; e = the same as b, c with scatter, and nn.Conv2d 1x1 (NCHW).`);
   }
   lines.push('FLOPs: matrix products and convolutions only; a training step counts 3x the forward of trained products (bench/flops.ts).');
   lines.push('');

@@ -5,7 +5,7 @@ import type { WireTensor } from './wire.js';
 
 /** What the PyTorch peer needs to build the same workload (bench/reference/peer.py, `setup`). */
 export interface TorchSetup {
-  readonly kind: 'cnn' | 'pmoe' | 'patch-moe' | 'dense-conv' | 'matmul';
+  readonly kind: 'cnn' | 'pmoe' | 'wrn-pmoe' | 'patch-moe' | 'dense-conv' | 'matmul';
   readonly config: Record<string, unknown>;
   /** pmoe's initial weights, in pmoe's layouts, so that both sides start from the same numbers. */
   readonly weights?: Record<string, WireTensor>;

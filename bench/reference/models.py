@@ -173,3 +173,114 @@ class DenseConv1x1(torch.nn.Module):
             kernel = weights['kernel']                                               # [1,1,C,C'] (tfjs)
             self.conv.weight.copy_(kernel.reshape(kernel.shape[2], kernel.shape[3]).t()[:, :, None, None])
             self.conv.bias.copy_(weights['bias'])
+
+
+def tf_same_pad(x, kernel, stride):
+    """TensorFlow's 'same' padding: total max((out - 1) s + k - in, 0), the extra pixel at the end."""
+    _, _, h, w = x.shape
+    def amount(size):
+        out = -(-size // stride)
+        return max((out - 1) * stride + kernel - size, 0)
+    ph, pw = amount(h), amount(w)
+    return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+
+
+class WrnPmoe(torch.nn.Module):
+    """WRN-pMoE (pmoe's src/models/wide-resnet.ts), CIFAR setting, NCHW, layers named as in tfjs.
+
+    stem conv3x3 -> block1 -> block2 -> BN-ReLU -> conv3x3 stride 2 -> BN-ReLU -> pMoE layer ->
+    BN-ReLU -> global average pool -> dense. Blocks are pre-activation: BN-ReLU -> conv (stride s)
+    -> BN-ReLU -> conv, plus the block input (a 1x1 stride-s projection of the raw input where the
+    shape changes). 'same' padding as TensorFlow's. The pMoE layer: 1x1 patches, k routers take
+    their top l positions each, gate = softmax over all n scores read at the chosen ones, 1x1
+    experts with bias on the chosen positions, zeros elsewhere.
+    """
+
+    CONVS = {  # name: (in, out, kernel, stride)
+        'stem_conv': (3, 16, 3, 1), 'block1_conv1': (16, 16, 3, 1), 'block1_conv2': (16, 16, 3, 1),
+        'block2_conv1': (16, 32, 3, 2), 'block2_conv2': (32, 32, 3, 1), 'block2_shortcut': (16, 32, 1, 2),
+        'block3_conv1': (32, 64, 3, 2),
+    }
+    BNS = {'block1_pre1_bn': 16, 'block1_pre2_bn': 16, 'block2_pre1_bn': 16, 'block2_pre2_bn': 32,
+           'block3_pre1_bn': 32, 'moe_pre_bn': 64, 'final_bn': 64}
+
+    def __init__(self, classes, experts, l, momentum, epsilon):
+        super().__init__()
+        self.k, self.l = experts, l
+        self.convs = torch.nn.ModuleDict({name: torch.nn.Conv2d(i, o, k, s) for name, (i, o, k, s) in self.CONVS.items()})
+        # Keras's momentum m keeps m of the old moving value; PyTorch's keeps 1 - m.
+        self.bns = torch.nn.ModuleDict({name: torch.nn.BatchNorm2d(c, eps=epsilon, momentum=1 - momentum) for name, c in self.BNS.items()})
+        self.router = torch.nn.Parameter(torch.zeros(64, experts))
+        self.expert_kernels = torch.nn.Parameter(torch.zeros(experts, 64, 64 // experts))
+        self.expert_biases = torch.nn.Parameter(torch.zeros(experts, 64 // experts))
+        self.dense = torch.nn.Linear(64, classes)
+
+    def conv(self, name, x):
+        _, _, kernel, stride = self.CONVS[name]
+        return self.convs[name](tf_same_pad(x, kernel, stride) if kernel > 1 else x)
+
+    def bn_relu(self, name, x):
+        return F.relu(self.bns[name](x))
+
+    def block(self, name, x, shortcut):
+        out = self.conv(f'{name}_conv1', self.bn_relu(f'{name}_pre1_bn', x))
+        out = self.conv(f'{name}_conv2', self.bn_relu(f'{name}_pre2_bn', out))
+        return out + (self.conv(f'{name}_shortcut', x) if shortcut else x)
+
+    def moe(self, x):
+        b, c, hgt, wid = x.shape
+        n = hgt * wid
+        patches = x.permute(0, 2, 3, 1).reshape(b, n, c)
+        scores = torch.einsum('bnc,ck->bkn', patches, self.router)
+        values, idx = scores.topk(self.l, dim=-1)
+        gates = torch.exp(values - torch.logsumexp(scores, dim=-1, keepdim=True))
+        chosen = torch.gather(patches.unsqueeze(1).expand(b, self.k, n, c), 2, idx.unsqueeze(-1).expand(b, self.k, self.l, c))
+        y = (torch.einsum('bklc,kcf->bklf', chosen, self.expert_kernels) + self.expert_biases[None, :, None, :]) * gates.unsqueeze(-1)
+        f = y.shape[-1]
+        out = torch.zeros(b, self.k, n, f, dtype=x.dtype).scatter(2, idx.unsqueeze(-1).expand(b, self.k, self.l, f), y)
+        return out.permute(0, 1, 3, 2).reshape(b, self.k * f, hgt, wid)      # expert-major channels, NCHW
+
+    def prepare(self, x_nhwc):
+        return x_nhwc.permute(0, 3, 1, 2).contiguous()
+
+    def forward(self, x):
+        x = self.conv('stem_conv', x)
+        x = self.block('block1', x, shortcut=False)
+        x = self.block('block2', x, shortcut=True)
+        x = self.conv('block3_conv1', self.bn_relu('block3_pre1_bn', x))
+        x = self.moe(self.bn_relu('moe_pre_bn', x))
+        return self.dense(self.bn_relu('final_bn', x).mean(dim=(2, 3)))
+
+    def load(self, weights):
+        with torch.no_grad():
+            for name, conv in self.convs.items():
+                conv.weight.copy_(weights[f'{name}/kernel'].permute(3, 2, 0, 1))   # HWIO -> OIHW
+                conv.bias.copy_(weights[f'{name}/bias'])
+            for name, bn in self.bns.items():
+                bn.weight.copy_(weights[f'{name}/gamma'])
+                bn.bias.copy_(weights[f'{name}/beta'])
+                bn.running_mean.copy_(weights[f'{name}/moving_mean'])
+                bn.running_var.copy_(weights[f'{name}/moving_variance'])
+            self.router.copy_(weights['moe/router/kernel'])
+            for s in range(self.k):
+                self.expert_kernels[s].copy_(weights[f'moe/expert{s}/kernel'].reshape(64, -1))
+                self.expert_biases[s].copy_(weights[f'moe/expert{s}/bias'])
+            self.dense.weight.copy_(weights['logits/kernel'].t())
+            self.dense.bias.copy_(weights['logits/bias'])
+
+    def export(self):
+        """Gradients by tfjs weight name, in tfjs layouts."""
+        grads = {}
+        for name, conv in self.convs.items():
+            grads[f'{name}/kernel'] = conv.weight.grad.permute(2, 3, 1, 0)
+            grads[f'{name}/bias'] = conv.bias.grad
+        for name, bn in self.bns.items():
+            grads[f'{name}/gamma'] = bn.weight.grad
+            grads[f'{name}/beta'] = bn.bias.grad
+        grads['moe/router/kernel'] = self.router.grad
+        for s in range(self.k):
+            grads[f'moe/expert{s}/kernel'] = self.expert_kernels.grad[s].reshape(1, 1, 64, -1)
+            grads[f'moe/expert{s}/bias'] = self.expert_biases.grad[s]
+        grads['logits/kernel'] = self.dense.weight.grad.t()
+        grads['logits/bias'] = self.dense.bias.grad
+        return None, grads

@@ -8,6 +8,7 @@ Requests (each answered by one line {"ok": true, ...} or {"ok": false, "error": 
   hello  {threads}              -> sets torch's intra-op threads (default 2); torch version and threads
   setup  {kind, config, weights, inputs}
          kind 'cnn' | 'pmoe'    a model trained by plain SGD (lr from config) on inputs x, labels
+         kind 'wrn-pmoe'        WRN-pMoE (softmax cross-entropy, batch norm in training mode)
          kind 'patch-moe' | 'dense-conv'   a layer timed forward only, on input x
          kind 'matmul'          the ceiling: torch.matmul of two random [m, k] x [k, n] matrices
   forward                       -> the output of one forward pass (and the loss for models)
@@ -30,6 +31,7 @@ except ImportError as error:  # the bench explains how to install it
                       'noTorch': True}), flush=True)
     sys.exit(0)
 
+import torch.nn.functional as F  # noqa: E402
 import models  # noqa: E402  (this directory is on sys.path when run as a script)
 
 THREADS = 2
@@ -62,6 +64,9 @@ class Session:
         elif kind == 'pmoe':
             self.model = models.TwoLayerPmoe(config['n'], config['d'], config['k'], config['h'], config['l'],
                                              config['gate'], config.get('routersFrozen', False))
+        elif kind == 'wrn-pmoe':
+            self.model = models.WrnPmoe(10 if 'classes' not in config else config['classes'], config['experts'],
+                                        config['patchesPerExpert'], config['momentum'], config['epsilon'])
         elif kind == 'patch-moe':
             self.model = models.PatchMoeLayer(config['c'], config['k'], config['l'], config['f'])
         elif kind == 'dense-conv':
@@ -76,15 +81,20 @@ class Session:
         if w:
             self.model.load(w)
         self.x = self.model.prepare(x['x']) if hasattr(self.model, 'prepare') else x['x']
-        self.training = kind in ('cnn', 'pmoe')
+        self.training = kind in ('cnn', 'pmoe', 'wrn-pmoe')
         if self.training:
             self.labels = x['labels']
             params = [p for p in self.model.parameters() if p.requires_grad]
             self.opt = torch.optim.SGD(params, lr=config['lr'])
         return {'formulation': getattr(self.model, 'formulation', None)}
 
+    def loss_of(self, out):
+        if self.kind == 'wrn-pmoe':
+            return F.cross_entropy(out, self.labels.long())
+        return models.logistic_loss(out, self.labels)
+
     def loss(self):
-        return models.logistic_loss(self.model(self.x), self.labels)
+        return self.loss_of(self.model(self.x))
 
     def one_step(self):
         if self.kind == 'matmul':
@@ -117,7 +127,7 @@ class Session:
                 out = out.permute(0, 2, 3, 1)            # back to channels last, as tfjs
             answer = {'output': encode(out)}
             if self.training:
-                answer['loss'] = float(models.logistic_loss(out, self.labels))
+                answer['loss'] = float(self.loss_of(out))
         return answer
 
     def grads(self):

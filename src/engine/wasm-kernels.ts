@@ -280,6 +280,53 @@ function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
 const ownWrappers = new WeakSet<tf.KernelFunc>();
 
 /** Replaces a registered wasm kernel by a wrapper around it, once. */
+/**
+ * Sum and Mean of float32 over leading or trailing axes with float64 accumulators. The wasm
+ * kernels accumulate in float32 in order, which loses the small per-channel sums that batch
+ * norm's gradient takes over tens of thousands of nearly cancelling terms: WRN-pMoE's gradients
+ * above its last block came out up to 2e-2 off on wasm while cpu (which accumulates in JS
+ * doubles) and PyTorch agreed to 1e-6 (measured, bench case d). Other axis patterns and dtypes go
+ * to the original kernel.
+ */
+function accurateReduction(mean: boolean) {
+  return (original: tf.KernelFunc): tf.KernelFunc =>
+    (args) => {
+      const backend = args.backend as BackendWasm;
+      const { x } = args.inputs as { x: TensorInfo };
+      const { axis, keepDims } = (args.attrs ?? {}) as unknown as tf.SumAttrs;
+      if (x.dtype !== 'float32' || x.shape.length === 0) return original(args);
+      const axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((a, b) => a - b);
+      const rank = x.shape.length;
+      const leading = axes.every((a, i) => a === i);
+      const trailing = axes.every((a, i) => a === rank - axes.length + i);
+      if (axes.length === 0 || !(leading || trailing)) return original(args);
+      const reduced = tf.util.sizeFromShape(axes.map((a) => x.shape[a]));
+      const kept = tf.util.sizeFromShape(x.shape) / reduced;
+      const outShape = keepDims ? x.shape.map((size, a) => (axes.includes(a) ? 1 : size)) : x.shape.filter((_, a) => !axes.includes(a));
+      const out = backend.makeOutput(outShape, 'float32');
+      const values = backend.typedArrayFromHeap(x) as Float32Array;
+      const result = backend.typedArrayFromHeap(out) as Float32Array;
+      const sums = new Float64Array(kept);
+      if (leading) {
+        // x as [reduced, kept]: column sums.
+        for (let r = 0; r < reduced; r++) {
+          const row = r * kept;
+          for (let c = 0; c < kept; c++) sums[c] += values[row + c];
+        }
+      } else {
+        // x as [kept, reduced]: row sums.
+        for (let c = 0; c < kept; c++) {
+          let sum = 0;
+          const row = c * reduced;
+          for (let r = 0; r < reduced; r++) sum += values[row + r];
+          sums[c] = sum;
+        }
+      }
+      for (let c = 0; c < kept; c++) result[c] = mean ? sums[c] / reduced : sums[c];
+      return out;
+    };
+}
+
 function wrapWasmKernel(kernelName: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): void {
   const current = tf.getKernel(kernelName, WASM);
   if (current == null || ownWrappers.has(current.kernelFunc)) return;
@@ -297,8 +344,9 @@ const KERNELS: { kernelName: string; kernelFunc: tf.KernelFunc }[] = [
 
 /**
  * Registers on the wasm backend the kernels that training needs and tfjs 4.22 lacks there, and
- * wraps four it has: GatherV2 (wrong for batchDims >= 1), Conv2DBackpropInput (slow), BatchMatMul
- * (slow when batched or transposed) and _FusedMatMul (the same, and a wrong bias there). Idempotent.
+ * wraps six it has: GatherV2 (wrong for batchDims >= 1), Conv2DBackpropInput (slow), BatchMatMul
+ * (slow when batched or transposed), _FusedMatMul (the same, and a wrong bias there), and Sum and
+ * Mean (float32 accumulation). Idempotent.
  */
 export function registerWasmKernels(): void {
   for (const { kernelName, kernelFunc } of KERNELS) {
@@ -310,4 +358,6 @@ export function registerWasmKernels(): void {
   wrapWasmKernel('Conv2DBackpropInput', fastConv2DBackpropInput);
   wrapWasmKernel('BatchMatMul', fastBatchMatMul);
   wrapWasmKernel('_FusedMatMul', fastFusedMatMul);
+  wrapWasmKernel('Sum', accurateReduction(false));
+  wrapWasmKernel('Mean', accurateReduction(true));
 }

@@ -545,3 +545,66 @@ describe('matMul on wasm with a right operand reshaped after use', () => {
     assert.deepEqual(actual, expected);
   });
 });
+
+describe('Sum and Mean on wasm (float64 accumulation)', () => {
+  const shape = [32, 32, 32, 16] as const;
+  const strides = [32 * 32 * 16, 32 * 16, 16, 1];
+
+  /** Per-channel values whose sum is nearly zero: the cancellation batch norm's gradient sums meet. */
+  function cancelling(rng: Rng): Float32Array {
+    const [rows, cols] = [32 * 32 * 32, 16];
+    const values = Float32Array.from(gaussian(rng, rows * cols));
+    for (let c = 0; c < cols; c++) {
+      let sum = 0;
+      for (let r = 0; r < rows; r++) sum += values[r * cols + c];
+      for (let r = 0; r < rows; r++) values[r * cols + c] -= sum / rows;
+    }
+    return values;
+  }
+
+  /** Exact (float64) sums and sums of |x| of the float32 values over `axes`. */
+  function reference(values: Float32Array, axes: readonly number[]): { sums: Float64Array; absSums: Float64Array } {
+    const kept = [0, 1, 2, 3].filter((a) => !axes.includes(a));
+    const size = kept.reduce((n, a) => n * shape[a], 1);
+    const sums = new Float64Array(size);
+    const absSums = new Float64Array(size);
+    for (let i = 0; i < values.length; i++) {
+      let out = 0;
+      for (const a of kept) out = out * shape[a] + (Math.floor(i / strides[a]) % shape[a]);
+      sums[out] += values[i];
+      absSums[out] += Math.abs(values[i]);
+    }
+    return { sums, absSums };
+  }
+
+  for (const [what, axes, accurate] of [
+    ['leading axes (per-channel sums of [B, H, W, C])', [0, 1, 2], true],
+    ['the trailing axis', [3], true],
+    ['every axis', [0, 1, 2, 3], true],
+    ['a middle axis (the original kernel)', [1], false],
+  ] as const) {
+    test(`${what}: the exact sum of the float32 values, rounded once`, async () => {
+      await initEngine('wasm');
+      const values = cancelling(freshRng(`wasm-sum-${what}`));
+      const x = tf.tensor4d(values, [...shape]);
+      const { sums, absSums } = reference(values, axes);
+      const count = axes.reduce((n: number, a) => n * shape[a], 1);
+      for (const mean of [false, true]) {
+        for (const keepDims of [false, true]) {
+          const result = tf.tidy(() => (mean ? tf.mean(x, [...axes], keepDims) : tf.sum(x, [...axes], keepDims)));
+          assert.equal(result.rank, keepDims ? 4 : 4 - axes.length);
+          const actual = result.dataSync();
+          result.dispose();
+          for (let i = 0; i < sums.length; i++) {
+            const expected = mean ? sums[i] / count : sums[i];
+            const scale = mean ? absSums[i] / count : absSums[i];
+            // Float64 accumulation leaves only the final rounding; float32 in order loses ~1e-5 of sum |x| here.
+            const allowed = accurate ? 1e-7 * Math.abs(expected) + 1e-12 * scale : 1e-5 * scale;
+            assert.ok(Math.abs(actual[i] - expected) <= allowed, `${mean ? 'mean' : 'sum'}[${i}]: ${actual[i]} vs ${expected} (sum of |x| ${scale})`);
+          }
+        }
+      }
+      x.dispose();
+    });
+  }
+});
