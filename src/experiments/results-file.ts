@@ -1,5 +1,5 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import type { RunRecord, RunSpec } from '../training/run.js';
 
 /** One line of a results file: a finished run (or one that failed for good), keyed by its spec. */
@@ -37,7 +37,7 @@ export function readResults(path: string): ResultsContent {
 /** Rewrites the file atomically without torn lines, so appends start on a clean line. */
 export async function repairResults(path: string, content: ResultsContent): Promise<void> {
   if (content.tornLines === 0) return;
-  await writeFileAtomic(path, content.lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+  await writeFileAtomically(path, content.lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
 }
 
 /**

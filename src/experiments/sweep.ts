@@ -7,6 +7,7 @@ import type { RunRecord, RunSpec } from '../training/run.js';
 import { memoryLimit } from '../util/memory-estimate.js';
 import { preflightRun } from './preflight.js';
 import { appendResult, readResults, repairResults, type ResultLine } from './results-file.js';
+import { lockResults } from './results-lock.js';
 import { inShard, runKey, type Shard } from './shard.js';
 import type { WorkerReply } from './sweep-worker.js';
 
@@ -46,12 +47,9 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
   const unique = new Map(specs.map((spec) => [runKey(spec), spec]));
   const keyed = [...unique].map(([key, spec]) => ({ key, spec }));
   const selected = options.shard ? inShard(keyed, options.shard) : keyed;
-  const content = options.resultsPath ? readResults(options.resultsPath) : undefined;
-  const finished = new Map<string, ResultLine>(content?.lines.map((line) => [line.key, line]));
-  const todo = selected.filter(({ key }) => !finished.has(key));
-  // Every run to do is checked before a file is touched or a worker started: a bad setting fails the sweep, not each run.
+  // Every run is checked before a file is touched or a worker started: a bad setting fails the sweep, not each run.
   const limit = memoryLimit();
-  for (const { spec } of todo) {
+  for (const { spec } of selected) {
     try {
       preflightRun(spec, limit);
     } catch (error) {
@@ -59,46 +57,56 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
       throw error;
     }
   }
-  if (options.resultsPath && content) {
+  // Only one sweep writes a results file at a time; the lock is taken before the file is read.
+  let release: (() => Promise<void>) | undefined;
+  if (options.resultsPath) {
     await mkdir(dirname(options.resultsPath), { recursive: true });
-    await repairResults(options.resultsPath, content);
+    release = await lockResults(options.resultsPath);
   }
-  const total = selected.length;
-  let done = total - todo.length;
-  let ranNow = 0;
-  const started = performance.now();
-  const jobs = Math.max(1, Math.min(options.jobs ?? availableParallelism(), todo.length));
-  const report = (label: string) => {
-    const elapsed = (performance.now() - started) / 1000;
-    options.onProgress?.({ done, total, label, etaSeconds: ranNow === 0 ? NaN : (elapsed / ranNow) * (total - done) });
-  };
-  report('starting');
+  try {
+    const content = options.resultsPath ? readResults(options.resultsPath) : undefined;
+    const finished = new Map<string, ResultLine>(content?.lines.map((line) => [line.key, line]));
+    const todo = selected.filter(({ key }) => !finished.has(key));
+    if (options.resultsPath && content) await repairResults(options.resultsPath, content);
+    const total = selected.length;
+    let done = total - todo.length;
+    let ranNow = 0;
+    const started = performance.now();
+    const jobs = Math.max(1, Math.min(options.jobs ?? availableParallelism(), todo.length));
+    const report = (label: string) => {
+      const elapsed = (performance.now() - started) / 1000;
+      options.onProgress?.({ done, total, label, etaSeconds: ranNow === 0 ? NaN : (elapsed / ranNow) * (total - done) });
+    };
+    report('starting');
 
-  let next = 0;
-  const lane = async () => {
-    let worker: ChildProcess | undefined;
-    try {
-      while (next < todo.length) {
-        const { key, spec } = todo[next++];
-        worker ??= startWorker(options.backend);
-        const reply = await ask(worker, key, spec);
-        const line: ResultLine =
-          'record' in reply
-            ? { key, experiment: options.experiment, status: 'ok', spec, record: reply.record }
-            : { key, experiment: options.experiment, status: 'failed', spec, error: reply.error };
-        if (options.resultsPath) appendResult(options.resultsPath, line);
-        finished.set(key, line);
-        if ('crashed' in reply) worker = undefined;
-        done++;
-        ranNow++;
-        report(describeRun(spec, line.status));
+    let next = 0;
+    const lane = async () => {
+      let worker: ChildProcess | undefined;
+      try {
+        while (next < todo.length) {
+          const { key, spec } = todo[next++];
+          worker ??= startWorker(options.backend);
+          const reply = await ask(worker, key, spec);
+          const line: ResultLine =
+            'record' in reply
+              ? { key, experiment: options.experiment, status: 'ok', spec, record: reply.record }
+              : { key, experiment: options.experiment, status: 'failed', spec, error: reply.error };
+          if (options.resultsPath) appendResult(options.resultsPath, line);
+          finished.set(key, line);
+          if ('crashed' in reply) worker = undefined;
+          done++;
+          ranNow++;
+          report(describeRun(spec, line.status));
+        }
+      } finally {
+        worker?.disconnect();
       }
-    } finally {
-      worker?.disconnect();
-    }
-  };
-  await Promise.all(Array.from({ length: jobs }, lane));
-  return { lines: selected.map(({ key }) => finished.get(key)!).filter(Boolean), ran: ranNow };
+    };
+    await Promise.all(Array.from({ length: jobs }, lane));
+    return { lines: selected.map(({ key }) => finished.get(key)!).filter(Boolean), ran: ranNow };
+  } finally {
+    await release?.();
+  }
 }
 
 function startWorker(backend: BackendName | undefined): ChildProcess {

@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomically } from '../util/atomic-write.js';
 
 const TOPOLOGY_FILE = 'model.json';
 const WEIGHTS_FILE = 'weights.bin';
@@ -19,7 +19,7 @@ export async function saveModelFiles(model: tfl.LayersModel, dir: string): Promi
       const weightData = artifacts.weightData ? tf.io.concatenateArrayBuffers(
         Array.isArray(artifacts.weightData) ? artifacts.weightData : [artifacts.weightData],
       ) : new ArrayBuffer(0);
-      await writeFileAtomic(join(dir, WEIGHTS_FILE), Buffer.from(weightData));
+      await writeFileAtomically(join(dir, WEIGHTS_FILE), Buffer.from(weightData));
       const manifest = {
         format: artifacts.format ?? 'layers-model',
         generatedBy: artifacts.generatedBy,
@@ -27,7 +27,7 @@ export async function saveModelFiles(model: tfl.LayersModel, dir: string): Promi
         modelTopology: artifacts.modelTopology,
         weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
       };
-      await writeFileAtomic(join(dir, TOPOLOGY_FILE), JSON.stringify(manifest));
+      await writeFileAtomically(join(dir, TOPOLOGY_FILE), JSON.stringify(manifest));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     }),
   );

@@ -1,7 +1,7 @@
 /** Saving and loading a TwoLayerPmoe model file on disk (Node); the format is in pmoe-model-file.ts. */
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import {
   deserializeTwoLayerPmoe,
   parsePmoeModelFile,
@@ -19,7 +19,7 @@ import type { TwoLayerPmoe } from './two-layer-pmoe.js';
 export async function saveTwoLayerPmoe(model: TwoLayerPmoe, dir: string, extras: PmoeModelExtras = {}): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, PMOE_MODEL_FILE);
-  await writeFileAtomic(path, `${JSON.stringify(serializeTwoLayerPmoe(model, extras))}\n`);
+  await writeFileAtomically(path, `${JSON.stringify(serializeTwoLayerPmoe(model, extras))}\n`);
   return path;
 }
 

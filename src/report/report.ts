@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import writeFile from 'write-file-atomic';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { chartSpec } from './chart-spec.js';
@@ -104,10 +104,10 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
     const base = join(outDir, fileStem(experiment));
     const files = { svg: `${base}.svg`, markdown: `${base}.md`, json: `${base}.json`, vegaLite: `${base}.vl.json` };
     await Promise.all([
-      writeFile(files.svg, rendered.svg),
-      writeFile(files.markdown, rendered.markdown),
-      writeFile(files.json, toJson(rendered.report)),
-      writeFile(files.vegaLite, toJson(rendered.spec)),
+      writeFileAtomically(files.svg, rendered.svg),
+      writeFileAtomically(files.markdown, rendered.markdown),
+      writeFileAtomically(files.json, toJson(rendered.report)),
+      writeFileAtomically(files.vegaLite, toJson(rendered.spec)),
     ]);
     experiments.push({
       experiment,

@@ -17,7 +17,7 @@
  * log(N_CNN / N_pMoE) = a + b log(n/l), the quantity the theory bounds by Theta((n/l)^8).
  */
 import { mkdir } from 'node:fs/promises';
-import writeFile from 'write-file-atomic';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { FitError, fitPowerLaw, powerLawAt, type PowerLawFit } from '../analysis/power-law.js';
@@ -530,10 +530,10 @@ export async function writeScalingReport(
   const base = join(outDir, SCALING_EXPERIMENT);
   const files = { svg: `${base}.svg`, markdown: `${base}.md`, json: `${base}.json`, vegaLite: `${base}.vl.json` };
   await Promise.all([
-    writeFile(files.svg, svg),
-    writeFile(files.markdown, scalingMarkdown(report, `${SCALING_EXPERIMENT}.svg`)),
-    writeFile(files.json, toJson(report)),
-    writeFile(files.vegaLite, toJson(spec)),
+    writeFileAtomically(files.svg, svg),
+    writeFileAtomically(files.markdown, scalingMarkdown(report, `${SCALING_EXPERIMENT}.svg`)),
+    writeFileAtomically(files.json, toJson(report)),
+    writeFileAtomically(files.vegaLite, toJson(spec)),
   ]);
   return { experiment: SCALING_EXPERIMENT, okRuns: report.runs.ok, failedRuns: report.runs.failed, points: report.cells.length, files, warnings: report.warnings, report };
 }

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import { initEngine } from '../engine/backend.js';
 import { buildMnistPatchPool, validateMnistPatchConfig } from '../data/mnist-patch.js';
 import { runOnceAndSave } from './train-and-save.js';
@@ -79,7 +79,7 @@ export async function makeWebData(options: WebDataOptions = {}): Promise<{ model
   );
   process.stdout.write(`model: test accuracy ${(100 * record.finalTestAccuracy).toFixed(1)}%, routing rate ${(100 * (record.routingRate?.rate ?? NaN)).toFixed(1)}% -> ${modelPath}\n`);
   const samples = join(dir, 'samples.json');
-  await writeFileAtomic(samples, `${JSON.stringify(await makeSamples({ imagesPerClass: options.imagesPerClass }))}\n`);
+  await writeFileAtomically(samples, `${JSON.stringify(await makeSamples({ imagesPerClass: options.imagesPerClass }))}\n`);
   process.stdout.write(`samples -> ${samples}\n`);
   return { model: modelPath, samples };
 }

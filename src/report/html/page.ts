@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomically } from '../../util/atomic-write.js';
 import type { ReportSummary } from '../report.js';
 import { inlineJson, inlineScriptText, vendorScripts } from './vendor.js';
 import { escapeHtml, markdownToHtml } from './markdown-html.js';
@@ -165,6 +165,6 @@ export async function renderHtmlReport(summary: ReportSummary, options: HtmlRepo
 export async function writeHtmlReport(summary: ReportSummary, options: HtmlReportOptions = {}): Promise<string> {
   const html = await renderHtmlReport(summary, options);
   const path = join(summary.outDir, HTML_REPORT_FILE);
-  await writeFileAtomic(path, html);
+  await writeFileAtomically(path, html);
   return path;
 }

@@ -1,0 +1,84 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import lockfile from 'proper-lockfile';
+
+/**
+ * How old (ms) a lock's heartbeat may get before another process may take it over: the holder
+ * refreshes it every half of this, so only a killed holder lets it expire. PMOE_LOCK_STALE_MS
+ * shortens it for tests (proper-lockfile's minimum is 2000).
+ */
+export function lockStaleMs(): number {
+  const fromEnv = Number(process.env.PMOE_LOCK_STALE_MS);
+  return Number.isFinite(fromEnv) && fromEnv >= 2000 ? fromEnv : 10_000;
+}
+
+export class ResultsLockedError extends Error {
+  constructor(readonly resultsPath: string) {
+    const seconds = Math.round(lockStaleMs() / 1000);
+    super(
+      `${resultsPath} is being written by another pmoe process (lock ${resultsPath}.lock): wait for it to finish, or write ` +
+        `elsewhere with --out. If that process was killed on another machine sharing this folder, its lock expires ${seconds} s after it stopped.`,
+    );
+    this.name = 'ResultsLockedError';
+  }
+}
+
+/** Whether `pid` is a live process on this machine (a recycled pid reads as alive: the lock then waits for its stale time). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Holds an exclusive lock on a results file (a `<file>.lock` directory beside it, kept fresh while
+ * held) so that two sweeps never append the same runs to one file. The holder's pid goes in
+ * `<file>.lock-pid`, so that a sweep resumed right after its predecessor was killed takes over
+ * at once instead of waiting for the heartbeat to go stale. Returns the release function;
+ * proper-lockfile also releases the lock when the process exits or is interrupted.
+ */
+export async function lockResults(resultsPath: string): Promise<() => Promise<void>> {
+  const pidFile = `${resultsPath}.lock-pid`;
+  const attempt = () =>
+    lockfile.lock(resultsPath, {
+      realpath: false,
+      stale: lockStaleMs(),
+      retries: 0,
+      // A lock taken over by another process (this one stalled past the stale time): stop rather than write beside it.
+      onCompromised: (error) => {
+        process.stderr.write(`pmoe: lost the lock on ${resultsPath} (${error.message}); stopping so that no run is written twice\n`);
+        process.exit(1);
+      },
+    });
+  let release: () => Promise<void>;
+  try {
+    release = await attempt();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+    const holder = Number.parseInt(readOrEmpty(pidFile), 10);
+    if (!(Number.isInteger(holder) && holder > 0 && holder !== process.pid && !alive(holder))) throw new ResultsLockedError(resultsPath);
+    // The holder is gone (killed): its lock is ours to clear. A second resumer racing here loses at the mkdir.
+    rmSync(`${resultsPath}.lock`, { recursive: true, force: true });
+    try {
+      release = await attempt();
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code === 'ELOCKED') throw new ResultsLockedError(resultsPath);
+      throw again;
+    }
+  }
+  writeFileSync(pidFile, `${process.pid}\n`);
+  return async () => {
+    rmSync(pidFile, { force: true });
+    await release();
+  };
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}

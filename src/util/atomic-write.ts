@@ -1,0 +1,41 @@
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+
+/** Temporaries older than this are from a write that was killed (a live write lasts milliseconds). */
+const STALE_TEMP_MS = 60_000;
+
+/**
+ * write-file-atomic's temporary name for `target`: `<target>.<uint32 hash as decimal>` (its
+ * getTmpname). A SIGKILL between its write and its rename leaves one behind, forever.
+ */
+function isTempOf(name: string, target: string): boolean {
+  return name.startsWith(`${target}.`) && /^\d{1,10}$/.test(name.slice(target.length + 1));
+}
+
+/** Removes what killed writes of `path` left beside it. */
+export function removeStaleTemps(path: string, now = Date.now()): void {
+  const dir = dirname(path);
+  const target = basename(path);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // no folder yet: nothing left behind
+  }
+  for (const name of names) {
+    if (!isTempOf(name, target)) continue;
+    const temp = join(dir, name);
+    try {
+      if (now - statSync(temp).mtimeMs > STALE_TEMP_MS) rmSync(temp, { force: true });
+    } catch {
+      // gone already, or not ours to remove: the write below does not depend on it
+    }
+  }
+}
+
+/** Writes `path` atomically (temporary file, then rename), first clearing temporaries of killed earlier writes. */
+export async function writeFileAtomically(path: string, data: string | Buffer): Promise<void> {
+  removeStaleTemps(path);
+  await writeFileAtomic(path, data);
+}

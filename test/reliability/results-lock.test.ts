@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { readResults } from '../../src/experiments/results-file.js';
+import { lockResults, ResultsLockedError } from '../../src/experiments/results-lock.js';
+import { runSweep } from '../../src/experiments/sweep.js';
+import { smallSweep } from '../support/sweep-driver.js';
+
+const driver = fileURLToPath(new URL('../support/sweep-driver.js', import.meta.url));
+const pmoe = fileURLToPath(new URL('../../../bin/pmoe.js', import.meta.url));
+const lockModule = new URL('../../src/experiments/results-lock.js', import.meta.url).href;
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !condition(); waited += 20) {
+    if (waited > 30_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A process that takes the lock on `path`, says so on stdout, and waits to be killed. */
+function holder(path: string): { child: ChildProcess; locked: Promise<void> } {
+  const script = `const { lockResults } = await import(${JSON.stringify(lockModule)}); await lockResults(${JSON.stringify(path)}); process.stdout.write('locked\\n'); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const locked = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve());
+    child.on('exit', (code) => reject(new Error(`lock holder exited with ${code} before locking`)));
+  });
+  return { child, locked };
+}
+
+describe('one sweep per results file', () => {
+  it('a second sweep on a file being written is refused at once, naming it; the first ends with every run once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
+    try {
+      const path = join(dir, 'sweep.jsonl');
+      const first = spawn(process.execPath, [driver, path, '2'], { stdio: 'ignore' });
+      const firstExit = exited(first);
+      await until(() => existsSync(`${path}.lock`), 'the first sweep to lock its file');
+      await assert.rejects(
+        runSweep(smallSweep(), { experiment: 'lock-test', resultsPath: path, jobs: 1, backend: 'wasm' }),
+        (error: unknown) => error instanceof ResultsLockedError && error.message.includes(path) && /another pmoe process/.test(error.message) && /--out/.test(error.message),
+      );
+      assert.equal(await firstExit, 0);
+      const { lines } = readResults(path);
+      assert.equal(lines.length, smallSweep().length);
+      assert.equal(new Set(lines.map((line) => line.key)).size, lines.length, 'no run written twice');
+      assert.ok(!existsSync(`${path}.lock`) && !existsSync(`${path}.lock-pid`), 'lock released');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a live holder in another process blocks; a SIGKILLed one does not, and SIGTERM releases', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
+    try {
+      const path = join(dir, 'held.jsonl');
+      const killed = holder(path);
+      await killed.locked;
+      await assert.rejects(lockResults(path), ResultsLockedError);
+      killed.child.kill('SIGKILL');
+      await exited(killed.child);
+      assert.ok(existsSync(`${path}.lock`), 'a SIGKILL leaves the lock directory behind');
+      // The holder is dead: the lock is taken over at once, not after the stale time.
+      const release = await lockResults(path);
+      await release();
+      assert.ok(!existsSync(`${path}.lock`));
+
+      const terminated = holder(path);
+      await terminated.locked;
+      await assert.rejects(lockResults(path), ResultsLockedError);
+      // The CLI says so in one line, exits 1 and writes nothing.
+      const cli = spawn(process.execPath, [pmoe, 'reproduce', 'fig4', '--quick', '--out', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      cli.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      assert.equal(await exited(cli), 1);
+      assert.match(stderr, /is being written by another pmoe process/);
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+      assert.ok(!existsSync(path), 'no results file written');
+      terminated.child.kill('SIGTERM');
+      await exited(terminated.child);
+      assert.ok(!existsSync(`${path}.lock`), 'SIGTERM releases the lock on the way out');
+      await (await lockResults(path))();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
