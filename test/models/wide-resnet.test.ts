@@ -172,7 +172,9 @@ describe('Wide-ResNet and WRN-pMoE', () => {
     it(`${what}: gradients of every trainable weight on wasm match the cpu backend (BN in training mode)`, async () => {
       const rng = freshRng(`wrn-gradients-${what}`);
       const seed = rng.int(100000);
-      const batch = 2;
+      // A batch large enough that batch norm's per-channel sums (8 x 16 x 16 terms in the first
+      // blocks) lose digits when accumulated in float32 in order, as wasm's Sum once did.
+      const batch = 8;
       const shape = [batch, 16, 16, 3];
       const inputs = Float32Array.from({ length: batch * 16 * 16 * 3 }, () => rng.normal());
       const probe = Float32Array.from({ length: batch * classes }, () => rng.normal());
@@ -183,14 +185,14 @@ describe('Wide-ResNet and WRN-pMoE', () => {
       assert.ok(Math.abs(cpu.value - wasm.value) <= 1e-3 * Math.max(1, Math.abs(cpu.value)), `value ${cpu.value} vs ${wasm.value}`);
       // Conv biases feed a BatchNormalization (directly or through shortcuts), whose batch statistics
       // remove any per-channel constant: their exact gradient is 0 and both backends give ~1e-7 noise.
-      // Each weight is therefore compared on max(its own scale, 1e-3 x the largest gradient).
+      // Each weight is therefore compared on max(its own scale, 1e-2 x the largest gradient).
       const scales = cpu.grads.map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0));
-      const floor = 1e-3 * Math.max(...scales);
+      const floor = 1e-2 * Math.max(...scales);
       cpu.grads.forEach((g, i) => {
         let diff = 0;
         for (let j = 0; j < g.length; j++) diff = Math.max(diff, Math.abs(wasm.grads[i][j] - g[j]));
         const err = diff / Math.max(scales[i], floor);
-        assert.ok(err < 1e-3, `${cpu.names[i]}: relative error ${err.toExponential(2)} (gradient scale ${scales[i].toExponential(2)})`);
+        assert.ok(err < 1e-4, `${cpu.names[i]}: relative error ${err.toExponential(2)} (gradient scale ${scales[i].toExponential(2)})`);
       });
       // The routers learn through the gates; every expert and every conv kernel gets a real gradient.
       const learning = cpu.names.filter((name, i) => /kernel|gamma|beta/.test(name) && scales[i] > floor);
