@@ -35,9 +35,9 @@ export interface Workload {
   dispose(): void;
 }
 
-/** The batch-of-patches model interface the two-layer models share. */
+/** What a training workload trains: the two-layer models (patches [B, n, d]) or an adapted layers model (images). */
 export interface PatchModelLike {
-  forward(patches: tf.Tensor3D): tf.Tensor2D;
+  forward(x: tf.Tensor): tf.Tensor2D;
   trainableVariables(): tf.Variable[];
   dispose(): void;
 }
@@ -53,7 +53,7 @@ export function trainingWorkload(args: {
   model: PatchModelLike;
   /** Names (as the peer reports gradients) of model.trainableVariables(), in order. */
   variableNames: string[];
-  x: tf.Tensor3D;
+  x: tf.Tensor;
   labels: tf.Tensor1D;
   learningRate: number;
   torch?: TorchSetup;

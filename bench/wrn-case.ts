@@ -2,9 +2,8 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../src/engine/backend.js';
 import { modelFlops } from '../src/analysis/flops.js';
 import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
-import { classificationLoss } from '../src/training/loss.js';
 import { encodeTensor, type WireTensor } from './wire.js';
-import { readAndDispose, type Workload } from './workload.js';
+import { trainingWorkload, type Workload } from './workload.js';
 
 /**
  * d. One WRN-pMoE training step as `trainImageModel` takes it: widening factor 1, the CIFAR setting
@@ -24,49 +23,29 @@ export function wrnPmoeCase(): Workload {
   const model: tfl.LayersModel = buildWrnPmoe({ ...WRN_PMOE_CIFAR, wideningFactor, classes, inputSize: size, channels, seed: 404 });
   const x = tf.randomUniform([batch, size, size, channels], 0, 1, 'float32', 405) as tf.Tensor4D;
   const labels = tf.tensor1d(Int32Array.from({ length: batch }, (_, i) => i % classes), 'int32');
-  const trainable = model.trainableWeights;
-  const variables = trainable.map((w) => w.read() as tf.Variable);
-  const optimizer = tf.train.sgd(WRN_LEARNING_RATE);
-  const logitsOf = () => model.apply(x, { training: true }) as tf.Tensor2D;
-  const lossOf = () => classificationLoss(logitsOf(), labels);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   // Every weight (moving statistics too) travels by its layer's name (originalName: tfjs suffixes
   // variable names of later models in a process), so the peer starts from the same numbers.
   const weights: Record<string, WireTensor> = {};
   for (const weight of model.weights) weights[weight.originalName] = wire(weight.read());
-  return {
+  return trainingWorkload({
     id: 'd',
     title: `WRN-pMoE step, w=${wideningFactor}, ${size}x${size}x${channels}, k=4x16, l=16, B=${batch}`,
     flops: modelFlops(model, batch).trainStep,
-    training: true,
+    model: {
+      forward: (images) => model.apply(images, { training: true }) as tf.Tensor2D,
+      trainableVariables: () => variables,
+      dispose: () => model.dispose(),
+    },
+    variableNames: model.trainableWeights.map((w) => w.originalName),
+    x,
+    labels,
+    learningRate: WRN_LEARNING_RATE,
     torch: {
       kind: 'wrn-pmoe',
       config: { lr: WRN_LEARNING_RATE, momentum: 0.99, epsilon: 1e-3, patchesPerExpert: WRN_PMOE_CIFAR.patchesPerExpert, experts: WRN_PMOE_CIFAR.experts },
       weights,
       inputs: { x: wire(x), labels: wire(labels) },
     },
-    step: () => {
-      optimizer.minimize(lossOf, false, variables);
-    },
-    output: () => readAndDispose(tf.tidy(logitsOf)),
-    loss: () => {
-      const value = tf.tidy(lossOf);
-      const result = value.dataSync()[0];
-      value.dispose();
-      return result;
-    },
-    grads: () => {
-      const { value, grads } = tf.variableGrads(lossOf, variables);
-      const named: Record<string, Float32Array> = {};
-      trainable.forEach((weight, i) => {
-        named[weight.originalName] = (grads[variables[i].name].dataSync() as Float32Array).slice();
-      });
-      tf.dispose([value, ...Object.values(grads)]);
-      return named;
-    },
-    dispose: () => {
-      optimizer.dispose();
-      model.dispose();
-      tf.dispose([x, labels]);
-    },
-  };
+  });
 }

@@ -141,19 +141,19 @@ export class PatchMoE extends tfl.layers.Layer {
       // arithmetic built slowly on wasm.
       const { expertRows, placement } = routingRows(routing.indices.dataSync() as Int32Array, batch, k, l, n);
       const pixels = ph * pw;
+      // 1x1 experts read pixel rows [batch * n * pixels, C], the others patch rows [batch * n, pixels * C].
+      const rows = tf.reshape(patches, kernelSize === 1 ? [batch * n * pixels, this.channels] : [batch * n, pixels * this.channels]) as tf.Tensor2D;
       const perExpert = expertRows.map((expertRow, s) => {
         const kernel = this.expertKernels[s].read() as tf.Tensor4D;
         const bias = this.expertBiases[s]?.read();
         if (kernelSize === 1) {
           // A 1x1 expert is a product of its chosen pixels' channels with [C, f]; the rows are read in place.
           const pixelRows = pixels === 1 ? expertRow : expandRows(expertRow, pixels);
-          const inputRows = tf.reshape(patches, [batch * n * pixels, this.channels]) as tf.Tensor2D;
-          let y: tf.Tensor = rowsProduct(inputRows, tf.tensor1d(pixelRows, 'int32'), tf.reshape(kernel, [this.channels, f]) as tf.Tensor2D);
+          let y: tf.Tensor = rowsProduct(rows, tf.tensor1d(pixelRows, 'int32'), tf.reshape(kernel, [this.channels, f]) as tf.Tensor2D);
           if (bias) y = tf.add(y, bias);
           return tf.reshape(y, [batch * l, pixels * f]);
         }
         // One mini-image per gathered patch.
-        const rows = tf.reshape(patches, [batch * n, pixels * this.channels]) as tf.Tensor2D;
         const images = tf.reshape(gatherRows(rows, tf.tensor1d(expertRow, 'int32')), [batch * l, ph, pw, this.channels]) as tf.Tensor4D;
         const y = tf.fused.conv2d({ x: images, filter: kernel, strides: 1, pad: 'same', bias });
         return tf.reshape(y, [batch * l, pixels * f]);
@@ -191,7 +191,7 @@ function expandRows(patchRows: Int32Array, pixels: number): Int32Array {
  *   gathered outputs whose patch j is indices[b, s, t], or k * batch * l (the zero row) when
  *   expert s did not take patch j of image b.
  */
-export function routingRows(indices: Int32Array, batch: number, k: number, l: number, n: number): { expertRows: Int32Array[]; placement: Int32Array } {
+function routingRows(indices: Int32Array, batch: number, k: number, l: number, n: number): { expertRows: Int32Array[]; placement: Int32Array } {
   const expertRows = Array.from({ length: k }, () => new Int32Array(batch * l));
   const placement = new Int32Array(batch * n * k).fill(k * batch * l);
   for (let b = 0; b < batch; b++) {
