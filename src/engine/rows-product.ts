@@ -110,3 +110,11 @@ export function rowsProduct(x: tf.Tensor2D, rows: tf.Tensor1D, w: tf.Tensor2D): 
   if (fastPathTakes(x, rows, w)) return tf.engine().runKernel(ROWS_PRODUCT, { x, rows, w }) as tf.Tensor2D;
   return tf.tidy(() => tf.matMul(gatherRows(x, rows), w));
 }
+
+/** x w for x [M, K], w [K, N]: on wasm by the SIMD GEMM where the shapes fit (narrow products such as router scores), elsewhere tf.matMul. */
+export function simdMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const everyRow = tf.range(0, x.shape[0], 1, 'int32') as tf.Tensor1D;
+    return fastPathTakes(x, everyRow, w) ? rowsProduct(x, everyRow, w) : tf.matMul(x, w);
+  });
+}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { detach } from '../engine/detach.js';
 import { gatherRows } from '../engine/gather-rows.js';
-import { rowsProduct } from '../engine/rows-product.js';
+import { simdMatMul } from '../engine/rows-product.js';
 import type { GateMode } from './gate.js';
 
 /**
@@ -20,8 +20,7 @@ export function patchScores(patches: tf.Tensor3D, routers: tf.Tensor2D): tf.Tens
   const [batch, n, d] = patches.shape;
   const k = routers.shape[1];
   return tf.tidy(() => {
-    // rowsProduct over every row: the SIMD GEMM handles the narrow [d, k] product far better than matMul on wasm.
-    const scores = rowsProduct(tf.reshape(patches, [batch * n, d]), tf.range(0, batch * n, 1, 'int32') as tf.Tensor1D, routers);
+    const scores = simdMatMul(tf.reshape(patches, [batch * n, d]), routers);
     return tf.transpose(tf.reshape(scores, [batch, n, k]), [0, 2, 1]);
   });
 }

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { gatherRows } from '../../src/engine/gather-rows.js';
-import { ROWS_PRODUCT, rowsProduct } from '../../src/engine/rows-product.js';
+import { ROWS_PRODUCT, rowsProduct, simdMatMul } from '../../src/engine/rows-product.js';
 import { freshRng, gaussian } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
 
@@ -63,4 +63,27 @@ describe('rowsProduct (x[rows] w through the SIMD GEMM on wasm)', () => {
     assert.throws(() => rowsProduct(x, rows, tf.zeros([7, 4]) as tf.Tensor2D), /x has 8 columns but w has 7 rows/);
     tf.dispose([x, w, rows]);
   });
+
+  for (const [m, k, n] of [
+    [2048, 640, 4],
+    [30, 7, 2],
+  ]) {
+    test(`simdMatMul [${m}, ${k}] x [${k}, ${n}]: forward and gradients equal matMul on cpu`, async () => {
+      const rng = freshRng(`simd-matmul-${m}-${k}-${n}`);
+      const x = gaussian(rng, m * k);
+      const w = gaussian(rng, k * n);
+      const probe = gaussian(rng, m * n);
+      const rows = Array.from({ length: m }, (_, i) => i);
+      // simdMatMul ignores the row list: it multiplies every row, which is what rows = 0..m-1 means.
+      const asRowsProduct: typeof rowsProduct = (a, _rows, b) => simdMatMul(a, b);
+      await initEngine('cpu');
+      const reference = valueAndGradients(plain, x, rows, w, probe, { r: m, k, n });
+      await initEngine('wasm');
+      const fast = valueAndGradients(asRowsProduct, x, rows, w, probe, { r: m, k, n });
+      for (const key of ['output', 'dx', 'dw'] as const) {
+        const error = relativeError(fast[key], reference[key]);
+        assert.ok(error < 1e-5, `${key}: relative error ${error}`);
+      }
+    });
+  }
 });
