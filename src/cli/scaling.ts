@@ -1,7 +1,10 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { parseOverrides } from './reproduce.js';
 import type { BackendName } from '../engine/backend.js';
 import { describeThreshold } from '../analysis/bisection.js';
 import { preflightRun } from '../experiments/preflight.js';
+import { lockResults } from '../experiments/results-lock.js';
 import { runScaling, scalingCells, scalingSchema, scalingSpec, SCALING_QUICK, sweepRunner, type ScalingOptions, type ScalingOutcome } from '../experiments/scaling.js';
 import { describeCell, scalingTable, writeScalingReport, type ScalingReport, type ScalingReportFiles } from '../report/scaling-report.js';
 import { parseOptions } from '../util/options.js';
@@ -51,20 +54,28 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
     for (const cell of scalingCells(settings).cells) preflightRun(scalingSpec(settings, cell, settings.high, 0));
     const quiet = options.json === true && !process.stderr.isTTY;
     let progress: Progress | undefined;
-    outcome = await runScaling(settings, {
-      runSpecs: sweepRunner({
-        resultsPath,
-        jobs: options.jobs,
-        backend: options.backend,
-        onProgress: (_round, p) => progress?.update(p.done, `${p.label}${Number.isFinite(p.etaSeconds) ? ` eta ${Math.round(p.etaSeconds)} s` : ''}`),
-      }),
-      onRound: ({ round, open, runs, queries }) => {
-        progress?.stop();
-        if (!quiet) process.stderr.write(`scaling round ${round}: ${open} open bisection${open === 1 ? '' : 's'}, ${runs} runs (${queries.map((q) => `${q.label} N=${q.trainSize}`).join(', ')})\n`);
-        progress = startProgress(runs, `scaling round ${round}`, quiet);
-      },
-    });
-    progress?.stop();
+    // One lock for every round: a second `pmoe scaling` on this file is refused even between rounds.
+    await mkdir(dirname(resultsPath), { recursive: true });
+    const release = await lockResults(resultsPath);
+    try {
+      outcome = await runScaling(settings, {
+        runSpecs: sweepRunner({
+          resultsPath,
+          resultsLocked: true,
+          jobs: options.jobs,
+          backend: options.backend,
+          onProgress: (_round, p) => progress?.update(p.done, `${p.label}${Number.isFinite(p.etaSeconds) ? ` eta ${Math.round(p.etaSeconds)} s` : ''}`),
+        }),
+        onRound: ({ round, open, runs, queries }) => {
+          progress?.stop();
+          if (!quiet) process.stderr.write(`scaling round ${round}: ${open} open bisection${open === 1 ? '' : 's'}, ${runs} runs (${queries.map((q) => `${q.label} N=${q.trainSize}`).join(', ')})\n`);
+          progress = startProgress(runs, `scaling round ${round}`, quiet);
+        },
+      });
+    } finally {
+      progress?.stop();
+      await release();
+    }
   }
   const regenerate = ['pmoe scaling --report-only', ...(options.quick ? ['--quick'] : []), '--out', shellQuote(resultsPath), '--report-dir', shellQuote(reportDir), ...options.set.map((pair) => `--set ${shellQuote(pair)}`)].join(' ');
   const { report, files } = await writeScalingReport(

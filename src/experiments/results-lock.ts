@@ -1,5 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
+import { onExit } from 'signal-exit';
 
 /**
  * How old (ms) a lock's heartbeat may get before another process may take it over: the holder
@@ -12,10 +14,14 @@ export function lockStaleMs(): number {
 }
 
 export class ResultsLockedError extends Error {
-  constructor(readonly resultsPath: string) {
+  constructor(
+    readonly resultsPath: string,
+    readonly holder?: { readonly pid: number; readonly host: string },
+  ) {
     const seconds = Math.round(lockStaleMs() / 1000);
+    const by = holder ? `, pid ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}` : '';
     super(
-      `${resultsPath} is being written by another pmoe process (lock ${resultsPath}.lock): wait for it to finish, or write ` +
+      `${resultsPath} is being written by another pmoe process (lock ${resultsPath}.lock${by}): wait for it to finish, or write ` +
         `elsewhere with --out. If that process was killed on another machine sharing this folder, its lock expires ${seconds} s after it stopped.`,
     );
     this.name = 'ResultsLockedError';
@@ -34,10 +40,12 @@ function alive(pid: number): boolean {
 
 /**
  * Holds an exclusive lock on a results file (a `<file>.lock` directory beside it, kept fresh while
- * held) so that two sweeps never append the same runs to one file. The holder's pid goes in
- * `<file>.lock-pid`, so that a sweep resumed right after its predecessor was killed takes over
- * at once instead of waiting for the heartbeat to go stale. Returns the release function;
- * proper-lockfile also releases the lock when the process exits or is interrupted.
+ * held) so that two sweeps never append the same runs to one file. The holder's pid and host go in
+ * `<file>.lock-pid` (not inside the lock directory: a new entry there would change the mtime that
+ * proper-lockfile checks), so that a sweep resumed right after its predecessor was killed takes
+ * over at once instead of waiting for the heartbeat to go stale. Returns the release function;
+ * both also go when the process exits or is interrupted (SIGINT, SIGTERM); a SIGKILL leaves them
+ * to the next holder.
  */
 export async function lockResults(resultsPath: string): Promise<() => Promise<void>> {
   const pidFile = `${resultsPath}.lock-pid`;
@@ -57,9 +65,13 @@ export async function lockResults(resultsPath: string): Promise<() => Promise<vo
     release = await attempt();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
-    const holder = Number.parseInt(readOrEmpty(pidFile), 10);
-    if (!(Number.isInteger(holder) && holder > 0 && holder !== process.pid && !alive(holder))) throw new ResultsLockedError(resultsPath);
-    // The holder is gone (killed): its lock is ours to clear. A second resumer racing here loses at the mkdir.
+    const [pidText, host] = readOrEmpty(pidFile).trim().split(/\s+/);
+    const holder = Number(pidText);
+    // A pid means nothing on another machine sharing the folder: there only the stale time frees the lock.
+    const dead = host === hostname() && Number.isInteger(holder) && holder > 0 && holder !== process.pid && !alive(holder);
+    if (!dead) throw new ResultsLockedError(resultsPath, pidText && host ? { pid: holder, host } : undefined);
+    // The holder is gone (killed): its lock is ours to clear. A second resumer racing here usually loses at the
+    // mkdir; if it clears the lock just after we took it, our heartbeat notices and onCompromised stops us.
     rmSync(`${resultsPath}.lock`, { recursive: true, force: true });
     try {
       release = await attempt();
@@ -68,9 +80,17 @@ export async function lockResults(resultsPath: string): Promise<() => Promise<vo
       throw again;
     }
   }
-  writeFileSync(pidFile, `${process.pid}\n`);
+  const mine = `${process.pid} ${hostname()}\n`;
+  writeFileSync(pidFile, mine);
+  // Only while it is ours: a process that took the lock over (onCompromised) wrote its own.
+  const removePidFile = (): void => {
+    if (readOrEmpty(pidFile) === mine) rmSync(pidFile, { force: true });
+  };
+  // proper-lockfile removes the lock directory on exit and on SIGINT/SIGTERM; the pid file goes with it.
+  const forget = onExit(removePidFile);
   return async () => {
-    rmSync(pidFile, { force: true });
+    forget();
+    removePidFile();
     await release();
   };
 }

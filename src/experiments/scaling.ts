@@ -253,12 +253,22 @@ export function reachedTarget(line: Pick<ResultLine, 'status'> & { record?: { fi
 /** Runs specs and returns their finished lines (in any order; matched by key). */
 export type SpecRunner = (specs: readonly RunSpec[], round: number) => Promise<{ readonly lines: readonly ResultLine[]; readonly ran: number }>;
 
-/** The default runner: `runSweep` into one results file, resumable. */
-export function sweepRunner(options: { resultsPath: string; jobs?: number; backend?: BackendName; onProgress?: (round: number, progress: SweepProgress) => void }): SpecRunner {
+/**
+ * The default runner: `runSweep` into one results file, resumable. With `resultsLocked` the caller
+ * holds the file's lock for all rounds, so no other sweep can slip in between two of them.
+ */
+export function sweepRunner(options: {
+  resultsPath: string;
+  resultsLocked?: boolean;
+  jobs?: number;
+  backend?: BackendName;
+  onProgress?: (round: number, progress: SweepProgress) => void;
+}): SpecRunner {
   return (specs, round) =>
     runSweep(specs, {
       experiment: SCALING_EXPERIMENT,
       resultsPath: options.resultsPath,
+      resultsLocked: options.resultsLocked,
       jobs: options.jobs,
       backend: options.backend,
       onProgress: (progress) => options.onProgress?.(round, progress),

@@ -24,6 +24,8 @@ export interface SweepOptions {
   readonly experiment: string;
   /** JSON Lines file to append to and resume from; without it results stay in memory. */
   readonly resultsPath?: string;
+  /** The caller holds `resultsPath`'s lock already (lockResults), across several sweeps into it. */
+  readonly resultsLocked?: boolean;
   /** Worker processes; default one per core. */
   readonly jobs?: number;
   readonly shard?: Shard;
@@ -59,7 +61,7 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
   }
   // Only one sweep writes a results file at a time; the lock is taken before the file is read.
   let release: (() => Promise<void>) | undefined;
-  if (options.resultsPath) {
+  if (options.resultsPath && !options.resultsLocked) {
     await mkdir(dirname(options.resultsPath), { recursive: true });
     release = await lockResults(options.resultsPath);
   }

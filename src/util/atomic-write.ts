@@ -1,8 +1,12 @@
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 
-/** Temporaries older than this are from a write that was killed (a live write lasts milliseconds). */
+/**
+ * Temporaries older than this are from a write that was killed. The age, not the name, keeps
+ * another process's live write safe: its temporary is written moments before its rename (and
+ * within one process write-file-atomic serialises writes of a file).
+ */
 const STALE_TEMP_MS = 60_000;
 
 /**
@@ -10,13 +14,21 @@ const STALE_TEMP_MS = 60_000;
  * getTmpname). A SIGKILL between its write and its rename leaves one behind, forever.
  */
 function isTempOf(name: string, target: string): boolean {
-  return name.startsWith(`${target}.`) && /^\d{1,10}$/.test(name.slice(target.length + 1));
+  const suffix = name.slice(target.length + 1);
+  return name.startsWith(`${target}.`) && /^(0|[1-9]\d{0,9})$/.test(suffix) && Number(suffix) <= 0xffff_ffff;
 }
 
 /** Removes what killed writes of `path` left beside it. */
 export function removeStaleTemps(path: string, now = Date.now()): void {
-  const dir = dirname(path);
-  const target = basename(path);
+  // write-file-atomic names the temporary after the target's real path (a symlinked file's lives beside the file it points to).
+  let real = path;
+  try {
+    real = realpathSync(path);
+  } catch {
+    // not there yet: named after `path` itself
+  }
+  const dir = dirname(real);
+  const target = basename(real);
   let names: string[];
   try {
     names = readdirSync(dir);

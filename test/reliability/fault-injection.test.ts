@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,6 +26,7 @@ import { createRng } from '../../src/engine/random.js';
 import { TwoLayerCnn } from '../../src/models/two-layer-cnn.js';
 import { evaluate } from '../../src/training/evaluate.js';
 import { checkFiniteWeights, DivergenceError } from '../../src/training/sgd.js';
+import { writeFileAtomically } from '../../src/util/atomic-write.js';
 import { cliCases } from './cli-cases.js';
 import { dataFaults, expectedPath, FORMATS } from './data-faults.js';
 import { RELIABILITY_SWEEP } from './sweep-child.js';
@@ -149,6 +151,14 @@ describe('writers killed with SIGKILL at random moments', () => {
       onDisk = version;
       tally.kills++;
     }
+    // Kills between a temporary's write and its rename leave it behind; the next write of the file clears it once old.
+    const dir = join(work, 'atomic');
+    const temps = (await readdir(dir)).filter((name) => name !== 'model.json');
+    const longAgo = new Date(Date.now() - 120_000);
+    for (const name of temps) await utimes(join(dir, name), longAgo, longAgo);
+    await writeFileAtomically(path, fileVersion(onDisk + 1));
+    assert.deepEqual(await readdir(dir), ['model.json'], `${temps.length} temporaries left by the kills`);
+    assert.equal(versionOf(await readFile(path, 'utf8')), onDisk + 1);
   });
 
   it('a results file appended by appendResult keeps every finished line; a torn tail is repaired', async () => {
@@ -212,6 +222,8 @@ describe('a sweep killed mid-way and resumed', () => {
       kills++;
       tally.kills++;
       const content = readResults(killed());
+      // Unfinished, it still held its lock: the next run must take the lock over from a dead holder.
+      if (content.lines.length < expected.length) assert.ok(existsSync(`${killed()}.lock`), `kill ${kills}: no lock left behind`);
       assert.ok(content.tornLines <= 1, `kill ${kills}: ${content.tornLines} torn lines`);
       assert.equal(new Set(content.lines.map((line) => line.key)).size, content.lines.length, `kill ${kills}: a run twice`);
     }

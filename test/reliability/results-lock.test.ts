@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readResults } from '../../src/experiments/results-file.js';
 import { lockResults, ResultsLockedError } from '../../src/experiments/results-lock.js';
 import { runSweep } from '../../src/experiments/sweep.js';
+import { scalingCommand } from '../../src/cli/scaling.js';
 import { smallSweep } from '../support/sweep-driver.js';
 
 const driver = fileURLToPath(new URL('../support/sweep-driver.js', import.meta.url));
@@ -59,13 +60,13 @@ describe('one sweep per results file', () => {
     }
   });
 
-  it('a live holder in another process blocks; a SIGKILLed one does not, and SIGTERM releases', async () => {
+  it('a live holder in another process blocks; a SIGKILLed one does not, and SIGTERM or SIGINT releases', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
     try {
       const path = join(dir, 'held.jsonl');
       const killed = holder(path);
       await killed.locked;
-      await assert.rejects(lockResults(path), ResultsLockedError);
+      await assert.rejects(lockResults(path), (error: unknown) => error instanceof ResultsLockedError && error.holder?.pid === killed.child.pid && error.message.includes(`pid ${killed.child.pid}`));
       killed.child.kill('SIGKILL');
       await exited(killed.child);
       assert.ok(existsSync(`${path}.lock`), 'a SIGKILL leaves the lock directory behind');
@@ -87,8 +88,52 @@ describe('one sweep per results file', () => {
       assert.ok(!existsSync(path), 'no results file written');
       terminated.child.kill('SIGTERM');
       await exited(terminated.child);
-      assert.ok(!existsSync(`${path}.lock`), 'SIGTERM releases the lock on the way out');
+      assert.ok(!existsSync(`${path}.lock`) && !existsSync(`${path}.lock-pid`), 'SIGTERM releases the lock on the way out');
+      const interrupted = holder(path);
+      await interrupted.locked;
+      interrupted.child.kill('SIGINT');
+      await exited(interrupted.child);
+      assert.ok(!existsSync(`${path}.lock`) && !existsSync(`${path}.lock-pid`), 'SIGINT (Ctrl-C) releases it too');
       await (await lockResults(path))();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a dead holder is taken over only when it ran on this machine', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
+    try {
+      const path = join(dir, 'shared.jsonl');
+      const deadPid = 4_194_305; // above Linux's largest pid_max: no such process
+      mkdirSync(`${path}.lock`); // fresh: not stale yet
+      writeFileSync(`${path}.lock-pid`, `${deadPid} some-other-host\n`);
+      await assert.rejects(lockResults(path), (error: unknown) => error instanceof ResultsLockedError && error.message.includes(`pid ${deadPid} on some-other-host`));
+      writeFileSync(`${path}.lock-pid`, `${deadPid} ${hostname()}\n`);
+      const release = await lockResults(path);
+      await release();
+      assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('pmoe scaling on a file being written is refused before any run or report; its rounds sweep under its own lock', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
+    try {
+      const path = join(dir, 'scaling.jsonl');
+      const release = await lockResults(path);
+      try {
+        const reportDir = join(dir, 'report');
+        await assert.rejects(scalingCommand({ quick: true, out: path, reportDir, backend: 'wasm', set: [] }), ResultsLockedError);
+        assert.ok(!existsSync(path) && !existsSync(reportDir), 'nothing written');
+        // Its rounds run under the lock it holds: a sweep told so does not try to take it again.
+        const [spec] = smallSweep();
+        const { ran } = await runSweep([spec], { experiment: 'lock-test', resultsPath: path, resultsLocked: true, jobs: 1, backend: 'wasm' });
+        assert.equal(ran, 1);
+        assert.equal(readResults(path).lines.length, 1);
+      } finally {
+        await release();
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
