@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-layers';
 import { registerWasmKernels } from './wasm-kernels.js';
 import { registerTopKGradient } from './topk-gradient.js';
 import { registerGatherRows } from './gather-rows.js';
+import { registerRowsProduct } from './rows-product.js';
 import { registerBatchNormGradient } from './batchnorm-gradient.js';
 
 /** Backends pmoe can run on. `tensorflow` is @tensorflow/tfjs-node, used only when a user has installed it. */
@@ -39,6 +40,7 @@ async function init(backend: BackendName): Promise<string> {
   registerWasmKernels();
   registerTopKGradient();
   registerGatherRows();
+  registerRowsProduct();
   registerBatchNormGradient();
   if (backend === 'tensorflow' || backend === 'auto') {
     if (await tryTfjsNode()) {

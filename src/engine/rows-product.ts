@@ -73,11 +73,7 @@ const rowsProductGradConfig: tf.GradConfig = {
     const [x, rows, w] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
     const dyTensor = (Array.isArray(dy) ? dy[0] : dy) as tf.Tensor2D;
     return {
-      x: () =>
-        tf.tidy(() => {
-          const everyRow = tf.range(0, dyTensor.shape[0], 1, 'int32') as tf.Tensor1D;
-          return scatterAddRowsOp(rowsProduct(dyTensor, everyRow, tf.transpose(w)), rows, x.shape[0]);
-        }),
+      x: () => tf.tidy(() => scatterAddRowsOp(simdMatMul(dyTensor, tf.transpose(w)), rows, x.shape[0])),
       w: () => tf.engine().runKernel(ROWS_PRODUCT_T, { x, rows, dy: dyTensor }) as tf.Tensor,
       // Integer data: see gather-rows.ts for why the tape may still ask.
       rows: () => tf.zeros(rows.shape),
@@ -85,7 +81,8 @@ const rowsProductGradConfig: tf.GradConfig = {
   },
 };
 
-function registerRowsProduct(): void {
+/** Registers the wasm kernels and the gradient (initEngine does, with the engine's other kernels). Idempotent. */
+export function registerRowsProduct(): void {
   for (const [kernelName, transposed] of [
     [ROWS_PRODUCT, false],
     [ROWS_PRODUCT_T, true],
@@ -99,9 +96,7 @@ function registerRowsProduct(): void {
 function fastPathTakes(x: tf.Tensor2D, rows: tf.Tensor1D, w: tf.Tensor2D): boolean {
   if (tf.getBackend() !== 'wasm') return false;
   if (rows.shape[0] % 4 !== 0 || x.shape[1] % 4 !== 0 || w.shape[1] % 4 !== 0) return false;
-  if (heapKernels(tf.backend() as BackendWasm) === null) return false;
-  registerRowsProduct();
-  return true;
+  return tf.getKernel(ROWS_PRODUCT, 'wasm') != null && heapKernels(tf.backend() as BackendWasm) !== null;
 }
 
 /** x [R, K] float32, rows [M] int32 in 0..R-1 (repeats allowed), w [K, N]: x[rows] w [M, N], differentiable in x and w. */

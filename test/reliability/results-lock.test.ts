@@ -38,10 +38,19 @@ function holder(path: string): { child: ChildProcess; locked: Promise<void> } {
   return { child, locked };
 }
 
+/** Runs `body` in a fresh temporary folder, removed afterwards. */
+async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
+  try {
+    await body(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('one sweep per results file', () => {
-  it('a second sweep on a file being written is refused at once, naming it; the first ends with every run once', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
-    try {
+  it('a second sweep on a file being written is refused at once, naming it; the first ends with every run once', () =>
+    inTempDir(async (dir) => {
       const path = join(dir, 'sweep.jsonl');
       const first = spawn(process.execPath, [driver, path, '2'], { stdio: 'ignore' });
       const firstExit = exited(first);
@@ -55,14 +64,10 @@ describe('one sweep per results file', () => {
       assert.equal(lines.length, smallSweep().length);
       assert.equal(new Set(lines.map((line) => line.key)).size, lines.length, 'no run written twice');
       assert.ok(!existsSync(`${path}.lock`) && !existsSync(`${path}.lock-pid`), 'lock released');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('a live holder in another process blocks; a SIGKILLed one does not, and SIGTERM or SIGINT releases', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
-    try {
+  it('a live holder in another process blocks; a SIGKILLed one does not, and SIGTERM or SIGINT releases', () =>
+    inTempDir(async (dir) => {
       const path = join(dir, 'held.jsonl');
       const killed = holder(path);
       await killed.locked;
@@ -95,14 +100,10 @@ describe('one sweep per results file', () => {
       await exited(interrupted.child);
       assert.ok(!existsSync(`${path}.lock`) && !existsSync(`${path}.lock-pid`), 'SIGINT (Ctrl-C) releases it too');
       await (await lockResults(path))();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('a dead holder is taken over only when it ran on this machine', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
-    try {
+  it('a dead holder is taken over only when it ran on this machine', () =>
+    inTempDir(async (dir) => {
       const path = join(dir, 'shared.jsonl');
       const deadPid = 4_194_305; // above Linux's largest pid_max: no such process
       mkdirSync(`${path}.lock`); // fresh: not stale yet
@@ -112,14 +113,10 @@ describe('one sweep per results file', () => {
       const release = await lockResults(path);
       await release();
       assert.deepEqual(readdirSync(dir), []);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('pmoe scaling on a file being written is refused before any run or report; its rounds sweep under its own lock', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pmoe-lock-'));
-    try {
+  it('pmoe scaling on a file being written is refused before any run or report; its rounds sweep under its own lock', () =>
+    inTempDir(async (dir) => {
       const path = join(dir, 'scaling.jsonl');
       const release = await lockResults(path);
       try {
@@ -134,8 +131,5 @@ describe('one sweep per results file', () => {
       } finally {
         await release();
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });
