@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { checkRange, gatherRows, scatterAddRowsOp } from './gather-rows.js';
-import { bindGemm, type Kernels } from './simd-gemm.js';
+import { heapKernels } from './heap-kernels.js';
 
 /**
  * rowsProduct(x, rows, w) = gatherRows(x, rows) w: a pMoE expert with 1x1 kernels applied to the
@@ -17,15 +17,6 @@ export const ROWS_PRODUCT = 'PmoeRowsProduct';
 const ROWS_PRODUCT_T = 'PmoeRowsProductT';
 
 const FLOAT_BYTES = 4;
-const bound = new WeakMap<WebAssembly.Memory, Kernels | null>();
-
-/** The GEMM kernels bound to the wasm backend's memory, or null (threaded build, no SIMD). */
-function heapKernels(backend: BackendWasm): Kernels | null {
-  const memory = (backend.wasm as unknown as { asm?: { memory?: unknown } }).asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) return null;
-  if (!bound.has(memory)) bound.set(memory, bindGemm(memory));
-  return bound.get(memory) ?? null;
-}
 
 interface KernelArgs {
   inputs: tf.NamedTensorInfoMap;

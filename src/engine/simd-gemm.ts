@@ -208,22 +208,89 @@ function sparseKernel(transposed: boolean): Bytes {
   return seq(uleb(body.length), body);
 }
 
+/**
+ * gemmSeg, the product behind the convolutions (conv-gemm.ts): row i of A is `segs` segments of
+ * `segK` floats, segment s at rows[s m + i] (segment-major, so a tile's four addresses are
+ * adjacent), and row i of C is written at crows[i]:
+ *   C_i[j] = sum_s sum_p A_{i,s}[p] B[s segK + p, j]                                (B: segs segK x N)
+ *                + bias[j]
+ * With one segment per tap and the taps' input pixels as addresses (a zero row where the tap
+ * falls in the padding), this is a convolution without an im2col copy. segs = 0 writes the bias.
+ * Parameters (i32): M, N, segK, segs, rows, b, crows, bias (N floats); M and N multiples of 4.
+ */
+const [GM, GN, GK, GS, GROWS, GB, GCROWS, GBIAS] = [0, 1, 2, 3, 4, 5, 6, 7];
+const [GI0, GJ0, GPA, GR0, GBP, GLDB, GKB, GSEG, GT] = [8, 9, 10, 11, 15, 16, 17, 18, 19];
+const G_I32_LOCALS = 12;
+const GACC = 20;
+const [GB0, GB1, GAV] = [28, 29, 30];
+
+function segKernel(): Bytes {
+  const acc = (r: number, v: number) => GACC + 2 * r + v;
+  const tileOf = (vectors: 1 | 2) => {
+    const each = (f: (r: number, v: number) => Bytes) =>
+      seq(...Array.from({ length: 4 * vectors }, (_, i) => f(Math.floor(i / vectors), i % vectors)));
+    const inner = seq(
+      ins.get(GBP), ins.v128Load(0), ins.set(GB0),
+      vectors === 2 ? seq(ins.get(GBP), ins.v128Load(16), ins.set(GB1)) : seq(),
+      ...[0, 1, 2, 3].map((r) =>
+        seq(
+          ins.get(GR0 + r), ins.get(GPA), ins.add, ins.v128Splat32(0), ins.set(GAV),
+          ...Array.from({ length: vectors }, (_, v) =>
+            seq(ins.get(acc(r, v)), ins.get(GAV), ins.get(v === 0 ? GB0 : GB1), ins.f32x4Mul, ins.f32x4Add, ins.set(acc(r, v))),
+          ),
+        ),
+      ),
+      addTo(GBP, ins.get(GLDB)),
+      addTo(GPA, ins.i32(4)),
+    );
+    // Segment s: the four rows' addresses at rows + 4 (s M + i0) + 4 r.
+    const segment = seq(
+      ins.get(GROWS), ins.get(GSEG), ins.get(GM), ins.mul, ins.get(GI0), ins.add, ins.i32(4), ins.mul, ins.add, ins.set(GT),
+      ...[0, 1, 2, 3].map((r) => seq(ins.get(GT), ins.load(4 * r), ins.set(GR0 + r))),
+      ins.i32(0), ins.set(GPA),
+      whileNot(seq(ins.get(GPA), ins.get(GKB), ins.geU), inner),
+      addTo(GSEG, ins.i32(1)),
+    );
+    return seq(
+      each((r, v) => seq(ins.get(GBIAS), ins.get(GJ0), ins.i32(4), ins.mul, ins.add, ins.v128Load(16 * v), ins.set(acc(r, v)))),
+      ins.get(GB), ins.get(GJ0), ins.i32(4), ins.mul, ins.add, ins.set(GBP),
+      ins.i32(0), ins.set(GSEG),
+      whileNot(seq(ins.get(GSEG), ins.get(GS), ins.geU), segment),
+      // Row i0 + r of C at crows[i0 + r] + 4 j0.
+      ins.get(GCROWS), ins.get(GI0), ins.i32(4), ins.mul, ins.add, ins.set(GT),
+      ...[0, 1, 2, 3].map((r) =>
+        seq(
+          ins.get(GT), ins.load(4 * r), ins.get(GJ0), ins.i32(4), ins.mul, ins.add, ins.set(GR0 + r),
+          ...Array.from({ length: vectors }, (_, v) => seq(ins.get(GR0 + r), ins.get(acc(r, v)), ins.v128Store(16 * v))),
+        ),
+      ),
+    );
+  };
+  const j8 = whileNot(seq(ins.get(GJ0), ins.i32(8), ins.add, ins.get(GN), ins.gtU), seq(tileOf(2), addTo(GJ0, ins.i32(8))));
+  const j4 = seq(ins.block, ins.get(GJ0), ins.i32(4), ins.add, ins.get(GN), ins.gtU, ins.brIf(0), tileOf(1), ins.end);
+  const iLoop = whileNot(seq(ins.get(GI0), ins.get(GM), ins.geU), seq(ins.i32(0), ins.set(GJ0), j8, j4, addTo(GI0, ins.i32(4))));
+  const setup = seq(ins.get(GN), ins.i32(4), ins.mul, ins.set(GLDB), ins.get(GK), ins.i32(4), ins.mul, ins.set(GKB), ins.i32(0), ins.set(GI0));
+  const locals = seq(uleb(2), uleb(G_I32_LOCALS), I32, uleb(V128_LOCALS), V128);
+  const body = seq(locals, setup, iLoop, ins.end);
+  return seq(uleb(body.length), body);
+}
+
 function section(id: number, content: Bytes): Bytes {
   return seq(id, uleb(content.length), content);
 }
 
 const name = (text: string) => seq(uleb(text.length), ...Array.from(text, (ch) => ch.charCodeAt(0)));
 
-/** The module: imports env.memory, exports gemm, gemmT, spmm and spmmT. */
+/** The module: imports env.memory, exports gemm, gemmT, spmm, spmmT and gemmSeg. */
 export function gemmModuleBytes(): Uint8Array<ArrayBuffer> {
-  const type = seq(0x60, uleb(6), ...new Array<number>(6).fill(I32), uleb(0));
+  const type = (params: number) => seq(0x60, uleb(params), ...new Array<number>(params).fill(I32), uleb(0));
   const bytes = seq(
     [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    section(1, seq(uleb(1), type)),
+    section(1, seq(uleb(2), type(6), type(8))),
     section(2, seq(uleb(1), name('env'), name('memory'), 0x02, 0x00, uleb(1))),
-    section(3, seq(uleb(4), uleb(0), uleb(0), uleb(0), uleb(0))),
-    section(7, seq(uleb(4), ...['gemm', 'gemmT', 'spmm', 'spmmT'].map((text, i) => seq(name(text), 0x00, uleb(i))))),
-    section(10, seq(uleb(4), kernel(false), kernel(true), sparseKernel(false), sparseKernel(true))),
+    section(3, seq(uleb(5), uleb(0), uleb(0), uleb(0), uleb(0), uleb(1))),
+    section(7, seq(uleb(5), ...['gemm', 'gemmT', 'spmm', 'spmmT', 'gemmSeg'].map((text, i) => seq(name(text), 0x00, uleb(i))))),
+    section(10, seq(uleb(5), kernel(false), kernel(true), sparseKernel(false), sparseKernel(true), segKernel())),
   );
   return Uint8Array.from(bytes);
 }
@@ -233,7 +300,8 @@ export function gemmModuleBytes(): Uint8Array<ArrayBuffer> {
 
 type Kernel = (m: number, n: number, k: number, rows: number, b: number, c: number) => void;
 type SparseKernel = (count: number, n: number, ids: number, starts: number, b: number, c: number) => void;
-export type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel };
+type SegmentKernel = (m: number, n: number, segK: number, segs: number, rows: number, b: number, crows: number, bias: number) => void;
+export type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel; gemmSeg: SegmentKernel };
 
 let compiled: WebAssembly.Module | null | undefined;
 

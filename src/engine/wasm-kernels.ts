@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { convFilterGradient, convForward, convGeometry, convInputGradient } from './conv-gemm.js';
 import { fastBatchMatMul, fastFusedMatMul } from './matmul.js';
 
 type TensorInfo = tf.TensorInfo;
@@ -38,6 +39,8 @@ function dispose(backend: BackendWasm, ...infos: TensorInfo[]): void {
 }
 
 /**
+ * Channels-last, undilated convolutions with output channels in multiples of 4 take the per-tap
+ * SIMD products of conv-gemm.ts; the others the following.
  * dW[i,j,c,o] = sum_{b,y,x} xPadded[b, y*sh + i*dh, x*sw + j*dw, c] * dy[b,y,x,o] is itself a
  * convolution once the batch plays the channel role: input x^T [Ci,H,W,B], filter
  * dy^T [Ho,Wo,B,Co], the forward dilations as strides and the forward strides as dilations,
@@ -86,6 +89,9 @@ function conv2DBackpropFilter(args: {
   if (usedH <= 0 || usedW <= 0 || batchSize === 0 || outH === 0 || outW === 0) {
     return zeros(backend, filterShape, 'float32');
   }
+  const geometry = convGeometry(info);
+  const viaGemm = geometry && convFilterGradient(backend, x, dy, geometry);
+  if (viaGemm) return viaGemm;
 
   let xT = transpose(backend, x, channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]);
   if (usedH < inHeight || usedW < inWidth) {
@@ -213,7 +219,8 @@ function fixBatchedGather(plainGather: tf.KernelFunc): tf.KernelFunc {
 
 /**
  * tfjs 4.22's wasm Conv2DBackpropInput is a plain loop, ~10x slower than the forward conv on a
- * 3x3 layer. The input gradient is a stride-1 forward conv of dy, zero-upsampled by the stride,
+ * 3x3 layer. Where conv-gemm.ts applies (channels-last, undilated, channels in multiples of 4),
+ * its phase-split SIMD products run it. Otherwise the input gradient is a stride-1 forward conv of dy, zero-upsampled by the stride,
  * with the filter rotated by 180 degrees and its channel axes swapped, padded by k - 1 - pad:
  * XNNPACK speed. Upsampling multiplies the work by sh * sw, so only strides up to 2 take this
  * path; larger strides, NCHW and paddings wider than the kernel stay with the original kernel.
@@ -233,6 +240,9 @@ function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
       attrs.dimRoundingMode,
     );
     const { filterHeight: kh, filterWidth: kw, inHeight, inWidth, strideHeight: sh, strideWidth: sw } = info;
+    const geometry = convGeometry(info);
+    const viaGemm = geometry && convInputGradient(backend, dy, filter, geometry);
+    if (viaGemm) return viaGemm;
     if (sh > 2 || sw > 2) return original(args);
     const [batch, outH, outW, outC] = dy.shape;
     // dy upsampled: row p of dy lands on row p * sh, so the last dy row is row (outH - 1) * sh.
@@ -277,9 +287,38 @@ function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
+/**
+ * Conv2D and FusedConv2D (bias, no activation) by conv-gemm.ts's per-tap SIMD products where
+ * they apply and the input has channels in multiples of 4: 10-25 % faster than XNNPACK on the
+ * Wide-ResNet's 16-64-channel 3x3 layers (measured), and no operator packing per new filter.
+ * An RGB stem (3 channels) and everything else keep the original kernel.
+ */
+function fastConv2D(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+    const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DAttrs & { activation?: string };
+    if (x === undefined || filter === undefined || preluActivationWeights !== undefined) return original(args);
+    if ((attrs.activation ?? 'linear') !== 'linear') return original(args);
+    if (bias !== undefined && !(bias.shape.length === 1 && bias.shape[0] === filter.shape[3])) return original(args);
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as Shape4,
+      filter.shape as Shape4,
+      attrs.strides,
+      attrs.dilations ?? 1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      attrs.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast',
+    );
+    const geometry = convGeometry(info);
+    if (geometry === null || geometry.inChannels % 4 !== 0) return original(args);
+    return convForward(backend, x, filter, bias, geometry) ?? original(args);
+  };
+}
+
 const ownWrappers = new WeakSet<tf.KernelFunc>();
 
-/** Replaces a registered wasm kernel by a wrapper around it, once. */
 /**
  * Sum and Mean of float32 over leading or trailing axes with float64 accumulators. The wasm
  * kernels accumulate in float32 in order, which loses the small per-channel sums that batch
@@ -332,6 +371,7 @@ function accurateReduction(mean: boolean) {
     };
 }
 
+/** Replaces a registered wasm kernel by a wrapper around it, once. */
 function wrapWasmKernel(kernelName: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): void {
   const current = tf.getKernel(kernelName, WASM);
   if (current == null || ownWrappers.has(current.kernelFunc)) return;
@@ -349,7 +389,8 @@ const KERNELS: { kernelName: string; kernelFunc: tf.KernelFunc }[] = [
 
 /**
  * Registers on the wasm backend the kernels that training needs and tfjs 4.22 lacks there, and
- * wraps six it has: GatherV2 (wrong for batchDims >= 1), Conv2DBackpropInput (slow), BatchMatMul
+ * wraps eight it has: GatherV2 (wrong for batchDims >= 1), Conv2D, FusedConv2D and
+ * Conv2DBackpropInput (slow at few channels), BatchMatMul
  * (slow when batched or transposed), _FusedMatMul (the same, and a wrong bias there), and Sum and
  * Mean (float32 accumulation). Idempotent.
  */
@@ -361,6 +402,8 @@ export function registerWasmKernels(): void {
   }
   wrapWasmKernel('GatherV2', fixBatchedGather);
   wrapWasmKernel('Conv2DBackpropInput', fastConv2DBackpropInput);
+  wrapWasmKernel('Conv2D', fastConv2D);
+  wrapWasmKernel('FusedConv2D', fastConv2D);
   wrapWasmKernel('BatchMatMul', fastBatchMatMul);
   wrapWasmKernel('_FusedMatMul', fastFusedMatMul);
   wrapWasmKernel('Sum', accurateReduction(false));

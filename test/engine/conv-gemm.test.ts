@@ -1,0 +1,93 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { initEngine, tf } from '../../src/engine/backend.js';
+import { convFilterGradient, convForward, convGeometry, convInputGradient } from '../../src/engine/conv-gemm.js';
+import { freshRng, gaussian } from '../support/random.js';
+import { relativeError } from '../support/relative-error.js';
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+interface Case {
+  name: string;
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: number | [number, number];
+  pad: Pad;
+}
+
+/** Geometries the per-tap products take (channels-last, undilated, output channels in multiples of 4). */
+const CASES: Case[] = [
+  { name: 'WRN 3x3 same stride 1, 16 -> 16', x: [4, 12, 12, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same' },
+  { name: 'WRN 3x3 same stride 2, even input (pad 0 top, 1 bottom)', x: [3, 10, 10, 16], filter: [3, 3, 16, 32], strides: 2, pad: 'same' },
+  { name: 'WRN 1x1 stride 2 shortcut (three phases without taps)', x: [2, 8, 8, 16], filter: [1, 1, 16, 32], strides: 2, pad: 'valid' },
+  { name: '3x3 same stride 2, odd input', x: [2, 9, 7, 8], filter: [3, 3, 8, 4], strides: 2, pad: 'same' },
+  { name: 'RGB stem, 3 input channels', x: [2, 8, 8, 3], filter: [3, 3, 3, 8], strides: 1, pad: 'same' },
+  { name: '1 input channel, 5x5 valid', x: [2, 9, 9, 1], filter: [5, 5, 1, 4], strides: 1, pad: 'valid' },
+  { name: 'positions not a multiple of 4 (padding rows)', x: [1, 3, 3, 4], filter: [3, 3, 4, 12], strides: 1, pad: 'same' },
+  { name: '4x4 patches stride 4', x: [3, 8, 12, 4], filter: [4, 4, 4, 8], strides: 4, pad: 'valid' },
+  { name: 'kernel smaller than the stride (2x2 stride 3)', x: [2, 11, 10, 4], filter: [2, 2, 4, 4], strides: 3, pad: 'valid' },
+  { name: 'non-square 3x5 kernel, strides [1, 2]', x: [2, 9, 11, 8], filter: [3, 5, 8, 4], strides: [1, 2], pad: 'same' },
+  { name: 'explicit asymmetric pad, strides [2, 1]', x: [2, 10, 9, 4], filter: [3, 2, 4, 8], strides: [2, 1], pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
+  { name: 'pad wider than the kernel', x: [1, 6, 6, 4], filter: [2, 2, 4, 4], strides: 1, pad: [[0, 0], [3, 0], [0, 3], [0, 0]] },
+];
+
+const TOLERANCE = 1e-5;
+
+describe('conv-gemm: convolutions and their gradients by per-tap SIMD products on the wasm heap', () => {
+  for (const c of CASES) {
+    test(`${c.name}: forward (with bias), input and filter gradients equal tfjs's cpu kernels, nothing leaked`, async () => {
+      const rng = freshRng(`conv-gemm ${c.name}`);
+      const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
+      const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+      const [xVals, fVals, dyVals] = [c.x, c.filter, info.outShape].map((shape) => Float32Array.from(gaussian(rng, size(shape))));
+      const bVals = Float32Array.from(gaussian(rng, c.filter[3]));
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC' as const };
+
+      await initEngine('cpu');
+      const expected = tf.tidy(() => {
+        const [x, f, dy] = [tf.tensor4d(xVals, c.x), tf.tensor4d(fVals, c.filter), tf.tensor4d(dyVals, info.outShape as [number, number, number, number])];
+        const run = (name: string, inputs: tf.NamedTensorMap, extra: tf.NamedAttrMap) => (tf.engine().runKernel(name, inputs, { ...attrs, ...extra }) as tf.Tensor).dataSync();
+        return {
+          out: tf.add(tf.conv2d(x, f, c.strides, c.pad), tf.tensor1d(bVals)).dataSync(),
+          dx: run('Conv2DBackpropInput', { dy, filter: f }, { inputShape: c.x }),
+          dW: run('Conv2DBackpropFilter', { x, dy }, { filterShape: c.filter }),
+        };
+      });
+
+      await initEngine('wasm');
+      const backend = tf.backend() as BackendWasm;
+      const geometry = convGeometry(info);
+      assert.ok(geometry, 'the per-tap products take this geometry');
+      const idsBefore = backend.numDataIds();
+      const [x, f, dy, bias] = [tf.tensor4d(xVals, c.x), tf.tensor4d(fVals, c.filter), tf.tensor(dyVals, info.outShape), tf.tensor1d(bVals)];
+      const read = (info: tf.TensorInfo | null) => {
+        assert.ok(info, 'the fast path ran');
+        const values = (backend.typedArrayFromHeap(info) as Float32Array).slice();
+        backend.disposeData(info.dataId);
+        return values;
+      };
+      const out = read(convForward(backend, x, f, bias, geometry));
+      const dW = read(convFilterGradient(backend, x, dy, geometry));
+      assert.ok(relativeError(out, expected.out) < TOLERANCE, `forward: ${relativeError(out, expected.out)}`);
+      assert.ok(relativeError(dW, expected.dW) < TOLERANCE, `filter gradient: ${relativeError(dW, expected.dW)}`);
+      if (c.x[3] % 4 === 0) {
+        const dx = read(convInputGradient(backend, dy, f, geometry));
+        assert.ok(relativeError(dx, expected.dx) < TOLERANCE, `input gradient: ${relativeError(dx, expected.dx)}`);
+      } else {
+        assert.equal(convInputGradient(backend, dy, f, geometry), null, 'input channels not a multiple of 4: declined');
+      }
+      tf.dispose([x, f, dy, bias]);
+      assert.equal(backend.numDataIds(), idsBefore, 'heap tensors leaked');
+    });
+  }
+
+  test('declines dilations, NCHW and output channels not a multiple of 4', () => {
+    const info = (x: number[], filter: number[], dilations: number, format: 'channelsLast' | 'channelsFirst' = 'channelsLast') =>
+      tf.backend_util.computeConv2DInfo(x as [number, number, number, number], filter as [number, number, number, number], 1, dilations, 'same', undefined, false, format);
+    assert.equal(convGeometry(info([1, 8, 8, 4], [3, 3, 4, 4], 2)), null);
+    assert.equal(convGeometry(info([1, 4, 8, 8], [3, 3, 4, 4], 1, 'channelsFirst')), null);
+    assert.equal(convGeometry(info([1, 8, 8, 4], [3, 3, 4, 6], 1)), null);
+    assert.equal(convGeometry(info([1, 8, 8, 6], [3, 3, 6, 4], 1)), null);
+    assert.ok(convGeometry(info([1, 8, 8, 3], [3, 3, 3, 4], 1)));
+  });
+});
