@@ -8,6 +8,7 @@ import { registerTopKGradient } from './topk-gradient.js';
 import { registerGatherRows } from './gather-rows.js';
 import { registerRowsProduct } from './rows-product.js';
 import { registerBatchNormGradient } from './batchnorm-gradient.js';
+import { registerBatchNormTraining } from './batch-norm-training.js';
 
 /** Backends pmoe can run on. `tensorflow` is @tensorflow/tfjs-node, used only when a user has installed it. */
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
@@ -42,6 +43,7 @@ async function init(backend: BackendName): Promise<string> {
   registerGatherRows();
   registerRowsProduct();
   registerBatchNormGradient();
+  registerBatchNormTraining();
   if (backend === 'tensorflow' || backend === 'auto') {
     if (await tryTfjsNode()) {
       await activate('tensorflow');

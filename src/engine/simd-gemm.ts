@@ -17,68 +17,7 @@
  * callers pad their own buffers (zero columns; a row table padded by repeating a row).
  */
 
-// ---------------------------------------------------------------------------------------------
-// A minimal wasm encoder: just what the kernels use.
-
-const I32 = 0x7f;
-const V128 = 0x7b;
-
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
-
-function sleb(value: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-const simd = (op: number) => [0xfd, ...uleb(op)];
-
-/** Instructions, by name, as byte arrays. */
-const ins = {
-  block: [0x02, 0x40],
-  loop: [0x03, 0x40],
-  end: [0x0b],
-  br: (depth: number) => [0x0c, ...uleb(depth)],
-  brIf: (depth: number) => [0x0d, ...uleb(depth)],
-  get: (local: number) => [0x20, ...uleb(local)],
-  set: (local: number) => [0x21, ...uleb(local)],
-  i32: (value: number) => [0x41, ...sleb(value)],
-  add: [0x6a],
-  mul: [0x6c],
-  geU: [0x4f],
-  gtU: [0x4b],
-  load: (offset = 0) => [0x28, 2, ...uleb(offset)],
-  v128Load: (offset = 0) => [...simd(0x00), 4, ...uleb(offset)],
-  v128Splat32: (offset = 0) => [...simd(0x09), 2, ...uleb(offset)],
-  v128Store: (offset = 0) => [...simd(0x0b), 4, ...uleb(offset)],
-  v128Zero: [...simd(0x0c), ...new Array<number>(16).fill(0)],
-  f32x4Add: simd(0xe4),
-  f32x4Mul: simd(0xe6),
-};
-
-type Bytes = number[];
-const seq = (...parts: (Bytes | number)[]): Bytes => parts.flatMap((p) => (typeof p === 'number' ? [p] : p));
-
-/** `local += value` for an i32 local. */
-const addTo = (local: number, value: Bytes) => seq(ins.get(local), value, ins.add, ins.set(local));
-/** while (!(a >= b)) { body }: `exit` computes the condition that leaves the loop. */
-const whileNot = (exit: Bytes, body: Bytes) => seq(ins.block, ins.loop, exit, ins.brIf(1), body, ins.br(0), ins.end, ins.end);
+import { addTo, type Bytes, functionBody, ins, memoryModule, seq, whileNot } from './wasm-assembler.js';
 
 // Parameters of both kernels: M, N, K, rows, b, c (i32). Then locals.
 const [M, N, K, ROWS, B, C] = [0, 1, 2, 3, 4, 5];
@@ -141,9 +80,7 @@ function kernel(transposed: boolean): Bytes {
   const j4 = seq(ins.block, ins.get(J0), ins.i32(4), ins.add, ins.get(N), ins.gtU, ins.brIf(0), tile(1, splat, pHead), ins.end);
   const iLoop = whileNot(seq(ins.get(I0), ins.get(M), ins.geU), seq(loadRows, ins.i32(0), ins.set(J0), j8, j4, addTo(I0, ins.i32(4))));
   const setup = seq(ins.get(N), ins.i32(4), ins.mul, ins.set(LDB), ins.get(K), ins.i32(4), ins.mul, ins.set(KB), ins.i32(0), ins.set(I0));
-  const locals = seq(uleb(2), uleb(I32_LOCALS), I32, uleb(V128_LOCALS), V128);
-  const body = seq(locals, setup, iLoop, ins.end);
-  return seq(uleb(body.length), body);
+  return functionBody(I32_LOCALS, V128_LOCALS, seq(setup, iLoop));
 }
 
 /**
@@ -203,9 +140,7 @@ function sparseKernel(transposed: boolean): Bytes {
     seq(pairRange, columns, addTo(ROW, ins.i32(4)), addTo(ROWB, ins.get(SLDB))),
   );
   const setup = seq(ins.get(SN), ins.i32(4), ins.mul, ins.set(SLDB), ins.i32(0), ins.set(ROW), ins.i32(0), ins.set(ROWB));
-  const locals = seq(uleb(2), uleb(I32_LOCALS), I32, uleb(V128_LOCALS), V128);
-  const body = seq(locals, setup, rows, ins.end);
-  return seq(uleb(body.length), body);
+  return functionBody(I32_LOCALS, V128_LOCALS, seq(setup, rows));
 }
 
 /**
@@ -270,29 +205,18 @@ function segKernel(): Bytes {
   const j4 = seq(ins.block, ins.get(GJ0), ins.i32(4), ins.add, ins.get(GN), ins.gtU, ins.brIf(0), tileOf(1), ins.end);
   const iLoop = whileNot(seq(ins.get(GI0), ins.get(GM), ins.geU), seq(ins.i32(0), ins.set(GJ0), j8, j4, addTo(GI0, ins.i32(4))));
   const setup = seq(ins.get(GN), ins.i32(4), ins.mul, ins.set(GLDB), ins.get(GK), ins.i32(4), ins.mul, ins.set(GKB), ins.i32(0), ins.set(GI0));
-  const locals = seq(uleb(2), uleb(G_I32_LOCALS), I32, uleb(V128_LOCALS), V128);
-  const body = seq(locals, setup, iLoop, ins.end);
-  return seq(uleb(body.length), body);
+  return functionBody(G_I32_LOCALS, V128_LOCALS, seq(setup, iLoop));
 }
-
-function section(id: number, content: Bytes): Bytes {
-  return seq(id, uleb(content.length), content);
-}
-
-const name = (text: string) => seq(uleb(text.length), ...Array.from(text, (ch) => ch.charCodeAt(0)));
 
 /** The module: imports env.memory, exports gemm, gemmT, spmm, spmmT and gemmSeg. */
 export function gemmModuleBytes(): Uint8Array<ArrayBuffer> {
-  const type = (params: number) => seq(0x60, uleb(params), ...new Array<number>(params).fill(I32), uleb(0));
-  const bytes = seq(
-    [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    section(1, seq(uleb(2), type(6), type(8))),
-    section(2, seq(uleb(1), name('env'), name('memory'), 0x02, 0x00, uleb(1))),
-    section(3, seq(uleb(5), uleb(0), uleb(0), uleb(0), uleb(0), uleb(1))),
-    section(7, seq(uleb(5), ...['gemm', 'gemmT', 'spmm', 'spmmT', 'gemmSeg'].map((text, i) => seq(name(text), 0x00, uleb(i))))),
-    section(10, seq(uleb(5), kernel(false), kernel(true), sparseKernel(false), sparseKernel(true), segKernel())),
-  );
-  return Uint8Array.from(bytes);
+  return memoryModule([
+    { name: 'gemm', params: 6, body: kernel(false) },
+    { name: 'gemmT', params: 6, body: kernel(true) },
+    { name: 'spmm', params: 6, body: sparseKernel(false) },
+    { name: 'spmmT', params: 6, body: sparseKernel(true) },
+    { name: 'gemmSeg', params: 8, body: segKernel() },
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------

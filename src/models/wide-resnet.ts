@@ -59,6 +59,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { createRng, type Rng } from '../engine/random.js';
+import { trainingBatchNormalization } from './batch-norm-layer.js';
 import { GATE_MODES } from '../routing/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
 import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
@@ -198,7 +199,7 @@ class Builder {
   }
 
   bnRelu(x: Sym, name: string): Sym {
-    const normalised = tfl.layers.batchNormalization({ momentum: this.momentum, name: `${name}_bn` }).apply(x) as Sym;
+    const normalised = trainingBatchNormalization({ momentum: this.momentum, name: `${name}_bn` }).apply(x) as Sym;
     return tfl.layers.reLU({ name: `${name}_relu` }).apply(normalised) as Sym;
   }
 
