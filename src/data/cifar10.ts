@@ -114,15 +114,15 @@ export async function loadCifar10(dir: string, split: Cifar10SplitName, options:
     throw new RangeError(`CIFAR-10 option recordsPerFile must be an integer >= 1 or 'any' (got ${JSON.stringify(expected)})`);
   }
   const files = cifar10Files(dir, split);
-  const contents = await Promise.all(
-    files.map(async (file) => {
-      try {
-        return await readFile(file);
-      } catch (error) {
-        throw new DataFileError(file, readProblem(error), KIND, { cause: error });
-      }
-    }),
-  );
+  // In order, so that a missing or bad file is reported as the first one, every time.
+  const contents: Buffer[] = [];
+  for (const file of files) {
+    try {
+      contents.push(await readFile(file));
+    } catch (error) {
+      throw new DataFileError(file, readProblem(error), KIND, { cause: error });
+    }
+  }
   const counts = contents.map((bytes, i) => checkCifar10Bytes(bytes, files[i], expected));
   const count = counts.reduce((a, b) => a + b, 0);
   const images = new Uint8Array(count * CIFAR10_SIZE * CIFAR10_SIZE * 3);

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { gemmTChunks, gemmThreads, type GemmThreads } from './gemm-threads.js';
 import { heapKernels } from './heap-kernels.js';
-import { pad4 } from './simd-gemm.js';
+import { pad4, type Kernels } from './simd-gemm.js';
 
 /**
  * 2-D convolutions (NHWC, dilation 1) and their two gradients on the SIMD GEMM of simd-gemm.ts,
@@ -16,8 +17,10 @@ import { pad4 } from './simd-gemm.js';
  * - input gradient, split by output phase (q + pad) mod stride so that every row of a phase has
  *   the same taps and none of them multiplies an inserted zero: dx[q] = sum_t dy[p(q, t)] W_t^T;
  * - filter gradient, one transposed product per tap over all output positions: dW_t = x_t^T dy.
- * A tap outside the image reads a zero row. Every function returns null where it does not apply
- * (its caller then runs the backend's own kernel).
+ * A tap outside the image reads a zero row. Where two threads are available (gemm-threads.ts) the
+ * operands are copied into the shared arena and each product is split between the threads;
+ * otherwise the products run on the backend's heap in place. Every function returns null where
+ * it does not apply (its caller then runs the backend's own kernel).
  */
 
 type TensorInfo = tf.TensorInfo;
@@ -62,36 +65,238 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry | n
   };
 }
 
-function release(backend: BackendWasm, ...infos: TensorInfo[]): void {
-  for (const info of infos) backend.disposeData(info.dataId);
+/**
+ * Where one convolution's operands, tables and result live, and how its products run: the
+ * backend's heap (one thread, operands in place) or the two-thread arena (operands copied in).
+ * Addresses are byte addresses in `memory`; take views after the last allocation.
+ */
+interface Workspace {
+  readonly memory: WebAssembly.Memory;
+  /** The address of a tensor's data that the products may read. */
+  input(info: TensorInfo): number;
+  /** A scratch region of `length` 4-byte elements (contents undefined). */
+  alloc(length: number): number;
+  /** The result tensor's region, returned by finish(). */
+  output(shape: number[]): number;
+  /**
+   * A table of `length` int32 entries that `build(addresses, at)` writes from index `at`, which
+   * may instead be copied from an earlier build with the same `key` (the key names everything
+   * the entries depend on, addresses included).
+   */
+  table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number;
+  gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void;
+  /** C [m, n] = A^T B over k rows (gemmT), in chunks added in float64. */
+  gemmT(m: number, n: number, k: number, rows: number, b: number, c: number): void;
+  /** The result as a backend tensor; frees the scratch. */
+  finish(): TensorInfo;
+  /** Frees everything after a failure. */
+  abandon(): void;
 }
 
-const address = (backend: BackendWasm, info: TensorInfo) => backend.getMemoryOffset(info.dataId);
+class HeapWorkspace implements Workspace {
+  readonly memory: WebAssembly.Memory;
+  private readonly scratch: TensorInfo[] = [];
+  private result: TensorInfo | undefined;
+
+  constructor(
+    private readonly backend: BackendWasm,
+    private readonly kernels: Kernels,
+  ) {
+    this.memory = (backend.wasm as unknown as { asm: { memory: WebAssembly.Memory } }).asm.memory;
+  }
+
+  input(info: TensorInfo): number {
+    return this.backend.getMemoryOffset(info.dataId);
+  }
+
+  alloc(length: number): number {
+    const region = this.backend.makeOutput([length], 'float32');
+    this.scratch.push(region);
+    return this.backend.getMemoryOffset(region.dataId);
+  }
+
+  output(shape: number[]): number {
+    this.result = this.backend.makeOutput(shape, 'float32');
+    return this.backend.getMemoryOffset(this.result.dataId);
+  }
+
+  /** Heap addresses change from call to call: always built. */
+  table(_key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
+    const ptr = this.alloc(length);
+    build(new Int32Array(this.memory.buffer), ptr / 4);
+    return ptr;
+  }
+
+  gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void {
+    this.kernels.gemmSeg(m, n, segK, segs, rows, stride, b, crows, bias);
+  }
+
+  gemmT(m: number, n: number, k: number, rows: number, b: number, c: number): void {
+    const chunk = chunkRows(k);
+    const partials = this.alloc(Math.ceil(k / chunk) * m * n);
+    gemmTChunks(this.kernels, m, n, k, rows, b, partials, chunk);
+    addChunks(new Float32Array(this.memory.buffer), partials, Math.ceil(k / chunk), m * n, c);
+  }
+
+  finish(): TensorInfo {
+    for (const region of this.scratch) this.backend.disposeData(region.dataId);
+    return this.result!;
+  }
+
+  abandon(): void {
+    for (const region of [...this.scratch, ...(this.result ? [this.result] : [])]) this.backend.disposeData(region.dataId);
+  }
+}
+
+/** Tables of the two-thread workspace by key (a Wide-ResNet step has ~20). */
+const tableCache = new Map<string, Int32Array>();
+const TABLE_CACHE_ENTRIES = 64;
+
+/** Products smaller than this many rows stay on one thread. */
+const SPLIT_MIN_ROWS = 64;
+
+/** Rows per float32 chunk of a transposed product: at least 256, at most 64 chunks. */
+function chunkRows(k: number): number {
+  return Math.max(256, Math.ceil(k / 64));
+}
+
+/** c = the sum of `chunks` [size] float32 blocks at `partials`, added in float64. */
+function addChunks(floats: Float32Array, partials: number, chunks: number, size: number, c: number): void {
+  const sums = new Float64Array(size);
+  for (let i = 0; i < chunks; i++) {
+    const at = partials / FLOAT_BYTES + i * size;
+    for (let j = 0; j < size; j++) sums[j] += floats[at + j];
+  }
+  floats.set(sums, c / FLOAT_BYTES);
+}
+
+class ThreadWorkspace implements Workspace {
+  readonly memory: WebAssembly.Memory;
+  private result: { ptr: number; shape: number[] } | undefined;
+
+  constructor(
+    private readonly backend: BackendWasm,
+    private readonly threads: GemmThreads,
+  ) {
+    this.memory = threads.memory;
+  }
+
+  input(info: TensorInfo): number {
+    const values = this.backend.typedArrayFromHeap(info) as Float32Array;
+    const ptr = this.threads.alloc(values.length);
+    this.threads.floats().set(values, ptr / FLOAT_BYTES);
+    return ptr;
+  }
+
+  alloc(length: number): number {
+    return this.threads.alloc(length);
+  }
+
+  output(shape: number[]): number {
+    const ptr = this.threads.alloc(tf.util.sizeFromShape(shape));
+    this.result = { ptr, shape };
+    return ptr;
+  }
+
+  /**
+   * The arena is laid out the same way by every call of the same operation on the same shapes,
+   * so its tables repeat exactly: built once (~1-2 ms for a 3x3 layer at batch 32), then copied.
+   */
+  table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
+    const ptr = this.threads.alloc(length);
+    const addresses = this.threads.ints();
+    const cached = tableCache.get(key);
+    if (cached !== undefined && cached.length === length) {
+      addresses.set(cached, ptr / 4);
+    } else {
+      build(addresses, ptr / 4);
+      if (tableCache.size >= TABLE_CACHE_ENTRIES) tableCache.clear();
+      tableCache.set(key, addresses.slice(ptr / 4, ptr / 4 + length));
+    }
+    return ptr;
+  }
+
+  /** Rows split in two multiples of 4: the first part here, the rest on the worker. */
+  gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void {
+    const { kernels } = this.threads;
+    if (m < SPLIT_MIN_ROWS) return kernels.gemmSeg(m, n, segK, segs, rows, stride, b, crows, bias);
+    const here = 4 * Math.ceil(m / 8);
+    this.threads.split('gemmSeg', [m - here, n, segK, segs, rows + 4 * here, stride, b, crows + 4 * here, bias], () =>
+      kernels.gemmSeg(here, n, segK, segs, rows, stride, b, crows, bias),
+    );
+  }
+
+  /** Chunks split in two: each thread computes its chunks' products, all added after. */
+  gemmT(m: number, n: number, k: number, rows: number, b: number, c: number): void {
+    const { kernels } = this.threads;
+    const chunk = chunkRows(k);
+    const chunks = Math.ceil(k / chunk);
+    const partials = this.threads.alloc(chunks * m * n);
+    if (chunks < 2) {
+      gemmTChunks(kernels, m, n, k, rows, b, partials, chunk);
+    } else {
+      const hereRows = Math.ceil(chunks / 2) * chunk;
+      const workerChunks = partials + Math.ceil(chunks / 2) * m * n * FLOAT_BYTES;
+      this.threads.split('gemmTChunks', [m, n, k - hereRows, rows + 4 * hereRows, b + hereRows * n * FLOAT_BYTES, workerChunks, chunk], () =>
+        gemmTChunks(kernels, m, n, hereRows, rows, b, partials, chunk),
+      );
+    }
+    addChunks(this.threads.floats(), partials, chunks, m * n, c);
+  }
+
+  finish(): TensorInfo {
+    const { ptr, shape } = this.result!;
+    const out = this.backend.makeOutput(shape, 'float32');
+    const size = tf.util.sizeFromShape(shape);
+    (this.backend.typedArrayFromHeap(out) as Float32Array).set(this.threads.floats().subarray(ptr / FLOAT_BYTES, ptr / FLOAT_BYTES + size));
+    this.threads.reset();
+    return out;
+  }
+
+  abandon(): void {
+    this.threads.reset();
+  }
+}
 
 /**
- * A heap region of `floats` zeros (the row that taps in the padding read) followed by as many
- * floats of scratch (the row that padding rows of a product write).
+ * Runs one convolution kernel in a workspace: the two-thread arena where it is available and the
+ * operands fit, else the backend's heap. null where neither applies (no SIMD).
  */
-function spareRows(backend: BackendWasm, floats: number): { region: TensorInfo; zero: number; scratch: number } {
-  const region = backend.makeOutput([2 * floats], 'float32');
-  backend.typedArrayFromHeap(region).fill(0);
-  const zero = address(backend, region);
-  return { region, zero, scratch: zero + floats * FLOAT_BYTES };
+function inWorkspace(backend: BackendWasm, body: (work: Workspace) => void): TensorInfo | null {
+  const threads = gemmThreads();
+  if (threads) {
+    const work = new ThreadWorkspace(backend, threads);
+    try {
+      body(work);
+      return work.finish();
+    } catch (error) {
+      work.abandon();
+      if (!(error instanceof RangeError)) throw error;
+    }
+  }
+  const kernels = heapKernels(backend);
+  if (kernels === null) return null;
+  const work = new HeapWorkspace(backend, kernels);
+  try {
+    body(work);
+    return work.finish();
+  } catch (error) {
+    work.abandon();
+    throw error;
+  }
 }
 
 /**
- * x's rows widened to 4 channels (zeros after the real ones), so that a transposed product may
- * read four values per pixel; only for inputs of fewer than 4 channels (an RGB stem).
+ * A region of `floats` zeros (the row that taps in the padding read) followed by as many floats
+ * of scratch (the row that padding rows of a product write).
  */
-function widened(backend: BackendWasm, x: TensorInfo, channels: number): TensorInfo {
-  const pixels = tf.util.sizeFromShape(x.shape) / channels;
-  const out = backend.makeOutput([pixels * 4], 'float32');
-  const source = backend.typedArrayFromHeap(x) as Float32Array;
-  const target = backend.typedArrayFromHeap(out) as Float32Array;
-  target.fill(0);
-  for (let p = 0; p < pixels; p++) for (let c = 0; c < channels; c++) target[4 * p + c] = source[p * channels + c];
-  return out;
+function spareRows(work: Workspace, floats: number): { zero: number; scratch: number } {
+  const zero = work.alloc(2 * floats);
+  return { zero, scratch: zero + floats * FLOAT_BYTES };
 }
+
+const int32View = (work: Workspace) => new Int32Array(work.memory.buffer);
+const float32View = (work: Workspace) => new Float32Array(work.memory.buffer);
 
 /**
  * Writes the addresses of one tap's source rows for `batch` grids of countY x countX positions:
@@ -131,99 +336,109 @@ function fillTap(
 
 /** out = conv(x, filter) + bias [batch, outHeight, outWidth, outChannels]; bias [outChannels] or none. */
 export function convForward(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | undefined, g: ConvGeometry): TensorInfo | null {
-  const kernels = heapKernels(backend);
-  if (kernels === null) return null;
   const positions = g.batch * g.outHeight * g.outWidth;
   const rows = pad4(positions);
   const taps = g.kernelHeight * g.kernelWidth;
-  const out = backend.makeOutput([g.batch, g.outHeight, g.outWidth, g.outChannels], 'float32');
-  const spare = spareRows(backend, Math.max(g.inChannels, g.outChannels) + 4);
-  const { zero, scratch } = spare;
-  const table = backend.makeOutput([taps * rows + rows], 'int32');
-  const addresses = backend.typedArrayFromHeap(table) as Int32Array;
-  const [xBase, outBase] = [address(backend, x), address(backend, out)];
-  const pixelBytes = g.inChannels * FLOAT_BYTES;
-  for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
-    for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
-      const at = fillTap(addresses, t * rows, g.batch, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth, ty - g.top, tx - g.left, g.inHeight, g.inWidth, xBase, pixelBytes, zero);
-      addresses.fill(zero, at, (t + 1) * rows);
-    }
-  }
-  const outRows = taps * rows;
-  for (let p = 0; p < rows; p++) addresses[outRows + p] = p < positions ? outBase + p * g.outChannels * FLOAT_BYTES : scratch;
-  const tablePtr = address(backend, table);
-  const biasPtr = bias === undefined ? zero : address(backend, bias);
-  kernels.gemmSeg(rows, g.outChannels, g.inChannels, taps, tablePtr, address(backend, filter), tablePtr + outRows * 4, biasPtr);
-  release(backend, spare.region, table);
-  return out;
+  return inWorkspace(backend, (work) => {
+    const [xBase, filterPtr] = [work.input(x), work.input(filter)];
+    const biasPtr = bias === undefined ? undefined : work.input(bias);
+    const out = work.output([g.batch, g.outHeight, g.outWidth, g.outChannels]);
+    const spareLength = Math.max(g.inChannels, g.outChannels) + 4;
+    const { zero, scratch } = spareRows(work, spareLength);
+    float32View(work).fill(0, zero / FLOAT_BYTES, zero / FLOAT_BYTES + spareLength);
+    const pixelBytes = g.inChannels * FLOAT_BYTES;
+    const key = `forward ${JSON.stringify(g)} ${[xBase, out, zero, scratch]}`;
+    const table = work.table(key, taps * rows + rows, (addresses, tableAt) => {
+      for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
+        for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
+          const at = fillTap(addresses, tableAt + t * rows, g.batch, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth, ty - g.top, tx - g.left, g.inHeight, g.inWidth, xBase, pixelBytes, zero);
+          addresses.fill(zero, at, tableAt + (t + 1) * rows);
+        }
+      }
+      const outRows = tableAt + taps * rows;
+      for (let p = 0; p < rows; p++) addresses[outRows + p] = p < positions ? out + p * g.outChannels * FLOAT_BYTES : scratch;
+    });
+    const outRows = table + taps * rows * 4;
+    work.gemmSeg(rows, g.outChannels, g.inChannels, taps, table, rows, filterPtr, outRows, biasPtr ?? zero);
+  });
 }
 
 /** dx [batch, inHeight, inWidth, inChannels] from dy and the filter [kh, kw, inChannels, outChannels]. */
 export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, g: ConvGeometry): TensorInfo | null {
-  const kernels = heapKernels(backend);
-  if (kernels === null || g.inChannels % 4 !== 0) return null;
+  if (g.inChannels % 4 !== 0) return null;
   const { strideHeight: sh, strideWidth: sw, inChannels: ci, outChannels: co } = g;
   // Taps by phase: tap ty reaches input rows qy with (qy + top - ty) divisible by the stride.
   const tapsOf = (phase: number, size: number, stride: number) =>
     Array.from({ length: size }, (_, t) => t).filter((t) => t % stride === phase);
-  const phases: { ys: number[]; xs: number[]; py: number; px: number; count: number }[] = [];
+  const phases: { taps: (readonly [number, number])[]; py: number; px: number; countY: number; countX: number }[] = [];
   for (let py = 0; py < sh; py++) {
     for (let px = 0; px < sw; px++) {
-      // Input rows of this phase: (qy + top) mod sh == py.
-      const rowsY = countPhase(g.inHeight, g.top, sh, py);
-      const rowsX = countPhase(g.inWidth, g.left, sw, px);
-      phases.push({ ys: tapsOf(py, g.kernelHeight, sh), xs: tapsOf(px, g.kernelWidth, sw), py, px, count: g.batch * rowsY * rowsX });
+      const ys = tapsOf(py, g.kernelHeight, sh);
+      const xs = tapsOf(px, g.kernelWidth, sw);
+      const taps = ys.flatMap((ty) => xs.map((tx) => [ty, tx] as const));
+      phases.push({ taps, py, px, countY: countPhase(g.inHeight, g.top, sh, py), countX: countPhase(g.inWidth, g.left, sw, px) });
     }
   }
-  const tableLength = phases.reduce((sum, f) => sum + (f.ys.length * f.xs.length + 1) * pad4(f.count), 0);
-  const dx = backend.makeOutput([g.batch, g.inHeight, g.inWidth, ci], 'float32');
-  const spare = spareRows(backend, Math.max(ci, co) + 4);
-  const { zero, scratch } = spare;
-  const table = backend.makeOutput([tableLength], 'int32');
-  const packed = backend.makeOutput([g.kernelHeight * g.kernelWidth * co * ci], 'float32');
-  const addresses = backend.typedArrayFromHeap(table) as Int32Array;
-  const weights = backend.typedArrayFromHeap(filter) as Float32Array;
-  const transposed = backend.typedArrayFromHeap(packed) as Float32Array;
-  const [dyBase, dxBase, tableBase, packedBase] = [dy, dx, table, packed].map((t) => address(backend, t));
-  let tableAt = 0;
-  let packedAt = 0;
-  for (const phase of phases) {
-    const taps = phase.ys.flatMap((ty) => phase.xs.map((tx) => [ty, tx] as const));
-    const rows = pad4(phase.count);
-    // This phase's B: W_t^T [co, ci] for each of its taps, in segment order.
-    const weightsAt = packedAt;
-    for (const [ty, tx] of taps) {
-      const tap = (ty * g.kernelWidth + tx) * ci * co;
-      for (let o = 0; o < co; o++) for (let c = 0; c < ci; c++) transposed[packedAt++] = weights[tap + c * co + o];
-    }
-    const segmentsAt = tableAt;
-    const outRowsAt = tableAt + taps.length * rows;
-    // Row q of the phase: the q-th (b, qy, qx) in order; first and step of its rows and columns.
-    const firstY = firstOfPhase(g.top, sh, phase.py);
-    const firstX = firstOfPhase(g.left, sw, phase.px);
-    const [countY, countX] = [countPhase(g.inHeight, g.top, sh, phase.py), countPhase(g.inWidth, g.left, sw, phase.px)];
-    taps.forEach(([ty, tx], s) => {
-      // Input row firstY + k sh takes dy row k + (firstY + top - ty) / sh (exact: same phase).
-      const [offsetY, offsetX] = [(firstY + g.top - ty) / sh, (firstX + g.left - tx) / sw];
-      const at = fillTap(addresses, segmentsAt + s * rows, g.batch, countY, countX, 1, 1, offsetY, offsetX, g.outHeight, g.outWidth, dyBase, co * FLOAT_BYTES, zero);
-      addresses.fill(zero, at, segmentsAt + (s + 1) * rows);
-    });
-    let at = outRowsAt;
-    for (let b = 0; b < g.batch; b++) {
-      for (let qy = firstY; qy < g.inHeight; qy += sh) {
-        const rowBase = dxBase + (b * g.inHeight + qy) * g.inWidth * ci * FLOAT_BYTES;
-        for (let qx = firstX; qx < g.inWidth; qx += sw) addresses[at++] = rowBase + qx * ci * FLOAT_BYTES;
+  const rowsOf = (phase: (typeof phases)[number]) => pad4(g.batch * phase.countY * phase.countX);
+  const tableLength = phases.reduce((sum, phase) => sum + (phase.taps.length + 1) * rowsOf(phase), 0);
+  return inWorkspace(backend, (work) => {
+    const dyBase = work.input(dy);
+    const dx = work.output([g.batch, g.inHeight, g.inWidth, ci]);
+    const spareLength = Math.max(ci, co) + 4;
+    const { zero, scratch } = spareRows(work, spareLength);
+    const packed = work.alloc(g.kernelHeight * g.kernelWidth * co * ci);
+    const floats = float32View(work);
+    floats.fill(0, zero / FLOAT_BYTES, zero / FLOAT_BYTES + spareLength);
+    // Each phase's B: W_t^T [co, ci] for each of its taps, in segment order.
+    const weights = backend.typedArrayFromHeap(filter) as Float32Array;
+    const weightsAt: number[] = [];
+    let packedAt = packed / FLOAT_BYTES;
+    for (const { taps } of phases) {
+      weightsAt.push(packedAt * FLOAT_BYTES);
+      for (const [ty, tx] of taps) {
+        const tap = (ty * g.kernelWidth + tx) * ci * co;
+        for (let o = 0; o < co; o++) for (let c = 0; c < ci; c++) floats[packedAt++] = weights[tap + c * co + o];
       }
     }
-    addresses.fill(scratch, at, outRowsAt + rows);
-    tableAt = outRowsAt + rows;
-    if (phase.count > 0) {
-      // A phase without taps (stride above the kernel size) gets zeros.
-      kernels.gemmSeg(rows, ci, co, taps.length, tableBase + segmentsAt * 4, packedBase + weightsAt * 4, tableBase + outRowsAt * 4, zero);
+    // Per phase: a segment of each tap's dy rows, then the dx rows, in the table.
+    const segmentsAt: number[] = [];
+    for (let at = 0, f = 0; f < phases.length; f++) {
+      segmentsAt.push(at);
+      at += (phases[f].taps.length + 1) * rowsOf(phases[f]);
     }
-  }
-  release(backend, spare.region, table, packed);
-  return dx;
+    const key = `input gradient ${JSON.stringify(g)} ${[dyBase, dx, zero, scratch]}`;
+    const table = work.table(key, tableLength, (addresses, tableAt) => {
+      phases.forEach((phase, f) => {
+        const { taps } = phase;
+        const rows = rowsOf(phase);
+        const segments = tableAt + segmentsAt[f];
+        const outRowsAt = segments + taps.length * rows;
+        // Row q of the phase: the q-th (b, qy, qx) in order, qy = firstY + k sh.
+        const firstY = firstOfPhase(g.top, sh, phase.py);
+        const firstX = firstOfPhase(g.left, sw, phase.px);
+        taps.forEach(([ty, tx], s) => {
+          // Input row firstY + k sh takes dy row k + (firstY + top - ty) / sh (exact: same phase).
+          const [offsetY, offsetX] = [(firstY + g.top - ty) / sh, (firstX + g.left - tx) / sw];
+          const at = fillTap(addresses, segments + s * rows, g.batch, phase.countY, phase.countX, 1, 1, offsetY, offsetX, g.outHeight, g.outWidth, dyBase, co * FLOAT_BYTES, zero);
+          addresses.fill(zero, at, segments + (s + 1) * rows);
+        });
+        let at = outRowsAt;
+        for (let b = 0; b < g.batch; b++) {
+          for (let qy = firstY; qy < g.inHeight; qy += sh) {
+            const rowBase = dx + (b * g.inHeight + qy) * g.inWidth * ci * FLOAT_BYTES;
+            for (let qx = firstX; qx < g.inWidth; qx += sw) addresses[at++] = rowBase + qx * ci * FLOAT_BYTES;
+          }
+        }
+        addresses.fill(scratch, at, outRowsAt + rows);
+      });
+    });
+    phases.forEach((phase, f) => {
+      const rows = rowsOf(phase);
+      const segments = table + segmentsAt[f] * 4;
+      // A phase without taps (stride above the kernel size) gets zeros (the bias, a zero row).
+      if (rows > 0) work.gemmSeg(rows, ci, co, phase.taps.length, segments, rows, weightsAt[f], segments + phase.taps.length * rows * 4, zero);
+    });
+  });
 }
 
 /** The first index q >= 0 with (q + pad) mod stride == phase. */
@@ -239,33 +454,41 @@ function countPhase(size: number, pad: number, stride: number, phase: number): n
 
 /** dW [kh, kw, inChannels, outChannels] from x and dy. */
 export function convFilterGradient(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, g: ConvGeometry): TensorInfo | null {
-  const kernels = heapKernels(backend);
-  if (kernels === null) return null;
   const { inChannels: ci, outChannels: co } = g;
+  // Narrow inputs are widened to 4 channels, so that each row holds the four values the product reads.
   const width = pad4(ci);
   const positions = g.batch * g.outHeight * g.outWidth;
-  const taps = g.kernelHeight * g.kernelWidth;
-  const dW = backend.makeOutput([g.kernelHeight, g.kernelWidth, ci, co], 'float32');
-  // Narrow inputs are widened, so that each row holds the four values the product reads.
-  const source = ci === width ? x : widened(backend, x, ci);
-  const spare = spareRows(backend, width + 4);
-  const { zero } = spare;
-  const table = backend.makeOutput([positions], 'int32');
-  const partial = width === ci ? null : backend.makeOutput([width * co], 'float32');
-  const [xBase, tablePtr, dyPtr, dWBase] = [source, table, dy, dW].map((t) => address(backend, t));
-  const pixelBytes = width * FLOAT_BYTES;
-  for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
-    for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
-      const addresses = backend.typedArrayFromHeap(table) as Int32Array;
-      fillTap(addresses, 0, g.batch, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth, ty - g.top, tx - g.left, g.inHeight, g.inWidth, xBase, pixelBytes, zero);
-      const target = partial === null ? dWBase + t * ci * co * FLOAT_BYTES : address(backend, partial);
-      kernels.gemmT(width, co, positions, tablePtr, dyPtr, target);
-      if (partial !== null) {
-        const into = backend.typedArrayFromHeap(dW) as Float32Array;
-        into.set((backend.typedArrayFromHeap(partial) as Float32Array).subarray(0, ci * co), t * ci * co);
-      }
+  return inWorkspace(backend, (work) => {
+    let xBase: number;
+    if (width === ci) {
+      xBase = work.input(x);
+    } else {
+      const pixels = tf.util.sizeFromShape(x.shape) / ci;
+      xBase = work.alloc(pixels * width);
+      const [source, target] = [backend.typedArrayFromHeap(x) as Float32Array, float32View(work)];
+      const at = xBase / FLOAT_BYTES;
+      target.fill(0, at, at + pixels * width);
+      for (let p = 0; p < pixels; p++) for (let c = 0; c < ci; c++) target[at + p * width + c] = source[p * ci + c];
     }
-  }
-  release(backend, spare.region, table, ...(partial === null ? [] : [partial]), ...(source === x ? [] : [source]));
-  return dW;
+    const dyPtr = work.input(dy);
+    const dW = work.output([g.kernelHeight, g.kernelWidth, ci, co]);
+    const { zero } = spareRows(work, width + 4);
+    const partial = width === ci ? null : work.alloc(width * co);
+    float32View(work).fill(0, zero / FLOAT_BYTES, zero / FLOAT_BYTES + width + 4);
+    const pixelBytes = width * FLOAT_BYTES;
+    const taps = g.kernelHeight * g.kernelWidth;
+    const key = `filter gradient ${JSON.stringify(g)} ${[xBase, zero]}`;
+    const table = work.table(key, taps * positions, (addresses, tableAt) => {
+      for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
+        for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
+          fillTap(addresses, tableAt + t * positions, g.batch, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth, ty - g.top, tx - g.left, g.inHeight, g.inWidth, xBase, pixelBytes, zero);
+        }
+      }
+    });
+    for (let t = 0; t < taps; t++) {
+      const target = partial ?? dW + t * ci * co * FLOAT_BYTES;
+      work.gemmT(width, co, positions, table + t * positions * 4, dyPtr, target);
+      if (partial !== null) float32View(work).copyWithin(dW / FLOAT_BYTES + t * ci * co, partial / FLOAT_BYTES, partial / FLOAT_BYTES + ci * co);
+    }
+  });
 }

@@ -145,19 +145,20 @@ function sparseKernel(transposed: boolean): Bytes {
 
 /**
  * gemmSeg, the product behind the convolutions (conv-gemm.ts): row i of A is `segs` segments of
- * `segK` floats, segment s at rows[s m + i] (segment-major, so a tile's four addresses are
- * adjacent), and row i of C is written at crows[i]:
+ * `segK` floats, segment s at rows[s stride + i] (segment-major, so a tile's four addresses are
+ * adjacent; stride >= M lets a call take a range of a longer table), and row i of C is written at
+ * crows[i]:
  *   C_i[j] = sum_s sum_p A_{i,s}[p] B[s segK + p, j]                                (B: segs segK x N)
  *                + bias[j]
  * With one segment per tap and the taps' input pixels as addresses (a zero row where the tap
  * falls in the padding), this is a convolution without an im2col copy. segs = 0 writes the bias.
- * Parameters (i32): M, N, segK, segs, rows, b, crows, bias (N floats); M and N multiples of 4.
+ * Parameters (i32): M, N, segK, segs, rows, stride, b, crows, bias (N floats); M and N multiples of 4.
  */
-const [GM, GN, GK, GS, GROWS, GB, GCROWS, GBIAS] = [0, 1, 2, 3, 4, 5, 6, 7];
-const [GI0, GJ0, GPA, GR0, GBP, GLDB, GKB, GSEG, GT] = [8, 9, 10, 11, 15, 16, 17, 18, 19];
+const [GM, GN, GK, GS, GROWS, GSTRIDE, GB, GCROWS, GBIAS] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+const [GI0, GJ0, GPA, GR0, GBP, GLDB, GKB, GSEG, GT] = [9, 10, 11, 12, 16, 17, 18, 19, 20];
 const G_I32_LOCALS = 12;
-const GACC = 20;
-const [GB0, GB1, GAV] = [28, 29, 30];
+const GACC = 21;
+const [GB0, GB1, GAV] = [29, 30, 31];
 
 function segKernel(): Bytes {
   const acc = (r: number, v: number) => GACC + 2 * r + v;
@@ -178,9 +179,9 @@ function segKernel(): Bytes {
       addTo(GBP, ins.get(GLDB)),
       addTo(GPA, ins.i32(4)),
     );
-    // Segment s: the four rows' addresses at rows + 4 (s M + i0) + 4 r.
+    // Segment s: the four rows' addresses at rows + 4 (s stride + i0) + 4 r.
     const segment = seq(
-      ins.get(GROWS), ins.get(GSEG), ins.get(GM), ins.mul, ins.get(GI0), ins.add, ins.i32(4), ins.mul, ins.add, ins.set(GT),
+      ins.get(GROWS), ins.get(GSEG), ins.get(GSTRIDE), ins.mul, ins.get(GI0), ins.add, ins.i32(4), ins.mul, ins.add, ins.set(GT),
       ...[0, 1, 2, 3].map((r) => seq(ins.get(GT), ins.load(4 * r), ins.set(GR0 + r))),
       ins.i32(0), ins.set(GPA),
       whileNot(seq(ins.get(GPA), ins.get(GKB), ins.geU), inner),
@@ -208,15 +209,15 @@ function segKernel(): Bytes {
   return functionBody(G_I32_LOCALS, V128_LOCALS, seq(setup, iLoop));
 }
 
-/** The module: imports env.memory, exports gemm, gemmT, spmm, spmmT and gemmSeg. */
-export function gemmModuleBytes(): Uint8Array<ArrayBuffer> {
+/** The module: imports env.memory (shared, of at most `sharedMaxPages`, if given), exports gemm, gemmT, spmm, spmmT and gemmSeg. */
+export function gemmModuleBytes(sharedMaxPages?: number): Uint8Array<ArrayBuffer> {
   return memoryModule([
     { name: 'gemm', params: 6, body: kernel(false) },
     { name: 'gemmT', params: 6, body: kernel(true) },
     { name: 'spmm', params: 6, body: sparseKernel(false) },
     { name: 'spmmT', params: 6, body: sparseKernel(true) },
-    { name: 'gemmSeg', params: 8, body: segKernel() },
-  ]);
+    { name: 'gemmSeg', params: 9, body: segKernel() },
+  ], sharedMaxPages);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,7 +225,7 @@ export function gemmModuleBytes(): Uint8Array<ArrayBuffer> {
 
 type Kernel = (m: number, n: number, k: number, rows: number, b: number, c: number) => void;
 type SparseKernel = (count: number, n: number, ids: number, starts: number, b: number, c: number) => void;
-type SegmentKernel = (m: number, n: number, segK: number, segs: number, rows: number, b: number, crows: number, bias: number) => void;
+type SegmentKernel = (m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number) => void;
 export type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel; gemmSeg: SegmentKernel };
 
 let compiled: WebAssembly.Module | null | undefined;

@@ -78,14 +78,17 @@ function section(id: number, content: Bytes): Bytes {
 
 const name = (text: string) => seq(uleb(text.length), ...Array.from(text, (ch) => ch.charCodeAt(0)));
 
-/** A module that imports env.memory and exports the given functions, each with only i32 parameters and no result. */
-export function memoryModule(functions: { name: string; params: number; body: Bytes }[]): Uint8Array<ArrayBuffer> {
+/**
+ * A module that imports env.memory and exports the given functions, each with only i32 parameters
+ * and no result. `sharedMaxPages`: import a shared memory of at most that many pages instead.
+ */
+export function memoryModule(functions: { name: string; params: number; body: Bytes }[], sharedMaxPages?: number): Uint8Array<ArrayBuffer> {
   const arities = [...new Set(functions.map((f) => f.params))];
   const type = (params: number) => seq(0x60, uleb(params), ...new Array<number>(params).fill(I32), uleb(0));
   const bytes = seq(
     [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     section(1, seq(uleb(arities.length), ...arities.map(type))),
-    section(2, seq(uleb(1), name('env'), name('memory'), 0x02, 0x00, uleb(1))),
+    section(2, seq(uleb(1), name('env'), name('memory'), 0x02, sharedMaxPages === undefined ? seq(0x00, uleb(1)) : seq(0x03, uleb(1), uleb(sharedMaxPages)))),
     section(3, seq(uleb(functions.length), ...functions.map((f) => uleb(arities.indexOf(f.params))))),
     section(7, seq(uleb(functions.length), ...functions.map((f, i) => seq(name(f.name), 0x00, uleb(i))))),
     section(10, seq(uleb(functions.length), ...functions.map((f) => f.body))),

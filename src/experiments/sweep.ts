@@ -87,7 +87,7 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
       try {
         while (next < todo.length) {
           const { key, spec } = todo[next++];
-          worker ??= startWorker(options.backend);
+          worker ??= startWorker(options.backend, Math.max(1, Math.floor(availableParallelism() / jobs)));
           const reply = await ask(worker, key, spec);
           const line: ResultLine =
             'record' in reply
@@ -111,9 +111,10 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
   }
 }
 
-function startWorker(backend: BackendName | undefined): ChildProcess {
+/** A worker process; `threads`: the cores it may use for one run's products (engine/gemm-threads.ts). */
+function startWorker(backend: BackendName | undefined, threads: number): ChildProcess {
   return fork(new URL('./sweep-worker.js', import.meta.url), [], {
-    env: { ...process.env, PMOE_BACKEND: backend ?? 'auto' },
+    env: { ...process.env, PMOE_BACKEND: backend ?? 'auto', PMOE_THREADS: process.env.PMOE_THREADS ?? String(threads) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }

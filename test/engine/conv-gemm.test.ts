@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { convFilterGradient, convForward, convGeometry, convInputGradient } from '../../src/engine/conv-gemm.js';
+import { gemmThreads, setGemmThreads } from '../../src/engine/gemm-threads.js';
 import { freshRng, gaussian } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
 
@@ -34,8 +35,9 @@ const CASES: Case[] = [
 const TOLERANCE = 1e-5;
 
 describe('conv-gemm: convolutions and their gradients by per-tap SIMD products on the wasm heap', () => {
-  for (const c of CASES) {
-    test(`${c.name}: forward (with bias), input and filter gradients equal tfjs's cpu kernels, nothing leaked`, async () => {
+  for (const [c, threads] of CASES.flatMap((c) => [true, false].map((threads) => [c, threads] as const))) {
+    test(`${c.name}, ${threads ? 'two threads where available' : 'one thread'}: forward (with bias), input and filter gradients equal tfjs's cpu kernels, nothing leaked`, async () => {
+      setGemmThreads(threads);
       const rng = freshRng(`conv-gemm ${c.name}`);
       const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
       const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
@@ -78,6 +80,7 @@ describe('conv-gemm: convolutions and their gradients by per-tap SIMD products o
       }
       tf.dispose([x, f, dy, bias]);
       assert.equal(backend.numDataIds(), idsBefore, 'heap tensors leaked');
+      setGemmThreads(true);
     });
   }
 

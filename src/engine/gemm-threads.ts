@@ -1,0 +1,144 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { gemmModuleBytes, type Kernels } from './simd-gemm.js';
+
+/**
+ * The SIMD products on two threads: this one and one worker thread, over a shared wasm memory
+ * (the arena) that both instantiate the GEMM module on.
+ *
+ * Why: tfjs's wasm backend runs one thread in Node (its threaded build cannot start there, see
+ * ENGINE-NOTES), and a Wide-ResNet training step spends two thirds of its time in convolution
+ * products that split cleanly by output rows or by positions. The backend's heap is not shared,
+ * so callers copy operands into the arena and results out (a few hundred microseconds per
+ * convolution against milliseconds of products).
+ *
+ * `PMOE_THREADS=1` turns it off; sweeps running one worker process per core set it for their workers.
+ */
+const MAX_PAGES = 16384; // 1 GiB of address space, reserved, not committed
+const PAGE = 65536;
+const FUNCTIONS = ['gemmSeg', 'gemmTChunks'] as const;
+export type SplitFunction = (typeof FUNCTIONS)[number];
+// Control words: job sequence number, finished sequence number, error flag, function, arguments.
+const [JOB, DONE, FAILED, FUNCTION, ARGS] = [0, 1, 2, 3, 4];
+const MAX_ARGS = 9;
+const WAIT_LIMIT_MS = 120_000;
+
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, control } = workerData;
+const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const jobs = { gemmSeg: kernels.gemmSeg, gemmTChunks: (${gemmTChunks.toString()}).bind(null, kernels) };
+const names = ${JSON.stringify(FUNCTIONS)};
+let seen = 0;
+for (;;) {
+  Atomics.wait(control, ${JOB}, seen);
+  seen = Atomics.load(control, ${JOB});
+  try {
+    jobs[names[control[${FUNCTION}]]](...control.subarray(${ARGS}, ${ARGS + MAX_ARGS}));
+  } catch {
+    Atomics.store(control, ${FAILED}, 1);
+  }
+  Atomics.store(control, ${DONE}, seen);
+  Atomics.notify(control, ${DONE});
+}
+`;
+
+/**
+ * gemmT over k rows in chunks of `chunk`, chunk i's [m, n] product written at c + 4 i m n, so
+ * that the caller can add the chunks in float64 (a long float32 sum of cancelling terms loses
+ * digits: a stem's filter gradient over 2048 positions came out 4e-4 off). Plain JS, also run
+ * on the worker thread from its source text.
+ */
+export function gemmTChunks(kernels: Kernels, m: number, n: number, k: number, rows: number, b: number, c: number, chunk: number): void {
+  for (let p = 0, i = 0; p < k; p += chunk, i++) kernels.gemmT(m, n, Math.min(chunk, k - p), rows + 4 * p, b + 4 * p * n, c + 4 * i * m * n);
+}
+
+export class GemmThreads {
+  readonly memory: WebAssembly.Memory;
+  readonly kernels: Kernels;
+  private readonly control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
+  private readonly worker: Worker;
+  private job = 0;
+  private top = 64;
+
+  constructor() {
+    const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES));
+    this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, control: this.control } });
+    this.worker.unref();
+  }
+
+  /** Byte address of `floats` 4-byte elements of the arena, 64-byte aligned; RangeError past the arena's 1 GiB. */
+  alloc(floats: number): number {
+    const ptr = this.top;
+    this.top += Math.ceil((floats * 4 + 64) / 64) * 64;
+    const missing = this.top - this.memory.buffer.byteLength;
+    if (missing > 0) {
+      if (this.top > MAX_PAGES * PAGE) {
+        this.top = ptr;
+        throw new RangeError(`gemm threads: ${floats * 4} bytes do not fit the ${MAX_PAGES * PAGE}-byte arena`);
+      }
+      this.memory.grow(Math.ceil(missing / PAGE));
+    }
+    return ptr;
+  }
+
+  /** Frees every region (one operation's workspace at a time). */
+  reset(): void {
+    this.top = 64;
+  }
+
+  /** Views of the whole arena (take them after the last alloc: growing replaces the buffer). */
+  floats(): Float32Array {
+    return new Float32Array(this.memory.buffer);
+  }
+
+  ints(): Int32Array {
+    return new Int32Array(this.memory.buffer);
+  }
+
+  /** Runs `name(...workerArgs)` on the worker while `here` runs on this thread; returns when both have. */
+  split(name: SplitFunction, workerArgs: number[], here: () => void): void {
+    const control = this.control;
+    const job = ++this.job;
+    control[FUNCTION] = FUNCTIONS.indexOf(name);
+    control.set(workerArgs, ARGS);
+    Atomics.store(control, JOB, job);
+    Atomics.notify(control, JOB);
+    here();
+    const started = Date.now();
+    while (Atomics.load(control, DONE) !== job) {
+      Atomics.wait(control, DONE, job - 1, 1000);
+      if (Date.now() - started > WAIT_LIMIT_MS) throw new Error(`gemm threads: the worker thread did not finish ${name} in ${WAIT_LIMIT_MS / 1000} s`);
+    }
+    if (Atomics.exchange(control, FAILED, 0) !== 0) throw new Error(`gemm threads: ${name} failed on the worker thread`);
+  }
+}
+
+let shared: GemmThreads | null | undefined;
+let enabled = true;
+
+/** Turns the two-thread products on or off for this process (tests compare both paths). */
+export function setGemmThreads(on: boolean): void {
+  enabled = on;
+}
+
+/** Whether products split across threads here: Node worker threads, shared memory, SIMD, two or more cores, not turned off. */
+function threadsWanted(): boolean {
+  if (process.env.PMOE_THREADS !== undefined && Number(process.env.PMOE_THREADS) < 2) return false;
+  return typeof SharedArrayBuffer === 'function' && availableParallelism() >= 2;
+}
+
+/** The process's two-thread products, started on first use, or null where they do not apply or failed to start. */
+export function gemmThreads(): GemmThreads | null {
+  if (!enabled) return null;
+  if (shared === undefined) {
+    try {
+      shared = threadsWanted() ? new GemmThreads() : null;
+    } catch {
+      shared = null;
+    }
+  }
+  return shared;
+}
