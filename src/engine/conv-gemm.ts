@@ -365,8 +365,10 @@ export function convForward(backend: BackendWasm, x: TensorInfo, filter: TensorI
 
 /** dx [batch, inHeight, inWidth, inChannels] from dy and the filter [kh, kw, inChannels, outChannels]. */
 export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, g: ConvGeometry): TensorInfo | null {
-  if (g.inChannels % 4 !== 0) return null;
   const { strideHeight: sh, strideWidth: sw, inChannels: ci, outChannels: co } = g;
+  // Fewer than 4 input channels (an RGB stem, whose input gradient tfjs computes although nothing
+  // uses it): rows of 4 with zero weights past ci, narrowed after.
+  const width = pad4(ci);
   // Taps by phase: tap ty reaches input rows qy with (qy + top - ty) divisible by the stride.
   const tapsOf = (phase: number, size: number, stride: number) =>
     Array.from({ length: size }, (_, t) => t).filter((t) => t % stride === phase);
@@ -383,10 +385,12 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
   const tableLength = phases.reduce((sum, phase) => sum + (phase.taps.length + 1) * rowsOf(phase), 0);
   return inWorkspace(backend, (work) => {
     const dyBase = work.input(dy);
-    const dx = work.output([g.batch, g.inHeight, g.inWidth, ci]);
-    const spareLength = Math.max(ci, co) + 4;
+    const output = work.output([g.batch, g.inHeight, g.inWidth, ci]);
+    const pixels = g.batch * g.inHeight * g.inWidth;
+    const dx = width === ci ? output : work.alloc(pixels * width);
+    const spareLength = Math.max(width, co) + 4;
     const { zero, scratch } = spareRows(work, spareLength);
-    const packed = work.alloc(g.kernelHeight * g.kernelWidth * co * ci);
+    const packed = work.alloc(g.kernelHeight * g.kernelWidth * co * width);
     const floats = float32View(work);
     floats.fill(0, zero / FLOAT_BYTES, zero / FLOAT_BYTES + spareLength);
     // Each phase's B: W_t^T [co, ci] for each of its taps, in segment order.
@@ -397,7 +401,7 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
       weightsAt.push(packedAt * FLOAT_BYTES);
       for (const [ty, tx] of taps) {
         const tap = (ty * g.kernelWidth + tx) * ci * co;
-        for (let o = 0; o < co; o++) for (let c = 0; c < ci; c++) floats[packedAt++] = weights[tap + c * co + o];
+        for (let o = 0; o < co; o++) for (let c = 0; c < width; c++) floats[packedAt++] = c < ci ? weights[tap + c * co + o] : 0;
       }
     }
     // Per phase: a segment of each tap's dy rows, then the dx rows, in the table.
@@ -425,8 +429,8 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
         let at = outRowsAt;
         for (let b = 0; b < g.batch; b++) {
           for (let qy = firstY; qy < g.inHeight; qy += sh) {
-            const rowBase = dx + (b * g.inHeight + qy) * g.inWidth * ci * FLOAT_BYTES;
-            for (let qx = firstX; qx < g.inWidth; qx += sw) addresses[at++] = rowBase + qx * ci * FLOAT_BYTES;
+            const rowBase = dx + (b * g.inHeight + qy) * g.inWidth * width * FLOAT_BYTES;
+            for (let qx = firstX; qx < g.inWidth; qx += sw) addresses[at++] = rowBase + qx * width * FLOAT_BYTES;
           }
         }
         addresses.fill(scratch, at, outRowsAt + rows);
@@ -436,8 +440,13 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
       const rows = rowsOf(phase);
       const segments = table + segmentsAt[f] * 4;
       // A phase without taps (stride above the kernel size) gets zeros (the bias, a zero row).
-      if (rows > 0) work.gemmSeg(rows, ci, co, phase.taps.length, segments, rows, weightsAt[f], segments + phase.taps.length * rows * 4, zero);
+      if (rows > 0) work.gemmSeg(rows, width, co, phase.taps.length, segments, rows, weightsAt[f], segments + phase.taps.length * rows * 4, zero);
     });
+    if (dx !== output) {
+      const floats = float32View(work);
+      const [from, to] = [dx / FLOAT_BYTES, output / FLOAT_BYTES];
+      for (let p = 0; p < pixels; p++) for (let c = 0; c < ci; c++) floats[to + p * ci + c] = floats[from + p * width + c];
+    }
   });
 }
 
