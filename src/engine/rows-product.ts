@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { checkRange, gatherRows, scatterAddRowsOp } from './gather-rows.js';
 import { heapKernels } from './heap-kernels.js';
+import { float32View, int32View, inWorkspace } from './workspace.js';
 
 /**
  * rowsProduct(x, rows, w) = gatherRows(x, rows) w: a pMoE expert with 1x1 kernels applied to the
@@ -23,22 +24,13 @@ interface KernelArgs {
   backend: {};
 }
 
-/** A heap table of the byte addresses of x's rows `rows`; dispose it after use. */
-function rowTable(backend: BackendWasm, x: tf.TensorInfo, rows: tf.TensorInfo, op: string): tf.TensorInfo {
-  const width = x.shape[1];
-  // Validate before allocating, so a bad index leaks nothing.
-  checkRange(op, backend.typedArrayFromHeap(rows), x.shape[0]);
-  const table = backend.makeOutput([rows.shape[0]], 'int32');
-  const base = backend.getMemoryOffset(x.dataId);
-  const indices = backend.typedArrayFromHeap(rows);
-  const addresses = backend.typedArrayFromHeap(table) as Int32Array;
-  for (let i = 0; i < indices.length; i++) addresses[i] = base + indices[i] * width * FLOAT_BYTES;
-  return table;
-}
+/** Products below this many FLOPs stay on one thread, in place: the copies would cost more than the second thread saves. */
+const THREADED_MIN_FLOPS = 4e6;
 
 /**
  * The wasm kernels: x [R, K], rows [M], and b = w [K, N] (forward: x[rows] b, [M, N]) or
- * b = dy [M, N] (transposed: x[rows]^T b, [K, N]).
+ * b = dy [M, N] (transposed: x[rows]^T b, [K, N], in chunks added in float64), in a workspace
+ * (workspace.ts): large products on two threads.
  */
 function heapProduct(transposed: boolean, op: string) {
   return (args: KernelArgs): tf.TensorInfo => {
@@ -46,14 +38,27 @@ function heapProduct(transposed: boolean, op: string) {
     const { x, rows } = args.inputs as { x: tf.TensorInfo; rows: tf.TensorInfo };
     const b = args.inputs[transposed ? 'dy' : 'w'] as tf.TensorInfo;
     const [m, k, n] = [rows.shape[0], x.shape[1], b.shape[1]];
-    const table = rowTable(backend, x, rows, op);
-    const out = backend.makeOutput(transposed ? [k, n] : [m, n], 'float32');
-    const kernels = heapKernels(backend)!;
-    const [tablePtr, bPtr, outPtr] = [table, b, out].map((t) => backend.getMemoryOffset(t.dataId));
-    if (transposed) kernels.gemmT(k, n, m, tablePtr, bPtr, outPtr);
-    else kernels.gemm(m, n, k, tablePtr, bPtr, outPtr);
-    backend.disposeData(table.dataId);
-    return out;
+    checkRange(op, backend.typedArrayFromHeap(rows), x.shape[0]);
+    const result = inWorkspace(
+      backend,
+      (work) => {
+        const bPtr = work.input(b);
+        const out = work.output(transposed ? [k, n] : [m, n]);
+        // x's chosen rows, then (forward) the output rows and a zero bias.
+        const table = work.alloc(transposed ? m : 2 * m + n);
+        const at = table / 4;
+        // After the allocations: a heap workspace may have grown (and so replaced) the heap.
+        work.rowsOf(x, k, backend.typedArrayFromHeap(rows) as Int32Array, at);
+        const ints = int32View(work);
+        if (transposed) return work.gemmT(k, n, m, table, bPtr, out);
+        for (let i = 0; i < m; i++) ints[at + m + i] = out + i * n * FLOAT_BYTES;
+        float32View(work).fill(0, at + 2 * m, at + 2 * m + n);
+        work.gemmSeg(m, n, k, 1, table, m, bPtr, table + 4 * m, table + 8 * m);
+      },
+      2 * m * k * n >= THREADED_MIN_FLOPS,
+    );
+    if (result === null) throw new Error(`${op}: the SIMD kernels are not available on this wasm backend`);
+    return result;
   };
 }
 

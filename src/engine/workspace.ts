@@ -1,0 +1,266 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { gemmTChunks, gemmThreads, type GemmThreads } from './gemm-threads.js';
+import { heapKernels } from './heap-kernels.js';
+import type { Kernels } from './simd-gemm.js';
+
+type TensorInfo = tf.TensorInfo;
+const FLOAT_BYTES = 4;
+
+/**
+ * Where one operation's operands, tables and result live, and how its products run: the
+ * backend's heap (one thread, operands in place) or the two-thread arena of gemm-threads.ts
+ * (operands copied in, products split between the threads). Addresses are byte addresses in
+ * `memory`; take views after the last allocation. Used by conv-gemm.ts and rows-product.ts.
+ */
+export interface Workspace {
+  readonly memory: WebAssembly.Memory;
+  /** The address of a tensor's data that the products may read. */
+  input(info: TensorInfo): number;
+  /**
+   * Writes at ints[at + i] the address of row indices[i] of x [R, width] as the products may
+   * read it: in place on the heap; in the arena, a copy of just the chosen rows.
+   */
+  rowsOf(x: TensorInfo, width: number, indices: ArrayLike<number>, at: number): void;
+  /** A scratch region of `length` 4-byte elements (contents undefined). */
+  alloc(length: number): number;
+  /** The result tensor's region, returned by finish(). */
+  output(shape: number[]): number;
+  /**
+   * A table of `length` int32 entries that `build(addresses, at)` writes from index `at`, which
+   * may instead be copied from an earlier build with the same `key` (the key names everything
+   * the entries depend on, addresses included).
+   */
+  table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number;
+  gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void;
+  /** C [m, n] = A^T B over k rows (gemmT), in chunks added in float64. */
+  gemmT(m: number, n: number, k: number, rows: number, b: number, c: number): void;
+  /** The result as a backend tensor; frees the scratch. */
+  finish(): TensorInfo;
+  /** Frees everything after a failure. */
+  abandon(): void;
+}
+
+class HeapWorkspace implements Workspace {
+  readonly memory: WebAssembly.Memory;
+  private readonly scratch: TensorInfo[] = [];
+  private result: TensorInfo | undefined;
+
+  constructor(
+    private readonly backend: BackendWasm,
+    private readonly kernels: Kernels,
+  ) {
+    this.memory = (backend.wasm as unknown as { asm: { memory: WebAssembly.Memory } }).asm.memory;
+  }
+
+  input(info: TensorInfo): number {
+    return this.backend.getMemoryOffset(info.dataId);
+  }
+
+  rowsOf(x: TensorInfo, width: number, indices: ArrayLike<number>, at: number): void {
+    const base = this.backend.getMemoryOffset(x.dataId);
+    const ints = new Int32Array(this.memory.buffer);
+    for (let i = 0; i < indices.length; i++) ints[at + i] = base + indices[i] * width * FLOAT_BYTES;
+  }
+
+  alloc(length: number): number {
+    const region = this.backend.makeOutput([length], 'float32');
+    this.scratch.push(region);
+    return this.backend.getMemoryOffset(region.dataId);
+  }
+
+  output(shape: number[]): number {
+    this.result = this.backend.makeOutput(shape, 'float32');
+    return this.backend.getMemoryOffset(this.result.dataId);
+  }
+
+  /** Heap addresses change from call to call: always built. */
+  table(_key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
+    const ptr = this.alloc(length);
+    build(new Int32Array(this.memory.buffer), ptr / 4);
+    return ptr;
+  }
+
+  gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void {
+    this.kernels.gemmSeg(m, n, segK, segs, rows, stride, b, crows, bias);
+  }
+
+  gemmT(m: number, n: number, k: number, rows: number, b: number, c: number): void {
+    const chunk = chunkRows(k);
+    const partials = this.alloc(Math.ceil(k / chunk) * m * n);
+    gemmTChunks(this.kernels, m, n, k, rows, b, partials, chunk);
+    addChunks(new Float32Array(this.memory.buffer), partials, Math.ceil(k / chunk), m * n, c);
+  }
+
+  finish(): TensorInfo {
+    for (const region of this.scratch) this.backend.disposeData(region.dataId);
+    return this.result!;
+  }
+
+  abandon(): void {
+    for (const region of [...this.scratch, ...(this.result ? [this.result] : [])]) this.backend.disposeData(region.dataId);
+  }
+}
+
+/** Tables of the two-thread workspace by key (a Wide-ResNet step has ~20). */
+const tableCache = new Map<string, Int32Array>();
+const TABLE_CACHE_ENTRIES = 64;
+
+/** Products smaller than this many rows stay on one thread. */
+const SPLIT_MIN_ROWS = 64;
+
+/** Rows per float32 chunk of a transposed product: at least 256, at most 64 chunks. */
+function chunkRows(k: number): number {
+  return Math.max(256, Math.ceil(k / 64));
+}
+
+/** c = the sum of `chunks` [size] float32 blocks at `partials`, added in float64. */
+function addChunks(floats: Float32Array, partials: number, chunks: number, size: number, c: number): void {
+  const sums = new Float64Array(size);
+  for (let i = 0; i < chunks; i++) {
+    const at = partials / FLOAT_BYTES + i * size;
+    for (let j = 0; j < size; j++) sums[j] += floats[at + j];
+  }
+  floats.set(sums, c / FLOAT_BYTES);
+}
+
+class ThreadWorkspace implements Workspace {
+  readonly memory: WebAssembly.Memory;
+  private result: { ptr: number; shape: number[] } | undefined;
+
+  constructor(
+    private readonly backend: BackendWasm,
+    private readonly threads: GemmThreads,
+  ) {
+    this.memory = threads.memory;
+  }
+
+  input(info: TensorInfo): number {
+    const values = this.backend.typedArrayFromHeap(info) as Float32Array;
+    const ptr = this.threads.alloc(values.length);
+    this.threads.floats().set(values, ptr / FLOAT_BYTES);
+    return ptr;
+  }
+
+  /** Copies only the chosen rows (an expert reads l of n patches per image). */
+  rowsOf(x: TensorInfo, width: number, indices: ArrayLike<number>, at: number): void {
+    const copy = this.threads.alloc(indices.length * width);
+    const values = this.backend.typedArrayFromHeap(x) as Float32Array;
+    const [floats, ints] = [this.threads.floats(), this.threads.ints()];
+    for (let i = 0; i < indices.length; i++) {
+      const target = copy / FLOAT_BYTES + i * width;
+      floats.set(values.subarray(indices[i] * width, (indices[i] + 1) * width), target);
+      ints[at + i] = target * FLOAT_BYTES;
+    }
+  }
+
+  alloc(length: number): number {
+    return this.threads.alloc(length);
+  }
+
+  output(shape: number[]): number {
+    const ptr = this.threads.alloc(tf.util.sizeFromShape(shape));
+    this.result = { ptr, shape };
+    return ptr;
+  }
+
+  /**
+   * The arena is laid out the same way by every call of the same operation on the same shapes,
+   * so its tables repeat exactly: built once (~1-2 ms for a 3x3 layer at batch 32), then copied.
+   */
+  table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
+    const ptr = this.threads.alloc(length);
+    const addresses = this.threads.ints();
+    const cached = tableCache.get(key);
+    if (cached !== undefined && cached.length === length) {
+      addresses.set(cached, ptr / 4);
+    } else {
+      build(addresses, ptr / 4);
+      if (tableCache.size >= TABLE_CACHE_ENTRIES) tableCache.clear();
+      tableCache.set(key, addresses.slice(ptr / 4, ptr / 4 + length));
+    }
+    return ptr;
+  }
+
+  /** Rows split in two multiples of 4: the first part here, the rest on the worker. */
+  gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void {
+    const { kernels } = this.threads;
+    if (m < SPLIT_MIN_ROWS) return kernels.gemmSeg(m, n, segK, segs, rows, stride, b, crows, bias);
+    const here = 4 * Math.ceil(m / 8);
+    this.threads.split('gemmSeg', [m - here, n, segK, segs, rows + 4 * here, stride, b, crows + 4 * here, bias], () =>
+      kernels.gemmSeg(here, n, segK, segs, rows, stride, b, crows, bias),
+    );
+  }
+
+  /** Chunks split in two: each thread computes its chunks' products, all added after. */
+  gemmT(m: number, n: number, k: number, rows: number, b: number, c: number): void {
+    const { kernels } = this.threads;
+    const chunk = chunkRows(k);
+    const chunks = Math.ceil(k / chunk);
+    const partials = this.threads.alloc(chunks * m * n);
+    if (chunks < 2) {
+      gemmTChunks(kernels, m, n, k, rows, b, partials, chunk);
+    } else {
+      const hereRows = Math.ceil(chunks / 2) * chunk;
+      const workerChunks = partials + Math.ceil(chunks / 2) * m * n * FLOAT_BYTES;
+      this.threads.split('gemmTChunks', [m, n, k - hereRows, rows + 4 * hereRows, b + hereRows * n * FLOAT_BYTES, workerChunks, chunk], () =>
+        gemmTChunks(kernels, m, n, hereRows, rows, b, partials, chunk),
+      );
+    }
+    addChunks(this.threads.floats(), partials, chunks, m * n, c);
+  }
+
+  finish(): TensorInfo {
+    const { ptr, shape } = this.result!;
+    const out = this.backend.makeOutput(shape, 'float32');
+    const size = tf.util.sizeFromShape(shape);
+    (this.backend.typedArrayFromHeap(out) as Float32Array).set(this.threads.floats().subarray(ptr / FLOAT_BYTES, ptr / FLOAT_BYTES + size));
+    this.threads.reset();
+    return out;
+  }
+
+  abandon(): void {
+    this.threads.reset();
+  }
+}
+
+/**
+ * Runs one operation in a workspace: the two-thread arena where it is available, wanted
+ * (`threaded`: false for products too small to repay the copies) and the operands fit, else the
+ * backend's heap. null where neither applies (no SIMD).
+ */
+export function inWorkspace(backend: BackendWasm, body: (work: Workspace) => void, threaded = true): TensorInfo | null {
+  const threads = threaded ? gemmThreads() : null;
+  if (threads) {
+    const work = new ThreadWorkspace(backend, threads);
+    try {
+      body(work);
+      return work.finish();
+    } catch (error) {
+      work.abandon();
+      if (!(error instanceof RangeError)) throw error;
+    }
+  }
+  const kernels = heapKernels(backend);
+  if (kernels === null) return null;
+  const work = new HeapWorkspace(backend, kernels);
+  try {
+    body(work);
+    return work.finish();
+  } catch (error) {
+    work.abandon();
+    throw error;
+  }
+}
+
+/**
+ * A region of `floats` zeros (the row that taps in the padding read) followed by as many floats
+ * of scratch (the row that padding rows of a product write).
+ */
+export function spareRows(work: Workspace, floats: number): { zero: number; scratch: number } {
+  const zero = work.alloc(2 * floats);
+  return { zero, scratch: zero + floats * FLOAT_BYTES };
+}
+
+export const int32View = (work: Workspace) => new Int32Array(work.memory.buffer);
+export const float32View = (work: Workspace) => new Float32Array(work.memory.buffer);
