@@ -1,5 +1,6 @@
 import { cpus, loadavg, platform, release } from 'node:os';
 import { tf } from '../src/engine/backend.js';
+import { gemmThreads } from '../src/engine/gemm-threads.js';
 
 export interface MachineInfo {
   readonly cpu: string;
@@ -8,6 +9,8 @@ export interface MachineInfo {
   readonly node: string;
   readonly tfjs: string;
   readonly backend: string;
+  /** Threads pmoe's convolution and large expert products use (engine/gemm-threads.ts); tfjs's own kernels run on one. */
+  readonly threads: number;
   /** 1-minute load average when the run started: a busy machine makes every figure noisier. */
   readonly loadAverage: number;
 }
@@ -21,6 +24,7 @@ export function describeMachine(): MachineInfo {
     node: process.version,
     tfjs: tf.version_core,
     backend: tf.getBackend(),
+    threads: tf.getBackend() === 'wasm' && gemmThreads() !== null ? 2 : 1,
     loadAverage: currentLoad(),
   };
 }

@@ -41,7 +41,7 @@ export function formatReport(result: BenchResult): string {
   const { machine, settings, torch } = result;
   const lines: string[] = [];
   const peer = torch.available ? `PyTorch ${torch.torch} (${torch.threads} thread(s), python ${torch.python})` : 'no PyTorch peer';
-  lines.push(`pmoe bench${settings.smoke ? ' (smoke)' : ''}: tfjs ${machine.tfjs} ${machine.backend} (1 thread) vs ${peer}`);
+  lines.push(`pmoe bench${settings.smoke ? ' (smoke)' : ''}: tfjs ${machine.tfjs} ${machine.backend} (${machine.threads === 1 ? '1 thread' : `${machine.threads} threads for convolutions and large expert products, 1 for the rest`}) vs ${peer}`);
   const other = machine.otherCores === null ? 'not measured' : `${machine.otherCores} cores on average`;
   lines.push(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.os}, node ${machine.node}; ` +

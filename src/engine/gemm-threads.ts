@@ -1,6 +1,16 @@
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
+import type * as Os from 'node:os';
 import { gemmModuleBytes, type Kernels } from './simd-gemm.js';
+
+/**
+ * Node's built-in modules, fetched at run time (process.getBuiltinModule, Node >= 20.16) rather
+ * than imported, so that the browser bundle of the interactive page, which reaches this module
+ * through the model code, neither needs nor breaks on them. undefined outside Node.
+ */
+function nodeBuiltin<T>(id: string): T | undefined {
+  const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+  return get ? (get(id) as T) : undefined;
+}
 
 /**
  * The SIMD products on two threads: this one and one worker thread, over a shared wasm memory
@@ -57,7 +67,7 @@ export class GemmThreads {
   readonly memory: WebAssembly.Memory;
   readonly kernels: Kernels;
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
-  private readonly worker: Worker;
+  private readonly worker: WorkerThreads.Worker;
   private job = 0;
   private top = 64;
 
@@ -65,7 +75,9 @@ export class GemmThreads {
     const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES));
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, control: this.control } });
+    const threads = nodeBuiltin<typeof WorkerThreads>('node:worker_threads');
+    if (!threads) throw new Error('gemm threads: no node:worker_threads here');
+    this.worker = new threads.Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, control: this.control } });
     this.worker.unref();
   }
 
@@ -126,8 +138,10 @@ export function setGemmThreads(on: boolean): void {
 
 /** Whether products split across threads here: Node worker threads, shared memory, SIMD, two or more cores, not turned off. */
 function threadsWanted(): boolean {
+  const os = nodeBuiltin<typeof Os>('node:os');
+  if (!os || typeof SharedArrayBuffer !== 'function') return false;
   if (process.env.PMOE_THREADS !== undefined && Number(process.env.PMOE_THREADS) < 2) return false;
-  return typeof SharedArrayBuffer === 'function' && availableParallelism() >= 2;
+  return os.availableParallelism() >= 2;
 }
 
 /** The process's two-thread products, started on first use, or null where they do not apply or failed to start. */
