@@ -24,8 +24,12 @@ interface KernelArgs {
   backend: {};
 }
 
-/** Products below this many FLOPs stay on one thread, in place: the copies would cost more than the second thread saves. */
+/**
+ * Products below this many FLOPs, or this few columns (router scores: k columns), stay on one
+ * thread, in place: copying their rows would cost more than the second thread saves.
+ */
 const THREADED_MIN_FLOPS = 4e6;
+const THREADED_MIN_COLUMNS = 32;
 
 /**
  * The wasm kernels: x [R, K], rows [M], and b = w [K, N] (forward: x[rows] b, [M, N]) or
@@ -55,7 +59,7 @@ function heapProduct(transposed: boolean, op: string) {
         float32View(work).fill(0, at + 2 * m, at + 2 * m + n);
         work.gemmSeg(m, n, k, 1, table, m, bPtr, table + 4 * m, table + 8 * m);
       },
-      2 * m * k * n >= THREADED_MIN_FLOPS,
+      2 * m * k * n >= THREADED_MIN_FLOPS && n >= THREADED_MIN_COLUMNS,
     );
     if (result === null) throw new Error(`${op}: the SIMD kernels are not available on this wasm backend`);
     return result;
