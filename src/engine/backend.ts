@@ -9,6 +9,7 @@ import { registerGatherRows } from './gather-rows.js';
 import { registerRowsProduct } from './rows-product.js';
 import { registerBatchNormGradient } from './batchnorm-gradient.js';
 import { registerBatchNormTraining } from './batch-norm-training.js';
+import { registerReluGradient } from './relu-gradient.js';
 
 /** Backends pmoe can run on. `tensorflow` is @tensorflow/tfjs-node, used only when a user has installed it. */
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
@@ -44,6 +45,7 @@ async function init(backend: BackendName): Promise<string> {
   registerRowsProduct();
   registerBatchNormGradient();
   registerBatchNormTraining();
+  registerReluGradient();
   if (backend === 'tensorflow' || backend === 'auto') {
     if (await tryTfjsNode()) {
       await activate('tensorflow');

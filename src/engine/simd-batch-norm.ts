@@ -9,6 +9,8 @@ import { addTo, type Bytes, functionBody, ins, memoryModule, seq, whileNot } fro
  *   blockSquares: the same with v = d (so out[b, 2] = sum d^2).
  *   affine(P, C, u, a, v, s, b, c, out): out = u a + (v - s) b + c, a, s, b, c per channel (v
  *     centred before scaling: x ~ 1000 + N(0, 1) would lose digits in x b - mean b).
+ * and the ReLU that follows every batch norm in a Wide-ResNet:
+ *   reluGrad(bytes, x, dy, out): out = dy where x > 0, else 0 (bytes a multiple of 16).
  *
  * Sums run in float32 within a block (register accumulators, channels outer, rows inner) and the
  * caller adds the blocks' sums in float64: batch norm's gradient sums tens of thousands of nearly
@@ -83,11 +85,28 @@ function affine(): Bytes {
   return functionBody(4, 0, seq(setup, whileNot(seq(ins.get(I), ins.get(TOTAL), ins.geU), row)));
 }
 
+// reluGrad parameters, then one local.
+const [RBYTES, RX, RDY, ROUT, RI] = [0, 1, 2, 3, 4];
+
+function reluGrad(): Bytes {
+  const at = (base: number) => seq(ins.get(base), ins.get(RI), ins.add);
+  const vector = seq(
+    at(ROUT),
+    at(RDY), ins.v128Load(0),
+    at(RX), ins.v128Load(0), ins.v128Zero, ins.f32x4Gt,
+    ins.v128And,
+    ins.v128Store(0),
+    addTo(RI, ins.i32(16)),
+  );
+  return functionBody(1, 0, seq(ins.i32(0), ins.set(RI), whileNot(seq(ins.get(RI), ins.get(RBYTES), ins.geU), vector)));
+}
+
 export function batchNormModuleBytes(): Uint8Array<ArrayBuffer> {
   return memoryModule([
     { name: 'blockSums', params: 7, body: blockSums(false) },
     { name: 'blockSquares', params: 7, body: blockSums(true) },
     { name: 'affine', params: 9, body: affine() },
+    { name: 'reluGrad', params: 4, body: reluGrad() },
   ]);
 }
 
@@ -96,6 +115,7 @@ export interface BatchNormKernels {
   blockSums: BlockSums;
   blockSquares: BlockSums;
   affine: (rows: number, channels: number, u: number, a: number, v: number, s: number, b: number, c: number, out: number) => void;
+  reluGrad: (bytes: number, x: number, dy: number, out: number) => void;
 }
 
 let compiled: WebAssembly.Module | null | undefined;

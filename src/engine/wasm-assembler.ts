@@ -56,6 +56,8 @@ export const ins = {
   f32x4Add: simd(0xe4),
   f32x4Sub: simd(0xe5),
   f32x4Mul: simd(0xe6),
+  f32x4Gt: simd(0x44),
+  v128And: simd(0x4e),
 };
 
 export type Bytes = number[];
