@@ -109,9 +109,9 @@ const TABLE_CACHE_ENTRIES = 64;
 /** Products smaller than this many rows stay on one thread. */
 const SPLIT_MIN_ROWS = 64;
 
-/** Rows per float32 chunk of a transposed product: at least 256, at most 64 chunks. */
+/** Rows per float32 chunk of a transposed product: at least 1024, at most 16 chunks. */
 function chunkRows(k: number): number {
-  return Math.max(256, Math.ceil(k / 64));
+  return Math.max(1024, Math.ceil(k / 16));
 }
 
 /** c = the sum of `chunks` [size] float32 blocks at `partials`, added in float64. */
