@@ -104,7 +104,10 @@ class HeapWorkspace implements Workspace {
 
 /** Tables of the two-thread workspace by key (a Wide-ResNet step has ~20). */
 const tableCache = new Map<string, Int32Array>();
+/** Bounds on the cache, in entries and in bytes (a 3x3 layer on 64x64 images at batch 32 has ~5 MB of tables). */
 const TABLE_CACHE_ENTRIES = 64;
+const TABLE_CACHE_BYTES = 256 * 2 ** 20;
+let tableCacheBytes = 0;
 
 /** Products smaller than this many rows stay on one thread. */
 const SPLIT_MIN_ROWS = 64;
@@ -176,8 +179,12 @@ class ThreadWorkspace implements Workspace {
       addresses.set(cached, ptr / 4);
     } else {
       build(addresses, ptr / 4);
-      if (tableCache.size >= TABLE_CACHE_ENTRIES) tableCache.clear();
+      if (tableCache.size >= TABLE_CACHE_ENTRIES || tableCacheBytes + 4 * length > TABLE_CACHE_BYTES) {
+        tableCache.clear();
+        tableCacheBytes = 0;
+      }
       tableCache.set(key, addresses.slice(ptr / 4, ptr / 4 + length));
+      tableCacheBytes += 4 * length;
     }
     return ptr;
   }
