@@ -9,6 +9,8 @@ import { addTo, type Bytes, functionBody, ins, memoryModule, seq, whileNot } fro
  *   blockSquares: the same with v = d (so out[b, 2] = sum d^2).
  *   affine(P, C, u, a, v, s, b, c, out): out = u a + (v - s) b + c, a, s, b, c per channel (v
  *     centred before scaling: x ~ 1000 + N(0, 1) would lose digits in x b - mean b).
+ *   columnSums(P, C, x, out): out[c] += sum over rows of x[p, c], in float64 (out: C doubles,
+ *     8-byte aligned): Sum and Mean over leading axes, exact up to float64 rounding.
  * and the ReLU that follows every batch norm in a Wide-ResNet:
  *   reluGrad(bytes, x, dy, out): out = dy where x > 0, else 0 (bytes a multiple of 16).
  *
@@ -101,12 +103,38 @@ function reluGrad(): Bytes {
   return functionBody(1, 0, seq(ins.i32(0), ins.set(RI), whileNot(seq(ins.get(RI), ins.get(RBYTES), ins.geU), vector)));
 }
 
+// columnSums parameters, then locals.
+const [CP, CC, CX, COUT, CI, CEND, CJ, CLD] = [0, 1, 2, 3, 4, 5, 6, 7];
+const [CV] = [8];
+
+function columnSums(): Bytes {
+  // Floats j..j+3 of the row at CI: their doubles at out + 2 j (two f64x2 halves).
+  const half = (offset: number, high: boolean) =>
+    seq(
+      ins.get(COUT), ins.get(CJ), ins.i32(2), ins.mul, ins.add,
+      ins.get(COUT), ins.get(CJ), ins.i32(2), ins.mul, ins.add, ins.v128Load(offset),
+      high ? seq(ins.get(CV), ins.get(CV), ins.swapHalves) : ins.get(CV), ins.f64x2PromoteLow,
+      ins.f64x2Add,
+      ins.v128Store(offset),
+    );
+  const vector = seq(
+    ins.get(CX), ins.get(CI), ins.add, ins.get(CJ), ins.add, ins.v128Load(0), ins.set(CV),
+    half(0, false),
+    half(16, true),
+    addTo(CJ, ins.i32(16)),
+  );
+  const row = seq(ins.i32(0), ins.set(CJ), whileNot(seq(ins.get(CJ), ins.get(CLD), ins.geU), vector), addTo(CI, ins.get(CLD)));
+  const setup = seq(ins.get(CC), ins.i32(4), ins.mul, ins.set(CLD), ins.get(CP), ins.get(CLD), ins.mul, ins.set(CEND), ins.i32(0), ins.set(CI));
+  return functionBody(4, 1, seq(setup, whileNot(seq(ins.get(CI), ins.get(CEND), ins.geU), row)));
+}
+
 export function batchNormModuleBytes(): Uint8Array<ArrayBuffer> {
   return memoryModule([
     { name: 'blockSums', params: 7, body: blockSums(false) },
     { name: 'blockSquares', params: 7, body: blockSums(true) },
     { name: 'affine', params: 9, body: affine() },
     { name: 'reluGrad', params: 4, body: reluGrad() },
+    { name: 'columnSums', params: 4, body: columnSums() },
   ]);
 }
 
@@ -116,6 +144,7 @@ export interface BatchNormKernels {
   blockSquares: BlockSums;
   affine: (rows: number, channels: number, u: number, a: number, v: number, s: number, b: number, c: number, out: number) => void;
   reluGrad: (bytes: number, x: number, dy: number, out: number) => void;
+  columnSums: (rows: number, channels: number, x: number, out: number) => void;
 }
 
 let compiled: WebAssembly.Module | null | undefined;

@@ -57,6 +57,10 @@ export const ins = {
   f32x4Sub: simd(0xe5),
   f32x4Mul: simd(0xe6),
   f32x4Gt: simd(0x44),
+  f64x2Add: simd(0xf0),
+  f64x2PromoteLow: simd(0x5f),
+  /** i8x16.shuffle of two vectors (push the same one twice): lanes 8-15 then 0-7 (the high two floats low). */
+  swapHalves: [...simd(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7],
   v128And: simd(0x4e),
 };
 

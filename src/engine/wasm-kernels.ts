@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convFilterGradient, convForward, convGeometry, convInputGradient } from './conv-gemm.js';
+import { heapBatchNormKernels } from './heap-kernels.js';
 import { fastBatchMatMul, fastFusedMatMul } from './matmul.js';
 
 type TensorInfo = tf.TensorInfo;
@@ -358,10 +359,20 @@ function accurateReduction(mean: boolean) {
       const kept = tf.util.sizeFromShape(x.shape) / reduced;
       const outShape = keepDims ? x.shape.map((size, a) => (axes.includes(a) ? 1 : size)) : x.shape.filter((_, a) => !axes.includes(a));
       const out = backend.makeOutput(outShape, 'float32');
+      // Column sums of [reduced, kept] by SIMD float64 accumulators (simd-batch-norm.ts) where kept is a multiple of 4.
+      const simd = leading && kept % 4 === 0 ? heapBatchNormKernels(backend) : null;
+      const doubles = simd ? backend.makeOutput([2 * kept + 2], 'float32') : null;
       const values = backend.typedArrayFromHeap(x) as Float32Array;
       const result = backend.typedArrayFromHeap(out) as Float32Array;
-      const sums = new Float64Array(kept);
-      if (leading) {
+      let sums = new Float64Array(kept);
+      if (simd && doubles) {
+        const at = Math.ceil(backend.getMemoryOffset(doubles.dataId) / 8) * 8;
+        const view = new Float64Array((values.buffer as ArrayBuffer), at, kept);
+        view.fill(0);
+        simd.columnSums(reduced, kept, backend.getMemoryOffset(x.dataId), at);
+        sums = view.slice();
+        backend.disposeData(doubles.dataId);
+      } else if (leading) {
         // x as [reduced, kept]: column sums, four rows per pass (their sum is exact enough in a double) to quarter the stores.
         let r = 0;
         for (; r + 4 <= reduced; r += 4) {
