@@ -7,6 +7,8 @@ export { GATE_MODES, POOLINGS, type GateMode, type Pooling } from './routing/gat
 export { patchify, unpatchify, patchGrid, type PatchSize, type PatchGrid } from './routing/patchify.js';
 export { patchScores, route, gatherForExperts, gatesForExperts, routingToArrays, type Routing, type RoutingArrays } from './routing/route.js';
 export { PatchMoE, PATCH_MOE_INITIALIZERS, type PatchMoeOptions, type PatchMoeLayerArgs } from './routing/patch-moe-layer.js';
+export { TrainingBatchNormalization, trainingBatchNormalization } from './models/batch-norm-layer.js';
+export { setGemmThreads } from './engine/gemm-threads.js';
 
 export { TwoLayerCnn, twoLayerCnnSchema, type TwoLayerCnnOptions, type TwoLayerCnnConfig } from './models/two-layer-cnn.js';
 export { TwoLayerPmoe, twoLayerPmoeSchema, type TwoLayerPmoeOptions, type TwoLayerPmoeConfig } from './models/two-layer-pmoe.js';
