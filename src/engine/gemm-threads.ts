@@ -140,16 +140,27 @@ export function setGemmThreads(on: boolean): void {
 function threadsWanted(): boolean {
   const os = nodeBuiltin<typeof Os>('node:os');
   if (!os || typeof SharedArrayBuffer !== 'function') return false;
-  if (process.env.PMOE_THREADS !== undefined && Number(process.env.PMOE_THREADS) < 2) return false;
+  const setting = process.env.PMOE_THREADS;
+  if (setting !== undefined && setting !== '') return threadsSetting(setting) >= 2 && os.availableParallelism() >= 2;
   return os.availableParallelism() >= 2;
+}
+
+/** PMOE_THREADS as a number of threads: a positive integer (2 or more: two threads). */
+export function threadsSetting(value: string): number {
+  const threads = Number(value);
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(`PMOE_THREADS must be a positive integer (1: one thread, 2 or more: two threads for pmoe's products); got ${JSON.stringify(value)}`);
+  }
+  return threads;
 }
 
 /** The process's two-thread products, started on first use, or null where they do not apply or failed to start. */
 export function gemmThreads(): GemmThreads | null {
   if (!enabled) return null;
   if (shared === undefined) {
+    const wanted = threadsWanted(); // a bad PMOE_THREADS is the user's to fix: it throws
     try {
-      shared = threadsWanted() ? new GemmThreads() : null;
+      shared = wanted ? new GemmThreads() : null;
     } catch {
       shared = null;
     }
