@@ -111,7 +111,6 @@ export function convForward(backend: BackendWasm, x: TensorInfo, filter: TensorI
     const out = work.output([g.batch, g.outHeight, g.outWidth, g.outChannels]);
     const spareLength = Math.max(g.inChannels, g.outChannels) + 4;
     const { zero, scratch } = spareRows(work, spareLength);
-    float32View(work).fill(0, zero / FLOAT_BYTES, zero / FLOAT_BYTES + spareLength);
     const pixelBytes = g.inChannels * FLOAT_BYTES;
     const key = `forward ${JSON.stringify(g)} ${[xBase, out, zero, scratch]}`;
     const table = work.table(key, taps * rows + rows, (addresses, tableAt) => {
@@ -158,7 +157,6 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
     const { zero, scratch } = spareRows(work, spareLength);
     const packed = work.alloc(g.kernelHeight * g.kernelWidth * co * width);
     const floats = float32View(work);
-    floats.fill(0, zero / FLOAT_BYTES, zero / FLOAT_BYTES + spareLength);
     // Each phase's B: W_t^T [co, ci] for each of its taps, in segment order.
     const weights = backend.typedArrayFromHeap(filter) as Float32Array;
     const weightsAt: number[] = [];
@@ -249,7 +247,6 @@ export function convFilterGradient(backend: BackendWasm, x: TensorInfo, dy: Tens
     const dW = work.output([g.kernelHeight, g.kernelWidth, ci, co]);
     const { zero } = spareRows(work, width + 4);
     const partial = width === ci ? null : work.alloc(width * co);
-    float32View(work).fill(0, zero / FLOAT_BYTES, zero / FLOAT_BYTES + width + 4);
     const pixelBytes = width * FLOAT_BYTES;
     const taps = g.kernelHeight * g.kernelWidth;
     const key = `filter gradient ${JSON.stringify(g)} ${[xBase, zero]}`;

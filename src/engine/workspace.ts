@@ -239,18 +239,17 @@ class ThreadWorkspace implements Workspace {
 export function inWorkspace(backend: BackendWasm, body: (work: Workspace) => void, threaded = true): TensorInfo | null {
   const threads = threaded ? gemmThreads() : null;
   if (threads) {
-    const work = new ThreadWorkspace(backend, threads);
     try {
-      body(work);
-      return work.finish();
+      return runIn(new ThreadWorkspace(backend, threads), body);
     } catch (error) {
-      work.abandon();
-      if (!(error instanceof RangeError)) throw error;
+      if (!(error instanceof RangeError)) throw error; // the operands did not fit the arena: on the heap instead
     }
   }
   const kernels = heapKernels(backend);
-  if (kernels === null) return null;
-  const work = new HeapWorkspace(backend, kernels);
+  return kernels === null ? null : runIn(new HeapWorkspace(backend, kernels), body);
+}
+
+function runIn(work: Workspace, body: (work: Workspace) => void): TensorInfo {
   try {
     body(work);
     return work.finish();
@@ -262,10 +261,11 @@ export function inWorkspace(backend: BackendWasm, body: (work: Workspace) => voi
 
 /**
  * A region of `floats` zeros (the row that taps in the padding read) followed by as many floats
- * of scratch (the row that padding rows of a product write).
+ * of scratch (the row that padding rows of a product write). Zeroed here: workspace memory is reused.
  */
 export function spareRows(work: Workspace, floats: number): { zero: number; scratch: number } {
   const zero = work.alloc(2 * floats);
+  new Float32Array(work.memory.buffer).fill(0, zero / FLOAT_BYTES, zero / FLOAT_BYTES + floats);
   return { zero, scratch: zero + floats * FLOAT_BYTES };
 }
 

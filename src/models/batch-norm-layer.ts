@@ -8,6 +8,7 @@ const BatchNormalizationBase = tfl.layers.batchNormalization({}).constructor as 
 
 /** The base class's private state this subclass reads (same names in tfjs-layers 4.x). */
 interface BaseState {
+  readonly axis: number;
   readonly momentum: number;
   readonly epsilon: number;
   readonly gamma: tfl.LayerVariable | null;
@@ -27,9 +28,8 @@ export class TrainingBatchNormalization extends BatchNormalizationBase {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
-    const axis = (this.getConfig() as { axis: number }).axis;
     const state = this as unknown as BaseState;
-    const lastAxis = axis === -1 || axis === input.rank - 1;
+    const lastAxis = state.axis === -1 || state.axis === input.rank - 1;
     if (kwargs['training'] !== true || !lastAxis || Array.isArray(inputs) && inputs.length !== 1 || state.gamma === null || state.beta === null) {
       return super.call(inputs, kwargs);
     }

@@ -6,18 +6,10 @@ import { convFilterGradient, convForward, convGeometry, convInputGradient } from
 import { gemmThreads, setGemmThreads } from '../../src/engine/gemm-threads.js';
 import { freshRng, gaussian } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
-
-type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
-interface Case {
-  name: string;
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  strides: number | [number, number];
-  pad: Pad;
-}
+import type { ConvCase } from '../support/conv-case.js';
 
 /** Geometries the per-tap products take (channels-last, undilated, output channels in multiples of 4). */
-const CASES: Case[] = [
+const CASES: ConvCase[] = [
   { name: 'WRN 3x3 same stride 1, 16 -> 16', x: [4, 12, 12, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same' },
   { name: 'WRN 3x3 same stride 2, even input (pad 0 top, 1 bottom)', x: [3, 10, 10, 16], filter: [3, 3, 16, 32], strides: 2, pad: 'same' },
   { name: 'WRN 1x1 stride 2 shortcut (three phases without taps)', x: [2, 8, 8, 16], filter: [1, 1, 16, 32], strides: 2, pad: 'valid' },

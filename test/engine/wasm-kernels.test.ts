@@ -4,9 +4,8 @@ import { initEngine, tf } from '../../src/engine/backend.js';
 import { registerWasmKernels } from '../../src/engine/wasm-kernels.js';
 import { freshRng, gaussian } from '../support/random.js';
 import type { Rng } from '../../src/engine/random.js';
+import type { ConvCase } from '../support/conv-case.js';
 
-type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
-type Pad = 'same' | 'valid' | number | ExplicitPad;
 type Backend = 'cpu' | 'wasm';
 
 const TOLERANCE = 1e-4;
@@ -54,14 +53,6 @@ function wasmDataIds(): number {
 before(async () => {
   await initEngine('wasm');
 });
-
-interface ConvCase {
-  name: string;
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  strides: number | [number, number];
-  pad: Pad;
-}
 
 const CONV_CASES: ConvCase[] = [
   { name: '3x3 same stride 1, batch 2', x: [2, 9, 9, 3], filter: [3, 3, 3, 4], strides: 1, pad: 'same' },
