@@ -1,16 +1,7 @@
 import type * as WorkerThreads from 'node:worker_threads';
 import type * as Os from 'node:os';
-import { gemmModuleBytes, type Kernels } from './simd-gemm.js';
-
-/**
- * Node's built-in modules, fetched at run time (process.getBuiltinModule, Node >= 20.16) rather
- * than imported, so that the browser bundle of the interactive page, which reaches this module
- * through the model code, neither needs nor breaks on them. undefined outside Node.
- */
-function nodeBuiltin<T>(id: string): T | undefined {
-  const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
-  return get ? (get(id) as T) : undefined;
-}
+import { nodeBuiltin } from '../util/node-builtin.js';
+import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js';
 
 /**
  * The SIMD products on two threads: this one and one worker thread, over a shared wasm memory
@@ -72,7 +63,7 @@ export class GemmThreads {
   private top = 64;
 
   constructor() {
-    const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES));
+    const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES, fusedMultiplyAdd()));
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
     const threads = nodeBuiltin<typeof WorkerThreads>('node:worker_threads');

@@ -17,7 +17,13 @@
  * callers pad their own buffers (zero columns; a row table padded by repeating a row).
  */
 
+import { nodeBuiltin } from '../util/node-builtin.js';
 import { addTo, type Bytes, functionBody, ins, memoryModule, seq, whileNot } from './wasm-assembler.js';
+
+/** acc + a b for three v128 operands' code: mul then add, or relaxed SIMD's fused multiply-add. */
+type MulAdd = (acc: Bytes, a: Bytes, b: Bytes) => Bytes;
+const separateMulAdd: MulAdd = (acc, a, b) => seq(acc, a, b, ins.f32x4Mul, ins.f32x4Add);
+const fusedMulAdd: MulAdd = (acc, a, b) => seq(a, b, acc, ins.f32x4RelaxedMadd);
 
 // Parameters of both kernels: M, N, K, rows, b, c (i32). Then locals.
 const [M, N, K, ROWS, B, C] = [0, 1, 2, 3, 4, 5];
@@ -31,7 +37,7 @@ const V128_LOCALS = 11;
  * One 4-row tile of C over `vectors` x 4 columns at j0: for each p, B's row p (one or two
  * vectors) times a splat of A_r's value for r = 0..3, accumulated; `pHead` runs first in each p.
  */
-function tile(vectors: 1 | 2, splat: (row: number) => Bytes, pHead: Bytes): Bytes {
+function tile(vectors: 1 | 2, splat: (row: number) => Bytes, pHead: Bytes, mulAdd: MulAdd): Bytes {
   const acc = (r: number, v: number) => ACC + 2 * r + v;
   const each = (f: (r: number, v: number) => Bytes) =>
     seq(...Array.from({ length: 4 * vectors }, (_, i) => f(Math.floor(i / vectors), i % vectors)));
@@ -43,7 +49,7 @@ function tile(vectors: 1 | 2, splat: (row: number) => Bytes, pHead: Bytes): Byte
       seq(
         splat(r), ins.set(AV),
         ...Array.from({ length: vectors }, (_, v) =>
-          seq(ins.get(acc(r, v)), ins.get(AV), ins.get(v === 0 ? B0 : B1), ins.f32x4Mul, ins.f32x4Add, ins.set(acc(r, v))),
+          seq(mulAdd(ins.get(acc(r, v)), ins.get(AV), ins.get(v === 0 ? B0 : B1)), ins.set(acc(r, v))),
         ),
       ),
     ),
@@ -64,7 +70,7 @@ function tile(vectors: 1 | 2, splat: (row: number) => Bytes, pHead: Bytes): Byte
 }
 
 /** The kernel: i0 over M in steps of 4, j0 over N in tiles of 8 then one of 4, p over K (PA = 4 p). */
-function kernel(transposed: boolean): Bytes {
+function kernel(transposed: boolean, mulAdd: MulAdd): Bytes {
   // gemm: A_r's value at rows[i0 + r] + 4p, the four row addresses loaded once per i0.
   // gemmT: A_p's values i0..i0+3 at rows[p] + 4 i0, the row address loaded once per p.
   const rowAt = (r: number) => seq(ins.get(ROWS), ins.get(I0), ins.i32(4), ins.mul, ins.add, ins.load(4 * r));
@@ -75,9 +81,9 @@ function kernel(transposed: boolean): Bytes {
   const splat = transposed
     ? (r: number) => seq(ins.get(RP), ins.v128Splat32(4 * r))
     : (r: number) => seq(ins.get([R0, R1, R2, R3][r]), ins.get(PA), ins.add, ins.v128Splat32(0));
-  const j8 = whileNot(seq(ins.get(J0), ins.i32(8), ins.add, ins.get(N), ins.gtU), seq(tile(2, splat, pHead), addTo(J0, ins.i32(8))));
+  const j8 = whileNot(seq(ins.get(J0), ins.i32(8), ins.add, ins.get(N), ins.gtU), seq(tile(2, splat, pHead, mulAdd), addTo(J0, ins.i32(8))));
   // One 4-wide tile when N mod 8 = 4.
-  const j4 = seq(ins.block, ins.get(J0), ins.i32(4), ins.add, ins.get(N), ins.gtU, ins.brIf(0), tile(1, splat, pHead), ins.end);
+  const j4 = seq(ins.block, ins.get(J0), ins.i32(4), ins.add, ins.get(N), ins.gtU, ins.brIf(0), tile(1, splat, pHead, mulAdd), ins.end);
   const iLoop = whileNot(seq(ins.get(I0), ins.get(M), ins.geU), seq(loadRows, ins.i32(0), ins.set(J0), j8, j4, addTo(I0, ins.i32(4))));
   const setup = seq(ins.get(N), ins.i32(4), ins.mul, ins.set(LDB), ins.get(K), ins.i32(4), ins.mul, ins.set(KB), ins.i32(0), ins.set(I0));
   return functionBody(I32_LOCALS, V128_LOCALS, seq(setup, iLoop));
@@ -96,7 +102,7 @@ const [COUNT, SN, IDS, STARTS, SB, SC] = [0, 1, 2, 3, 4, 5];
 const [ROW, ROWB, CJ, Q, QSTART, QEND, BASE, SLDB, ADDR] = [6, 7, 8, 9, 10, 11, 12, 13, 14];
 const [VA, V0] = [18, 19]; // the value's splat; V0.. the chunk's accumulators (spmm) or B's vectors (spmmT)
 
-function sparseKernel(transposed: boolean): Bytes {
+function sparseKernel(transposed: boolean, mulAdd: MulAdd): Bytes {
   const vec = (c: number) => V0 + c;
   const vectors = (count: number, f: (c: number) => Bytes) => seq(...Array.from({ length: count }, (_, c) => f(c)));
   const chunk = (count: number) => {
@@ -105,8 +111,8 @@ function sparseKernel(transposed: boolean): Bytes {
       ins.get(BASE), ins.get(Q), ins.load(0), ins.get(SLDB), ins.mul, ins.add, ins.set(ADDR),
       ins.get(Q), ins.v128Splat32(4), ins.set(VA),
       transposed
-        ? vectors(count, (c) => seq(ins.get(ADDR), ins.get(ADDR), ins.v128Load(16 * c), ins.get(VA), ins.get(vec(c)), ins.f32x4Mul, ins.f32x4Add, ins.v128Store(16 * c)))
-        : vectors(count, (c) => seq(ins.get(vec(c)), ins.get(VA), ins.get(ADDR), ins.v128Load(16 * c), ins.f32x4Mul, ins.f32x4Add, ins.set(vec(c)))),
+        ? vectors(count, (c) => seq(ins.get(ADDR), mulAdd(seq(ins.get(ADDR), ins.v128Load(16 * c)), ins.get(VA), ins.get(vec(c))), ins.v128Store(16 * c)))
+        : vectors(count, (c) => seq(mulAdd(ins.get(vec(c)), ins.get(VA), seq(ins.get(ADDR), ins.v128Load(16 * c))), ins.set(vec(c)))),
     );
     const before = transposed
       ? seq(
@@ -160,7 +166,7 @@ const G_I32_LOCALS = 12;
 const GACC = 21;
 const [GB0, GB1, GAV] = [29, 30, 31];
 
-function segKernel(): Bytes {
+function segKernel(mulAdd: MulAdd): Bytes {
   const acc = (r: number, v: number) => GACC + 2 * r + v;
   const tileOf = (vectors: 1 | 2) => {
     const each = (f: (r: number, v: number) => Bytes) =>
@@ -172,7 +178,7 @@ function segKernel(): Bytes {
         seq(
           ins.get(GR0 + r), ins.get(GPA), ins.add, ins.v128Splat32(0), ins.set(GAV),
           ...Array.from({ length: vectors }, (_, v) =>
-            seq(ins.get(acc(r, v)), ins.get(GAV), ins.get(v === 0 ? GB0 : GB1), ins.f32x4Mul, ins.f32x4Add, ins.set(acc(r, v))),
+            seq(mulAdd(ins.get(acc(r, v)), ins.get(GAV), ins.get(v === 0 ? GB0 : GB1)), ins.set(acc(r, v))),
           ),
         ),
       ),
@@ -209,15 +215,45 @@ function segKernel(): Bytes {
   return functionBody(G_I32_LOCALS, V128_LOCALS, seq(setup, iLoop));
 }
 
-/** The module: imports env.memory (shared, of at most `sharedMaxPages`, if given), exports gemm, gemmT, spmm, spmmT and gemmSeg. */
-export function gemmModuleBytes(sharedMaxPages?: number): Uint8Array<ArrayBuffer> {
+/**
+ * The module: imports env.memory (shared, of at most `sharedMaxPages`, if given), exports gemm,
+ * gemmT, spmm, spmmT and gemmSeg; `fused`: with relaxed SIMD's multiply-add (fusedMultiplyAdd()).
+ */
+export function gemmModuleBytes(sharedMaxPages?: number, fused = false): Uint8Array<ArrayBuffer> {
+  const mulAdd = fused ? fusedMulAdd : separateMulAdd;
   return memoryModule([
-    { name: 'gemm', params: 6, body: kernel(false) },
-    { name: 'gemmT', params: 6, body: kernel(true) },
-    { name: 'spmm', params: 6, body: sparseKernel(false) },
-    { name: 'spmmT', params: 6, body: sparseKernel(true) },
-    { name: 'gemmSeg', params: 9, body: segKernel() },
+    { name: 'gemm', params: 6, body: kernel(false, mulAdd) },
+    { name: 'gemmT', params: 6, body: kernel(true, mulAdd) },
+    { name: 'spmm', params: 6, body: sparseKernel(false, mulAdd) },
+    { name: 'spmmT', params: 6, body: sparseKernel(true, mulAdd) },
+    { name: 'gemmSeg', params: 9, body: segKernel(mulAdd) },
   ], sharedMaxPages);
+}
+
+let fused: boolean | undefined;
+
+/**
+ * Whether the kernels use relaxed SIMD's f32x4.relaxed_madd: one instruction, and one rounding,
+ * where the CPU has FMA (V8 emits vfmadd on x64), in place of a multiply and an add. The
+ * products' inner loops are bound by those two instructions, so it nearly halves their time.
+ * Node 20's V8 has relaxed SIMD behind a flag, which is turned on here when the runtime does not
+ * validate the instruction already (later V8s ship it). `PMOE_FMA=0` keeps the separate multiply
+ * and add.
+ */
+export function fusedMultiplyAdd(): boolean {
+  if (fused === undefined) {
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+    fused = env?.PMOE_FMA !== '0' && relaxedSimdValidates();
+  }
+  return fused;
+}
+
+function relaxedSimdValidates(): boolean {
+  if (typeof WebAssembly !== 'object') return false;
+  const bytes = gemmModuleBytes(undefined, true);
+  if (WebAssembly.validate(bytes)) return true;
+  nodeBuiltin<typeof import('node:v8')>('node:v8')?.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,19 +264,21 @@ type SparseKernel = (count: number, n: number, ids: number, starts: number, b: n
 type SegmentKernel = (m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number) => void;
 export type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel; gemmSeg: SegmentKernel };
 
-let compiled: WebAssembly.Module | null | undefined;
+const compiled = new Map<boolean, WebAssembly.Module | null>();
 
-/** The compiled module, or null where WebAssembly SIMD is unavailable. */
-function gemmModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
+/** The compiled module (`fused`: see fusedMultiplyAdd), or null where WebAssembly SIMD is unavailable. */
+function gemmModule(fused = fusedMultiplyAdd()): WebAssembly.Module | null {
+  if (!compiled.has(fused)) {
+    let module: WebAssembly.Module | null = null;
     try {
-      const bytes = gemmModuleBytes();
-      compiled = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      const bytes = gemmModuleBytes(undefined, fused);
+      if (typeof WebAssembly === 'object' && WebAssembly.validate(bytes)) module = new WebAssembly.Module(bytes);
     } catch {
-      compiled = null;
+      // no WebAssembly here
     }
+    compiled.set(fused, module);
   }
-  return compiled;
+  return compiled.get(fused)!;
 }
 
 /** The kernels bound to an existing memory (another module's heap), or null where SIMD or the binding is unavailable. */
@@ -292,8 +330,9 @@ export class SimdArena {
   private readonly kernels: Kernels;
   private top = SLACK;
 
-  constructor() {
-    const module = gemmModule();
+  /** `fused`: the kernels with fused multiply-adds (the default where fusedMultiplyAdd() says so) or separate ones. */
+  constructor(fused = fusedMultiplyAdd()) {
+    const module = gemmModule(fused);
     if (module === null) throw new Error('WebAssembly SIMD is not available in this runtime');
     this.memory = new WebAssembly.Memory({ initial: 16 });
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;

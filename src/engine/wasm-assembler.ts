@@ -56,6 +56,8 @@ export const ins = {
   f32x4Add: simd(0xe4),
   f32x4Sub: simd(0xe5),
   f32x4Mul: simd(0xe6),
+  /** Relaxed SIMD: a b + c, one rounding where the hardware has FMA. Stack: a, b, c. */
+  f32x4RelaxedMadd: simd(0x105),
   f32x4Gt: simd(0x44),
   f64x2Add: simd(0xf0),
   f64x2PromoteLow: simd(0x5f),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pad4, simdAvailable, SimdArena, type Region } from '../../src/engine/simd-gemm.js';
+import { fusedMultiplyAdd, pad4, simdAvailable, SimdArena, type Region } from '../../src/engine/simd-gemm.js';
 import type { Rng } from '../../src/engine/random.js';
 import { freshRng } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
@@ -22,6 +22,10 @@ describe('SIMD products (engine/simd-gemm.ts) against float64 loops on fresh ran
     assert.equal(simdAvailable(), true);
   });
 
+  it('uses fused multiply-adds here (relaxed SIMD: Node 20 behind the flag it sets, later V8s by default)', () => {
+    assert.equal(fusedMultiplyAdd(), true);
+  });
+
   // [rows of A, row length, N, picked rows]: N a multiple of 4 (8-wide tiles and a 4-wide tail), row counts not.
   const shapes = [
     [5, 9, 4, 7],
@@ -31,10 +35,10 @@ describe('SIMD products (engine/simd-gemm.ts) against float64 loops on fresh ran
     [9, 16, 8, 0],
   ] as const;
 
-  for (const [rowCount, width, n, picked] of shapes) {
-    it(`gemm, gemmT, spmm and spmmT: A ${rowCount}x${width} (rows picked with repeats), N = ${n}, ${picked} rows`, () => {
+  for (const [rowCount, width, n, picked] of shapes) for (const fused of [true, false]) {
+    it(`gemm, gemmT, spmm and spmmT (${fused ? 'fused' : 'separate'} multiply-add): A ${rowCount}x${width} (rows picked with repeats), N = ${n}, ${picked} rows`, () => {
       const rng = freshRng(`simd-gemm ${rowCount}x${width}x${n}`);
-      const arena = new SimdArena();
+      const arena = new SimdArena(fused);
       const aValues = matrix(rng, rowCount, width, 0.6);
       const a = put(arena, aValues);
       const sparse = arena.sparse(aValues, rowCount, width);
