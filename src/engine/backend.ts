@@ -7,6 +7,7 @@ import { registerWasmKernels } from './wasm-kernels.js';
 import { registerTopKGradient } from './topk-gradient.js';
 import { registerGatherRows } from './gather-rows.js';
 import { registerRowsProduct } from './rows-product.js';
+import { registerExpertOutputs } from './expert-outputs.js';
 import { registerBatchNormGradient } from './batchnorm-gradient.js';
 import { registerBatchNormTraining } from './batch-norm-training.js';
 import { registerReluGradient } from './relu-gradient.js';
@@ -43,6 +44,7 @@ async function init(backend: BackendName): Promise<string> {
   registerTopKGradient();
   registerGatherRows();
   registerRowsProduct();
+  registerExpertOutputs();
   registerBatchNormGradient();
   registerBatchNormTraining();
   registerReluGradient();

@@ -28,8 +28,8 @@ interface KernelArgs {
  * Products below this many FLOPs, or this few columns (router scores: k columns), stay on one
  * thread, in place: copying their rows would cost more than the second thread saves.
  */
-const THREADED_MIN_FLOPS = 4e6;
-const THREADED_MIN_COLUMNS = 32;
+export const THREADED_MIN_FLOPS = 4e6;
+export const THREADED_MIN_COLUMNS = 32;
 
 /**
  * The wasm kernels: x [R, K], rows [M], and b = w [K, N] (forward: x[rows] b, [M, N]) or
@@ -74,7 +74,7 @@ const rowsProductGradConfig: tf.GradConfig = {
     const dyTensor = (Array.isArray(dy) ? dy[0] : dy) as tf.Tensor2D;
     return {
       x: () => tf.tidy(() => scatterAddRowsOp(simdMatMul(dyTensor, tf.transpose(w)), rows, x.shape[0])),
-      w: () => tf.engine().runKernel(ROWS_PRODUCT_T, { x, rows, dy: dyTensor }) as tf.Tensor,
+      w: () => rowsProductT(x, rows, dyTensor),
       // Integer data: see gather-rows.ts for why the tape may still ask.
       rows: () => tf.zeros(rows.shape),
     };
@@ -104,6 +104,12 @@ export function rowsProduct(x: tf.Tensor2D, rows: tf.Tensor1D, w: tf.Tensor2D): 
   if (x.shape[1] !== w.shape[0]) throw new Error(`rowsProduct: x has ${x.shape[1]} columns but w has ${w.shape[0]} rows`);
   if (fastPathTakes(x, rows, w)) return tf.engine().runKernel(ROWS_PRODUCT, { x, rows, w }) as tf.Tensor2D;
   return tf.tidy(() => tf.matMul(gatherRows(x, rows), w));
+}
+
+/** x [R, K], rows [M], dy [M, N]: x[rows]^T dy [K, N] (a weight gradient), by the transposed SIMD GEMM where the shapes fit. */
+export function rowsProductT(x: tf.Tensor2D, rows: tf.Tensor1D, dy: tf.Tensor2D): tf.Tensor2D {
+  if (fastPathTakes(x, rows, dy)) return tf.engine().runKernel(ROWS_PRODUCT_T, { x, rows, dy }) as tf.Tensor2D;
+  return tf.tidy(() => tf.matMul(gatherRows(x, rows), dy, true, false));
 }
 
 /** x w for x [M, K], w [K, N]: on wasm by the SIMD GEMM where the shapes fit (narrow products such as router scores), elsewhere tf.matMul. */

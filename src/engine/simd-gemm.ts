@@ -216,8 +216,42 @@ function segKernel(mulAdd: MulAdd): Bytes {
 }
 
 /**
+ * scaleRows: row i of C, at crows[i], = scales[i] times the N floats at a + 4 i N (N a multiple
+ * of 4): gated expert outputs written to their places (expert-outputs.ts).
+ * Parameters (i32): M, N, a, crows, scales.
+ */
+const [SM, SN2, SA, SCROWS, SSCALES] = [0, 1, 2, 3, 4];
+const [SI, SJ, SD, SROWB] = [5, 6, 7, 8];
+const SG = 9;
+
+function scaleRowsKernel(): Bytes {
+  const columns = whileNot(
+    seq(ins.get(SJ), ins.get(SROWB), ins.geU),
+    seq(
+      ins.get(SD), ins.get(SJ), ins.add,
+      ins.get(SG), ins.get(SA), ins.get(SJ), ins.add, ins.v128Load(0), ins.f32x4Mul,
+      ins.v128Store(0),
+      addTo(SJ, ins.i32(16)),
+    ),
+  );
+  const rows = whileNot(
+    seq(ins.get(SI), ins.get(SM), ins.i32(4), ins.mul, ins.geU),
+    seq(
+      ins.get(SCROWS), ins.get(SI), ins.add, ins.load(0), ins.set(SD),
+      ins.get(SSCALES), ins.get(SI), ins.add, ins.v128Splat32(0), ins.set(SG),
+      ins.i32(0), ins.set(SJ),
+      columns,
+      addTo(SA, ins.get(SROWB)),
+      addTo(SI, ins.i32(4)),
+    ),
+  );
+  const setup = seq(ins.get(SN2), ins.i32(4), ins.mul, ins.set(SROWB), ins.i32(0), ins.set(SI));
+  return functionBody(4, 1, seq(setup, rows));
+}
+
+/**
  * The module: imports env.memory (shared, of at most `sharedMaxPages`, if given), exports gemm,
- * gemmT, spmm, spmmT and gemmSeg; `fused`: with relaxed SIMD's multiply-add (fusedMultiplyAdd()).
+ * gemmT, spmm, spmmT, gemmSeg and scaleRows; `fused`: with relaxed SIMD's multiply-add (fusedMultiplyAdd()).
  */
 export function gemmModuleBytes(sharedMaxPages?: number, fused = false): Uint8Array<ArrayBuffer> {
   const mulAdd = fused ? fusedMulAdd : separateMulAdd;
@@ -227,6 +261,7 @@ export function gemmModuleBytes(sharedMaxPages?: number, fused = false): Uint8Ar
     { name: 'spmm', params: 6, body: sparseKernel(false, mulAdd) },
     { name: 'spmmT', params: 6, body: sparseKernel(true, mulAdd) },
     { name: 'gemmSeg', params: 9, body: segKernel(mulAdd) },
+    { name: 'scaleRows', params: 5, body: scaleRowsKernel() },
   ], sharedMaxPages);
 }
 
@@ -262,7 +297,8 @@ function relaxedSimdValidates(): boolean {
 type Kernel = (m: number, n: number, k: number, rows: number, b: number, c: number) => void;
 type SparseKernel = (count: number, n: number, ids: number, starts: number, b: number, c: number) => void;
 type SegmentKernel = (m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number) => void;
-export type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel; gemmSeg: SegmentKernel };
+type ScaleKernel = (m: number, n: number, a: number, crows: number, scales: number) => void;
+export type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel; gemmSeg: SegmentKernel; scaleRows: ScaleKernel };
 
 const compiled = new Map<boolean, WebAssembly.Module | null>();
 

@@ -7,7 +7,7 @@ import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import { gatesForExperts, patchScores, route, type Routing } from './route.js';
 import { gatherRows } from '../engine/gather-rows.js';
 import { tfSeed } from '../engine/random.js';
-import { rowsProduct } from '../engine/rows-product.js';
+import { expertOutputs } from '../engine/expert-outputs.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type LayerVariable = tfl.LayerVariable;
@@ -141,21 +141,25 @@ export class PatchMoE extends tfl.layers.Layer {
       // arithmetic built slowly on wasm.
       const { expertRows, placement } = routingRows(routing.indices.dataSync() as Int32Array, batch, k, l, n);
       const pixels = ph * pw;
-      // 1x1 experts read pixel rows [batch * n * pixels, C], the others patch rows [batch * n, pixels * C].
-      const rows = tf.reshape(patches, kernelSize === 1 ? [batch * n * pixels, this.channels] : [batch * n, pixels * this.channels]) as tf.Tensor2D;
+      const biases = this.expertBiases.map((b) => b.read() as tf.Tensor1D);
+      if (kernelSize === 1) {
+        // A 1x1 expert is a product of its chosen pixels' channels with [C, f]; on pixel rows
+        // [batch * n * pixels, C], each expert's output row is its input row, in its own channels.
+        const rows = tf.reshape(patches, [batch * n * pixels, this.channels]) as tf.Tensor2D;
+        const pixelRows = concatRows(expertRows.map((expertRow) => (pixels === 1 ? expertRow : expandRows(expertRow, pixels))));
+        let gates = gate === 'hard' ? tf.ones([k, batch * l, 1]) : gatesForExperts(routing.gates);
+        if (pixels > 1) gates = tf.tile(gates, [1, 1, pixels]);
+        const kernels = this.expertKernels.map((w) => tf.reshape(w.read(), [this.channels, f]) as tf.Tensor2D);
+        const placed = expertOutputs(rows, pixelRows, tf.reshape(gates, [k, batch * l * pixels]) as tf.Tensor2D, kernels, biases);
+        // [batch * n * pixels, k * f] is [batch, n, ph, pw, k, f]: expert-major channels inside each pixel.
+        const output = unpatchify(tf.reshape(placed, [batch, n, pixels * k * f]) as tf.Tensor3D, grid, k * f);
+        return { output, routing };
+      }
+      const rows = tf.reshape(patches, [batch * n, pixels * this.channels]) as tf.Tensor2D;
       const perExpert = expertRows.map((expertRow, s) => {
-        const kernel = this.expertKernels[s].read() as tf.Tensor4D;
-        const bias = this.expertBiases[s]?.read();
-        if (kernelSize === 1) {
-          // A 1x1 expert is a product of its chosen pixels' channels with [C, f]; the rows are read in place.
-          const pixelRows = pixels === 1 ? expertRow : expandRows(expertRow, pixels);
-          let y: tf.Tensor = rowsProduct(rows, tf.tensor1d(pixelRows, 'int32'), tf.reshape(kernel, [this.channels, f]) as tf.Tensor2D);
-          if (bias) y = tf.add(y, bias);
-          return tf.reshape(y, [batch * l, pixels * f]);
-        }
         // One mini-image per gathered patch.
         const images = tf.reshape(gatherRows(rows, tf.tensor1d(expertRow, 'int32')), [batch * l, ph, pw, this.channels]) as tf.Tensor4D;
-        const y = tf.fused.conv2d({ x: images, filter: kernel, strides: 1, pad: 'same', bias });
+        const y = tf.fused.conv2d({ x: images, filter: this.expertKernels[s].read() as tf.Tensor4D, strides: 1, pad: 'same', bias: biases[s] });
         return tf.reshape(y, [batch * l, pixels * f]);
       });
       let outputs = tf.stack(perExpert) as tf.Tensor3D; // [k, batch * l, ph * pw * f]
@@ -163,8 +167,8 @@ export class PatchMoE extends tfl.layers.Layer {
       // Back to the patches' places: row r of `withZero` is gathered output r; the last row is zeros.
       const withZero = tf.concat([tf.reshape(outputs, [k * batch * l, ph * pw * f]), tf.zeros([1, ph * pw * f])]) as tf.Tensor2D;
       const placed = gatherRows(withZero, tf.tensor1d(placement, 'int32')); // [batch * n * k, ph * pw * f]
-      // Expert-major channels inside each pixel of the patch (a plain reshape when patches are 1x1).
-      const channelsLast = ph * pw === 1 ? placed : tf.transpose(tf.reshape(placed, [batch, n, k, ph, pw, f]), [0, 1, 3, 4, 2, 5]);
+      // Expert-major channels inside each pixel of the patch.
+      const channelsLast = tf.transpose(tf.reshape(placed, [batch, n, k, ph, pw, f]), [0, 1, 3, 4, 2, 5]);
       const output = unpatchify(tf.reshape(channelsLast, [batch, n, ph * pw * k * f]) as tf.Tensor3D, grid, k * f);
       return { output, routing };
     });
@@ -176,6 +180,16 @@ export class PatchMoE extends tfl.layers.Layer {
   }
 }
 tf.serialization.registerClass(PatchMoE);
+
+function concatRows(lists: Int32Array[]): Int32Array {
+  const all = new Int32Array(lists.reduce((sum, list) => sum + list.length, 0));
+  let at = 0;
+  for (const list of lists) {
+    all.set(list, at);
+    at += list.length;
+  }
+  return all;
+}
 
 /** Patch rows -> the rows of their pixels: patch r is pixel rows r * pixels .. r * pixels + pixels - 1. */
 function expandRows(patchRows: Int32Array, pixels: number): Int32Array {
