@@ -17,6 +17,11 @@ import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js'
  */
 const MAX_PAGES = 16384; // 1 GiB of address space, reserved, not committed
 const PAGE = 65536;
+/**
+ * The arena's first 256 MiB hold cached row tables (see table()); operations' scratch lies above.
+ * Address space only: pages are committed as tables are written.
+ */
+const TABLES_END = 256 * 2 ** 20;
 const FUNCTIONS = ['gemmSeg', 'gemmTChunks'] as const;
 export type SplitFunction = (typeof FUNCTIONS)[number];
 // Control words: job sequence number, finished sequence number, error flag, function, arguments.
@@ -60,7 +65,9 @@ export class GemmThreads {
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
   private readonly worker: WorkerThreads.Worker;
   private job = 0;
-  private top = 64;
+  private top = TABLES_END;
+  private tablesTop = 64;
+  private readonly tables = new Map<string, { ptr: number; length: number }>();
 
   constructor() {
     const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES, fusedMultiplyAdd()));
@@ -76,20 +83,48 @@ export class GemmThreads {
   alloc(floats: number): number {
     const ptr = this.top;
     this.top += Math.ceil((floats * 4 + 64) / 64) * 64;
-    const missing = this.top - this.memory.buffer.byteLength;
-    if (missing > 0) {
-      if (this.top > MAX_PAGES * PAGE) {
-        this.top = ptr;
-        throw new RangeError(`gemm threads: ${floats * 4} bytes do not fit the ${MAX_PAGES * PAGE}-byte arena`);
-      }
-      this.memory.grow(Math.ceil(missing / PAGE));
+    if (this.top > MAX_PAGES * PAGE) {
+      this.top = ptr;
+      throw new RangeError(`gemm threads: ${floats * 4} bytes do not fit the ${MAX_PAGES * PAGE - TABLES_END}-byte scratch of the arena`);
     }
+    this.ensure(this.top);
     return ptr;
   }
 
-  /** Frees every region (one operation's workspace at a time). */
+  /** Frees every scratch region (one operation's workspace at a time); cached tables stay. */
   reset(): void {
-    this.top = 64;
+    this.top = TABLES_END;
+  }
+
+  /**
+   * A table of `length` int32 entries kept in the arena under `key`: built by `build(ints, at)`
+   * on first use, then used where it lies. When the table space is full, every table is dropped
+   * and rebuilt on its next use. A table larger than the whole space is built in the scratch.
+   */
+  table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
+    const cached = this.tables.get(key);
+    if (cached !== undefined && cached.length === length) return cached.ptr;
+    const bytes = Math.ceil((4 * length + 64) / 64) * 64;
+    let ptr: number;
+    if (64 + bytes > TABLES_END) {
+      ptr = this.alloc(length);
+    } else {
+      if (this.tablesTop + bytes > TABLES_END) {
+        this.tables.clear();
+        this.tablesTop = 64;
+      }
+      ptr = this.tablesTop;
+      this.tablesTop += bytes;
+      this.tables.set(key, { ptr, length });
+      this.ensure(this.tablesTop);
+    }
+    build(this.ints(), ptr / 4);
+    return ptr;
+  }
+
+  private ensure(end: number): void {
+    const missing = end - this.memory.buffer.byteLength;
+    if (missing > 0) this.memory.grow(Math.ceil(missing / PAGE));
   }
 
   /** Views of the whole arena (take them after the last alloc: growing replaces the buffer). */

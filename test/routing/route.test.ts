@@ -59,6 +59,28 @@ for (const backend of ['cpu', 'wasm'] as const) {
       tf.dispose([scores, selected.indices, selected.gates, all.indices, all.gates]);
     });
 
+    it('softmax-all gates: forward and gradient w.r.t. the scores equal those through tf.logSumExp on fresh random scores', async () => {
+      await initEngine(backend);
+      const rng = freshRng(`softmax-all-${backend}`);
+      const [batch, k, n, l] = [6, 3, 20, 5];
+      const scores = tf.tensor3d(Array.from({ length: batch * k * n }, () => 4 * rng.normal()), [batch, k, n]);
+      const probe = tf.tensor3d(Array.from({ length: batch * k * l }, () => rng.normal()), [batch, k, l]);
+      const plainGates = (a: tf.Tensor3D) => {
+        const selection = tf.topk(a, l, true);
+        return tf.exp(tf.sub(selection.values, tf.logSumExp(a, -1, true)));
+      };
+      const gradOf = (gates: (a: tf.Tensor3D) => tf.Tensor) => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(gates(a as tf.Tensor3D), probe)))(scores).dataSync();
+      const ours = (a: tf.Tensor3D) => route(a, l, 'softmax-all').gates;
+      const near = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
+        for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-6, `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+      };
+      tf.tidy(() => {
+        near(ours(scores).dataSync(), plainGates(scores).dataSync(), 'gates');
+        near(gradOf(ours), gradOf(plainGates), 'gradient');
+      });
+      tf.dispose([scores, probe]);
+    });
+
     it('gathers exactly the chosen patches, expert by expert', async () => {
       await initEngine(backend);
       const [batch, n, d] = [3, 5, 2];
