@@ -216,13 +216,13 @@ function segKernel(mulAdd: MulAdd): Bytes {
 }
 
 /**
- * scaleRows: row i of C, at crows[i], = scales[i] times the N floats at a + 4 i N (N a multiple
- * of 4): gated expert outputs written to their places (expert-outputs.ts).
- * Parameters (i32): M, N, a, crows, scales.
+ * scaleRows: row i of C, at crows[i], = scales[i] times the N floats at arows[i] (N a multiple
+ * of 4): gated expert outputs written to their places, zeros elsewhere (expert-outputs.ts).
+ * Parameters (i32): M, N, arows, crows, scales.
  */
-const [SM, SN2, SA, SCROWS, SSCALES] = [0, 1, 2, 3, 4];
-const [SI, SJ, SD, SROWB] = [5, 6, 7, 8];
-const SG = 9;
+const [SM, SN2, SAROWS, SCROWS, SSCALES] = [0, 1, 2, 3, 4];
+const [SI, SJ, SD, SROWB, SA] = [5, 6, 7, 8, 9];
+const SG = 10;
 
 function scaleRowsKernel(): Bytes {
   const columns = whileNot(
@@ -238,15 +238,15 @@ function scaleRowsKernel(): Bytes {
     seq(ins.get(SI), ins.get(SM), ins.i32(4), ins.mul, ins.geU),
     seq(
       ins.get(SCROWS), ins.get(SI), ins.add, ins.load(0), ins.set(SD),
+      ins.get(SAROWS), ins.get(SI), ins.add, ins.load(0), ins.set(SA),
       ins.get(SSCALES), ins.get(SI), ins.add, ins.v128Splat32(0), ins.set(SG),
       ins.i32(0), ins.set(SJ),
       columns,
-      addTo(SA, ins.get(SROWB)),
       addTo(SI, ins.i32(4)),
     ),
   );
   const setup = seq(ins.get(SN2), ins.i32(4), ins.mul, ins.set(SROWB), ins.i32(0), ins.set(SI));
-  return functionBody(4, 1, seq(setup, rows));
+  return functionBody(5, 1, seq(setup, rows));
 }
 
 /**
@@ -297,7 +297,7 @@ function relaxedSimdValidates(): boolean {
 type Kernel = (m: number, n: number, k: number, rows: number, b: number, c: number) => void;
 type SparseKernel = (count: number, n: number, ids: number, starts: number, b: number, c: number) => void;
 type SegmentKernel = (m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number) => void;
-type ScaleKernel = (m: number, n: number, a: number, crows: number, scales: number) => void;
+type ScaleKernel = (m: number, n: number, arows: number, crows: number, scales: number) => void;
 export type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel; gemmSeg: SegmentKernel; scaleRows: ScaleKernel };
 
 const compiled = new Map<boolean, WebAssembly.Module | null>();
