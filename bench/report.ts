@@ -74,7 +74,9 @@ export function formatReport(result: BenchResult): string {
   lines.push('');
   if (e) {
     const torchRatio = e.timeRatio.torch === null ? '' : `, PyTorch ${sig(e.timeRatio.torch)}`;
-    lines.push(`e: PatchMoE / dense, time: pmoe ${sig(e.timeRatio.pmoe)}${torchRatio}; FLOPs: ${sig(e.flopRatio)}`);
+    lines.push(
+      `e: PatchMoE / dense, time: pmoe ${sig(e.timeRatio.pmoe)} (median over rounds of adjacent blocks; of the two cases' own medians ${sig(e.timeRatio.pmoeSeparate)})${torchRatio}; FLOPs: ${sig(e.flopRatio)}`,
+    );
   }
   if (torch.available) {
     const cnn = torch.cnnFormulation === 'conv' ? '28x28 stride-28 conv2d over [20,1,112,112]' : 'a linear layer over the patches';
