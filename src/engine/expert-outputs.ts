@@ -62,7 +62,7 @@ function expertOutputsWasm(args: KernelArgs): TensorInfo[] {
   if (heap === null) throw new Error(`${EXPERT_OUTPUTS}: the SIMD kernels are not available on this wasm backend`);
   const threads = 2 * total * channels * filters >= THREADED_MIN_FLOPS && filters >= THREADED_MIN_COLUMNS ? gemmThreads() : null;
   // Rows of each expert computed here, in place on the heap; the rest on the worker thread.
-  const here = threads === null ? perExpert : 4 * Math.ceil(perExpert / 8);
+  const here = threads === null ? perExpert : rowsHere(perExpert, channels, filters);
   const z = backend.makeOutput([total, filters], 'float32');
   // x's chosen rows, the rows of z they produce, a zero bias, and the kernels 64-byte aligned
   // (tfjs aligns tensors to 8 bytes; a misaligned right-hand operand cost the product ~20%).
@@ -123,6 +123,23 @@ function expertOutputsWasm(args: KernelArgs): TensorInfo[] {
   heap.scaleRows(slices, filters, placingAt, placingAt + slices * FLOAT_BYTES, placingAt + 2 * slices * FLOAT_BYTES);
   backend.disposeData(placing.dataId);
   return [output, z];
+}
+
+/** Rates measured on this project's machine: a product on one thread, a copy into the shared arena. */
+const FLOPS_PER_MS = 20e6;
+const COPY_BYTES_PER_MS = 2.5e6;
+
+/**
+ * This thread's share of an expert's M rows: it also copies the next expert's weights and worker
+ * rows while the worker computes, so it takes fewer rows. With p and c a row's product and copy
+ * times and w the weights' copy time, both finish together when c (M - h) + w + p h = p (M - h).
+ */
+function rowsHere(perExpert: number, channels: number, filters: number): number {
+  const product = (2 * channels * filters) / FLOPS_PER_MS;
+  const copy = (4 * channels) / COPY_BYTES_PER_MS;
+  const weights = (4 * channels * filters) / COPY_BYTES_PER_MS;
+  const there = (product * perExpert + weights) / (2 * product - copy);
+  return Math.min(perExpert, Math.max(0, 4 * Math.round((perExpert - there) / 4)));
 }
 
 /**
