@@ -8,6 +8,7 @@ import { registerTopKGradient } from './topk-gradient.js';
 import { registerGatherRows } from './gather-rows.js';
 import { registerRowsProduct } from './rows-product.js';
 import { registerExpertOutputs } from './expert-outputs.js';
+import { registerExpertChoice } from './expert-choice.js';
 import { registerBatchNormGradient } from './batchnorm-gradient.js';
 import { registerBatchNormTraining } from './batch-norm-training.js';
 import { registerReluGradient } from './relu-gradient.js';
@@ -45,6 +46,7 @@ async function init(backend: BackendName): Promise<string> {
   registerGatherRows();
   registerRowsProduct();
   registerExpertOutputs();
+  registerExpertChoice();
   registerBatchNormGradient();
   registerBatchNormTraining();
   registerReluGradient();

@@ -7,7 +7,9 @@ import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import { gatesForExperts, patchScores, route, type Routing } from './route.js';
 import { gatherRows } from '../engine/gather-rows.js';
 import { tfSeed } from '../engine/random.js';
+import { expertChoice, expertChoiceAvailable } from '../engine/expert-choice.js';
 import { expertOutputs } from '../engine/expert-outputs.js';
+import { simdMatMul } from '../engine/rows-product.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type LayerVariable = tfl.LayerVariable;
@@ -135,7 +137,10 @@ export class PatchMoE extends tfl.layers.Layer {
     const n = grid.rows * grid.cols;
     return tf.tidy(() => {
       const patches = patchify(input as tf.Tensor4D, this.patch); // [batch, n, ph * pw * C]
-      const routing = route(patchScores(patches, this.routerKernel!.read() as tf.Tensor2D), l, gate);
+      const router = this.routerKernel!.read() as tf.Tensor2D;
+      const routing = expertChoiceAvailable()
+        ? expertChoice(simdMatMul(tf.reshape(patches, [batch * n, patches.shape[2]]) as tf.Tensor2D, router), n, l, gate)
+        : route(patchScores(patches, router), l, gate);
       // The chosen indices are integers off the gradient tape; reading them here (the backends we
       // run on compute synchronously) lets plain loops build the row lists that tensor index
       // arithmetic built slowly on wasm.
