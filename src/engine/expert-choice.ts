@@ -62,22 +62,42 @@ function logSumExp(scores: Float32Array, b: number, s: number, n: number, k: num
   return peak + Math.log(sum);
 }
 
+/**
+ * The l largest of `column` into `top`, largest first, ties to the lower index: insertion into a
+ * sorted list of l (TypedArray.sort with a comparator took ~20 us per row of 64 here).
+ */
+function topIndices(column: Float32Array, l: number, top: Int32Array): void {
+  let size = 0;
+  for (let j = 0; j < column.length; j++) {
+    const value = column[j];
+    // Later indices go after equal values: ties stay with the lower index.
+    if (size === l && !(value > column[top[l - 1]])) continue;
+    let at = size < l ? size++ : l - 1;
+    while (at > 0 && value > column[top[at - 1]]) {
+      top[at] = top[at - 1];
+      at--;
+    }
+    top[at] = j;
+  }
+}
+
 function expertChoiceKernel(args: KernelArgs): tf.TensorInfo[] {
   const { scores } = args.inputs as { scores: tf.TensorInfo };
   const { patches: n, patchesPerExpert: l, gate } = args.attrs as unknown as Attrs;
   const [rows, k] = scores.shape;
   const batch = rows / n;
-  const order = new Int32Array(n);
+  const column = new Float32Array(n);
+  const order = new Int32Array(l);
   const chosen = new Int32Array(batch * k * l);
   const weights = new Float32Array(batch * k * l);
   const values32 = values(args.backend, scores) as Float32Array;
   const score = (b: number, s: number, j: number) => values32[(b * n + j) * k + s];
   for (let b = 0; b < batch; b++) {
     for (let s = 0; s < k; s++) {
-      for (let j = 0; j < n; j++) order[j] = j;
-      order.sort((p, q) => score(b, s, q) - score(b, s, p) || p - q);
+      for (let j = 0; j < n; j++) column[j] = score(b, s, j);
+      topIndices(column, l, order);
       const at = (b * k + s) * l;
-      for (let t = 0; t < l; t++) chosen[at + t] = order[t];
+      chosen.set(order, at);
       if (gate === 'hard') {
         weights.fill(1, at, at + l);
       } else {
