@@ -130,15 +130,14 @@ const FLOPS_PER_MS = 20e6;
 const COPY_BYTES_PER_MS = 2.5e6;
 
 /**
- * This thread's share of an expert's M rows: it also copies the next expert's weights and worker
- * rows while the worker computes, so it takes fewer rows. With p and c a row's product and copy
- * times and w the weights' copy time, both finish together when c (M - h) + w + p h = p (M - h).
+ * This thread's share of an expert's M rows: it also copies the next expert's worker rows while
+ * the worker computes, so it takes fewer rows. With p and c a row's product and copy times, both
+ * finish together when c (M - h) + p h = p (M - h).
  */
 function rowsHere(perExpert: number, channels: number, filters: number): number {
   const product = (2 * channels * filters) / FLOPS_PER_MS;
   const copy = (4 * channels) / COPY_BYTES_PER_MS;
-  const weights = (4 * channels * filters) / COPY_BYTES_PER_MS;
-  const there = (product * perExpert + weights) / (2 * product - copy);
+  const there = (product * perExpert) / (2 * product - copy);
   return Math.min(perExpert, Math.max(0, 4 * Math.round((perExpert - there) / 4)));
 }
 
@@ -160,18 +159,18 @@ function onWorker(
   const channels = x.shape[1];
   try {
     // Every region first (allocating can grow, and so replace, the arena's buffer), then the copies.
-    const weights = kernels.map((w) => threads.alloc(channels * filters));
-    const shifts = kernels.map(() => threads.alloc(filters));
+    // The kernels and biases are kept between calls (copied again only when they change).
+    const keep = (t: TensorInfo) => threads.keptCopy(t.dataId, backend.typedArrayFromHeap(t) as Float32Array);
+    const weights = kernels.map(keep);
+    const shifts = biases.length > 0 ? biases.map(keep) : kernels.map(() => threads.alloc(filters));
     const inputs = threads.alloc(experts * there * channels);
     const out = threads.alloc(experts * there * filters);
     const table = threads.alloc(2 * experts * there);
     const [floats, ints] = [threads.floats(), threads.ints()];
     const xValues = backend.typedArrayFromHeap(x) as Float32Array;
-    // Expert s's weights and rows for the worker (copied while the worker runs expert s - 1).
+    if (biases.length === 0) for (const shift of shifts) floats.fill(0, shift / FLOAT_BYTES, shift / FLOAT_BYTES + filters);
+    // Expert s's rows for the worker (copied while the worker runs expert s - 1).
     const prepare = (s: number) => {
-      floats.set(backend.typedArrayFromHeap(kernels[s]) as Float32Array, weights[s] / FLOAT_BYTES);
-      if (biases.length > 0) floats.set(backend.typedArrayFromHeap(biases[s]) as Float32Array, shifts[s] / FLOAT_BYTES);
-      else floats.fill(0, shifts[s] / FLOAT_BYTES, shifts[s] / FLOAT_BYTES + filters);
       for (let i = here, j = s * there; i < perExpert; i++, j++) {
         const r = rowValues[s * perExpert + i];
         floats.set(xValues.subarray(r * channels, (r + 1) * channels), inputs / FLOAT_BYTES + j * channels);

@@ -18,7 +18,8 @@ import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js'
 const MAX_PAGES = 16384; // 1 GiB of address space, reserved, not committed
 const PAGE = 65536;
 /**
- * The arena's first 256 MiB hold cached row tables (see table()); operations' scratch lies above.
+ * The arena's first 256 MiB hold cached row tables and kept weights (see table(), keptCopy());
+ * operations' scratch lies above.
  * Address space only: pages are committed as tables are written.
  */
 const TABLES_END = 256 * 2 ** 20;
@@ -78,6 +79,9 @@ export class GemmThreads {
   private top = TABLES_END;
   private tablesTop = 64;
   private readonly tables = new Map<string, { ptr: number; length: number }>();
+  /** Kept copies of tensors by dataId; `generation` counts the times the kept space was emptied. */
+  private readonly copies = new WeakMap<object, { ptr: number; length: number; generation: number }>();
+  private generation = 0;
 
   constructor() {
     const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES, fusedMultiplyAdd()));
@@ -108,27 +112,46 @@ export class GemmThreads {
 
   /**
    * A table of `length` int32 entries kept in the arena under `key`: built by `build(ints, at)`
-   * on first use, then used where it lies. When the table space is full, every table is dropped
-   * and rebuilt on its next use. A table larger than the whole space is built in the scratch.
+   * on first use, then used where it lies. When the kept space is full, everything kept is
+   * dropped and rebuilt on its next use. A table larger than the whole space is built in the scratch.
    */
   table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
     const cached = this.tables.get(key);
     if (cached !== undefined && cached.length === length) return cached.ptr;
-    const bytes = Math.ceil((4 * length + 64) / 64) * 64;
-    let ptr: number;
-    if (64 + bytes > TABLES_END) {
-      ptr = this.alloc(length);
-    } else {
-      if (this.tablesTop + bytes > TABLES_END) {
-        this.tables.clear();
-        this.tablesTop = 64;
-      }
-      ptr = this.tablesTop;
-      this.tablesTop += bytes;
-      this.tables.set(key, { ptr, length });
-      this.ensure(this.tablesTop);
-    }
+    const kept = this.keep(length);
+    const ptr = kept ?? this.alloc(length);
+    if (kept !== null) this.tables.set(key, { ptr, length });
     build(this.ints(), ptr / 4);
+    return ptr;
+  }
+
+  /**
+   * The arena address of a copy of a tensor's values, kept under its dataId (tfjs never changes
+   * a tensor's data in place), so that later calls with the same tensor, such as a layer's
+   * weights in inference, copy nothing. Take views after this: it may grow the arena.
+   */
+  keptCopy(dataId: object, values: Float32Array): number {
+    const cached = this.copies.get(dataId);
+    if (cached !== undefined && cached.generation === this.generation && cached.length === values.length) return cached.ptr;
+    const kept = this.keep(values.length);
+    const ptr = kept ?? this.alloc(values.length);
+    if (kept !== null) this.copies.set(dataId, { ptr, length: values.length, generation: this.generation });
+    this.floats().set(values, ptr / 4);
+    return ptr;
+  }
+
+  /** `length` elements of the kept space (emptied first when full), or null where they exceed it. */
+  private keep(length: number): number | null {
+    const bytes = Math.ceil((4 * length + 64) / 64) * 64;
+    if (64 + bytes > TABLES_END) return null;
+    if (this.tablesTop + bytes > TABLES_END) {
+      this.tables.clear();
+      this.generation++;
+      this.tablesTop = 64;
+    }
+    const ptr = this.tablesTop;
+    this.tablesTop += bytes;
+    this.ensure(this.tablesTop);
     return ptr;
   }
 
