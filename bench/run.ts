@@ -35,7 +35,12 @@ export interface BenchOptions {
   readonly path?: StepPath;
 }
 
-export const FULL_DEFAULTS = { steps: 20, rounds: 5, warmup: 3 } as const;
+/**
+ * Ten warm-up steps: the JIT compiles the kernels' JavaScript loops (routing, tables, placement)
+ * over the first few steps; with three, case e's first blocks ran up to 2x slower (p90 23.7 ms
+ * against a 14.7 ms median) and its ratio to the dense layer read 0.345 against 0.327 with 15.
+ */
+export const FULL_DEFAULTS = { steps: 20, rounds: 5, warmup: 10 } as const;
 export const SMOKE_DEFAULTS = { steps: 2, rounds: 1, warmup: 1 } as const;
 
 export interface SideResult extends TimeSummary {
