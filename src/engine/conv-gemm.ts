@@ -106,8 +106,8 @@ export function convForward(backend: BackendWasm, x: TensorInfo, filter: TensorI
   const rows = pad4(positions);
   const taps = g.kernelHeight * g.kernelWidth;
   return inWorkspace(backend, (work) => {
-    const [xBase, filterPtr] = [work.input(x), work.input(filter)];
-    const biasPtr = bias === undefined ? undefined : work.input(bias);
+    const [xBase, filterPtr] = [work.input(x), work.weights(filter)];
+    const biasPtr = bias === undefined ? undefined : work.weights(bias);
     const out = work.output([g.batch, g.outHeight, g.outWidth, g.outChannels]);
     const spareLength = Math.max(g.inChannels, g.outChannels) + 4;
     const { zero, scratch } = spareRows(work, spareLength);

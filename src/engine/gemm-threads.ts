@@ -18,11 +18,39 @@ import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js'
 const MAX_PAGES = 16384; // 1 GiB of address space, reserved, not committed
 const PAGE = 65536;
 /**
- * The arena's first 256 MiB hold cached row tables and kept weights (see table(), keptCopy());
- * operations' scratch lies above.
- * Address space only: pages are committed as tables are written.
+ * The arena's first 256 MiB are kept between operations: row tables (table()) below 192 MiB,
+ * copies of weights (keptCopy()) above; operations' scratch lies above both. Address space
+ * only: pages are committed as they are written.
  */
-const TABLES_END = 256 * 2 ** 20;
+const MIB = 2 ** 20;
+const TABLES_END = 192 * MIB;
+const KEPT_END = 256 * MIB;
+
+/** A region of the arena handed out in order; when full, emptied (generation + 1) and reused. */
+class KeptSpace {
+  private top: number;
+  generation = 0;
+
+  constructor(
+    private readonly start: number,
+    private readonly end: number,
+  ) {
+    this.top = start;
+  }
+
+  /** The address of `length` 4-byte elements, or null where they exceed a quarter of the space. */
+  take(length: number): number | null {
+    const bytes = Math.ceil((4 * length + 64) / 64) * 64;
+    if (4 * bytes > this.end - this.start) return null;
+    if (this.top + bytes > this.end) {
+      this.top = this.start;
+      this.generation++;
+    }
+    const ptr = this.top;
+    this.top += bytes;
+    return ptr;
+  }
+}
 const FUNCTIONS = ['gemmSeg', 'gemmTChunks'] as const;
 export type SplitFunction = (typeof FUNCTIONS)[number];
 // Control words: job sequence number, finished sequence number, error flag, function, arguments.
@@ -76,12 +104,11 @@ export class GemmThreads {
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
   private readonly worker: WorkerThreads.Worker;
   private job = 0;
-  private top = TABLES_END;
-  private tablesTop = 64;
-  private readonly tables = new Map<string, { ptr: number; length: number }>();
-  /** Kept copies of tensors by dataId; `generation` counts the times the kept space was emptied. */
+  private top = KEPT_END;
+  private readonly tableSpace = new KeptSpace(64, TABLES_END);
+  private readonly copySpace = new KeptSpace(TABLES_END, KEPT_END);
+  private readonly tables = new Map<string, { ptr: number; length: number; generation: number }>();
   private readonly copies = new WeakMap<object, { ptr: number; length: number; generation: number }>();
-  private generation = 0;
 
   constructor() {
     const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES, fusedMultiplyAdd()));
@@ -99,7 +126,7 @@ export class GemmThreads {
     this.top += Math.ceil((floats * 4 + 64) / 64) * 64;
     if (this.top > MAX_PAGES * PAGE) {
       this.top = ptr;
-      throw new RangeError(`gemm threads: ${floats * 4} bytes do not fit the ${MAX_PAGES * PAGE - TABLES_END}-byte scratch of the arena`);
+      throw new RangeError(`gemm threads: ${floats * 4} bytes do not fit the ${MAX_PAGES * PAGE - KEPT_END}-byte scratch of the arena`);
     }
     this.ensure(this.top);
     return ptr;
@@ -107,20 +134,23 @@ export class GemmThreads {
 
   /** Frees every scratch region (one operation's workspace at a time); cached tables stay. */
   reset(): void {
-    this.top = TABLES_END;
+    this.top = KEPT_END;
   }
 
   /**
    * A table of `length` int32 entries kept in the arena under `key`: built by `build(ints, at)`
-   * on first use, then used where it lies. When the kept space is full, everything kept is
-   * dropped and rebuilt on its next use. A table larger than the whole space is built in the scratch.
+   * on first use, then used where it lies. When the table space is full, it is emptied and
+   * tables are rebuilt on their next use. A table too large for it is built in the scratch.
    */
   table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
     const cached = this.tables.get(key);
-    if (cached !== undefined && cached.length === length) return cached.ptr;
-    const kept = this.keep(length);
-    const ptr = kept ?? this.alloc(length);
-    if (kept !== null) this.tables.set(key, { ptr, length });
+    if (cached !== undefined && cached.generation === this.tableSpace.generation && cached.length === length) return cached.ptr;
+    const ptr =
+      this.keep(this.tableSpace, length, (at) => {
+        const generation = this.tableSpace.generation;
+        if (this.tables.values().next().value?.generation !== generation) this.tables.clear(); // drop what the emptied space held
+        this.tables.set(key, { ptr: at, length, generation });
+      }) ?? this.alloc(length);
     build(this.ints(), ptr / 4);
     return ptr;
   }
@@ -128,30 +158,24 @@ export class GemmThreads {
   /**
    * The arena address of a copy of a tensor's values, kept under its dataId (tfjs never changes
    * a tensor's data in place), so that later calls with the same tensor, such as a layer's
-   * weights in inference, copy nothing. Take views after this: it may grow the arena.
+   * weights in inference, copy nothing. Weights that change every step (training) only cycle
+   * through their own space. Take views after this: it may grow the arena.
    */
   keptCopy(dataId: object, values: Float32Array): number {
     const cached = this.copies.get(dataId);
-    if (cached !== undefined && cached.generation === this.generation && cached.length === values.length) return cached.ptr;
-    const kept = this.keep(values.length);
-    const ptr = kept ?? this.alloc(values.length);
-    if (kept !== null) this.copies.set(dataId, { ptr, length: values.length, generation: this.generation });
+    if (cached !== undefined && cached.generation === this.copySpace.generation && cached.length === values.length) return cached.ptr;
+    const length = values.length;
+    const ptr = this.keep(this.copySpace, length, (at) => this.copies.set(dataId, { ptr: at, length, generation: this.copySpace.generation })) ?? this.alloc(length);
     this.floats().set(values, ptr / 4);
     return ptr;
   }
 
-  /** `length` elements of the kept space (emptied first when full), or null where they exceed it. */
-  private keep(length: number): number | null {
-    const bytes = Math.ceil((4 * length + 64) / 64) * 64;
-    if (64 + bytes > TABLES_END) return null;
-    if (this.tablesTop + bytes > TABLES_END) {
-      this.tables.clear();
-      this.generation++;
-      this.tablesTop = 64;
-    }
-    const ptr = this.tablesTop;
-    this.tablesTop += bytes;
-    this.ensure(this.tablesTop);
+  /** `length` elements of a kept space (recorded by `record`), or null where they do not fit it. */
+  private keep(space: KeptSpace, length: number, record: (ptr: number) => void): number | null {
+    const ptr = space.take(length);
+    if (ptr === null) return null;
+    record(ptr);
+    this.ensure(ptr + 4 * length + 64);
     return ptr;
   }
 

@@ -17,6 +17,8 @@ export interface Workspace {
   readonly memory: WebAssembly.Memory;
   /** The address of a tensor's data that the products may read. */
   input(info: TensorInfo): number;
+  /** input() for a tensor likely to come again (a layer's weights): the arena keeps its copy. */
+  weights(info: TensorInfo): number;
   /**
    * Writes at ints[at + i] the address of row indices[i] of x [R, width] as the products may
    * read it: in place on the heap; in the arena, a copy of just the chosen rows.
@@ -64,6 +66,10 @@ class HeapWorkspace implements Workspace {
     const floats = new Float32Array(this.memory.buffer);
     floats.set(floats.subarray(ptr / FLOAT_BYTES, ptr / FLOAT_BYTES + size), copy / FLOAT_BYTES);
     return copy;
+  }
+
+  weights(info: TensorInfo): number {
+    return this.input(info);
   }
 
   rowsOf(x: TensorInfo, width: number, indices: ArrayLike<number>, at: number): void {
@@ -146,6 +152,10 @@ class ThreadWorkspace implements Workspace {
     const ptr = this.threads.alloc(values.length);
     this.threads.floats().set(values, ptr / FLOAT_BYTES);
     return ptr;
+  }
+
+  weights(info: TensorInfo): number {
+    return this.threads.keptCopy(info.dataId, this.backend.typedArrayFromHeap(info) as Float32Array);
   }
 
   /** Copies only the chosen rows (an expert reads l of n patches per image). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { threadsSetting } from '../../src/engine/gemm-threads.js';
+import { gemmThreads, threadsSetting } from '../../src/engine/gemm-threads.js';
 
 describe('PMOE_THREADS', () => {
   it('takes positive integers and refuses anything else, naming the variable and the value', () => {
@@ -17,5 +17,36 @@ describe('PMOE_THREADS', () => {
     const result = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, PMOE_THREADS: 'lots' }, encoding: 'utf8' });
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /PMOE_THREADS must be a positive integer .*got "lots"/);
+  });
+});
+
+describe('the arena of the two-thread products (gemm-threads.ts)', () => {
+  it('keeps tables and weight copies between operations, and rebuilds or copies again what changed', () => {
+    const threads = gemmThreads();
+    assert.ok(threads !== null, 'two threads run here');
+    let builds = 0;
+    const build = (ints: Int32Array, at: number) => {
+      builds++;
+      for (let i = 0; i < 8; i++) ints[at + i] = 100 + i;
+    };
+    const table = threads.table('test table', 8, build);
+    threads.reset();
+    assert.equal(threads.table('test table', 8, build), table, 'the same table, where it lies');
+    assert.equal(builds, 1);
+    assert.deepEqual(Array.from(threads.ints().subarray(table / 4, table / 4 + 8)), [100, 101, 102, 103, 104, 105, 106, 107]);
+    threads.table('test table', 12, build);
+    assert.equal(builds, 2, 'another length is another table');
+
+    const weights = { dataId: {} };
+    const values = Float32Array.from({ length: 16 }, (_, i) => i / 2);
+    const copy = threads.keptCopy(weights.dataId, values);
+    threads.reset();
+    values.fill(7); // not what tfjs does (a tensor's data never changes): shows that the kept copy is used
+    assert.equal(threads.keptCopy(weights.dataId, values), copy);
+    assert.equal(threads.floats()[copy / 4 + 3], 1.5, 'the copy made the first time');
+    const other = threads.keptCopy({}, values);
+    assert.notEqual(other, copy, 'another tensor, another copy');
+    assert.equal(threads.floats()[other / 4 + 3], 7);
+    threads.reset();
   });
 });
