@@ -9,6 +9,8 @@ export { patchScores, route, gatherForExperts, gatesForExperts, routingToArrays,
 export { PatchMoE, PATCH_MOE_INITIALIZERS, type PatchMoeOptions, type PatchMoeLayerArgs } from './routing/patch-moe-layer.js';
 export { TrainingBatchNormalization, trainingBatchNormalization } from './models/batch-norm-layer.js';
 export { setGemmThreads } from './engine/gemm-threads.js';
+export { expertChoice } from './engine/expert-choice.js';
+export { expertOutputs } from './engine/expert-outputs.js';
 
 export { TwoLayerCnn, twoLayerCnnSchema, type TwoLayerCnnOptions, type TwoLayerCnnConfig } from './models/two-layer-cnn.js';
 export { TwoLayerPmoe, twoLayerPmoeSchema, type TwoLayerPmoeOptions, type TwoLayerPmoeConfig } from './models/two-layer-pmoe.js';
