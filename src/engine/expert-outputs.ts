@@ -96,6 +96,9 @@ function expertOutputsWasm(args: KernelArgs): TensorInfo[] {
       }
     }
     if (!split) for (let s = 0; s < experts; s++) products(s, perExpert);
+  } catch (error) {
+    backend.disposeData(z.dataId);
+    throw error;
   } finally {
     backend.disposeData(table.dataId);
   }
@@ -143,9 +146,9 @@ function rowsHere(perExpert: number, channels: number, filters: number): number 
 
 /**
  * Each expert's rows past `here` on the worker thread, while this thread runs `products(s)`, its
- * own rows in place: only the worker's rows of x, the weights and its rows of z are copied
- * (into the arena and back; copies into shared memory run at ~4.6 GB/s, 4x slower than on the
- * heap), and each expert's copies are made while the worker runs the expert before.
+ * own rows in place: only the worker's rows of x and of z are copied (into the arena and back;
+ * copies into shared memory run at ~4.6 GB/s, 4x slower than on the heap), each expert's while
+ * the worker runs the expert before, and the weights once per tensor (keptCopy).
  */
 function onWorker(
   backend: BackendWasm,

@@ -26,10 +26,15 @@ const MIB = 2 ** 20;
 const TABLES_END = 192 * MIB;
 const KEPT_END = 256 * MIB;
 
-/** A region of the arena handed out in order; when full, emptied (generation + 1) and reused. */
+/**
+ * A region of the arena handed out in order; when full, emptied (generation + 1) and reused, but
+ * not within one operation (what the operation took already may still be in use).
+ */
 class KeptSpace {
   private top: number;
   generation = 0;
+  /** Whether the current operation took space here (reset by GemmThreads.reset()). */
+  used = false;
 
   constructor(
     private readonly start: number,
@@ -38,16 +43,18 @@ class KeptSpace {
     this.top = start;
   }
 
-  /** The address of `length` 4-byte elements, or null where they exceed a quarter of the space. */
+  /** The address of `length` 4-byte elements, or null where they exceed a quarter of the space or the operation filled it. */
   take(length: number): number | null {
     const bytes = Math.ceil((4 * length + 64) / 64) * 64;
     if (4 * bytes > this.end - this.start) return null;
     if (this.top + bytes > this.end) {
+      if (this.used) return null;
       this.top = this.start;
       this.generation++;
     }
     const ptr = this.top;
     this.top += bytes;
+    this.used = true;
     return ptr;
   }
 }
@@ -135,6 +142,8 @@ export class GemmThreads {
   /** Frees every scratch region (one operation's workspace at a time); cached tables stay. */
   reset(): void {
     this.top = KEPT_END;
+    this.tableSpace.used = false;
+    this.copySpace.used = false;
   }
 
   /**
