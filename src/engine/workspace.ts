@@ -29,9 +29,9 @@ export interface Workspace {
   /** The result tensor's region, returned by finish(). */
   output(shape: number[]): number;
   /**
-   * A table of `length` int32 entries that `build(addresses, at)` writes from index `at`, which
-   * may instead be copied from an earlier build with the same `key` (the key names everything
-   * the entries depend on, addresses included).
+   * A table of `length` int32 entries that `build(addresses, at)` writes from index `at`, or the
+   * one an earlier build with the same `key` left in the arena (the key names everything the
+   * entries depend on, addresses included).
    */
   table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number;
   gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void;
