@@ -243,7 +243,7 @@ export function convFilterGradient(backend: BackendWasm, x: TensorInfo, dy: Tens
       target.fill(0, at, at + pixels * width);
       for (let p = 0; p < pixels; p++) for (let c = 0; c < ci; c++) target[at + p * width + c] = source[p * ci + c];
     }
-    const dyPtr = work.input(dy);
+    const dyPtr = work.aligned(dy);
     const dW = work.output([g.kernelHeight, g.kernelWidth, ci, co]);
     const { zero } = spareRows(work, width + 4);
     const partial = width === ci ? null : work.alloc(width * co);

@@ -33,18 +33,19 @@ interface Attrs {
   gate: GateMode;
 }
 
+const isWasm = (backend: {}): backend is BackendWasm => 'typedArrayFromHeap' in backend;
+
 /** A tensor's values, without a copy (cpu: the stored array; wasm: a heap view). */
 function values(backend: {}, info: tf.TensorInfo): Float32Array | Int32Array {
-  if (tf.getBackend() === 'wasm') return (backend as BackendWasm).typedArrayFromHeap(info) as Float32Array | Int32Array;
+  if (isWasm(backend)) return backend.typedArrayFromHeap(info) as Float32Array | Int32Array;
   return (backend as MathBackendCPU).readSync(info.dataId) as Float32Array | Int32Array;
 }
 
 /** A new tensor of `shape` filled by `fill` (on wasm, written in place on the heap). */
 function output<T extends Float32Array | Int32Array>(backend: {}, shape: number[], dtype: 'float32' | 'int32', fill: (out: T) => void): tf.TensorInfo {
-  if (tf.getBackend() === 'wasm') {
-    const wasm = backend as BackendWasm;
-    const info = wasm.makeOutput(shape, dtype);
-    fill(wasm.typedArrayFromHeap(info) as T);
+  if (isWasm(backend)) {
+    const info = backend.makeOutput(shape, dtype);
+    fill(backend.typedArrayFromHeap(info) as T);
     return info;
   }
   const size = tf.util.sizeFromShape(shape);

@@ -4,6 +4,7 @@ import { checkRange, gatherRows, scatterAddRowsOp } from './gather-rows.js';
 import { heapKernels } from './heap-kernels.js';
 import { rowsProductT, simdMatMul, THREADED_MIN_COLUMNS, THREADED_MIN_FLOPS } from './rows-product.js';
 import { gemmThreads, type GemmThreads } from './gemm-threads.js';
+import { float32View, int32View, inWorkspace, spareRows } from './workspace.js';
 
 /**
  * expertOutputs: the k experts of a PatchMoE with 1x1 kernels, each applied to the rows of x its
@@ -63,69 +64,65 @@ function expertOutputsWasm(args: KernelArgs): TensorInfo[] {
   const threads = 2 * total * channels * filters >= THREADED_MIN_FLOPS && filters >= THREADED_MIN_COLUMNS ? gemmThreads() : null;
   // Rows of each expert computed here, in place on the heap; the rest on the worker thread.
   const here = threads === null ? perExpert : rowsHere(perExpert, channels, filters);
-  const z = backend.makeOutput([total, filters], 'float32');
-  // x's chosen rows, the rows of z they produce, a zero bias, and the kernels 64-byte aligned
-  // (tfjs aligns tensors to 8 bytes; a misaligned right-hand operand cost the product ~20%).
-  const kernelSize = channels * filters;
-  const table = backend.makeOutput([2 * total + filters + 16 + experts * kernelSize], 'int32');
-  const [xAt, zAt, tableAt] = [x, z, table].map((t) => backend.getMemoryOffset(t.dataId));
-  const kernelsAt = Math.ceil((tableAt + (2 * total + filters) * FLOAT_BYTES) / 64) * 64;
-  // Views after the last allocation.
-  const ints = backend.typedArrayFromHeap(table) as Int32Array;
-  const rowValues = backend.typedArrayFromHeap(rows) as Int32Array;
-  for (let i = 0; i < total; i++) {
-    ints[i] = xAt + rowValues[i] * channels * FLOAT_BYTES;
-    ints[total + i] = zAt + i * filters * FLOAT_BYTES;
-  }
-  ints.fill(0, 2 * total, 2 * total + filters);
-  const heapFloats = new Float32Array(ints.buffer);
-  kernels.forEach((w, s) => heapFloats.set(backend.typedArrayFromHeap(w) as Float32Array, kernelsAt / FLOAT_BYTES + s * kernelSize));
-  const bias = (s: number) => (biases[s] ? backend.getMemoryOffset(biases[s].dataId) : tableAt + 2 * total * FLOAT_BYTES);
-  const products = (s: number, count = here) => {
-    const first = tableAt + s * perExpert * FLOAT_BYTES;
-    heap.gemmSeg(count, filters, channels, 1, first, perExpert, kernelsAt + s * kernelSize * FLOAT_BYTES, first + total * FLOAT_BYTES, bias(s));
-  };
-  try {
-    let split = here < perExpert;
-    if (split) {
-      try {
-        onWorker(backend, threads!, { x, rowValues, kernels, biases, here, filters, z, products });
-      } catch (error) {
-        if (!(error instanceof RangeError)) throw error; // the operands did not fit the arena: all on the heap
-        split = false;
-      }
-    }
-    if (!split) for (let s = 0; s < experts; s++) products(s, perExpert);
-  } catch (error) {
-    backend.disposeData(z.dataId);
-    throw error;
-  } finally {
-    backend.disposeData(table.dataId);
-  }
-  // Gated rows to their places, in one pass over the output on the heap: for row r and expert s,
-  // gate times z's row where s took r, else zero times a zero row.
   const width = experts * filters;
   const slices = rowCount * experts;
-  const output = backend.makeOutput([rowCount, width], 'float32');
-  const placing = backend.makeOutput([3 * slices + filters], 'int32');
-  const [outAt, placingAt] = [output, placing].map((t) => backend.getMemoryOffset(t.dataId));
-  const zeroRow = placingAt + 3 * slices * FLOAT_BYTES;
-  // Views after the last allocation.
-  const placeInts = backend.typedArrayFromHeap(placing) as Int32Array;
-  const placeFloats = new Float32Array(placeInts.buffer, placeInts.byteOffset, placeInts.length);
-  const gateValues = backend.typedArrayFromHeap(gates) as Float32Array;
-  const rowValuesNow = backend.typedArrayFromHeap(rows) as Int32Array;
-  placeInts.fill(zeroRow, 0, slices);
-  placeFloats.fill(0, 2 * slices);
-  for (let i = 0; i < slices; i++) placeInts[slices + i] = outAt + i * filters * FLOAT_BYTES;
-  for (let i = 0; i < total; i++) {
-    const slice = rowValuesNow[i] * experts + Math.floor(i / perExpert);
-    placeInts[slice] = zAt + i * filters * FLOAT_BYTES;
-    placeFloats[2 * slices + slice] = gateValues[i];
+  let output: TensorInfo | undefined;
+  try {
+    // z, the experts' ungated outputs (the gradient's), is the workspace's result; on the heap.
+    const z = inWorkspace(
+      backend,
+      (work) => {
+        const zAt = work.output([total, filters]);
+        const weights = kernels.map((w) => work.aligned(w));
+        // A zero bias, and the zero row of the placement below.
+        const { zero } = spareRows(work, filters);
+        // x's chosen rows, then the rows of z they produce.
+        const table = work.alloc(2 * total);
+        // Per output slice (row r, expert s): the row it takes, where it goes, its gate.
+        const placing = work.alloc(3 * slices);
+        output = backend.makeOutput([rowCount, width], 'float32');
+        const outAt = backend.getMemoryOffset(output.dataId);
+        // Views after the last allocation.
+        const rowValues = backend.typedArrayFromHeap(rows) as Int32Array;
+        work.rowsOf(x, channels, rowValues, table / 4);
+        const ints = int32View(work);
+        for (let i = 0; i < total; i++) ints[table / 4 + total + i] = zAt + i * filters * FLOAT_BYTES;
+        const products = (s: number, count = here) => {
+          const first = table + s * perExpert * FLOAT_BYTES;
+          work.gemmSeg(count, filters, channels, 1, first, perExpert, weights[s], first + total * FLOAT_BYTES, biases[s] ? work.input(biases[s]) : zero);
+        };
+        let split = here < perExpert;
+        if (split) {
+          try {
+            onWorker(backend, threads!, { x, rowValues, kernels, biases, here, filters, z: { memory: work.memory, at: zAt }, products });
+          } catch (error) {
+            if (!(error instanceof RangeError)) throw error; // the operands did not fit the arena: all on the heap
+            split = false;
+          }
+        }
+        if (!split) for (let s = 0; s < experts; s++) products(s, perExpert);
+        // Gated rows to their places, in one pass over the output: for row r and expert s, gate
+        // times z's row where s took r, else zero times the zero row.
+        const floats = float32View(work);
+        const gateValues = backend.typedArrayFromHeap(gates) as Float32Array;
+        const [sources, targets, scales] = [placing / 4, placing / 4 + slices, placing / 4 + 2 * slices];
+        ints.fill(zero, sources, sources + slices);
+        floats.fill(0, scales, scales + slices);
+        for (let i = 0; i < slices; i++) ints[targets + i] = outAt + i * filters * FLOAT_BYTES;
+        for (let i = 0; i < total; i++) {
+          const slice = rowValues[i] * experts + Math.floor(i / perExpert);
+          ints[sources + slice] = zAt + i * filters * FLOAT_BYTES;
+          floats[scales + slice] = gateValues[i];
+        }
+        heap.scaleRows(slices, filters, placing, placing + slices * FLOAT_BYTES, placing + 2 * slices * FLOAT_BYTES);
+      },
+      false,
+    )!;
+    return [output!, z];
+  } catch (error) {
+    if (output !== undefined) backend.disposeData(output.dataId);
+    throw error;
   }
-  heap.scaleRows(slices, filters, placingAt, placingAt + slices * FLOAT_BYTES, placingAt + 2 * slices * FLOAT_BYTES);
-  backend.disposeData(placing.dataId);
-  return [output, z];
 }
 
 /** Rates measured on this project's machine: a product on one thread, a copy into the shared arena. */
@@ -153,7 +150,7 @@ function rowsHere(perExpert: number, channels: number, filters: number): number 
 function onWorker(
   backend: BackendWasm,
   threads: GemmThreads,
-  job: { x: TensorInfo; rowValues: Int32Array; kernels: TensorInfo[]; biases: TensorInfo[]; here: number; filters: number; z: TensorInfo; products: (s: number) => void },
+  job: { x: TensorInfo; rowValues: Int32Array; kernels: TensorInfo[]; biases: TensorInfo[]; here: number; filters: number; z: { memory: WebAssembly.Memory; at: number }; products: (s: number) => void },
 ): void {
   const { x, rowValues, kernels, biases, here, filters, z, products } = job;
   const experts = kernels.length;
@@ -189,11 +186,10 @@ function onWorker(
         products(s);
       });
     }
-    const zValues = backend.typedArrayFromHeap(z) as Float32Array;
-    const results = threads.floats();
+    const [zValues, results] = [new Float32Array(z.memory.buffer), threads.floats()];
     for (let s = 0; s < experts; s++) {
       const from = out / FLOAT_BYTES + s * there * filters;
-      zValues.set(results.subarray(from, from + there * filters), (s * perExpert + here) * filters);
+      zValues.set(results.subarray(from, from + there * filters), z.at / FLOAT_BYTES + (s * perExpert + here) * filters);
     }
   } finally {
     threads.reset();

@@ -26,38 +26,52 @@ const MIB = 2 ** 20;
 const TABLES_END = 192 * MIB;
 const KEPT_END = 256 * MIB;
 
+/** What a kept space records: a Map for string keys, a WeakMap for dataIds (no hold on dead tensors). */
+type KeptIndex<K> = { get(key: K): { ptr: number; length: number } | undefined; set(key: K, value: { ptr: number; length: number }): unknown };
+
 /**
- * A region of the arena handed out in order; when full, emptied (generation + 1) and reused, but
- * not within one operation (what the operation took already may still be in use).
+ * A region of the arena handed out in order, with what each piece holds recorded by key; when
+ * full, emptied (its index replaced) and reused, but not within one operation (what the
+ * operation took already may still be in use).
  */
-class KeptSpace {
+class KeptSpace<K> {
   private top: number;
-  generation = 0;
+  private index: KeptIndex<K>;
   /** Whether the current operation took space here (reset by GemmThreads.reset()). */
   used = false;
 
   constructor(
     private readonly start: number,
     private readonly end: number,
+    private readonly newIndex: () => KeptIndex<K>,
   ) {
     this.top = start;
+    this.index = newIndex();
   }
 
-  /** The address of `length` 4-byte elements, or null where they exceed a quarter of the space or the operation filled it. */
-  take(length: number): number | null {
+  /** Where `length` elements were kept under `key`, or null. */
+  find(key: K, length: number): number | null {
+    const kept = this.index.get(key);
+    return kept !== undefined && kept.length === length ? kept.ptr : null;
+  }
+
+  /** The address of `length` 4-byte elements kept under `key`, or null where they exceed a quarter of the space or the operation filled it. */
+  put(key: K, length: number): number | null {
     const bytes = Math.ceil((4 * length + 64) / 64) * 64;
     if (4 * bytes > this.end - this.start) return null;
     if (this.top + bytes > this.end) {
       if (this.used) return null;
       this.top = this.start;
-      this.generation++;
+      this.index = this.newIndex();
     }
     const ptr = this.top;
     this.top += bytes;
     this.used = true;
+    this.index.set(key, { ptr, length });
     return ptr;
   }
 }
+
 const FUNCTIONS = ['gemmSeg', 'gemmTChunks'] as const;
 export type SplitFunction = (typeof FUNCTIONS)[number];
 // Control words: job sequence number, finished sequence number, error flag, function, arguments.
@@ -112,10 +126,8 @@ export class GemmThreads {
   private readonly worker: WorkerThreads.Worker;
   private job = 0;
   private top = KEPT_END;
-  private readonly tableSpace = new KeptSpace(64, TABLES_END);
-  private readonly copySpace = new KeptSpace(TABLES_END, KEPT_END);
-  private readonly tables = new Map<string, { ptr: number; length: number; generation: number }>();
-  private readonly copies = new WeakMap<object, { ptr: number; length: number; generation: number }>();
+  private readonly tables = new KeptSpace<string>(64, TABLES_END, () => new Map());
+  private readonly copies = new KeptSpace<object>(TABLES_END, KEPT_END, () => new WeakMap());
 
   constructor() {
     const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES, fusedMultiplyAdd()));
@@ -142,8 +154,8 @@ export class GemmThreads {
   /** Frees every scratch region (one operation's workspace at a time); cached tables stay. */
   reset(): void {
     this.top = KEPT_END;
-    this.tableSpace.used = false;
-    this.copySpace.used = false;
+    this.tables.used = false;
+    this.copies.used = false;
   }
 
   /**
@@ -152,14 +164,9 @@ export class GemmThreads {
    * tables are rebuilt on their next use. A table too large for it is built in the scratch.
    */
   table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
-    const cached = this.tables.get(key);
-    if (cached !== undefined && cached.generation === this.tableSpace.generation && cached.length === length) return cached.ptr;
-    const ptr =
-      this.keep(this.tableSpace, length, (at) => {
-        const generation = this.tableSpace.generation;
-        if (this.tables.values().next().value?.generation !== generation) this.tables.clear(); // drop what the emptied space held
-        this.tables.set(key, { ptr: at, length, generation });
-      }) ?? this.alloc(length);
+    const kept = this.tables.find(key, length);
+    if (kept !== null) return kept;
+    const ptr = this.keep(this.tables, key, length);
     build(this.ints(), ptr / 4);
     return ptr;
   }
@@ -171,19 +178,17 @@ export class GemmThreads {
    * through their own space. Take views after this: it may grow the arena.
    */
   keptCopy(dataId: object, values: Float32Array): number {
-    const cached = this.copies.get(dataId);
-    if (cached !== undefined && cached.generation === this.copySpace.generation && cached.length === values.length) return cached.ptr;
-    const length = values.length;
-    const ptr = this.keep(this.copySpace, length, (at) => this.copies.set(dataId, { ptr: at, length, generation: this.copySpace.generation })) ?? this.alloc(length);
+    const kept = this.copies.find(dataId, values.length);
+    if (kept !== null) return kept;
+    const ptr = this.keep(this.copies, dataId, values.length);
     this.floats().set(values, ptr / 4);
     return ptr;
   }
 
-  /** `length` elements of a kept space (recorded by `record`), or null where they do not fit it. */
-  private keep(space: KeptSpace, length: number, record: (ptr: number) => void): number | null {
-    const ptr = space.take(length);
-    if (ptr === null) return null;
-    record(ptr);
+  /** `length` elements kept in `space` under `key`, or of the scratch where they do not fit it. */
+  private keep<K>(space: KeptSpace<K>, key: K, length: number): number {
+    const ptr = space.put(key, length);
+    if (ptr === null) return this.alloc(length);
     this.ensure(ptr + 4 * length + 64);
     return ptr;
   }

@@ -46,7 +46,7 @@ function heapProduct(transposed: boolean, op: string) {
     const result = inWorkspace(
       backend,
       (work) => {
-        const bPtr = work.input(b);
+        const bPtr = work.aligned(b);
         const out = work.output(transposed ? [k, n] : [m, n]);
         // x's chosen rows, then (forward) the output rows and a zero bias.
         const table = work.alloc(transposed ? m : 2 * m + n);

@@ -144,7 +144,8 @@ export class PatchMoE extends tfl.layers.Layer {
       // The chosen indices are integers off the gradient tape; reading them here (the backends we
       // run on compute synchronously) lets plain loops build the row lists that tensor index
       // arithmetic built slowly on wasm.
-      const { expertRows, placement } = routingRows(routing.indices.dataSync() as Int32Array, batch, k, l, n);
+      const indices = routing.indices.dataSync() as Int32Array;
+      const expertRows = routingRows(indices, batch, k, l, n);
       const pixels = ph * pw;
       const biases = this.expertBiases.map((b) => b.read() as tf.Tensor1D);
       if (kernelSize === 1) {
@@ -171,7 +172,7 @@ export class PatchMoE extends tfl.layers.Layer {
       if (gate !== 'hard') outputs = tf.mul(outputs, gatesForExperts(routing.gates));
       // Back to the patches' places: row r of `withZero` is gathered output r; the last row is zeros.
       const withZero = tf.concat([tf.reshape(outputs, [k * batch * l, ph * pw * f]), tf.zeros([1, ph * pw * f])]) as tf.Tensor2D;
-      const placed = gatherRows(withZero, tf.tensor1d(placement, 'int32')); // [batch * n * k, ph * pw * f]
+      const placed = gatherRows(withZero, tf.tensor1d(placementRows(indices, batch, k, l, n), 'int32')); // [batch * n * k, ph * pw * f]
       // Expert-major channels inside each pixel of the patch.
       const channelsLast = tf.transpose(tf.reshape(placed, [batch, n, k, ph, pw, f]), [0, 1, 3, 4, 2, 5]);
       const output = unpatchify(tf.reshape(channelsLast, [batch, n, ph * pw * k * f]) as tf.Tensor3D, grid, k * f);
@@ -203,24 +204,24 @@ function expandRows(patchRows: Int32Array, pixels: number): Int32Array {
   return rows;
 }
 
-/**
- * Row lists of one routed batch, from indices [batch, k, l] (row-major):
- * - expertRows[s][b * l + t]: the row b * n + indices[b, s, t] of the [batch * n, d] patches;
- * - placement[(b * n + j) * k + s]: the row s * batch * l + b * l + t of the expert-major
- *   gathered outputs whose patch j is indices[b, s, t], or k * batch * l (the zero row) when
- *   expert s did not take patch j of image b.
- */
-function routingRows(indices: Int32Array, batch: number, k: number, l: number, n: number): { expertRows: Int32Array[]; placement: Int32Array } {
+/** expertRows[s][b * l + t]: the row b * n + indices[b, s, t] of the [batch * n, d] patches (indices [batch, k, l], row-major). */
+function routingRows(indices: Int32Array, batch: number, k: number, l: number, n: number): Int32Array[] {
   const expertRows = Array.from({ length: k }, () => new Int32Array(batch * l));
+  for (let b = 0; b < batch; b++) {
+    for (let s = 0; s < k; s++) for (let t = 0; t < l; t++) expertRows[s][b * l + t] = b * n + indices[(b * k + s) * l + t];
+  }
+  return expertRows;
+}
+
+/**
+ * placement[(b * n + j) * k + s]: the row s * batch * l + b * l + t of the expert-major gathered
+ * outputs whose patch j is indices[b, s, t], or k * batch * l (the zero row) when expert s did
+ * not take patch j of image b.
+ */
+function placementRows(indices: Int32Array, batch: number, k: number, l: number, n: number): Int32Array {
   const placement = new Int32Array(batch * n * k).fill(k * batch * l);
   for (let b = 0; b < batch; b++) {
-    for (let s = 0; s < k; s++) {
-      for (let t = 0; t < l; t++) {
-        const j = indices[(b * k + s) * l + t];
-        expertRows[s][b * l + t] = b * n + j;
-        placement[(b * n + j) * k + s] = s * batch * l + b * l + t;
-      }
-    }
+    for (let s = 0; s < k; s++) for (let t = 0; t < l; t++) placement[(b * n + indices[(b * k + s) * l + t]) * k + s] = s * batch * l + b * l + t;
   }
-  return { expertRows, placement };
+  return placement;
 }
