@@ -1,10 +1,11 @@
 import { initEngine, type BackendName } from '../engine/backend.js';
 import { runOnce, type RunSpec } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
+import { causeOfError, type FailureCause } from './failure.js';
 
 /** Messages between the sweep runner and its worker processes. */
 export type WorkerRequest = { key: string; spec: RunSpec };
-export type WorkerReply = { key: string; record: import('../training/run.js').RunRecord } | { key: string; error: string };
+export type WorkerReply = { key: string; record: import('../training/run.js').RunRecord } | { key: string; error: string; cause: FailureCause };
 
 // A worker process of `runSweep`: one engine, one run at a time; it ends with its parent.
 const ready = initEngine((process.env.PMOE_BACKEND ?? 'auto') as BackendName);
@@ -23,7 +24,7 @@ process.on('message', async ({ key, spec }: WorkerRequest) => {
     await ready;
     reply = { key, record: await runOnce(spec, hooks) };
   } catch (error) {
-    reply = { key, error: error instanceof Error ? error.message : String(error) };
+    reply = { key, error: error instanceof Error ? error.message : String(error), cause: causeOfError(error) };
   }
   // A parent killed meanwhile takes no reply: end quietly rather than with an EPIPE stack trace.
   process.send!(reply, undefined, undefined, (error: Error | null) => {
