@@ -41,6 +41,9 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: sweep('--jobs', '0'), expect: ['--jobs', "'0'", 'integer >= 1'] },
     { args: sweep('--backend', 'gpu'), expect: ['--backend', "'gpu'", 'auto, wasm, cpu, tensorflow'] },
     { args: ['reproduce', 'fig7', '--quick', '--out', file, '--set', 'patchesPerExpert=[20]'], expect: ['patchesPerExpert', '(got 20)', '1..16'] },
+    // Names that are properties of every object are not experiments.
+    { args: ['reproduce', '__proto__', '--out', file], expect: ["unknown experiment '__proto__'", 'known: fig4'] },
+    { args: ['reproduce', 'constructor', '--out', file], expect: ["unknown experiment 'constructor'", 'known: fig4'] },
     // pmoe scaling
     { args: scaling('--set', 'seeds=0'), expect: ['scaling.seeds', '(got 0)', 'integer >= 1'] },
     { args: scaling('--set', 'bogus=1'), expect: ["unknown option 'bogus'", '(got 1)', 'known: seeds'] },
