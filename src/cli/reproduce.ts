@@ -1,5 +1,6 @@
 import type { BackendName } from '../engine/backend.js';
 import { retries, type FailureCause, type RetryPolicy } from '../experiments/failure.js';
+import { checkPlannedRuns } from '../experiments/plan-size.js';
 import { experimentByName } from '../experiments/registry.js';
 import { parseShard } from '../experiments/shard.js';
 import { runSweep, type SweepResult } from '../experiments/sweep.js';
@@ -53,6 +54,7 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
   const experiment = experimentByName(name);
   const retry = retryPolicy(options);
   const settings = parseOptions(experiment.schema, { ...(options.quick ? experiment.quick : {}), ...parseOverrides(options.set) }, name);
+  checkPlannedRuns(name, experiment.runCount(settings));
   const specs = experiment.specs(settings);
   const shard = options.shard ? parseShard(options.shard) : undefined;
   const resultsPath = options.out ?? `results/${name}${options.quick ? '-quick' : ''}${shard ? `.shard${shard.index}of${shard.count}` : ''}.jsonl`;

@@ -50,4 +50,5 @@ export const fig6 = defineExperiment({
     const cnn = o.cnnSize > 0 ? seeds.map((seed) => mnistRun(o, 'cnn', o.cnnSize, seed)) : [];
     return [...joint, ...cnn];
   },
+  runCount: (o) => (o.sizes.length * o.experts.length + (o.cnnSize > 0 ? 1 : 0)) * o.seeds,
 });

@@ -41,6 +41,11 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: sweep('--jobs', '0'), expect: ['--jobs', "'0'", 'integer >= 1'] },
     { args: sweep('--backend', 'gpu'), expect: ['--backend', "'gpu'", 'auto, wasm, cpu, tensorflow'] },
     { args: ['reproduce', 'fig7', '--quick', '--out', file, '--set', 'patchesPerExpert=[20]'], expect: ['patchesPerExpert', '(got 20)', '1..16'] },
+    // Counts are bounded, and so is the sweep they plan, before a run is planned (a billion seeds aborted V8).
+    { args: sweep('--set', 'seeds=1e9'), expect: ['fig4.seeds', '(got 1000000000)', 'integer in 1..1000'] },
+    { args: sweep('--set', 'epochs=1e12'), expect: ['fig4.epochs', '(got 1000000000000)', 'integer in 1..100000'] },
+    { args: sweep('--set', 'seeds=1000', '--set', `sizes=[${Array.from({ length: 40 }, (_, i) => 100 + i)}]`), expect: ['fig4 would plan 120000 runs', 'more than one sweep takes (100000)'] },
+    { args: sweep('--set', 'seeds=1000'), env: { PMOE_MEMORY_LIMIT_MB: '100' }, expect: ['planning 18000 runs of fig4', 'would need about 210.9 MB', 'limit of 100.0 MB'] },
     // Names that are properties of every object are not experiments.
     { args: ['reproduce', '__proto__', '--out', file], expect: ["unknown experiment '__proto__'", 'known: fig4'] },
     { args: ['reproduce', 'constructor', '--out', file], expect: ["unknown experiment 'constructor'", 'known: fig4'] },
@@ -48,6 +53,7 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: scaling('--set', 'seeds=0'), expect: ['scaling.seeds', '(got 0)', 'integer >= 1'] },
     { args: scaling('--set', 'bogus=1'), expect: ["unknown option 'bogus'", '(got 1)', 'known: seeds'] },
     { args: scaling('--set', 'low=8', '--set', 'high=4'), expect: ['scaling.high', '(got 4)', '>= low = 8'] },
+    { args: scaling('--set', 'seeds=1e9'), expect: ['scaling.seeds', '(got 1000000000)', 'integer in 1..1000'] },
     { args: scaling('--set', 'high=100000000'), expect: ['100000000 training', 'would need about', 'over the limit of'] },
     // pmoe report
     { args: report('--success-accuracy', '2'), expect: ['--success-accuracy', "'2'", '<= 1'] },
