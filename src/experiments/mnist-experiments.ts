@@ -58,6 +58,23 @@ export function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed:
 
 const seedsOf = (p: Protocol) => Array.from({ length: p.seeds }, (_, i) => i);
 
+/**
+ * The check of a run labelled `name`: a two-layer run on MNIST-patch data of one of `models`, its
+ * experts trained (training.epochs >= 1), or with `routerOnly` the routers alone (epochs 0, Figure 8).
+ */
+export function mnistRunProblem(name: string, models: readonly ModelKind[], routerOnly = false) {
+  return (spec: unknown): string | undefined => {
+    const run = spec as { kind?: unknown; data?: { source?: unknown }; training?: { model?: unknown; epochs?: unknown } };
+    if (run.kind !== undefined || run.data?.source !== 'mnist-patch') return `${name} runs are two-layer runs on mnist-patch data; this one is not`;
+    const model = run.training?.model ?? 'joint';
+    if (!(models as readonly unknown[]).includes(model)) return `${name} runs train ${models.join(' or ')} models; this one trains ${String(model)}`;
+    const epochs = run.training?.epochs;
+    if (routerOnly && epochs !== 0) return `${name} runs train the routers alone (training.epochs 0); this one trains ${String(epochs)} epochs`;
+    if (!routerOnly && epochs === 0) return `${name} runs train their models (training.epochs >= 1); this one trains the routers alone, as fig8 runs do`;
+    return undefined;
+  };
+}
+
 export const fig4 = defineExperiment({
   name: 'fig4',
   description: 'Figure 4: test accuracy of the CNN, separate pMoE and joint pMoE against N (pmoe reproduce fig4)',
@@ -65,6 +82,7 @@ export const fig4 = defineExperiment({
   quick: { sizes: [100, 500, 1000], seeds: 1, epochs: 20, routerEpochs: 20, evalEvery: 5 },
   specs: (o) => o.sizes.flatMap((N) => o.models.flatMap((model) => seedsOf(o).map((seed) => mnistRun(o, model, N, seed)))),
   runCount: (o) => o.sizes.length * o.models.length * o.seeds,
+  runProblem: mnistRunProblem('fig4', ['cnn', 'separate', 'joint']),
 });
 
 /**
@@ -85,6 +103,7 @@ export const fig5 = defineExperiment({
   quick: { sizes: [400, 900], patchesPerExpert: [2, 12], seeds: 2, epochs: 20, routerEpochs: 20, evalEvery: 20 },
   specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, { patchesPerExpert: l })))),
   runCount: (o) => o.sizes.length * o.patchesPerExpert.length * o.seeds,
+  runProblem: mnistRunProblem('fig5', ['separate']),
 });
 
 export const fig7 = defineExperiment({
@@ -94,6 +113,7 @@ export const fig7 = defineExperiment({
   quick: { sizes: [300], patchesPerExpert: [2, 6, 12], seeds: 1, epochs: 20, evalEvery: 5 },
   specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed, { patchesPerExpert: l })))),
   runCount: (o) => o.sizes.length * o.patchesPerExpert.length * o.seeds,
+  runProblem: mnistRunProblem('fig7', ['joint']),
 });
 
 /**
@@ -107,6 +127,7 @@ export const fig8 = defineExperiment({
   quick: { sizes: [100, 300, 1000], seeds: 2, routerEpochs: 20 },
   specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, {}, 0))),
   runCount: (o) => o.sizes.length * o.seeds,
+  runProblem: mnistRunProblem('fig8', ['separate'], true),
 });
 
 export const fig9 = defineExperiment({
@@ -116,4 +137,5 @@ export const fig9 = defineExperiment({
   quick: { sizes: [100, 300], seeds: 1, epochs: 20, evalEvery: 20 },
   specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed))),
   runCount: (o) => o.sizes.length * o.seeds,
+  runProblem: mnistRunProblem('fig9', ['joint']),
 });

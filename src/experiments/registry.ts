@@ -13,6 +13,11 @@ export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Objec
  */
 export const ADAPTIVE_EXPERIMENTS = Object.freeze({ scaling: { ...scaling, command: 'pmoe scaling' } });
 
+/** Why `spec`, read back under the name `experiment`, cannot be one of its runs; undefined when it can, or when no experiment has that name. */
+export function experimentRunProblem(experiment: string, spec: unknown): string | undefined {
+  return Object.hasOwn(EXPERIMENTS, experiment) ? EXPERIMENTS[experiment].runProblem(spec) : undefined;
+}
+
 export function experimentByName(name: string): ExperimentDefinition {
   // Own properties only: '__proto__' or 'constructor' must not find Object.prototype's.
   const found = Object.hasOwn(EXPERIMENTS, name) ? EXPERIMENTS[name] : undefined;

@@ -2,6 +2,7 @@ import { initEngine, type BackendName } from '../engine/backend.js';
 import { runOnce, type RunSpec } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
 import { causeOfError, type FailureCause } from './failure.js';
+import { checkRunRecord } from './result-schema.js';
 
 /** Messages between the sweep runner and its worker processes. */
 export type WorkerRequest = { key: string; spec: RunSpec };
@@ -22,7 +23,9 @@ process.on('message', async ({ key, spec }: WorkerRequest) => {
   let reply: WorkerReply;
   try {
     await ready;
-    reply = { key, record: await runOnce(spec, hooks) };
+    const record = await runOnce(spec, hooks);
+    checkRunRecord(record); // what `pmoe report` will check, before the line is written
+    reply = { key, record };
   } catch (error) {
     reply = { key, error: error instanceof Error ? error.message : String(error), cause: causeOfError(error) };
   }

@@ -114,6 +114,14 @@ function wrnRun(p: Protocol, figure: FigureData, architecture: WrnArchitecture, 
 const scaledSizes = (o: Protocol & { sizes: number[] }) => [...new Set(o.sizes.map((size) => Math.max(1, Math.round(size * o.sizeScale))))];
 const wrnRunCount = (o: Protocol & { sizes: number[] }) => scaledSizes(o).length * o.models.length * o.seeds;
 
+/** The check of a run labelled `name`: an image run on `source` data. */
+function wrnRunProblem(name: string, source: ImageSourceName) {
+  return (spec: unknown): string | undefined => {
+    const run = spec as { kind?: unknown; data?: { source?: unknown } };
+    return run.kind === 'image' && run.data?.source === source ? undefined : `${name} runs are image runs on ${source} data; this one is not`;
+  };
+}
+
 /** sizes x models x seeds, N scaled by sizeScale. */
 function wrnSpecs(o: Protocol & { sizes: number[] }, figure: FigureData): ImageRunSpec[] {
   const sizes = scaledSizes(o);
@@ -145,6 +153,7 @@ function celebaFigure(name: 'fig10' | 'fig11' | 'fig12', source: ImageSourceName
     quick: quickOf(sizes),
     specs: (o) => wrnSpecs(o, figure),
     runCount: wrnRunCount,
+    runProblem: wrnRunProblem(name, source),
   });
 }
 
@@ -162,6 +171,7 @@ function cifarFigure(name: 'fig14' | 'fig15' | 'fig16', source: ImageSourceName,
     quick: quickOf(sizes),
     specs: (o) => wrnSpecs(o, figure),
     runCount: wrnRunCount,
+    runProblem: wrnRunProblem(name, source),
   });
 }
 
@@ -219,6 +229,7 @@ export const wrnMnist = defineExperiment({
   quick: { sizes: [250, 1000], seeds: 1, epochs: 3, testSize: 400 },
   specs: (o) => wrnSpecs(o, { source: 'mnist-quadrants', data: () => ({}), pmoe: CIFAR_PMOE }),
   runCount: wrnRunCount,
+  runProblem: wrnRunProblem('wrn-mnist', 'mnist-quadrants'),
 });
 
 /** The Wide-ResNet experiments by name. */
