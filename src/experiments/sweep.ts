@@ -146,6 +146,7 @@ function startWorker(backend: BackendName | undefined, threads: number): Worker 
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
   const worker: Worker = { process: child, stderrTail: '' };
+  child.on('error', () => {}); // a run sent to a worker that has just died: its 'close' reports the run
   child.stderr!.on('data', (chunk: Buffer) => {
     process.stderr.write(chunk);
     worker.stderrTail = (worker.stderrTail + chunk.toString()).slice(-4096);
@@ -162,6 +163,12 @@ const EXIT_HINTS: Partial<Record<FailureCause, string>> = {
 function ask(worker: Worker, key: string, spec: RunSpec): Promise<WorkerReply | { key: string; error: string; cause: FailureCause; crashed: true }> {
   const child = worker.process;
   return new Promise((resolve) => {
+    // Killed while idle between two runs: its 'close' has come and gone.
+    if (!child.connected) {
+      const cause = causeOfExit(child.signalCode, worker.stderrTail);
+      resolve({ key, error: `worker process ended (${child.signalCode ?? `exit code ${child.exitCode}`}) before the run${EXIT_HINTS[cause] ?? ''}`, cause, crashed: true });
+      return;
+    }
     const onMessage = (reply: WorkerReply) => {
       if (reply.key !== key) return;
       child.off('close', onClose);
