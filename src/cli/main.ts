@@ -11,7 +11,7 @@ import { runOnce, type PatchRunRecord } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
-import { failuresByCause, formatSweepSummary, reproduce, retryPolicy, type ReproduceOptions } from './reproduce.js';
+import { formatSweepSummary, reproduce, retryPolicy, sweepSummary, type ReproduceOptions } from './reproduce.js';
 import type { ScalingCommandOptions } from './scaling.js';
 import { appendJsonLine } from '../experiments/results-file.js';
 import { preflightRun } from '../experiments/preflight.js';
@@ -207,16 +207,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'print a JSON summary')
     .action(async (name: string, options: ReproduceOptions) => {
       const result = await reproduce(name, options);
-      const byCause = failuresByCause(result.lines);
-      const failed = [...byCause.values()].reduce((sum, errors) => sum + errors.length, 0);
-      const summary = {
-        experiment: name, resultsPath: result.resultsPath, runs: result.runs, finished: result.lines.length - failed, ranNow: result.ran, retried: result.retried,
-        failed, failedByCause: Object.fromEntries([...byCause].map(([cause, errors]) => [cause, errors.length])),
-      };
+      const summary = sweepSummary(name, result);
       if (options.json) printJson(summary);
       else process.stdout.write(`${formatSweepSummary(name, result, retryPolicy(options))}\n`);
       // A sweep with failed runs did not produce its figure: say so to scripts.
-      if (failed > 0) process.exitCode = 1;
+      if (summary.failed > 0) process.exitCode = 1;
     });
 
   program

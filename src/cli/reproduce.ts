@@ -50,7 +50,7 @@ export function parseOverrides(pairs: readonly string[]): Record<string, unknown
 }
 
 /** `pmoe reproduce <name>`: expands a named experiment into runs and sweeps them, resumably. */
-export async function reproduce(name: string, options: ReproduceOptions): Promise<SweepResult & { resultsPath: string; runs: number }> {
+export async function reproduce(name: string, options: ReproduceOptions): Promise<ReproduceResult> {
   const experiment = experimentByName(name);
   const retry = retryPolicy(options);
   const settings = parseOptions(experiment.schema, { ...(options.quick ? experiment.quick : {}), ...parseOverrides(options.set) }, name);
@@ -73,7 +73,7 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
 }
 
 /** The failed runs of a sweep by cause, each with its runs' errors. */
-export function failuresByCause(lines: SweepResult['lines']): Map<FailureCause, string[]> {
+function failuresByCause(lines: SweepResult['lines']): Map<FailureCause, string[]> {
   const byCause = new Map<FailureCause, string[]>();
   for (const line of lines) {
     if (line.status !== 'failed') continue;
@@ -83,8 +83,26 @@ export function failuresByCause(lines: SweepResult['lines']): Map<FailureCause, 
   return byCause;
 }
 
+type ReproduceResult = SweepResult & { resultsPath: string; runs: number };
+
+/** The summary `pmoe reproduce --json` prints. */
+export function sweepSummary(name: string, result: ReproduceResult) {
+  const byCause = failuresByCause(result.lines);
+  const failed = [...byCause.values()].reduce((sum, errors) => sum + errors.length, 0);
+  return {
+    experiment: name,
+    resultsPath: result.resultsPath,
+    runs: result.runs,
+    finished: result.lines.length - failed,
+    ranNow: result.ran,
+    retried: result.retried,
+    failed,
+    failedByCause: Object.fromEntries([...byCause].map(([cause, errors]) => [cause, errors.length])),
+  };
+}
+
 /** The summary `pmoe reproduce` prints: runs finished and failed, the failures grouped by cause, and what a rerun does with them. */
-export function formatSweepSummary(name: string, result: SweepResult & { resultsPath: string; runs: number }, retry: RetryPolicy): string {
+export function formatSweepSummary(name: string, result: ReproduceResult, retry: RetryPolicy): string {
   const byCause = failuresByCause(result.lines);
   const failed = [...byCause.values()].reduce((sum, errors) => sum + errors.length, 0);
   const retried = result.retried > 0 ? `, ${result.retried} of them retried` : '';
