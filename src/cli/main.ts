@@ -11,7 +11,7 @@ import { runOnce, type PatchRunRecord } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
-import { reproduce, type ReproduceOptions } from './reproduce.js';
+import { formatSweepSummary, reproduce, retryPolicy, sweepSummary, type ReproduceOptions } from './reproduce.js';
 import type { ScalingCommandOptions } from './scaling.js';
 import { appendJsonLine } from '../experiments/results-file.js';
 import { preflightRun } from '../experiments/preflight.js';
@@ -201,17 +201,17 @@ export async function main(argv: string[]): Promise<void> {
     .option('--shard <i/N>', 'run only shard i of N (split a sweep across machines)')
     .option('--out <file>', 'results file (default results/<name>[-quick].jsonl)')
     .option('--set <key=value>', 'override an experiment option, e.g. --set seeds=2 --set sizes=[100,500]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--retry-failed', 'run again every run that failed in the results file, divergences too')
+    .option('--no-retry', 'keep the failed runs of the results file (default: run again those whose cause can change: data, crash, killed, out of memory)')
     .addOption(backendOption())
     .option('--json', 'print a JSON summary')
     .action(async (name: string, options: ReproduceOptions) => {
       const result = await reproduce(name, options);
-      const failed = result.lines.filter((line) => line.status === 'failed');
-      const summary = { experiment: name, resultsPath: result.resultsPath, runs: result.runs, finished: result.lines.length, ranNow: result.ran, failed: failed.length };
+      const summary = sweepSummary(name, result);
       if (options.json) printJson(summary);
-      else {
-        process.stdout.write(`${name}: ${result.lines.length} of ${result.runs} runs finished (${result.ran} now), ${failed.length} failed; results in ${result.resultsPath}\n`);
-        for (const line of failed) if (line.status === 'failed') process.stdout.write(`  failed: ${line.error}\n`);
-      }
+      else process.stdout.write(`${formatSweepSummary(name, result, retryPolicy(options))}\n`);
+      // A sweep with failed runs did not produce its figure: say so to scripts.
+      if (summary.failed > 0) process.exitCode = 1;
     });
 
   program

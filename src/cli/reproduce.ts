@@ -1,4 +1,6 @@
 import type { BackendName } from '../engine/backend.js';
+import { retries, type FailureCause, type RetryPolicy } from '../experiments/failure.js';
+import { checkPlannedRuns } from '../experiments/plan-size.js';
 import { experimentByName } from '../experiments/registry.js';
 import { parseShard } from '../experiments/shard.js';
 import { runSweep, type SweepResult } from '../experiments/sweep.js';
@@ -14,6 +16,16 @@ export interface ReproduceOptions {
   /** `key=value` overrides of the experiment's options; values are JSON (numbers, lists) or plain text. */
   set: string[];
   json?: boolean;
+  /** --retry-failed: also run again failures that cannot change (a divergence). */
+  retryFailed?: boolean;
+  /** --no-retry sets this false: keep every failed run. */
+  retry?: boolean;
+}
+
+/** What --retry-failed and --no-retry ask for. */
+export function retryPolicy(options: Pick<ReproduceOptions, 'retry' | 'retryFailed'>): RetryPolicy {
+  if (options.retryFailed && options.retry === false) throw new OptionError('--retry-failed and --no-retry contradict each other: give one of them');
+  return options.retryFailed ? 'all' : options.retry === false ? 'none' : 'changeable';
 }
 
 /** `--set key=value` pairs as an options object; values are JSON where they parse, text otherwise. */
@@ -38,9 +50,11 @@ export function parseOverrides(pairs: readonly string[]): Record<string, unknown
 }
 
 /** `pmoe reproduce <name>`: expands a named experiment into runs and sweeps them, resumably. */
-export async function reproduce(name: string, options: ReproduceOptions): Promise<SweepResult & { resultsPath: string; runs: number }> {
+export async function reproduce(name: string, options: ReproduceOptions): Promise<ReproduceResult> {
   const experiment = experimentByName(name);
+  const retry = retryPolicy(options);
   const settings = parseOptions(experiment.schema, { ...(options.quick ? experiment.quick : {}), ...parseOverrides(options.set) }, name);
+  checkPlannedRuns(name, experiment.runCount(settings));
   const specs = experiment.specs(settings);
   const shard = options.shard ? parseShard(options.shard) : undefined;
   const resultsPath = options.out ?? `results/${name}${options.quick ? '-quick' : ''}${shard ? `.shard${shard.index}of${shard.count}` : ''}.jsonl`;
@@ -51,8 +65,54 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
     jobs: options.jobs,
     shard,
     backend: options.backend,
+    retry,
     onProgress: (p) => progress.update(p.done, `${p.label}${Number.isFinite(p.etaSeconds) ? ` eta ${Math.round(p.etaSeconds)} s` : ''}`),
   });
   progress.stop();
   return { ...result, resultsPath, runs: specs.length };
+}
+
+/** The failed runs of a sweep by cause, each with its runs' errors. */
+function failuresByCause(lines: SweepResult['lines']): Map<FailureCause, string[]> {
+  const byCause = new Map<FailureCause, string[]>();
+  for (const line of lines) {
+    if (line.status !== 'failed') continue;
+    const cause = line.cause ?? 'error';
+    byCause.set(cause, [...(byCause.get(cause) ?? []), line.error]);
+  }
+  return byCause;
+}
+
+type ReproduceResult = SweepResult & { resultsPath: string; runs: number };
+
+/** The summary `pmoe reproduce --json` prints. */
+export function sweepSummary(name: string, result: ReproduceResult) {
+  const byCause = failuresByCause(result.lines);
+  const failed = [...byCause.values()].reduce((sum, errors) => sum + errors.length, 0);
+  return {
+    experiment: name,
+    resultsPath: result.resultsPath,
+    runs: result.runs,
+    finished: result.lines.length - failed,
+    ranNow: result.ran,
+    retried: result.retried,
+    failed,
+    failedByCause: Object.fromEntries([...byCause].map(([cause, errors]) => [cause, errors.length])),
+  };
+}
+
+/** The summary `pmoe reproduce` prints: runs finished and failed, the failures grouped by cause, and what a rerun does with them. */
+export function formatSweepSummary(name: string, result: ReproduceResult, retry: RetryPolicy): string {
+  const byCause = failuresByCause(result.lines);
+  const failed = [...byCause.values()].reduce((sum, errors) => sum + errors.length, 0);
+  const retried = result.retried > 0 ? `, ${result.retried} of them retried` : '';
+  const lines = [`${name}: ${result.lines.length - failed} of ${result.runs} runs finished, ${failed} failed (${result.ran} run now${retried}); results in ${result.resultsPath}`];
+  for (const [cause, errors] of byCause) {
+    const rerun = retries(retry === 'none' ? 'changeable' : retry, cause) ? 'run again on rerun' : 'kept on rerun (--retry-failed runs them again)';
+    lines.push(`  ${errors.length} failed (${cause}; ${rerun}):`);
+    const distinct = [...new Set(errors)];
+    for (const error of distinct.slice(0, 3)) lines.push(`    ${error}`);
+    if (distinct.length > 3) lines.push(`    ... and ${distinct.length - 3} other errors (all in ${result.resultsPath})`);
+  }
+  return lines.join('\n');
 }

@@ -4,6 +4,7 @@ import { parseOverrides } from './reproduce.js';
 import type { BackendName } from '../engine/backend.js';
 import { describeThreshold } from '../analysis/bisection.js';
 import { preflightRun } from '../experiments/preflight.js';
+import { checkPlannedRuns } from '../experiments/plan-size.js';
 import { lockResults } from '../experiments/results-lock.js';
 import { runScaling, scalingCells, scalingSchema, scalingSpec, SCALING_QUICK, sweepRunner, type ScalingOptions, type ScalingOutcome } from '../experiments/scaling.js';
 import { describeCell, scalingTable, writeScalingReport, type ScalingReport, type ScalingReportFiles } from '../report/scaling-report.js';
@@ -51,7 +52,10 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
   let outcome: ScalingOutcome | undefined;
   if (!options.reportOnly) {
     // Bisections reach N = high at most: each cell's largest run is checked before the first round.
-    for (const cell of scalingCells(settings).cells) preflightRun(scalingSpec(settings, cell, settings.high, 0));
+    const { cells } = scalingCells(settings);
+    // A round runs every open cell's seeds at once: its size is checked before any is planned.
+    checkPlannedRuns('a scaling round', cells.length * settings.seeds);
+    for (const cell of cells) preflightRun(scalingSpec(settings, cell, settings.high, 0));
     const quiet = options.json === true && !process.stderr.isTTY;
     let progress: Progress | undefined;
     // One lock for every round: a second `pmoe scaling` on this file is refused even between rounds.

@@ -14,7 +14,7 @@
 import { z } from 'zod';
 import { integer } from '../util/options.js';
 import { defineExperiment } from './definition.js';
-import { MNIST_PROTOCOL, mnistRun } from './mnist-experiments.js';
+import { MNIST_PROTOCOL, mnistRun, mnistRunProblem } from './mnist-experiments.js';
 
 export const FIG6_DEFAULTS = {
   sizes: [300, 400, 500],
@@ -50,4 +50,6 @@ export const fig6 = defineExperiment({
     const cnn = o.cnnSize > 0 ? seeds.map((seed) => mnistRun(o, 'cnn', o.cnnSize, seed)) : [];
     return [...joint, ...cnn];
   },
+  runProblem: mnistRunProblem('fig6', ['joint', 'cnn']),
+  runCount: (o) => (o.sizes.length * o.experts.length + (o.cnnSize > 0 ? 1 : 0)) * o.seeds,
 });

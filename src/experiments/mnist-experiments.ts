@@ -13,14 +13,15 @@ import { INIT_SCHEMES } from '../models/init.js';
 import type { PatchRunSpec } from '../training/run.js';
 import { integer, oneOf, real } from '../util/options.js';
 import { defineExperiment } from './definition.js';
+import { MAX_EPOCHS, MAX_SEEDS } from './plan-size.js';
 
 const sizeList = z.array(integer(2)).min(1);
 
 /** Settings every MNIST experiment shares, with the paper's values. */
 export const MNIST_PROTOCOL = {
-  seeds: integer(1).default(5),
-  epochs: integer(1).default(150),
-  routerEpochs: integer(0).default(100),
+  seeds: integer(1, MAX_SEEDS).default(5),
+  epochs: integer(1, MAX_EPOCHS).default(150),
+  routerEpochs: integer(0, MAX_EPOCHS).default(100),
   learningRate: real(0, Infinity, { exclusiveMin: true }).default(0.2),
   batchSize: integer(1).default(20),
   testCount: integer(2).default(1000),
@@ -57,12 +58,31 @@ export function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed:
 
 const seedsOf = (p: Protocol) => Array.from({ length: p.seeds }, (_, i) => i);
 
+/**
+ * The check of a run labelled `name`: a two-layer run on MNIST-patch data of one of `models`, its
+ * experts trained (training.epochs >= 1), or with `routerOnly` the routers alone (epochs 0, Figure 8).
+ */
+export function mnistRunProblem(name: string, models: readonly ModelKind[], routerOnly = false) {
+  return (spec: unknown): string | undefined => {
+    const run = spec as { kind?: unknown; data?: { source?: unknown }; training?: { model?: unknown; epochs?: unknown } };
+    if (run.kind !== undefined || run.data?.source !== 'mnist-patch') return `${name} runs are two-layer runs on mnist-patch data; this one is not`;
+    const model = run.training?.model ?? 'joint';
+    if (!(models as readonly unknown[]).includes(model)) return `${name} runs train ${models.join(' or ')} models; this one trains ${String(model)}`;
+    const epochs = run.training?.epochs;
+    if (routerOnly && epochs !== 0) return `${name} runs train the routers alone (training.epochs 0); this one trains ${String(epochs)} epochs`;
+    if (!routerOnly && epochs === 0) return `${name} runs train their models (training.epochs >= 1); this one trains the routers alone, as fig8 runs do`;
+    return undefined;
+  };
+}
+
 export const fig4 = defineExperiment({
   name: 'fig4',
   description: 'Figure 4: test accuracy of the CNN, separate pMoE and joint pMoE against N (pmoe reproduce fig4)',
   schema: z.object({ ...protocol, sizes: sizeList.default([100, 300, 500, 700, 900, 1000]), models: z.array(oneOf(['cnn', 'separate', 'joint'])).min(1).default(['cnn', 'separate', 'joint']) }).strict(),
   quick: { sizes: [100, 500, 1000], seeds: 1, epochs: 20, routerEpochs: 20, evalEvery: 5 },
   specs: (o) => o.sizes.flatMap((N) => o.models.flatMap((model) => seedsOf(o).map((seed) => mnistRun(o, model, N, seed)))),
+  runCount: (o) => o.sizes.length * o.models.length * o.seeds,
+  runProblem: mnistRunProblem('fig4', ['cnn', 'separate', 'joint']),
 });
 
 /**
@@ -75,13 +95,15 @@ export const fig5 = defineExperiment({
   description: 'Figure 5: separate pMoE success rate over l = 2..12 and N = 400..900, 20 trials (pmoe reproduce fig5)',
   schema: z.object({
     ...protocol,
-    seeds: integer(1).default(20),
+    seeds: integer(1, MAX_SEEDS).default(20),
     sizes: sizeList.default([400, 500, 600, 700, 800, 900]),
     patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12]),
     successAccuracy: real(0, 1).default(0.95),
   }).strict(),
   quick: { sizes: [400, 900], patchesPerExpert: [2, 12], seeds: 2, epochs: 20, routerEpochs: 20, evalEvery: 20 },
   specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, { patchesPerExpert: l })))),
+  runCount: (o) => o.sizes.length * o.patchesPerExpert.length * o.seeds,
+  runProblem: mnistRunProblem('fig5', ['separate']),
 });
 
 export const fig7 = defineExperiment({
@@ -90,6 +112,8 @@ export const fig7 = defineExperiment({
   schema: z.object({ ...protocol, sizes: sizeList.default([300, 600, 800]), patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12, 14, 16]) }).strict(),
   quick: { sizes: [300], patchesPerExpert: [2, 6, 12], seeds: 1, epochs: 20, evalEvery: 5 },
   specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed, { patchesPerExpert: l })))),
+  runCount: (o) => o.sizes.length * o.patchesPerExpert.length * o.seeds,
+  runProblem: mnistRunProblem('fig7', ['joint']),
 });
 
 /**
@@ -102,6 +126,8 @@ export const fig8 = defineExperiment({
   schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]), patchesPerExpert: z.array(integer(1)).min(1).default([1, 2, 4, 6, 8]) }).strict(),
   quick: { sizes: [100, 300, 1000], seeds: 2, routerEpochs: 20 },
   specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, {}, 0))),
+  runCount: (o) => o.sizes.length * o.seeds,
+  runProblem: mnistRunProblem('fig8', ['separate'], true),
 });
 
 export const fig9 = defineExperiment({
@@ -110,4 +136,6 @@ export const fig9 = defineExperiment({
   schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]) }).strict(),
   quick: { sizes: [100, 300], seeds: 1, epochs: 20, evalEvery: 20 },
   specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed))),
+  runCount: (o) => o.sizes.length * o.seeds,
+  runProblem: mnistRunProblem('fig9', ['joint']),
 });

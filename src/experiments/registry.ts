@@ -13,9 +13,15 @@ export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Objec
  */
 export const ADAPTIVE_EXPERIMENTS = Object.freeze({ scaling: { ...scaling, command: 'pmoe scaling' } });
 
+/** Why `spec`, read back under the name `experiment`, cannot be one of its runs; undefined when it can, or when no experiment has that name. */
+export function experimentRunProblem(experiment: string, spec: unknown): string | undefined {
+  return Object.hasOwn(EXPERIMENTS, experiment) ? EXPERIMENTS[experiment].runProblem(spec) : undefined;
+}
+
 export function experimentByName(name: string): ExperimentDefinition {
-  const found = EXPERIMENTS[name];
-  const adaptive = (ADAPTIVE_EXPERIMENTS as Record<string, { command: string }>)[name];
+  // Own properties only: '__proto__' or 'constructor' must not find Object.prototype's.
+  const found = Object.hasOwn(EXPERIMENTS, name) ? EXPERIMENTS[name] : undefined;
+  const adaptive = Object.hasOwn(ADAPTIVE_EXPERIMENTS, name) ? (ADAPTIVE_EXPERIMENTS as Record<string, { command: string }>)[name] : undefined;
   if (!found && adaptive) throw new RangeError(`'${name}' is adaptive (its runs depend on earlier results): run it with \`${adaptive.command}\``);
   if (!found) throw new RangeError(`unknown experiment '${name}'; known: ${Object.keys(EXPERIMENTS).join(', ')}`);
   return found;

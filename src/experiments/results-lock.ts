@@ -1,5 +1,6 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { onExit } from 'signal-exit';
 
@@ -13,15 +14,44 @@ export function lockStaleMs(): number {
   return Number.isFinite(fromEnv) && fromEnv >= 2000 ? fromEnv : 10_000;
 }
 
+/**
+ * The file that `path` names once every symbolic link is followed, the last one even when it points
+ * to a file not written yet: two names of one file (a symlink, `dir/../r.jsonl`) give one path, so
+ * they share one lock. The folders must exist (a missing one is kept as written).
+ */
+export function resolveResultsPath(path: string): string {
+  let at = resolve(path);
+  for (let hops = 0; hops < 40; hops++) {
+    let folder: string;
+    try {
+      folder = realpathSync(dirname(at));
+    } catch {
+      return at;
+    }
+    at = join(folder, basename(at));
+    let target: string;
+    try {
+      target = readlinkSync(at);
+    } catch {
+      return at; // not a link (EINVAL) or not there yet (ENOENT)
+    }
+    at = resolve(folder, target);
+  }
+  throw new Error(`${path}: too many levels of symbolic links`);
+}
+
 export class ResultsLockedError extends Error {
   constructor(
     readonly resultsPath: string,
     readonly holder?: { readonly pid: number; readonly host: string },
+    /** The file resultsPath names (resolveResultsPath), whose lock is held. */
+    readonly realPath: string = resolveResultsPath(resultsPath),
   ) {
     const seconds = Math.round(lockStaleMs() / 1000);
     const by = holder ? `, pid ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}` : '';
+    const file = realPath === resolve(resultsPath) ? resultsPath : `${resultsPath} (the file ${realPath})`;
     super(
-      `${resultsPath} is being written by another pmoe process (lock ${resultsPath}.lock${by}): wait for it to finish, or write ` +
+      `${file} is being written by another pmoe process (lock ${realPath}.lock${by}): wait for it to finish, or write ` +
         `elsewhere with --out. If that process was killed on another machine sharing this folder, its lock expires ${seconds} s after it stopped.`,
     );
     this.name = 'ResultsLockedError';
@@ -45,12 +75,13 @@ function alive(pid: number): boolean {
  * proper-lockfile checks), so that a sweep resumed right after its predecessor was killed takes
  * over at once instead of waiting for the heartbeat to go stale. Returns the release function;
  * both also go when the process exits or is interrupted (SIGINT, SIGTERM); a SIGKILL leaves them
- * to the next holder.
+ * to the next holder. The lock is on the real file (resolveResultsPath), whatever name it was given by.
  */
 export async function lockResults(resultsPath: string): Promise<() => Promise<void>> {
-  const pidFile = `${resultsPath}.lock-pid`;
+  const real = resolveResultsPath(resultsPath);
+  const pidFile = `${real}.lock-pid`;
   const attempt = () =>
-    lockfile.lock(resultsPath, {
+    lockfile.lock(real, {
       realpath: false,
       stale: lockStaleMs(),
       retries: 0,
@@ -69,14 +100,14 @@ export async function lockResults(resultsPath: string): Promise<() => Promise<vo
     const holder = Number(pidText);
     // A pid means nothing on another machine sharing the folder: there only the stale time frees the lock.
     const dead = host === hostname() && Number.isInteger(holder) && holder > 0 && holder !== process.pid && !alive(holder);
-    if (!dead) throw new ResultsLockedError(resultsPath, pidText && host ? { pid: holder, host } : undefined);
+    if (!dead) throw new ResultsLockedError(resultsPath, pidText && host ? { pid: holder, host } : undefined, real);
     // The holder is gone (killed): its lock is ours to clear. A second resumer racing here usually loses at the
     // mkdir; if it clears the lock just after we took it, our heartbeat notices and onCompromised stops us.
-    rmSync(`${resultsPath}.lock`, { recursive: true, force: true });
+    rmSync(`${real}.lock`, { recursive: true, force: true });
     try {
       release = await attempt();
     } catch (again) {
-      if ((again as NodeJS.ErrnoException).code === 'ELOCKED') throw new ResultsLockedError(resultsPath);
+      if ((again as NodeJS.ErrnoException).code === 'ELOCKED') throw new ResultsLockedError(resultsPath, undefined, real);
       throw again;
     }
   }

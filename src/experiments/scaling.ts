@@ -50,6 +50,7 @@ import { MODEL_KINDS, type ModelKind } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
 import type { PatchRunSpec, RunSpec } from '../training/run.js';
 import { integer, oneOf, OptionError, real } from '../util/options.js';
+import { MAX_SEEDS } from './plan-size.js';
 import type { ResultLine } from './results-file.js';
 import { canonicalJson, runKey } from './shard.js';
 import { runSweep, type SweepProgress } from './sweep.js';
@@ -61,7 +62,7 @@ const positive = () => real(0, Infinity, { exclusiveMin: true });
 
 export const scalingSchema = z
   .object({
-    seeds: integer(1).default(5),
+    seeds: integer(1, MAX_SEEDS).default(5),
     /** A run succeeds when its final test accuracy is at least this. */
     targetAccuracy: real(0, 1, { exclusiveMin: true }).default(0.95),
     /** N succeeds when at least this share of its seeds succeed. */

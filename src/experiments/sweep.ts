@@ -5,9 +5,10 @@ import { dirname } from 'node:path';
 import type { BackendName } from '../engine/backend.js';
 import type { RunRecord, RunSpec } from '../training/run.js';
 import { memoryLimit } from '../util/memory-estimate.js';
+import { causeOfExit, retries, type FailedAttempt, type FailureCause, type RetryPolicy } from './failure.js';
 import { preflightRun } from './preflight.js';
 import { appendResult, readResults, repairResults, type ResultLine } from './results-file.js';
-import { lockResults } from './results-lock.js';
+import { lockResults, resolveResultsPath } from './results-lock.js';
 import { inShard, runKey, type Shard } from './shard.js';
 import type { WorkerReply } from './sweep-worker.js';
 
@@ -30,6 +31,8 @@ export interface SweepOptions {
   readonly jobs?: number;
   readonly shard?: Shard;
   readonly backend?: BackendName;
+  /** Which runs that failed in an earlier sweep into the results file run again; default 'changeable' (all but divergences). */
+  readonly retry?: RetryPolicy;
   readonly onProgress?: (progress: SweepProgress) => void;
 }
 
@@ -38,12 +41,21 @@ export interface SweepResult {
   readonly lines: ResultLine[];
   /** Runs executed now (the rest were already in the results file). */
   readonly ran: number;
+  /** Of those, runs that had failed before and were tried again. */
+  readonly retried: number;
+}
+
+/** Every failed attempt a line records (a line from before causes were recorded: its one error, cause unknown). */
+function failedAttemptsOf(line: ResultLine): readonly FailedAttempt[] {
+  if (line.failedAttempts) return line.failedAttempts;
+  return line.status === 'failed' ? [{ cause: line.cause ?? 'error', error: line.error }] : [];
 }
 
 /**
  * Runs the independent runs of a sweep in worker processes (the wasm backend is single-threaded,
  * so processes are how a sweep uses every core). Each finished run is appended to the results
  * file at once; runs already there are skipped, so a killed sweep resumes where it stopped.
+ * Runs that failed there are run again as `retry` says; the new line keeps every attempt's cause.
  */
 export async function runSweep(specs: readonly RunSpec[], options: SweepOptions): Promise<SweepResult> {
   const unique = new Map(specs.map((spec) => [runKey(spec), spec]));
@@ -61,18 +73,23 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
   }
   // Only one sweep writes a results file at a time; the lock is taken before the file is read.
   let release: (() => Promise<void>) | undefined;
-  if (options.resultsPath && !options.resultsLocked) {
-    await mkdir(dirname(options.resultsPath), { recursive: true });
-    release = await lockResults(options.resultsPath);
-  }
+  if (options.resultsPath) await mkdir(dirname(options.resultsPath), { recursive: true });
+  if (options.resultsPath && !options.resultsLocked) release = await lockResults(options.resultsPath);
   try {
-    const content = options.resultsPath ? readResults(options.resultsPath) : undefined;
+    // The real file, through symlinks: the one the lock is on.
+    const file = options.resultsPath === undefined ? undefined : resolveResultsPath(options.resultsPath);
+    const content = file === undefined ? undefined : readResults(file);
     const finished = new Map<string, ResultLine>(content?.lines.map((line) => [line.key, line]));
-    const todo = selected.filter(({ key }) => !finished.has(key));
-    if (options.resultsPath && content) await repairResults(options.resultsPath, content);
+    const policy = options.retry ?? 'changeable';
+    const todo = selected.filter(({ key }) => {
+      const line = finished.get(key);
+      return line === undefined || (line.status === 'failed' && retries(policy, line.cause ?? 'error'));
+    });
+    if (file !== undefined && content) await repairResults(file, content);
     const total = selected.length;
     let done = total - todo.length;
     let ranNow = 0;
+    let retried = 0;
     const started = performance.now();
     const jobs = Math.max(1, Math.min(options.jobs ?? availableParallelism(), todo.length));
     const report = (label: string) => {
@@ -83,17 +100,20 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
 
     let next = 0;
     const lane = async () => {
-      let worker: ChildProcess | undefined;
+      let worker: Worker | undefined;
       try {
         while (next < todo.length) {
           const { key, spec } = todo[next++];
           worker ??= startWorker(options.backend, Math.max(1, Math.floor(availableParallelism() / jobs)));
           const reply = await ask(worker, key, spec);
+          const earlier = finished.get(key);
+          const before = earlier ? failedAttemptsOf(earlier) : [];
+          if (before.length > 0) retried++;
           const line: ResultLine =
             'record' in reply
-              ? { key, experiment: options.experiment, status: 'ok', spec, record: reply.record }
-              : { key, experiment: options.experiment, status: 'failed', spec, error: reply.error };
-          if (options.resultsPath) appendResult(options.resultsPath, line);
+              ? { key, experiment: options.experiment, status: 'ok', spec, record: reply.record, ...(before.length > 0 ? { failedAttempts: before } : {}) }
+              : { key, experiment: options.experiment, status: 'failed', spec, error: reply.error, cause: reply.cause, failedAttempts: [...before, { cause: reply.cause, error: reply.error }] };
+          if (file !== undefined) appendResult(file, line);
           finished.set(key, line);
           if ('crashed' in reply) worker = undefined;
           done++;
@@ -101,40 +121,69 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
           report(describeRun(spec, line.status));
         }
       } finally {
-        worker?.disconnect();
+        worker?.process.disconnect();
       }
     };
     await Promise.all(Array.from({ length: jobs }, lane));
-    return { lines: selected.map(({ key }) => finished.get(key)!).filter(Boolean), ran: ranNow };
+    // A retried run's new line replaced its failed one: drop the old line from the file.
+    if (file !== undefined && retried > 0) await repairResults(file, readResults(file));
+    return { lines: selected.map(({ key }) => finished.get(key)!).filter(Boolean), ran: ranNow, retried };
   } finally {
     await release?.();
   }
 }
 
-/** A worker process; `threads`: the cores it may use for one run's products (engine/gemm-threads.ts). */
-function startWorker(backend: BackendName | undefined, threads: number): ChildProcess {
-  return fork(new URL('./sweep-worker.js', import.meta.url), [], {
-    env: { ...process.env, PMOE_BACKEND: backend ?? 'auto', PMOE_THREADS: process.env.PMOE_THREADS ?? String(threads) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+/** A worker process, and the end of what it wrote to stderr (V8 reports running out of memory there before it aborts). */
+interface Worker {
+  readonly process: ChildProcess;
+  stderrTail: string;
 }
 
+/** A worker process; `threads`: the cores it may use for one run's products (engine/gemm-threads.ts). */
+function startWorker(backend: BackendName | undefined, threads: number): Worker {
+  const child = fork(new URL('./sweep-worker.js', import.meta.url), [], {
+    env: { ...process.env, PMOE_BACKEND: backend ?? 'auto', PMOE_THREADS: process.env.PMOE_THREADS ?? String(threads) },
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  });
+  const worker: Worker = { process: child, stderrTail: '' };
+  child.on('error', () => {}); // a run sent to a worker that has just died: its 'close' reports the run
+  child.stderr!.on('data', (chunk: Buffer) => {
+    process.stderr.write(chunk);
+    worker.stderrTail = (worker.stderrTail + chunk.toString()).slice(-4096);
+  });
+  return worker;
+}
+
+const EXIT_HINTS: Partial<Record<FailureCause, string>> = {
+  killed: ': killed by a signal (by hand, or by the system when memory ran low)',
+  'out-of-memory': ': it ran out of memory',
+};
+
 /** Sends one run; a worker that dies first (out of memory, killed) yields a failure for that run. */
-function ask(worker: ChildProcess, key: string, spec: RunSpec): Promise<WorkerReply | { key: string; error: string; crashed: true }> {
+function ask(worker: Worker, key: string, spec: RunSpec): Promise<WorkerReply | { key: string; error: string; cause: FailureCause; crashed: true }> {
+  const child = worker.process;
   return new Promise((resolve) => {
+    // Killed while idle between two runs: its 'close' has come and gone.
+    if (!child.connected) {
+      const cause = causeOfExit(child.signalCode, worker.stderrTail);
+      resolve({ key, error: `worker process ended (${child.signalCode ?? `exit code ${child.exitCode}`}) before the run${EXIT_HINTS[cause] ?? ''}`, cause, crashed: true });
+      return;
+    }
     const onMessage = (reply: WorkerReply) => {
       if (reply.key !== key) return;
-      worker.off('exit', onExit);
-      worker.off('message', onMessage);
+      child.off('close', onClose);
+      child.off('message', onMessage);
       resolve(reply);
     };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-      worker.off('message', onMessage);
-      resolve({ key, error: `worker process ended (${signal ?? `exit code ${code}`}) during the run`, crashed: true });
+    // 'close', not 'exit': by then its stderr has been read to the end.
+    const onClose = (code: number | null, signal: NodeJS.Signals | null) => {
+      child.off('message', onMessage);
+      const cause = causeOfExit(signal, worker.stderrTail);
+      resolve({ key, error: `worker process ended (${signal ?? `exit code ${code}`}) during the run${EXIT_HINTS[cause] ?? ''}`, cause, crashed: true });
     };
-    worker.on('message', onMessage);
-    worker.once('exit', onExit);
-    worker.send({ key, spec });
+    child.on('message', onMessage);
+    child.once('close', onClose);
+    child.send({ key, spec });
   });
 }
 

@@ -19,11 +19,12 @@ import { PAPER_WRN } from '../report/paper-numbers.js';
 import type { ImageRunSpec } from '../training/run.js';
 import { integer, oneOf, real } from '../util/options.js';
 import { defineExperiment } from './definition.js';
+import { MAX_EPOCHS, MAX_SEEDS } from './plan-size.js';
 
 /** Settings every WRN experiment shares, with the official code's values. */
 export const WRN_PROTOCOL = {
-  seeds: integer(1).default(5),
-  epochs: integer(1).default(50),
+  seeds: integer(1, MAX_SEEDS).default(5),
+  epochs: integer(1, MAX_EPOCHS).default(50),
   batchSize: integer(1).default(128),
   learningRate: real(0, Infinity, { exclusiveMin: true }).default(0.1),
   /** w: 16w, 32w, 64w channels in the three blocks; the paper's 10. */
@@ -109,9 +110,21 @@ function wrnRun(p: Protocol, figure: FigureData, architecture: WrnArchitecture, 
   };
 }
 
+/** The distinct N of a figure: its sizes scaled by sizeScale. */
+const scaledSizes = (o: Protocol & { sizes: number[] }) => [...new Set(o.sizes.map((size) => Math.max(1, Math.round(size * o.sizeScale))))];
+const wrnRunCount = (o: Protocol & { sizes: number[] }) => scaledSizes(o).length * o.models.length * o.seeds;
+
+/** The check of a run labelled `name`: an image run on `source` data. */
+function wrnRunProblem(name: string, source: ImageSourceName) {
+  return (spec: unknown): string | undefined => {
+    const run = spec as { kind?: unknown; data?: { source?: unknown } };
+    return run.kind === 'image' && run.data?.source === source ? undefined : `${name} runs are image runs on ${source} data; this one is not`;
+  };
+}
+
 /** sizes x models x seeds, N scaled by sizeScale. */
 function wrnSpecs(o: Protocol & { sizes: number[] }, figure: FigureData): ImageRunSpec[] {
-  const sizes = [...new Set(o.sizes.map((size) => Math.max(1, Math.round(size * o.sizeScale))))];
+  const sizes = scaledSizes(o);
   const seeds = Array.from({ length: o.seeds }, (_, i) => i);
   return sizes.flatMap((N) => o.models.flatMap((model) => seeds.map((seed) => wrnRun(o, figure, model, N, seed))));
 }
@@ -139,6 +152,8 @@ function celebaFigure(name: 'fig10' | 'fig11' | 'fig12', source: ImageSourceName
       .superRefine(requireFolders(['celeba'])),
     quick: quickOf(sizes),
     specs: (o) => wrnSpecs(o, figure),
+    runCount: wrnRunCount,
+    runProblem: wrnRunProblem(name, source),
   });
 }
 
@@ -155,6 +170,8 @@ function cifarFigure(name: 'fig14' | 'fig15' | 'fig16', source: ImageSourceName,
       .superRefine(requireFolders(folders)),
     quick: quickOf(sizes),
     specs: (o) => wrnSpecs(o, figure),
+    runCount: wrnRunCount,
+    runProblem: wrnRunProblem(name, source),
   });
 }
 
@@ -201,8 +218,8 @@ export const wrnMnist = defineExperiment({
   schema: z
     .object({
       ...WRN_PROTOCOL,
-      seeds: integer(1).default(2),
-      epochs: integer(1).default(6),
+      seeds: integer(1, MAX_SEEDS).default(2),
+      epochs: integer(1, MAX_EPOCHS).default(6),
       batchSize: integer(1).default(32),
       wideningFactor: integer(1).default(1),
       batchNormMomentum: real(0, 1, { exclusiveMax: true }).default(0.9),
@@ -211,6 +228,8 @@ export const wrnMnist = defineExperiment({
     .strict(),
   quick: { sizes: [250, 1000], seeds: 1, epochs: 3, testSize: 400 },
   specs: (o) => wrnSpecs(o, { source: 'mnist-quadrants', data: () => ({}), pmoe: CIFAR_PMOE }),
+  runCount: wrnRunCount,
+  runProblem: wrnRunProblem('wrn-mnist', 'mnist-quadrants'),
 });
 
 /** The Wide-ResNet experiments by name. */

@@ -117,7 +117,11 @@ export function buildExperimentReport<L extends OkLine>(experiment: string, line
   const wallTimesBySeries = new Map<string, number[]>();
   for (const line of ok) {
     const seen = view.observe(line);
-    for (const series of new Set(seen.map((o) => o.series))) wallTimesBySeries.set(series, [...(wallTimesBySeries.get(series) ?? []), line.record.wallTimeMs]);
+    for (const series of new Set(seen.map((o) => o.series))) {
+      const times = wallTimesBySeries.get(series);
+      if (times) times.push(line.record.wallTimeMs);
+      else wallTimesBySeries.set(series, [line.record.wallTimeMs]);
+    }
     if (seen.length === 0) warnings.push(`run ${runLabel(line.spec)} (${line.key}) holds no number this figure uses`);
     for (const observation of seen) {
       if (Number.isFinite(observation.value) && Number.isFinite(observation.x)) observations.push(observation);
@@ -126,9 +130,11 @@ export function buildExperimentReport<L extends OkLine>(experiment: string, line
   }
   const points = aggregate(observations, view.seriesOrder);
   for (const point of points) {
-    const repeated = [...new Set(point.seeds.filter((seed, i) => point.seeds.indexOf(seed) !== i))];
-    if (repeated.length > 0) {
-      warnings.push(`${point.series}, ${view.xName} = ${point.x}: seed ${repeated.join(', ')} appears more than once (runs with different settings merged?)`);
+    const seen = new Set<number>();
+    const repeated = new Set<number>();
+    for (const seed of point.seeds) (seen.has(seed) ? repeated : seen).add(seed);
+    if (repeated.size > 0) {
+      warnings.push(`${point.series}, ${view.xName} = ${point.x}: seed ${[...repeated].join(', ')} appears more than once (runs with different settings merged?)`);
     }
   }
   const protocol = view.protocol(ok);
@@ -161,8 +167,9 @@ export function buildExperimentReport<L extends OkLine>(experiment: string, line
     wallTime: {
       totalMs: times.reduce((sum, t) => sum + t, 0),
       meanMs: times.length === 0 ? null : mean(times),
-      minMs: times.length === 0 ? null : Math.min(...times),
-      maxMs: times.length === 0 ? null : Math.max(...times),
+      // A loop, not Math.min(...times): a spread of 100k arguments overflows the stack.
+      minMs: times.length === 0 ? null : times.reduce((low, t) => Math.min(low, t)),
+      maxMs: times.length === 0 ? null : times.reduce((high, t) => Math.max(high, t)),
       meanMsBySeries: Object.fromEntries([...wallTimesBySeries].map(([series, list]) => [series, mean(list)])),
       perRun,
     },

@@ -1,100 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { experimentRunProblem } from '../experiments/registry.js';
+import { describeIssues, resultLineSchema, type imageRecordSchema, type imageSpecSchema, type patchRecordSchema, type patchSpecSchema } from '../experiments/result-schema.js';
 
 /** A results file the report cannot use; the message names the file (and the line where there is one). */
 export class ReportInputError extends Error {
   override name = 'ReportInputError';
 }
-
-// JSON writes NaN (a diverged loss, an accuracy never evaluated) as null, so numbers may come back as null.
-const numberOrNull = z.number().nullable();
-
-const routingRateSchema = z.object({
-  rate: numberOrNull,
-  perClass: z.array(numberOrNull).readonly(),
-  samples: z.number(),
-});
-
-const epochSchema = z.object({
-  epoch: z.number(),
-  trainLoss: numberOrNull,
-  trainAccuracy: numberOrNull,
-  testLoss: numberOrNull,
-  testAccuracy: numberOrNull,
-});
-
-// Only the fields the report reads are kept (the rest are stripped), and arrays are readonly, so an
-// in-memory ResultLine is also a ReportLine.
-const modelSchema = z.object({ patchesPerExpert: z.number().optional(), experts: z.number().optional(), init: z.string().optional() });
-
-/** A two-layer run (CNN, separate or joint pMoE). */
-const patchRecordSchema = z.object({
-  data: z.object({ source: z.string(), trainSize: z.number(), testCount: z.number().optional(), testSize: z.number().optional() }),
-  model: modelSchema,
-  training: z.object({
-    model: z.string(),
-    epochs: z.number(),
-    seed: z.number(),
-    routerEpochs: z.number().optional(),
-    learningRate: z.number().optional(),
-    batchSize: z.number().optional(),
-    routerSamples: z.number().optional(),
-  }),
-  backend: z.string(),
-  epochs: z.array(epochSchema).readonly(),
-  routingRate: routingRateSchema.optional(),
-  routerRoutingRate: routingRateSchema.optional(),
-  routerRateByPatchesPerExpert: z.array(numberOrNull).readonly().optional(),
-  finalTestAccuracy: numberOrNull,
-  wallTimeMs: z.number(),
-});
-
-/** An image run (WRN or WRN-pMoE, ../training/run.ts ImageRunRecord). */
-const imageRecordSchema = z.object({
-  kind: z.literal('image'),
-  data: z.object({ source: z.string(), trainSize: z.number(), testSize: z.number() }),
-  model: z.object({
-    architecture: z.string(),
-    wideningFactor: z.number(),
-    batchNormMomentum: z.number(),
-    experts: z.number().optional(),
-    patchesPerExpert: z.number().optional(),
-    patchSize: z.union([z.number(), z.array(z.number()).readonly()]).optional(),
-    kernelSize: z.number().optional(),
-  }),
-  training: z.object({ epochs: z.number(), batchSize: z.number(), learningRate: z.number(), seed: z.number() }),
-  backend: z.string(),
-  epochs: z.array(epochSchema).readonly(),
-  finalTestAccuracy: numberOrNull,
-  groupAccuracy: z.array(z.object({ group: z.string(), count: z.number(), accuracy: numberOrNull })).readonly().optional(),
-  trainableParams: z.number(),
-  flops: z.object({ forwardPerSample: z.number(), trainStepPerSample: z.number(), training: z.number() }),
-  steps: z.number(),
-  trainTimeMs: z.number(),
-  wallTimeMs: z.number(),
-});
-
-const patchSpecSchema = z.object({
-  data: z.object({ trainSize: z.number() }),
-  model: modelSchema.optional(),
-  training: z.object({ model: z.string().optional(), seed: z.number().optional(), routerSamples: z.number().optional() }).optional(),
-});
-
-const imageSpecSchema = z.object({
-  kind: z.literal('image'),
-  data: z.object({ source: z.string(), trainSize: z.number() }),
-  model: z.object({ architecture: z.string(), patchesPerExpert: z.number().optional() }),
-  training: z.object({ seed: z.number().optional() }).optional(),
-});
-
-function lineSchemaOf<S extends z.ZodType, R extends z.ZodType>(spec: S, record: R) {
-  return z.discriminatedUnion('status', [
-    z.object({ key: z.string(), experiment: z.string(), status: z.literal('ok'), spec, record }),
-    z.object({ key: z.string(), experiment: z.string(), status: z.literal('failed'), spec, error: z.string() }),
-  ]);
-}
-const patchLineSchema = lineSchemaOf(patchSpecSchema, patchRecordSchema);
-const imageLineSchema = lineSchemaOf(imageSpecSchema, imageRecordSchema);
 
 export type PatchReportRecord = z.output<typeof patchRecordSchema>;
 export type ImageReportRecord = z.output<typeof imageRecordSchema>;
@@ -129,14 +41,15 @@ export interface LoadedResultsFile {
   readonly tornLines: number;
 }
 
-function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.map((issue) => `${issue.path.map(String).join('.') || '(line)'}: ${issue.message}`).join('; ');
-}
+/** The most bad lines one error lists. */
+const BAD_LINES_SHOWN = 10;
 
 /**
  * Reads one JSON Lines results file strictly: unlike the sweep's reader (which treats a missing
  * file as empty and drops what it cannot parse, so it can resume), a report must not silently
- * lose runs, so only a torn last line is tolerated.
+ * lose runs, so only a torn last line is tolerated. Every line is checked against the schema the
+ * sweep writes with, and against the runs its experiment makes (a fig8 line labelled fig4 is
+ * refused); the error lists the bad lines.
  */
 export async function loadResultsFile(path: string): Promise<LoadedResultsFile> {
   let text: string;
@@ -152,6 +65,7 @@ export async function loadResultsFile(path: string): Promise<LoadedResultsFile> 
   }
   const parts = text.split('\n');
   const lines: ReportLine[] = [];
+  const bad: string[] = [];
   let tornLines = 0;
   for (const [index, part] of parts.entries()) {
     if (part.trim() === '') continue;
@@ -167,12 +81,17 @@ export async function loadResultsFile(path: string): Promise<LoadedResultsFile> 
       }
       throw new ReportInputError(`results file ${path}, line ${lineNumber}: not JSON (is this a pmoe results file?)`);
     }
-    const isImage = (parsed as { spec?: { kind?: unknown } } | null)?.spec?.kind === 'image';
-    const checked = (isImage ? imageLineSchema : patchLineSchema).safeParse(parsed);
-    if (!checked.success) {
-      throw new ReportInputError(`results file ${path}, line ${lineNumber}: not a pmoe result line (${describeIssues(checked.error.issues)})`);
-    }
-    lines.push(checked.data as ReportLine);
+    const checked = resultLineSchema(parsed).safeParse(parsed);
+    const problem = checked.success
+      ? experimentRunProblem(checked.data.experiment, (parsed as { spec: unknown }).spec)
+      : describeIssues(checked.error.issues, parsed);
+    if (problem !== undefined) bad.push(`results file ${path}, line ${lineNumber}: not a pmoe result line (${problem})`);
+    else if (checked.success) lines.push(checked.data as ReportLine);
+  }
+  if (bad.length > 0) {
+    const more = bad.length > BAD_LINES_SHOWN ? [`... and ${bad.length - BAD_LINES_SHOWN} more bad lines`] : [];
+    const header = bad.length > 1 ? [`results file ${path}: ${bad.length} bad lines`] : [];
+    throw new ReportInputError([...header, ...bad.slice(0, BAD_LINES_SHOWN), ...more].join('\n'));
   }
   return { path, lines, tornLines };
 }

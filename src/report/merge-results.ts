@@ -1,18 +1,20 @@
+import { realpath } from 'node:fs/promises';
+import { standingLine } from '../experiments/results-file.js';
 import { loadResultsFile, ReportInputError, type LoadedResultsFile, type ReportLine } from './load-results.js';
 
 export interface MergedResults {
   /** Lines by experiment name, experiments in name order, lines in the order first read. */
   readonly byExperiment: ReadonlyMap<string, readonly ReportLine[]>;
   readonly inputs: readonly { path: string; lines: number; tornLines: number }[];
-  /** Lines whose run (experiment and key) an earlier line, or a successful rerun, already supplied. */
+  /** Lines whose run (experiment and key) another line supplies: a copy of a finished run, or a failure a later line retried. */
   readonly duplicatesDropped: number;
   readonly warnings: readonly string[];
 }
 
 /**
  * Merges results files that are shards (or resumed copies) of one or more sweeps. Within an
- * experiment a key names one run spec, so a key seen twice is the same run: the first successful
- * line wins, because a run that failed in one shard and succeeded when rerun elsewhere did finish.
+ * experiment a key names one run spec, so a key seen twice is the same run, counted once: the first
+ * successful line wins, and a later line replaces a failed one (a retry, in this file or another).
  * The same spec may belong to two experiments (fig4's joint runs are fig9's), so both keep it.
  */
 export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedResults {
@@ -30,7 +32,7 @@ export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedRes
         continue;
       }
       duplicatesDropped++;
-      if (earlier.status === 'failed' && line.status === 'ok') byRun.set(run, line);
+      byRun.set(run, standingLine(earlier, line));
     }
   }
   const grouped = new Map<string, ReportLine[]>();
@@ -48,11 +50,19 @@ export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedRes
   };
 }
 
-/** Reads every file (each must exist and parse) and merges them. */
+/** Reads every file (each must exist and parse) and merges them; a file named twice (a symlink, another spelling) is read once. */
 export async function mergeResultsFiles(paths: readonly string[]): Promise<MergedResults> {
   if (paths.length === 0) throw new ReportInputError('no results files given (pass one or more .jsonl files written by pmoe reproduce)');
-  const files = await Promise.all(paths.map((path) => loadResultsFile(path)));
+  const byRealPath = new Map<string, string>();
+  const warnings: string[] = [];
+  for (const path of paths) {
+    const real = await realpath(path).catch(() => path); // a missing file fails in loadResultsFile, naming it
+    const first = byRealPath.get(real);
+    if (first === undefined) byRealPath.set(real, path);
+    else warnings.push(`${path} is the same file as ${first}: read once`);
+  }
+  const files = await Promise.all([...byRealPath.values()].map((path) => loadResultsFile(path)));
   const merged = mergeResultLines(files);
   if (merged.byExperiment.size === 0) throw new ReportInputError(`no result lines in ${paths.join(', ')}`);
-  return merged;
+  return { ...merged, warnings: [...warnings, ...merged.warnings] };
 }

@@ -21,7 +21,7 @@ import { writeFileAtomically } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { FitError, fitPowerLaw, powerLawAt, type PowerLawFit } from '../analysis/power-law.js';
-import { readResults, type ResultLine } from '../experiments/results-file.js';
+import { readResults, standingLine, type ResultLine } from '../experiments/results-file.js';
 import { cellRatio, reachedTarget, SCALING_EXPERIMENT, scalingRunInfo, type ScalingCell } from '../experiments/scaling.js';
 import { canonicalJson } from '../experiments/shard.js';
 import { SERIES_COLOURS } from './chart-spec.js';
@@ -117,7 +117,7 @@ const MODEL_LABELS: Record<string, string> = { cnn: 'CNN', separate: 'separate p
 const modelLabel = (model: string) => MODEL_LABELS[model] ?? model;
 const THEORY_EXPONENT = 8;
 
-/** The scaling lines of results files, merged by key (the first successful line of a run wins). */
+/** The scaling lines of results files, merged by key (standingLine: the first successful line of a run wins). */
 export function readScalingLines(paths: readonly string[]): { lines: ResultLine[]; duplicates: number } {
   const byKey = new Map<string, ResultLine>();
   let duplicates = 0;
@@ -127,7 +127,7 @@ export function readScalingLines(paths: readonly string[]): { lines: ResultLine[
       const earlier = byKey.get(line.key);
       if (earlier) {
         duplicates++;
-        if (earlier.status === 'failed' && line.status === 'ok') byKey.set(line.key, line);
+        byKey.set(line.key, standingLine(earlier, line));
       } else byKey.set(line.key, line);
     }
   }

@@ -120,7 +120,9 @@ function extrasOf(experiment: string, lines: readonly ImageOkLine[]): ImageRepor
   const bySeries = new Map<string, ImageOkLine[]>();
   for (const line of lines) {
     const series = wrnLabel(line.record.model.architecture);
-    bySeries.set(series, [...(bySeries.get(series) ?? []), line]);
+    const runs = bySeries.get(series);
+    if (runs) runs.push(line);
+    else bySeries.set(series, [line]);
   }
   const order = Object.values(MODEL_LABELS);
   const seriesList = [...bySeries.keys()].sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
@@ -141,8 +143,13 @@ function extrasOf(experiment: string, lines: readonly ImageOkLine[]): ImageRepor
   const trainingTime = seriesList.flatMap((series) => {
     const runs = bySeries.get(series)!;
     const architecture = runs[0].record.model.architecture as WrnModelName;
-    return distinct(runs.map((l) => l.record.data.trainSize)).map((x): TrainingTimePoint => {
-      const atN = runs.filter((l) => l.record.data.trainSize === x);
+    const byN = new Map<number, ImageOkLine[]>();
+    for (const l of runs) {
+      const atN = byN.get(l.record.data.trainSize);
+      if (atN) atN.push(l);
+      else byN.set(l.record.data.trainSize, [l]);
+    }
+    return [...byN].sort(([a], [b]) => a - b).map(([x, atN]): TrainingTimePoint => {
       const paperAt = paperTimes ? (paperTimes.sizes as readonly number[]).indexOf(x) : -1;
       return {
         series,

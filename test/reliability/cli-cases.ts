@@ -34,17 +34,26 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: train(), env: { PMOE_MEMORY_LIMIT_MB: 'lots' }, expect: ['PMOE_MEMORY_LIMIT_MB', "'lots'", 'number of megabytes > 0'] },
     // pmoe reproduce: --set keys and values go through the experiment's schema, then every run is checked.
     { args: sweep('--set', 'wings=2'), expect: ["unknown option 'wings'", '(got 2)', 'known: seeds'] },
-    { args: sweep('--set', 'epochs=-1'), expect: ['fig4.epochs', '(got -1)', 'integer >= 1'] },
+    { args: sweep('--set', 'epochs=-1'), expect: ['fig4.epochs', '(got -1)', 'integer in 1..100000'] },
     { args: sweep('--set', 'sizes=[100,500'), expect: ['--set sizes', "'[100,500'", 'not valid JSON'] },
     { args: sweep('--set', 'models=["cnn","big"]'), expect: ['fig4.models.1', "(got 'big')", "'cnn', 'separate', 'joint'"] },
     { args: sweep('--set', '=3'), expect: ['--set', "'=3'", 'key=value'] },
     { args: sweep('--jobs', '0'), expect: ['--jobs', "'0'", 'integer >= 1'] },
     { args: sweep('--backend', 'gpu'), expect: ['--backend', "'gpu'", 'auto, wasm, cpu, tensorflow'] },
     { args: ['reproduce', 'fig7', '--quick', '--out', file, '--set', 'patchesPerExpert=[20]'], expect: ['patchesPerExpert', '(got 20)', '1..16'] },
+    // Counts are bounded, and so is the sweep they plan, before a run is planned (a billion seeds aborted V8).
+    { args: sweep('--set', 'seeds=1e9'), expect: ['fig4.seeds', '(got 1000000000)', 'integer in 1..1000'] },
+    { args: sweep('--set', 'epochs=1e12'), expect: ['fig4.epochs', '(got 1000000000000)', 'integer in 1..100000'] },
+    { args: sweep('--set', 'seeds=1000', '--set', `sizes=[${Array.from({ length: 40 }, (_, i) => 100 + i)}]`), expect: ['fig4 would plan 120000 runs', 'more than one sweep takes (100000)'] },
+    { args: sweep('--set', 'seeds=1000'), env: { PMOE_MEMORY_LIMIT_MB: '100' }, expect: ['planning 18000 runs of fig4', 'would need about 210.9 MB', 'limit of 100.0 MB'] },
+    // Names that are properties of every object are not experiments.
+    { args: ['reproduce', '__proto__', '--out', file], expect: ["unknown experiment '__proto__'", 'known: fig4'] },
+    { args: ['reproduce', 'constructor', '--out', file], expect: ["unknown experiment 'constructor'", 'known: fig4'] },
     // pmoe scaling
-    { args: scaling('--set', 'seeds=0'), expect: ['scaling.seeds', '(got 0)', 'integer >= 1'] },
+    { args: scaling('--set', 'seeds=0'), expect: ['scaling.seeds', '(got 0)', 'integer in 1..1000'] },
     { args: scaling('--set', 'bogus=1'), expect: ["unknown option 'bogus'", '(got 1)', 'known: seeds'] },
     { args: scaling('--set', 'low=8', '--set', 'high=4'), expect: ['scaling.high', '(got 4)', '>= low = 8'] },
+    { args: scaling('--set', 'seeds=1e9'), expect: ['scaling.seeds', '(got 1000000000)', 'integer in 1..1000'] },
     { args: scaling('--set', 'high=100000000'), expect: ['100000000 training', 'would need about', 'over the limit of'] },
     // pmoe report
     { args: report('--success-accuracy', '2'), expect: ['--success-accuracy', "'2'", '<= 1'] },

@@ -1,7 +1,7 @@
 /**
  * Fault injection: bad command lines, damaged data files, writers and sweeps killed with SIGKILL
  * at random moments, and a diverging run. Ends with one line (a test diagnostic, so it shows in
- * `npm test`): `fault-injection: B bad inputs tried, K kills survived, L records lost (PMOE_TEST_SEED=S)`.
+ * `npm test`): `fault-injection: B bad inputs tried, K kills survived, R failures retried, L records lost (PMOE_TEST_SEED=S)`.
  * Random choices (kill delays, cut lengths, garbage bytes) replay with PMOE_TEST_SEED.
  *
  *   node --test dist/test/reliability/
@@ -36,7 +36,7 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const seed = process.env.PMOE_TEST_SEED ?? String(Date.now() % 1_000_000_007);
 const rng = createRng(`fault-injection:${seed}`);
-const tally = { badInputs: 0, kills: 0, recordsLost: 0 };
+const tally = { badInputs: 0, kills: 0, failuresRetried: 0, recordsLost: 0 };
 
 let work: string;
 before(async () => {
@@ -161,11 +161,12 @@ describe('writers killed with SIGKILL at random moments', () => {
     assert.equal(versionOf(await readFile(path, 'utf8')), onDisk + 1);
   });
 
-  it('a results file appended by appendResult keeps every finished line; a torn tail is repaired', async () => {
+  it('a results file appended by appendResult keeps every finished line; a torn tail (at least one) is repaired', async () => {
     const path = join(work, 'appended.jsonl');
     let lines = 0;
     let tornTails = 0;
-    for (let kill = 0; kill < 12; kill++) {
+    // Until a kill has cut a line short (a large line's write spans many pages): the repair must really run.
+    for (let kill = 0; kill < 12 || (tornTails === 0 && kill < 200); kill++) {
       const lastDone = await killWriter('append', path, lines);
       const text = await readFile(path, 'utf8');
       const content = readResults(path);
@@ -177,80 +178,131 @@ describe('writers killed with SIGKILL at random moments', () => {
       assert.ok(content.tornLines === 0 || (content.tornLines === 1 && !text.endsWith('\n')), `kill ${kill + 1}: a torn line that is not the last`);
       tornTails += content.tornLines;
       await repairResults(path, content);
-      assert.deepEqual(readResults(path), { lines: content.lines, tornLines: 0 }, `kill ${kill + 1}: repair`);
+      assert.deepEqual(readResults(path), { lines: content.lines, tornLines: 0, supersededLines: 0 }, `kill ${kill + 1}: repair`);
       lines = found;
       tally.kills++;
     }
+    assert.ok(tornTails > 0, 'no kill tore a line');
     // The resumed writer appends after a repaired file: one more line, read back whole.
     appendResult(path, resultLine(lines));
     assert.equal(readResults(path).lines.length, lines + 1, `after ${tornTails} torn tails repaired`);
   });
 });
 
-/** Runs the sweep child on `path`; with `kill`, SIGKILLs it `delayMs` after the file holds `afterLines` lines. Resolves true when it was killed. */
-async function sweepProcess(path: string, kill?: { afterLines: number; delayMs: number }): Promise<boolean> {
-  const child = spawn(process.execPath, [here('./sweep-child.js'), path], { stdio: ['ignore', 'ignore', 'inherit'] });
+/**
+ * Runs the sweep child on `path`. With `kill`, once the sweep has started its workers it waits
+ * `delayMs`, then SIGKILLs the sweep ('sweep') or one of its workers ('worker', the sweep then runs
+ * on). Resolves whether the kill struck while the sweep still ran; without one it must exit 0.
+ */
+async function sweepProcess(path: string, kill?: { target: 'sweep' | 'worker'; delayMs: number }): Promise<boolean> {
+  const child = spawn(process.execPath, [here('./sweep-child.js'), path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let printed = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (printed += text));
   const exited = once(child, 'exit');
-  let killed = false;
+  let struck = false;
   try {
     if (kill) {
-      await until(() => child.exitCode !== null || readResults(path).lines.length >= kill.afterLines, `${kill.afterLines} lines in ${path}`);
+      await until(() => child.exitCode !== null || printed.includes('started'), `the sweep on ${path} to start`);
       await delay(kill.delayMs);
-      killed = child.exitCode === null && child.kill('SIGKILL');
-    } else await until(() => child.exitCode !== null, 'the sweep to finish', 300);
+      if (kill.target === 'sweep') struck = child.exitCode === null && child.kill('SIGKILL');
+      else {
+        const [worker] = await childrenOf(child.pid!);
+        if (worker !== undefined && child.exitCode === null) {
+          process.kill(worker, 'SIGKILL');
+          struck = true;
+        }
+      }
+    }
+    if (!struck || kill?.target === 'worker') await until(() => child.exitCode !== null, 'the sweep to finish', 300);
   } finally {
-    if (child.exitCode === null && !killed) child.kill('SIGKILL');
+    if (child.exitCode === null && !struck) child.kill('SIGKILL');
   }
   const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
-  if (!killed) assert.equal(code, 0, `the sweep ended with ${signal ?? `exit code ${code}`}`);
-  return killed;
+  if (!struck || kill?.target === 'worker') assert.equal(code, 0, `the sweep ended with ${signal ?? `exit code ${code}`}`);
+  return struck;
 }
 
-/** A line as JSON without its wall time, which no two runs share. */
-const comparable = (line: ResultLine) => JSON.stringify(line.status === 'ok' ? { ...line, record: { ...line.record, wallTimeMs: undefined } } : line);
+/** A line as JSON without its wall time, which no two runs share, and without the failed attempts before it. */
+const comparable = (line: ResultLine) => {
+  const { failedAttempts: _attempts, ...rest } = line;
+  return JSON.stringify(rest.status === 'ok' ? { ...rest, record: { ...rest.record, wallTimeMs: undefined } } : rest);
+};
+
+/** The least number of sweeps killed mid-run per test run, and of workers killed (their runs fail, then are retried). */
+const SWEEP_KILLS = 10;
+const WORKER_KILLS = 2;
 
 describe('a sweep killed mid-way and resumed', () => {
   const whole = () => join(work, 'sweep-whole.jsonl');
-  const killed = () => join(work, 'sweep-killed.jsonl');
+  const killed = (round: number) => join(work, `sweep-killed-${round}.jsonl`);
   const expected = RELIABILITY_SWEEP.map(runKey);
+  let rounds = 0;
 
-  it('ends with every run exactly once, byte-identical (but wall time) to an uninterrupted sweep in another process', async () => {
-    await sweepProcess(whole());
-    let kills = 0;
-    for (let done = 0; kills < 3 && done < expected.length; done = readResults(killed()).lines.length) {
-      if (!(await sweepProcess(killed(), { afterLines: done + 1, delayMs: rng.int(400) }))) break;
-      kills++;
-      tally.kills++;
-      const content = readResults(killed());
-      // Unfinished, it still held its lock: the next run must take the lock over from a dead holder.
-      if (content.lines.length < expected.length) assert.ok(existsSync(`${killed()}.lock`), `kill ${kills}: no lock left behind`);
-      assert.ok(content.tornLines <= 1, `kill ${kills}: ${content.tornLines} torn lines`);
-      assert.equal(new Set(content.lines.map((line) => line.key)).size, content.lines.length, `kill ${kills}: a run twice`);
-    }
-    assert.ok(kills >= 1, 'the sweep was never killed mid-way');
-    await sweepProcess(killed());
-
+  /** A finished file: every run exactly once, byte-identical (but wall time) to the uninterrupted sweep. */
+  function checkFinished(path: string): void {
     const reference = new Map(readResults(whole()).lines.map((line) => [line.key, comparable(line)]));
-    const resumed = readResults(killed());
+    const resumed = readResults(path);
     assert.equal(resumed.tornLines, 0);
+    assert.equal(resumed.supersededLines, 0, 'a retried run left its failed line');
     const keys = resumed.lines.map((line) => line.key);
     assert.equal(new Set(keys).size, keys.length, 'a run appears twice');
     tally.recordsLost += expected.filter((key) => !keys.includes(key)).length;
     assert.deepEqual([...keys].sort(), [...expected].sort());
-    assert.deepEqual([...reference.keys()].sort(), [...expected].sort());
     for (const line of resumed.lines) assert.equal(comparable(line), reference.get(line.key), `run ${line.key}`);
+  }
+
+  it(`ends with every run exactly once, byte-identical (but wall time) to an uninterrupted sweep, after at least ${SWEEP_KILLS} sweeps and ${WORKER_KILLS} workers killed mid-run`, async () => {
+    await sweepProcess(whole());
+    let sweepKills = 0;
+    let workerKills = 0;
+    while (sweepKills < SWEEP_KILLS || workerKills < WORKER_KILLS) {
+      const path = killed(rounds);
+      const target = sweepKills >= SWEEP_KILLS || (workerKills < WORKER_KILLS && rng.int(4) === 0) ? 'worker' : 'sweep';
+      const struck = await sweepProcess(path, { target, delayMs: rng.int(2500) });
+      const content = readResults(path);
+      assert.ok(content.tornLines <= 1, `${content.tornLines} torn lines`);
+      assert.equal(new Set(content.lines.map((line) => line.key)).size, content.lines.length, 'a run twice');
+      if (struck && target === 'sweep') {
+        sweepKills++;
+        tally.kills++;
+        // Unfinished, it still held its lock: the next run must take the lock over from a dead holder.
+        assert.ok(existsSync(`${path}.lock`), `kill ${sweepKills}: no lock left behind`);
+        continue;
+      }
+      if (struck) {
+        // The run the worker held failed as killed; the next sweep retries it.
+        const killedRuns = content.lines.filter((line) => line.status === 'failed' && line.cause === 'killed');
+        assert.ok(killedRuns.length <= 1, `${killedRuns.length} runs failed for one worker killed`);
+        // A worker killed after its last run (its lane done) failed nothing: not counted.
+        workerKills += killedRuns.length;
+        tally.kills += killedRuns.length;
+        await sweepProcess(path);
+        const retried = readResults(path).lines.filter((line) => line.failedAttempts?.some((attempt) => attempt.cause === 'killed'));
+        assert.equal(retried.length, killedRuns.length, 'the killed run was not retried');
+        tally.failuresRetried += retried.length;
+      }
+      // Finished (by itself, or run to the end after its worker was killed): check it, and go on with a fresh file.
+      if (readResults(path).lines.length < expected.length) await sweepProcess(path);
+      checkFinished(path);
+      rounds++;
+    }
+    await sweepProcess(killed(rounds));
+    checkFinished(killed(rounds));
   });
 
-  it('the diverging run is a failed line with a hint, the others finished, and pmoe report shows the failure', async () => {
-    const lines = readResults(killed()).lines;
+  it('the diverging run is a failed line with a hint, kept on resume; the others finished, and pmoe report shows the failure', async () => {
+    const path = killed(rounds);
+    const lines = readResults(path).lines;
     const failed = lines.filter((line) => line.status === 'failed');
     assert.equal(failed.length, 1);
     assert.equal(lines.length - failed.length, RELIABILITY_SWEEP.length - 1);
     assert.equal(failed[0].key, runKey(RELIABILITY_SWEEP[RELIABILITY_SWEEP.length - 1]));
     assert.match(failed[0].status === 'failed' ? failed[0].error : '', /diverged.*try a smaller learning rate than 1e\+38/);
+    assert.equal(failed[0].status === 'failed' && failed[0].cause, 'divergence');
+    assert.equal(failed[0].failedAttempts?.length, 1, 'a divergence is not retried by default');
 
     const out = join(work, 'report');
-    const { code, stdout, stderr } = await pmoe(['report', killed(), '--out', out]);
+    const { code, stdout, stderr } = await pmoe(['report', path, '--out', out]);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /reliability: 6 runs, 1 failed/);
     const markdown = await readFile(join(out, 'reliability.md'), 'utf8');
@@ -328,7 +380,7 @@ describe('numeric faults', () => {
 });
 
 it('summary: no finished record was lost', (t) => {
-  t.diagnostic(`fault-injection: ${tally.badInputs} bad inputs tried, ${tally.kills} kills survived, ${tally.recordsLost} records lost (PMOE_TEST_SEED=${seed})`);
+  t.diagnostic(`fault-injection: ${tally.badInputs} bad inputs tried, ${tally.kills} kills survived, ${tally.failuresRetried} failures retried, ${tally.recordsLost} records lost (PMOE_TEST_SEED=${seed})`);
   assert.equal(tally.recordsLost, 0);
   assert.ok(tally.badInputs > 0 && tally.kills > 0, 'nothing was tried');
 });

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readResults } from '../../src/experiments/results-file.js';
-import { lockResults, ResultsLockedError } from '../../src/experiments/results-lock.js';
+import { lockResults, resolveResultsPath, ResultsLockedError } from '../../src/experiments/results-lock.js';
+import { mergeResultsFiles } from '../../src/report/merge-results.js';
 import { runSweep } from '../../src/experiments/sweep.js';
 import { scalingCommand } from '../../src/cli/scaling.js';
 import { smallSweep } from '../support/sweep-driver.js';
@@ -100,6 +101,48 @@ describe('one sweep per results file', () => {
       await exited(interrupted.child);
       assert.ok(!existsSync(`${path}.lock`) && !existsSync(`${path}.lock-pid`), 'SIGINT (Ctrl-C) releases it too');
       await (await lockResults(path))();
+    }));
+
+  it('two names of one file share its lock: a symlink (even to a file not written yet), a path through a linked folder', () =>
+    inTempDir(async (dir) => {
+      const path = join(dir, 'r.jsonl');
+      symlinkSync('r.jsonl', join(dir, 'alias.jsonl')); // dangling until the sweep writes r.jsonl
+      mkdirSync(join(dir, 'sub'));
+      symlinkSync(dir, join(dir, 'sub', 'up'));
+      const viaFolder = join(dir, 'sub', 'up', 'r.jsonl');
+      assert.equal(resolveResultsPath(join(dir, 'alias.jsonl')), path);
+      assert.equal(resolveResultsPath(viaFolder), path);
+      const held = holder(path);
+      await held.locked;
+      try {
+        for (const other of [join(dir, 'alias.jsonl'), viaFolder]) {
+          await assert.rejects(
+            runSweep(smallSweep().slice(0, 1), { experiment: 'lock-test', resultsPath: other, jobs: 1, backend: 'wasm' }),
+            (error: unknown) => error instanceof ResultsLockedError && error.message.includes(other) && error.message.includes(`the file ${path}`),
+          );
+        }
+        assert.ok(!existsSync(path), 'nothing written');
+      } finally {
+        held.child.kill('SIGTERM');
+        await exited(held.child);
+      }
+    }));
+
+  it('a file that holds every run twice (two sweeps through two names) is counted once by resume and by report, and resume rewrites it once each', () =>
+    inTempDir(async (dir) => {
+      const path = join(dir, 'r.jsonl');
+      const specs = smallSweep().slice(0, 2);
+      await runSweep(specs, { experiment: 'lock-test', resultsPath: path, jobs: 1, backend: 'wasm' });
+      const once = readFileSync(path, 'utf8');
+      writeFileSync(path, once + once);
+      symlinkSync('r.jsonl', join(dir, 'alias.jsonl'));
+      const merged = await mergeResultsFiles([path, join(dir, 'alias.jsonl')]);
+      assert.equal(merged.byExperiment.get('lock-test')?.length, 2);
+      assert.equal(merged.inputs.length, 1, 'the file is read once');
+      assert.match(merged.warnings.join('\n'), /alias\.jsonl is the same file as .*r\.jsonl: read once/);
+      const resumed = await runSweep(specs, { experiment: 'lock-test', resultsPath: join(dir, 'alias.jsonl'), jobs: 1, backend: 'wasm' });
+      assert.deepEqual([resumed.ran, resumed.lines.length], [0, 2]);
+      assert.equal(readFileSync(path, 'utf8'), once, 'each run once in the file again');
     }));
 
   it('a dead holder is taken over only when it ran on this machine', () =>

@@ -23,5 +23,11 @@ export const ORPHAN_SWEEP: RunSpec[] = [
 const [, , resultsPath, which] = process.argv;
 if (resultsPath) {
   const orphan = which === 'orphan';
-  await runSweep(orphan ? ORPHAN_SWEEP : RELIABILITY_SWEEP, { experiment: 'reliability', resultsPath, jobs: orphan ? 1 : 2, backend: 'wasm' });
+  // 'started' once the lock is held and the workers are being started: from then on a kill is mid-run.
+  let started = false;
+  const onProgress = () => {
+    if (!started) process.stdout.write('started\n');
+    started = true;
+  };
+  await runSweep(orphan ? ORPHAN_SWEEP : RELIABILITY_SWEEP, { experiment: 'reliability', resultsPath, jobs: orphan ? 1 : 2, backend: 'wasm', onProgress });
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ReportInputError } from '../../src/report/load-results.js';
@@ -50,6 +50,29 @@ describe('report inputs', () => {
       const csv = join(dir, 'table.csv');
       await writeFile(csv, 'N,accuracy\n100,0.8\n');
       await rejectsNaming(writeReport([csv], join(dir, 'out')), /table\.csv, line 1: not JSON/);
+    }));
+
+  it('impossible values and runs filed under the wrong experiment are refused, every bad line listed', () =>
+    inTempDir(async (dir) => {
+      const path = join(dir, 'edited.jsonl');
+      const [a, b] = good();
+      const rate = (value: number) => JSON.parse(JSON.stringify(okLine('fig4', { model: 'joint', trainSize: 100, seed: 2, accuracy: 0.9, perClass: [0.5, 0.5] })), (key, v) => (key === 'rate' ? value : v));
+      const negative = JSON.parse(JSON.stringify(a), (key, v) => (key === 'trainSize' ? -100 : v));
+      const fig8 = { ...okLine('fig8', { model: 'separate', trainSize: 100, seed: 0, epochs: 0, routerRates: [0.9, 0.8] }), experiment: 'fig4' };
+      await writeResults(dir, 'edited.jsonl', [b, rate(7), rate(-5), negative, fig8]);
+      await rejectsNaming(
+        writeReport([path], join(dir, 'out')),
+        new RegExp(
+          [
+            'edited\\.jsonl: 4 bad lines',
+            'line 2: not a pmoe result line \\(record\\.routingRate\\.rate: Too big: expected number to be <=1 \\(got 7\\)\\)',
+            'line 3: .*record\\.routingRate\\.rate: Too small: expected number to be >=0 \\(got -5\\)',
+            'line 4: .*spec\\.data\\.trainSize: .*>=1 \\(got -100\\).*record\\.data\\.trainSize',
+            'line 5: not a pmoe result line \\(fig4 runs train their models \\(training\\.epochs >= 1\\); this one trains the routers alone, as fig8 runs do\\)',
+          ].join('.*\n.*'),
+        ),
+      );
+      await assert.rejects(readFile(join(dir, 'out', 'fig4.md')), { code: 'ENOENT' });
     }));
 
   it('a directory, no files, or files with no lines are errors', () =>

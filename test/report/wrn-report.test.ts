@@ -96,14 +96,12 @@ describe('reports of the WRN experiments', () => {
     }
   });
 
-  it('image and two-layer runs filed under one experiment: the figure reads its kind and warns about the rest; a malformed image line names the field', async () => {
+  it('an image run filed under a two-layer experiment is refused, naming the line; a malformed image line names the field', async () => {
     const dir = await tempDir();
     try {
       const lines = [...fig4Lines({ cnn: [80], separate: [85], joint: [88] }, [100]), imageOkLine('fig4', { architecture: 'wrn', trainSize: 100, seed: 0, accuracy: 0.5 })];
-      const out = join(dir, 'report');
-      const summary = await writeReport([await writeResults(dir, 'mixed.jsonl', lines)], out, { now });
-      assert.equal(summary.experiments[0].points, 3);
-      assert.ok(summary.experiments[0].warnings.some((w) => /run wrn N=100 seed=0 \([0-9a-f]{16}\) is not the kind of run this figure reads/.test(w)), summary.experiments[0].warnings.join('\n'));
+      const mixed = await writeResults(dir, 'mixed.jsonl', lines);
+      await assert.rejects(writeReport([mixed], join(dir, 'report'), { now }), /mixed\.jsonl, line 10: not a pmoe result line \(fig4 runs are two-layer runs on mnist-patch data; this one is not\)/);
 
       const line = imageOkLine('fig16', { architecture: 'wrn', trainSize: 100, seed: 0, accuracy: 0.5 });
       const broken = JSON.parse(JSON.stringify(line));
