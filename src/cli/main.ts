@@ -244,17 +244,18 @@ export async function main(argv: string[]): Promise<void> {
     .option('--routing-model <dir>', 'a model saved by pmoe train --data mnist-patch --save-model: adds routing pictures to index.html')
     .option('--json', 'print the summary as JSON')
     .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; json?: boolean }) => {
-      const [{ checkRoutingModel }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] = await Promise.all([
+      const [{ checkRoutingModel, routingSection }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] = await Promise.all([
         import('../report/html/routing-section.js'),
         import('../report/report-command.js'),
         import('../report/report.js'),
         import('../report/html/page.js'),
       ]);
-      if (options.routingModel) await checkRoutingModel(options.routingModel);
+      // The model is validated and its pictures drawn before any part of the report is written.
+      const routing = options.routingModel ? await routingSection(await checkRoutingModel(options.routingModel)) : undefined;
       const figureOptions = { successAccuracy: options.successAccuracy, routerPatchesPerExpert: options.routerL };
       const { summary, text } = await reportCommand(paths, { out: options.out, ...figureOptions });
       const regenerate = `${regenerateCommand(paths, options.out, figureOptions)}${options.routingModel ? ` --routing-model ${shellWord(options.routingModel)}` : ''}`;
-      const page = await writeHtmlReport(summary, { routingModel: options.routingModel, regenerate });
+      const page = await writeHtmlReport(summary, { routing, regenerate });
       if (options.json) printJson({ ...summary, page });
       else process.stdout.write(`${text}\npage: ${page}\n`);
     });
@@ -266,7 +267,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--model <dir>', 'a model saved by pmoe train --save-model (default: the page\'s own model, web/data/pmoe-model.json)')
     .action(async (options: { port: number; host: string; model?: string }) => {
-      const { startServer } = await import('../web/serve.js');
+      const { exposureWarning, startServer } = await import('../web/serve.js');
+      const warning = exposureWarning(options.host);
+      if (warning) process.stderr.write(`${warning}\n`);
       const server = await startServer(options);
       process.stdout.write(`serving ${server.url} (model ${server.modelPath}); Ctrl-C stops\n`);
       const stop = () => {
