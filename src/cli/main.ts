@@ -17,6 +17,7 @@ import { appendJsonLine } from '../experiments/results-file.js';
 import { preflightRun } from '../experiments/preflight.js';
 import { integer, OptionError, real } from '../util/options.js';
 import { parseInteger, parseIntegerList, parseNumber, parseWith } from './numbers.js';
+import { exitOnSignals } from './interrupt.js';
 import { checkWritable } from './output-path.js';
 import { startProgress, type Progress } from './progress.js';
 
@@ -168,8 +169,11 @@ export async function main(argv: string[]): Promise<void> {
       const { checkSavable, runOnceAndSave } = await import('../web/train-and-save.js');
       if (o.saveModel) checkSavable(spec);
       if (o.out) await checkWritable(o.out as string, '--out');
-      await initEngine(o.backend as BackendName);
       let savedTo: string | undefined;
+      const keepRunningOnSignals = exitOnSignals('train', () =>
+        [o.out ? `nothing appended to ${String(o.out)}` : 'no record written', ...(o.saveModel ? [savedTo ? `model saved to ${savedTo}` : 'no model saved'] : [])].join(', '),
+      );
+      await initEngine(o.backend as BackendName);
       const hooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
           if (phase !== currentPhase) {
@@ -188,6 +192,7 @@ export async function main(argv: string[]): Promise<void> {
       } else record = await runOnce(spec, hooks);
       progress?.stop();
       if (o.out) appendJsonLine(o.out as string, record);
+      keepRunningOnSignals();
       if (o.json) printJson(record);
       else process.stdout.write(`${summariseRun(record)}\n${savedTo ? `model saved to ${savedTo}\n` : ''}`);
     });
@@ -250,6 +255,7 @@ export async function main(argv: string[]): Promise<void> {
         import('../report/report.js'),
         import('../report/html/page.js'),
       ]);
+      exitOnSignals('report', () => `the report in ${options.out} is incomplete (files already written there are whole; index.html is written last)`);
       // The model is validated and its pictures drawn before any part of the report is written.
       const routing = options.routingModel ? await routingSection(await checkRoutingModel(options.routingModel)) : undefined;
       const figureOptions = { successAccuracy: options.successAccuracy, routerPatchesPerExpert: options.routerL };
