@@ -18,7 +18,8 @@ import { preflightRun } from '../experiments/preflight.js';
 import { integer, OptionError, real } from '../util/options.js';
 import { parseInteger, parseIntegerList, parseNumber, parseWith } from './numbers.js';
 import { exitOnSignals } from './interrupt.js';
-import { checkWritable } from './output-path.js';
+import { checkWritable, checkWritableFolder } from './output-path.js';
+import { fsProblem } from '../util/fs-problem.js';
 import { startProgress, type Progress } from './progress.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -167,7 +168,10 @@ export async function main(argv: string[]): Promise<void> {
       }
       // Loaded when used: the report and web modules (Vega among them) would double the start-up time of every command.
       const { checkSavable, runOnceAndSave } = await import('../web/train-and-save.js');
-      if (o.saveModel) checkSavable(spec);
+      if (o.saveModel) {
+        checkSavable(spec);
+        await checkWritableFolder(o.saveModel as string, '--save-model');
+      }
       if (o.out) await checkWritable(o.out as string, '--out');
       let savedTo: string | undefined;
       const keepRunningOnSignals = exitOnSignals('train', () =>
@@ -191,7 +195,13 @@ export async function main(argv: string[]): Promise<void> {
         savedTo = saved.modelPath;
       } else record = await runOnce(spec, hooks);
       progress?.stop();
-      if (o.out) appendJsonLine(o.out as string, record);
+      if (o.out) {
+        try {
+          appendJsonLine(o.out as string, record);
+        } catch (error) {
+          throw new Error(`--out: cannot append the run record to '${String(o.out)}': ${fsProblem(error)}`, { cause: error });
+        }
+      }
       keepRunningOnSignals();
       if (o.json) printJson(record);
       else process.stdout.write(`${summariseRun(record)}\n${savedTo ? `model saved to ${savedTo}\n` : ''}`);
@@ -255,6 +265,7 @@ export async function main(argv: string[]): Promise<void> {
         import('../report/report.js'),
         import('../report/html/page.js'),
       ]);
+      await checkWritableFolder(options.out, '--out');
       exitOnSignals('report', () => `the report in ${options.out} is incomplete (files already written there are whole; index.html is written last)`);
       // The model is validated and its pictures drawn before any part of the report is written.
       const routing = options.routingModel ? await routingSection(await checkRoutingModel(options.routingModel)) : undefined;
