@@ -17,7 +17,9 @@ import { appendJsonLine } from '../experiments/results-file.js';
 import { preflightRun } from '../experiments/preflight.js';
 import { integer, OptionError, real } from '../util/options.js';
 import { parseInteger, parseIntegerList, parseNumber, parseWith } from './numbers.js';
-import { checkWritable } from './output-path.js';
+import { exitOnSignals } from './interrupt.js';
+import { checkWritable, checkWritableFolder } from './output-path.js';
+import { fsProblem } from '../util/fs-problem.js';
 import { startProgress, type Progress } from './progress.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -166,10 +168,16 @@ export async function main(argv: string[]): Promise<void> {
       }
       // Loaded when used: the report and web modules (Vega among them) would double the start-up time of every command.
       const { checkSavable, runOnceAndSave } = await import('../web/train-and-save.js');
-      if (o.saveModel) checkSavable(spec);
+      if (o.saveModel) {
+        checkSavable(spec);
+        await checkWritableFolder(o.saveModel as string, '--save-model');
+      }
       if (o.out) await checkWritable(o.out as string, '--out');
-      await initEngine(o.backend as BackendName);
       let savedTo: string | undefined;
+      const keepRunningOnSignals = exitOnSignals('train', () =>
+        [o.out ? `nothing appended to ${String(o.out)}` : 'no record written', ...(o.saveModel ? [savedTo ? `model saved to ${savedTo}` : 'no model saved'] : [])].join(', '),
+      );
+      await initEngine(o.backend as BackendName);
       const hooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
           if (phase !== currentPhase) {
@@ -187,7 +195,14 @@ export async function main(argv: string[]): Promise<void> {
         savedTo = saved.modelPath;
       } else record = await runOnce(spec, hooks);
       progress?.stop();
-      if (o.out) appendJsonLine(o.out as string, record);
+      if (o.out) {
+        try {
+          appendJsonLine(o.out as string, record);
+        } catch (error) {
+          throw new Error(`--out: cannot append the run record to '${String(o.out)}': ${fsProblem(error)}`, { cause: error });
+        }
+      }
+      keepRunningOnSignals();
       if (o.json) printJson(record);
       else process.stdout.write(`${summariseRun(record)}\n${savedTo ? `model saved to ${savedTo}\n` : ''}`);
     });
@@ -244,17 +259,20 @@ export async function main(argv: string[]): Promise<void> {
     .option('--routing-model <dir>', 'a model saved by pmoe train --data mnist-patch --save-model: adds routing pictures to index.html')
     .option('--json', 'print the summary as JSON')
     .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; json?: boolean }) => {
-      const [{ checkRoutingModel }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] = await Promise.all([
+      const [{ checkRoutingModel, routingSection }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] = await Promise.all([
         import('../report/html/routing-section.js'),
         import('../report/report-command.js'),
         import('../report/report.js'),
         import('../report/html/page.js'),
       ]);
-      if (options.routingModel) await checkRoutingModel(options.routingModel);
+      await checkWritableFolder(options.out, '--out');
+      exitOnSignals('report', () => `the report in ${options.out} is incomplete (files already written there are whole; index.html is written last)`);
+      // The model is validated and its pictures drawn before any part of the report is written.
+      const routing = options.routingModel ? await routingSection(await checkRoutingModel(options.routingModel)) : undefined;
       const figureOptions = { successAccuracy: options.successAccuracy, routerPatchesPerExpert: options.routerL };
       const { summary, text } = await reportCommand(paths, { out: options.out, ...figureOptions });
       const regenerate = `${regenerateCommand(paths, options.out, figureOptions)}${options.routingModel ? ` --routing-model ${shellWord(options.routingModel)}` : ''}`;
-      const page = await writeHtmlReport(summary, { routingModel: options.routingModel, regenerate });
+      const page = await writeHtmlReport(summary, { routing, regenerate });
       if (options.json) printJson({ ...summary, page });
       else process.stdout.write(`${text}\npage: ${page}\n`);
     });
@@ -266,7 +284,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--model <dir>', 'a model saved by pmoe train --save-model (default: the page\'s own model, web/data/pmoe-model.json)')
     .action(async (options: { port: number; host: string; model?: string }) => {
-      const { startServer } = await import('../web/serve.js');
+      const { exposureWarning, startServer } = await import('../web/serve.js');
+      const warning = exposureWarning(options.host);
+      if (warning) process.stderr.write(`${warning}\n`);
       const server = await startServer(options);
       process.stdout.write(`serving ${server.url} (model ${server.modelPath}); Ctrl-C stops\n`);
       const stop = () => {

@@ -5,6 +5,7 @@ import { experimentByName } from '../experiments/registry.js';
 import { parseShard } from '../experiments/shard.js';
 import { runSweep, type SweepResult } from '../experiments/sweep.js';
 import { OptionError, parseOptions } from '../util/options.js';
+import { checkWritable } from './output-path.js';
 import { startProgress } from './progress.js';
 
 export interface ReproduceOptions {
@@ -58,6 +59,7 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
   const specs = experiment.specs(settings);
   const shard = options.shard ? parseShard(options.shard) : undefined;
   const resultsPath = options.out ?? `results/${name}${options.quick ? '-quick' : ''}${shard ? `.shard${shard.index}of${shard.count}` : ''}.jsonl`;
+  await checkWritable(resultsPath, '--out');
   const progress = startProgress(specs.length, name, options.json === true && !process.stderr.isTTY);
   const result = await runSweep(specs, {
     experiment: name,

@@ -9,6 +9,7 @@ import { lockResults } from '../experiments/results-lock.js';
 import { runScaling, scalingCells, scalingSchema, scalingSpec, SCALING_QUICK, sweepRunner, type ScalingOptions, type ScalingOutcome } from '../experiments/scaling.js';
 import { describeCell, scalingTable, writeScalingReport, type ScalingReport, type ScalingReportFiles } from '../report/scaling-report.js';
 import { parseOptions } from '../util/options.js';
+import { checkWritable, checkWritableFolder } from './output-path.js';
 import { startProgress, type Progress } from './progress.js';
 
 export interface ScalingCommandOptions {
@@ -49,6 +50,8 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
   const settings = parseOptions(scalingSchema, { ...(options.quick ? SCALING_QUICK : {}), ...parseOverrides(options.set) }, 'scaling');
   const resultsPath = options.out ?? `results/scaling${options.quick ? '-quick' : ''}.jsonl`;
   const reportDir = options.reportDir ?? 'report';
+  await checkWritableFolder(reportDir, '--report-dir');
+  if (!options.reportOnly) await checkWritable(resultsPath, '--out');
   let outcome: ScalingOutcome | undefined;
   if (!options.reportOnly) {
     // Bisections reach N = high at most: each cell's largest run is checked before the first round.

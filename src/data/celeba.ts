@@ -7,10 +7,10 @@
  * Fields are separated by any run of spaces or tabs (the real files align columns with double spaces);
  * Windows line ends and a final empty line are accepted.
  */
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import jpeg from 'jpeg-js';
-import { DataFileError, readProblem } from './idx.js';
+import { DataFileError } from './idx.js';
+import { readDataFile } from './read-data-file.js';
 import { centerSquare, resizeArea, toBytes } from './image-variants.js';
 
 export const CELEBA_ATTRIBUTE_COUNT = 40;
@@ -36,13 +36,10 @@ export interface CelebaIndex {
   readonly partition: Uint8Array;
 }
 
-async function readNamed(file: string, kind = KIND): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (error) {
-    throw new DataFileError(file, readProblem(error), kind, { cause: error });
-  }
-}
+// The largest list or image file read: the real attribute list is 26 MB, an aligned image about 10 kB.
+const MAX_FILE_BYTES = 256 * 1024 * 1024;
+
+const readNamed = (file: string, kind = KIND): Promise<Buffer> => readDataFile(file, kind, { maxBytes: MAX_FILE_BYTES });
 
 /** Lines without their ends; a trailing empty line (or several) is dropped. */
 function lines(text: string): string[] {

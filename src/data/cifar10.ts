@@ -6,9 +6,9 @@
  * 10000 records of 3073 bytes: one label byte 0..9, then 3072 pixel bytes: the 1024 red values
  * of the 32x32 image in row-major order, then the 1024 green, then the 1024 blue.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DataFileError } from './idx.js';
+import { readDataFile } from './read-data-file.js';
 
 export type Cifar10SplitName = 'train' | 'test';
 
@@ -53,30 +53,31 @@ function readProblem(error: unknown): string {
   return `cannot read: ${error instanceof Error ? error.message : String(error)}`;
 }
 
+/** What is wrong with a file of `size` bytes that should hold `expected` records (or any whole number of them); undefined when nothing is. */
+function cifar10SizeProblem(size: number, expected: number | 'any'): string | undefined {
+  if (size === 0 || size % CIFAR10_RECORD_BYTES !== 0) {
+    const whole = Math.floor(size / CIFAR10_RECORD_BYTES);
+    return (
+      `size ${size} bytes is not a whole number of ${CIFAR10_RECORD_BYTES}-byte records ` +
+      `(${whole} records and ${size - whole * CIFAR10_RECORD_BYTES} bytes over${expected === 'any' ? '' : `; expected ${expected * CIFAR10_RECORD_BYTES} bytes = ${expected} records`}); ` +
+      'is it the binary version of CIFAR-10?'
+    );
+  }
+  const count = size / CIFAR10_RECORD_BYTES;
+  if (expected !== 'any' && count !== expected) {
+    return `holds ${count} records (${size} bytes) but expected ${expected} records (${expected * CIFAR10_RECORD_BYTES} bytes of ${CIFAR10_RECORD_BYTES}-byte records)`;
+  }
+  return undefined;
+}
+
 /**
  * Checks one file's bytes and returns its record count. `expected` is the records the file must
  * hold, or 'any'.
  */
 export function checkCifar10Bytes(bytes: Uint8Array, file: string, expected: number | 'any' = CIFAR10_RECORDS_PER_FILE): number {
-  const size = bytes.length;
-  if (size === 0 || size % CIFAR10_RECORD_BYTES !== 0) {
-    const whole = Math.floor(size / CIFAR10_RECORD_BYTES);
-    throw new DataFileError(
-      file,
-      `size ${size} bytes is not a whole number of ${CIFAR10_RECORD_BYTES}-byte records ` +
-        `(${whole} records and ${size - whole * CIFAR10_RECORD_BYTES} bytes over${expected === 'any' ? '' : `; expected ${expected * CIFAR10_RECORD_BYTES} bytes = ${expected} records`}); ` +
-        'is it the binary version of CIFAR-10?',
-      KIND,
-    );
-  }
-  const count = size / CIFAR10_RECORD_BYTES;
-  if (expected !== 'any' && count !== expected) {
-    throw new DataFileError(
-      file,
-      `holds ${count} records (${size} bytes) but expected ${expected} records (${expected * CIFAR10_RECORD_BYTES} bytes of ${CIFAR10_RECORD_BYTES}-byte records)`,
-      KIND,
-    );
-  }
+  const problem = cifar10SizeProblem(bytes.length, expected);
+  if (problem) throw new DataFileError(file, problem, KIND);
+  const count = bytes.length / CIFAR10_RECORD_BYTES;
   for (let r = 0; r < count; r++) {
     const label = bytes[r * CIFAR10_RECORD_BYTES];
     if (label > 9) {
@@ -116,13 +117,8 @@ export async function loadCifar10(dir: string, split: Cifar10SplitName, options:
   const files = cifar10Files(dir, split);
   // In order, so that a missing or bad file is reported as the first one, every time.
   const contents: Buffer[] = [];
-  for (const file of files) {
-    try {
-      contents.push(await readFile(file));
-    } catch (error) {
-      throw new DataFileError(file, readProblem(error), KIND, { cause: error });
-    }
-  }
+  // Each file's type and size are checked before it is read.
+  for (const file of files) contents.push(await readDataFile(file, KIND, { size: (bytes) => cifar10SizeProblem(bytes, expected), readProblem }));
   const counts = contents.map((bytes, i) => checkCifar10Bytes(bytes, files[i], expected));
   const count = counts.reduce((a, b) => a + b, 0);
   const images = new Uint8Array(count * CIFAR10_SIZE * CIFAR10_SIZE * 3);

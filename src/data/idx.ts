@@ -4,7 +4,7 @@
  * Layout (all big-endian): two zero bytes, a type byte, a byte with the number of dimensions D,
  * then D uint32 sizes, then the elements in row-major order. Nothing may follow the data.
  */
-import { readFile } from 'node:fs/promises';
+import { readDataFile } from './read-data-file.js';
 
 /** A data file that is missing, unreadable or not what it claims to be; the message names the file. */
 export class DataFileError extends Error {
@@ -166,13 +166,8 @@ export function readProblem(error: unknown): string {
 
 /** Reads and parses an IDX file; every failure is a DataFileError naming `path`. */
 export async function readIdx(path: string, kind = 'IDX file'): Promise<IdxArray> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new DataFileError(path, readProblem(error), kind, { cause: error });
-  }
-  return parseIdx(bytes, path, kind);
+  // A regular file, read up to the size it had when opened; parseIdx then checks that size against the header.
+  return parseIdx(await readDataFile(path, kind), path, kind);
 }
 
 /** The bytes of an IDX file holding `data` with `shape` (the inverse of parseIdx; tests and tools write files with it). */

@@ -75,13 +75,13 @@ export function float32ToBase64(values: Float32Array): string {
   return btoa(binary);
 }
 
+// Standard base64 with its padding, as btoa writes it: atob alone would also take spaces and a
+// missing padding, so a truncated or edited string could still decode to something.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 export function base64ToFloat32(base64: string, what = 'tensor'): Float32Array {
-  let binary: string;
-  try {
-    binary = atob(base64);
-  } catch {
-    throw new PmoeModelFileError(`${what}: base64 is not valid base64`);
-  }
+  if (!BASE64.test(base64)) throw new PmoeModelFileError(`${what}: base64 is not valid base64 (letters, digits, + and /, padded with = to a multiple of 4 characters)`);
+  const binary = atob(base64);
   if (binary.length % 4 !== 0) throw new PmoeModelFileError(`${what}: ${binary.length} bytes is not a whole number of float32 values`);
   const view = new DataView(new ArrayBuffer(binary.length));
   for (let i = 0; i < binary.length; i++) view.setUint8(i, binary.charCodeAt(i));
@@ -115,7 +115,7 @@ const modelFileSchema = z.object({
   savedAt: z.string().optional(),
 });
 
-/** Checks a parsed JSON value; throws a PmoeModelFileError naming each bad field. */
+/** Checks a parsed JSON value, every weight decoded (base64, count, finite values); throws a PmoeModelFileError naming each bad field. */
 export function validatePmoeModelFile(value: unknown, where = 'model file'): PmoeModelFile {
   const parsed = modelFileSchema.safeParse(value);
   if (!parsed.success) {
@@ -135,8 +135,22 @@ export function validatePmoeModelFile(value: unknown, where = 'model file'): Pmo
     if (shape.length !== expected[name].length || shape.some((v, i) => v !== expected[name][i])) {
       throw new PmoeModelFileError(`${where}: weights.${name} has shape [${shape.join(', ')}] but the config asks for [${expected[name].join(', ')}]`);
     }
+    decodeWeights(file.weights[name], name, where);
   }
   return file;
+}
+
+/** A tensor's values, checked: valid base64, exactly one value per entry of its shape, every value finite. */
+function decodeWeights(encoded: EncodedTensor, name: string, where: string): Float32Array {
+  const what = `${where}: weights.${name}`;
+  const values = base64ToFloat32(encoded.base64, what);
+  const size = encoded.shape.reduce((a, b) => a * b, 1);
+  if (values.length !== size) {
+    throw new PmoeModelFileError(`${what}: ${values.length} values for shape [${encoded.shape.join(', ')}] (${size}): truncated or mismatched`);
+  }
+  const bad = values.findIndex((value) => !Number.isFinite(value));
+  if (bad >= 0) throw new PmoeModelFileError(`${what}: value ${bad} is ${values[bad]}; a model's weights must be finite numbers`);
+  return values;
 }
 
 /** Parses the text of a model file (JSON) and validates it. */
@@ -164,26 +178,14 @@ export function serializeTwoLayerPmoe(model: TwoLayerPmoe, extras: PmoeModelExtr
   };
 }
 
-function decodeTensor(encoded: EncodedTensor, name: string): tf.Tensor {
-  const values = base64ToFloat32(encoded.base64, `weights.${name}`);
-  const size = encoded.shape.reduce((a, b) => a * b, 1);
-  if (values.length !== size) {
-    throw new PmoeModelFileError(`weights.${name}: ${values.length} values for shape [${encoded.shape.join(', ')}] (${size}): truncated or mismatched`);
-  }
-  return tf.tensor(values, [...encoded.shape], 'float32');
-}
-
 /**
  * Builds the model a file describes, with the file's weights (a validated file object or any
  * parsed JSON value, which is validated first). The caller owns and disposes the model.
  */
 export function deserializeTwoLayerPmoe(value: PmoeModelFile | unknown, where = 'model file'): TwoLayerPmoe {
   const file = validatePmoeModelFile(value, where);
-  const tensors = {
-    routers: decodeTensor(file.weights.routers, 'routers'),
-    experts: decodeTensor(file.weights.experts, 'experts'),
-    output: decodeTensor(file.weights.output, 'output'),
-  };
+  const tensor = (name: 'routers' | 'experts' | 'output') => tf.tensor(decodeWeights(file.weights[name], name, where), [...file.weights[name].shape], 'float32');
+  const tensors = { routers: tensor('routers'), experts: tensor('experts'), output: tensor('output') };
   const model = new TwoLayerPmoe(file.config);
   model.routers.assign(tensors.routers as tf.Tensor2D);
   model.experts.assign(tensors.experts as tf.Tensor3D);

@@ -1,6 +1,8 @@
 /** Saving and loading a TwoLayerPmoe model file on disk (Node); the format is in pmoe-model-file.ts. */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DataFileError } from '../data/idx.js';
+import { readDataFile } from '../data/read-data-file.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import {
   deserializeTwoLayerPmoe,
@@ -32,17 +34,26 @@ export async function modelFilePath(path: string): Promise<string> {
   }
 }
 
+// Far above any two-layer pMoE pmoe trains (the page's model is about 100 kB); a larger file is not one of ours.
+const MAX_MODEL_BYTES = 256 * 1024 * 1024;
+
+/** A model file read from disk and validated whole: `text` is exactly what was validated. */
+export interface ReadModelFile {
+  readonly path: string;
+  readonly file: PmoeModelFile;
+  readonly text: string;
+}
+
 /** Reads and validates a model file (a folder or the file itself) without building the model. */
-export async function readPmoeModelFile(path: string): Promise<{ path: string; file: PmoeModelFile }> {
+export async function readPmoeModelFile(path: string): Promise<ReadModelFile> {
   const filePath = await modelFilePath(path);
   let text: string;
   try {
-    text = await readFile(filePath, 'utf8');
+    text = (await readDataFile(filePath, 'model file', { maxBytes: MAX_MODEL_BYTES })).toString('utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : String(error);
-    throw new Error(`cannot read the model file ${filePath}: ${reason}`);
+    throw new Error(error instanceof DataFileError ? `cannot read the model file ${filePath}: ${error.problem}` : String(error));
   }
-  return { path: filePath, file: parsePmoeModelFile(text, filePath) };
+  return { path: filePath, file: parsePmoeModelFile(text, filePath), text };
 }
 
 /** Loads a saved model; the caller owns and disposes it. */

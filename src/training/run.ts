@@ -9,7 +9,7 @@ import type { RoutingRate } from '../analysis/routing-rate.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import type { z } from 'zod';
 import { imageTrainingSchema, trainImageModel, type ImageEpochRecord } from './train-image-model.js';
-import { trainModel, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
+import { trainModelYielding, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
 
 /** Model options a run may set; the data fix n, d and the classes. */
 export type RunModelOptions = Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'classes'>;
@@ -184,7 +184,7 @@ export async function runOnce(
   }
   const training = parseOptions(trainingSchema, spec.training ?? {}, 'training');
   const data = await loadData(spec.data);
-  const result = trainModel(spec.model ?? {}, data.train, data.test, training, hooks);
+  const result = await trainModelYielding(spec.model ?? {}, data.train, data.test, training, hooks);
   try {
     const record: PatchRunRecord = {
       data: data.spec,

@@ -11,16 +11,16 @@ export interface SgdSettings {
 
 /**
  * One epoch of mini-batch SGD over a fresh shuffle of `data`; the last batch may be smaller.
- * `loss` builds the scalar to minimise for a batch; only `variables` move.
+ * `loss` builds the scalar to minimise for a batch; only `variables` move. Yields after each step.
  */
-export function sgdEpoch(
+export function* sgdEpoch(
   data: PatchDataset,
   settings: SgdSettings,
   rng: Rng,
   variables: tf.Variable[],
   loss: (batch: Batch) => tf.Scalar,
   optimizer: tf.Optimizer = tf.train.sgd(settings.learningRate),
-): void {
+): Generator<void, void> {
   const order = epochOrder(data.count, rng);
   for (let start = 0; start < data.count; start += settings.batchSize) {
     const batch = makeBatch(data, order, start, Math.min(start + settings.batchSize, data.count));
@@ -30,6 +30,7 @@ export function sgdEpoch(
       batch.patches.dispose();
       batch.labels.dispose();
     }
+    yield;
   }
 }
 

@@ -96,14 +96,44 @@ function routingRateOf(model: RoutedPatchModel, data: PatchDataset, kind: ModelK
  * pMoE first trains its routers on the linear loss (eq. 6), then its experts behind the frozen
  * hard routers. The caller owns and disposes the returned model.
  */
-export function trainModel(
+export function trainModel(...args: Parameters<typeof trainingSteps>): TrainingResult {
+  const steps = trainingSteps(...args);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** How long training runs between turns of the event loop in trainModelYielding. */
+const YIELD_EVERY_MS = 50;
+
+/**
+ * trainModel that lets the event loop run every 50 ms or so, between SGD steps: a signal handler
+ * (Ctrl-C), a timer or a message is then served within a fraction of a second rather than when
+ * training ends. The steps, and so the result, are the same.
+ */
+export async function trainModelYielding(...args: Parameters<typeof trainingSteps>): Promise<TrainingResult> {
+  const steps = trainingSteps(...args);
+  let last = performance.now();
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    if (performance.now() - last >= YIELD_EVERY_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      last = performance.now();
+    }
+  }
+}
+
+/** The training as a sequence of steps: it yields after each SGD step and returns the result. */
+function* trainingSteps(
   modelOptions: Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'classes'>,
   train: PatchDataset,
   test: PatchDataset,
   options: TrainingOptions = {},
   hooks: TrainingHooks = {},
   path: StepPath = defaultStepPath(),
-): TrainingResult {
+): Generator<void, TrainingResult> {
   const config = parseOptions(trainingSchema, options, 'training');
   const started = performance.now();
   const kind = config.model;
@@ -122,10 +152,10 @@ export function trainModel(
   try {
     let routerPhase: RouterPhaseResult | undefined;
     if (kind === 'separate' && model instanceof TwoLayerPmoe) {
-      routerPhase = trainRouterPhase(model, train, test, config, rng, hooks, path);
+      routerPhase = yield* trainRouterPhase(model, train, test, config, rng, hooks, path);
       model.routersFrozen = true;
     }
-    const epochs = trainByLoss(model, train, test, config, rng, kind === 'separate' ? 'experts' : 'model', hooks, path);
+    const epochs = yield* trainByLoss(model, train, test, config, rng, kind === 'separate' ? 'experts' : 'model', hooks, path);
     const routingRate = isRouted(model) && epochs.length > 0 ? routingRateOf(model, test, kind) : routerPhase?.routingRate;
     return { model, epochs, routerPhase, routingRate, wallTimeMs: performance.now() - started };
   } catch (error) {
@@ -134,7 +164,7 @@ export function trainModel(
   }
 }
 
-function trainRouterPhase(
+function* trainRouterPhase(
   model: TwoLayerPmoe,
   train: PatchDataset,
   test: PatchDataset,
@@ -142,7 +172,7 @@ function trainRouterPhase(
   rng: ReturnType<typeof createRng>,
   hooks: TrainingHooks,
   path: StepPath,
-): RouterPhaseResult {
+): Generator<void, RouterPhaseResult> {
   const learningRate = config.routerLearningRate ?? config.learningRate;
   const count = Math.min(config.routerSamples ?? train.count, train.count);
   const routerData: PatchDataset = count === train.count ? train : sliceFirst(train, count);
@@ -153,9 +183,12 @@ function trainRouterPhase(
   try {
     for (let epoch = 1; epoch <= config.routerEpochs; epoch++) {
       if (fused) {
-        forEachBatchOf(epochOrder(routerData.count, rng), config.batchSize, (samples) => fused.step(samples));
+        for (const samples of batchesOf(epochOrder(routerData.count, rng), config.batchSize)) {
+          fused.step(samples);
+          yield;
+        }
       } else {
-        sgdEpoch(routerData, settings, rng, [model.routers], (batch) => routerLinearLoss(model.routers, batch), optimizer);
+        yield* sgdEpoch(routerData, settings, rng, [model.routers], (batch) => routerLinearLoss(model.routers, batch), optimizer);
       }
       const loss = fused ? fused.loss() : wholeSetRouterLoss(model, routerData);
       checkFinite('router loss', loss, learningRate);
@@ -196,7 +229,7 @@ function sliceFirst(data: PatchDataset, count: number): PatchDataset {
   };
 }
 
-function trainByLoss(
+function* trainByLoss(
   model: PatchModel,
   train: PatchDataset,
   test: PatchDataset,
@@ -205,7 +238,7 @@ function trainByLoss(
   phase: 'experts' | 'model',
   hooks: TrainingHooks,
   path: StepPath,
-): EpochMetrics[] {
+): Generator<void, EpochMetrics[]> {
   const fused = path === 'fused' && config.epochs > 0 ? fusedTrainer(model, train, test, config) : null;
   const optimizer = tf.train.sgd(config.learningRate);
   const variables = model.trainableVariables();
@@ -213,11 +246,14 @@ function trainByLoss(
   try {
     for (let epoch = 1; epoch <= config.epochs; epoch++) {
       if (fused) {
-        forEachBatchOf(epochOrder(train.count, rng), config.batchSize, (samples) => fused.step(samples));
+        for (const samples of batchesOf(epochOrder(train.count, rng), config.batchSize)) {
+          fused.step(samples);
+          yield;
+        }
         // The variables follow the fused weights epoch by epoch, for the checks and whoever reads them.
         fused.writeBack();
       } else {
-        sgdEpoch(train, config, rng, variables, (batch) => classificationLoss(model.forward(batch.patches), batch.labels), optimizer);
+        yield* sgdEpoch(train, config, rng, variables, (batch) => classificationLoss(model.forward(batch.patches), batch.labels), optimizer);
       }
       checkFiniteWeights(variables, epoch, config.learningRate);
       let metrics: EpochMetrics | undefined;
@@ -250,7 +286,7 @@ function fusedTrainer(model: PatchModel, train: PatchDataset, test: PatchDataset
   return null;
 }
 
-/** Calls `visit` on consecutive runs of `order` of `batchSize` indices (the last may be shorter). */
-function forEachBatchOf(order: number[], batchSize: number, visit: (samples: number[]) => void): void {
-  for (let start = 0; start < order.length; start += batchSize) visit(order.slice(start, start + batchSize));
+/** Consecutive runs of `order` of `batchSize` indices (the last may be shorter). */
+function* batchesOf(order: number[], batchSize: number): Generator<number[]> {
+  for (let start = 0; start < order.length; start += batchSize) yield order.slice(start, start + batchSize);
 }

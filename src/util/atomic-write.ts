@@ -1,6 +1,7 @@
 import { readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { fsProblem } from './fs-problem.js';
 
 /**
  * Temporaries older than this are from a write that was killed. The age, not the name, keeps
@@ -46,8 +47,15 @@ export function removeStaleTemps(path: string, now = Date.now()): void {
   }
 }
 
-/** Writes `path` atomically (temporary file, then rename), first clearing temporaries of killed earlier writes. */
+/**
+ * Writes `path` atomically (temporary file, then rename), first clearing temporaries of killed
+ * earlier writes. A failure (disk full, read-only) names the file.
+ */
 export async function writeFileAtomically(path: string, data: string | Buffer): Promise<void> {
   removeStaleTemps(path);
-  await writeFileAtomic(path, data);
+  try {
+    await writeFileAtomic(path, data);
+  } catch (error) {
+    throw new Error(`cannot write ${path}: ${fsProblem(error)}`, { cause: error });
+  }
 }

@@ -127,7 +127,7 @@ test('corrupted or missing files: each error names the file and the problem', as
   await assertFileError(join(dir, 'no-such-file'), /cannot read: no such file/);
   const folder = join(dir, 'a-folder');
   mkdirSync(folder);
-  await assertFileError(folder, /cannot read: it is a directory/);
+  await assertFileError(folder, /is a folder, not a regular file/);
   await assertFileError(writeFile('empty', new Uint8Array(0)), /empty file/);
   await assertFileError(writeFile('two-bytes', Buffer.from([0, 0])), /truncated header: expected at least 4 bytes \(the magic number\), found 2/);
   // Declares 3 dimensions (16 header bytes) but stops after the first size.

@@ -3,7 +3,8 @@
  * Chromium. The report is `pmoe report results/fig8.jsonl --routing-model web/data` (the
  * interactive page's default model), cut below its second routing picture; the interactive page
  * is served by `pmoe serve` with that model.
- * Not a test (node --test runs *.test.js only); runs when executed directly.
+ * Not a test: it writes only when run with --write-docs (npm run screenshots does), since
+ * `node --test dist/test/` runs it too.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -55,7 +56,12 @@ async function main(): Promise<void> {
   process.stdout.write(`${interactive}\n`);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// node --test runs every script under a test/ folder, this one included: without the flag it writes nothing.
+export const WRITE_FLAG = '--write-docs';
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && !process.argv.includes(WRITE_FLAG)) {
+  process.stderr.write(`screenshots: nothing written; npm run screenshots (node ${process.argv[1]} ${WRITE_FLAG}) remakes docs/*.png\n`);
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error: unknown) => {
     process.stderr.write(`screenshots: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

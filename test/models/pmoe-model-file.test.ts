@@ -89,8 +89,27 @@ describe('pmoe model file', () => {
       ['a shape that does not fit the config', JSON.stringify({ ...good, weights: { ...good.weights, routers: { ...good.weights.routers, shape: [2, 3] } } }), /weights\.routers has shape \[2, 3\] but the config asks for \[3, 2\]/],
       ['truncated weights', JSON.stringify({ ...good, weights: { ...good.weights, experts: { ...good.weights.experts, base64: good.weights.experts.base64.slice(0, 32) } } }), /weights\.experts: 6 values for shape \[2, 3, 2\] \(12\)/],
     ];
-    for (const [what, text, message] of cases) {
+    const withWeights = (name: 'routers' | 'experts' | 'output', base64: string) => JSON.stringify({ ...good, weights: { ...good.weights, [name]: { ...good.weights[name], base64 } } });
+    const poisoned = (name: 'routers' | 'experts' | 'output', at: number, value: number) => {
+      const values = base64ToFloat32(good.weights[name].base64);
+      values[at] = value;
+      return withWeights(name, float32ToBase64(values));
+    };
+    // Caught by the validation alone, before any model is built or page written.
+    const validationCases: [string, string, RegExp][] = [
+      ['base64 with a character outside the alphabet', withWeights('routers', `${good.weights.routers.base64.slice(0, 4)}*${good.weights.routers.base64.slice(5)}`), /m\.json: weights\.routers: base64 is not valid base64/],
+      ['base64 cut mid-group (no padding)', withWeights('experts', good.weights.experts.base64.slice(0, -3)), /weights\.experts: base64 is not valid base64/],
+      ['base64 with spaces', withWeights('output', ` ${good.weights.output.base64}`), /weights\.output: base64 is not valid base64/],
+      ['truncated weights (whole groups)', withWeights('experts', good.weights.experts.base64.slice(0, 32)), /m\.json: weights\.experts: 6 values for shape \[2, 3, 2\] \(12\): truncated/],
+      ['a NaN weight', poisoned('routers', 3, Number.NaN), /weights\.routers: value 3 is NaN; a model's weights must be finite/],
+      ['an infinite weight', poisoned('experts', 11, Number.NEGATIVE_INFINITY), /weights\.experts: value 11 is -Infinity/],
+      ['an infinite output weight', poisoned('output', 0, Number.POSITIVE_INFINITY), /weights\.output: value 0 is Infinity/],
+    ];
+    for (const [what, text, message] of [...cases, ...validationCases]) {
       assert.throws(() => deserializeTwoLayerPmoe(parsePmoeModelFile(text, 'm.json')), (error: Error) => error instanceof PmoeModelFileError && message.test(error.message), what);
+    }
+    for (const [what, text, message] of validationCases) {
+      assert.throws(() => parsePmoeModelFile(text, 'm.json'), (error: Error) => error instanceof PmoeModelFileError && message.test(error.message), what);
     }
     const dir = await mkdtemp(join(tmpdir(), 'pmoe-model-file-'));
     try {

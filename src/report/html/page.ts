@@ -10,13 +10,13 @@ import { writeFileAtomically } from '../../util/atomic-write.js';
 import type { ReportSummary } from '../report.js';
 import { inlineJson, inlineScriptText, vendorScripts } from './vendor.js';
 import { escapeHtml, markdownToHtml } from './markdown-html.js';
-import { routingSection } from './routing-section.js';
+import type { RoutingSection } from './routing-section.js';
 
 export const HTML_REPORT_FILE = 'index.html';
 
 export interface HtmlReportOptions {
-  /** A model saved by `pmoe train --save-model` (its folder or file): adds the routing pictures. */
-  readonly routingModel?: string;
+  /** The routing pictures of a trained model (routing-section.ts), drawn before any file is written. */
+  readonly routing?: RoutingSection;
   /** The command line that remakes this page. */
   readonly regenerate?: string;
   readonly generatedAt?: Date;
@@ -116,7 +116,7 @@ const EMBED_SCRIPT = `
 /** The page's HTML from the report's summary (its files are read back) and, optionally, a routing model. */
 export async function renderHtmlReport(summary: ReportSummary, options: HtmlReportOptions = {}): Promise<string> {
   const parts = await Promise.all(summary.experiments.map((experiment, i) => experimentPart(experiment, i)));
-  const routing = options.routingModel ? await routingSection(options.routingModel) : undefined;
+  const routing = options.routing;
   const vendors = await vendorScripts();
   const specs = [
     ...parts.map((part, i) => ({ id: `spec-${i}`, spec: part.spec })),

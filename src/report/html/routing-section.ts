@@ -10,8 +10,8 @@ import { discriminativeRoutingRate } from '../../analysis/routing-rate.js';
 import { initEngine } from '../../engine/backend.js';
 import { buildMnistPatchPool, materialize, renderImage, validateMnistPatchConfig, type MnistPatchPool } from '../../data/mnist-patch.js';
 import type { PatchDataset } from '../../data/dataset.js';
-import { readPmoeModelFile, loadTwoLayerPmoe } from '../../models/pmoe-model-io.js';
-import type { PmoeModelFile } from '../../models/pmoe-model-file.js';
+import { readPmoeModelFile, type ReadModelFile } from '../../models/pmoe-model-io.js';
+import { deserializeTwoLayerPmoe } from '../../models/pmoe-model-file.js';
 import type { TwoLayerPmoe } from '../../models/two-layer-pmoe.js';
 import { forEachBatch } from '../../training/batches.js';
 import { expertShares, type ExpertShare } from '../../web/routing-stats.js';
@@ -22,14 +22,14 @@ import { grayscalePngDataUrl } from './png.js';
 const MNIST_PATCH_KEYS = ['gridSize', 'discriminativeDigits', 'fillDigits', 'trainCount', 'testCount', 'seed', 'dir'] as const;
 
 /** Checks, before any report is written, that a model file exists, is valid and was trained on MNIST-patch. */
-export async function checkRoutingModel(path: string): Promise<PmoeModelFile> {
-  const { path: filePath, file } = await readPmoeModelFile(path);
-  if (file.data?.source !== 'mnist-patch') {
+export async function checkRoutingModel(path: string): Promise<ReadModelFile> {
+  const read = await readPmoeModelFile(path);
+  if (read.file.data?.source !== 'mnist-patch') {
     throw new Error(
-      `${filePath}: routing pictures need a model trained on --data mnist-patch (this one: ${file.data ? `${file.data.source} data` : 'no data spec saved'})`,
+      `${read.path}: routing pictures need a model trained on --data mnist-patch (this one: ${read.file.data ? `${read.file.data.source} data` : 'no data spec saved'})`,
     );
   }
-  return file;
+  return read;
 }
 
 export interface RoutedTestSet {
@@ -138,11 +138,10 @@ export interface RoutingSection {
 
 const percent = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '—');
 
-/** Loads the model, routes the test pool and draws the routing section of the page. */
-export async function routingSection(modelPath: string, options: { readonly imagesPerClass?: number } = {}): Promise<RoutingSection> {
-  await checkRoutingModel(modelPath);
+/** Builds the model checkRoutingModel validated (the file is not read again), routes the test pool and draws the routing section of the page. */
+export async function routingSection({ file, path }: ReadModelFile, options: { readonly imagesPerClass?: number } = {}): Promise<RoutingSection> {
   await initEngine('auto');
-  const { model, file, path } = await loadTwoLayerPmoe(modelPath);
+  const model = deserializeTwoLayerPmoe(file, path);
   try {
     const spec = file.data as Record<string, unknown>;
     const config = validateMnistPatchConfig(Object.fromEntries(MNIST_PATCH_KEYS.filter((key) => spec[key] !== undefined).map((key) => [key, spec[key]])));
