@@ -2,7 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { mayHaveGpu } from './gpu-device.js';
-import { patchSyncReads } from './sync-read.js';
+import { fixIntTranspose } from './int-transpose.js';
+import { patchSyncReads, reportDeviceErrors } from './sync-read.js';
 import { SOFTWARE_HINT, softwareRequested, useSoftwareVulkan } from './software-vulkan.js';
 
 /** The adapter Dawn chose, as `pmoe backends` and run records describe it. */
@@ -120,6 +121,8 @@ export async function startWebgpu(requireHardware = false): Promise<AdapterSumma
       maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
     },
   });
+  reportDeviceErrors(device);
+  fixIntTranspose();
   setNavigatorGpu(gpu);
   started = { gpu, device, adapter: summary };
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');

@@ -49,6 +49,29 @@ function installTickCapture(): void {
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
+let deviceError: string | undefined;
+
+/**
+ * Keeps the device's first validation error (a shader that does not compile, say) for the next
+ * read to raise: dawn.node would only print it on stdout, and the results would be silently wrong.
+ */
+export function reportDeviceErrors(device: GPUDevice): void {
+  deviceError = undefined;
+  device.addEventListener('uncapturederror', (event) => {
+    const error = (event as GPUUncapturedErrorEvent).error;
+    deviceError ??= error.message.split('\n').find((line) => line.trim() !== '' && !line.endsWith(':')) ?? error.message;
+    if (process.env.PMOE_WEBGPU_DEBUG) process.stderr.write(`${error.message}\n`);
+    event.preventDefault();
+  });
+}
+
+function raiseDeviceError(): void {
+  if (deviceError === undefined) return;
+  const message = deviceError;
+  deviceError = undefined;
+  throw new Error(`webgpu: the device rejected a kernel: ${message.trim()}`);
+}
+
 /** Maps a MAP_READ buffer before returning, by running Dawn's event processing here. */
 export function mapReadSync(buffer: GPUBuffer): void {
   captured = [];
@@ -69,6 +92,7 @@ export function mapReadSync(buffer: GPUBuffer): void {
     captured = null;
     if (last && postedTicks === 0) globalThis.setImmediate(last);
   }
+  raiseDeviceError();
 }
 
 /** The parts of tfjs-backend-webgpu's WebGPUBackend a synchronous read uses (public in JS, private in its types). */
