@@ -27,7 +27,7 @@ async function webgpuStatus(): Promise<BackendStatus> {
   } catch (error) {
     return { name: 'webgpu', usable: false, reason: message(error) };
   } finally {
-    releaseWebgpu();
+    await releaseWebgpu();
   }
 }
 

@@ -292,6 +292,6 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } finally {
     // dawn.node keeps the process alive while its instance is held.
-    releaseWebgpu();
+    await releaseWebgpu();
   }
 }

@@ -136,14 +136,17 @@ export function webgpuAdapter(): AdapterSummary | undefined {
 }
 
 /**
- * Removes the backend, destroys the device and drops the Dawn instance: dawn.node keeps Node
- * alive while navigator.gpu holds it. Safe to call when nothing was started.
+ * Waits for the GPU's queued work, removes the backend, destroys the device and drops the Dawn
+ * instance: dawn.node keeps Node alive while navigator.gpu holds it, and tearing SwiftShader down
+ * under running work has crashed the process on exit. Safe to call when nothing was started.
  */
-export function releaseWebgpu(): void {
+export async function releaseWebgpu(): Promise<void> {
   if (!started) return;
   const { device } = started;
   started = undefined;
+  await device.queue.onSubmittedWorkDone();
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
+  await device.queue.onSubmittedWorkDone();
   device.destroy();
   setNavigatorGpu(undefined);
 }
@@ -159,7 +162,7 @@ export async function activateWebgpu(requireHardware: boolean): Promise<boolean>
     if (!(await tf.setBackend('webgpu'))) throw new WebgpuUnavailable('webgpu: the tfjs WebGPU backend failed to start on this adapter');
     return true;
   } catch (error) {
-    releaseWebgpu();
+    await releaseWebgpu();
     if (requireHardware) return false;
     throw error;
   }
