@@ -60,7 +60,6 @@ export function reportDeviceErrors(device: GPUDevice): void {
   device.addEventListener('uncapturederror', (event) => {
     const error = (event as GPUUncapturedErrorEvent).error;
     deviceError ??= error.message.split('\n').find((line) => line.trim() !== '' && !line.endsWith(':')) ?? error.message;
-    if (process.env.PMOE_WEBGPU_DEBUG) process.stderr.write(`${error.message}\n`);
     event.preventDefault();
   });
 }
