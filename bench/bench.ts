@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: pmoe (TensorFlow.js, wasm) against a PyTorch reference on the paper's models,
+ * `npm run bench`: pmoe (TensorFlow.js, wasm or webgpu) against a PyTorch reference on the paper's models,
  * alternating blocks of steps in one invocation. See bench/run.ts for what is measured.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { releaseWebgpu } from '../src/engine/webgpu/dawn.js';
 import { formatReport } from './report.js';
 import { CASE_IDS, FULL_DEFAULTS, runBench, SMOKE_DEFAULTS, type CaseId } from './run.js';
 import { DEFAULT_PYTHON, DEFAULT_TORCH_THREADS } from './torch-peer.js';
@@ -37,7 +38,8 @@ const program = new Command()
   .addOption(new Option('--python <path>', 'python that can import torch').default(process.env.PMOE_BENCH_PYTHON ?? DEFAULT_PYTHON))
   .option('--torch-threads <n>', "PyTorch's intra-op threads", positiveInteger, DEFAULT_TORCH_THREADS)
   .option('--no-torch', 'pmoe figures only, without the PyTorch peer')
-  .addOption(new Option('--path <path>', 'how pmoe computes the model steps a-c: fused (what training runs) or autodiff (the reference)').choices(['fused', 'autodiff']).default('fused'));
+  .addOption(new Option('--path <path>', 'how pmoe computes the model steps a-c: fused (what training runs on wasm) or autodiff (the reference; what webgpu runs)').choices(['fused', 'autodiff']))
+  .addOption(new Option('--backend <name>', "pmoe's backend: wasm, or webgpu (a GPU through Dawn; PMOE_WEBGPU_SOFTWARE=1 for SwiftShader)").choices(['wasm', 'webgpu']).default('wasm'));
 
 program.parse();
 const opts = program.opts<{
@@ -50,7 +52,8 @@ const opts = program.opts<{
   python: string;
   torchThreads: number;
   torch: boolean;
-  path: 'fused' | 'autodiff';
+  path?: 'fused' | 'autodiff';
+  backend: 'wasm' | 'webgpu';
 }>();
 const defaults = opts.smoke ? SMOKE_DEFAULTS : FULL_DEFAULTS;
 
@@ -63,8 +66,10 @@ const result = await runBench({
   python: opts.torch ? opts.python : null,
   torchThreads: opts.torchThreads,
   path: opts.path,
+  backend: opts.backend,
   log: (line) => process.stderr.write(`${line}\n`),
 });
 process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatReport(result)}\n`);
 // Failed checks (agreement, finiteness, leaks) fail the command, in smoke mode and out of it.
 process.exitCode = result.ok ? 0 : 1;
+await releaseWebgpu();

@@ -11,7 +11,7 @@ import { gflops, quantile, summarise, type TimeSummary } from './stats.js';
 import { DEFAULT_PYTHON, INSTALL_HINT, TorchPeer, type PeerInfo } from './torch-peer.js';
 import { decodeTensor, type WireTensor } from './wire.js';
 import type { Workload } from './workload.js';
-import type { StepPath } from '../src/training/train.js';
+import { defaultStepPath, type StepPath } from '../src/training/train.js';
 
 export const CASE_IDS = ['a', 'b', 'c', 'd', 'e'] as const;
 export type CaseId = (typeof CASE_IDS)[number];
@@ -33,6 +33,8 @@ export interface BenchOptions {
   readonly log?: (line: string) => void;
   /** How pmoe computes the model steps a-c: `fused` (what training runs, the default) or `autodiff` (the reference). */
   readonly path?: StepPath;
+  /** pmoe's backend: wasm (default) or webgpu (a GPU through Dawn; steps a-c then run autodiff, as training does there). */
+  readonly backend?: 'wasm' | 'webgpu';
 }
 
 /**
@@ -225,7 +227,7 @@ async function withWorkload<T>(make: () => Workload, use: (workload: Workload) =
 /** Runs the benchmark (or its smoke mode) and returns every figure; printing is the caller's. */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);
-  await initEngine('wasm');
+  await initEngine(options.backend ?? 'wasm');
   const machine = describeMachine();
   const checks: Check[] = [];
   let peer: TorchPeer | null = null;
@@ -256,7 +258,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const ceiling = { title: ceilingResult.title, flopsPerStep: ceilingResult.flopsPerStep, pmoe: ceilingResult.pmoe, torch: ceilingResult.torch };
     const cases: BenchResult['cases'] = {};
     const wanted = new Set(options.cases);
-    const path = options.path ?? 'fused';
+    const path = options.path ?? defaultStepPath();
     if (wanted.has('a')) cases.a = await run(() => cnnCase(path));
     if (wanted.has('b')) cases.b = await run(() => separatePmoeCase(path));
     if (wanted.has('c')) cases.c = await run(() => jointPmoeCase(path));
@@ -282,7 +284,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
     return {
       machine: { ...machine, otherCores: meter.otherCores((await peerCpu()) - peerCpu0) },
-      settings: { steps: options.steps, rounds: options.rounds, warmup: options.warmup, smoke: options.smoke, path: options.path ?? 'fused' },
+      settings: { steps: options.steps, rounds: options.rounds, warmup: options.warmup, smoke: options.smoke, path: options.path ?? defaultStepPath() },
       torch: torchInfo,
       ceiling,
       cases,

@@ -21,11 +21,12 @@ import { exitOnSignals } from './interrupt.js';
 import { checkWritable, checkWritableFolder } from './output-path.js';
 import { fsProblem } from '../util/fs-problem.js';
 import { startProgress, type Progress } from './progress.js';
+import { releaseWebgpu } from '../engine/webgpu/dawn.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 function backendOption() {
-  return new Option('--backend <name>', 'TensorFlow.js backend; auto prefers tfjs-node when installed, then wasm').choices(BACKEND_NAMES).default('auto');
+  return new Option('--backend <name>', 'TensorFlow.js backend; auto prefers a GPU (webgpu), then tfjs-node when installed, then wasm').choices(BACKEND_NAMES).default('auto');
 }
 
 /** A word as a POSIX shell reads it back: bare when safe, else single-quoted. */
@@ -296,5 +297,21 @@ export async function main(argv: string[]): Promise<void> {
       process.once('SIGTERM', stop);
     });
 
-  await program.parseAsync(argv);
+  program
+    .command('backends')
+    .description('list the TensorFlow.js backends, whether each runs here (with the WebGPU adapter), and what --backend auto picks')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const { formatBackends, listBackends } = await import('./backends.js');
+      const listing = await listBackends();
+      if (options.json) printJson(listing);
+      else process.stdout.write(`${formatBackends(listing)}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } finally {
+    // dawn.node keeps the process alive while its instance is held.
+    await releaseWebgpu();
+  }
 }

@@ -12,10 +12,14 @@ import { registerExpertChoice } from './expert-choice.js';
 import { registerBatchNormGradient } from './batchnorm-gradient.js';
 import { registerBatchNormTraining } from './batch-norm-training.js';
 import { registerReluGradient } from './relu-gradient.js';
+import { mayHaveGpu } from './webgpu/gpu-device.js';
 
-/** Backends pmoe can run on. `tensorflow` is @tensorflow/tfjs-node, used only when a user has installed it. */
-export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
-export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'wasm', 'cpu', 'tensorflow'];
+/**
+ * Backends pmoe can run on. `tensorflow` is @tensorflow/tfjs-node, used only when a user has installed it;
+ * `webgpu` runs on a GPU through Dawn (optional packages, src/engine/webgpu/).
+ */
+export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'];
 
 let initialised: Promise<string> | undefined;
 let requested: BackendName | undefined;
@@ -50,6 +54,11 @@ async function init(backend: BackendName): Promise<string> {
   registerBatchNormGradient();
   registerBatchNormTraining();
   registerReluGradient();
+  // auto: a GPU adapter (never a software one) first; Dawn is not even loaded without a GPU device.
+  if (backend === 'webgpu' || (backend === 'auto' && mayHaveGpu())) {
+    const { activateWebgpu } = await import('./webgpu/dawn.js');
+    if (await activateWebgpu(backend === 'auto')) return tf.getBackend();
+  }
   if (backend === 'tensorflow' || backend === 'auto') {
     if (await tryTfjsNode()) {
       await activate('tensorflow');
@@ -68,7 +77,7 @@ async function init(backend: BackendName): Promise<string> {
 }
 
 /**
- * Start TensorFlow.js once: `auto` prefers tfjs-node when installed, then wasm, then cpu.
+ * Start TensorFlow.js once: `auto` prefers a GPU through WebGPU, then tfjs-node when installed, then wasm, then cpu.
  * Idempotent; asking again for a different backend switches to it.
  */
 export async function initEngine(backend: BackendName = 'auto'): Promise<string> {

@@ -80,7 +80,8 @@ export interface TrainingHooks {
 export type StepPath = 'fused' | 'autodiff';
 
 export function defaultStepPath(): StepPath {
-  return simdAvailable() ? 'fused' : 'autodiff';
+  // The fused steps compute on the CPU: on a GPU backend training stays on the tf ops.
+  return simdAvailable() && tf.getBackend() !== 'webgpu' ? 'fused' : 'autodiff';
 }
 
 function isRouted(model: PatchModel): model is RoutedPatchModel {

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The GPU measurements, on a machine with a GPU and its Vulkan driver (docs/gpu.md):
+#   1. `pmoe backends --json` (which adapter Dawn found),
+#   2. `npm run bench -- --backend webgpu` (pmoe on WebGPU beside PyTorch) and the same on wasm,
+#   3. one short WRN-pMoE fig14 run at widening factor 10 (the paper's size) on WebGPU.
+# Writes JSON into the folder given (default gpu-results/). fig14 needs CIFAR-10's binary folder:
+#   CIFAR_DIR=/data/cifar-10-batches-bin bench/gpu.sh
+# without it the same model runs on MNIST quadrants (wrn-mnist, shipped with pmoe).
+# GPU_SH_TINY=1 shrinks every step (widening factor 1, smoke bench) to check the script itself,
+# e.g. with PMOE_WEBGPU_SOFTWARE=1 on a machine without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-gpu-results}
+mkdir -p "$out"
+log() { printf '%s gpu.sh: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+node bin/pmoe.js backends --json > "$out/backends.json"
+if ! node -e 'const b = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).backends.find((x) => x.name === "webgpu"); if (!b.usable) { console.error(b.reason); process.exit(1); }' "$out/backends.json"; then
+  log "webgpu is not usable here (see $out/backends.json)"
+  exit 1
+fi
+
+if [ "${GPU_SH_TINY:-}" = 1 ]; then
+  bench_args=(--smoke --cases a,e)
+  widening=1 sizes='[200]' test_size=200
+else
+  bench_args=()
+  widening=10 sizes='[5000]' test_size=2000
+fi
+
+log "bench on webgpu"
+npm run --silent bench -- --backend webgpu --json "${bench_args[@]}" > "$out/bench-webgpu.json"
+log "bench on wasm (the same cases, for the ratio)"
+npm run --silent bench -- --backend wasm --json "${bench_args[@]}" > "$out/bench-wasm.json"
+
+if [ -n "${CIFAR_DIR:-}" ]; then
+  experiment=fig14 data=(--set "cifarDir=$CIFAR_DIR")
+else
+  log "CIFAR_DIR not set: the WRN-pMoE run uses MNIST quadrants (wrn-mnist) instead of fig14"
+  experiment=wrn-mnist data=()
+fi
+log "$experiment: WRN-pMoE, widening factor $widening, one seed, one epoch, N = $sizes"
+rm -f "$out/$experiment-w$widening.jsonl"
+start=$(date +%s)
+node bin/pmoe.js reproduce "$experiment" --backend webgpu --jobs 1 --json \
+  "${data[@]}" --set "wideningFactor=$widening" --set seeds=1 --set epochs=1 --set batchSize=128 \
+  --set "sizes=$sizes" --set "testSize=$test_size" --set 'models=["wrn-pmoe"]' \
+  --out "$out/$experiment-w$widening.jsonl" > "$out/$experiment-w$widening-summary.json"
+log "$experiment took $(( $(date +%s) - start )) s; results in $out/"

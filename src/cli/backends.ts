@@ -1,0 +1,62 @@
+import { tf } from '../engine/backend.js';
+import { releaseWebgpu, startWebgpu, type AdapterSummary } from '../engine/webgpu/dawn.js';
+
+/** One backend as `pmoe backends` reports it. */
+export interface BackendStatus {
+  readonly name: 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
+  readonly usable: boolean;
+  readonly adapter?: AdapterSummary;
+  /** One line, when not usable. */
+  readonly reason?: string;
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0];
+
+async function tfjsBackend(name: 'wasm' | 'cpu'): Promise<BackendStatus> {
+  try {
+    return (await tf.setBackend(name)) ? { name, usable: true } : { name, usable: false, reason: `${name}: the backend failed to start` };
+  } catch (error) {
+    return { name, usable: false, reason: message(error) };
+  }
+}
+
+async function webgpuStatus(): Promise<BackendStatus> {
+  try {
+    const adapter = await startWebgpu(false);
+    return { name: 'webgpu', usable: true, adapter };
+  } catch (error) {
+    return { name: 'webgpu', usable: false, reason: message(error) };
+  } finally {
+    await releaseWebgpu();
+  }
+}
+
+/** tfjs-node is listed only when installed (its install downloads libtensorflow, so it is never a dependency). */
+async function tensorflowStatus(): Promise<BackendStatus | undefined> {
+  try {
+    const name = '@tensorflow/tfjs-node';
+    await import(name);
+  } catch {
+    return undefined;
+  }
+  return tfjsBackend('tensorflow' as 'cpu').then((status) => ({ ...status, name: 'tensorflow' }));
+}
+
+/** Every backend pmoe knows, whether it starts here, and what `--backend auto` would pick. */
+export async function listBackends(): Promise<{ backends: BackendStatus[]; auto: string }> {
+  const backends = [await tfjsBackend('wasm'), await tfjsBackend('cpu'), await webgpuStatus()];
+  const tensorflow = await tensorflowStatus();
+  if (tensorflow) backends.push(tensorflow);
+  const usable = (name: string) => backends.find((b) => b.name === name)?.usable === true;
+  const gpu = backends.find((b) => b.name === 'webgpu');
+  const auto = gpu?.usable && !gpu.adapter?.software ? 'webgpu' : usable('tensorflow') ? 'tensorflow' : usable('wasm') ? 'wasm' : 'cpu';
+  return { backends, auto };
+}
+
+export function formatBackends(listing: { backends: BackendStatus[]; auto: string }): string {
+  const lines = listing.backends.map((b) => {
+    const adapter = b.adapter ? ` (${[b.adapter.vendor, b.adapter.architecture, b.adapter.description].filter(Boolean).join(', ')}${b.adapter.software ? '; software adapter' : ''})` : '';
+    return `${b.name.padEnd(10)} ${b.usable ? 'usable' : 'not usable'}${adapter}${b.reason ? `: ${b.reason}` : ''}`;
+  });
+  return [...lines, `auto picks ${listing.auto}`].join('\n');
+}

@@ -1,0 +1,28 @@
+import { initEngine } from '../../src/engine/backend.js';
+import { WebgpuUnavailable } from '../../src/engine/webgpu/dawn.js';
+
+/**
+ * Starts the WebGPU backend on the software adapter (SwiftShader) for tests. Returns why it cannot,
+ * for `skip`, where SwiftShader is missing; with PMOE_REQUIRE_WEBGPU=1 (CI) that is a failure.
+ */
+export async function webgpuSkipReason(): Promise<string | undefined> {
+  process.env.PMOE_WEBGPU_SOFTWARE ??= '1';
+  try {
+    await initEngine('webgpu');
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof WebgpuUnavailable) || process.env.PMOE_REQUIRE_WEBGPU === '1') throw error;
+    return `no WebGPU adapter: ${error.message}`;
+  }
+}
+
+/** max |a - b| / max |b|. */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return diff / Math.max(scale, 1e-30);
+}
