@@ -90,10 +90,12 @@ export async function main(argv: string[]): Promise<void> {
     .command('train')
     .description('train one model on one data source; every setting is an option')
     .addOption(new Option('--model <kind>', 'cnn, separate (routers first, then experts) or joint pMoE').choices(MODEL_KINDS).default('joint'))
-    .addOption(new Option('--data <source>', 'synthetic (the paper\'s data model) or mnist-patch (4x4 grids of MNIST digits)').choices(DATA_SOURCES).default('synthetic'))
+    .addOption(new Option('--data <source>', 'synthetic (the paper\'s data model), mnist-patch (4x4 grids of MNIST digits) or fashion-patch (the same grids of Fashion-MNIST items)').choices(DATA_SOURCES).default('synthetic'))
     .option('--train-size <n>', 'N, training samples', parseInteger, 200)
     .option('--test-size <n>', 'test samples (mnist-patch: the test pool, default 1000)', parseInteger)
-    .option('--grid-size <n>', 'mnist-patch: cells per side, n = grid^2 (paper 4)', parseInteger)
+    .option('--grid-size <n>', 'mnist-patch, fashion-patch: cells per side, n = grid^2 (paper 4)', parseInteger)
+    .option('--discriminative-digits <list>', 'mnist-patch, fashion-patch: the class items, one per class (default 1,0; Fashion-MNIST: 1 Trouser, 0 T-shirt/top)', parseIntegerList)
+    .option('--fill-digits <list>', 'mnist-patch, fashion-patch: the items of the other cells (default 2,3,4,5,6,7,8,9)', parseIntegerList)
     .option('--sample-seed <n>', 'mnist-patch: seed of the N training images drawn from the pool (default --seed)', parseInteger)
     .option('--d <n>', 'synthetic: patch dimension d', parseInteger)
     .option('--n <n>', 'synthetic: patches per sample n', parseInteger)
@@ -142,7 +144,10 @@ export async function main(argv: string[]): Promise<void> {
             d: o.d, n: o.n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers, classes: o.classes,
             seed: o.dataSeed ?? o.seed,
           }
-        : { source: o.data, trainSize: o.trainSize, testCount: o.testSize, gridSize: o.gridSize, sampleSeed: o.sampleSeed ?? o.seed, seed: o.dataSeed }) as Record<string, unknown>;
+        : {
+            source: o.data, trainSize: o.trainSize, testCount: o.testSize, gridSize: o.gridSize, sampleSeed: o.sampleSeed ?? o.seed, seed: o.dataSeed,
+            discriminativeDigits: o.discriminativeDigits, fillDigits: o.fillDigits,
+          }) as Record<string, unknown>;
       const model = {
         neurons: o.neurons,
         experts: o.experts,
