@@ -240,6 +240,24 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   program
+    .command('scaling-regimes')
+    .description('the sample-complexity law in several regimes of the data model (delta_r, noise, confusers, step budget): one resumable bisection sweep per regime (results/scaling-regimes-<regime>.jsonl), then the report of the fitted exponents')
+    .option('--quick', 'a reduced grid that finishes in minutes')
+    .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
+    .option('--results-dir <dir>', 'folder of the results files', 'results')
+    .option('--report-dir <dir>', 'folder of the report', 'report')
+    .option('--report-only', 'write the report from the results files without running anything')
+    .option('--set <key=value>', `override a scaling option for every regime, or choose regimes: --set 'regimes=["baseline","noise-high"]'; repeatable`, (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .addOption(backendOption())
+    .option('--json', 'print the report as JSON')
+    .action(async (options: import('./scaling-regimes.js').ScalingRegimesCommandOptions) => {
+      const { scalingRegimesCommand } = await import('./scaling-regimes.js');
+      const { report, files } = await scalingRegimesCommand(options);
+      if (options.json) printJson({ ...report, files });
+      else process.stdout.write(`${report.findings.map((f) => `- ${f}`).join('\n')}\nreport in ${files.markdown}, ${files.svg}\n`);
+    });
+
+  program
     .command('report')
     .description('SVG figures, Markdown tables beside the paper\'s numbers and aggregated JSON from results files (shards are merged)')
     .argument('<results...>', 'JSON Lines results files written by pmoe reproduce')
