@@ -40,10 +40,11 @@ export function fashionMnistAvailable(dir: string = FASHION_MNIST_DIR): boolean 
 }
 
 async function readSplit(split: MnistSplitName, dir: string | undefined): Promise<MnistSplit> {
-  const files = fashionMnistFiles(split, dir);
-  // The default folder missing means the package is not installed: say how to install it.
-  if (dir === undefined && !existsSync(FASHION_MNIST_DIR)) {
-    throw new DataFileError(files.images, `cannot read: no such file (Fashion-MNIST is not installed: ${FASHION_MNIST_INSTALL}, or name a folder holding the four IDX files)`, KIND);
+  const folder = dir ?? FASHION_MNIST_DIR;
+  const files = fashionMnistFiles(split, folder);
+  // A missing folder is most often the package not installed: say how to install it.
+  if (!existsSync(folder)) {
+    throw new DataFileError(files.images, `cannot read: no folder ${resolve(folder)} (install Fashion-MNIST with ${FASHION_MNIST_INSTALL}, or name a folder holding its four IDX files)`, KIND);
   }
   const images = parseIdx(await readMaybeGzipped(files.images, KIND), files.images, KIND);
   const labels = parseIdx(await readMaybeGzipped(files.labels, KIND), files.labels, KIND);
