@@ -34,13 +34,13 @@ import { buildMnistQuadrants, composeMnistQuadrants } from './mnist-quadrants.js
 
 export const IMAGE_SOURCES = [
   'mnist-quadrants',
-  'fashion-quadrants',
   'cifar10',
   'cifar-vehicles',
   'cifar-background',
   'celeba-smiling',
   'celeba-spurious',
   'celeba-smiling-eyeglasses',
+  'fashion-quadrants',
 ] as const;
 export type ImageSourceName = (typeof IMAGE_SOURCES)[number];
 

@@ -77,7 +77,7 @@ export function checkedSplit(split: MnistSplitName, images: IdxArray, labels: Id
   }
   const bad = labels.data.findIndex((label) => label > 9);
   if (bad >= 0) {
-    throw new DataFileError(files.labels, `label ${labels.data[bad]} at index ${bad} is not a class 0..9`, kind);
+    throw new DataFileError(files.labels, `label ${labels.data[bad]} at index ${bad} is not a ${kind === 'MNIST file' ? 'digit' : 'class'} 0..9`, kind);
   }
   return {
     split,
