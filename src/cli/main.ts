@@ -93,10 +93,12 @@ export async function main(argv: string[]): Promise<void> {
     .command('train')
     .description('train one model on one data source; every setting is an option')
     .addOption(new Option('--model <kind>', 'cnn, separate (routers first, then experts) or joint pMoE').choices(MODEL_KINDS).default('joint'))
-    .addOption(new Option('--data <source>', 'synthetic (the paper\'s data model) or mnist-patch (4x4 grids of MNIST digits)').choices(DATA_SOURCES).default('synthetic'))
+    .addOption(new Option('--data <source>', 'synthetic (the paper\'s data model), mnist-patch (4x4 grids of MNIST digits) or fashion-patch (the same grids of Fashion-MNIST items)').choices(DATA_SOURCES).default('synthetic'))
     .option('--train-size <n>', 'N, training samples', parseInteger, 200)
     .option('--test-size <n>', 'test samples (mnist-patch: the test pool, default 1000)', parseInteger)
-    .option('--grid-size <n>', 'mnist-patch: cells per side, n = grid^2 (paper 4)', parseInteger)
+    .option('--grid-size <n>', 'mnist-patch, fashion-patch: cells per side, n = grid^2 (paper 4)', parseInteger)
+    .option('--discriminative-digits <list>', 'mnist-patch, fashion-patch: the class items, one per class (default 1,0; Fashion-MNIST: 1 Trouser, 0 T-shirt/top)', parseIntegerList)
+    .option('--fill-digits <list>', 'mnist-patch, fashion-patch: the items of the other cells (default 2,3,4,5,6,7,8,9)', parseIntegerList)
     .option('--sample-seed <n>', 'mnist-patch: seed of the N training images drawn from the pool (default --seed)', parseInteger)
     .option('--d <n>', 'synthetic: patch dimension d', parseInteger)
     .option('--n <n>', 'synthetic: patches per sample n', parseInteger)
@@ -145,7 +147,10 @@ export async function main(argv: string[]): Promise<void> {
             d: o.d, n: o.n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers, classes: o.classes,
             seed: o.dataSeed ?? o.seed,
           }
-        : { source: o.data, trainSize: o.trainSize, testCount: o.testSize, gridSize: o.gridSize, sampleSeed: o.sampleSeed ?? o.seed, seed: o.dataSeed }) as Record<string, unknown>;
+        : {
+            source: o.data, trainSize: o.trainSize, testCount: o.testSize, gridSize: o.gridSize, sampleSeed: o.sampleSeed ?? o.seed, seed: o.dataSeed,
+            discriminativeDigits: o.discriminativeDigits, fillDigits: o.fillDigits,
+          }) as Record<string, unknown>;
       const model = {
         neurons: o.neurons,
         experts: o.experts,
@@ -248,6 +253,24 @@ export async function main(argv: string[]): Promise<void> {
         const { report, outcome, ...rest } = result;
         printJson({ ...rest, cells: report.cells, fits: report.fits, ratioFits: report.ratioFits, findings: report.findings, warnings: report.warnings, rounds: outcome?.rounds.length, runs: outcome?.runs, ranNow: outcome?.ranNow, skipped: outcome?.skipped });
       } else process.stdout.write(`${formatScaling(result)}\n`);
+    });
+
+  program
+    .command('scaling-regimes')
+    .description('the sample-complexity law in several regimes of the data model (delta_r, noise, confusers, step budget): one resumable bisection sweep per regime (results/scaling-regimes-<regime>.jsonl), then the report of the fitted exponents')
+    .option('--quick', 'a reduced grid that finishes in minutes')
+    .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
+    .option('--results-dir <dir>', 'folder of the results files', 'results')
+    .option('--report-dir <dir>', 'folder of the report', 'report')
+    .option('--report-only', 'write the report from the results files without running anything')
+    .option('--set <key=value>', `override a scaling option for every regime, or choose regimes: --set 'regimes=["baseline","noise-high"]'; repeatable`, (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .addOption(backendOption())
+    .option('--json', 'print the report as JSON')
+    .action(async (options: import('./scaling-regimes.js').ScalingRegimesCommandOptions) => {
+      const { scalingRegimesCommand } = await import('./scaling-regimes.js');
+      const { report, files } = await scalingRegimesCommand(options);
+      if (options.json) printJson({ ...report, files });
+      else process.stdout.write(`${report.findings.map((f) => `- ${f}`).join('\n')}\nreport in ${files.markdown}, ${files.svg}\n`);
     });
 
   program

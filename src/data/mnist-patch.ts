@@ -117,6 +117,12 @@ const configSchema = z
     }
   });
 
+/** What is wrong with `options` as an MNIST-patch construction, one entry per problem (none when valid). */
+export function mnistPatchProblems(options: MnistPatchOptions): { path: PropertyKey[]; message: string }[] {
+  const result = configSchema.safeParse(options);
+  return result.success ? [] : result.error.issues.map((issue) => ({ path: issue.path, message: issue.message }));
+}
+
 /** Fills defaults and checks every option; throws an OptionError naming each bad option, its value and what is allowed. */
 export function validateMnistPatchConfig(options: MnistPatchOptions = {}): MnistPatchConfig {
   const parsed = parseOptions(configSchema, options, 'mnist-patch');

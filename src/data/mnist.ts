@@ -53,24 +53,31 @@ async function readSplit(split: MnistSplitName, dir: string | undefined): Promis
   // One after the other, so that when both files are bad the error always names the images file.
   const images = await readIdx(files.images, KIND);
   const labels = await readIdx(files.labels, KIND);
+  return checkedSplit(split, images, labels, files, KIND);
+}
 
+/**
+ * A split from its parsed image and label files, checked to be [count, 28, 28] ubyte images with
+ * one label 0..9 each (MNIST's layout, which Fashion-MNIST shares); `kind` names the files in errors.
+ */
+export function checkedSplit(split: MnistSplitName, images: IdxArray, labels: IdxArray, files: { images: string; labels: string }, kind: string): MnistSplit {
   if (images.type !== 'ubyte' || images.shape.length !== 3 || images.shape[1] !== MNIST_ROWS || images.shape[2] !== MNIST_COLS) {
-    throw new DataFileError(files.images, `expected ubyte images [count, 28, 28], found ${shapeText(images)}`, KIND);
+    throw new DataFileError(files.images, `expected ubyte images [count, 28, 28], found ${shapeText(images)}`, kind);
   }
   if (labels.type !== 'ubyte' || labels.shape.length !== 1) {
-    throw new DataFileError(files.labels, `expected ubyte labels [count], found ${shapeText(labels)}`, KIND);
+    throw new DataFileError(files.labels, `expected ubyte labels [count], found ${shapeText(labels)}`, kind);
   }
   const count = images.shape[0];
   if (labels.shape[0] !== count) {
     throw new DataFileError(
       files.labels,
       `holds ${labels.shape[0]} labels but ${files.images} holds ${count} images`,
-      KIND,
+      kind,
     );
   }
-  const bad = labels.data.findIndex((digit) => digit > 9);
+  const bad = labels.data.findIndex((label) => label > 9);
   if (bad >= 0) {
-    throw new DataFileError(files.labels, `label ${labels.data[bad]} at index ${bad} is not a digit 0..9`, KIND);
+    throw new DataFileError(files.labels, `label ${labels.data[bad]} at index ${bad} is not a ${kind === 'MNIST file' ? 'digit' : 'class'} 0..9`, kind);
   }
   return {
     split,

@@ -1,7 +1,9 @@
 import { canonicalJson } from '../experiments/shard.js';
 import type { PatchDataset } from './dataset.js';
 import { MNIST_COLS, MNIST_ROWS } from './mnist.js';
-import { buildMnistPatchPools, materialize, MNIST_PATCH_DIM, takeBalanced, validateMnistPatchConfig, type MnistPatchConfig, type MnistPatchOptions } from './mnist-patch.js';
+import { loadFashionMnist } from './fashion-mnist.js';
+import { loadMnist, type MnistSplitName } from './mnist.js';
+import { composeMnistPatchPool, materialize, MNIST_PATCH_DIM, takeBalanced, validateMnistPatchConfig, type MnistPatchConfig, type MnistPatchOptions, type MnistPatchPool } from './mnist-patch.js';
 import { makeSyntheticSplit, validateSyntheticConfig, type SyntheticConfig } from './synthetic.js';
 import { checkMemory, estimateRunBytes, type MemoryLimit } from '../util/memory-estimate.js';
 import { integer, parseOptions } from '../util/options.js';
@@ -16,13 +18,24 @@ export type SyntheticDataSpec = { source: 'synthetic'; trainSize: number; testSi
  */
 export type MnistPatchDataSpec = { source: 'mnist-patch'; trainSize: number; sampleSeed?: number } & MnistPatchOptions;
 
-export type DataSpec = SyntheticDataSpec | MnistPatchDataSpec;
-export const DATA_SOURCES = ['synthetic', 'mnist-patch'] as const;
+/**
+ * The same grids built from Fashion-MNIST (./fashion-mnist.ts): the "digits" options name its
+ * classes 0..9 (default: Trouser (1) vs T-shirt/top (0), the other eight as fillers); `dir` is a
+ * Fashion-MNIST folder (default Debian's).
+ */
+export type FashionPatchDataSpec = { source: 'fashion-patch'; trainSize: number; sampleSeed?: number } & MnistPatchOptions;
+
+/** The sources whose images are grids of 28x28 items (MNIST digits or Fashion-MNIST clothes). */
+export type GridSource = 'mnist-patch' | 'fashion-patch';
+const GRID_SOURCES: readonly string[] = ['mnist-patch', 'fashion-patch'] satisfies GridSource[];
+
+export type DataSpec = SyntheticDataSpec | MnistPatchDataSpec | FashionPatchDataSpec;
+export const DATA_SOURCES = ['synthetic', 'mnist-patch', 'fashion-patch'] as const;
 
 /** A data spec with every default filled in, as run records store it. */
 export type ResolvedDataSpec =
   | ({ source: 'synthetic'; trainSize: number; testSize: number } & SyntheticConfig)
-  | ({ source: 'mnist-patch'; trainSize: number; sampleSeed: number } & MnistPatchConfig);
+  | ({ source: GridSource; trainSize: number; sampleSeed: number } & MnistPatchConfig);
 
 export interface LoadedData {
   readonly spec: ResolvedDataSpec;
@@ -36,15 +49,18 @@ const syntheticSizes = z.object({ trainSize: integer(1), testSize: integer(1).de
 const mnistSizes = z.object({ trainSize: integer(1), sampleSeed: integer(0).default(0) });
 
 // Pools and the materialised test set are shared by every run of a process with the same options.
-const mnistCache = new Map<string, Promise<{ pools: Awaited<ReturnType<typeof buildMnistPatchPools>>; test: PatchDataset }>>();
+const gridCache = new Map<string, Promise<{ pools: { train: MnistPatchPool; test: MnistPatchPool }; test: PatchDataset }>>();
 
-function mnistPools(config: MnistPatchConfig) {
-  const key = canonicalJson(config);
-  let entry = mnistCache.get(key);
+const loadSplit = (source: GridSource, split: MnistSplitName, dir: string | undefined) => (source === 'mnist-patch' ? loadMnist(split, dir) : loadFashionMnist(split, dir));
+
+function gridPools(source: GridSource, config: MnistPatchConfig) {
+  const key = `${source}:${canonicalJson(config)}`;
+  let entry = gridCache.get(key);
   if (!entry) {
-    entry = buildMnistPatchPools(config).then((pools) => ({ pools, test: materialize(pools.test) }));
-    entry.catch(() => mnistCache.delete(key));
-    mnistCache.set(key, entry);
+    const pool = async (split: MnistSplitName) => composeMnistPatchPool(await loadSplit(source, split, config.dir), config);
+    entry = Promise.all([pool('train'), pool('test')]).then(([train, test]) => ({ pools: { train, test }, test: materialize(test) }));
+    entry.catch(() => gridCache.delete(key));
+    gridCache.set(key, entry);
   }
   return entry;
 }
@@ -75,8 +91,8 @@ export function planData(spec: DataSpec): DataPlan {
     const samples = sizes.trainSize + sizes.testSize;
     return { spec: { source, ...sizes, ...config }, patchCount: config.n, patchDim: config.d, classes: config.classes, samples, fileBytes: 0 };
   }
-  if (spec.source === 'mnist-patch') {
-    const { source, trainSize, sampleSeed, ...options } = spec;
+  if (GRID_SOURCES.includes(spec.source)) {
+    const { source, trainSize, sampleSeed, ...options } = spec as MnistPatchDataSpec | FashionPatchDataSpec;
     const sizes = parseOptions(mnistSizes, { trainSize, sampleSeed }, 'data');
     const config = validateMnistPatchConfig(options);
     return {
@@ -115,7 +131,7 @@ export async function loadData(spec: DataSpec, options: { memoryLimit?: MemoryLi
     return { spec: resolved, train, test, lStar };
   }
   const { source: _, trainSize, sampleSeed, ...config } = resolved;
-  const { pools, test } = await mnistPools(config);
+  const { pools, test } = await gridPools(resolved.source, config);
   const train = materialize(pools.train, takeBalanced(pools.train, trainSize, sampleSeed));
   return { spec: resolved, train, test };
 }

@@ -14,7 +14,7 @@
 import { z } from 'zod';
 import { integer } from '../util/options.js';
 import { defineExperiment } from './definition.js';
-import { MNIST_PROTOCOL, mnistRun, mnistRunProblem } from './mnist-experiments.js';
+import { checkConstruction, MNIST_PROTOCOL, mnistRun, mnistRunProblem } from './mnist-experiments.js';
 
 export const FIG6_DEFAULTS = {
   sizes: [300, 400, 500],
@@ -35,7 +35,8 @@ const schema = z
     /** N of the CNN reference runs; 0 leaves the CNN out. */
     cnnSize: integer(0).default(FIG6_DEFAULTS.cnnSize),
   })
-  .strict();
+  .strict()
+  .superRefine(checkConstruction);
 
 export const fig6 = defineExperiment({
   name: 'fig6',

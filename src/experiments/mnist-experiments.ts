@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { ModelKind } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
 import type { PatchRunSpec } from '../training/run.js';
+import { mnistPatchProblems, type MnistPatchOptions } from '../data/mnist-patch.js';
 import { integer, oneOf, real } from '../util/options.js';
 import { defineExperiment } from './definition.js';
 import { MAX_EPOCHS, MAX_SEEDS } from './plan-size.js';
@@ -28,8 +29,28 @@ export const MNIST_PROTOCOL = {
   /** Evaluate every this many epochs (the paper's curves read every epoch). */
   evalEvery: integer(1).default(1),
   init: oneOf(INIT_SCHEMES).default('paper'),
+  /** The grid's items: MNIST digits or Fashion-MNIST clothes ('fashion' uses the data source fashion-patch). */
+  dataset: oneOf(['mnist', 'fashion']).default('mnist'),
+  // The grid construction (../data/mnist-patch.ts; default 4x4, 1 vs 0, fillers 2..9): checked by checkConstruction.
+  gridSize: z.unknown().optional(),
+  discriminativeDigits: z.unknown().optional(),
+  fillDigits: z.unknown().optional(),
 };
-type Protocol = { [K in keyof typeof MNIST_PROTOCOL]: z.output<(typeof MNIST_PROTOCOL)[K]> };
+type Protocol = z.output<z.ZodObject<typeof MNIST_PROTOCOL>>;
+
+/**
+ * Checks the grid construction of an MNIST experiment by the data's own rules (so `--set
+ * discriminativeDigits=[3,8]` fails before any run, naming the option), and that every N splits
+ * evenly over the classes.
+ */
+export function checkConstruction(o: Protocol & { sizes?: number[] }, ctx: z.RefinementCtx): void {
+  const problems = mnistPatchProblems({ gridSize: o.gridSize, discriminativeDigits: o.discriminativeDigits, fillDigits: o.fillDigits, testCount: o.testCount } as MnistPatchOptions);
+  for (const problem of problems) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+  const classes = Array.isArray(o.discriminativeDigits) ? o.discriminativeDigits.length : 2;
+  if (problems.length > 0 || !Array.isArray(o.sizes)) return;
+  const uneven = o.sizes.filter((N) => N % classes !== 0);
+  if (uneven.length > 0) ctx.addIssue({ code: 'custom', path: ['sizes'], message: `every N must be a multiple of the number of classes ${classes} (N / ${classes} images per class); ${uneven.join(', ')} ${uneven.length > 1 ? 'are' : 'is'} not` });
+}
 const protocol = MNIST_PROTOCOL;
 
 /** Model settings of the paper's MNIST runs. */
@@ -42,7 +63,14 @@ export const MNIST_MODELS: Record<ModelKind, Record<string, unknown>> = {
 /** One run of the MNIST protocol: model `model` on N = trainSize images drawn with `seed`. */
 export function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed: number, modelOverrides: Record<string, unknown> = {}, epochs = p.epochs): PatchRunSpec {
   return {
-    data: { source: 'mnist-patch', trainSize, sampleSeed: seed, testCount: p.testCount },
+    data: {
+      source: p.dataset === 'fashion' ? 'fashion-patch' : 'mnist-patch',
+      trainSize,
+      sampleSeed: seed,
+      testCount: p.testCount,
+      // Only what was set, so the paper's runs keep their keys (and resume) as before.
+      ...definedConstruction(p),
+    },
     model: { ...MNIST_MODELS[model], init: p.init, ...modelOverrides },
     training: {
       model,
@@ -56,16 +84,21 @@ export function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed:
   };
 }
 
+function definedConstruction(p: Protocol): MnistPatchOptions {
+  const { gridSize, discriminativeDigits, fillDigits } = p;
+  return Object.fromEntries(Object.entries({ gridSize, discriminativeDigits, fillDigits }).filter(([, v]) => v !== undefined)) as MnistPatchOptions;
+}
+
 const seedsOf = (p: Protocol) => Array.from({ length: p.seeds }, (_, i) => i);
 
 /**
  * The check of a run labelled `name`: a two-layer run on MNIST-patch data of one of `models`, its
  * experts trained (training.epochs >= 1), or with `routerOnly` the routers alone (epochs 0, Figure 8).
  */
-export function mnistRunProblem(name: string, models: readonly ModelKind[], routerOnly = false) {
+export function mnistRunProblem(name: string, models: readonly ModelKind[], routerOnly = false, source: 'mnist-patch' | 'fashion-patch' = 'mnist-patch') {
   return (spec: unknown): string | undefined => {
     const run = spec as { kind?: unknown; data?: { source?: unknown }; training?: { model?: unknown; epochs?: unknown } };
-    if (run.kind !== undefined || run.data?.source !== 'mnist-patch') return `${name} runs are two-layer runs on mnist-patch data; this one is not`;
+    if (run.kind !== undefined || run.data?.source !== source) return `${name} runs are two-layer runs on ${source} data; this one is not`;
     const model = run.training?.model ?? 'joint';
     if (!(models as readonly unknown[]).includes(model)) return `${name} runs train ${models.join(' or ')} models; this one trains ${String(model)}`;
     const epochs = run.training?.epochs;
@@ -75,14 +108,37 @@ export function mnistRunProblem(name: string, models: readonly ModelKind[], rout
   };
 }
 
+const fig4Schema = (dataset: 'mnist' | 'fashion') =>
+  z
+    .object({
+      ...protocol,
+      dataset: oneOf(['mnist', 'fashion']).default(dataset),
+      sizes: sizeList.default([100, 300, 500, 700, 900, 1000]),
+      models: z.array(oneOf(['cnn', 'separate', 'joint'])).min(1).default(['cnn', 'separate', 'joint']),
+    })
+    .strict()
+    .superRefine(checkConstruction);
+
 export const fig4 = defineExperiment({
   name: 'fig4',
   description: 'Figure 4: test accuracy of the CNN, separate pMoE and joint pMoE against N (pmoe reproduce fig4)',
-  schema: z.object({ ...protocol, sizes: sizeList.default([100, 300, 500, 700, 900, 1000]), models: z.array(oneOf(['cnn', 'separate', 'joint'])).min(1).default(['cnn', 'separate', 'joint']) }).strict(),
+  schema: fig4Schema('mnist'),
   quick: { sizes: [100, 500, 1000], seeds: 1, epochs: 20, routerEpochs: 20, evalEvery: 5 },
   specs: (o) => o.sizes.flatMap((N) => o.models.flatMap((model) => seedsOf(o).map((seed) => mnistRun(o, model, N, seed)))),
   runCount: (o) => o.sizes.length * o.models.length * o.seeds,
   runProblem: mnistRunProblem('fig4', ['cnn', 'separate', 'joint']),
+});
+
+/**
+ * Figure 4's protocol on grids of Fashion-MNIST items (Trouser vs T-shirt/top, the other eight
+ * kinds as fillers; Debian's dataset-fashion-mnist). The paper has no such figure.
+ */
+export const fig4Fashion = defineExperiment({
+  ...fig4,
+  name: 'fig4-fashion',
+  description: "Figure 4's protocol on Fashion-MNIST grids (Trouser vs T-shirt/top among the other eight kinds; pmoe reproduce fig4-fashion)",
+  schema: fig4Schema('fashion'),
+  runProblem: mnistRunProblem('fig4-fashion', ['cnn', 'separate', 'joint'], false, 'fashion-patch'),
 });
 
 /**
@@ -99,7 +155,7 @@ export const fig5 = defineExperiment({
     sizes: sizeList.default([400, 500, 600, 700, 800, 900]),
     patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12]),
     successAccuracy: real(0, 1).default(0.95),
-  }).strict(),
+  }).strict().superRefine(checkConstruction),
   quick: { sizes: [400, 900], patchesPerExpert: [2, 12], seeds: 2, epochs: 20, routerEpochs: 20, evalEvery: 20 },
   specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, { patchesPerExpert: l })))),
   runCount: (o) => o.sizes.length * o.patchesPerExpert.length * o.seeds,
@@ -109,7 +165,7 @@ export const fig5 = defineExperiment({
 export const fig7 = defineExperiment({
   name: 'fig7',
   description: 'Figure 7: joint pMoE test accuracy against l = 2..16 for N = 300, 600, 800, k = 8 (pmoe reproduce fig7)',
-  schema: z.object({ ...protocol, sizes: sizeList.default([300, 600, 800]), patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12, 14, 16]) }).strict(),
+  schema: z.object({ ...protocol, sizes: sizeList.default([300, 600, 800]), patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12, 14, 16]) }).strict().superRefine(checkConstruction),
   quick: { sizes: [300], patchesPerExpert: [2, 6, 12], seeds: 1, epochs: 20, evalEvery: 5 },
   specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed, { patchesPerExpert: l })))),
   runCount: (o) => o.sizes.length * o.patchesPerExpert.length * o.seeds,
@@ -123,7 +179,7 @@ export const fig7 = defineExperiment({
 export const fig8 = defineExperiment({
   name: 'fig8',
   description: "Figure 8: separate routers' discriminative routing rate against N_r for l = 1, 2, 4, 6, 8 (pmoe reproduce fig8)",
-  schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]), patchesPerExpert: z.array(integer(1)).min(1).default([1, 2, 4, 6, 8]) }).strict(),
+  schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]), patchesPerExpert: z.array(integer(1)).min(1).default([1, 2, 4, 6, 8]) }).strict().superRefine(checkConstruction),
   quick: { sizes: [100, 300, 1000], seeds: 2, routerEpochs: 20 },
   specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, {}, 0))),
   runCount: (o) => o.sizes.length * o.seeds,
@@ -133,7 +189,7 @@ export const fig8 = defineExperiment({
 export const fig9 = defineExperiment({
   name: 'fig9',
   description: 'Figure 9: joint routers (l = 6): share of samples whose discriminative patch gets the largest gate of some expert, per class, against N (pmoe reproduce fig9)',
-  schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]) }).strict(),
+  schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]) }).strict().superRefine(checkConstruction),
   quick: { sizes: [100, 300], seeds: 1, epochs: 20, evalEvery: 20 },
   specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed))),
   runCount: (o) => o.sizes.length * o.seeds,

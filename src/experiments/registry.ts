@@ -1,11 +1,12 @@
 import type { ExperimentDefinition } from './definition.js';
 import { fig6 } from './fig6.js';
-import { fig4, fig5, fig7, fig8, fig9 } from './mnist-experiments.js';
+import { fig4, fig4Fashion, fig5, fig7, fig8, fig9 } from './mnist-experiments.js';
+import { pairAtlas } from './pair-atlas.js';
 import { scaling } from './scaling.js';
 import { WRN_EXPERIMENTS } from './wrn-experiments.js';
 
 /** Every named experiment, by name. */
-export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Object.freeze({ fig4, fig5, fig6, fig7, fig8, fig9, ...WRN_EXPERIMENTS });
+export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Object.freeze({ fig4, 'fig4-fashion': fig4Fashion, fig5, fig6, fig7, fig8, fig9, 'pair-atlas': pairAtlas, ...WRN_EXPERIMENTS });
 
 /**
  * Experiments whose runs depend on earlier results (bisections), so they have no fixed run list

@@ -91,6 +91,8 @@ export const scalingSchema = z
     init: oneOf(INIT_SCHEMES).default('paper'),
     // Training.
     steps: integer(1).default(400),
+    /** When set, every run trains this many epochs instead (the step budget then grows with N). */
+    epochsPerRun: integer(1).optional(),
     batchSize: integer(1).default(20),
     learningRate: positive().default(0.25),
     learningRateScaling: oneOf(['pooled', 'none']).default('pooled'),
@@ -178,8 +180,8 @@ export function cellLearningRate(o: Pick<ScalingOptions, 'learningRate' | 'learn
   return o.learningRateScaling === 'pooled' ? o.learningRate * (cell.l ?? cell.n) : o.learningRate;
 }
 
-/** Epochs that give about `steps` SGD steps at N samples. */
-export const epochsFor = (o: Pick<ScalingOptions, 'steps' | 'batchSize'>, trainSize: number) => Math.ceil(o.steps / Math.ceil(trainSize / o.batchSize));
+/** Epochs that give about `steps` SGD steps at N samples (or `epochsPerRun` where set). */
+export const epochsFor = (o: Pick<ScalingOptions, 'steps' | 'batchSize' | 'epochsPerRun'>, trainSize: number) => o.epochsPerRun ?? Math.ceil(o.steps / Math.ceil(trainSize / o.batchSize));
 
 /** The run of one seed of one cell at N training samples. */
 export function scalingSpec(o: ScalingOptions, cell: ScalingCell, trainSize: number, seed: number): PatchRunSpec {

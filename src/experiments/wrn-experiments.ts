@@ -232,5 +232,17 @@ export const wrnMnist = defineExperiment({
   runProblem: wrnRunProblem('wrn-mnist', 'mnist-quadrants'),
 });
 
+/**
+ * The same comparison on Fashion-MNIST quadrants: T-shirt/top, Trouser, Pullover or Dress in one
+ * quadrant, Coat, Sandal, Shirt, Sneaker, Bag or Ankle boot in the others (Debian's
+ * dataset-fashion-mnist). wrn-mnist's reduced scale.
+ */
+export const wrnFashion = defineExperiment({
+  ...wrnMnist,
+  name: 'wrn-fashion',
+  description: 'WRN vs WRN-pMoE test accuracy against N on Fashion-MNIST quadrants (apt-get install dataset-fashion-mnist) at a reduced scale (pmoe reproduce wrn-fashion)',
+  specs: (o) => wrnSpecs(o, { source: 'fashion-quadrants', data: () => ({}), pmoe: CIFAR_PMOE }),
+});
+
 /** The Wide-ResNet experiments by name. */
-export const WRN_EXPERIMENTS = Object.freeze({ fig10, fig11, fig12, fig14, fig15, fig16, 'wrn-mnist': wrnMnist });
+export const WRN_EXPERIMENTS = Object.freeze({ fig10, fig11, fig12, fig14, fig15, fig16, 'wrn-mnist': wrnMnist, 'wrn-fashion': wrnFashion });

@@ -12,6 +12,8 @@ import { mergeResultsFiles } from './merge-results.js';
 import { renderSvg } from './render-svg.js';
 import { SCALING_EXPERIMENT } from '../experiments/scaling.js';
 import { writeScalingReport } from './scaling-report.js';
+import { PAIR_ATLAS_EXPERIMENT } from '../experiments/pair-atlas.js';
+import { writePairAtlasReport } from './pair-atlas-report.js';
 
 export interface ReportOptions extends FigureOptions {
   /** The time stamped on the reports; default now. */
@@ -97,6 +99,12 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
     if (experiment === SCALING_EXPERIMENT) {
       // Bisections over N, not curves: a report of its own (scaling-report.ts); --success-accuracy is its target.
       const { report: _scaling, ...summary } = await writeScalingReport(resultsPaths, outDir, { targetAccuracy: options.successAccuracy }, context);
+      experiments.push(summary);
+      continue;
+    }
+    if (experiment === PAIR_ATLAS_EXPERIMENT) {
+      // Heat maps over pairs of classes, with predictors computed from the data: a report of its own.
+      const { report: _atlas, ...summary } = await writePairAtlasReport(resultsPaths, outDir, context);
       experiments.push(summary);
       continue;
     }

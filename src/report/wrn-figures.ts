@@ -64,6 +64,7 @@ const TITLES: Record<string, string> = {
   fig15: 'Figure 15: WRN vs WRN-pMoE on CIFAR-10 with natural-image background',
   fig16: 'Figure 16: WRN vs WRN-pMoE on CIFAR-Vehicles',
   'wrn-mnist': 'WRN vs WRN-pMoE on MNIST quadrants (the CIFAR-Vehicles analogue)',
+  'wrn-fashion': 'WRN vs WRN-pMoE on Fashion-MNIST quadrants',
 };
 
 /** Whether this module reports `experiment` (the WRN experiments of src/experiments/wrn-experiments.ts). */
@@ -205,8 +206,8 @@ export function wrnView(experiment: string): FigureView<ImageOkLine> & { extras(
           points: [],
           comparable: false,
           note:
-            experiment === 'wrn-mnist'
-              ? 'The paper has no MNIST-quadrant experiment (this is pmoe\'s analogue of Figure 16, CIFAR-Vehicles): there are no paper values to compare.'
+            experiment === 'wrn-mnist' || experiment === 'wrn-fashion'
+              ? `The paper has no ${experiment === 'wrn-mnist' ? 'MNIST' : 'Fashion-MNIST'}-quadrant experiment (this is pmoe\'s analogue of Figure 16, CIFAR-Vehicles): there are no paper values to compare.`
               : 'Not one of the paper\'s figures: no paper values to compare.',
         },
     accepts: isImageLine,

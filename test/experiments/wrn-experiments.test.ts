@@ -29,6 +29,7 @@ const FOLDER_OPTIONS: Record<string, readonly ('cifarDir' | 'celebaDir' | 'backg
   fig15: ['cifarDir', 'backgroundDir'],
   fig16: ['cifarDir'],
   'wrn-mnist': [],
+  'wrn-fashion': [],
 };
 
 const numbers = (record: ImageRunRecord) => JSON.stringify({ ...record, epochs: record.epochs.map(({ trainSeconds, seconds, ...rest }) => rest), trainTimeMs: 0, dataTimeMs: 0, wallTimeMs: 0 });
