@@ -218,8 +218,8 @@ export class GemmThreads {
    * have. Whichever thread comes to the worker's part first takes it (one atomic exchange): when
    * the worker is descheduled or asleep, as on a machine shared with other work, this thread
    * runs it after its own part instead of waiting. Measured on this 2-core VM at load average
-   * ~24 (other jobs on both cores): a WRN-pMoE step (case d) took 1482 ms with waiting, 515 ms
-   * on one thread (PMOE_THREADS=1).
+   * ~31 (other jobs on both cores), a WRN-pMoE step (bench case d): 2553-2588 ms waiting,
+   * 1006-1171 ms taking, 490 ms on one thread (PMOE_THREADS=1).
    */
   split(name: SplitFunction, workerArgs: number[], here: () => void): void {
     const control = this.control;
