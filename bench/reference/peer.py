@@ -95,14 +95,21 @@ class Session:
         return {'formulation': getattr(self.model, 'formulation', None)}
 
     def epoch(self):
-        """One epoch as pmoe's trainImageModel runs it: shuffled batches, SGD, then the test evaluation."""
+        """One epoch as pmoe's trainImageModel runs it: shuffled batches, SGD (reading each batch's loss
+        and hits back, as it does), then the test evaluation."""
         self.model.train()
         order = torch.randperm(self.x.shape[0])
+        train_loss, train_correct = 0.0, 0
         for start in range(0, len(order), self.batch):
             rows = order[start:start + self.batch]
+            labels = self.labels[rows].long()
             self.opt.zero_grad(set_to_none=True)
-            F.cross_entropy(self.model(self.x[rows]), self.labels[rows].long()).backward()
+            logits = self.model(self.x[rows])
+            loss = F.cross_entropy(logits, labels)
+            loss.backward()
             self.opt.step()
+            train_loss += float(loss) * len(rows)
+            train_correct += int((logits.argmax(dim=1) == labels).sum())
         self.model.eval()
         correct, loss = 0, 0.0
         with torch.no_grad():
