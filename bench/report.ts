@@ -19,14 +19,20 @@ function rate(side: SideResult | null): string {
   return side ? sig(side.gflops) : '-';
 }
 
+function ofPeak(side: SideResult | null): string {
+  return side ? `${(100 * side.peakFraction).toFixed(side.peakFraction < 0.1 ? 1 : 0)}%` : '-';
+}
+
 function row(id: string, result: WorkloadResult): string[] {
   return [
     `${id} ${result.title}`,
     sig(result.flopsPerStep / 1e6),
     time(result.pmoe),
     rate(result.pmoe),
+    ofPeak(result.pmoe),
     time(result.torch),
     rate(result.torch),
+    ofPeak(result.torch),
     result.ratio === null ? '-' : sig(result.ratio),
   ];
 }
@@ -58,10 +64,19 @@ export function formatReport(result: BenchResult): string {
       ` (${settings.warmup} warm-up step(s) each); pmoe's model steps on its ${settings.path} path. Shared machines are noisy: re-run before relying on a figure.`,
   );
   if (!torch.available) lines.push(torch.note);
+  const { peak } = result;
+  lines.push(
+    `peak: 128-bit SIMD ${peak.instruction} in registers through wasm, ${sig(peak.oneThread)} GFLOP/s on one thread, ${sig(peak.twoThreads)} on two ` +
+      '(best of the rounds); "of peak" is each GFLOP/s over the two-thread figure.',
+  );
+  if (peak.twoThreads < 1.5 * peak.oneThread) {
+    lines.push('WARNING: two threads reached under 1.5x one thread\'s peak: other work held a core while it was measured, so the fractions of peak read high.');
+  }
+  for (const note of result.notes) lines.push(`NOTE: ${note}`);
   lines.push('');
-  const rows: string[][] = [['case', 'MFLOP', 'pmoe ms', 'GFLOP/s', 'torch ms', 'GFLOP/s', 'pmoe/torch']];
+  const rows: string[][] = [['case', 'MFLOP', 'pmoe ms', 'GFLOP/s', 'of peak', 'torch ms', 'GFLOP/s', 'of peak', 'pmoe/torch']];
   rows.push(row('ceiling', { ...result.ceiling, ratio: result.ceiling.torch ? result.ceiling.pmoe.medianMs / result.ceiling.torch.medianMs : null }));
-  const { a, b, c, d, e } = result.cases;
+  const { a, b, c, d, e, f } = result.cases;
   if (a) rows.push(row('a', a));
   if (b) rows.push(row('b', b));
   if (c) rows.push(row('c', c));
@@ -70,6 +85,7 @@ export function formatReport(result: BenchResult): string {
     rows.push(row('e', e));
     rows.push(row('e', e.dense));
   }
+  if (f) rows.push(row('f', f));
   lines.push(table(rows));
   lines.push('');
   if (e) {
@@ -80,9 +96,9 @@ export function formatReport(result: BenchResult): string {
   }
   if (torch.available) {
     const cnn = torch.cnnFormulation === 'conv' ? '28x28 stride-28 conv2d over [20,1,112,112]' : 'a linear layer over the patches';
-    lines.push(`PyTorch side: a = ${cnn}; b, c = topk + gather + einsum with autograd; d = the same WRN-pMoE in NCHW with nn.Conv2d and nn.BatchNorm2d; e = the same as b, c with scatter, and nn.Conv2d 1x1 (NCHW).`);
+    lines.push(`PyTorch side: a = ${cnn}; b, c = topk + gather + einsum with autograd; d = the same WRN-pMoE in NCHW with nn.Conv2d and nn.BatchNorm2d; e = the same as b, c with scatter, and nn.Conv2d 1x1 (NCHW); f = d's model, an epoch of shuffled batches and the evaluation under torch.no_grad.`);
   }
-  lines.push('FLOPs: matrix products and convolutions only; a training step counts 3x the forward of trained products (bench/flops.ts).');
+  lines.push('FLOPs: matrix products and convolutions only; a training step counts 3x the forward of trained products (bench/flops.ts); f: N training steps per image plus the test forwards.');
   lines.push('');
   const agreement = result.checks.filter((check) => check.tolerance !== undefined);
   if (agreement.length > 0) {

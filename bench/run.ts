@@ -4,6 +4,8 @@ import { agreementCheck, allFinite, type Check } from './agreement.js';
 import { ceilingWorkload } from './ceiling.js';
 import { denseConvCase, patchMoeLayerCase } from './layer-case.js';
 import { wrnPmoeCase } from './wrn-case.js';
+import { wrnEpochCase } from './epoch-case.js';
+import { measureSimdPeak, type SimdPeak } from './simd-peak.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { startContentionMeter } from './contention.js';
 import { cnnCase, jointPmoeCase, separatePmoeCase, TORCH_CNN_FORMULATION } from './model-cases.js';
@@ -13,7 +15,7 @@ import { decodeTensor, type WireTensor } from './wire.js';
 import type { Workload } from './workload.js';
 import { defaultStepPath, type StepPath } from '../src/training/train.js';
 
-export const CASE_IDS = ['a', 'b', 'c', 'd', 'e'] as const;
+export const CASE_IDS = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 
 export interface BenchOptions {
@@ -45,8 +47,13 @@ export interface BenchOptions {
 export const FULL_DEFAULTS = { steps: 20, rounds: 5, warmup: 10 } as const;
 export const SMOKE_DEFAULTS = { steps: 2, rounds: 1, warmup: 1 } as const;
 
+/** Rounds of the SIMD peak measurement (simd-peak.ts): ~2 ms each, the best kept. */
+const PEAK_ROUNDS = { full: 40, smoke: 5 } as const;
+
 export interface SideResult extends TimeSummary {
   readonly gflops: number;
+  /** gflops / the two-thread 128-bit SIMD peak measured in the same run (BenchResult.peak). */
+  readonly peakFraction: number;
 }
 
 export interface WorkloadResult {
@@ -81,6 +88,8 @@ export interface BenchResult {
   readonly machine: MachineInfo & { readonly otherCores: number | null };
   readonly settings: { steps: number; rounds: number; warmup: number; smoke: boolean; path: StepPath };
   readonly torch: ({ available: true } & PeerInfo & { cnnFormulation: string }) | { available: false; note: string };
+  /** The machine's 128-bit SIMD multiply-add peak through wasm, one and two threads (GFLOP/s); every peakFraction is of twoThreads. */
+  readonly peak: SimdPeak;
   readonly ceiling: { title: string; flopsPerStep: number; pmoe: SideResult; torch: SideResult | null };
   readonly cases: {
     a?: WorkloadResult;
@@ -88,22 +97,28 @@ export interface BenchResult {
     c?: WorkloadResult;
     d?: WorkloadResult;
     e?: LayerCaseResult;
+    f?: WorkloadResult;
   };
+  /** What a reader must know to read the ratios (the peer's weak matrix products). */
+  readonly notes: string[];
   readonly checks: Check[];
   /** Every check passed. */
   readonly ok: boolean;
 }
 
-function side(times: number[], flops: number): SideResult {
+function side(times: number[], flops: number, peak: SimdPeak): SideResult {
   const summary = summarise(times);
-  return { ...summary, gflops: gflops(flops, summary.medianMs) };
+  const rate = gflops(flops, summary.medianMs);
+  return { ...summary, gflops: rate, peakFraction: rate / peak.twoThreads };
 }
 
-function timeBlock(step: () => void, count: number): number[] {
+/** Per-step times of `count` steps; a step's promise (an epoch) is awaited, a synchronous step is not. */
+async function timeBlock(step: () => void | Promise<void>, count: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
     const start = performance.now();
-    step();
+    const pending = step();
+    if (pending) await pending;
     times.push(performance.now() - start);
   }
   return times;
@@ -146,8 +161,10 @@ function maxAbs(values: ArrayLike<number>): number {
  * Times one workload on both sides, alternating: per round, a block of pmoe steps, then a block
  * of PyTorch steps. The agreement checks run first, on the identical starting weights.
  */
-async function measure(workload: Workload, peer: TorchPeer | null, options: BenchOptions, checks: Check[]): Promise<WorkloadResult> {
+async function measure(workload: Workload, peer: TorchPeer | null, options: BenchOptions, peak: SimdPeak, checks: Check[]): Promise<WorkloadResult> {
   const log = options.log ?? (() => undefined);
+  const steps = workload.stepsPerBlock ?? options.steps;
+  const warmup = Math.min(options.warmup, steps);
   let torch: TorchPeer | null = null;
   if (peer && workload.torch) {
     try {
@@ -175,17 +192,17 @@ async function measure(workload: Workload, peer: TorchPeer | null, options: Benc
       return [];
     }
   };
-  timeBlock(() => workload.step(), options.warmup);
-  await torchBlock(options.warmup);
+  await timeBlock(() => workload.step(), warmup);
+  await torchBlock(warmup);
   for (let round = 0; round < options.rounds; round++) {
     log(`  ${workload.id}: round ${round + 1}/${options.rounds}`);
     const before = tf.memory().numTensors;
-    pmoeTimes.push(...timeBlock(() => workload.step(), options.steps));
+    pmoeTimes.push(...(await timeBlock(() => workload.step(), steps)));
     const leaked = tf.memory().numTensors - before;
     if (leaked !== 0 || round === 0) {
       checks.push({ case: workload.id, what: 'no tensors leaked by a block of steps', value: leaked, ok: leaked === 0 });
     }
-    torchTimes.push(...(await torchBlock(options.steps)));
+    torchTimes.push(...(await torchBlock(steps)));
   }
   if (workload.training && workload.loss) {
     const loss = workload.loss();
@@ -194,8 +211,8 @@ async function measure(workload: Workload, peer: TorchPeer | null, options: Benc
   } else if (workload.id !== 'ceiling') {
     checks.push({ case: workload.id, what: 'pmoe output finite', ok: allFinite(workload.output()) });
   }
-  const pmoe = side(pmoeTimes, workload.flops);
-  const torchSide = torch && torchTimes.length > 0 ? side(torchTimes, workload.flops) : null;
+  const pmoe = side(pmoeTimes, workload.flops, peak);
+  const torchSide = torch && torchTimes.length > 0 ? side(torchTimes, workload.flops, peak) : null;
   return {
     title: workload.title,
     flopsPerStep: workload.flops,
@@ -206,17 +223,27 @@ async function measure(workload: Workload, peer: TorchPeer | null, options: Benc
 }
 
 /** The median over rounds of median(a's block) / median(b's block), the two blocks run one after the other. */
-function adjacentRatio(a: Workload, b: Workload, options: BenchOptions): number {
+async function adjacentRatio(a: Workload, b: Workload, options: BenchOptions): Promise<number> {
   const ratios: number[] = [];
   for (let round = 0; round < options.rounds; round++) {
-    const aTime = summarise(timeBlock(() => a.step(), options.steps)).medianMs;
-    ratios.push(aTime / summarise(timeBlock(() => b.step(), options.steps)).medianMs);
+    const aTime = summarise(await timeBlock(() => a.step(), options.steps)).medianMs;
+    ratios.push(aTime / summarise(await timeBlock(() => b.step(), options.steps)).medianMs);
   }
   return quantile([...ratios].sort((x, y) => x - y), 0.5);
 }
 
-async function withWorkload<T>(make: () => Workload, use: (workload: Workload) => Promise<T>): Promise<T> {
-  const workload = make();
+/** Debian's PyTorch: products through a plain-loop BLAS, convolutions through oneDNN. */
+function weakPeerNote(ceiling: SideResult | null): string {
+  const rate = ceiling ? ` (${ceiling.gflops.toFixed(1)} GFLOP/s on the ceiling product in this run)` : '';
+  return (
+    `This PyTorch was built with a generic BLAS (BLAS_INFO=generic): its matrix products are plain loops${rate}, ` +
+    'so b, c and e (matrix products on its side) compare against a weak peer; its convolutions (a, d, f, and e\'s dense layer) ' +
+    'go through oneDNN, which uses the CPU\'s widest vectors (AVX-512 where present): a strong peer.'
+  );
+}
+
+async function withWorkload<T>(make: () => Workload | Promise<Workload>, use: (workload: Workload) => Promise<T>): Promise<T> {
+  const workload = await make();
   try {
     return await use(workload);
   } finally {
@@ -248,12 +275,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const peerCpu = async () => (peer ? peer.cpuSeconds().catch(() => Number.NaN) : 0);
   const peerCpu0 = await peerCpu();
   const meter = startContentionMeter();
-  const measureLogged = (workload: Workload) => {
-    log(`${workload.id}: ${workload.title}`);
-    return measure(workload, peer, options, checks);
-  };
-  const run = (make: () => Workload) => withWorkload(make, measureLogged);
   try {
+    log('peak: 128-bit SIMD multiply-adds, one and two threads');
+    const peak = await measureSimdPeak(options.smoke ? PEAK_ROUNDS.smoke : PEAK_ROUNDS.full);
+    const measureLogged = (workload: Workload) => {
+      log(`${workload.id}: ${workload.title}`);
+      return measure(workload, peer, options, peak, checks);
+    };
+    const run = (make: () => Workload | Promise<Workload>) => withWorkload(make, measureLogged);
     const ceilingResult = await run(ceilingWorkload);
     const ceiling = { title: ceilingResult.title, flopsPerStep: ceilingResult.flopsPerStep, pmoe: ceilingResult.pmoe, torch: ceilingResult.torch };
     const cases: BenchResult['cases'] = {};
@@ -274,7 +303,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
             dense,
             flopRatio: moe.flopsPerStep / dense.flopsPerStep,
             timeRatio: {
-              pmoe: adjacentRatio(moeWorkload, denseWorkload, options),
+              pmoe: await adjacentRatio(moeWorkload, denseWorkload, options),
               pmoeSeparate: moe.pmoe.medianMs / dense.pmoe.medianMs,
               torch: moe.torch && dense.torch ? moe.torch.medianMs / dense.torch.medianMs : null,
             },
@@ -282,12 +311,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         }),
       );
     }
+    if (wanted.has('f')) cases.f = await run(() => wrnEpochCase(options.smoke));
+    const notes = torchInfo.available && torchInfo.blas === 'generic' ? [weakPeerNote(ceiling.torch)] : [];
     return {
       machine: { ...machine, otherCores: meter.otherCores((await peerCpu()) - peerCpu0) },
       settings: { steps: options.steps, rounds: options.rounds, warmup: options.warmup, smoke: options.smoke, path: options.path ?? defaultStepPath() },
       torch: torchInfo,
+      peak,
       ceiling,
       cases,
+      notes,
       checks,
       ok: checks.every((check) => check.ok),
     };

@@ -23,6 +23,8 @@ export interface PeerInfo {
   readonly torch: string;
   readonly threads: number;
   readonly python: string;
+  /** The BLAS torch was built with (its BLAS_INFO): 'generic' is a plain loop, Debian's build. */
+  readonly blas: string;
 }
 
 type Reply = { ok: boolean; error?: string; noTorch?: boolean } & Record<string, unknown>;
@@ -76,7 +78,7 @@ export class TorchPeer {
     const peer = new TorchPeer(child);
     try {
       const info = await peer.request({ cmd: 'hello', threads });
-      return { peer, info: { torch: String(info.torch), threads: Number(info.threads), python: String(info.python) } };
+      return { peer, info: { torch: String(info.torch), threads: Number(info.threads), python: String(info.python), blas: String(info.blas) } };
     } catch (error) {
       peer.kill();
       const message = error instanceof Error ? error.message : String(error);

@@ -5,7 +5,7 @@ import type { WireTensor } from './wire.js';
 
 /** What the PyTorch peer needs to build the same workload (bench/reference/peer.py, `setup`). */
 export interface TorchSetup {
-  readonly kind: 'cnn' | 'pmoe' | 'wrn-pmoe' | 'patch-moe' | 'dense-conv' | 'matmul';
+  readonly kind: 'cnn' | 'pmoe' | 'wrn-pmoe' | 'wrn-pmoe-epoch' | 'patch-moe' | 'dense-conv' | 'matmul';
   readonly config: Record<string, unknown>;
   /** pmoe's initial weights, in pmoe's layouts, so that both sides start from the same numbers. */
   readonly weights?: Record<string, WireTensor>;
@@ -13,9 +13,9 @@ export interface TorchSetup {
 }
 
 /**
- * One thing timed on both sides: a training step (SGD on the logistic loss) or a forward pass.
- * `step` is the timed unit on the pmoe side; the wasm backend runs its kernels synchronously, so
- * the step's work is done when the call returns.
+ * One thing timed on both sides: a training step (SGD on the logistic loss), a forward pass, or a
+ * whole epoch. `step` is the timed unit on the pmoe side; the wasm backend runs its kernels
+ * synchronously, so the step's work is done when the call returns (or its promise settles).
  */
 export interface Workload {
   readonly id: string;
@@ -23,7 +23,9 @@ export interface Workload {
   /** Analytic FLOPs of one step (see flops.ts). */
   readonly flops: number;
   readonly training: boolean;
-  step(): void;
+  step(): void | Promise<void>;
+  /** Steps per timed block and warm-up steps, where they differ from the bench's (an epoch: 1). */
+  readonly stepsPerBlock?: number;
   /** One forward pass on the current weights: the logits (models) or the layer's output. */
   output(): Float32Array;
   /** Models only: the loss on the benchmark batch. */

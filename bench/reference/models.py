@@ -204,9 +204,10 @@ class WrnPmoe(torch.nn.Module):
     BNS = {'block1_pre1_bn': 16, 'block1_pre2_bn': 16, 'block2_pre1_bn': 16, 'block2_pre2_bn': 32,
            'block3_pre1_bn': 32, 'moe_pre_bn': 64, 'final_bn': 64}
 
-    def __init__(self, classes, experts, l, momentum, epsilon):
+    def __init__(self, classes, experts, l, momentum, epsilon, channels=3):
         super().__init__()
         self.k, self.l = experts, l
+        self.CONVS = {**self.CONVS, 'stem_conv': (channels, *self.CONVS['stem_conv'][1:])}
         self.convs = torch.nn.ModuleDict({name: torch.nn.Conv2d(i, o, k, s) for name, (i, o, k, s) in self.CONVS.items()})
         # Keras's momentum m keeps m of the old moving value; PyTorch's keeps 1 - m.
         self.bns = torch.nn.ModuleDict({name: torch.nn.BatchNorm2d(c, eps=epsilon, momentum=1 - momentum) for name, c in self.BNS.items()})

@@ -5,10 +5,12 @@ Run with Debian's python3 (`/usr/bin/python3`, which sees `apt-get install pytho
 Tensors travel as {"shape": [...], "dtype": "float32"|"int32", "b64": little-endian bytes}.
 
 Requests (each answered by one line {"ok": true, ...} or {"ok": false, "error": "..."}):
-  hello  {threads}              -> sets torch's intra-op threads (default 2); torch version and threads
+  hello  {threads}              -> sets torch's intra-op threads (default 2); torch version, threads, BLAS
   setup  {kind, config, weights, inputs}
          kind 'cnn' | 'pmoe'    a model trained by plain SGD (lr from config) on inputs x, labels
          kind 'wrn-pmoe'        WRN-pMoE (softmax cross-entropy, batch norm in training mode)
+         kind 'wrn-pmoe-epoch'  WRN-pMoE, a step is a whole epoch: SGD over the training images (x, labels)
+                                in shuffled batches, then the inference-mode evaluation of testX, testLabels
          kind 'patch-moe' | 'dense-conv'   a layer timed forward only, on input x
          kind 'matmul'          the ceiling: torch.matmul of two random [m, k] x [k, n] matrices
   forward                       -> the output of one forward pass (and the loss for models)
@@ -19,6 +21,7 @@ Requests (each answered by one line {"ok": true, ...} or {"ok": false, "error": 
 """
 import base64
 import json
+import re
 import sys
 import time
 
@@ -64,9 +67,9 @@ class Session:
         elif kind == 'pmoe':
             self.model = models.TwoLayerPmoe(config['n'], config['d'], config['k'], config['h'], config['l'],
                                              config['gate'], config.get('routersFrozen', False))
-        elif kind == 'wrn-pmoe':
-            self.model = models.WrnPmoe(10 if 'classes' not in config else config['classes'], config['experts'],
-                                        config['patchesPerExpert'], config['momentum'], config['epsilon'])
+        elif kind in ('wrn-pmoe', 'wrn-pmoe-epoch'):
+            self.model = models.WrnPmoe(config.get('classes', 10), config['experts'], config['patchesPerExpert'],
+                                        config['momentum'], config['epsilon'], config.get('channels', 3))
         elif kind == 'patch-moe':
             self.model = models.PatchMoeLayer(config['c'], config['k'], config['l'], config['f'])
         elif kind == 'dense-conv':
@@ -82,11 +85,41 @@ class Session:
             self.model.load(w)
         self.x = self.model.prepare(x['x']) if hasattr(self.model, 'prepare') else x['x']
         self.training = kind in ('cnn', 'pmoe', 'wrn-pmoe')
-        if self.training:
+        if self.training or kind == 'wrn-pmoe-epoch':
             self.labels = x['labels']
             params = [p for p in self.model.parameters() if p.requires_grad]
             self.opt = torch.optim.SGD(params, lr=config['lr'])
+        if kind == 'wrn-pmoe-epoch':
+            self.test_x, self.test_labels = self.model.prepare(x['testX']), x['testLabels'].long()
+            self.batch, self.eval_batch, self.checked = config['batchSize'], config['evalBatchSize'], config['checkedImages']
         return {'formulation': getattr(self.model, 'formulation', None)}
+
+    def epoch(self):
+        """One epoch as pmoe's trainImageModel runs it: shuffled batches, SGD (reading each batch's loss
+        and hits back, as it does), then the test evaluation."""
+        self.model.train()
+        order = torch.randperm(self.x.shape[0])
+        train_loss, train_correct = 0.0, 0
+        for start in range(0, len(order), self.batch):
+            rows = order[start:start + self.batch]
+            labels = self.labels[rows].long()
+            self.opt.zero_grad(set_to_none=True)
+            logits = self.model(self.x[rows])
+            loss = F.cross_entropy(logits, labels)
+            loss.backward()
+            self.opt.step()
+            train_loss += float(loss) * len(rows)
+            train_correct += int((logits.argmax(dim=1) == labels).sum())
+        self.model.eval()
+        correct, loss = 0, 0.0
+        with torch.no_grad():
+            for start in range(0, self.test_x.shape[0], self.eval_batch):
+                logits = self.model(self.test_x[start:start + self.eval_batch])
+                labels = self.test_labels[start:start + self.eval_batch]
+                loss += float(F.cross_entropy(logits, labels, reduction='sum'))
+                correct += int((logits.argmax(dim=1) == labels).sum())
+        self.model.train()
+        return loss, correct
 
     def loss_of(self, out):
         if self.kind == 'wrn-pmoe':
@@ -99,6 +132,8 @@ class Session:
     def one_step(self):
         if self.kind == 'matmul':
             torch.matmul(self.a, self.b)
+        elif self.kind == 'wrn-pmoe-epoch':
+            self.epoch()
         elif self.training:
             self.opt.zero_grad(set_to_none=True)
             loss = self.loss()
@@ -121,6 +156,12 @@ class Session:
         return answer
 
     def forward(self):
+        if self.kind == 'wrn-pmoe-epoch':  # inference-mode logits of the first test images
+            self.model.eval()
+            with torch.no_grad():
+                out = self.model(self.test_x[:self.checked])
+            self.model.train()
+            return {'output': encode(out)}
         with torch.no_grad():
             out = self.model(self.x)
             if self.kind == 'dense-conv':
@@ -148,7 +189,9 @@ def main():
             cmd = request.get('cmd')
             if cmd == 'hello':
                 torch.set_num_threads(int(request.get('threads', THREADS)))
-                answer = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'python': sys.version.split()[0]}
+                blas = re.search(r'BLAS_INFO=(\w+)', torch.__config__.show())
+                answer = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'python': sys.version.split()[0],
+                          'blas': blas.group(1) if blas else 'unknown'}
             elif cmd == 'setup':
                 answer = session.setup(request['kind'], request.get('config', {}), request.get('weights'), request.get('inputs'))
             elif cmd == 'cpu':

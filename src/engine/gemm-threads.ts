@@ -74,8 +74,9 @@ class KeptSpace<K> {
 
 const FUNCTIONS = ['gemmSeg', 'gemmTChunks'] as const;
 export type SplitFunction = (typeof FUNCTIONS)[number];
-// Control words: job sequence number, finished sequence number, error flag, function, arguments.
-const [JOB, DONE, FAILED, FUNCTION, ARGS] = [0, 1, 2, 3, 4];
+// Control words: job sequence number, finished sequence number, error flag, function, claimed
+// sequence number (the last job a thread took), arguments.
+const [JOB, DONE, FAILED, FUNCTION, CLAIMED, ARGS] = [0, 1, 2, 3, 4, 5];
 const MAX_ARGS = 9;
 const WAIT_LIMIT_MS = 120_000;
 /**
@@ -99,6 +100,8 @@ for (;;) {
   while (Atomics.load(control, ${JOB}) === seen && performance.now() < until);
   Atomics.wait(control, ${JOB}, seen);
   seen = Atomics.load(control, ${JOB});
+  // The caller runs the job itself when it finishes its own part first (see split()).
+  if (Atomics.compareExchange(control, ${CLAIMED}, seen - 1, seen) !== seen - 1) continue;
   try {
     jobs[names[control[${FUNCTION}]]](...control.subarray(${ARGS}, ${ARGS + MAX_ARGS}));
   } catch {
@@ -207,7 +210,17 @@ export class GemmThreads {
     return new Int32Array(this.memory.buffer);
   }
 
-  /** Runs `name(...workerArgs)` on the worker while `here` runs on this thread; returns when both have. */
+  /** Which thread ran the worker's part of the last split (tests see both paths). */
+  lastRunBy: 'worker' | 'caller' = 'worker';
+
+  /**
+   * Runs `name(...workerArgs)` on the worker while `here` runs on this thread; returns when both
+   * have. Whichever thread comes to the worker's part first takes it (one atomic exchange): when
+   * the worker is descheduled or asleep, as on a machine shared with other work, this thread
+   * runs it after its own part instead of waiting. Measured on this 2-core VM at load average
+   * ~31 (other jobs on both cores), a WRN-pMoE step (bench case d): 2553-2588 ms waiting,
+   * 1006-1171 ms taking, 490 ms on one thread (PMOE_THREADS=1).
+   */
   split(name: SplitFunction, workerArgs: number[], here: () => void): void {
     const control = this.control;
     const job = ++this.job;
@@ -216,6 +229,13 @@ export class GemmThreads {
     Atomics.store(control, JOB, job);
     Atomics.notify(control, JOB);
     here();
+    if (Atomics.compareExchange(control, CLAIMED, job - 1, job) === job - 1) {
+      this.lastRunBy = 'caller';
+      if (name === 'gemmSeg') this.kernels.gemmSeg(...(workerArgs as Parameters<Kernels['gemmSeg']>));
+      else gemmTChunks(this.kernels, ...(workerArgs as [number, number, number, number, number, number, number]));
+      return;
+    }
+    this.lastRunBy = 'worker';
     const started = Date.now();
     const until = performance.now() + CALLER_POLL_MS;
     while (Atomics.load(control, DONE) !== job && performance.now() < until);

@@ -50,3 +50,52 @@ describe('the arena of the two-thread products (gemm-threads.ts)', () => {
     threads.reset();
   });
 });
+
+describe('split (gemm-threads.ts): the worker part runs on whichever thread takes it first', () => {
+  /** C = A B + bias by gemmSeg with one segment, rows split 8 here / the rest by split(); returns C and who ran the worker's rows. */
+  function splitProduct(threads: NonNullable<ReturnType<typeof gemmThreads>>, a: Float32Array, b: Float32Array, bias: Float32Array, m: number, k: number, n: number, hereMs: number) {
+    const [aPtr, bPtr, biasPtr, cPtr] = [threads.alloc(m * k), threads.alloc(k * n), threads.alloc(n), threads.alloc(m * n)];
+    const [rows, cRows] = [threads.alloc(m), threads.alloc(m)];
+    const [floats, ints] = [threads.floats(), threads.ints()];
+    floats.set(a, aPtr / 4);
+    floats.set(b, bPtr / 4);
+    floats.set(bias, biasPtr / 4);
+    for (let i = 0; i < m; i++) {
+      ints[rows / 4 + i] = aPtr + 4 * i * k;
+      ints[cRows / 4 + i] = cPtr + 4 * i * n;
+    }
+    const here = 8;
+    threads.split('gemmSeg', [m - here, n, k, 1, rows + 4 * here, m, bPtr, cRows + 4 * here, biasPtr], () => {
+      threads.kernels.gemmSeg(here, n, k, 1, rows, m, bPtr, cRows, biasPtr);
+      const until = performance.now() + hereMs; // this thread busy: the worker takes its part
+      while (performance.now() < until);
+    });
+    const c = threads.floats().slice(cPtr / 4, cPtr / 4 + m * n);
+    threads.reset();
+    return { c, runBy: threads.lastRunBy };
+  }
+
+  it('gives the plain product (float64 loops) on fresh random inputs, whether the worker or this thread ran its rows', () => {
+    const threads = gemmThreads();
+    assert.ok(threads !== null, 'two threads run here');
+    const [m, k, n] = [64, 20, 12];
+    const random = (length: number) => Float32Array.from({ length }, () => Math.random() * 2 - 1);
+    const seen = new Set<string>();
+    // This thread busy for 0 ms after a pause (the worker has gone to sleep, and waking takes
+    // longer than 8 rows' product): it comes to the worker's rows first; 20-640 ms: the worker does.
+    for (const hereMs of [0, 0, 0, 20, 80, 320, 640]) {
+      if (hereMs === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
+      const [a, b, bias] = [random(m * k), random(k * n), random(n)];
+      const { c, runBy } = splitProduct(threads, a, b, bias, m, k, n, hereMs);
+      seen.add(runBy);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let sum = bias[j];
+          for (let p = 0; p < k; p++) sum += a[i * k + p] * b[p * n + j];
+          assert.ok(Math.abs(c[i * n + j] - sum) <= 1e-5 * (1 + Math.abs(sum)), `C[${i}, ${j}] = ${c[i * n + j]}, expected ${sum} (worker part run by ${runBy})`);
+        }
+      }
+    }
+    assert.deepEqual([...seen].sort(), ['caller', 'worker'], 'both threads ran the worker part at least once');
+  });
+});
