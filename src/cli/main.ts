@@ -30,6 +30,7 @@ function backendOption() {
 const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
 const jobsArgument = parseWith(integer(1));
+const shardCountArgument = parseWith(integer(1));
 
 // Run-spec keys whose `pmoe train` flag has another name.
 const FLAG_ALIASES: Record<string, string> = { learningRate: 'lr', routerLearningRate: 'routerLr', testCount: 'testSize' };
@@ -198,8 +199,9 @@ export async function main(argv: string[]): Promise<void> {
     .argument('<name>', 'experiment name')
     .option('--quick', 'a reduced version that finishes in minutes')
     .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
-    .option('--shard <i/N>', 'run only shard i of N (split a sweep across machines)')
-    .option('--out <file>', 'results file (default results/<name>[-quick].jsonl)')
+    .option('--shard <i/N|auto>', 'run only shard i of N (split a sweep across machines); auto: from a Slurm array or Kubernetes Indexed Job')
+    .option('--shard-count <n>', '--shard auto: the number of shards (default PMOE_SHARD_COUNT, else the Slurm array\'s size)', shardCountArgument)
+    .option('--out <file>', 'results file (default results/<name>[-quick].jsonl; a shard: results/<name>[-quick].shard-<i>-of-<N>.jsonl)')
     .option('--set <key=value>', 'override an experiment option, e.g. --set seeds=2 --set sizes=[100,500]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .addOption(backendOption())
     .option('--json', 'print a JSON summary')
@@ -219,8 +221,10 @@ export async function main(argv: string[]): Promise<void> {
     .description('the sample-complexity law: bisect over N for the smallest training set at which the CNN, separate and joint pMoE reach the target accuracy, over a grid of n and l; resumable (results/scaling.jsonl), then writes the report (scaling.md, .svg, .json)')
     .option('--quick', 'a reduced grid that finishes in minutes')
     .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
-    .option('--out <file>', 'results file (default results/scaling[-quick].jsonl)')
-    .option('--report-dir <dir>', 'folder of the report', 'report')
+    .option('--shard <i/N|auto>', 'run only shard i of N of the grid\'s cells (split the bisections across machines); auto: from a Slurm array or Kubernetes Indexed Job')
+    .option('--shard-count <n>', '--shard auto: the number of shards (default PMOE_SHARD_COUNT, else the Slurm array\'s size)', shardCountArgument)
+    .option('--out <file>', 'results file (default results/scaling[-quick].jsonl; a shard: results/scaling[-quick].shard-<i>-of-<N>.jsonl)')
+    .option('--report-dir <dir>', 'folder of the report (default report; a shard: report/scaling.shard-<i>-of-<N>)')
     .option('--report-only', 'write the report from the results file without running anything')
     .option('--set <key=value>', 'override an option, e.g. --set seeds=3 --set patchCounts=[8,16,32]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .addOption(backendOption())

@@ -1,6 +1,8 @@
 import type { BackendName } from '../engine/backend.js';
 import { experimentByName } from '../experiments/registry.js';
-import { parseShard } from '../experiments/shard.js';
+import { resolveShard } from '../experiments/shard-env.js';
+import { shardResultsPath } from '../experiments/shard-files.js';
+import type { Shard } from '../experiments/shard.js';
 import { runSweep, type SweepResult } from '../experiments/sweep.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import { startProgress } from './progress.js';
@@ -8,7 +10,10 @@ import { startProgress } from './progress.js';
 export interface ReproduceOptions {
   quick?: boolean;
   jobs?: number;
+  /** `i/N`, or `auto` to read it from a Slurm array or Kubernetes Indexed Job (../experiments/shard-env.ts). */
   shard?: string;
+  /** With `--shard auto`: the number of shards (else PMOE_SHARD_COUNT, else the Slurm array's size). */
+  shardCount?: number;
   out?: string;
   backend: BackendName;
   /** `key=value` overrides of the experiment's options; values are JSON (numbers, lists) or plain text. */
@@ -38,12 +43,13 @@ export function parseOverrides(pairs: readonly string[]): Record<string, unknown
 }
 
 /** `pmoe reproduce <name>`: expands a named experiment into runs and sweeps them, resumably. */
-export async function reproduce(name: string, options: ReproduceOptions): Promise<SweepResult & { resultsPath: string; runs: number }> {
+export async function reproduce(name: string, options: ReproduceOptions): Promise<SweepResult & { resultsPath: string; runs: number; shard?: Shard }> {
   const experiment = experimentByName(name);
   const settings = parseOptions(experiment.schema, { ...(options.quick ? experiment.quick : {}), ...parseOverrides(options.set) }, name);
   const specs = experiment.specs(settings);
-  const shard = options.shard ? parseShard(options.shard) : undefined;
-  const resultsPath = options.out ?? `results/${name}${options.quick ? '-quick' : ''}${shard ? `.shard${shard.index}of${shard.count}` : ''}.jsonl`;
+  const shard = resolveShard(options.shard, options.shardCount);
+  const resultsPath = options.out ?? shardResultsPath(`${name}${options.quick ? '-quick' : ''}`, shard);
+  if (shard && 'source' in shard) process.stderr.write(`${name}: shard ${shard.index} of ${shard.count} from ${shard.source}\n`);
   const progress = startProgress(specs.length, name, options.json === true && !process.stderr.isTTY);
   const result = await runSweep(specs, {
     experiment: name,
@@ -54,5 +60,5 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
     onProgress: (p) => progress.update(p.done, `${p.label}${Number.isFinite(p.etaSeconds) ? ` eta ${Math.round(p.etaSeconds)} s` : ''}`),
   });
   progress.stop();
-  return { ...result, resultsPath, runs: specs.length };
+  return { ...result, resultsPath, runs: specs.length, shard };
 }
