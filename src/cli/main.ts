@@ -11,13 +11,15 @@ import { runOnce, type PatchRunRecord } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
-import { reproduce, type ReproduceOptions } from './reproduce.js';
+import { parseOverrides, reproduce, type ReproduceOptions } from './reproduce.js';
+import { clusterCommand } from './cluster.js';
 import type { ScalingCommandOptions } from './scaling.js';
 import { appendJsonLine } from '../experiments/results-file.js';
 import { preflightRun } from '../experiments/preflight.js';
 import { integer, OptionError, real } from '../util/options.js';
 import { parseInteger, parseIntegerList, parseNumber, parseWith } from './numbers.js';
 import { checkWritable } from './output-path.js';
+import { shellWord } from '../util/shell-word.js';
 import { startProgress, type Progress } from './progress.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -26,8 +28,6 @@ function backendOption() {
   return new Option('--backend <name>', 'TensorFlow.js backend; auto prefers tfjs-node when installed, then wasm').choices(BACKEND_NAMES).default('auto');
 }
 
-/** A word as a POSIX shell reads it back: bare when safe, else single-quoted. */
-const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
 const jobsArgument = parseWith(integer(1));
 const shardCountArgument = parseWith(integer(1));
@@ -262,6 +262,36 @@ export async function main(argv: string[]): Promise<void> {
       if (options.json) printJson({ ...summary, page });
       else process.stdout.write(`${text}\npage: ${page}\n`);
     });
+
+  program
+    .command('merge')
+    .description('join the shard files of one sweep into one results file with every run once (written atomically)')
+    .argument('<results...>', 'shard files written by pmoe reproduce --shard (or any results files of one experiment)')
+    .requiredOption('--out <file>', 'merged results file, e.g. results/fig4.jsonl')
+    .option('--json', 'print a JSON summary')
+    .action(async (paths: string[], options: { out: string; json?: boolean }) => {
+      const { formatMerge, mergeCommand } = await import('./merge.js');
+      const summary = await mergeCommand(paths, options.out);
+      for (const warning of summary.warnings) process.stderr.write(`warning: ${warning}\n`);
+      if (options.json) printJson(summary);
+      else process.stdout.write(`${formatMerge(summary)}\n`);
+    });
+
+  program
+    .command('status')
+    .description('per experiment: planned runs done, failed and missing, per shard, from results files or folders')
+    .argument('<paths...>', 'results files, or folders whose .jsonl files are read')
+    .option('--quick', 'the sweep ran with --quick (default: match the default or quick plan, whichever holds the runs)')
+    .option('--set <key=value>', 'the --set overrides the sweep ran with; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--json', 'print the status as JSON')
+    .action(async (paths: string[], options: { quick?: boolean; set: string[]; json?: boolean }) => {
+      const { formatStatus, statusCommand } = await import('./status.js');
+      const statuses = await statusCommand(paths, { quick: options.quick, overrides: parseOverrides(options.set) });
+      if (options.json) printJson(statuses);
+      else process.stdout.write(`${formatStatus(statuses)}\n`);
+    });
+
+  program.addCommand(clusterCommand(() => argv.slice(2)));
 
   program
     .command('serve')

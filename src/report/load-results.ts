@@ -136,9 +136,10 @@ function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
 /**
  * Reads one JSON Lines results file strictly: unlike the sweep's reader (which treats a missing
  * file as empty and drops what it cannot parse, so it can resume), a report must not silently
- * lose runs, so only a torn last line is tolerated.
+ * lose runs, so only a torn last line is tolerated. Fields the report does not read are dropped
+ * unless `keepAllFields`.
  */
-export async function loadResultsFile(path: string): Promise<LoadedResultsFile> {
+export async function loadResultsFile(path: string, options: { keepAllFields?: boolean } = {}): Promise<LoadedResultsFile> {
   let text: string;
   try {
     const info = await stat(path);
@@ -172,7 +173,8 @@ export async function loadResultsFile(path: string): Promise<LoadedResultsFile> 
     if (!checked.success) {
       throw new ReportInputError(`results file ${path}, line ${lineNumber}: not a pmoe result line (${describeIssues(checked.error.issues)})`);
     }
-    lines.push(checked.data as ReportLine);
+    // keepAllFields: checked but whole, for `pmoe merge`, which writes the lines back.
+    lines.push((options.keepAllFields ? parsed : checked.data) as ReportLine);
   }
   return { path, lines, tornLines };
 }

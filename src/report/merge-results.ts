@@ -1,4 +1,25 @@
+import { canonicalJson } from '../experiments/shard.js';
 import { loadResultsFile, ReportInputError, type LoadedResultsFile, type ReportLine } from './load-results.js';
+
+/** Two successful records of one run that differ in more than their timings. */
+export interface ResultConflict {
+  readonly experiment: string;
+  readonly key: string;
+  /** The files of the kept line and of the line that disagrees with it. */
+  readonly paths: readonly [string, string];
+  /** The top-level record fields that differ. */
+  readonly fields: readonly string[];
+}
+
+// Timings differ between two runs of the same spec; everything else is determined by the spec.
+const TIMING_FIELDS = new Set(['wallTimeMs', 'trainTimeMs']);
+
+function differingFields(a: object, b: object): string[] {
+  const fieldsOf = (record: object) => Object.keys(record).filter((field) => !TIMING_FIELDS.has(field));
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  return [...new Set([...fieldsOf(a), ...fieldsOf(b)])].filter((field) => canonicalJson(x[field]) !== canonicalJson(y[field])).sort();
+}
 
 export interface MergedResults {
   /** Lines by experiment name, experiments in name order, lines in the order first read. */
@@ -6,6 +27,8 @@ export interface MergedResults {
   readonly inputs: readonly { path: string; lines: number; tornLines: number }[];
   /** Lines whose run (experiment and key) an earlier line, or a successful rerun, already supplied. */
   readonly duplicatesDropped: number;
+  /** Runs with two successful records that disagree (the first read is kept). */
+  readonly conflicts: readonly ResultConflict[];
   readonly warnings: readonly string[];
 }
 
@@ -17,6 +40,8 @@ export interface MergedResults {
  */
 export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedResults {
   const byRun = new Map<string, ReportLine>();
+  const pathOf = new Map<string, string>();
+  const conflicts: ResultConflict[] = [];
   const warnings: string[] = [];
   let duplicatesDropped = 0;
   for (const file of files) {
@@ -25,12 +50,17 @@ export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedRes
     for (const line of file.lines) {
       const run = JSON.stringify([line.experiment, line.key]);
       const earlier = byRun.get(run);
-      if (!earlier) {
+      if (!earlier || (earlier.status === 'failed' && line.status === 'ok')) {
+        if (earlier) duplicatesDropped++;
         byRun.set(run, line);
+        pathOf.set(run, file.path);
         continue;
       }
       duplicatesDropped++;
-      if (earlier.status === 'failed' && line.status === 'ok') byRun.set(run, line);
+      if (earlier.status === 'ok' && line.status === 'ok') {
+        const fields = differingFields(earlier.record, line.record);
+        if (fields.length > 0) conflicts.push({ experiment: line.experiment, key: line.key, paths: [pathOf.get(run)!, file.path], fields });
+      }
     }
   }
   const grouped = new Map<string, ReportLine[]>();
@@ -40,8 +70,10 @@ export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedRes
     grouped.set(line.experiment, list);
   }
   const byExperiment = new Map([...grouped].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })));
+  for (const c of conflicts) warnings.push(`${c.experiment} run ${c.key}: ${c.paths[0]} and ${c.paths[1]} hold different records (${c.fields.join(', ')}); the first is used`);
   return {
     byExperiment,
+    conflicts,
     inputs: files.map((file) => ({ path: file.path, lines: file.lines.length, tornLines: file.tornLines })),
     duplicatesDropped,
     warnings,
