@@ -100,7 +100,7 @@ export function clusterCommand(argvOf: () => readonly string[]): Command {
       print(o.json, { script: out, tasks: job.tasks, summary, logs: logDir, submit: `sbatch ${out}`, merge }, [
         `wrote ${out}: ${summary}; logs in ${logDir}`,
         `submit:   sbatch ${shellWord(out)}`,
-        `progress: pmoe status ${shellWord(`${workdir}/results`)}`,
+        `progress: pmoe status ${[`${workdir}/results`, ...(job.quick ? ['--quick'] : []), ...job.set.flatMap((pair) => ['--set', pair])].map(shellWord).join(' ')}`,
         `rerun unfinished tasks by index (they resume): sbatch --array=3,5 ${shellWord(out)}`,
         `when done, in ${workdir}: ${merge}`,
       ], warning);
