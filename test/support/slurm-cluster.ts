@@ -61,8 +61,12 @@ export interface SlurmCluster {
   stop(): Promise<void>;
 }
 
-/** Starts the cluster in `dir` (made if missing); stops what it started if it does not come up. */
-export async function startSlurm(dir: string): Promise<SlurmCluster> {
+/**
+ * Starts the cluster in `dir` (made if missing); stops what it started if it does not come up.
+ * `cpus`: what the node offers (default the machine's cores); more than the machine has lets
+ * that many one-CPU tasks run at once.
+ */
+export async function startSlurm(dir: string, options: { cpus?: number } = {}): Promise<SlurmCluster> {
   await mkdir(join(dir, 'state'), { recursive: true });
   await mkdir(join(dir, 'spool'), { recursive: true });
   await mkdir(join(dir, 'log'), { recursive: true });
@@ -71,7 +75,7 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
   const socket = join(dir, 'munge.socket');
   const [controllerPort, nodePort] = [await freePort(), await freePort()];
   const conf = join(dir, 'slurm.conf');
-  const cpus = Math.max(2, availableParallelism());
+  const cpus = options.cpus ?? availableParallelism();
   await writeFile(
     conf,
     [
@@ -100,6 +104,8 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
       'ReturnToService=2',
       // A cancelled task gets SIGTERM, then SIGKILL after this many seconds (default 30).
       'KillWait=2',
+      // The node may offer more CPUs than the machine has (options.cpus).
+      'SlurmdParameters=config_overrides',
       `NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=1000 State=UNKNOWN`,
       `PartitionName=test Nodes=${NODE} Default=YES MaxTime=INFINITE State=UP`,
       '',
@@ -206,7 +212,7 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
       const state = await command('sinfo', '-h', '-n', NODE, '-o', '%t').catch(() => '');
       if (state.trim() === 'idle') break;
       const died = daemons.find((child) => child.exitCode !== null || child.signalCode !== null);
-      if (died || Date.now() > deadline) throw new Error(`${died ? `${died.spawnfile} exited` : 'node not idle in 30 s'} (sinfo: '${state.trim()}')`);
+      if (died || state.trim() === 'inval' || Date.now() > deadline) throw new Error(`${died ? `${died.spawnfile} exited` : 'node not idle in 30 s'} (sinfo: '${state.trim()}')`);
       await sleep(200);
     }
     return cluster;
