@@ -115,7 +115,8 @@ function fixedStatus(experiment: string, inputs: readonly StatusInput[], choice:
     const held = plan.filter(({ key }) => keys.has(key)).length;
     if (!best || held > best.held) best = { label: candidate.label, plan, held };
   }
-  const known = best !== undefined && (best.held > 0 || keys.size === 0);
+  // Settings the user named are trusted even when no run matches them (then every run is unplanned).
+  const known = best !== undefined && (best.held > 0 || keys.size === 0 || best.label === 'given');
   const plan = known ? best!.plan : [];
   const shards = shardRows(inputs).map(({ shard, inputs: files }) => {
     const lines = files.flatMap((input) => input.lines);
@@ -178,7 +179,7 @@ async function scalingStatus(inputs: readonly StatusInput[], choice: PlanChoice)
     const { used } = await replayScaling(settings, undefined, all);
     if (!best || used.size > best.used) best = { label: candidate.label, settings, used: used.size };
   }
-  const known = best !== undefined && (best.used > 0 || keys.size === 0);
+  const known = best !== undefined && (best.used > 0 || keys.size === 0 || best.label === 'given');
   const shards: ShardStatus[] = [];
   const usedKeys = new Set<string>();
   for (const { shard, inputs: files } of shardRows(inputs)) {
