@@ -36,7 +36,7 @@ function commonOptions(command: Command, outDefault: string): Command {
     .option('--quick', 'the reduced version of the experiment')
     .option('--set <key=value>', 'override an experiment option, as pmoe reproduce --set; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--cpus-per-task <n>', 'CPUs per task; each task runs this many worker processes (--jobs)', count, 1)
-    .option('--gpus-per-task <n>', 'GPUs per task (use with --backend tensorflow and tfjs-node-gpu on the nodes)', count)
+    .option('--gpus-per-task <n>', 'GPUs per task (with --backend tensorflow; see docs/cluster.md)', count)
     .option('--mem <size>', 'memory per task (Slurm: 4G; Kubernetes: 4Gi)')
     .option('--max-running <n>', 'at most this many tasks at once', count)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend of the tasks').choices(BACKEND_NAMES).default('auto'))

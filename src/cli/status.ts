@@ -37,9 +37,9 @@ export function formatStatus(statuses: readonly ExperimentStatus[]): string {
     for (const row of s.shards) {
       const where = row.shard ? `shard ${row.shard.index} of ${row.shard.count}` : 'not sharded';
       out.push(`  ${where}: ${counts(row)}  ${row.files.length === 0 ? '(no file)' : row.files.join(', ')}`);
-      if (row.shard && (row.missing > 0 || row.failed > 0)) unfinished.push(row.shard.index - 1);
+      if (row.shard && row.missing > 0) unfinished.push(row.shard.index - 1);
     }
-    if (unfinished.length > 0) out.push(`  unfinished array tasks (shard i is task i-1): resubmit with sbatch --array=${unfinished.join(',')} <script>`);
+    if (unfinished.length > 0) out.push(`  shards with missing runs (shard i is array task i-1): resubmit with sbatch --array=${unfinished.join(',')} <script>`);
   }
   return out.join('\n');
 }
