@@ -28,7 +28,6 @@ function backendOption() {
   return new Option('--backend <name>', 'TensorFlow.js backend; auto prefers tfjs-node when installed, then wasm').choices(BACKEND_NAMES).default('auto');
 }
 
-
 const jobsArgument = parseWith(integer(1));
 const shardCountArgument = parseWith(integer(1));
 
