@@ -11,7 +11,8 @@ import { runOnce, type PatchRunRecord } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
-import { formatSweepSummary, reproduce, retryPolicy, sweepSummary, type ReproduceOptions } from './reproduce.js';
+import { formatSweepSummary, parseOverrides, reproduce, retryPolicy, sweepSummary, type ReproduceOptions } from './reproduce.js';
+import { clusterCommand } from './cluster.js';
 import type { ScalingCommandOptions } from './scaling.js';
 import { appendJsonLine } from '../experiments/results-file.js';
 import { preflightRun } from '../experiments/preflight.js';
@@ -20,6 +21,7 @@ import { parseInteger, parseIntegerList, parseNumber, parseWith } from './number
 import { exitOnSignals } from './interrupt.js';
 import { checkWritable, checkWritableFolder } from './output-path.js';
 import { fsProblem } from '../util/fs-problem.js';
+import { shellWord } from '../util/shell-word.js';
 import { startProgress, type Progress } from './progress.js';
 import { releaseWebgpu } from '../engine/webgpu/dawn.js';
 
@@ -29,10 +31,8 @@ function backendOption() {
   return new Option('--backend <name>', 'TensorFlow.js backend; auto prefers a GPU (webgpu), then tfjs-node when installed, then wasm').choices(BACKEND_NAMES).default('auto');
 }
 
-/** A word as a POSIX shell reads it back: bare when safe, else single-quoted. */
-const shellWord = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
-
 const jobsArgument = parseWith(integer(1));
+const shardCountArgument = parseWith(integer(1));
 
 // Run-spec keys whose `pmoe train` flag has another name.
 const FLAG_ALIASES: Record<string, string> = { learningRate: 'lr', routerLearningRate: 'routerLr', testCount: 'testSize' };
@@ -219,8 +219,9 @@ export async function main(argv: string[]): Promise<void> {
     .argument('<name>', 'experiment name')
     .option('--quick', 'a reduced version that finishes in minutes')
     .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
-    .option('--shard <i/N>', 'run only shard i of N (split a sweep across machines)')
-    .option('--out <file>', 'results file (default results/<name>[-quick].jsonl)')
+    .option('--shard <i/N|auto>', 'run only shard i of N (split a sweep across machines); auto: from a Slurm array or Kubernetes Indexed Job')
+    .option('--shard-count <n>', '--shard auto: the number of shards (default PMOE_SHARD_COUNT, else the Slurm array\'s size)', shardCountArgument)
+    .option('--out <file>', 'results file (default results/<name>[-quick].jsonl; a shard: results/<name>[-quick].shard-<i>-of-<N>.jsonl)')
     .option('--set <key=value>', 'override an experiment option, e.g. --set seeds=2 --set sizes=[100,500]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--retry-failed', 'run again every run that failed in the results file, divergences too')
     .option('--no-retry', 'keep the failed runs of the results file (default: run again those whose cause can change: data, crash, killed, out of memory)')
@@ -240,8 +241,10 @@ export async function main(argv: string[]): Promise<void> {
     .description('the sample-complexity law: bisect over N for the smallest training set at which the CNN, separate and joint pMoE reach the target accuracy, over a grid of n and l; resumable (results/scaling.jsonl), then writes the report (scaling.md, .svg, .json)')
     .option('--quick', 'a reduced grid that finishes in minutes')
     .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
-    .option('--out <file>', 'results file (default results/scaling[-quick].jsonl)')
-    .option('--report-dir <dir>', 'folder of the report', 'report')
+    .option('--shard <i/N|auto>', 'run only shard i of N of the grid\'s cells (split the bisections across machines); auto: from a Slurm array or Kubernetes Indexed Job')
+    .option('--shard-count <n>', '--shard auto: the number of shards (default PMOE_SHARD_COUNT, else the Slurm array\'s size)', shardCountArgument)
+    .option('--out <file>', 'results file (default results/scaling[-quick].jsonl; a shard: results/scaling[-quick].shard-<i>-of-<N>.jsonl)')
+    .option('--report-dir <dir>', 'folder of the report (default report; a shard: report/scaling.shard-<i>-of-<N>)')
     .option('--report-only', 'write the report from the results file without running anything')
     .option('--set <key=value>', 'override an option, e.g. --set seeds=3 --set patchCounts=[8,16,32]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .addOption(backendOption())
@@ -300,6 +303,36 @@ export async function main(argv: string[]): Promise<void> {
       if (options.json) printJson({ ...summary, page });
       else process.stdout.write(`${text}\npage: ${page}\n`);
     });
+
+  program
+    .command('merge')
+    .description('join the shard files of one sweep into one results file with every run once (written atomically)')
+    .argument('<results...>', 'shard files written by pmoe reproduce --shard (or any results files of one experiment)')
+    .requiredOption('--out <file>', 'merged results file, e.g. results/fig4.jsonl')
+    .option('--json', 'print a JSON summary')
+    .action(async (paths: string[], options: { out: string; json?: boolean }) => {
+      const { formatMerge, mergeCommand } = await import('./merge.js');
+      const summary = await mergeCommand(paths, options.out);
+      for (const warning of summary.warnings) process.stderr.write(`warning: ${warning}\n`);
+      if (options.json) printJson(summary);
+      else process.stdout.write(`${formatMerge(summary)}\n`);
+    });
+
+  program
+    .command('status')
+    .description('per experiment: planned runs done, failed and missing, per shard, from results files or folders')
+    .argument('<paths...>', 'results files, or folders whose .jsonl files are read')
+    .option('--quick', 'the sweep ran with --quick (default: match the default or quick plan, whichever holds the runs)')
+    .option('--set <key=value>', 'the --set overrides the sweep ran with; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--json', 'print the status as JSON')
+    .action(async (paths: string[], options: { quick?: boolean; set: string[]; json?: boolean }) => {
+      const { formatStatus, statusCommand } = await import('./status.js');
+      const statuses = await statusCommand(paths, { quick: options.quick, overrides: parseOverrides(options.set) });
+      if (options.json) printJson(statuses);
+      else process.stdout.write(`${formatStatus(statuses)}\n`);
+    });
+
+  program.addCommand(clusterCommand(() => argv.slice(2)));
 
   program
     .command('serve')

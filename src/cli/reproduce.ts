@@ -2,7 +2,9 @@ import type { BackendName } from '../engine/backend.js';
 import { retries, type FailureCause, type RetryPolicy } from '../experiments/failure.js';
 import { checkPlannedRuns } from '../experiments/plan-size.js';
 import { experimentByName } from '../experiments/registry.js';
-import { parseShard } from '../experiments/shard.js';
+import { resolveShard } from '../experiments/shard-env.js';
+import { shardResultsPath } from '../experiments/shard-files.js';
+import type { Shard } from '../experiments/shard.js';
 import { runSweep, type SweepResult } from '../experiments/sweep.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import { checkWritable } from './output-path.js';
@@ -11,7 +13,10 @@ import { startProgress } from './progress.js';
 export interface ReproduceOptions {
   quick?: boolean;
   jobs?: number;
+  /** `i/N`, or `auto` to read it from a Slurm array or Kubernetes Indexed Job (../experiments/shard-env.ts). */
   shard?: string;
+  /** With `--shard auto`: the number of shards (else PMOE_SHARD_COUNT, else the Slurm array's size). */
+  shardCount?: number;
   out?: string;
   backend: BackendName;
   /** `key=value` overrides of the experiment's options; values are JSON (numbers, lists) or plain text. */
@@ -57,9 +62,10 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
   const settings = parseOptions(experiment.schema, { ...(options.quick ? experiment.quick : {}), ...parseOverrides(options.set) }, name);
   checkPlannedRuns(name, experiment.runCount(settings));
   const specs = experiment.specs(settings);
-  const shard = options.shard ? parseShard(options.shard) : undefined;
-  const resultsPath = options.out ?? `results/${name}${options.quick ? '-quick' : ''}${shard ? `.shard${shard.index}of${shard.count}` : ''}.jsonl`;
+  const shard = resolveShard(options.shard, options.shardCount);
+  const resultsPath = options.out ?? shardResultsPath(`${name}${options.quick ? '-quick' : ''}`, shard);
   await checkWritable(resultsPath, '--out');
+  if (shard && 'source' in shard) process.stderr.write(`${name}: shard ${shard.index} of ${shard.count} from ${shard.source}\n`);
   const progress = startProgress(specs.length, name, options.json === true && !process.stderr.isTTY);
   const result = await runSweep(specs, {
     experiment: name,
@@ -71,7 +77,7 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
     onProgress: (p) => progress.update(p.done, `${p.label}${Number.isFinite(p.etaSeconds) ? ` eta ${Math.round(p.etaSeconds)} s` : ''}`),
   });
   progress.stop();
-  return { ...result, resultsPath, runs: specs.length };
+  return { ...result, resultsPath, runs: specs.length, shard };
 }
 
 /** The failed runs of a sweep by cause, each with its runs' errors. */
@@ -85,7 +91,7 @@ function failuresByCause(lines: SweepResult['lines']): Map<FailureCause, string[
   return byCause;
 }
 
-type ReproduceResult = SweepResult & { resultsPath: string; runs: number };
+type ReproduceResult = SweepResult & { resultsPath: string; runs: number; shard?: Shard };
 
 /** The summary `pmoe reproduce --json` prints. */
 export function sweepSummary(name: string, result: ReproduceResult) {

@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseOverrides } from './reproduce.js';
+import { resolveShard } from '../experiments/shard-env.js';
+import { shardResultsPath } from '../experiments/shard-files.js';
 import type { BackendName } from '../engine/backend.js';
 import { describeThreshold } from '../analysis/bisection.js';
 import { preflightRun } from '../experiments/preflight.js';
@@ -16,7 +18,10 @@ export interface ScalingCommandOptions {
   quick?: boolean;
   jobs?: number;
   out?: string;
-  /** Folder of the report (scaling.md, .svg, .json, .vl.json); default `report`. */
+  /** `i/N` or `auto` (../experiments/shard-env.ts): run only that shard's cells. */
+  shard?: string;
+  shardCount?: number;
+  /** Folder of the report (scaling.md, .svg, .json, .vl.json); default `report`, a shard's `report/scaling.shard-<i>-of-<N>`. */
   reportDir?: string;
   /** Write the report from the results file without running anything. */
   reportOnly?: boolean;
@@ -48,8 +53,10 @@ const shellQuote = (text: string) => (SHELL_SAFE.test(text) ? text : `'${text.re
 export async function scalingCommand(options: ScalingCommandOptions): Promise<ScalingCommandResult> {
   const started = performance.now();
   const settings = parseOptions(scalingSchema, { ...(options.quick ? SCALING_QUICK : {}), ...parseOverrides(options.set) }, 'scaling');
-  const resultsPath = options.out ?? `results/scaling${options.quick ? '-quick' : ''}.jsonl`;
-  const reportDir = options.reportDir ?? 'report';
+  const shard = resolveShard(options.shard, options.shardCount);
+  if (shard && 'source' in shard) process.stderr.write(`scaling: shard ${shard.index} of ${shard.count} from ${shard.source}\n`);
+  const resultsPath = options.out ?? shardResultsPath(`scaling${options.quick ? '-quick' : ''}`, shard);
+  const reportDir = options.reportDir ?? (shard ? `report/scaling.shard-${shard.index}-of-${shard.count}` : 'report');
   await checkWritableFolder(reportDir, '--report-dir');
   if (!options.reportOnly) await checkWritable(resultsPath, '--out');
   let outcome: ScalingOutcome | undefined;
@@ -66,6 +73,7 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
     const release = await lockResults(resultsPath);
     try {
       outcome = await runScaling(settings, {
+        shard,
         runSpecs: sweepRunner({
           resultsPath,
           resultsLocked: true,

@@ -52,7 +52,7 @@ import type { PatchRunSpec, RunSpec } from '../training/run.js';
 import { integer, oneOf, OptionError, real } from '../util/options.js';
 import { MAX_SEEDS } from './plan-size.js';
 import type { ResultLine } from './results-file.js';
-import { canonicalJson, runKey } from './shard.js';
+import { canonicalJson, inShard, runKey, type Shard } from './shard.js';
 import { runSweep, type SweepProgress } from './sweep.js';
 import type { BackendName } from '../engine/backend.js';
 
@@ -173,6 +173,11 @@ export function scalingCells(o: ScalingOptions): { cells: ScalingCell[]; skipped
   }
   if (cells.length === 0) throw new OptionError(`scaling: the grid has no cells (${skipped.map((s) => `${cellLabel(s.cell)}: ${s.reason}`).join('; ')})`);
   return { cells, skipped };
+}
+
+/** The cells of one shard: every N-th by label, so every machine splits a grid the same way. */
+export function shardCells(cells: readonly ScalingCell[], shard: Shard): ScalingCell[] {
+  return inShard(cells.map((cell) => ({ key: cellLabel(cell), cell })), shard).map(({ cell }) => cell);
 }
 
 /** The learning rate of a cell: the base rate times the patches pooled over (n or l) when scaled. */
@@ -319,6 +324,8 @@ export interface ScalingOutcome {
 
 export interface ScalingDriverOptions {
   readonly runSpecs: SpecRunner;
+  /** Run only this shard's cells (every N-th by label): the bisections are independent, so shards split by cell. */
+  readonly shard?: Shard;
   /** Before each round's runs. */
   readonly onRound?: (round: { round: number; open: number; runs: number; queries: ScalingRound['queries'] }) => void;
 }
@@ -327,7 +334,8 @@ const mean = (values: readonly number[]) => (values.length === 0 ? NaN : values.
 
 /** Runs every cell's bisection in rounds until all are done. */
 export async function runScaling(settings: ScalingOptions, options: ScalingDriverOptions): Promise<ScalingOutcome> {
-  const { cells, skipped } = scalingCells(settings);
+  const { cells: all, skipped } = scalingCells(settings);
+  const cells = options.shard ? shardCells(all, options.shard) : all;
   const seeds = Array.from({ length: settings.seeds }, (_, i) => i);
   const searches = cells.map((cell) => ({
     cell,

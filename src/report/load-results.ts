@@ -49,9 +49,10 @@ const BAD_LINES_SHOWN = 10;
  * file as empty and drops what it cannot parse, so it can resume), a report must not silently
  * lose runs, so only a torn last line is tolerated. Every line is checked against the schema the
  * sweep writes with, and against the runs its experiment makes (a fig8 line labelled fig4 is
- * refused); the error lists the bad lines.
+ * refused); the error lists the bad lines. Fields the report does not read are dropped unless
+ * `keepAllFields`.
  */
-export async function loadResultsFile(path: string): Promise<LoadedResultsFile> {
+export async function loadResultsFile(path: string, options: { keepAllFields?: boolean } = {}): Promise<LoadedResultsFile> {
   let text: string;
   try {
     const info = await stat(path);
@@ -86,7 +87,8 @@ export async function loadResultsFile(path: string): Promise<LoadedResultsFile> 
       ? experimentRunProblem(checked.data.experiment, (parsed as { spec: unknown }).spec)
       : describeIssues(checked.error.issues, parsed);
     if (problem !== undefined) bad.push(`results file ${path}, line ${lineNumber}: not a pmoe result line (${problem})`);
-    else if (checked.success) lines.push(checked.data as ReportLine);
+    // keepAllFields: checked but whole, for `pmoe merge`, which writes the lines back.
+    else if (checked.success) lines.push((options.keepAllFields ? parsed : checked.data) as ReportLine);
   }
   if (bad.length > 0) {
     const more = bad.length > BAD_LINES_SHOWN ? [`... and ${bad.length - BAD_LINES_SHOWN} more bad lines`] : [];

@@ -1,6 +1,27 @@
 import { realpath } from 'node:fs/promises';
 import { standingLine } from '../experiments/results-file.js';
+import { canonicalJson } from '../experiments/shard.js';
 import { loadResultsFile, ReportInputError, type LoadedResultsFile, type ReportLine } from './load-results.js';
+
+/** Two successful records of one run that differ in more than their timings. */
+export interface ResultConflict {
+  readonly experiment: string;
+  readonly key: string;
+  /** The files of the kept line and of the line that disagrees with it. */
+  readonly paths: readonly [string, string];
+  /** The top-level record fields that differ. */
+  readonly fields: readonly string[];
+}
+
+// Timings differ between two runs of the same spec; everything else is determined by the spec.
+const TIMING_FIELDS = new Set(['wallTimeMs', 'trainTimeMs']);
+
+function differingFields(a: object, b: object): string[] {
+  const fieldsOf = (record: object) => Object.keys(record).filter((field) => !TIMING_FIELDS.has(field));
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  return [...new Set([...fieldsOf(a), ...fieldsOf(b)])].filter((field) => canonicalJson(x[field]) !== canonicalJson(y[field])).sort();
+}
 
 export interface MergedResults {
   /** Lines by experiment name, experiments in name order, lines in the order first read. */
@@ -8,6 +29,8 @@ export interface MergedResults {
   readonly inputs: readonly { path: string; lines: number; tornLines: number }[];
   /** Lines whose run (experiment and key) another line supplies: a copy of a finished run, or a failure a later line retried. */
   readonly duplicatesDropped: number;
+  /** Runs with two successful records that disagree (the first read is kept). */
+  readonly conflicts: readonly ResultConflict[];
   readonly warnings: readonly string[];
 }
 
@@ -19,6 +42,8 @@ export interface MergedResults {
  */
 export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedResults {
   const byRun = new Map<string, ReportLine>();
+  const pathOf = new Map<string, string>();
+  const conflicts: ResultConflict[] = [];
   const warnings: string[] = [];
   let duplicatesDropped = 0;
   for (const file of files) {
@@ -29,10 +54,17 @@ export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedRes
       const earlier = byRun.get(run);
       if (!earlier) {
         byRun.set(run, line);
+        pathOf.set(run, file.path);
         continue;
       }
       duplicatesDropped++;
-      byRun.set(run, standingLine(earlier, line));
+      const standing = standingLine(earlier, line);
+      if (standing !== earlier) pathOf.set(run, file.path);
+      else if (earlier.status === 'ok' && line.status === 'ok') {
+        const fields = differingFields(earlier.record, line.record);
+        if (fields.length > 0) conflicts.push({ experiment: line.experiment, key: line.key, paths: [pathOf.get(run)!, file.path], fields });
+      }
+      byRun.set(run, standing);
     }
   }
   const grouped = new Map<string, ReportLine[]>();
@@ -42,8 +74,10 @@ export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedRes
     grouped.set(line.experiment, list);
   }
   const byExperiment = new Map([...grouped].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })));
+  for (const c of conflicts) warnings.push(`${c.experiment} run ${c.key}: ${c.paths[0]} and ${c.paths[1]} hold different records (${c.fields.join(', ')}); the first is used`);
   return {
     byExperiment,
+    conflicts,
     inputs: files.map((file) => ({ path: file.path, lines: file.lines.length, tornLines: file.tornLines })),
     duplicatesDropped,
     warnings,
