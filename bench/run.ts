@@ -225,7 +225,7 @@ async function withWorkload<T>(make: () => Workload, use: (workload: Workload) =
 /** Runs the benchmark (or its smoke mode) and returns every figure; printing is the caller's. */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);
-  await initEngine('wasm');
+  await initEngine('wasm', { relaxedSimd: true });
   const machine = describeMachine();
   const checks: Check[] = [];
   let peer: TorchPeer | null = null;

@@ -78,7 +78,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print one JSON object instead of the table')
     .action(async (options: { sizes: number[]; epochs: number; seed: number; jobs?: number; backend: BackendName; json?: boolean }) => {
-      const backend = await initEngine(options.backend);
+      const backend = await initEngine(options.backend, { relaxedSimd: true });
       const progress = startProgress(options.sizes.length * 3, 'demo', options.json === true && !process.stderr.isTTY);
       const result = await runDemo({ ...options, backend: options.backend }, (done, label) => progress.update(done, label));
       progress.stop();
@@ -168,7 +168,7 @@ export async function main(argv: string[]): Promise<void> {
       const { checkSavable, runOnceAndSave } = await import('../web/train-and-save.js');
       if (o.saveModel) checkSavable(spec);
       if (o.out) await checkWritable(o.out as string, '--out');
-      await initEngine(o.backend as BackendName);
+      await initEngine(o.backend as BackendName, { relaxedSimd: true });
       let savedTo: string | undefined;
       const hooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
