@@ -29,4 +29,5 @@ const result = await build({
   metafile: true,
 });
 const bytes = Object.values(result.metafile.outputs).reduce((sum, output) => sum + output.bytes, 0);
-process.stdout.write(`web/dist/app.js bundled (${(bytes / 1024).toFixed(0)} KiB)\n`);
+// stderr: stdout stays clean for tools that parse it (npm pack --json runs this through prepare).
+process.stderr.write(`web/dist/app.js bundled (${(bytes / 1024).toFixed(0)} KiB)\n`);
