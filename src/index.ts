@@ -22,7 +22,7 @@ export { TrainingBatchNormalization, trainingBatchNormalization } from './models
 
 export { TwoLayerCnn, twoLayerCnnSchema, type TwoLayerCnnOptions, type TwoLayerCnnConfig } from './models/two-layer-cnn.js';
 export { TwoLayerPmoe, twoLayerPmoeSchema, type TwoLayerPmoeOptions, type TwoLayerPmoeConfig } from './models/two-layer-pmoe.js';
-export { buildModel, paperDefaults, MODEL_KINDS, type ModelKind, type ModelOptions } from './models/build.js';
+export { buildModel, paperDefaults, MODEL_KINDS, type ModelKind, type ModelOf, type ModelOptions } from './models/build.js';
 export { OUTPUT_WEIGHTS, type OutputWeights } from './models/output-weights.js';
 export { INIT_SCHEMES, REGIMES, type InitScheme, type Regime } from './models/init.js';
 export type { PatchModel, RoutedPatchModel } from './models/patch-model.js';
@@ -47,6 +47,7 @@ export { classificationLoss, predictions } from './training/loss.js';
 export { routerLinearLoss } from './training/router-loss.js';
 export { evaluate, type Evaluation } from './training/evaluate.js';
 export { DivergenceError } from './training/sgd.js';
+export { epochLogHooks, type EpochLogLine } from './training/epoch-log.js';
 
 export { type PatchDataset, signedLabel, selectSamples } from './data/dataset.js';
 export {

@@ -19,6 +19,7 @@ import { integer, OptionError, real } from '../util/options.js';
 import { parseInteger, parseIntegerList, parseNumber, parseWith } from './numbers.js';
 import { checkWritable } from './output-path.js';
 import { startProgress, type Progress } from './progress.js';
+import { epochLogHooks } from '../training/epoch-log.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -122,6 +123,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--seed <n>', 'seed of model initialisation and shuffling', parseInteger, 0)
     .option('--out <file>', 'append the run record as one JSON line to this file')
     .option('--save-model <dir>', 'pmoe: save the trained model to <dir>/pmoe-model.json (for pmoe report --routing-model and pmoe serve --model)')
+    .option('--log-dir <dir>', 'append one JSON line per evaluated epoch to <dir>/train-<start time>.jsonl as training goes (and a CSV beside it)')
     .addOption(backendOption())
     .option('--json', 'print the run record as JSON')
     .action(async (o: Record<string, unknown>, command: Command) => {
@@ -170,7 +172,7 @@ export async function main(argv: string[]): Promise<void> {
       if (o.out) await checkWritable(o.out as string, '--out');
       await initEngine(o.backend as BackendName, { relaxedSimd: true });
       let savedTo: string | undefined;
-      const hooks: TrainingHooks = {
+      const progressHooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
           if (phase !== currentPhase) {
             progress?.stop();
@@ -180,6 +182,7 @@ export async function main(argv: string[]): Promise<void> {
           progress?.update(epoch, metrics ? `test acc ${(100 * metrics.testAccuracy).toFixed(1)}%` : '');
         },
       };
+      const hooks = o.logDir ? epochLogHooks(o.logDir as string, `train-${new Date().toISOString().replace(/[:.]/g, '-')}`, progressHooks) : progressHooks;
       let record: PatchRunRecord;
       if (o.saveModel) {
         const saved = await runOnceAndSave(spec, o.saveModel as string, hooks);
@@ -201,6 +204,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--shard <i/N>', 'run only shard i of N (split a sweep across machines)')
     .option('--out <file>', 'results file (default results/<name>[-quick].jsonl)')
     .option('--set <key=value>', 'override an experiment option, e.g. --set seeds=2 --set sizes=[100,500]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--log-dir <dir>', 'append one JSON line per evaluated epoch of each run to <dir>/<run key>.jsonl as it trains (and a CSV beside it)')
     .addOption(backendOption())
     .option('--json', 'print a JSON summary')
     .action(async (name: string, options: ReproduceOptions) => {

@@ -1,9 +1,11 @@
+import { resolve } from 'node:path';
 import type { BackendName } from '../engine/backend.js';
 import { experimentByName } from '../experiments/registry.js';
 import { parseShard } from '../experiments/shard.js';
 import { runSweep, type SweepResult } from '../experiments/sweep.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import { startProgress } from './progress.js';
+import { EPOCH_LOG_DIR_VARIABLE } from '../experiments/sweep-worker-env.js';
 
 export interface ReproduceOptions {
   quick?: boolean;
@@ -14,6 +16,8 @@ export interface ReproduceOptions {
   /** `key=value` overrides of the experiment's options; values are JSON (numbers, lists) or plain text. */
   set: string[];
   json?: boolean;
+  /** Folder of per-epoch logs, one `<run key>.jsonl` and `.csv` per run. */
+  logDir?: string;
 }
 
 /** `--set key=value` pairs as an options object; values are JSON where they parse, text otherwise. */
@@ -44,6 +48,8 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
   const specs = experiment.specs(settings);
   const shard = options.shard ? parseShard(options.shard) : undefined;
   const resultsPath = options.out ?? `results/${name}${options.quick ? '-quick' : ''}${shard ? `.shard${shard.index}of${shard.count}` : ''}.jsonl`;
+  // The sweep's worker processes inherit the environment: this is how they learn where to log.
+  if (options.logDir !== undefined) process.env[EPOCH_LOG_DIR_VARIABLE] = resolve(options.logDir);
   const progress = startProgress(specs.length, name, options.json === true && !process.stderr.isTTY);
   const result = await runSweep(specs, {
     experiment: name,

@@ -11,5 +11,6 @@ export {
   type ImageRunSpec,
   type ImageRunRecord,
 } from '../training/run.js';
+export type { Provenance } from '../training/provenance.js';
 export { runSweep, type SweepOptions } from './sweep.js';
 export { EXPERIMENTS } from './registry.js';

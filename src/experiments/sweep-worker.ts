@@ -1,6 +1,8 @@
 import { initEngine, type BackendName } from '../engine/backend.js';
 import { runOnce, type RunSpec } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
+import { epochLogHooks } from '../training/epoch-log.js';
+import { EPOCH_LOG_DIR_VARIABLE } from './sweep-worker-env.js';
 
 /** Messages between the sweep runner and its worker processes. */
 export type WorkerRequest = { key: string; spec: RunSpec };
@@ -21,7 +23,8 @@ process.on('message', async ({ key, spec }: WorkerRequest) => {
   let reply: WorkerReply;
   try {
     await ready;
-    reply = { key, record: await runOnce(spec, hooks) };
+    const logDir = process.env[EPOCH_LOG_DIR_VARIABLE];
+    reply = { key, record: await runOnce(spec, logDir ? epochLogHooks(logDir, key, hooks) : hooks) };
   } catch (error) {
     reply = { key, error: error instanceof Error ? error.message : String(error) };
   }
