@@ -17,7 +17,8 @@ export { expertOutputs } from './engine/expert-outputs.js';
 export { GATE_MODES, POOLINGS, type GateMode, type Pooling } from './routing/gate.js';
 export { patchify, unpatchify, patchGrid, type PatchSize, type PatchGrid } from './routing/patchify.js';
 export { patchScores, route, gatherForExperts, gatesForExperts, routingToArrays, type Routing, type RoutingArrays } from './routing/route.js';
-export { PatchMoE, PATCH_MOE_INITIALIZERS, type PatchMoeOptions, type PatchMoeLayerArgs } from './routing/patch-moe-layer.js';
+export { PatchMoE, patchMoE, PATCH_MOE_INITIALIZERS, type PatchMoeOptions, type PatchMoeLayerArgs } from './routing/patch-moe-layer.js';
+export type { InitializerSetting, InitializerName, SerializedInitializer } from './routing/initializer-setting.js';
 export { TrainingBatchNormalization, trainingBatchNormalization } from './models/batch-norm-layer.js';
 
 export { TwoLayerCnn, twoLayerCnnSchema, type TwoLayerCnnOptions, type TwoLayerCnnConfig } from './models/two-layer-cnn.js';
