@@ -39,8 +39,10 @@ export {
   type WrnModelSpec,
   type WrnModelConfig,
 } from './models/wide-resnet.js';
+export { saveModel, loadModel, type SavableModel } from './io/save-model.js';
 export { saveTwoLayerPmoe, loadTwoLayerPmoe } from './models/pmoe-model-io.js';
 export { saveModelFiles, loadModelFiles } from './io/model-files.js';
+export type { PmoeModelExtras } from './models/pmoe-model-file.js';
 
 export { trainModel, trainingSchema, type TrainingOptions, type TrainingResult, type EpochMetrics, type TrainingHooks } from './training/train.js';
 export { trainImageModel, evaluateImageModel, type ImageSplit, type ImageEpochRecord } from './training/train-image-model.js';
