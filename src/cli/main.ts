@@ -246,8 +246,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--success-accuracy <x>', 'fig5 and scaling: final test accuracy that counts as a success', parseWith(real(0, 1, { exclusiveMin: true })))
     .option('--router-l <list>', 'fig8: the l values to draw', parseWith(z.array(integer(1)).min(1), parseIntegerList))
     .option('--routing-model <dir>', 'a model saved by pmoe train --data mnist-patch --save-model: adds routing pictures to index.html')
+    .option('--log-dir <dir>', 'per-epoch logs written by pmoe train|reproduce --log-dir: adds training curves to index.html')
     .option('--json', 'print the summary as JSON')
-    .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; json?: boolean }) => {
+    .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; logDir?: string; json?: boolean }) => {
       const [{ checkRoutingModel }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] = await Promise.all([
         import('../report/html/routing-section.js'),
         import('../report/report-command.js'),
@@ -257,8 +258,8 @@ export async function main(argv: string[]): Promise<void> {
       if (options.routingModel) await checkRoutingModel(options.routingModel);
       const figureOptions = { successAccuracy: options.successAccuracy, routerPatchesPerExpert: options.routerL };
       const { summary, text } = await reportCommand(paths, { out: options.out, ...figureOptions });
-      const regenerate = `${regenerateCommand(paths, options.out, figureOptions)}${options.routingModel ? ` --routing-model ${shellWord(options.routingModel)}` : ''}`;
-      const page = await writeHtmlReport(summary, { routingModel: options.routingModel, regenerate });
+      const regenerate = `${regenerateCommand(paths, options.out, figureOptions)}${options.routingModel ? ` --routing-model ${shellWord(options.routingModel)}` : ''}${options.logDir ? ` --log-dir ${shellWord(options.logDir)}` : ''}`;
+      const page = await writeHtmlReport(summary, { routingModel: options.routingModel, logDir: options.logDir, regenerate });
       if (options.json) printJson({ ...summary, page });
       else process.stdout.write(`${text}\npage: ${page}\n`);
     });

@@ -11,12 +11,15 @@ import type { ReportSummary } from '../report.js';
 import { inlineJson, inlineScriptText, vendorScripts } from './vendor.js';
 import { escapeHtml, markdownToHtml } from './markdown-html.js';
 import { routingSection } from './routing-section.js';
+import { trainingCurvesSection } from './training-curves.js';
 
 export const HTML_REPORT_FILE = 'index.html';
 
 export interface HtmlReportOptions {
   /** A model saved by `pmoe train --save-model` (its folder or file): adds the routing pictures. */
   readonly routingModel?: string;
+  /** A folder of per-epoch logs (`pmoe train|reproduce --log-dir`): adds the training curves. */
+  readonly logDir?: string;
   /** The command line that remakes this page. */
   readonly regenerate?: string;
   readonly generatedAt?: Date;
@@ -117,16 +120,19 @@ const EMBED_SCRIPT = `
 export async function renderHtmlReport(summary: ReportSummary, options: HtmlReportOptions = {}): Promise<string> {
   const parts = await Promise.all(summary.experiments.map((experiment, i) => experimentPart(experiment, i)));
   const routing = options.routingModel ? await routingSection(options.routingModel) : undefined;
+  const curves = options.logDir ? await trainingCurvesSection(options.logDir) : undefined;
   const vendors = await vendorScripts();
   const specs = [
     ...parts.map((part, i) => ({ id: `spec-${i}`, spec: part.spec })),
     ...(routing?.specs ?? []),
+    ...(curves?.specs ?? []),
   ];
   const title = options.title ?? `pmoe report: ${summary.experiments.map((e) => e.experiment).join(', ') || 'no experiments'}`;
   const generatedAt = (options.generatedAt ?? new Date()).toISOString();
   const toc = [
     ...parts.map((part) => `<a href="#${part.id}">${escapeHtml(part.name)}</a>`),
     ...(routing ? ['<a href="#routing">routing</a>'] : []),
+    ...(curves ? ['<a href="#training-curves">training curves</a>'] : []),
   ].join('');
   const sources = summary.inputs.map((input) => `<code>${escapeHtml(input.path)}</code> (${input.lines} lines)`).join(', ');
   const warnings = summary.warnings.length === 0 ? '' : `<section class="warnings"><h2>Warnings</h2><ul>${summary.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></section>`;
@@ -152,6 +158,7 @@ export async function renderHtmlReport(summary: ReportSummary, options: HtmlRepo
     warnings,
     ...parts.map((part) => `<section id="${part.id}" class="experiment" data-experiment="${escapeHtml(part.name)}">\n${part.html}\n</section>`),
     routing?.html ?? '',
+    curves?.html ?? '',
     '</main>',
     ...specs.map((s) => `<script type="application/json" id="${s.id}">${inlineJson(s.spec)}</script>`),
     `<script>${EMBED_SCRIPT}</script>`,
