@@ -207,7 +207,7 @@ async function sweepProcess(path: string, kill?: { afterLines: number; delayMs: 
 }
 
 /** A line as JSON without its wall time, which no two runs share. */
-const comparable = (line: ResultLine) => JSON.stringify(line.status === 'ok' ? { ...line, record: { ...line.record, wallTimeMs: undefined } } : line);
+const comparable = (line: ResultLine) => JSON.stringify(line.status === 'ok' ? { ...line, record: { ...line.record, wallTimeMs: undefined, provenance: undefined } } : line);
 
 describe('a sweep killed mid-way and resumed', () => {
   const whole = () => join(work, 'sweep-whole.jsonl');
