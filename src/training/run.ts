@@ -43,7 +43,7 @@ export interface PatchRunRecord {
   readonly data: ResolvedDataSpec;
   /**
    * The model the run built, every default filled in (n, d and the classes are in `data`); for
-   * pMoE `neurons` is m, all experts' neurons (k x m/k). Records written before pmoe 0.1 hold
+   * pMoE `neurons` is m, all experts' neurons (k x m/k). Records written before this was recorded hold
    * only the options given.
    */
   readonly model: RunModelOptions;
