@@ -24,6 +24,7 @@ import { fsProblem } from '../util/fs-problem.js';
 import { shellWord } from '../util/shell-word.js';
 import { startProgress, type Progress } from './progress.js';
 import { releaseWebgpu } from '../engine/webgpu/dawn.js';
+import { epochLogHooks } from '../training/epoch-log.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -81,7 +82,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print one JSON object instead of the table')
     .action(async (options: { sizes: number[]; epochs: number; seed: number; jobs?: number; backend: BackendName; json?: boolean }) => {
-      const backend = await initEngine(options.backend);
+      const backend = await initEngine(options.backend, { relaxedSimd: true });
       const progress = startProgress(options.sizes.length * 3, 'demo', options.json === true && !process.stderr.isTTY);
       const result = await runDemo({ ...options, backend: options.backend }, (done, label) => progress.update(done, label));
       progress.stop();
@@ -127,6 +128,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--seed <n>', 'seed of model initialisation and shuffling', parseInteger, 0)
     .option('--out <file>', 'append the run record as one JSON line to this file')
     .option('--save-model <dir>', 'pmoe: save the trained model to <dir>/pmoe-model.json (for pmoe report --routing-model and pmoe serve --model)')
+    .option('--log-dir <dir>', 'append one JSON line per evaluated epoch to <dir>/train-<start time>.jsonl as training goes (and a CSV beside it)')
     .addOption(backendOption())
     .option('--json', 'print the run record as JSON')
     .action(async (o: Record<string, unknown>, command: Command) => {
@@ -183,8 +185,8 @@ export async function main(argv: string[]): Promise<void> {
       const keepRunningOnSignals = exitOnSignals('train', () =>
         [o.out ? `nothing appended to ${String(o.out)}` : 'no record written', ...(o.saveModel ? [savedTo ? `model saved to ${savedTo}` : 'no model saved'] : [])].join(', '),
       );
-      await initEngine(o.backend as BackendName);
-      const hooks: TrainingHooks = {
+      await initEngine(o.backend as BackendName, { relaxedSimd: true });
+      const progressHooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
           if (phase !== currentPhase) {
             progress?.stop();
@@ -194,6 +196,7 @@ export async function main(argv: string[]): Promise<void> {
           progress?.update(epoch, metrics ? `test acc ${(100 * metrics.testAccuracy).toFixed(1)}%` : '');
         },
       };
+      const hooks = o.logDir ? epochLogHooks(o.logDir as string, `train-${new Date().toISOString().replace(/[:.]/g, '-')}`, progressHooks) : progressHooks;
       let record: PatchRunRecord;
       if (o.saveModel) {
         const saved = await runOnceAndSave(spec, o.saveModel as string, hooks);
@@ -225,6 +228,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--set <key=value>', 'override an experiment option, e.g. --set seeds=2 --set sizes=[100,500]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--retry-failed', 'run again every run that failed in the results file, divergences too')
     .option('--no-retry', 'keep the failed runs of the results file (default: run again those whose cause can change: data, crash, killed, out of memory)')
+    .option('--log-dir <dir>', 'append one JSON line per evaluated epoch of each run to <dir>/<run key>.jsonl as it trains (and a CSV beside it)')
     .addOption(backendOption())
     .option('--json', 'print a JSON summary')
     .action(async (name: string, options: ReproduceOptions) => {
@@ -284,10 +288,12 @@ export async function main(argv: string[]): Promise<void> {
     .option('--success-accuracy <x>', 'fig5 and scaling: final test accuracy that counts as a success', parseWith(real(0, 1, { exclusiveMin: true })))
     .option('--router-l <list>', 'fig8: the l values to draw', parseWith(z.array(integer(1)).min(1), parseIntegerList))
     .option('--routing-model <dir>', 'a model saved by pmoe train --data mnist-patch --save-model: adds routing pictures to index.html')
+    .option('--log-dir <dir>', 'per-epoch logs written by pmoe train|reproduce --log-dir: adds training curves to index.html')
     .option('--json', 'print the summary as JSON')
-    .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; json?: boolean }) => {
-      const [{ checkRoutingModel, routingSection }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] = await Promise.all([
+    .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; logDir?: string; json?: boolean }) => {
+      const [{ checkRoutingModel, routingSection }, { trainingCurvesSection }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] = await Promise.all([
         import('../report/html/routing-section.js'),
+        import('../report/html/training-curves.js'),
         import('../report/report-command.js'),
         import('../report/report.js'),
         import('../report/html/page.js'),
@@ -296,10 +302,11 @@ export async function main(argv: string[]): Promise<void> {
       exitOnSignals('report', () => `the report in ${options.out} is incomplete (files already written there are whole; index.html is written last)`);
       // The model is validated and its pictures drawn before any part of the report is written.
       const routing = options.routingModel ? await routingSection(await checkRoutingModel(options.routingModel)) : undefined;
+      const curves = options.logDir ? await trainingCurvesSection(options.logDir) : undefined;
       const figureOptions = { successAccuracy: options.successAccuracy, routerPatchesPerExpert: options.routerL };
       const { summary, text } = await reportCommand(paths, { out: options.out, ...figureOptions });
-      const regenerate = `${regenerateCommand(paths, options.out, figureOptions)}${options.routingModel ? ` --routing-model ${shellWord(options.routingModel)}` : ''}`;
-      const page = await writeHtmlReport(summary, { routing, regenerate });
+      const regenerate = `${regenerateCommand(paths, options.out, figureOptions)}${options.routingModel ? ` --routing-model ${shellWord(options.routingModel)}` : ''}${options.logDir ? ` --log-dir ${shellWord(options.logDir)}` : ''}`;
+      const page = await writeHtmlReport(summary, { routing, curves, regenerate });
       if (options.json) printJson({ ...summary, page });
       else process.stdout.write(`${text}\npage: ${page}\n`);
     });

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { BackendName } from '../engine/backend.js';
 import { retries, type FailureCause, type RetryPolicy } from '../experiments/failure.js';
 import { checkPlannedRuns } from '../experiments/plan-size.js';
@@ -9,6 +10,7 @@ import { runSweep, type SweepResult } from '../experiments/sweep.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import { checkWritable } from './output-path.js';
 import { startProgress } from './progress.js';
+import { EPOCH_LOG_DIR_VARIABLE } from '../experiments/sweep-worker-env.js';
 
 export interface ReproduceOptions {
   quick?: boolean;
@@ -26,6 +28,8 @@ export interface ReproduceOptions {
   retryFailed?: boolean;
   /** --no-retry sets this false: keep every failed run. */
   retry?: boolean;
+  /** Folder of per-epoch logs, one `<run key>.jsonl` and `.csv` per run. */
+  logDir?: string;
 }
 
 /** What --retry-failed and --no-retry ask for. */
@@ -66,6 +70,8 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
   const resultsPath = options.out ?? shardResultsPath(`${name}${options.quick ? '-quick' : ''}`, shard);
   await checkWritable(resultsPath, '--out');
   if (shard && 'source' in shard) process.stderr.write(`${name}: shard ${shard.index} of ${shard.count} from ${shard.source}\n`);
+  // The sweep's worker processes inherit the environment: this is how they learn where to log.
+  if (options.logDir !== undefined) process.env[EPOCH_LOG_DIR_VARIABLE] = resolve(options.logDir);
   const progress = startProgress(specs.length, name, options.json === true && !process.stderr.isTTY);
   const result = await runSweep(specs, {
     experiment: name,

@@ -1,17 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+// The fallback backend; the wasm one is loaded by useFastKernels, not on import.
 import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
 // tfjs-core alone registers no gradients; the tfjs-layers bundle registers all of core's.
 import '@tensorflow/tfjs-layers';
-import { registerWasmKernels } from './wasm-kernels.js';
-import { registerTopKGradient } from './topk-gradient.js';
-import { registerGatherRows } from './gather-rows.js';
-import { registerRowsProduct } from './rows-product.js';
-import { registerExpertOutputs } from './expert-outputs.js';
-import { registerExpertChoice } from './expert-choice.js';
-import { registerBatchNormGradient } from './batchnorm-gradient.js';
-import { registerBatchNormTraining } from './batch-norm-training.js';
-import { registerReluGradient } from './relu-gradient.js';
+import { useFastKernels } from './fast-kernels.js';
+import { enableRelaxedSimd } from './relaxed-simd.js';
 import { mayHaveGpu } from './webgpu/gpu-device.js';
 
 /**
@@ -45,15 +38,7 @@ async function activate(name: string): Promise<boolean> {
 
 async function init(backend: BackendName): Promise<string> {
   tf.env().set('PROD', true); // silences the cpu backend's tfjs-node advertisement
-  registerWasmKernels();
-  registerTopKGradient();
-  registerGatherRows();
-  registerRowsProduct();
-  registerExpertOutputs();
-  registerExpertChoice();
-  registerBatchNormGradient();
-  registerBatchNormTraining();
-  registerReluGradient();
+  await useFastKernels();
   // auto: a GPU adapter (never a software one) first; Dawn is not even loaded without a GPU device.
   if (backend === 'webgpu' || (backend === 'auto' && mayHaveGpu())) {
     const { activateWebgpu } = await import('./webgpu/dawn.js');
@@ -76,11 +61,19 @@ async function init(backend: BackendName): Promise<string> {
   return tf.getBackend();
 }
 
+export interface EngineOptions {
+  /** Set V8's relaxed-SIMD flag where the runtime needs it (enableRelaxedSimd); default false. */
+  readonly relaxedSimd?: boolean;
+}
+
 /**
- * Start TensorFlow.js once: `auto` prefers a GPU through WebGPU, then tfjs-node when installed, then wasm, then cpu.
- * Idempotent; asking again for a different backend switches to it.
+ * Starts TensorFlow.js the way the `pmoe` command runs it: installs pmoe's kernels
+ * (useFastKernels) and picks a backend: `auto` prefers a GPU through WebGPU, then tfjs-node when
+ * installed, then wasm, then cpu. Returns the backend's name. Idempotent; asking again for a
+ * different backend switches to it.
  */
-export async function initEngine(backend: BackendName = 'auto'): Promise<string> {
+export async function initEngine(backend: BackendName = 'auto', options: EngineOptions = {}): Promise<string> {
+  if (options.relaxedSimd) enableRelaxedSimd();
   if (!BACKEND_NAMES.includes(backend)) {
     throw new Error(`backend must be one of ${BACKEND_NAMES.join(', ')}; got '${String(backend)}'`);
   }

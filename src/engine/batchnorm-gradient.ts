@@ -29,10 +29,7 @@ const batchNormGradConfig: tf.GradConfig = {
   },
 };
 
-/** Idempotent: replaces tfjs's FusedBatchNorm gradient once. */
-let registered = false;
+/** Idempotent: replaces tfjs's FusedBatchNorm gradient. */
 export function registerBatchNormGradient(): void {
-  if (registered) return;
-  tf.registerGradient(batchNormGradConfig);
-  registered = true;
+  if (tf.getGradient('FusedBatchNorm') !== batchNormGradConfig) tf.registerGradient(batchNormGradConfig);
 }

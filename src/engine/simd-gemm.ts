@@ -17,7 +17,6 @@
  * callers pad their own buffers (zero columns; a row table padded by repeating a row).
  */
 
-import { nodeBuiltin } from '../util/node-builtin.js';
 import { addTo, type Bytes, functionBody, ins, memoryModule, seq, whileNot } from './wasm-assembler.js';
 
 /** acc + a b for three v128 operands' code: mul then add, or relaxed SIMD's fused multiply-add. */
@@ -271,9 +270,8 @@ let fused: boolean | undefined;
  * Whether the kernels use relaxed SIMD's f32x4.relaxed_madd: one instruction, and one rounding,
  * where the CPU has FMA (V8 emits vfmadd on x64), in place of a multiply and an add. The
  * products' inner loops are bound by those two instructions, so it nearly halves their time.
- * Node 20's V8 has relaxed SIMD behind a flag, which is turned on here when the runtime does not
- * validate the instruction already (later V8s ship it). `PMOE_FMA=0` keeps the separate multiply
- * and add.
+ * Node 20's V8 has relaxed SIMD behind a flag, which only enableRelaxedSimd (relaxed-simd.ts) sets,
+ * when the user opts in; later V8s ship it. `PMOE_FMA=0` keeps the separate multiply and add.
  */
 export function fusedMultiplyAdd(): boolean {
   if (fused === undefined) {
@@ -285,10 +283,7 @@ export function fusedMultiplyAdd(): boolean {
 
 function relaxedSimdValidates(): boolean {
   if (typeof WebAssembly !== 'object') return false;
-  const bytes = gemmModuleBytes(undefined, true);
-  if (WebAssembly.validate(bytes)) return true;
-  nodeBuiltin<typeof import('node:v8')>('node:v8')?.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  return WebAssembly.validate(bytes);
+  return WebAssembly.validate(gemmModuleBytes(undefined, true));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
 import { OptionError } from '../util/options.js';
-import type { PatchModel } from './patch-model.js';
 import { TwoLayerCnn, type TwoLayerCnnOptions } from './two-layer-cnn.js';
 import { TwoLayerPmoe, type TwoLayerPmoeOptions } from './two-layer-pmoe.js';
 
@@ -26,14 +25,17 @@ function defined(options: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }
 
-export function buildModel(options: ModelOptions): PatchModel {
+/** The model a kind builds: the CNN, or a TwoLayerPmoe for either training regime. */
+export type ModelOf<K extends ModelKind> = K extends 'cnn' ? TwoLayerCnn : TwoLayerPmoe;
+
+export function buildModel<K extends ModelKind>(options: ModelOptions & { kind: K }): ModelOf<K> {
   const { kind, ...rest } = options;
   const merged = { ...paperDefaults(kind, rest.classes ?? 2), ...defined(rest) };
-  if (kind === 'cnn') return new TwoLayerCnn(merged as TwoLayerCnnOptions);
+  if (kind === 'cnn') return new TwoLayerCnn(merged as TwoLayerCnnOptions) as ModelOf<K>;
   if (kind === 'separate' && merged.experts !== (rest.classes ?? 2)) {
     throw new OptionError(
       `pmoe.experts must equal the number of classes (${rest.classes ?? 2}) for separate training, one router per class; got ${String(merged.experts)}`,
     );
   }
-  return new TwoLayerPmoe(merged as TwoLayerPmoeOptions);
+  return new TwoLayerPmoe(merged as TwoLayerPmoeOptions) as ModelOf<K>;
 }

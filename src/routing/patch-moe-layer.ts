@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { integer, oneOf, parseOptions } from '../util/options.js';
+import { initializerSettingSchema, makeInitializer, serializeInitializer, type InitializerSetting } from './initializer-setting.js';
 import { GATE_MODES } from './gate.js';
 import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import { gatesForExperts, patchScores, route, type Routing } from './route.js';
@@ -14,8 +15,7 @@ import { simdMatMul } from '../engine/rows-product.js';
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type LayerVariable = tfl.LayerVariable;
 
-/** Initialisers a PatchMoE accepts; each expert gets its own instance (and seed), so experts differ. */
-export const PATCH_MOE_INITIALIZERS = ['glorotUniform', 'glorotNormal', 'heNormal', 'heUniform', 'leCunNormal', 'leCunUniform'] as const;
+export { PATCH_MOE_INITIALIZERS } from './initializer-setting.js';
 
 const patchMoeSchema = z
   .object({
@@ -31,8 +31,9 @@ const patchMoeSchema = z
     kernelSize: integer(1).default(1),
     gate: oneOf(GATE_MODES).default('softmax-selected'),
     useBias: z.boolean().default(true),
-    kernelInitializer: oneOf(PATCH_MOE_INITIALIZERS).default('heNormal'),
-    routerInitializer: oneOf(PATCH_MOE_INITIALIZERS).default('glorotUniform'),
+    /** Each expert's kernel: an Initializer, a name or tfjs's serialised form; each expert gets its own instance (and seed), so experts differ. */
+    kernelInitializer: initializerSettingSchema.default('heNormal'),
+    routerInitializer: initializerSettingSchema.default('glorotUniform'),
     /** Seeds the initialisers; without it they draw fresh random weights. */
     seed: integer(0).optional(),
   })
@@ -62,7 +63,8 @@ export class PatchMoE extends tfl.layers.Layer {
 
   constructor(args: PatchMoeLayerArgs) {
     const settings: Record<string, unknown> = {};
-    const base: Record<string, unknown> = {};
+    // tfjs would name it patch_mo_e_PatchMoE1 (its snake case of the class name, then a uid).
+    const base: Record<string, unknown> = { name: `patch_moe_${++layerCount}` };
     for (const [key, value] of Object.entries(args)) {
       if ((SETTING_KEYS as string[]).includes(key)) settings[key] = value;
       else base[key] = value;
@@ -76,9 +78,9 @@ export class PatchMoE extends tfl.layers.Layer {
     return typeof size === 'number' ? { height: size, width: size } : { height: size[0], width: size[1] };
   }
 
-  private initializer(name: (typeof PATCH_MOE_INITIALIZERS)[number], offset: number) {
+  private initializer(setting: InitializerSetting, offset: number) {
     const seed = this.settings.seed === undefined ? undefined : tfSeed(this.settings.seed + offset);
-    return tfl.initializers[name]({ seed });
+    return makeInitializer(setting, seed, offset);
   }
 
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
@@ -182,10 +184,23 @@ export class PatchMoE extends tfl.layers.Layer {
 
   override getConfig(): tf.serialization.ConfigDict {
     const settings = Object.fromEntries(Object.entries(this.settings).filter(([, value]) => value !== undefined));
-    return { ...super.getConfig(), ...(settings as tf.serialization.ConfigDict) };
+    return {
+      ...super.getConfig(),
+      ...(settings as tf.serialization.ConfigDict),
+      // As tfjs layers write theirs: { className, config }.
+      kernelInitializer: serializeInitializer(this.settings.kernelInitializer) as unknown as tf.serialization.ConfigDict,
+      routerInitializer: serializeInitializer(this.settings.routerInitializer) as unknown as tf.serialization.ConfigDict,
+    };
   }
 }
 tf.serialization.registerClass(PatchMoE);
+
+let layerCount = 0;
+
+/** A PatchMoE layer, as tf.layers.dense makes a Dense one. */
+export function patchMoE(args: PatchMoeLayerArgs): PatchMoE {
+  return new PatchMoE(args);
+}
 
 function concatRows(lists: Int32Array[]): Int32Array {
   const all = new Int32Array(lists.reduce((sum, list) => sum + list.length, 0));

@@ -10,6 +10,9 @@ import { OptionError, parseOptions } from '../util/options.js';
 import type { z } from 'zod';
 import { imageTrainingSchema, trainImageModel, type ImageEpochRecord } from './train-image-model.js';
 import { trainModelYielding, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
+import { provenance, type Provenance } from './provenance.js';
+import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
+import type { TwoLayerCnn } from '../models/two-layer-cnn.js';
 
 /** Model options a run may set; the data fix n, d and the classes. */
 export type RunModelOptions = Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'classes'>;
@@ -38,6 +41,11 @@ export type RunSpec = PatchRunSpec | ImageRunSpec;
 /** One finished two-layer run, ready to be written as a JSON line. */
 export interface PatchRunRecord {
   readonly data: ResolvedDataSpec;
+  /**
+   * The model the run built, every default filled in (n, d and the classes are in `data`); for
+   * pMoE `neurons` is m, all experts' neurons (k x m/k). Records written before this was recorded hold
+   * only the options given.
+   */
   readonly model: RunModelOptions;
   readonly training: z.output<typeof trainingSchema>;
   readonly backend: string;
@@ -51,6 +59,8 @@ export interface PatchRunRecord {
   readonly routingRate?: RoutingRate;
   readonly finalTestAccuracy: number;
   readonly wallTimeMs: number;
+  /** Absent from records written before provenance was recorded. */
+  readonly provenance?: Provenance;
 }
 
 /** Analytic FLOPs of an image model (../analysis/flops.ts; the PatchMoE counted on its gathered patches). */
@@ -86,6 +96,8 @@ export interface ImageRunRecord {
   readonly dataTimeMs: number;
   /** Training with the evaluation after every epoch. */
   readonly wallTimeMs: number;
+  /** Absent from records written before provenance was recorded. */
+  readonly provenance?: Provenance;
 }
 
 export type RunRecord = PatchRunRecord | ImageRunRecord;
@@ -120,6 +132,7 @@ export function planImageRun(spec: ImageRunSpec): ImageRunPlan {
 
 /** Makes the images, builds and trains the WRN or WRN-pMoE, and returns its record. */
 async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<ImageRunRecord> {
+  const startedAt = new Date();
   const plan = planImageRun(spec);
   const dataStart = performance.now();
   const data = await loadImageData(spec.data);
@@ -155,10 +168,16 @@ async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<I
       trainTimeMs: 1000 * result.epochs.reduce((sum, e) => sum + e.trainSeconds, 0),
       dataTimeMs,
       wallTimeMs: 1000 * result.seconds,
+      provenance: await provenance(startedAt),
     };
   } finally {
     model.dispose();
   }
+}
+
+function resolvedModel(model: TwoLayerCnn | TwoLayerPmoe): RunModelOptions {
+  const { patchCount: _n, patchDim: _d, classes: _classes, ...config } = model.config;
+  return model instanceof TwoLayerPmoe ? { ...config, neurons: model.config.experts * model.config.neuronsPerExpert } : config;
 }
 
 /**
@@ -182,13 +201,14 @@ export async function runOnce(
     if (isImageRunSpec(spec)) return runImageOnce(spec, hooks);
     throw new OptionError(`kind: must be 'image' for an image run, or absent for a two-layer run (got ${JSON.stringify((spec as { kind: unknown }).kind)})`);
   }
+  const startedAt = new Date();
   const training = parseOptions(trainingSchema, spec.training ?? {}, 'training');
   const data = await loadData(spec.data);
   const result = await trainModelYielding(spec.model ?? {}, data.train, data.test, training, hooks);
   try {
     const record: PatchRunRecord = {
       data: data.spec,
-      model: spec.model ?? {},
+      model: resolvedModel(result.model),
       training,
       backend: tf.getBackend(),
       lStar: data.lStar,
@@ -199,6 +219,7 @@ export async function runOnce(
       routingRate: result.routingRate,
       finalTestAccuracy: result.epochs.at(-1)?.testAccuracy ?? NaN,
       wallTimeMs: result.wallTimeMs,
+      provenance: await provenance(startedAt),
     };
     await withModel?.(result.model, data, record);
     return record;

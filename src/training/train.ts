@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { collectRouting, discriminativeRoutingRate, separateRoutingCurve, type RoutingRate } from '../analysis/routing-rate.js';
 import type { PatchDataset } from '../data/dataset.js';
 import { createRng } from '../engine/random.js';
-import { buildModel, MODEL_KINDS, type ModelKind, type ModelOptions } from '../models/build.js';
+import { buildModel, MODEL_KINDS, type ModelKind, type ModelOf, type ModelOptions } from '../models/build.js';
 import type { PatchModel, RoutedPatchModel } from '../models/patch-model.js';
 import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
 import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
@@ -57,8 +57,8 @@ export interface RouterPhaseResult {
   readonly rateByPatchesPerExpert: readonly number[];
 }
 
-export interface TrainingResult {
-  readonly model: PatchModel;
+export interface TrainingResult<M extends PatchModel = PatchModel> {
+  readonly model: M;
   readonly epochs: readonly EpochMetrics[];
   readonly routerPhase?: RouterPhaseResult;
   /** Discriminative-routing rate on the test set after training (pMoE only). */
@@ -95,9 +95,10 @@ function routingRateOf(model: RoutedPatchModel, data: PatchDataset, kind: ModelK
 /**
  * Trains one model the paper's way: the CNN and joint pMoE by SGD on the logistic loss; separate
  * pMoE first trains its routers on the linear loss (eq. 6), then its experts behind the frozen
- * hard routers. The caller owns and disposes the returned model.
+ * hard routers. The caller owns and disposes the returned model: a TwoLayerCnn for `model: 'cnn'`,
+ * a TwoLayerPmoe otherwise (the type follows `options.model`).
  */
-export function trainModel(...args: Parameters<typeof trainingSteps>): TrainingResult {
+export function trainModel<K extends ModelKind = 'joint'>(...args: Parameters<typeof trainingSteps<K>>): TrainingResult<ModelOf<K>> {
   const steps = trainingSteps(...args);
   for (;;) {
     const next = steps.next();
@@ -113,7 +114,7 @@ const YIELD_EVERY_MS = 50;
  * (Ctrl-C), a timer or a message is then served within a fraction of a second rather than when
  * training ends. The steps, and so the result, are the same.
  */
-export async function trainModelYielding(...args: Parameters<typeof trainingSteps>): Promise<TrainingResult> {
+export async function trainModelYielding<K extends ModelKind = 'joint'>(...args: Parameters<typeof trainingSteps<K>>): Promise<TrainingResult<ModelOf<K>>> {
   const steps = trainingSteps(...args);
   let last = performance.now();
   for (;;) {
@@ -127,14 +128,14 @@ export async function trainModelYielding(...args: Parameters<typeof trainingStep
 }
 
 /** The training as a sequence of steps: it yields after each SGD step and returns the result. */
-function* trainingSteps(
+function* trainingSteps<K extends ModelKind = 'joint'>(
   modelOptions: Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'classes'>,
   train: PatchDataset,
   test: PatchDataset,
-  options: TrainingOptions = {},
+  options: TrainingOptions & { readonly model?: K } = {},
   hooks: TrainingHooks = {},
   path: StepPath = defaultStepPath(),
-): Generator<void, TrainingResult> {
+): Generator<void, TrainingResult<ModelOf<K>>> {
   const config = parseOptions(trainingSchema, options, 'training');
   const started = performance.now();
   const kind = config.model;
@@ -143,7 +144,7 @@ function* trainingSteps(
   }
   const model = buildModel({
     ...modelOptions,
-    kind,
+    kind: kind as K,
     patchCount: train.patchCount,
     patchDim: train.patchDim,
     classes: train.classes,

@@ -32,7 +32,7 @@ const FOLDER_OPTIONS: Record<string, readonly ('cifarDir' | 'celebaDir' | 'backg
   'wrn-fashion': [],
 };
 
-const numbers = (record: ImageRunRecord) => JSON.stringify({ ...record, epochs: record.epochs.map(({ trainSeconds, seconds, ...rest }) => rest), trainTimeMs: 0, dataTimeMs: 0, wallTimeMs: 0 });
+const numbers = (record: ImageRunRecord) => JSON.stringify({ ...record, epochs: record.epochs.map(({ trainSeconds, seconds, ...rest }) => rest), trainTimeMs: 0, dataTimeMs: 0, wallTimeMs: 0, provenance: undefined });
 
 describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
   let root: string;

@@ -222,10 +222,10 @@ async function sweepProcess(path: string, kill?: { target: 'sweep' | 'worker'; d
   return struck;
 }
 
-/** A line as JSON without its wall time, which no two runs share, and without the failed attempts before it. */
+/** A line as JSON without what no two runs share (wall time, provenance), and without the failed attempts before it. */
 const comparable = (line: ResultLine) => {
   const { failedAttempts: _attempts, ...rest } = line;
-  return JSON.stringify(rest.status === 'ok' ? { ...rest, record: { ...rest.record, wallTimeMs: undefined } } : rest);
+  return JSON.stringify(rest.status === 'ok' ? { ...rest, record: { ...rest.record, wallTimeMs: undefined, provenance: undefined } } : rest);
 };
 
 /** The least number of sweeps killed mid-run per test run, and of workers killed (their runs fail, then are retried). */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { initEngine } from '../../src/engine/backend.js';
 import { runOnce, type RunRecord, type RunSpec } from '../../src/training/run.js';
 
-const withoutTime = (record: RunRecord) => JSON.stringify({ ...record, wallTimeMs: 0 });
+const withoutTime = (record: RunRecord) => JSON.stringify({ ...record, wallTimeMs: 0, provenance: undefined });
 
 describe('seeded runs are reproducible', () => {
   for (const model of ['cnn', 'separate', 'joint'] as const) {

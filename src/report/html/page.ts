@@ -11,12 +11,15 @@ import type { ReportSummary } from '../report.js';
 import { inlineJson, inlineScriptText, vendorScripts } from './vendor.js';
 import { escapeHtml, markdownToHtml } from './markdown-html.js';
 import type { RoutingSection } from './routing-section.js';
+import type { TrainingCurvesSection } from './training-curves.js';
 
 export const HTML_REPORT_FILE = 'index.html';
 
 export interface HtmlReportOptions {
   /** The routing pictures of a trained model (routing-section.ts), drawn before any file is written. */
   readonly routing?: RoutingSection;
+  /** Training curves from per-epoch logs (training-curves.ts), read before any file is written. */
+  readonly curves?: TrainingCurvesSection;
   /** The command line that remakes this page. */
   readonly regenerate?: string;
   readonly generatedAt?: Date;
@@ -116,17 +119,19 @@ const EMBED_SCRIPT = `
 /** The page's HTML from the report's summary (its files are read back) and, optionally, a routing model. */
 export async function renderHtmlReport(summary: ReportSummary, options: HtmlReportOptions = {}): Promise<string> {
   const parts = await Promise.all(summary.experiments.map((experiment, i) => experimentPart(experiment, i)));
-  const routing = options.routing;
+  const { routing, curves } = options;
   const vendors = await vendorScripts();
   const specs = [
     ...parts.map((part, i) => ({ id: `spec-${i}`, spec: part.spec })),
     ...(routing?.specs ?? []),
+    ...(curves?.specs ?? []),
   ];
   const title = options.title ?? `pmoe report: ${summary.experiments.map((e) => e.experiment).join(', ') || 'no experiments'}`;
   const generatedAt = (options.generatedAt ?? new Date()).toISOString();
   const toc = [
     ...parts.map((part) => `<a href="#${part.id}">${escapeHtml(part.name)}</a>`),
     ...(routing ? ['<a href="#routing">routing</a>'] : []),
+    ...(curves ? ['<a href="#training-curves">training curves</a>'] : []),
   ].join('');
   const sources = summary.inputs.map((input) => `<code>${escapeHtml(input.path)}</code> (${input.lines} lines)`).join(', ');
   const warnings = summary.warnings.length === 0 ? '' : `<section class="warnings"><h2>Warnings</h2><ul>${summary.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></section>`;
@@ -152,6 +157,7 @@ export async function renderHtmlReport(summary: ReportSummary, options: HtmlRepo
     warnings,
     ...parts.map((part) => `<section id="${part.id}" class="experiment" data-experiment="${escapeHtml(part.name)}">\n${part.html}\n</section>`),
     routing?.html ?? '',
+    curves?.html ?? '',
     '</main>',
     ...specs.map((s) => `<script type="application/json" id="${s.id}">${inlineJson(s.spec)}</script>`),
     `<script>${EMBED_SCRIPT}</script>`,
