@@ -18,9 +18,9 @@ const SHARED_MAX_PAGES = 16384; // 1 GiB of address space
 const MEMORY_IMPORT = '(import "env" "memory" (memory 1))';
 const FEATURES = { simd: true, relaxed_simd: true, threads: true };
 
-/** The end of the s-expression starting at or after `at` (skipping blanks and ;; comments). */
+/** The end of the s-expression starting at or after `at` (after blanks). */
 function expressionEnd(text, at) {
-  while (/\s/.test(text[at]) || text.startsWith(';;', at)) at = text.startsWith(';;', at) ? text.indexOf('\n', at) : at + 1;
+  while (/\s/.test(text[at])) at++;
   if (text[at] !== '(') throw new Error(`assemble-kernels: expected an operand expression at offset ${at}`);
   for (let depth = 0; ; at++) {
     if (text[at] === '(') depth++;
@@ -59,7 +59,8 @@ function shared(text) {
 export async function assembleKernels() {
   setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20; later V8s ship relaxed SIMD
   const wabt = await wabtInit();
-  const source = (name) => readFileSync(join(kernels, name), 'utf8');
+  // Comments dropped (lines kept, for wabt's error positions): the substitutions see only code.
+  const source = (name) => readFileSync(join(kernels, name), 'utf8').replace(/;;.*$/gm, '');
   const gemm = source('gemm.wat');
   const texts = {
     'gemm-fma': gemm,
