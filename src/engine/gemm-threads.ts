@@ -1,6 +1,7 @@
 import type * as WorkerThreads from 'node:worker_threads';
 import type * as Os from 'node:os';
 import { nodeBuiltin } from '../util/node-builtin.js';
+import { SHARED_MAX_PAGES } from '../kernels/module-bytes.js';
 import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js';
 
 /**
@@ -15,7 +16,7 @@ import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js'
  *
  * `PMOE_THREADS=1` turns it off; sweeps running one worker process per core set it for their workers.
  */
-const MAX_PAGES = 16384; // 1 GiB of address space, reserved, not committed
+const MAX_PAGES = SHARED_MAX_PAGES; // 1 GiB of address space, reserved, not committed
 const PAGE = 65536;
 /**
  * The arena's first 256 MiB are kept between operations: row tables (table()) below 192 MiB,
@@ -130,7 +131,7 @@ export class GemmThreads {
   private readonly copies = new KeptSpace<object>(TABLES_END, KEPT_END, () => new WeakMap());
 
   constructor() {
-    const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES, fusedMultiplyAdd()));
+    const module = new WebAssembly.Module(gemmModuleBytes(fusedMultiplyAdd(), true));
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
     const threads = nodeBuiltin<typeof WorkerThreads>('node:worker_threads');
