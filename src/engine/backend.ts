@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-core alone registers no gradients; the tfjs-layers bundle registers all of core's.
 import '@tensorflow/tfjs-layers';
@@ -12,6 +13,7 @@ import { registerExpertChoice } from './expert-choice.js';
 import { registerBatchNormGradient } from './batchnorm-gradient.js';
 import { registerBatchNormTraining } from './batch-norm-training.js';
 import { registerReluGradient } from './relu-gradient.js';
+import { checkWasmInternals } from './wasm-internals.js';
 
 /** Backends pmoe can run on. `tensorflow` is @tensorflow/tfjs-node, used only when a user has installed it. */
 export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
@@ -61,7 +63,10 @@ async function init(backend: BackendName): Promise<string> {
       );
     }
   }
-  if (backend !== 'cpu' && (await activate('wasm'))) return tf.getBackend();
+  if (backend !== 'cpu' && (await activate('wasm'))) {
+    checkWasmInternals(tf.backend() as BackendWasm); // pmoe's wasm kernels rely on them
+    return tf.getBackend();
+  }
   if (backend === 'wasm') throw new Error("backend 'wasm' failed to start; use --backend cpu");
   if (!(await activate('cpu'))) throw new Error('no TensorFlow.js backend could be started');
   return tf.getBackend();
