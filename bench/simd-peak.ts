@@ -2,23 +2,16 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { fusedMultiplyAdd } from '../src/engine/simd-gemm.js';
-import { addTo, functionBody, ins, memoryModule, seq, whileNot } from '../src/engine/wasm-assembler.js';
+import { moduleBytes } from '../src/kernels/module-bytes.js';
 
 /**
- * The machine's 128-bit SIMD peak as WebAssembly reaches it: a loop of independent f32x4
- * multiply-adds whose operands and accumulators stay in registers (no loads or stores in the
- * loop), on one thread and on two (two worker threads started together). Every case's GFLOP/s
- * is printed as a fraction of it: the distance to what the hardware can do through 128-bit wasm
- * SIMD, whatever a peer reaches.
- *
- * Ten accumulators: enough independent chains to cover the multiply-add's latency on both FMA
- * pipes of an x64 core (4-5 cycles x 2), while 10 + 2 operands fit x64's 16 vector registers.
+ * The machine's 128-bit SIMD peak as WebAssembly reaches it (src/kernels/simd-peak.wat: ten
+ * chains of f32x4 multiply-adds in registers), on one thread and on two (two worker threads
+ * started together). Every case's GFLOP/s is printed as a fraction of it: the distance to what
+ * the hardware can do through 128-bit wasm SIMD, whatever a peer reaches.
  */
-const CHAINS = 10;
-/** Multiply-adds per chain per loop iteration (the loop's counter and branch are then ~1 % of its instructions). */
-const UNROLL = 4;
-/** FLOPs of one loop iteration: 4 lanes x (multiply + add) per multiply-add. */
-const FLOPS_PER_ITERATION = CHAINS * UNROLL * 4 * 2;
+/** FLOPs of one loop iteration of simd-peak.wat: 10 chains x 4 multiply-adds x 4 lanes x (multiply + add). */
+const FLOPS_PER_ITERATION = 10 * 4 * 4 * 2;
 
 export interface SimdPeak {
   /** The instruction timed: relaxed SIMD's fused multiply-add, or a multiply and an add where it is unavailable (PMOE_FMA=0). */
@@ -27,29 +20,6 @@ export interface SimdPeak {
   readonly oneThread: number;
   /** GFLOP/s of two threads together (best round: both threads' FLOPs over the round's wall time). */
   readonly twoThreads: number;
-}
-
-// Parameters: iterations, out (byte address of 16 bytes); locals: counter; v128: a, b, accumulators.
-const [ITERATIONS, OUT, COUNTER] = [0, 1, 2];
-const [A, B, ACC] = [3, 4, 5];
-
-function peakModuleBytes(fused: boolean): Uint8Array<ArrayBuffer> {
-  const mulAdd = (acc: number) =>
-    fused
-      ? seq(ins.get(A), ins.get(B), ins.get(acc), ins.f32x4RelaxedMadd, ins.set(acc))
-      : seq(ins.get(acc), ins.get(A), ins.get(B), ins.f32x4Mul, ins.f32x4Add, ins.set(acc));
-  const chains = Array.from({ length: CHAINS }, (_, c) => ACC + c);
-  const code = seq(
-    // a = b = 1e-3 (from memory: a constant V8 could fold), accumulators 0.
-    ins.get(OUT), ins.v128Load(0), ins.set(A),
-    ins.get(OUT), ins.v128Load(0), ins.set(B),
-    ...chains.map((acc) => seq(ins.v128Zero, ins.set(acc))),
-    ins.i32(0), ins.set(COUNTER),
-    whileNot(seq(ins.get(COUNTER), ins.get(ITERATIONS), ins.geU), seq(...Array.from({ length: UNROLL }, () => seq(...chains.map(mulAdd))), addTo(COUNTER, ins.i32(1)))),
-    // The sum of the accumulators is stored, so that no chain is dead code.
-    ins.get(OUT), ...chains.map((acc, i) => (i === 0 ? ins.get(acc) : seq(ins.get(acc), ins.f32x4Add))), ins.v128Store(0),
-  );
-  return memoryModule([{ name: 'peak', params: 2, body: functionBody(1, 2 + CHAINS, code) }]);
 }
 
 type PeakLoop = (iterations: number) => void;
@@ -115,7 +85,7 @@ function nextMessage(worker: Worker): Promise<FromWorker> {
  */
 export async function measureSimdPeak(rounds = 40): Promise<SimdPeak> {
   const fused = fusedMultiplyAdd();
-  const module = new WebAssembly.Module(peakModuleBytes(fused));
+  const module = new WebAssembly.Module(moduleBytes(fused ? 'simd-peak-fma' : 'simd-peak'));
   const oneThread = bestRate(instantiate(module), rounds);
   const workers = [0, 1].map(() => new Worker(fileURLToPath(import.meta.url)));
   try {

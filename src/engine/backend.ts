@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 // The fallback backend; the wasm one is loaded by useFastKernels, not on import.
 import '@tensorflow/tfjs-backend-cpu';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 // tfjs-core alone registers no gradients; the tfjs-layers bundle registers all of core's.
 import '@tensorflow/tfjs-layers';
 import { useFastKernels } from './fast-kernels.js';
 import { enableRelaxedSimd } from './relaxed-simd.js';
+import { checkWasmInternals } from './wasm-internals.js';
 import { mayHaveGpu } from './webgpu/gpu-device.js';
 
 /**
@@ -55,7 +57,10 @@ async function init(backend: BackendName): Promise<string> {
       );
     }
   }
-  if (backend !== 'cpu' && (await activate('wasm'))) return tf.getBackend();
+  if (backend !== 'cpu' && (await activate('wasm'))) {
+    checkWasmInternals(tf.backend() as BackendWasm); // pmoe's wasm kernels rely on them
+    return tf.getBackend();
+  }
   if (backend === 'wasm') throw new Error("backend 'wasm' failed to start; use --backend cpu");
   if (!(await activate('cpu'))) throw new Error('no TensorFlow.js backend could be started');
   return tf.getBackend();

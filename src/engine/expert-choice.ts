@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { GATE_MODES, type GateMode } from '../routing/gate.js';
+import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from '../ops/expert-choice-core.js';
 import { detach } from './detach.js';
 
 /**
@@ -9,7 +10,7 @@ import { detach } from './detach.js';
  * [batch * n, k] (row b n + j: patch j of image b, column s: expert s), give each expert's top l
  * patches per image (indices [batch, k, l], highest score first, ties to the lower patch index,
  * as tf.topk on cpu and wasm) and their gates [batch, k, l] (gate.ts). The gradient reaches the
- * scores through the gates (hand-derived, below).
+ * scores through the gates. The arithmetic is src/ops/expert-choice-core.ts's.
  *
  * Why: route() on [batch, k, n] scores is a transpose, tf.topk, and five to seven ops for the
  * gates, each with its gradient: ~2 ms of a WRN-pMoE step and of case e's forward on wasm, for
@@ -54,80 +55,28 @@ function output<T extends Float32Array | Int32Array>(backend: {}, shape: number[
   return (backend as MathBackendCPU).makeTensorInfo(shape, dtype, out);
 }
 
-/** max over patch j of scores[(b n + j) k + s], and log sum exp(score - max). */
-function logSumExp(scores: Float32Array, b: number, s: number, n: number, k: number): number {
-  let peak = -Infinity;
-  for (let j = 0; j < n; j++) peak = Math.max(peak, scores[(b * n + j) * k + s]);
-  let sum = 0;
-  for (let j = 0; j < n; j++) sum += Math.exp(scores[(b * n + j) * k + s] - peak);
-  return peak + Math.log(sum);
-}
-
-/**
- * The l largest of `column` into `top`, largest first, ties to the lower index: insertion into a
- * sorted list of l (TypedArray.sort with a comparator took ~20 us per row of 64 here).
- */
-function topIndices(column: Float32Array, l: number, top: Int32Array): void {
-  let size = 0;
-  for (let j = 0; j < column.length; j++) {
-    const value = column[j];
-    // Later indices go after equal values: ties stay with the lower index.
-    if (size === l && !(value > column[top[l - 1]])) continue;
-    let at = size < l ? size++ : l - 1;
-    while (at > 0 && value > column[top[at - 1]]) {
-      top[at] = top[at - 1];
-      at--;
-    }
-    top[at] = j;
-  }
-}
-
 function expertChoiceKernel(args: KernelArgs): tf.TensorInfo[] {
   const { scores } = args.inputs as { scores: tf.TensorInfo };
   const { patches: n, patchesPerExpert: l, gate } = args.attrs as unknown as Attrs;
   const [rows, k] = scores.shape;
   const batch = rows / n;
-  const column = new Float32Array(n);
-  const order = new Int32Array(l);
-  const chosen = new Int32Array(batch * k * l);
-  const weights = new Float32Array(batch * k * l);
-  const values32 = values(args.backend, scores) as Float32Array;
-  const score = (b: number, s: number, j: number) => values32[(b * n + j) * k + s];
+  const selection: Selection = { chosen: new Int32Array(batch * k * l), gates: new Float32Array(batch * k * l), at: 0, l };
+  const column: ScoreColumn = { values: values(args.backend, scores) as Float32Array, base: 0, step: k, n };
   for (let b = 0; b < batch; b++) {
     for (let s = 0; s < k; s++) {
-      for (let j = 0; j < n; j++) column[j] = score(b, s, j);
-      topIndices(column, l, order);
-      const at = (b * k + s) * l;
-      chosen.set(order, at);
-      if (gate === 'hard') {
-        weights.fill(1, at, at + l);
-      } else {
-        // softmax-selected: over the l chosen; softmax-all: over all n, read at the chosen.
-        let shift: number;
-        let total = 1;
-        if (gate === 'softmax-all') {
-          shift = logSumExp(values32, b, s, n, k);
-        } else {
-          shift = score(b, s, order[0]);
-          total = 0;
-          for (let t = 0; t < l; t++) total += Math.exp(score(b, s, order[t]) - shift);
-        }
-        for (let t = 0; t < l; t++) weights[at + t] = Math.exp(score(b, s, order[t]) - shift) / total;
-      }
+      column.base = b * n * k + s;
+      selection.at = (b * k + s) * l;
+      topL(column, selection);
+      writeGates(gate, column, selection);
     }
   }
   return [
-    output<Int32Array>(args.backend, [batch, k, l], 'int32', (out) => out.set(chosen)),
-    output<Float32Array>(args.backend, [batch, k, l], 'float32', (out) => out.set(weights)),
+    output<Int32Array>(args.backend, [batch, k, l], 'int32', (out) => out.set(selection.chosen)),
+    output<Float32Array>(args.backend, [batch, k, l], 'float32', (out) => out.set(selection.gates)),
   ];
 }
 
-/**
- * dScores from dGates, per image b and expert s, with g the gates of the chosen patches:
- * - softmax-selected: d score[chosen t] = g_t (dg_t - sum_u dg_u g_u), zero elsewhere;
- * - softmax-all: d score[j] = -softmax_j sum_u dg_u g_u, plus dg_t g_t at chosen t;
- * - hard: zero.
- */
+/** dScores from dGates, column by column (gateGradient). */
 function expertChoiceGradKernel(args: KernelArgs): tf.TensorInfo {
   const { scores, indices, gates, dGates } = args.inputs as Record<string, tf.TensorInfo>;
   const { patches: n, patchesPerExpert: l, gate } = args.attrs as unknown as Attrs;
@@ -136,18 +85,13 @@ function expertChoiceGradKernel(args: KernelArgs): tf.TensorInfo {
   const grad = new Float32Array(rows * k);
   if (gate !== 'hard') {
     const [scoreValues, chosen, g, dg] = [scores, indices, gates, dGates].map((t) => values(args.backend, t));
+    const column: ScoreColumn = { values: scoreValues as Float32Array, base: 0, step: k, n };
+    const selection: Selection = { chosen: chosen as Int32Array, gates: g as Float32Array, at: 0, l };
     for (let b = 0; b < batch; b++) {
       for (let s = 0; s < k; s++) {
-        const at = (b * k + s) * l;
-        let weighted = 0;
-        for (let t = 0; t < l; t++) weighted += dg[at + t] * g[at + t];
-        if (gate === 'softmax-all') {
-          const lse = logSumExp(scoreValues as Float32Array, b, s, n, k);
-          for (let j = 0; j < n; j++) grad[(b * n + j) * k + s] = -Math.exp(scoreValues[(b * n + j) * k + s] - lse) * weighted;
-          for (let t = 0; t < l; t++) grad[(b * n + chosen[at + t]) * k + s] += dg[at + t] * g[at + t];
-        } else {
-          for (let t = 0; t < l; t++) grad[(b * n + chosen[at + t]) * k + s] = g[at + t] * (dg[at + t] - weighted);
-        }
+        column.base = b * n * k + s;
+        selection.at = (b * k + s) * l;
+        gateGradient(gate, column, selection, dg as Float32Array, grad);
       }
     }
   }

@@ -3,7 +3,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { checkRange, gatherRows, scatterAddRowsOp } from './gather-rows.js';
 import { heapKernels } from './heap-kernels.js';
 import { rowsProductT, simdMatMul, THREADED_MIN_COLUMNS, THREADED_MIN_FLOPS } from './rows-product.js';
-import { gemmThreads, type GemmThreads } from './gemm-threads.js';
+import { ArenaFullError, gemmThreads, type GemmThreads } from './gemm-threads.js';
 import { float32View, int32View, inWorkspace, spareRows } from './workspace.js';
 
 /**
@@ -96,7 +96,7 @@ function expertOutputsWasm(args: KernelArgs): TensorInfo[] {
           try {
             onWorker(backend, threads!, { x, rowValues, kernels, biases, here, filters, z: { memory: work.memory, at: zAt }, products });
           } catch (error) {
-            if (!(error instanceof RangeError)) throw error; // the operands did not fit the arena: all on the heap
+            if (!(error instanceof ArenaFullError)) throw error; // the operands did not fit the arena: all on the heap
             split = false;
           }
         }

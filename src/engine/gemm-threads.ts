@@ -1,6 +1,7 @@
 import type * as WorkerThreads from 'node:worker_threads';
 import type * as Os from 'node:os';
 import { nodeBuiltin } from '../util/node-builtin.js';
+import { SHARED_MAX_PAGES } from '../kernels/module-bytes.js';
 import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js';
 
 /**
@@ -15,7 +16,7 @@ import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js'
  *
  * `PMOE_THREADS=1` turns it off; sweeps running one worker process per core set it for their workers.
  */
-const MAX_PAGES = 16384; // 1 GiB of address space, reserved, not committed
+const MAX_PAGES = SHARED_MAX_PAGES; // 1 GiB of address space, reserved, not committed
 const PAGE = 65536;
 /**
  * The arena's first 256 MiB are kept between operations: row tables (table()) below 192 MiB,
@@ -90,7 +91,7 @@ const CALLER_POLL_MS = 50;
 
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, control } = workerData;
+const { module, memory, control, errors } = workerData;
 const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const jobs = { gemmSeg: kernels.gemmSeg, gemmTChunks: (${gemmTChunks.toString()}).bind(null, kernels) };
 const names = ${JSON.stringify(FUNCTIONS)};
@@ -104,7 +105,8 @@ for (;;) {
   if (Atomics.compareExchange(control, ${CLAIMED}, seen - 1, seen) !== seen - 1) continue;
   try {
     jobs[names[control[${FUNCTION}]]](...control.subarray(${ARGS}, ${ARGS + MAX_ARGS}));
-  } catch {
+  } catch (error) {
+    errors.postMessage(error instanceof Error ? error.stack ?? error.message : String(error));
     Atomics.store(control, ${FAILED}, 1);
   }
   Atomics.store(control, ${DONE}, seen);
@@ -122,33 +124,52 @@ export function gemmTChunks(kernels: Kernels, m: number, n: number, k: number, r
   for (let p = 0, i = 0; p < k; p += chunk, i++) kernels.gemmT(m, n, Math.min(chunk, k - p), rows + 4 * p, b + 4 * p * n, c + 4 * i * m * n);
 }
 
+/** The operands of one operation do not fit the arena (the caller runs it on the heap instead). */
+export class ArenaFullError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ArenaFullError';
+  }
+}
+
 export class GemmThreads {
   readonly memory: WebAssembly.Memory;
   readonly kernels: Kernels;
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
   private readonly worker: WorkerThreads.Worker;
+  /** The worker's reports of failed jobs, read synchronously (receiveMessageOnPort) when one fails. */
+  private readonly errors: WorkerThreads.MessagePort;
+  private readonly receive: typeof WorkerThreads.receiveMessageOnPort;
   private job = 0;
   private top = KEPT_END;
   private readonly tables = new KeptSpace<string>(64, TABLES_END, () => new Map());
   private readonly copies = new KeptSpace<object>(TABLES_END, KEPT_END, () => new WeakMap());
 
   constructor() {
-    const module = new WebAssembly.Module(gemmModuleBytes(MAX_PAGES, fusedMultiplyAdd()));
+    const module = new WebAssembly.Module(gemmModuleBytes(fusedMultiplyAdd(), true));
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
     const threads = nodeBuiltin<typeof WorkerThreads>('node:worker_threads');
     if (!threads) throw new Error('gemm threads: no node:worker_threads here');
-    this.worker = new threads.Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, control: this.control } });
+    const channel = new threads.MessageChannel();
+    this.errors = channel.port1;
+    this.errors.unref();
+    this.receive = threads.receiveMessageOnPort;
+    this.worker = new threads.Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { module, memory: this.memory, control: this.control, errors: channel.port2 },
+      transferList: [channel.port2],
+    });
     this.worker.unref();
   }
 
-  /** Byte address of `floats` 4-byte elements of the arena, 64-byte aligned; RangeError past the arena's 1 GiB. */
+  /** Byte address of `floats` 4-byte elements of the arena, 64-byte aligned; ArenaFullError past the arena's 1 GiB. */
   alloc(floats: number): number {
     const ptr = this.top;
     this.top += Math.ceil((floats * 4 + 64) / 64) * 64;
     if (this.top > MAX_PAGES * PAGE) {
       this.top = ptr;
-      throw new RangeError(`gemm threads: ${floats * 4} bytes do not fit the ${MAX_PAGES * PAGE - KEPT_END}-byte scratch of the arena`);
+      throw new ArenaFullError(`gemm threads: ${floats * 4} bytes do not fit the ${MAX_PAGES * PAGE - KEPT_END}-byte scratch of the arena`);
     }
     this.ensure(this.top);
     return ptr;
@@ -198,7 +219,14 @@ export class GemmThreads {
 
   private ensure(end: number): void {
     const missing = end - this.memory.buffer.byteLength;
-    if (missing > 0) this.memory.grow(Math.ceil(missing / PAGE));
+    if (missing <= 0) return;
+    try {
+      this.memory.grow(Math.ceil(missing / PAGE));
+    } catch (error) {
+      // grow throws a RangeError where the pages cannot be committed.
+      if (error instanceof RangeError) throw new ArenaFullError(`gemm threads: the arena could not grow to ${end} bytes`, { cause: error });
+      throw error;
+    }
   }
 
   /** Views of the whole arena (take them after the last alloc: growing replaces the buffer). */
@@ -243,7 +271,10 @@ export class GemmThreads {
       Atomics.wait(control, DONE, job - 1, 1000);
       if (Date.now() - started > WAIT_LIMIT_MS) throw new Error(`gemm threads: the worker thread did not finish ${name} in ${WAIT_LIMIT_MS / 1000} s`);
     }
-    if (Atomics.exchange(control, FAILED, 0) !== 0) throw new Error(`gemm threads: ${name} failed on the worker thread`);
+    if (Atomics.exchange(control, FAILED, 0) !== 0) {
+      const report = this.receive(this.errors)?.message as string | undefined;
+      throw new Error(`gemm threads: ${name} failed on the worker thread: ${report ?? 'no report'}`);
+    }
   }
 }
 

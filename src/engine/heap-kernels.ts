@@ -1,12 +1,12 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { bindBatchNorm, type BatchNormKernels } from './simd-batch-norm.js';
 import { bindGemm, type Kernels } from './simd-gemm.js';
+import { heapMemory } from './wasm-internals.js';
 
 function bindOnce<T>(bind: (memory: WebAssembly.Memory) => T | null) {
   const bound = new WeakMap<WebAssembly.Memory, T | null>();
   return (backend: BackendWasm): T | null => {
-    const memory = (backend.wasm as unknown as { asm?: { memory?: unknown } }).asm?.memory;
-    if (!(memory instanceof WebAssembly.Memory)) return null;
+    const memory = heapMemory(backend);
     if (!bound.has(memory)) bound.set(memory, bind(memory));
     return bound.get(memory) ?? null;
   };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { moduleDataId, releaseView, wasmBatchMatMul, type WasmBatchMatMul } from './wasm-internals.js';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = tf.NamedAttrMap;
@@ -53,17 +54,6 @@ function view(backend: BackendWasm, base: TensorInfo, shape: number[], elementOf
   return backend.makeOutput(shape, 'float32', backend.getMemoryOffset(base.dataId) + elementOffset * FLOAT_BYTES);
 }
 
-/**
- * Unregisters a view without freeing its memory (its base owns it; disposeData would free an
- * interior pointer). The wasm side's disposal also deletes any XNNPACK operator cached under its id.
- */
-function releaseView(backend: BackendWasm, info: TensorInfo): void {
-  const data = backend.dataIdMap.get(info.dataId);
-  if (data == null) return;
-  backend.wasm.tfjs.disposeData(data.id);
-  backend.dataIdMap.delete(info.dataId);
-}
-
 /** [K, N] of the first XNNPACK operator built for each right-hand data id (see the note above). */
 const weightShapes = new WeakMap<object, string>();
 
@@ -81,46 +71,13 @@ function safeWeights(backend: BackendWasm, x: TensorInfo, k: number, n: number):
   return copy;
 }
 
-type WasmBatchMatMul = (
-  aId: number,
-  aShape: Uint8Array,
-  aRank: number,
-  bId: number,
-  bShape: Uint8Array,
-  bRank: number,
-  transposeA: number,
-  transposeB: number,
-  outId: number,
-) => void;
-
-interface Cwrap {
-  cwrap(name: string, returns: null, args: string[]): WasmBatchMatMul;
-  _BatchMatMul?: unknown;
-}
-
-const wasmBatchMatMuls = new WeakMap<object, WasmBatchMatMul | null>();
-
-/** The wasm module's own BatchMatMul entry (as the tfjs kernel binds it), or null if it has none. */
-function wasmBatchMatMul(backend: BackendWasm): WasmBatchMatMul | null {
-  const module = backend.wasm as unknown as Cwrap;
-  let fn = wasmBatchMatMuls.get(module);
-  if (fn === undefined) {
-    fn =
-      typeof module.cwrap === 'function' && typeof module._BatchMatMul === 'function'
-        ? module.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number'])
-        : null;
-    wasmBatchMatMuls.set(module, fn);
-  }
-  return fn;
-}
-
 function shapeBytes(shape: number[]): Uint8Array {
   return new Uint8Array(new Int32Array(shape).buffer);
 }
 
 /** out [M, N] = a [M, K] x b [K, N] on XNNPACK, all three given by data id; out's memory is overwritten. */
 function xnnProduct(backend: BackendWasm, fn: WasmBatchMatMul, a: TensorInfo, b: TensorInfo, out: TensorInfo, m: number, k: number, n: number): void {
-  const id = (x: TensorInfo) => backend.dataIdMap.get(x.dataId)!.id;
+  const id = (x: TensorInfo) => moduleDataId(backend, x);
   fn(id(a), shapeBytes([1, m, k]), 3, id(b), shapeBytes([1, k, n]), 3, 0, 0, id(out));
 }
 

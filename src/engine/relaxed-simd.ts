@@ -10,7 +10,7 @@ import { nodeBuiltin } from '../util/node-builtin.js';
  */
 export function enableRelaxedSimd(): boolean {
   if (typeof WebAssembly !== 'object') return false;
-  const bytes = gemmModuleBytes(undefined, true);
+  const bytes = gemmModuleBytes(true);
   if (WebAssembly.validate(bytes)) return true;
   nodeBuiltin<typeof import('node:v8')>('node:v8')?.setFlagsFromString('--experimental-wasm-relaxed-simd');
   return WebAssembly.validate(bytes);

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { gemmTChunks, gemmThreads, type GemmThreads } from './gemm-threads.js';
+import { ArenaFullError, gemmTChunks, gemmThreads, type GemmThreads } from './gemm-threads.js';
 import { heapKernels } from './heap-kernels.js';
+import { heapMemory } from './wasm-internals.js';
 import type { Kernels } from './simd-gemm.js';
 
 type TensorInfo = tf.TensorInfo;
@@ -59,7 +60,7 @@ class HeapWorkspace implements Workspace {
     private readonly backend: BackendWasm,
     private readonly kernels: Kernels,
   ) {
-    this.memory = (backend.wasm as unknown as { asm: { memory: WebAssembly.Memory } }).asm.memory;
+    this.memory = heapMemory(backend);
   }
 
   input(info: TensorInfo): number {
@@ -256,7 +257,7 @@ export function inWorkspace(backend: BackendWasm, body: (work: Workspace) => voi
     try {
       return runIn(new ThreadWorkspace(backend, threads), body);
     } catch (error) {
-      if (!(error instanceof RangeError)) throw error; // the operands did not fit the arena: on the heap instead
+      if (!(error instanceof ArenaFullError)) throw error; // the operands did not fit the arena: on the heap instead
     }
   }
   const kernels = heapKernels(backend);

@@ -124,25 +124,32 @@ export class PatchMoE extends tfl.layers.Layer {
 
   /** The routing of a batch: chosen patch indices and gates per image and expert (patches in row-major grid order). */
   routing(inputs: tf.Tensor4D): Routing {
-    return tf.tidy(() => {
-      const { routing } = this.forward(inputs);
-      return routing;
-    });
+    return tf.tidy(() => this.route(inputs).routing);
+  }
+
+  /** The input's patches [batch, n, ph * pw * C] and their routing (the router product and top-l, no experts). */
+  private route(input: tf.Tensor): { patches: tf.Tensor3D; routing: Routing } {
+    if (!this.built || !this.grid || !this.routerKernel) this.build(input.shape);
+    const grid = this.grid!;
+    const { patchesPerExpert: l, gate } = this.settings;
+    const batch = input.shape[0];
+    const n = grid.rows * grid.cols;
+    const patches = patchify(input as tf.Tensor4D, this.patch);
+    const router = this.routerKernel!.read() as tf.Tensor2D;
+    const routing = expertChoiceAvailable()
+      ? expertChoice(simdMatMul(tf.reshape(patches, [batch * n, patches.shape[2]]) as tf.Tensor2D, router), n, l, gate)
+      : route(patchScores(patches, router), l, gate);
+    return { patches, routing };
   }
 
   private forward(input: tf.Tensor): { output: tf.Tensor4D; routing: Routing } {
-    if (!this.built || !this.grid || !this.routerKernel) this.build(input.shape);
-    const grid = this.grid!;
-    const { experts: k, patchesPerExpert: l, filtersPerExpert: f, kernelSize, gate } = this.settings;
-    const { height: ph, width: pw } = this.patch;
-    const batch = input.shape[0];
-    const n = grid.rows * grid.cols;
     return tf.tidy(() => {
-      const patches = patchify(input as tf.Tensor4D, this.patch); // [batch, n, ph * pw * C]
-      const router = this.routerKernel!.read() as tf.Tensor2D;
-      const routing = expertChoiceAvailable()
-        ? expertChoice(simdMatMul(tf.reshape(patches, [batch * n, patches.shape[2]]) as tf.Tensor2D, router), n, l, gate)
-        : route(patchScores(patches, router), l, gate);
+      const { patches, routing } = this.route(input);
+      const grid = this.grid!;
+      const { experts: k, patchesPerExpert: l, filtersPerExpert: f, kernelSize, gate } = this.settings;
+      const { height: ph, width: pw } = this.patch;
+      const batch = input.shape[0];
+      const n = grid.rows * grid.cols;
       // The chosen indices are integers off the gradient tape; reading them here (the backends we
       // run on compute synchronously) lets plain loops build the row lists that tensor index
       // arithmetic built slowly on wasm.

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
 import { pad4, SimdArena, type Region } from '../engine/simd-gemm.js';
 import type { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
+import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from '../ops/expert-choice-core.js';
 import { patchScores, route } from '../routing/route.js';
 import type { Evaluation } from './evaluate.js';
 import {
@@ -27,12 +28,12 @@ interface FixedRouting {
 /**
  * The two-layer pMoE's training step without the tape (eq. 1), for every gate mode and pooling:
  *   scores g_{j,s} = <w_s, x_j>          one product over the batch's B n patches   [B n, k]
- *   J_s = top-l of g_{., s}, G = gates   small loops (ties to the lower patch index, as tf.topk)
+ *   J_s = top-l of g_{., s}, G = gates   src/ops/expert-choice-core.ts (ties to the lower patch index)
  *   Z_s = X_{J_s} W_s                    one product per expert over its B l rows   [B l, m/k]
  *   f = scale sum_s sum_r a_{r,s} sum_t ReLU(Z_{s,t,r}) G_{s,t},  scale = 1/l or 1/n
  * Backward: dZ_s = 1[Z > 0] G dhidden; dW_s = X_{J_s}^T dZ_s; dG = sum_r dhidden ReLU(Z); the
  * gate's gradient to the selected scores (softmax over the selected or over all n; none for hard
- * gates), then dW_router = X^T dg. The selected rows are read in place through row tables.
+ * gates; expert-choice-core.ts's gateGradient), then dW_router = X^T dg. The selected rows are read in place through row tables.
  * With frozen routers (separate training's expert phase) the routing of both sets is computed once
  * (by the tf path, so it is the autodiff path's routing) and the router product is skipped.
  */
@@ -160,35 +161,15 @@ export class FusedPmoe implements FusedTrainer {
     const { arena } = this;
     const data = this.sets[set];
     data.product(data.allRows(samples, arena.ints(this.rows)), kp, this.rows, this.routers, this.scores);
-    const scores = arena.floats(this.scores);
     const gate = this.model.config.gate;
-    const score = new Float64Array(n);
-    const taken = new Uint8Array(n);
+    const column: ScoreColumn = { values: arena.floats(this.scores), base: 0, step: kp, n };
+    const selection: Selection = { chosen: this.selected, gates: this.gates, at: 0, l };
     for (let b = 0; b < batch; b++) {
       for (let s = 0; s < k; s++) {
-        const at = (b * k + s) * l;
-        for (let j = 0; j < n; j++) score[j] = scores[(b * n + j) * kp + s];
-        taken.fill(0);
-        for (let t = 0; t < l; t++) {
-          let best = -1;
-          for (let j = 0; j < n; j++) if (taken[j] === 0 && (best < 0 || score[j] > score[best])) best = j;
-          taken[best] = 1;
-          this.selected[at + t] = best;
-        }
-        const top = score[this.selected[at]];
-        if (gate === 'hard') {
-          this.gates.fill(1, at, at + l);
-        } else if (gate === 'softmax-selected') {
-          let total = 0;
-          for (let t = 0; t < l; t++) total += this.gates[at + t] = Math.exp(score[this.selected[at + t]] - top);
-          for (let t = 0; t < l; t++) this.gates[at + t] /= total;
-        } else {
-          let total = 0;
-          for (let j = 0; j < n; j++) total += Math.exp(score[j] - top);
-          const lse = top + Math.log(total);
-          this.logSumExp[b * k + s] = lse;
-          for (let t = 0; t < l; t++) this.gates[at + t] = Math.exp(score[this.selected[at + t]] - lse);
-        }
+        column.base = b * n * kp + s;
+        selection.at = (b * k + s) * l;
+        topL(column, selection);
+        this.logSumExp[b * k + s] = writeGates(gate, column, selection);
       }
     }
   }
@@ -263,24 +244,16 @@ export class FusedPmoe implements FusedTrainer {
     }
     if (!this.routersMove) return loss;
     // The gates' gradient reaches the scores: dS [B n, k], zero where nothing depends on a score.
-    const scores = arena.floats(this.scores);
     const ds = arena.floats(this.dScores);
     ds.fill(0, 0, batch * n * kp);
-    const softmaxAll = this.model.config.gate === 'softmax-all';
+    const gate = this.model.config.gate;
+    const column: ScoreColumn = { values: arena.floats(this.scores), base: 0, step: kp, n };
+    const selection: Selection = { chosen: this.selected, gates: this.gates, at: 0, l };
     for (let b = 0; b < batch; b++) {
       for (let s = 0; s < k; s++) {
-        const at = (b * k + s) * l;
-        let weighted = 0;
-        for (let t = 0; t < l; t++) weighted += this.gates[at + t] * dGates[at + t];
-        if (softmaxAll) {
-          // G_t = exp(g_t - logsumexp_j g_j): d/dg_j = G_t [j = J_t] - G_t softmax_j.
-          const lse = this.logSumExp[b * k + s];
-          for (let j = 0; j < n; j++) ds[(b * n + j) * kp + s] = -weighted * Math.exp(scores[(b * n + j) * kp + s] - lse);
-          for (let t = 0; t < l; t++) ds[(b * n + this.selected[at + t]) * kp + s] += this.gates[at + t] * dGates[at + t];
-        } else {
-          // Softmax over the selected: dg_t = G_t (dG_t - sum_t' G_t' dG_t').
-          for (let t = 0; t < l; t++) ds[(b * n + this.selected[at + t]) * kp + s] += this.gates[at + t] * (dGates[at + t] - weighted);
-        }
+        column.base = b * n * kp + s;
+        selection.at = (b * k + s) * l;
+        gateGradient(gate, column, selection, dGates, ds, this.logSumExp[b * k + s]);
       }
     }
     this.sets.train.productT(batch * n, kp, this.rows, this.dScores, this.routerGrads);

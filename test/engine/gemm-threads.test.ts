@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { gemmThreads, threadsSetting } from '../../src/engine/gemm-threads.js';
+import { ArenaFullError, gemmThreads, threadsSetting } from '../../src/engine/gemm-threads.js';
 
 describe('PMOE_THREADS', () => {
   it('takes positive integers and refuses anything else, naming the variable and the value', () => {
@@ -47,6 +47,22 @@ describe('the arena of the two-thread products (gemm-threads.ts)', () => {
     const other = threads.keptCopy({}, values);
     assert.notEqual(other, copy, 'another tensor, another copy');
     assert.equal(threads.floats()[other / 4 + 3], 7);
+    threads.reset();
+  });
+
+  it('reports a full arena as ArenaFullError, and a job that fails on the worker thread with its error', (t) => {
+    const threads = gemmThreads();
+    if (threads === null) return t.skip('the two-thread products need two cores and worker threads');
+    assert.throws(() => threads.alloc(2 ** 30), (error: Error) => error instanceof ArenaFullError && /do not fit the \d+-byte scratch of the arena/.test(error.message));
+    threads.reset();
+    // A row table pointing past the arena's 1 GiB: the worker's product traps.
+    const rows = threads.alloc(8);
+    threads.ints().fill(2 ** 31 - 64, rows / 4, rows / 4 + 8);
+    const c = threads.alloc(64);
+    assert.throws(
+      () => threads.split('gemmSeg', [4, 4, 4, 1, rows, 4, c, c, c], () => undefined),
+      (error: Error) => /gemmSeg failed on the worker thread: RuntimeError: memory access out of bounds/.test(error.message),
+    );
     threads.reset();
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fusedMultiplyAdd, pad4, simdAvailable, SimdArena, type Region } from '../../src/engine/simd-gemm.js';
+import { fusedMultiplyAdd, gemmModuleBytes, pad4, simdAvailable, SimdArena, type Kernels, type Region } from '../../src/engine/simd-gemm.js';
 import type { Rng } from '../../src/engine/random.js';
 import { freshRng } from '../support/random.js';
 import { enableRelaxedSimd } from '../../src/engine/relaxed-simd.js';
@@ -108,4 +108,49 @@ describe('SIMD products (engine/simd-gemm.ts) against float64 loops on fresh ran
     arena.alloc(4 * 65536); // several pages
     assert.deepEqual(Array.from(arena.floats(first)), [1, 2, 3, 4, 5, 6, 7, 8]);
   });
+
+  for (const fused of [true, false]) {
+    it(`gemmSeg and scaleRows (${fused ? 'fused' : 'separate'} multiply-add): segments read through a row table, bias, rows written through another`, () => {
+      const rng = freshRng(`gemm-seg-${fused}`);
+      const [m, n, segK, segs] = [12, 20, 7, 3];
+      const memory = new WebAssembly.Memory({ initial: 4 });
+      const kernels = new WebAssembly.Instance(new WebAssembly.Module(gemmModuleBytes(fused)), { env: { memory } }).exports as unknown as Kernels;
+      let top = 64;
+      const place = (values: ArrayLike<number>, ints = false) => {
+        const ptr = top;
+        (ints ? new Int32Array(memory.buffer, ptr, values.length) : new Float32Array(memory.buffer, ptr, values.length)).set(values);
+        top += Math.ceil((values.length * 4 + 64) / 64) * 64;
+        return ptr;
+      };
+      const pool = matrix(rng, 30, segK); // segments are rows of this pool, picked at random
+      const poolAt = place(pool);
+      const picks = Int32Array.from({ length: segs * m }, () => rng.int(30)); // segment-major: pick of (s, i) at s m + i
+      const rows = place(Int32Array.from(picks, (r) => poolAt + 4 * r * segK), true);
+      const b = matrix(rng, segs * segK, n);
+      const bias = matrix(rng, 1, n);
+      const order = Int32Array.from({ length: m }, (_, i) => (i * 5) % m); // C's row i written at output row order[i]
+      const c = place(new Float32Array(m * n));
+      const crows = place(Int32Array.from(order, (r) => c + 4 * r * n), true);
+      kernels.gemmSeg(m, n, segK, segs, rows, m, place(b), crows, place(bias));
+      const expected = new Float64Array(m * n);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let sum = bias[j];
+          for (let s = 0; s < segs; s++) for (let p = 0; p < segK; p++) sum += pool[picks[s * m + i] * segK + p] * b[(s * segK + p) * n + j];
+          expected[order[i] * n + j] = sum;
+        }
+      }
+      const out = new Float32Array(memory.buffer, c, m * n).slice();
+      assert.ok(relativeError(out, expected) < 1e-6, `gemmSeg: ${relativeError(out, expected)}`);
+
+      const scales = matrix(rng, 1, m);
+      const scaled = place(new Float32Array(m * n));
+      const arows = place(Int32Array.from({ length: m }, (_, i) => c + 4 * i * n), true);
+      const targets = place(Int32Array.from(order, (r) => scaled + 4 * r * n), true);
+      kernels.scaleRows(m, n, arows, targets, place(scales));
+      const want = new Float64Array(m * n);
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) want[order[i] * n + j] = scales[i] * out[i * n + j];
+      assert.ok(relativeError(new Float32Array(memory.buffer, scaled, m * n), want) < 1e-6, 'scaleRows');
+    });
+  }
 });

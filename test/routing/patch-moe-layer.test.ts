@@ -87,6 +87,11 @@ describe('PatchMoE layer', () => {
           assert.ok(maxDifference(actual, expected) < 1e-4, `max difference ${maxDifference(actual, expected)}`);
           const routing = layer.routing(input);
           assert.deepEqual(routing.indices.shape, [shape.input[0], 3, patchesPerExpert]);
+          // routing() computes only the routing: none of the experts' kernels run.
+          const routingKernels = (await tf.profile(() => void tf.tidy(() => layer.routing(input).gates))).kernelNames;
+          const forwardKernels = (await tf.profile(() => void tf.tidy(() => layer.apply(input) as tf.Tensor))).kernelNames;
+          assert.ok(!routingKernels.some((name) => /Conv2D|GatherRows|ExpertOutputs/.test(name)), `routing ran ${routingKernels}`);
+          assert.ok(routingKernels.length < forwardKernels.length, `routing ran ${routingKernels}; forward ${forwardKernels}`);
           tf.dispose([input, output, routing.indices, routing.gates]);
         });
       }
