@@ -2,7 +2,8 @@ import { tf } from '../src/engine/backend.js';
 import { modelFlops } from '../src/analysis/flops.js';
 import { loadImageData } from '../src/data/image-source.js';
 import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
-import { trainImageModel, type ImageSplit } from '../src/training/train-image-model.js';
+import { trainImageModel } from '../src/training/train-image-model.js';
+import { type ImageSplit } from '../src/data/image-split.js';
 import { encodeTensor, type WireTensor } from './wire.js';
 import { readAndDispose, type Workload } from './workload.js';
 

@@ -1,6 +1,6 @@
 import { cpus, loadavg, platform, release } from 'node:os';
 import { tf } from '../src/engine/backend.js';
-import { gemmThreads } from '../src/engine/gemm-threads.js';
+import { gemmThreads } from '../src/kernels/gemm-threads.js';
 
 export interface MachineInfo {
   readonly cpu: string;

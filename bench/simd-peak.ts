@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import { fusedMultiplyAdd } from '../src/engine/simd-gemm.js';
+import { fusedMultiplyAdd } from '../src/kernels/simd-gemm.js';
 import { moduleBytes } from '../src/kernels/module-bytes.js';
 
 /**

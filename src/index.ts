@@ -5,16 +5,16 @@
  * (pmoe/data, pmoe/experiments, pmoe/report) so that importing this one stays light.
  */
 export { initEngine, BACKEND_NAMES, type BackendName, type EngineOptions } from './engine/backend.js';
-export { useFastKernels, restoreKernels, type FastKernels } from './engine/fast-kernels.js';
-export { enableRelaxedSimd } from './engine/relaxed-simd.js';
-export { TFJS_VERSION, TfjsVersionError } from './engine/tfjs-versions.js';
-export { createRng, type Rng } from './engine/random.js';
-export { detach } from './engine/detach.js';
-export { setGemmThreads } from './engine/gemm-threads.js';
-export { expertChoice } from './engine/expert-choice.js';
-export { expertOutputs } from './engine/expert-outputs.js';
+export { useFastKernels, restoreKernels, type FastKernels } from './ops/fast-kernels.js';
+export { enableRelaxedSimd } from './kernels/relaxed-simd.js';
+export { TFJS_VERSION, TfjsVersionError } from './ops/tfjs-versions.js';
+export { createRng, type Rng } from './util/random.js';
+export { detach } from './ops/detach.js';
+export { setGemmThreads } from './kernels/gemm-threads.js';
+export { expertChoice } from './ops/expert-choice.js';
+export { expertOutputs } from './ops/expert-outputs.js';
 
-export { GATE_MODES, POOLINGS, type GateMode, type Pooling } from './routing/gate.js';
+export { GATE_MODES, POOLINGS, type GateMode, type Pooling } from './ops/gate.js';
 export { patchify, unpatchify, patchGrid, type PatchSize, type PatchGrid } from './routing/patchify.js';
 export { patchScores, route, gatherForExperts, gatesForExperts, routingToArrays, type Routing, type RoutingArrays } from './routing/route.js';
 export { PatchMoE, patchMoE, PATCH_MOE_INITIALIZERS, type PatchMoeOptions, type PatchMoeLayerArgs } from './routing/patch-moe-layer.js';
@@ -45,7 +45,8 @@ export { saveModelFiles, loadModelFiles } from './io/model-files.js';
 export type { PmoeModelExtras } from './models/pmoe-model-file.js';
 
 export { trainModel, trainingSchema, type TrainingOptions, type TrainingResult, type EpochMetrics, type TrainingHooks } from './training/train.js';
-export { trainImageModel, evaluateImageModel, type ImageSplit, type ImageEpochRecord } from './training/train-image-model.js';
+export { trainImageModel, evaluateImageModel, type ImageEpochRecord } from './training/train-image-model.js';
+export { type ImageSplit } from './data/image-split.js';
 export { classificationLoss, predictions } from './training/loss.js';
 export { routerLinearLoss } from './training/router-loss.js';
 export { evaluate, type Evaluation } from './training/evaluate.js';

@@ -12,7 +12,7 @@
  *   filler item's images) / the standard deviation of <w, x> over all their images, for each
  *   class, the smaller of the two: how far the class item stands out along w from its nearest filler.
  */
-import { createRng } from '../engine/random.js';
+import { createRng } from '../util/random.js';
 import { indicesByDigit, type MnistSplit } from '../data/mnist.js';
 
 export interface PairSeparability {

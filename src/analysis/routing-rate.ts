@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
 import type { RoutedPatchModel } from '../models/patch-model.js';
 import type { RoutingArrays } from '../routing/route.js';
-import { forEachBatch } from '../training/batches.js';
+import { forEachBatch } from '../data/batches.js';
 
 /**
  * How a discriminative patch counts as well routed.

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseOverrides } from '../util/overrides.js';
 import type { BackendName } from '../engine/backend.js';
 import { retries, type FailureCause, type RetryPolicy } from '../experiments/failure.js';
 import { checkPlannedRuns } from '../experiments/plan-size.js';
@@ -36,27 +37,6 @@ export interface ReproduceOptions {
 export function retryPolicy(options: Pick<ReproduceOptions, 'retry' | 'retryFailed'>): RetryPolicy {
   if (options.retryFailed && options.retry === false) throw new OptionError('--retry-failed and --no-retry contradict each other: give one of them');
   return options.retryFailed ? 'all' : options.retry === false ? 'none' : 'changeable';
-}
-
-/** `--set key=value` pairs as an options object; values are JSON where they parse, text otherwise. */
-export function parseOverrides(pairs: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(
-    pairs.map((pair) => {
-      const at = pair.indexOf('=');
-      if (at < 1) throw new OptionError(`--set takes key=value (for example seeds=2 or sizes=[100,500]); got '${pair}'`);
-      const key = pair.slice(0, at);
-      const text = pair.slice(at + 1);
-      try {
-        return [key, JSON.parse(text)];
-      } catch (error) {
-        // Text that starts like a list, object or string must be JSON; other text is plain (init=code).
-        if (/^\s*[[{"]/.test(text)) {
-          throw new OptionError(`--set ${key}: '${text}' is not valid JSON (${(error as Error).message}); write lists as [100,500]`);
-        }
-        return [key, text];
-      }
-    }),
-  );
 }
 
 /** `pmoe reproduce <name>`: expands a named experiment into runs and sweeps them, resumably. */

@@ -6,7 +6,7 @@ import { regimeResultsPath, regimeSettings, SCALING_REGIMES_EXPERIMENT } from '.
 import { runScaling, scalingCells, scalingSpec, sweepRunner } from '../experiments/scaling.js';
 import { buildScalingRegimesReport, writeScalingRegimesReport, type ScalingRegimesReport } from '../report/scaling-regimes-report.js';
 import { startProgress, type Progress } from './progress.js';
-import { parseOverrides } from './reproduce.js';
+import { parseOverrides } from '../util/overrides.js';
 
 export interface ScalingRegimesCommandOptions {
   quick?: boolean;

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parseOverrides } from './reproduce.js';
+import { parseOverrides } from '../util/overrides.js';
 import { resolveShard } from '../experiments/shard-env.js';
 import { shardResultsPath } from '../experiments/shard-files.js';
 import type { BackendName } from '../engine/backend.js';

@@ -2,7 +2,7 @@ import type { BackendName } from '../engine/backend.js';
 import { EXPERIMENTS, experimentByName } from '../experiments/registry.js';
 import { SCALING_EXPERIMENT, SCALING_QUICK, scalingCells, scalingSchema } from '../experiments/scaling.js';
 import { runKey } from '../experiments/shard.js';
-import { parseOverrides } from '../cli/reproduce.js';
+import { parseOverrides } from '../util/overrides.js';
 import { OptionError, parseOptions } from '../util/options.js';
 
 /** A sweep split over the tasks of a scheduler job: task i (0-based) runs shard i+1 of `tasks`. */

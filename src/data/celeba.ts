@@ -9,9 +9,9 @@
  */
 import { join, resolve } from 'node:path';
 import jpeg from 'jpeg-js';
-import { DataFileError } from './idx.js';
+import { DataFileError } from './data-file-error.js';
 import { readDataFile } from './read-data-file.js';
-import { centerSquare, resizeArea, toBytes } from './image-variants.js';
+import { centerSquare, resizeArea, toBytes } from './image-ops.js';
 
 export const CELEBA_ATTRIBUTE_COUNT = 40;
 /** Partition names by list_eval_partition.txt code 0, 1, 2. */

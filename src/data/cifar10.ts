@@ -7,7 +7,7 @@
  * of the 32x32 image in row-major order, then the 1024 green, then the 1024 blue.
  */
 import { resolve } from 'node:path';
-import { DataFileError } from './idx.js';
+import { DataFileError } from './data-file-error.js';
 import { readDataFile } from './read-data-file.js';
 
 export type Cifar10SplitName = 'train' | 'test';

@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readMaybeGzipped } from './gzip-file.js';
-import { DataFileError, parseIdx } from './idx.js';
+import { parseIdx } from './idx.js';
+import { DataFileError } from './data-file-error.js';
 import { checkedSplit, type MnistSplit, type MnistSplitName } from './mnist.js';
 
 /** Where Debian's `dataset-fashion-mnist` puts the files. */

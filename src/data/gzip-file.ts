@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { DataFileError, readProblem } from './idx.js';
+import { DataFileError, readProblem } from './data-file-error.js';
 
 const gunzipAsync = promisify(gunzip);
 

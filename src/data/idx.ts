@@ -4,23 +4,8 @@
  * Layout (all big-endian): two zero bytes, a type byte, a byte with the number of dimensions D,
  * then D uint32 sizes, then the elements in row-major order. Nothing may follow the data.
  */
+import { DataFileError } from './data-file-error.js';
 import { readDataFile } from './read-data-file.js';
-
-/** A data file that is missing, unreadable or not what it claims to be; the message names the file. */
-export class DataFileError extends Error {
-  override name = 'DataFileError';
-  constructor(
-    /** The file, as named in the message. */
-    readonly file: string,
-    /** What is wrong, without the file name. */
-    readonly problem: string,
-    /** How the file is described in the message: 'IDX file', 'MNIST file'. */
-    kind = 'IDX file',
-    options?: ErrorOptions,
-  ) {
-    super(`${kind} ${file}: ${problem}`, options);
-  }
-}
 
 interface IdxTypeInfo {
   readonly name: IdxType;
@@ -153,15 +138,6 @@ export function parseIdx(bytes: Uint8Array, name: string, kind = 'IDX file'): Id
       return { type, shape, data };
     }
   }
-}
-
-/** Why a file could not be read, in words. */
-export function readProblem(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOENT') return 'cannot read: no such file';
-  if (code === 'EACCES' || code === 'EPERM') return `cannot read: permission denied (${code})`;
-  if (code === 'EISDIR') return 'cannot read: it is a directory';
-  return `cannot read: ${error instanceof Error ? error.message : String(error)}`;
 }
 
 /** Reads and parses an IDX file; every failure is a DataFileError naming `path`. */

@@ -11,24 +11,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { canonicalJson } from '../experiments/shard.js';
-import type { ImageSplit } from '../training/train-image-model.js';
+import { canonicalJson } from '../util/canonical-json.js';
+import type { ImageSplit } from './image-split.js';
 import { integer, parseOptions, real } from '../util/options.js';
 import { CELEBA_ATTRIBUTE_FILE, CELEBA_IMAGE_DIR, CELEBA_PARTITION_FILE, loadCelebaImages, loadCelebaIndex, readJpeg, type CelebaIndex } from './celeba.js';
 import { cifar10Files, loadCifar10, type Cifar10Split, type Cifar10SplitName } from './cifar10.js';
-import {
-  celebaSmiling,
-  celebaSmilingEyeglasses,
-  celebaSpurious,
-  CIFAR10_CLASS_NAMES,
-  cifarBackgroundNoise,
-  cifarSubset,
-  cifarVehicles,
-  toUnitFloats,
-  type CelebaSelection,
-  type DecodedImage,
-  type PlacedImages,
-} from './image-variants.js';
+import { celebaSmiling, celebaSmilingEyeglasses, celebaSpurious, CIFAR10_CLASS_NAMES, cifarBackgroundNoise, cifarSubset, cifarVehicles, type CelebaSelection, type DecodedImage, type PlacedImages } from './image-variants.js';
+import { toUnitFloats } from './image-ops.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
 import { buildMnistQuadrants, composeMnistQuadrants } from './mnist-quadrants.js';
 

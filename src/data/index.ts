@@ -1,6 +1,7 @@
 /** pmoe/data: loaders of the real data sets (MNIST and MNIST-patch, CIFAR-10, CelebA) and their variants. */
 export { loadMnist } from './mnist.js';
-export { readIdx, parseIdx, DataFileError } from './idx.js';
+export { readIdx, parseIdx } from './idx.js';
+export { DataFileError } from './data-file-error.js';
 export { buildMnistPatchPools, takeBalanced, materialize, renderImage, MNIST_PATCH_DEFAULTS } from './mnist-patch.js';
 export { buildMnistQuadrants } from './mnist-quadrants.js';
 export { loadData, DATA_SOURCES, type DataSpec } from './source.js';

@@ -12,9 +12,9 @@
  */
 import { z } from 'zod';
 import type { PatchDataset } from './dataset.js';
-import { DataFileError } from './idx.js';
+import { DataFileError } from './data-file-error.js';
 import { indicesByDigit, loadMnist, MNIST_COLS, MNIST_ROWS, type MnistSplit, type MnistSplitName } from './mnist.js';
-import { createRng } from '../engine/random.js';
+import { createRng } from '../util/random.js';
 import { integer, OptionError, parseOptions } from '../util/options.js';
 
 export interface MnistPatchConfig {

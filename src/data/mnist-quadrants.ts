@@ -9,8 +9,8 @@
  * Classes are balanced (count / classes each, the remainder to the first ones); class digits are
  * drawn without replacement, fillers with replacement. Pixels are float32 in [0, 1] (MNIST / 255).
  */
-import { createRng } from '../engine/random.js';
-import { resizeArea } from './image-variants.js';
+import { createRng } from '../util/random.js';
+import { resizeArea } from './image-ops.js';
 import { loadMnist, MNIST_COLS, MNIST_ROWS, type MnistSplit, type MnistSplitName } from './mnist.js';
 
 export interface MnistQuadrantOptions {

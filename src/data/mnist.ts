@@ -4,7 +4,8 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { DataFileError, readIdx, type IdxArray } from './idx.js';
+import { readIdx, type IdxArray } from './idx.js';
+import { DataFileError } from './data-file-error.js';
 
 export type MnistSplitName = 'train' | 'test';
 

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { DataFileError, readProblem } from './idx.js';
+import { DataFileError, readProblem } from './data-file-error.js';
 
 /** What a path names when it is not a regular file, in words. */
 function fileType(info: Stats): string {

@@ -1,4 +1,4 @@
-import { canonicalJson } from '../experiments/shard.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import type { PatchDataset } from './dataset.js';
 import { MNIST_COLS, MNIST_ROWS } from './mnist.js';
 import { loadFashionMnist } from './fashion-mnist.js';

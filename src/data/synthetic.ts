@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import type { PatchDataset } from './dataset.js';
-import { createRng, type Rng } from '../engine/random.js';
+import { createRng, type Rng } from '../util/random.js';
 import { OptionError } from '../util/options.js';
 
 export interface SyntheticConfig {

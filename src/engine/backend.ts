@@ -4,9 +4,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 // tfjs-core alone registers no gradients; the tfjs-layers bundle registers all of core's.
 import '@tensorflow/tfjs-layers';
-import { useFastKernels } from './fast-kernels.js';
-import { enableRelaxedSimd } from './relaxed-simd.js';
-import { checkWasmInternals } from './wasm-internals.js';
+import { useFastKernels } from '../ops/fast-kernels.js';
+import { enableRelaxedSimd } from '../kernels/relaxed-simd.js';
+import { checkWasmInternals } from '../kernels/wasm-internals.js';
 import { mayHaveGpu } from './webgpu/gpu-device.js';
 
 /**

@@ -4,7 +4,7 @@
  * file fixed, a crash or kill that need not recur, memory freed) and keeps a divergence: the same
  * seed diverges the same way.
  */
-import { DataFileError } from '../data/idx.js';
+import { DataFileError } from '../data/data-file-error.js';
 import { DivergenceError } from '../training/sgd.js';
 import { MemoryLimitError } from '../util/memory-estimate.js';
 

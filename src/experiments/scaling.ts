@@ -52,7 +52,8 @@ import type { PatchRunSpec, RunSpec } from '../training/run.js';
 import { integer, oneOf, OptionError, real } from '../util/options.js';
 import { MAX_SEEDS } from './plan-size.js';
 import type { ResultLine } from './results-file.js';
-import { canonicalJson, inShard, runKey, type Shard } from './shard.js';
+import { inShard, runKey, type Shard } from './shard.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { runSweep, type SweepProgress } from './sweep.js';
 import type { BackendName } from '../engine/backend.js';
 

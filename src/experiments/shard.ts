@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../util/canonical-json.js';
 
 /** Which part of a sweep this process runs: shard `index` (1-based) of `count`. */
 export interface Shard {
@@ -14,18 +15,6 @@ export function parseShard(text: string): Shard {
     throw new RangeError(`--shard must be i/N with 1 <= i <= N (for example 2/4); got '${text}'`);
   }
   return { index, count };
-}
-
-/** Stable JSON: object keys sorted, so equal specs give equal text whatever order they were built in. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** The identity of a run: a hash of its canonical spec. */

@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import { dataFolderProblem, IMAGE_DATA_FOLDERS, type ImageDataFolder, type ImageDataSpec, type ImageSourceName } from '../data/image-source.js';
 import { WRN_ARCHITECTURES, WRN_PMOE_CELEBA, WRN_PMOE_CIFAR, type WrnArchitecture, type WrnModelSpec } from '../models/wide-resnet.js';
-import { PAPER_WRN } from '../report/paper-numbers.js';
+import { PAPER_WRN } from './paper-numbers.js';
 import type { ImageRunSpec } from '../training/run.js';
 import { integer, oneOf, real } from '../util/options.js';
 import { defineExperiment } from './definition.js';

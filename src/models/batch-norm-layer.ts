@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { BatchNormalization, BatchNormalizationLayerArgs } from '@tensorflow/tfjs-layers/dist/layers/normalization.js';
-import { batchNormTraining } from '../engine/batch-norm-training.js';
+import { batchNormTraining } from '../ops/batch-norm-training.js';
 
 /** tfjs-layers exports the layer's factory, not its class. */
 const BatchNormalizationBase = tfl.layers.batchNormalization({}).constructor as typeof BatchNormalization;

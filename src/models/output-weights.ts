@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { tfSeed } from '../engine/random.js';
+import { tfSeed } from '../util/random.js';
 
 /**
  * The fixed second layer a_{r,s} (never trained, as in the paper).

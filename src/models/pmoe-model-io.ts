@@ -1,7 +1,7 @@
 /** Saving and loading a TwoLayerPmoe model file on disk (Node); the format is in pmoe-model-file.ts. */
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DataFileError } from '../data/idx.js';
+import { DataFileError } from '../data/data-file-error.js';
 import { readDataFile } from '../data/read-data-file.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { integer, oneOf, parseOptions, real } from '../util/options.js';
 import { initStd, INIT_SCHEMES } from './init.js';
-import { tfSeed } from '../engine/random.js';
+import { tfSeed } from '../util/random.js';
 import { makeOutputWeights, OUTPUT_WEIGHTS } from './output-weights.js';
 import type { PatchModel } from './patch-model.js';
 

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { GATE_MODES, POOLINGS } from '../routing/gate.js';
+import { GATE_MODES, POOLINGS } from '../ops/gate.js';
 import { gatesForExperts, gatherForExperts, patchScores, route, type Routing } from '../routing/route.js';
 import { integer, oneOf, parseOptions, real } from '../util/options.js';
 import { initStd, INIT_SCHEMES, REGIMES } from './init.js';
-import { tfSeed } from '../engine/random.js';
+import { tfSeed } from '../util/random.js';
 import { makeOutputWeights, OUTPUT_WEIGHTS } from './output-weights.js';
 import type { RoutedPatchModel } from './patch-model.js';
 

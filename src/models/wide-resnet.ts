@@ -58,9 +58,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { createRng, type Rng } from '../engine/random.js';
+import { createRng, type Rng } from '../util/random.js';
 import { trainingBatchNormalization } from './batch-norm-layer.js';
-import { GATE_MODES } from '../routing/gate.js';
+import { GATE_MODES } from '../ops/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
 import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
 

@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
-import type { FigureView } from './figure-views.js';
+import type { FigureView } from './report-types.js';
 import { compareSeriesNames, type AggregatedPoint } from './statistics.js';
 
 /** Tableau 10: distinct hues, readable on white and in print. */

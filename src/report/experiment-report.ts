@@ -1,11 +1,12 @@
 import { seriesDomain } from './chart-spec.js';
-import type { FigureView, ReferencePoint } from './figure-views.js';
-import type { ImageReportExtras } from './wrn-figures.js';
+import type { FigureView, ReferencePoint } from './report-types.js';
+import type { ImageReportExtras } from './report-types.js';
 import type { Finding } from './finding.js';
 import type { OkLine, ReportLine } from './load-results.js';
 import type { MachineInfo } from './machine.js';
 import { runLabel } from './run-label.js';
 import { aggregate, mean, type AggregatedPoint, type Observation } from './statistics.js';
+import type { ProtocolSetting } from './report-types.js';
 
 /** Our point and the paper's at the same (series, x); either may be missing. */
 export interface Comparison {
@@ -22,13 +23,6 @@ export interface RunWallTime {
   readonly run: string;
   readonly wallTimeMs: number;
   readonly backend: string;
-}
-
-/** A setting of the runs: every distinct value seen, beside the paper's where it has one. */
-export interface ProtocolSetting {
-  readonly setting: string;
-  readonly values: readonly (string | number | boolean | null)[];
-  readonly paper: string | number | null;
 }
 
 /** Everything one experiment's report states; written as `<experiment>.json` and rendered as Markdown. */
@@ -72,19 +66,6 @@ export interface ReportContext {
   readonly generatedAt: Date;
   readonly machine: MachineInfo;
   readonly regenerate: string;
-}
-
-type Scalar = string | number | boolean | null;
-const asScalar = (value: unknown): Scalar => (value === undefined ? null : typeof value === 'object' && value !== null ? JSON.stringify(value) : (value as Scalar));
-
-/** The distinct values each setting takes over `lines`, beside the paper's; settings no run has are left out. */
-export function protocolSettings<L>(lines: readonly L[], settings: readonly { setting: string; read: (line: L) => unknown; paper: string | number | null }[]): ProtocolSetting[] {
-  return settings
-    .map(({ setting, read, paper }) => {
-      const values = [...new Set(lines.map((line) => asScalar(read(line))))].filter((v) => v !== null);
-      return { setting, values, paper };
-    })
-    .filter((s) => s.values.length > 0);
 }
 
 function comparisonsOf(view: FigureView, points: readonly AggregatedPoint[]): Comparison[] {

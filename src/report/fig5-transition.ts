@@ -1,7 +1,7 @@
 import { describeCrossing, firstCrossing, type Crossing } from './crossing.js';
 import type { Finding } from './finding.js';
 import { markdownTable } from './markdown-table.js';
-import { paperFig5Boundary } from './paper-numbers.js';
+import { paperFig5Boundary } from '../experiments/paper-numbers.js';
 
 /** Success rate (0..1) at each measured N of one l. */
 export type SuccessCurve = readonly { readonly x: number; readonly mean: number }[];

@@ -1,6 +1,6 @@
 import type { Finding } from './finding.js';
 import { markdownTable, signed } from './markdown-table.js';
-import { PAPER_FIG7 } from './paper-numbers.js';
+import { PAPER_FIG7 } from '../experiments/paper-numbers.js';
 
 export interface PeakAtSize {
   readonly samples: number;

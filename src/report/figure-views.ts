@@ -2,12 +2,15 @@ import { fig4Claims, fig4Finding } from './fig4-claims.js';
 import { fig5Finding, fig5Transitions, TRANSITION_LEVEL } from './fig5-transition.js';
 import { fig6Finding, fig6Summaries, PAPER_FIG6 } from './fig6-experts.js';
 import { fig7Finding, fig7Peaks } from './fig7-peak.js';
-import { protocolSettings, type ProtocolSetting } from './experiment-report.js';
+import { protocolSettings } from './protocol-settings.js';
+import { type ProtocolSetting } from './report-types.js';
 import type { Finding } from './finding.js';
 import { isImageLine, isPatchLine, type OkLine, type PatchOkLine, type ReportLine } from './load-results.js';
-import { PAPER_FIG4, PAPER_FIG5, PAPER_FIG7, PAPER_FIG8, PAPER_FIG9, PAPER_MNIST_PROTOCOL, type ModelName } from './paper-numbers.js';
+import { PAPER_FIG4, PAPER_FIG5, PAPER_FIG7, PAPER_FIG8, PAPER_FIG9, PAPER_MNIST_PROTOCOL, type ModelName } from '../experiments/paper-numbers.js';
 import { compareSeriesNames, curveOf, type AggregatedPoint, type Observation } from './statistics.js';
-import { isWrnExperiment, wrnView, type ImageReportExtras } from './wrn-figures.js';
+import { isWrnExperiment, wrnView } from './wrn-figures.js';
+import { type ImageReportExtras } from './report-types.js';
+import type { FigureView, ReferencePoint } from './report-types.js';
 
 /** Settings of the report that change what a figure shows; neither needs a rerun. */
 export interface FigureOptions {
@@ -15,53 +18,6 @@ export interface FigureOptions {
   readonly successAccuracy?: number;
   /** Figure 8: the l whose routing rate is drawn. Default 1, 2, 4, 6, 8 (the paper's). */
   readonly routerPatchesPerExpert?: readonly number[];
-}
-
-/** A point of the paper's, in the figure's units. */
-export interface ReferencePoint {
-  readonly series: string;
-  readonly x: number;
-  readonly y: number;
-}
-
-/**
- * How one experiment's records become one figure of the paper, with the paper's values beside them.
- * `L` is the kind of run it reads: two-layer runs (the MNIST figures) or image runs (the WRN figures).
- */
-export interface FigureView<L extends OkLine = OkLine> {
-  readonly experiment: string;
-  readonly title: string;
-  /** Axis titles, and the short names tables use. */
-  readonly xTitle: string;
-  readonly xName: string;
-  readonly yTitle: string;
-  readonly valueName: string;
-  readonly seriesName: string;
-  /** Decimals for values in tables. */
-  readonly digits: number;
-  /** 'share': each run gives 0 or 1 and the point is the share of runs (shown as k/n, no error bars). */
-  readonly valueKind: 'measure' | 'share';
-  readonly errorBars: boolean;
-  readonly yDomain?: readonly [number, number];
-  /** Series in legend order; series not listed follow in natural order. */
-  readonly seriesOrder: readonly string[];
-  readonly paper: {
-    /** Where the values come from, short enough for the legend. */
-    readonly source: string;
-    readonly points: readonly ReferencePoint[];
-    /** True when the points are the paper's values of the same quantity, so a difference means something. */
-    readonly comparable: boolean;
-    readonly note?: string;
-  };
-  /** Whether the figure reads this kind of run; the others are left out with a warning. */
-  accepts(line: OkLine): line is L;
-  /** Settings of the runs that change the numbers, beside the paper's. */
-  protocol(lines: readonly L[]): ProtocolSetting[];
-  /** This run's numbers on the figure (NaN where the record holds null). */
-  observe(line: L): Observation[];
-  findings(points: readonly AggregatedPoint[]): Finding[];
-  /** Image runs: cost per model, training time per N, accuracy per group. */
-  extras?(lines: readonly L[]): ImageReportExtras;
 }
 
 /** Settings of two-layer runs that change the numbers: mixing runs that differ in them makes a mean of unlike things. */

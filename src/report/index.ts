@@ -3,11 +3,12 @@ export { writeReport, regenerateCommand, fileStem, type ReportOptions, type Repo
 export { reportCommand, type ReportCommandOptions } from './report-command.js';
 export { chartSpec, chartRows, seriesDomain, SERIES_COLOURS } from './chart-spec.js';
 export { renderSvg } from './render-svg.js';
-export { figureViewFor, type FigureView, type FigureOptions, type ReferencePoint } from './figure-views.js';
+export { figureViewFor, type FigureOptions } from './figure-views.js';
+export { type FigureView, type ReferencePoint } from './report-types.js';
 export { buildExperimentReport, type ExperimentReport, type Comparison } from './experiment-report.js';
 export { loadResultsFile, ReportInputError, type ReportLine } from './load-results.js';
 export { mergeResultsFiles, mergeResultLines, type MergedResults } from './merge-results.js';
 export { aggregate, mean, sampleStd, type AggregatedPoint, type Observation } from './statistics.js';
 export { firstCrossing, type Crossing } from './crossing.js';
 export { fig4Claims, type Fig4Claims } from './fig4-claims.js';
-export * from './paper-numbers.js';
+export * from '../experiments/paper-numbers.js';

@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { standingLine } from '../experiments/results-file.js';
-import { canonicalJson } from '../experiments/shard.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { loadResultsFile, ReportInputError, type LoadedResultsFile, type ReportLine } from './load-results.js';
 
 /** Two successful records of one run that differ in more than their timings. */

@@ -23,7 +23,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { FitError, fitPowerLaw, powerLawAt, type PowerLawFit } from '../analysis/power-law.js';
 import { readResults, standingLine, type ResultLine } from '../experiments/results-file.js';
 import { cellRatio, reachedTarget, SCALING_EXPERIMENT, scalingRunInfo, type ScalingCell } from '../experiments/scaling.js';
-import { canonicalJson } from '../experiments/shard.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { SERIES_COLOURS } from './chart-spec.js';
 import { machineAtReportTime, type MachineInfo } from './machine.js';
 import { markdownTable } from './markdown-table.js';

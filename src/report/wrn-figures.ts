@@ -4,52 +4,15 @@
  * each model's size and analytic FLOPs, its training time per N (beside the paper's Table 2 for
  * Figure 12), and, where the data define groups (Figure 11), test accuracy per group.
  */
-import { protocolSettings, type ProtocolSetting } from './experiment-report.js';
-import type { FigureView } from './figure-views.js';
+import { protocolSettings } from './protocol-settings.js';
+import { type ProtocolSetting } from './report-types.js';
+import type { FigureView } from './report-types.js';
 import type { Finding } from './finding.js';
 import { isImageLine, type ImageOkLine } from './load-results.js';
 import { markdownTable, signed } from './markdown-table.js';
-import { PAPER_TABLE2, PAPER_WRN, PAPER_WRN_PROTOCOL, type WrnModelName } from './paper-numbers.js';
+import { PAPER_TABLE2, PAPER_WRN, PAPER_WRN_PROTOCOL, type WrnModelName } from '../experiments/paper-numbers.js';
 import { aggregate, curveOf, mean, type AggregatedPoint, type Observation } from './statistics.js';
-
-/** Size and arithmetic of one model, from its records (one value each unless runs differ in settings). */
-export interface ModelCost {
-  readonly series: string;
-  readonly runs: number;
-  readonly trainableParams: readonly number[];
-  /** Analytic forward FLOPs per image (the PatchMoE counted on its gathered patches). */
-  readonly forwardFlopsPerSample: readonly number[];
-  /** Forward plus backward FLOPs per training image. */
-  readonly trainStepFlopsPerSample: readonly number[];
-  /** Mean over runs of the SGD time per training image and epoch. */
-  readonly msPerTrainingSample: number;
-  /** Mean over runs of the training FLOPs divided by the SGD time. */
-  readonly achievedGflops: number;
-}
-
-/** Mean training time of one model at one N, beside the paper's where it gives one (Table 2). */
-export interface TrainingTimePoint {
-  readonly series: string;
-  readonly x: number;
-  readonly runs: number;
-  /** SGD steps only. */
-  readonly meanTrainTimeMs: number;
-  /** With the evaluation after every epoch. */
-  readonly meanWallTimeMs: number;
-  readonly paperSeconds: number | null;
-}
-
-/** Test accuracy (%) of one group of test images, per model and N. */
-export interface GroupAccuracyPoint extends AggregatedPoint {
-  readonly group: string;
-}
-
-/** What an image figure adds to its report. */
-export interface ImageReportExtras {
-  readonly costs: readonly ModelCost[];
-  readonly trainingTime: readonly TrainingTimePoint[];
-  readonly groupAccuracy?: readonly GroupAccuracyPoint[];
-}
+import type { GroupAccuracyPoint, ImageReportExtras, ModelCost, TrainingTimePoint } from './report-types.js';
 
 const MODEL_LABELS: Record<WrnModelName, string> = { wrn: 'WRN', 'wrn-pmoe': 'WRN-pMoE' };
 const wrnLabel = (architecture: string) => MODEL_LABELS[architecture as WrnModelName] ?? architecture;

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { detach } from '../engine/detach.js';
-import { gatherRows } from '../engine/gather-rows.js';
-import { simdMatMul } from '../engine/rows-product.js';
-import type { GateMode } from './gate.js';
+import { detach } from '../ops/detach.js';
+import { gatherRows } from '../ops/gather-rows.js';
+import { simdMatMul } from '../ops/rows-product.js';
+import type { GateMode } from '../ops/gate.js';
 
 /**
  * Which patches each expert took and with what gate.

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
 import type { PatchModel } from '../models/patch-model.js';
-import { forEachBatch } from './batches.js';
+import { forEachBatch } from '../data/batches.js';
 import { classificationLoss, predictions } from './loss.js';
 
 export interface Evaluation {

@@ -1,5 +1,5 @@
 import type { PatchDataset } from '../data/dataset.js';
-import { pad4, SimdArena, type Region } from '../engine/simd-gemm.js';
+import { pad4, SimdArena, type Region } from '../kernels/simd-gemm.js';
 import type { TwoLayerCnn } from '../models/two-layer-cnn.js';
 import type { Evaluation } from './evaluate.js';
 import {

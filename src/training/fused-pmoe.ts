@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
-import { pad4, SimdArena, type Region } from '../engine/simd-gemm.js';
+import { pad4, SimdArena, type Region } from '../kernels/simd-gemm.js';
 import type { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
 import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from '../ops/expert-choice-core.js';
 import { patchScores, route } from '../routing/route.js';

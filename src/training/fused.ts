@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
-import { pad4, type Region, type SimdArena, type SparseRows } from '../engine/simd-gemm.js';
+import { pad4, type Region, type SimdArena, type SparseRows } from '../kernels/simd-gemm.js';
 import type { Evaluation } from './evaluate.js';
 
 /**

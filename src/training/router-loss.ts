@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch } from './batches.js';
+import type { Batch } from '../data/batches.js';
 
 /**
  * The separate regime's router loss (eq. 6), for k = c routers:

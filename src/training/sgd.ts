@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
-import type { Rng } from '../engine/random.js';
-import { makeBatch, type Batch } from './batches.js';
+import type { Rng } from '../util/random.js';
+import { makeBatch, type Batch } from '../data/batches.js';
 
 /** Plain mini-batch SGD settings (the paper: lr 0.2, batch 20). */
 export interface SgdSettings {

@@ -9,26 +9,13 @@
  * updated, as in model.fit) and in inference mode for the test evaluation.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { ImageData, ImageSplit } from '../data/image-split.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { createRng } from '../engine/random.js';
+import { createRng } from '../util/random.js';
 import { integer, parseOptions, real } from '../util/options.js';
 import { classificationLoss, predictions } from './loss.js';
 import { checkFinite } from './sgd.js';
-
-/** NHWC float images (e.g. bytes / 255) with integer class labels. */
-export interface ImageSplit {
-  readonly images: Float32Array;
-  readonly labels: Int32Array;
-  /** [count, height, width, channels]. */
-  readonly shape: readonly [number, number, number, number];
-}
-
-export interface ImageData {
-  readonly train: ImageSplit;
-  /** Evaluated after every epoch when given. */
-  readonly test?: ImageSplit;
-}
 
 export const imageTrainingSchema = z
   .object({

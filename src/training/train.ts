@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { collectRouting, discriminativeRoutingRate, separateRoutingCurve, type RoutingRate } from '../analysis/routing-rate.js';
 import type { PatchDataset } from '../data/dataset.js';
-import { createRng } from '../engine/random.js';
+import { createRng } from '../util/random.js';
 import { buildModel, MODEL_KINDS, type ModelKind, type ModelOf, type ModelOptions } from '../models/build.js';
 import type { PatchModel, RoutedPatchModel } from '../models/patch-model.js';
 import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
@@ -14,7 +14,7 @@ import { checkFinite, checkFiniteWeights, epochOrder, sgdEpoch } from './sgd.js'
 import type { FusedTrainer } from './fused.js';
 import { FusedCnn } from './fused-cnn.js';
 import { FusedPmoe, FusedRouterPhase } from './fused-pmoe.js';
-import { simdAvailable } from '../engine/simd-gemm.js';
+import { simdAvailable } from '../kernels/simd-gemm.js';
 import { TwoLayerCnn } from '../models/two-layer-cnn.js';
 
 /** Training settings; defaults are the paper's MNIST protocol (section 5). */

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { registerGatherRows } from '../engine/gather-rows.js';
+import { registerGatherRows } from '../ops/gather-rows.js';
 import { parsePmoeModelFile, deserializeTwoLayerPmoe, validatePmoeModelFile, type PmoeModelFile } from '../models/pmoe-model-file.js';
 import type { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
 import { expertColour, expertLegendHtml, expertPanelsSvg, gateText, routingOverviewSvg, type ImageRouting } from './routing-svg.js';

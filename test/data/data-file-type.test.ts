@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readJpeg } from '../../src/data/celeba.js';
 import { CIFAR10_RECORD_BYTES, encodeCifar10, loadCifar10 } from '../../src/data/cifar10.js';
-import { DataFileError, readIdx } from '../../src/data/idx.js';
+import { readIdx } from '../../src/data/idx.js';
+import { DataFileError } from '../../src/data/data-file-error.js';
 
 // Before these checks, each of these reads grew without bound (a worker reached 7 GB in 40 s);
 // the timeout turns such a regression into a failure rather than a machine out of memory.

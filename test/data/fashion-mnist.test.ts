@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { FASHION_MNIST_CLASSES, fashionMnistAvailable, loadFashionMnist } from '../../src/data/fashion-mnist.js';
 import { readMaybeGzipped } from '../../src/data/gzip-file.js';
-import { DataFileError, encodeIdx, parseIdx } from '../../src/data/idx.js';
+import { encodeIdx, parseIdx } from '../../src/data/idx.js';
+import { DataFileError } from '../../src/data/data-file-error.js';
 import { loadImageData } from '../../src/data/image-source.js';
 import { loadData } from '../../src/data/source.js';
 

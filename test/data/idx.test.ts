@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataFileError, encodeIdx, parseIdx, readIdx, type IdxArray } from '../../src/data/idx.js';
+import { encodeIdx, parseIdx, readIdx, type IdxArray } from '../../src/data/idx.js';
+import { DataFileError } from '../../src/data/data-file-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pmoe-idx-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,18 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CelebaIndex } from '../../src/data/celeba.js';
-import {
-  celebaSmiling,
-  celebaSmilingEyeglasses,
-  celebaSpurious,
-  centerSquare,
-  cifarBackgroundNoise,
-  cifarVehicles,
-  resizeArea,
-  takeImages,
-  type LabelledImages,
-} from '../../src/data/image-variants.js';
-import { createRng } from '../../src/engine/random.js';
+import { celebaSmiling, celebaSmilingEyeglasses, celebaSpurious, cifarBackgroundNoise, cifarVehicles, type LabelledImages } from '../../src/data/image-variants.js';
+import { centerSquare, resizeArea, takeImages } from '../../src/data/image-ops.js';
+import { createRng } from '../../src/util/random.js';
 import { CELEBA_NAMES } from './celeba-fixture.js';
 
 /** An in-memory CelebA index: 4000 rows, attributes drawn at random, partitions 60/20/20. */

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataFileError, encodeIdx } from '../../src/data/idx.js';
+import { encodeIdx } from '../../src/data/idx.js';
+import { DataFileError } from '../../src/data/data-file-error.js';
 import { loadMnist, mnistDataDir, mnistFiles, type MnistSplitName } from '../../src/data/mnist.js';
 import {
   MNIST_PATCH_DEFAULTS,

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { EXPERIMENTS } from '../../src/experiments/registry.js';
 import { inShard, runKey } from '../../src/experiments/shard.js';
 import type { ExperimentStatus } from '../../src/experiments/sweep-status.js';
-import { parseOverrides } from '../../src/cli/reproduce.js';
+import { parseOverrides } from '../../src/util/overrides.js';
 import { isPatchLine, loadResultsFile } from '../../src/report/load-results.js';
 import type { PatchRunSpec } from '../../src/training/run.js';
 import { parseOptions } from '../../src/util/options.js';

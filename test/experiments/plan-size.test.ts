@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { z } from 'zod';
 import { reproduce } from '../../src/cli/reproduce.js';
-import { createRng } from '../../src/engine/random.js';
+import { createRng } from '../../src/util/random.js';
 import { checkPlannedRuns, MAX_PLANNED_RUNS } from '../../src/experiments/plan-size.js';
 import { EXPERIMENTS } from '../../src/experiments/registry.js';
 import { MemoryLimitError } from '../../src/util/memory-estimate.js';

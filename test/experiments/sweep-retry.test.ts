@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeCifar10 } from '../../src/data/cifar10.js';
-import { DataFileError } from '../../src/data/idx.js';
+import { DataFileError } from '../../src/data/data-file-error.js';
 import { causeOfError, causeOfExit, retries } from '../../src/experiments/failure.js';
 import { readResults, type ResultLine } from '../../src/experiments/results-file.js';
 import { runSweep } from '../../src/experiments/sweep.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { gateGradient, logSumExp, topL, writeGates, type ScoreColumn, type Selection } from '../../src/ops/expert-choice-core.js';
-import { GATE_MODES } from '../../src/routing/gate.js';
+import { GATE_MODES } from '../../src/ops/gate.js';
 import { route } from '../../src/routing/route.js';
 import { freshRng } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';

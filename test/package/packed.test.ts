@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { TFJS_VERSION } from '../../src/engine/tfjs-versions.js';
+import { TFJS_VERSION } from '../../src/ops/tfjs-versions.js';
 import { modulesLoadedBy, packageOf } from './loaded-modules.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));

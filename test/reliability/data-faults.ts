@@ -8,7 +8,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Rng } from '../../src/engine/random.js';
+import type { Rng } from '../../src/util/random.js';
 import { loadCelebaImages, loadCelebaIndex } from '../../src/data/celeba.js';
 import { CIFAR10_RECORD_BYTES, encodeCifar10, loadCifar10 } from '../../src/data/cifar10.js';
 import { encodeIdx } from '../../src/data/idx.js';

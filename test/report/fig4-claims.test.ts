@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { describeCrossing, firstCrossing } from '../../src/report/crossing.js';
 import { fig4Claims, fig4Finding } from '../../src/report/fig4-claims.js';
-import { PAPER_FIG4 } from '../../src/report/paper-numbers.js';
+import { PAPER_FIG4 } from '../../src/experiments/paper-numbers.js';
 
 const sizes = [100, 300, 500, 700, 900, 1000];
 const curve = (means: readonly number[]) => means.map((mean, i) => ({ x: sizes[i], mean }));

@@ -1,5 +1,5 @@
 /** Fresh random inputs for every run; the seed is printed so a failure can be replayed. */
-import { createRng, type Rng } from '../../src/engine/random.js';
+import { createRng, type Rng } from '../../src/util/random.js';
 
 export function freshRng(label: string): Rng {
   const seed = process.env.PMOE_TEST_SEED ?? String(Date.now() ^ Math.floor(Math.random() * 1e9));

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { PatchDataset } from '../../src/data/dataset.js';
 import { makeSyntheticSplit } from '../../src/data/synthetic.js';
 import { initEngine } from '../../src/engine/backend.js';
-import type { Rng } from '../../src/engine/random.js';
+import type { Rng } from '../../src/util/random.js';
 import { MODEL_KINDS } from '../../src/models/build.js';
 import { trainModel, type StepPath, type TrainingResult } from '../../src/training/train.js';
 import { freshRng } from '../support/random.js';

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { buildMnistQuadrants } from '../../src/data/mnist-quadrants.js';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { buildWrnPmoe } from '../../src/models/wide-resnet.js';
-import { trainImageModel, type ImageEpochRecord, type ImageSplit } from '../../src/training/train-image-model.js';
+import { trainImageModel, type ImageEpochRecord } from '../../src/training/train-image-model.js';
+import { type ImageSplit } from '../../src/data/image-split.js';
 
 const numbers = (epochs: ImageEpochRecord[]) => epochs.map(({ trainSeconds, seconds, ...rest }) => rest);
 

@@ -13,7 +13,7 @@ import type { PatchDataset } from '../../data/dataset.js';
 import { readPmoeModelFile, type ReadModelFile } from '../../models/pmoe-model-io.js';
 import { deserializeTwoLayerPmoe } from '../../models/pmoe-model-file.js';
 import type { TwoLayerPmoe } from '../../models/two-layer-pmoe.js';
-import { forEachBatch } from '../../training/batches.js';
+import { forEachBatch } from '../../data/batches.js';
 import { expertShares, type ExpertShare } from '../../web/routing-stats.js';
 import { expertColour, expertLegendHtml, expertPanelsSvg, routingOverviewSvg } from '../../web/routing-svg.js';
 import { escapeHtml } from './markdown-html.js';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fusedMultiplyAdd, gemmModuleBytes, pad4, simdAvailable, SimdArena, type Kernels, type Region } from '../../src/engine/simd-gemm.js';
-import type { Rng } from '../../src/engine/random.js';
+import { fusedMultiplyAdd, gemmModuleBytes, pad4, simdAvailable, SimdArena, type Kernels, type Region } from '../../src/kernels/simd-gemm.js';
+import type { Rng } from '../../src/util/random.js';
 import { freshRng } from '../support/random.js';
-import { enableRelaxedSimd } from '../../src/engine/relaxed-simd.js';
+import { enableRelaxedSimd } from '../../src/kernels/relaxed-simd.js';
 
 // Before any product: the kernels choose fused or separate multiply-adds once.
 const relaxedSimd = enableRelaxedSimd();

@@ -1,4 +1,4 @@
-import { moduleBytes } from '../kernels/module-bytes.js';
+import { moduleBytes } from './module-bytes.js';
 
 /**
  * The batch-norm kernels (src/kernels/batch-norm.wat, where each one's contract is): block sums

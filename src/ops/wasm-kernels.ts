@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convFilterGradient, convForward, convGeometry, convInputGradient } from './conv-gemm.js';
-import { heapBatchNormKernels } from './heap-kernels.js';
-import { fastBatchMatMul, fastFusedMatMul } from './matmul.js';
+import { convFilterGradient, convForward, convGeometry, convInputGradient } from '../kernels/conv-gemm.js';
+import { heapBatchNormKernels } from '../kernels/heap-kernels.js';
+import { fastBatchMatMul, fastFusedMatMul } from '../kernels/matmul.js';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = tf.NamedAttrMap;

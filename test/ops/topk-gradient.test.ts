@@ -1,9 +1,9 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { registerTopKGradient } from '../../src/engine/topk-gradient.js';
+import { registerTopKGradient } from '../../src/ops/topk-gradient.js';
 import { freshRng, gaussian } from '../support/random.js';
-import type { Rng } from '../../src/engine/random.js';
+import type { Rng } from '../../src/util/random.js';
 
 type Backend = 'cpu' | 'wasm';
 

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { checkRange, gatherRows, scatterAddRowsOp } from './gather-rows.js';
-import { heapKernels } from './heap-kernels.js';
+import { heapKernels } from '../kernels/heap-kernels.js';
 import { rowsProductT, simdMatMul, THREADED_MIN_COLUMNS, THREADED_MIN_FLOPS } from './rows-product.js';
-import { ArenaFullError, gemmThreads, type GemmThreads } from './gemm-threads.js';
-import { float32View, int32View, inWorkspace, spareRows } from './workspace.js';
+import { ArenaFullError, gemmThreads, type GemmThreads } from '../kernels/gemm-threads.js';
+import { float32View, int32View, inWorkspace, spareRows } from '../kernels/workspace.js';
 
 /**
  * expertOutputs: the k experts of a PatchMoE with 1x1 kernels, each applied to the rows of x its

@@ -1,9 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { EXPERT_OUTPUTS, expertOutputs } from '../../src/engine/expert-outputs.js';
-import { gemmThreads, setGemmThreads } from '../../src/engine/gemm-threads.js';
-import type { Rng } from '../../src/engine/random.js';
+import { EXPERT_OUTPUTS, expertOutputs } from '../../src/ops/expert-outputs.js';
+import { gemmThreads, setGemmThreads } from '../../src/kernels/gemm-threads.js';
+import type { Rng } from '../../src/util/random.js';
 import { freshRng, gaussian } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
 

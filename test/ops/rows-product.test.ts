@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { gatherRows } from '../../src/engine/gather-rows.js';
-import { ROWS_PRODUCT, rowsProduct, simdMatMul } from '../../src/engine/rows-product.js';
+import { gatherRows } from '../../src/ops/gather-rows.js';
+import { ROWS_PRODUCT, rowsProduct, simdMatMul } from '../../src/ops/rows-product.js';
 import { freshRng, gaussian } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
 

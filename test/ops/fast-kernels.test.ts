@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkTfjsVersions, TFJS_VERSION, TfjsVersionError } from '../../src/engine/tfjs-versions.js';
+import { checkTfjsVersions, TFJS_VERSION, TfjsVersionError } from '../../src/ops/tfjs-versions.js';
 
 const coreEntry = new URL('../../src/index.js', import.meta.url).href;
-const simdGemm = new URL('../../src/engine/simd-gemm.js', import.meta.url).href;
+const simdGemm = new URL('../../src/kernels/simd-gemm.js', import.meta.url).href;
 
 describe('installing pmoe kernels (engine/fast-kernels.ts)', () => {
   it('importing the core entry changes no kernel or gradient; useFastKernels lists what it changes and restore() puts every one back', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { ArenaFullError, gemmThreads, threadsSetting } from '../../src/engine/gemm-threads.js';
+import { ArenaFullError, gemmThreads, threadsSetting } from '../../src/kernels/gemm-threads.js';
 
 describe('PMOE_THREADS', () => {
   it('takes positive integers and refuses anything else, naming the variable and the value', () => {
@@ -13,7 +13,7 @@ describe('PMOE_THREADS', () => {
   });
 
   it('a process with a bad value stops at its first product with that message', () => {
-    const script = `import('${new URL('../../src/engine/gemm-threads.js', import.meta.url).href}').then((m) => m.gemmThreads())`;
+    const script = `import('${new URL('../../src/kernels/gemm-threads.js', import.meta.url).href}').then((m) => m.gemmThreads())`;
     const result = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, PMOE_THREADS: 'lots' }, encoding: 'utf8' });
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /PMOE_THREADS must be a positive integer .*got "lots"/);

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { checkRange, gatherRows, scatterAddRowsOp } from './gather-rows.js';
-import { heapKernels } from './heap-kernels.js';
-import { float32View, int32View, inWorkspace } from './workspace.js';
+import { heapKernels } from '../kernels/heap-kernels.js';
+import { float32View, int32View, inWorkspace } from '../kernels/workspace.js';
 
 /**
  * rowsProduct(x, rows, w) = gatherRows(x, rows) w: a pMoE expert with 1x1 kernels applied to the

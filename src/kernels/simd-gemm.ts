@@ -16,7 +16,7 @@
  * callers pad their own buffers (zero columns; a row table padded by repeating a row).
  */
 
-import { moduleBytes } from '../kernels/module-bytes.js';
+import { moduleBytes } from './module-bytes.js';
 
 /** The product module's bytes: `fused` with relaxed SIMD's multiply-add (fusedMultiplyAdd()), `shared` importing a shared memory. */
 export function gemmModuleBytes(fused: boolean, shared = false): Uint8Array<ArrayBuffer> {

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { GATE_MODES, type GateMode } from '../routing/gate.js';
-import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from '../ops/expert-choice-core.js';
+import { GATE_MODES, type GateMode } from './gate.js';
+import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from './expert-choice-core.js';
 import { detach } from './detach.js';
 
 /**

@@ -1,9 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { GATHER_ROWS, SCATTER_ADD_ROWS, gatherRows, registerGatherRows } from '../../src/engine/gather-rows.js';
+import { GATHER_ROWS, SCATTER_ADD_ROWS, gatherRows, registerGatherRows } from '../../src/ops/gather-rows.js';
 import { freshRng, gaussian } from '../support/random.js';
-import type { Rng } from '../../src/engine/random.js';
+import type { Rng } from '../../src/util/random.js';
 
 type Backend = 'cpu' | 'wasm';
 const BACKENDS: Backend[] = ['cpu', 'wasm'];

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapBatchNormKernels } from './heap-kernels.js';
-import type { BatchNormKernels } from './simd-batch-norm.js';
+import { heapBatchNormKernels } from '../kernels/heap-kernels.js';
+import type { BatchNormKernels } from '../kernels/simd-batch-norm.js';
 
 /**
  * Batch normalisation in training mode as one op with a hand-derived gradient, over the last axis

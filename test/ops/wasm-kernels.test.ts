@@ -1,9 +1,9 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { registerWasmKernels } from '../../src/engine/wasm-kernels.js';
+import { registerWasmKernels } from '../../src/ops/wasm-kernels.js';
 import { freshRng, gaussian } from '../support/random.js';
-import type { Rng } from '../../src/engine/random.js';
+import type { Rng } from '../../src/util/random.js';
 import type { ConvCase } from '../support/conv-case.js';
 
 type Backend = 'cpu' | 'wasm';

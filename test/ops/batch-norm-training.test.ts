@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { batchNormTraining, batchNormTrainingPlain } from '../../src/engine/batch-norm-training.js';
+import { batchNormTraining, batchNormTrainingPlain } from '../../src/ops/batch-norm-training.js';
 import { TrainingBatchNormalization } from '../../src/models/batch-norm-layer.js';
 import { freshRng, gaussian } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';

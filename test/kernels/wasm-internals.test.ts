@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { version_wasm, type BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { checkWasmInternals, heapMemory, WasmInternalsError } from '../../src/engine/wasm-internals.js';
+import { checkWasmInternals, heapMemory, WasmInternalsError } from '../../src/kernels/wasm-internals.js';
 
 /** The real backend with some members replaced (its prototype keeps the rest). */
 function doctored(backend: BackendWasm, members: Record<string, unknown>): BackendWasm {

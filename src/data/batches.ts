@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { PatchDataset } from '../data/dataset.js';
+import type { PatchDataset } from './dataset.js';
 
 /** A mini-batch as tensors: patches [batch, n, d] and labels [batch] int32. */
 export interface Batch {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapBatchNormKernels } from './heap-kernels.js';
+import { heapBatchNormKernels } from '../kernels/heap-kernels.js';
 
 /**
  * ReLU's gradient, dx = dy where x > 0 else 0, as one pass on wasm (simd-batch-norm.ts's

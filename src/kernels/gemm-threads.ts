@@ -1,7 +1,7 @@
 import type * as WorkerThreads from 'node:worker_threads';
 import type * as Os from 'node:os';
 import { nodeBuiltin } from '../util/node-builtin.js';
-import { SHARED_MAX_PAGES } from '../kernels/module-bytes.js';
+import { SHARED_MAX_PAGES } from './module-bytes.js';
 import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js';
 
 /**
