@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { version_wasm, type BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+// Types only: the core entry of the package must not load the wasm backend (useFastKernels does).
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /**
  * Every use pmoe makes of the wasm backend's internals, which tfjs does not promise to keep: the
@@ -27,7 +28,7 @@ export class WasmInternalsError extends Error {
   constructor(what: string) {
     super(
       `pmoe's wasm kernels rely on internals of @tensorflow/tfjs-backend-wasm ${WRITTEN_FOR_TFJS}, and ${what}; ` +
-        `installed: tfjs-core ${tf.version_core}, tfjs-backend-wasm ${version_wasm}. ` +
+        `installed: tfjs-core ${tf.version_core} (useFastKernels has checked that the other tfjs packages match it). ` +
         `Install the tfjs versions of pmoe's package.json, or use --backend cpu.`,
     );
     this.name = 'WasmInternalsError';

@@ -28,14 +28,16 @@ it("every experiment's runCount is the length of its specs, on random settings",
           seeds: 1 + rng.int(3),
           sizes: list(() => 100 + 100 * rng.int(5)), // repeats, which the WRN figures merge
           sizeScale: [1, 0.05, 0.001][rng.int(3)],
-          patchesPerExpert: name === 'fig6' || name.startsWith('fig1') || name === 'wrn-mnist' ? 1 + rng.int(8) : list(() => 1 + rng.int(8)),
+          // One l (fig6, the WRN figures) or a list of them.
+          patchesPerExpert: (experiment.schema as z.ZodObject).shape.patchesPerExpert?.safeParse(1).success ? 1 + rng.int(8) : list(() => 1 + rng.int(8)),
           experts: name === 'fig6' ? list(() => 4 + rng.int(8)) : undefined,
           cnnSize: rng.int(2) * 1000,
         };
         if (keys.includes('models')) {
           const kinds = (experiment.schema as z.ZodObject).shape.models as z.ZodType;
-          candidates.models = pick(name === 'fig4' ? ['cnn', 'separate', 'joint'] : ['wrn', 'wrn-pmoe']);
-          assert.ok(kinds.safeParse(candidates.models).success, `${name}: models`);
+          const choices = [['cnn', 'separate', 'joint'], ['wrn', 'wrn-pmoe']].find((models) => kinds.safeParse(models).success);
+          assert.ok(choices, `${name}: models`);
+          candidates.models = pick(choices);
         }
         const input = Object.fromEntries(Object.entries(candidates).filter(([key, value]) => keys.includes(key) && value !== undefined));
         const options = parseOptions(experiment.schema, input, name);
@@ -55,6 +57,6 @@ it('a sweep too large, in runs or in memory, is refused with its size before a r
   // Refused from the options alone: a billion seeds are never expanded (that aborted V8).
   const options = { backend: 'wasm' as const, set: ['seeds=1e9'], out: join(tmpdir(), 'never-written.jsonl') };
   await assert.rejects(reproduce('fig4', options), (error: unknown) => error instanceof OptionError && /fig4\.seeds: must be an integer in 1\.\.1000 \(got 1000000000\)/.test(error.message));
-  const sizes = JSON.stringify(Array.from({ length: 40 }, (_, i) => 100 + i));
+  const sizes = JSON.stringify(Array.from({ length: 40 }, (_, i) => 100 + 2 * i));
   await assert.rejects(reproduce('fig5', { ...options, set: ['seeds=1000', `sizes=${sizes}`] }), /fig5 would plan 240000 runs/);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { version_wasm, type BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { checkWasmInternals, heapMemory, WasmInternalsError } from '../../src/kernels/wasm-internals.js';
 
@@ -23,7 +23,7 @@ describe('the wasm backend internals adapter (engine/wasm-internals.ts)', () => 
   it('fails with what moved and the installed versions where the internals differ', async () => {
     await initEngine('wasm');
     const backend = tf.backend() as BackendWasm;
-    const versions = new RegExp(`tfjs-core ${tf.version_core}, tfjs-backend-wasm ${version_wasm}`);
+    const versions = new RegExp(`installed: tfjs-core ${tf.version_core}`);
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ wasm: Object.assign(Object.create(backend.wasm), { asm: {} }) }, /backend\.wasm\.asm\.memory is not a WebAssembly\.Memory/],
       [{ wasm: Object.assign(Object.create(backend.wasm), { tfjs: {} }) }, /backend\.wasm\.tfjs\.disposeData is not a function/],

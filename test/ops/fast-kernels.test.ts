@@ -46,7 +46,7 @@ describe('installing pmoe kernels (engine/fast-kernels.ts)', () => {
     const script = (optIn: boolean) => `
       const core = await import(${JSON.stringify(coreEntry)});
       const { fusedMultiplyAdd, gemmModuleBytes } = await import(${JSON.stringify(simdGemm)});
-      const shippedByV8 = WebAssembly.validate(gemmModuleBytes(undefined, true));
+      const shippedByV8 = WebAssembly.validate(gemmModuleBytes(true));
       await core.initEngine('wasm', { relaxedSimd: ${optIn} });
       const { train, test } = core.makeSyntheticSplit({ seed: 1 }, 20, 20);
       const result = core.trainModel({}, train, test, { model: 'joint', epochs: 1 });
