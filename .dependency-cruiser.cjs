@@ -23,7 +23,13 @@ const upward = LAYERS.map((layer, i) => ({
   comment: `src/${layer} may import only from the folders below it: ${LAYERS.slice(i + 1).join(', ') || 'none'}`,
   severity: 'error',
   from: { path: `^src/${layer}/` },
-  to: { path: `^src/(${LAYERS.slice(0, i + 1).filter((other) => other !== layer).join('|') || '$^'})/` },
+  to: {
+    path: `^src/(${
+      LAYERS.slice(0, i + 1)
+        .filter((other) => other !== layer)
+        .join('|') || '$^'
+    })/`,
+  },
 }));
 
 module.exports = {
@@ -49,6 +55,10 @@ module.exports = {
     includeOnly: '^src/',
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], extensions: ['.ts', '.js', '.mjs', '.cjs', '.d.ts'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      extensions: ['.ts', '.js', '.mjs', '.cjs', '.d.ts'],
+    },
   },
 };

@@ -24,7 +24,7 @@ function caseList(value: string): CaseId[] {
 
 const program = new Command()
   .name('pmoe-bench')
-  .description('pmoe (tfjs wasm) vs PyTorch per training step on the paper\'s models, with the machine\'s matmul ceiling')
+  .description("pmoe (tfjs wasm) vs PyTorch per training step on the paper's models, with the machine's matmul ceiling")
   .option('--steps <n>', `timed steps per block (default ${FULL_DEFAULTS.steps}; smoke ${SMOKE_DEFAULTS.steps})`, positiveInteger)
   .option('--rounds <r>', `alternating rounds (default ${FULL_DEFAULTS.rounds}; smoke ${SMOKE_DEFAULTS.rounds})`, positiveInteger)
   .option('--warmup <n>', `untimed steps per side before the rounds (default ${FULL_DEFAULTS.warmup}; smoke ${SMOKE_DEFAULTS.warmup})`, (v) => {
@@ -38,8 +38,17 @@ const program = new Command()
   .addOption(new Option('--python <path>', 'python that can import torch').default(process.env.PMOE_BENCH_PYTHON ?? DEFAULT_PYTHON))
   .option('--torch-threads <n>', "PyTorch's intra-op threads", positiveInteger, DEFAULT_TORCH_THREADS)
   .option('--no-torch', 'pmoe figures only, without the PyTorch peer')
-  .addOption(new Option('--path <path>', 'how pmoe computes the model steps a-c: fused (what training runs on wasm) or autodiff (the reference; what webgpu runs)').choices(['fused', 'autodiff']))
-  .addOption(new Option('--backend <name>', "pmoe's backend: wasm, or webgpu (a GPU through Dawn; PMOE_WEBGPU_SOFTWARE=1 for SwiftShader)").choices(['wasm', 'webgpu']).default('wasm'));
+  .addOption(
+    new Option(
+      '--path <path>',
+      'how pmoe computes the model steps a-c: fused (what training runs on wasm) or autodiff (the reference; what webgpu runs)',
+    ).choices(['fused', 'autodiff']),
+  )
+  .addOption(
+    new Option('--backend <name>', "pmoe's backend: wasm, or webgpu (a GPU through Dawn; PMOE_WEBGPU_SOFTWARE=1 for SwiftShader)")
+      .choices(['wasm', 'webgpu'])
+      .default('wasm'),
+  );
 
 program.parse();
 const opts = program.opts<{

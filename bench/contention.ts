@@ -10,7 +10,9 @@ const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ: 100 on every mainstream Linux
 
 function machineBusySeconds(): number | null {
   try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+    const line = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('cpu '));
     if (!line) return null;
     // user nice system idle iowait irq softirq steal (guest time is already inside user).
     const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);

@@ -32,15 +32,7 @@ export function cnnStepFlops(batch: number, n: number, d: number, m: number): nu
  *   step    = 3 (experts + output) + (3 if the routers are trained, else 1) router.
  * Frozen routers (separate training's expert phase, hard gate) run forward only.
  */
-export function pmoeStepFlops(
-  batch: number,
-  n: number,
-  d: number,
-  k: number,
-  h: number,
-  l: number,
-  routersTrained: boolean,
-): number {
+export function pmoeStepFlops(batch: number, n: number, d: number, k: number, h: number, l: number, routersTrained: boolean): number {
   const router = matmulFlops(batch * n, d, k);
   const experts = k * matmulFlops(batch * l, d, h);
   const output = matmulFlops(batch, k * h, 1);

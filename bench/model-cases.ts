@@ -25,7 +25,10 @@ function wire(tensor: tf.Tensor): WireTensor {
 function batchOfPatches(seed: number) {
   const { batch, n, d } = MNIST_PATCH;
   const x = tf.randomUniform([batch, n, d], 0, 1, 'float32', seed) as tf.Tensor3D;
-  const labels = tf.tensor1d(Int32Array.from({ length: batch }, (_, i) => i % 2), 'int32');
+  const labels = tf.tensor1d(
+    Int32Array.from({ length: batch }, (_, i) => i % 2),
+    'int32',
+  );
   return { x, labels, inputs: { x: wire(x), labels: wire(labels) } };
 }
 
@@ -95,7 +98,17 @@ export function cnnCase(path: StepPath = 'fused'): Workload {
   });
 }
 
-function pmoeCase(args: { id: string; title: string; k: number; h: number; l: number; gate: 'hard' | 'softmax-selected'; frozen: boolean; seed: number; path: StepPath }): Workload {
+function pmoeCase(args: {
+  id: string;
+  title: string;
+  k: number;
+  h: number;
+  l: number;
+  gate: 'hard' | 'softmax-selected';
+  frozen: boolean;
+  seed: number;
+  path: StepPath;
+}): Workload {
   const { batch, n, d } = MNIST_PATCH;
   const { k, h, l, gate, frozen } = args;
   const model = new TwoLayerPmoe({ patchCount: n, patchDim: d, experts: k, neuronsPerExpert: h, patchesPerExpert: l, gate });

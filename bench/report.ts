@@ -47,7 +47,9 @@ export function formatReport(result: BenchResult): string {
   const { machine, settings, torch } = result;
   const lines: string[] = [];
   const peer = torch.available ? `PyTorch ${torch.torch} (${torch.threads} thread(s), python ${torch.python})` : 'no PyTorch peer';
-  lines.push(`pmoe bench${settings.smoke ? ' (smoke)' : ''}: tfjs ${machine.tfjs} ${machine.backend} (${machine.threads === 1 ? '1 thread' : `${machine.threads} threads for convolutions and large expert products, 1 for the rest`}) vs ${peer}`);
+  lines.push(
+    `pmoe bench${settings.smoke ? ' (smoke)' : ''}: tfjs ${machine.tfjs} ${machine.backend} (${machine.threads === 1 ? '1 thread' : `${machine.threads} threads for convolutions and large expert products, 1 for the rest`}) vs ${peer}`,
+  );
   const other = machine.otherCores === null ? 'not measured' : `${machine.otherCores} cores on average`;
   lines.push(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.os}, node ${machine.node}; ` +
@@ -70,7 +72,7 @@ export function formatReport(result: BenchResult): string {
       '(best of the rounds); "of peak" is each GFLOP/s over the two-thread figure.',
   );
   if (peak.twoThreads < 1.5 * peak.oneThread) {
-    lines.push('WARNING: two threads reached under 1.5x one thread\'s peak: other work held a core while it was measured, so the fractions of peak read high.');
+    lines.push("WARNING: two threads reached under 1.5x one thread's peak: other work held a core while it was measured, so the fractions of peak read high.");
   }
   for (const note of result.notes) lines.push(`NOTE: ${note}`);
   lines.push('');
@@ -96,9 +98,13 @@ export function formatReport(result: BenchResult): string {
   }
   if (torch.available) {
     const cnn = torch.cnnFormulation === 'conv' ? '28x28 stride-28 conv2d over [20,1,112,112]' : 'a linear layer over the patches';
-    lines.push(`PyTorch side: a = ${cnn}; b, c = topk + gather + einsum with autograd; d = the same WRN-pMoE in NCHW with nn.Conv2d and nn.BatchNorm2d; e = the same as b, c with scatter, and nn.Conv2d 1x1 (NCHW); f = d's model, an epoch of shuffled batches and the evaluation under torch.no_grad.`);
+    lines.push(
+      `PyTorch side: a = ${cnn}; b, c = topk + gather + einsum with autograd; d = the same WRN-pMoE in NCHW with nn.Conv2d and nn.BatchNorm2d; e = the same as b, c with scatter, and nn.Conv2d 1x1 (NCHW); f = d's model, an epoch of shuffled batches and the evaluation under torch.no_grad.`,
+    );
   }
-  lines.push('FLOPs: matrix products and convolutions only; a training step counts 3x the forward of trained products (bench/flops.ts); f: N training steps per image plus the test forwards.');
+  lines.push(
+    'FLOPs: matrix products and convolutions only; a training step counts 3x the forward of trained products (bench/flops.ts); f: N training steps per image plus the test forwards.',
+  );
   lines.push('');
   const agreement = result.checks.filter((check) => check.tolerance !== undefined);
   if (agreement.length > 0) {
@@ -114,7 +120,9 @@ export function formatReport(result: BenchResult): string {
     failed.length === 0
       ? `checks: all ${result.checks.length} passed (agreement, finite losses and outputs, no tensor leaks)`
       : `checks: ${failed.length} of ${result.checks.length} FAILED:\n` +
-          failed.map((check) => `  ${check.case}: ${check.what}${check.value === undefined ? '' : ` = ${check.value}`}${check.note ? ` (${check.note})` : ''}`).join('\n'),
+          failed
+            .map((check) => `  ${check.case}: ${check.what}${check.value === undefined ? '' : ` = ${check.value}`}${check.note ? ` (${check.note})` : ''}`)
+            .join('\n'),
   );
   return lines.join('\n');
 }

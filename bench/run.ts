@@ -229,7 +229,10 @@ async function adjacentRatio(a: Workload, b: Workload, options: BenchOptions): P
     const aTime = summarise(await timeBlock(() => a.step(), options.steps)).medianMs;
     ratios.push(aTime / summarise(await timeBlock(() => b.step(), options.steps)).medianMs);
   }
-  return quantile([...ratios].sort((x, y) => x - y), 0.5);
+  return quantile(
+    [...ratios].sort((x, y) => x - y),
+    0.5,
+  );
 }
 
 /** Debian's PyTorch: products through a plain-loop BLAS, convolutions through oneDNN. */
@@ -237,8 +240,8 @@ function weakPeerNote(ceiling: SideResult | null): string {
   const rate = ceiling ? ` (${ceiling.gflops.toFixed(1)} GFLOP/s on the ceiling product in this run)` : '';
   return (
     `This PyTorch was built with a generic BLAS (BLAS_INFO=generic): its matrix products are plain loops${rate}, ` +
-    'so b, c and e (matrix products on its side) compare against a weak peer; its convolutions (a, d, f, and e\'s dense layer) ' +
-    'go through oneDNN, which uses the CPU\'s widest vectors (AVX-512 where present): a strong peer.'
+    "so b, c and e (matrix products on its side) compare against a weak peer; its convolutions (a, d, f, and e's dense layer) " +
+    "go through oneDNN, which uses the CPU's widest vectors (AVX-512 where present): a strong peer."
   );
 }
 

@@ -89,20 +89,24 @@ export async function measureSimdPeak(rounds = 40): Promise<SimdPeak> {
   const oneThread = bestRate(instantiate(module), rounds);
   const workers = [0, 1].map(() => new Worker(fileURLToPath(import.meta.url)));
   try {
-    await Promise.all(workers.map((worker) => {
-      const ready = nextMessage(worker);
-      worker.postMessage({ module } satisfies ToWorker);
-      return ready;
-    }));
+    await Promise.all(
+      workers.map((worker) => {
+        const ready = nextMessage(worker);
+        worker.postMessage({ module } satisfies ToWorker);
+        return ready;
+      }),
+    );
     let twoThreads = 0;
     for (let round = 0; round < rounds; round++) {
       const barrier = new Int32Array(new SharedArrayBuffer(4));
       const chunks = 4;
-      const replies = await Promise.all(workers.map((worker) => {
-        const reply = nextMessage(worker);
-        worker.postMessage({ run: chunks, barrier } satisfies ToWorker);
-        return reply;
-      })) as { start: number; end: number }[];
+      const replies = (await Promise.all(
+        workers.map((worker) => {
+          const reply = nextMessage(worker);
+          worker.postMessage({ run: chunks, barrier } satisfies ToWorker);
+          return reply;
+        }),
+      )) as { start: number; end: number }[];
       const wallMs = Math.max(...replies.map((r) => r.end)) - Math.min(...replies.map((r) => r.start));
       twoThreads = Math.max(twoThreads, (2 * chunks * CHUNK * FLOPS_PER_ITERATION) / (wallMs * 1e6));
     }

@@ -22,7 +22,10 @@ export function wrnPmoeCase(): Workload {
   const { batch, size, channels, classes, wideningFactor } = WRN_SHAPE;
   const model: tfl.LayersModel = buildWrnPmoe({ ...WRN_PMOE_CIFAR, wideningFactor, classes, inputSize: size, channels, seed: 404 });
   const x = tf.randomUniform([batch, size, size, channels], 0, 1, 'float32', 405) as tf.Tensor4D;
-  const labels = tf.tensor1d(Int32Array.from({ length: batch }, (_, i) => i % classes), 'int32');
+  const labels = tf.tensor1d(
+    Int32Array.from({ length: batch }, (_, i) => i % classes),
+    'int32',
+  );
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   // Every weight (moving statistics too) travels by its layer's name (originalName: tfjs suffixes
   // variable names of later models in a process), so the peer starts from the same numbers.

@@ -178,7 +178,15 @@ function layerFlops(layer: tfl.layers.Layer, batch: number): LayerFlops {
     return result(positions * denseFlops(inputs, units), `dense ${inputs}->${units}${positions > 1 ? ` at ${positions} positions` : ''}`);
   }
   if (IGNORED.has(className) || params === 0) {
-    return { name, className, outputShape, params, forward: 0, backward: 0, formula: IGNORED.has(className) ? 'elementwise or reshaping: not counted' : 'no weights: not counted' };
+    return {
+      name,
+      className,
+      outputShape,
+      params,
+      forward: 0,
+      backward: 0,
+      formula: IGNORED.has(className) ? 'elementwise or reshaping: not counted' : 'no weights: not counted',
+    };
   }
   throw new Error(
     `modelFlops: layer '${name}' of class ${className} has ${params} trainable parameters and no FLOP rule; ` +

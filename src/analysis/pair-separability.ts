@@ -62,7 +62,12 @@ export interface SeparabilityOptions {
 }
 
 /** The separability of classes `classes` (two items) against the filler items `fillers`. */
-export function pairSeparability(data: ClassProjections, classes: readonly [number, number], fillers: readonly number[], options: SeparabilityOptions): PairSeparability {
+export function pairSeparability(
+  data: ClassProjections,
+  classes: readonly [number, number],
+  fillers: readonly number[],
+  options: SeparabilityOptions,
+): PairSeparability {
   const { patchCount: n, patchesPerExpert: l, samples = 2000, seed = 0 } = options;
   const { byClass, projections } = data;
   for (const c of [...classes, ...fillers]) if (byClass[c].length === 0) throw new RangeError(`pairSeparability: the split holds no image of class ${c}`);

@@ -37,10 +37,14 @@ export class FitError extends RangeError {
 
 /** Fits log y = a + b log x by least squares. Needs at least 3 points with positive x and y and two distinct x. */
 export function fitPowerLaw(points: readonly PowerLawPoint[], { confidence = 0.95 }: { confidence?: number } = {}): PowerLawFit {
-  if (points.length < 3) throw new FitError(`a power-law fit needs at least 3 points (got ${points.length}): a line through 2 leaves no residual to measure the slope's uncertainty`);
+  if (points.length < 3)
+    throw new FitError(
+      `a power-law fit needs at least 3 points (got ${points.length}): a line through 2 leaves no residual to measure the slope's uncertainty`,
+    );
   if (!(confidence > 0 && confidence < 1)) throw new FitError(`confidence must be in (0, 1) (got ${confidence})`);
   for (const { x, y } of points) {
-    if (!(x > 0 && y > 0 && Number.isFinite(x) && Number.isFinite(y))) throw new FitError(`a power-law fit needs finite x > 0 and y > 0 (got x = ${x}, y = ${y})`);
+    if (!(x > 0 && y > 0 && Number.isFinite(x) && Number.isFinite(y)))
+      throw new FitError(`a power-law fit needs finite x > 0 and y > 0 (got x = ${x}, y = ${y})`);
   }
   const n = points.length;
   const u = points.map((p) => Math.log(p.x));

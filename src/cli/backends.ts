@@ -55,7 +55,9 @@ export async function listBackends(): Promise<{ backends: BackendStatus[]; auto:
 
 export function formatBackends(listing: { backends: BackendStatus[]; auto: string }): string {
   const lines = listing.backends.map((b) => {
-    const adapter = b.adapter ? ` (${[b.adapter.vendor, b.adapter.architecture, b.adapter.description].filter(Boolean).join(', ')}${b.adapter.software ? '; software adapter' : ''})` : '';
+    const adapter = b.adapter
+      ? ` (${[b.adapter.vendor, b.adapter.architecture, b.adapter.description].filter(Boolean).join(', ')}${b.adapter.software ? '; software adapter' : ''})`
+      : '';
     return `${b.name.padEnd(10)} ${b.usable ? 'usable' : 'not usable'}${adapter}${b.reason ? `: ${b.reason}` : ''}`;
   });
   return [...lines, `auto picks ${listing.auto}`].join('\n');

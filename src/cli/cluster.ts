@@ -2,7 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { z } from 'zod';
 import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { slurmScript } from '../cluster/slurm-script.js';
 import { checkSweepJob, mergedResultsPath, shardFilesPattern, type SweepJob } from '../cluster/sweep-job.js';
@@ -34,7 +33,12 @@ function commonOptions(command: Command, outDefault: string): Command {
     .argument('<experiment>', 'a pmoe reproduce experiment (fig4, ...) or scaling')
     .requiredOption('--tasks <n>', 'array tasks (shards); task i runs shard i+1', count)
     .option('--quick', 'the reduced version of the experiment')
-    .option('--set <key=value>', 'override an experiment option, as pmoe reproduce --set; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option(
+      '--set <key=value>',
+      'override an experiment option, as pmoe reproduce --set; repeatable',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option('--cpus-per-task <n>', 'CPUs per task; each task runs this many worker processes (--jobs)', count, 1)
     .option('--gpus-per-task <n>', 'GPUs per task (with --backend tensorflow; see docs/cluster.md)', count)
     .option('--mem <size>', 'memory per task (Slurm: 4G; Kubernetes: 4Gi)')
@@ -71,7 +75,10 @@ function print(json: boolean | undefined, value: Record<string, unknown>, lines:
 export function clusterCommand(argvOf: () => readonly string[]): Command {
   const cluster = new Command('cluster').description('write a Slurm job array script or a Kubernetes Indexed Job that runs a sweep in shards (--shard auto)');
 
-  commonOptions(cluster.command('slurm').description('write an sbatch script: a job array whose task i runs shard i+1 of the sweep'), '<experiment>[-quick].sbatch')
+  commonOptions(
+    cluster.command('slurm').description('write an sbatch script: a job array whose task i runs shard i+1 of the sweep'),
+    '<experiment>[-quick].sbatch',
+  )
     .option('--partition <name>', 'Slurm partition')
     .option('--time <limit>', 'time limit per task, e.g. 2:00:00')
     .option('--pmoe <command>', 'how the nodes start pmoe (default: this node and this pmoe, by absolute path)')
@@ -97,16 +104,24 @@ export function clusterCommand(argvOf: () => readonly string[]): Command {
       await mkdir(logDir, { recursive: true });
       await writeOut(out, script);
       const merge = `pmoe merge ${shardFilesPattern(job)} --out ${mergedResultsPath(job)}`;
-      print(o.json, { script: out, tasks: job.tasks, summary, logs: logDir, submit: `sbatch ${out}`, merge }, [
-        `wrote ${out}: ${summary}; logs in ${logDir}`,
-        `submit:   sbatch ${shellWord(out)}`,
-        `progress: pmoe status ${[`${workdir}/results`, ...(job.quick ? ['--quick'] : []), ...job.set.flatMap((pair) => ['--set', pair])].map(shellWord).join(' ')}`,
-        `rerun unfinished tasks by index (they resume): sbatch --array=3,5 ${shellWord(out)}`,
-        `when done, in ${workdir}: ${merge}`,
-      ], warning);
+      print(
+        o.json,
+        { script: out, tasks: job.tasks, summary, logs: logDir, submit: `sbatch ${out}`, merge },
+        [
+          `wrote ${out}: ${summary}; logs in ${logDir}`,
+          `submit:   sbatch ${shellWord(out)}`,
+          `progress: pmoe status ${[`${workdir}/results`, ...(job.quick ? ['--quick'] : []), ...job.set.flatMap((pair) => ['--set', pair])].map(shellWord).join(' ')}`,
+          `rerun unfinished tasks by index (they resume): sbatch --array=3,5 ${shellWord(out)}`,
+          `when done, in ${workdir}: ${merge}`,
+        ],
+        warning,
+      );
     });
 
-  commonOptions(cluster.command('k8s').description('write a Kubernetes Indexed Job manifest: completion index i runs shard i+1 of the sweep'), '<experiment>[-quick].job.yaml')
+  commonOptions(
+    cluster.command('k8s').description('write a Kubernetes Indexed Job manifest: completion index i runs shard i+1 of the sweep'),
+    '<experiment>[-quick].job.yaml',
+  )
     .option('--image <image>', 'container image with pmoe installed', 'pmoe:latest')
     .option('--claim <name>', 'PersistentVolumeClaim mounted at <workdir>/results, where every pod writes its shard file', 'pmoe-results')
     .option('--workdir <dir>', 'folder the container runs in', '/work')
@@ -118,23 +133,31 @@ export function clusterCommand(argvOf: () => readonly string[]): Command {
       const out = o.out ?? `${experiment}${o.quick ? '-quick' : ''}.job.yaml`;
       // Loaded when used: the YAML library is not needed by any other command.
       const { kubernetesJob } = await import('../cluster/k8s-job.js');
-      await writeOut(out, kubernetesJob(job, {
-        image: o.image,
-        pmoe: o.pmoe.split(/\s+/).filter(Boolean),
-        workdir: o.workdir,
-        claim: o.claim,
-        gpusPerTask: o.gpusPerTask,
-        memory: o.mem,
-        maxRunning: o.maxRunning,
-        retries: o.retries,
-        writtenBy: invocation(argvOf()),
-      }));
-      print(o.json, { manifest: out, tasks: job.tasks, summary, apply: `kubectl apply -f ${out}` }, [
-        `wrote ${out}: ${summary}; image ${o.image}, results on claim ${o.claim}`,
-        `apply:    kubectl apply -f ${shellWord(out)}`,
-        `progress: kubectl get pods -l app=pmoe; then pmoe status on the claim's files`,
-        `when done, with the claim's files in results/: pmoe merge ${shardFilesPattern(job)} --out ${mergedResultsPath(job)}`,
-      ], warning);
+      await writeOut(
+        out,
+        kubernetesJob(job, {
+          image: o.image,
+          pmoe: o.pmoe.split(/\s+/).filter(Boolean),
+          workdir: o.workdir,
+          claim: o.claim,
+          gpusPerTask: o.gpusPerTask,
+          memory: o.mem,
+          maxRunning: o.maxRunning,
+          retries: o.retries,
+          writtenBy: invocation(argvOf()),
+        }),
+      );
+      print(
+        o.json,
+        { manifest: out, tasks: job.tasks, summary, apply: `kubectl apply -f ${out}` },
+        [
+          `wrote ${out}: ${summary}; image ${o.image}, results on claim ${o.claim}`,
+          `apply:    kubectl apply -f ${shellWord(out)}`,
+          `progress: kubectl get pods -l app=pmoe; then pmoe status on the claim's files`,
+          `when done, with the claim's files in results/: pmoe merge ${shardFilesPattern(job)} --out ${mergedResultsPath(job)}`,
+        ],
+        warning,
+      );
     });
   return cluster;
 }

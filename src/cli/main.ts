@@ -30,7 +30,9 @@ import { epochLogHooks } from '../training/epoch-log.js';
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 function backendOption() {
-  return new Option('--backend <name>', 'TensorFlow.js backend; auto prefers a GPU (webgpu), then tfjs-node when installed, then wasm').choices(BACKEND_NAMES).default('auto');
+  return new Option('--backend <name>', 'TensorFlow.js backend; auto prefers a GPU (webgpu), then tfjs-node when installed, then wasm')
+    .choices(BACKEND_NAMES)
+    .default('auto');
 }
 
 const jobsArgument = parseWith(integer(1));
@@ -61,7 +63,10 @@ function summariseRun(record: PatchRunRecord): string {
     `model ${record.training.model}, ${record.data.source} data, N = ${record.data.trainSize}, ${record.data.source === 'synthetic' ? record.data.testSize : record.data.testCount} test samples${record.lStar === undefined ? '' : `, l* = ${record.lStar}`}, backend ${record.backend}`,
     `test accuracy ${(100 * (last?.testAccuracy ?? NaN)).toFixed(2)}%  train accuracy ${(100 * (last?.trainAccuracy ?? NaN)).toFixed(2)}%  test loss ${last?.testLoss.toFixed(4)}`,
   ];
-  if (record.routingRate) lines.push(`discriminative routing rate ${(100 * record.routingRate.rate).toFixed(2)}% (per class ${record.routingRate.perClass.map((r) => (100 * r).toFixed(1)).join(', ')})`);
+  if (record.routingRate)
+    lines.push(
+      `discriminative routing rate ${(100 * record.routingRate.rate).toFixed(2)}% (per class ${record.routingRate.perClass.map((r) => (100 * r).toFixed(1)).join(', ')})`,
+    );
   lines.push(`wall time ${(record.wallTimeMs / 1000).toFixed(1)} s`);
   return lines.join('\n');
 }
@@ -75,7 +80,9 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('demo')
-    .description('train the CNN, separate pMoE and joint pMoE on the paper\'s synthetic data model at a few training-set sizes; print test accuracy and routing rate')
+    .description(
+      "train the CNN, separate pMoE and joint pMoE on the paper's synthetic data model at a few training-set sizes; print test accuracy and routing rate",
+    )
     .option('--sizes <list>', 'training-set sizes N, comma-separated', parseWith(z.array(integer(1)).min(1), parseIntegerList), DEMO_DEFAULTS.sizes)
     .option('--epochs <n>', 'epochs per run', parseWith(integer(1)), DEMO_DEFAULTS.epochs)
     .option('--seed <n>', 'seed of data and models', parseWith(integer(0)), DEMO_DEFAULTS.seed)
@@ -95,11 +102,22 @@ export async function main(argv: string[]): Promise<void> {
     .command('train')
     .description('train one model on one data source; every setting is an option')
     .addOption(new Option('--model <kind>', 'cnn, separate (routers first, then experts) or joint pMoE').choices(MODEL_KINDS).default('joint'))
-    .addOption(new Option('--data <source>', 'synthetic (the paper\'s data model), mnist-patch (4x4 grids of MNIST digits) or fashion-patch (the same grids of Fashion-MNIST items)').choices(DATA_SOURCES).default('synthetic'))
+    .addOption(
+      new Option(
+        '--data <source>',
+        "synthetic (the paper's data model), mnist-patch (4x4 grids of MNIST digits) or fashion-patch (the same grids of Fashion-MNIST items)",
+      )
+        .choices(DATA_SOURCES)
+        .default('synthetic'),
+    )
     .option('--train-size <n>', 'N, training samples', parseInteger, 200)
     .option('--test-size <n>', 'test samples (mnist-patch: the test pool, default 1000)', parseInteger)
     .option('--grid-size <n>', 'mnist-patch, fashion-patch: cells per side, n = grid^2 (paper 4)', parseInteger)
-    .option('--discriminative-digits <list>', 'mnist-patch, fashion-patch: the class items, one per class (default 1,0; Fashion-MNIST: 1 Trouser, 0 T-shirt/top)', parseIntegerList)
+    .option(
+      '--discriminative-digits <list>',
+      'mnist-patch, fashion-patch: the class items, one per class (default 1,0; Fashion-MNIST: 1 Trouser, 0 T-shirt/top)',
+      parseIntegerList,
+    )
     .option('--fill-digits <list>', 'mnist-patch, fashion-patch: the items of the other cells (default 2,3,4,5,6,7,8,9)', parseIntegerList)
     .option('--sample-seed <n>', 'mnist-patch: seed of the N training images drawn from the pool (default --seed)', parseInteger)
     .option('--d <n>', 'synthetic: patch dimension d', parseInteger)
@@ -144,16 +162,33 @@ export async function main(argv: string[]): Promise<void> {
         evalEvery: o.evalEvery,
         seed: o.seed,
       } as Record<string, unknown>;
-      const data = (o.data === 'synthetic'
-        ? {
-            source: o.data, trainSize: o.trainSize, testSize: o.testSize,
-            d: o.d, n: o.n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers, classes: o.classes,
-            seed: o.dataSeed ?? o.seed,
-          }
-        : {
-            source: o.data, trainSize: o.trainSize, testCount: o.testSize, gridSize: o.gridSize, sampleSeed: o.sampleSeed ?? o.seed, seed: o.dataSeed,
-            discriminativeDigits: o.discriminativeDigits, fillDigits: o.fillDigits,
-          }) as Record<string, unknown>;
+      const data = (
+        o.data === 'synthetic'
+          ? {
+              source: o.data,
+              trainSize: o.trainSize,
+              testSize: o.testSize,
+              d: o.d,
+              n: o.n,
+              p: o.p,
+              deltaD: o.deltaD,
+              deltaR: o.deltaR,
+              noise: o.noise,
+              confusers: o.confusers,
+              classes: o.classes,
+              seed: o.dataSeed ?? o.seed,
+            }
+          : {
+              source: o.data,
+              trainSize: o.trainSize,
+              testCount: o.testSize,
+              gridSize: o.gridSize,
+              sampleSeed: o.sampleSeed ?? o.seed,
+              seed: o.dataSeed,
+              discriminativeDigits: o.discriminativeDigits,
+              fillDigits: o.fillDigits,
+            }
+      ) as Record<string, unknown>;
       const model = {
         neurons: o.neurons,
         experts: o.experts,
@@ -184,7 +219,10 @@ export async function main(argv: string[]): Promise<void> {
       if (o.out) await checkWritable(o.out as string, '--out');
       let savedTo: string | undefined;
       const keepRunningOnSignals = exitOnSignals('train', () =>
-        [o.out ? `nothing appended to ${String(o.out)}` : 'no record written', ...(o.saveModel ? [savedTo ? `model saved to ${savedTo}` : 'no model saved'] : [])].join(', '),
+        [
+          o.out ? `nothing appended to ${String(o.out)}` : 'no record written',
+          ...(o.saveModel ? [savedTo ? `model saved to ${savedTo}` : 'no model saved'] : []),
+        ].join(', '),
       );
       await initEngine(o.backend as BackendName, { relaxedSimd: true });
       const progressHooks: TrainingHooks = {
@@ -219,14 +257,21 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('reproduce')
-    .description(`run a named experiment of the paper as a resumable sweep (${Object.keys(EXPERIMENTS).join(', ')}); results are appended to results/<name>.jsonl`)
+    .description(
+      `run a named experiment of the paper as a resumable sweep (${Object.keys(EXPERIMENTS).join(', ')}); results are appended to results/<name>.jsonl`,
+    )
     .argument('<name>', 'experiment name')
     .option('--quick', 'a reduced version that finishes in minutes')
     .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
     .option('--shard <i/N|auto>', 'run only shard i of N (split a sweep across machines); auto: from a Slurm array or Kubernetes Indexed Job')
-    .option('--shard-count <n>', '--shard auto: the number of shards (default PMOE_SHARD_COUNT, else the Slurm array\'s size)', shardCountArgument)
+    .option('--shard-count <n>', "--shard auto: the number of shards (default PMOE_SHARD_COUNT, else the Slurm array's size)", shardCountArgument)
     .option('--out <file>', 'results file (default results/<name>[-quick].jsonl; a shard: results/<name>[-quick].shard-<i>-of-<N>.jsonl)')
-    .option('--set <key=value>', 'override an experiment option, e.g. --set seeds=2 --set sizes=[100,500]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option(
+      '--set <key=value>',
+      'override an experiment option, e.g. --set seeds=2 --set sizes=[100,500]; repeatable',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option('--retry-failed', 'run again every run that failed in the results file, divergences too')
     .option('--no-retry', 'keep the failed runs of the results file (default: run again those whose cause can change: data, crash, killed, out of memory)')
     .option('--log-dir <dir>', 'append one JSON line per evaluated epoch of each run to <dir>/<run key>.jsonl as it trains (and a CSV beside it)')
@@ -243,15 +288,25 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('scaling')
-    .description('the sample-complexity law: bisect over N for the smallest training set at which the CNN, separate and joint pMoE reach the target accuracy, over a grid of n and l; resumable (results/scaling.jsonl), then writes the report (scaling.md, .svg, .json)')
+    .description(
+      'the sample-complexity law: bisect over N for the smallest training set at which the CNN, separate and joint pMoE reach the target accuracy, over a grid of n and l; resumable (results/scaling.jsonl), then writes the report (scaling.md, .svg, .json)',
+    )
     .option('--quick', 'a reduced grid that finishes in minutes')
     .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
-    .option('--shard <i/N|auto>', 'run only shard i of N of the grid\'s cells (split the bisections across machines); auto: from a Slurm array or Kubernetes Indexed Job')
-    .option('--shard-count <n>', '--shard auto: the number of shards (default PMOE_SHARD_COUNT, else the Slurm array\'s size)', shardCountArgument)
+    .option(
+      '--shard <i/N|auto>',
+      "run only shard i of N of the grid's cells (split the bisections across machines); auto: from a Slurm array or Kubernetes Indexed Job",
+    )
+    .option('--shard-count <n>', "--shard auto: the number of shards (default PMOE_SHARD_COUNT, else the Slurm array's size)", shardCountArgument)
     .option('--out <file>', 'results file (default results/scaling[-quick].jsonl; a shard: results/scaling[-quick].shard-<i>-of-<N>.jsonl)')
     .option('--report-dir <dir>', 'folder of the report (default report; a shard: report/scaling.shard-<i>-of-<N>)')
     .option('--report-only', 'write the report from the results file without running anything')
-    .option('--set <key=value>', 'override an option, e.g. --set seeds=3 --set patchCounts=[8,16,32]; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option(
+      '--set <key=value>',
+      'override an option, e.g. --set seeds=3 --set patchCounts=[8,16,32]; repeatable',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .addOption(backendOption())
     .option('--json', 'print a JSON summary')
     .action(async (options: ScalingCommandOptions) => {
@@ -259,19 +314,37 @@ export async function main(argv: string[]): Promise<void> {
       const result = await scalingCommand(options);
       if (options.json) {
         const { report, outcome, ...rest } = result;
-        printJson({ ...rest, cells: report.cells, fits: report.fits, ratioFits: report.ratioFits, findings: report.findings, warnings: report.warnings, rounds: outcome?.rounds.length, runs: outcome?.runs, ranNow: outcome?.ranNow, skipped: outcome?.skipped });
+        printJson({
+          ...rest,
+          cells: report.cells,
+          fits: report.fits,
+          ratioFits: report.ratioFits,
+          findings: report.findings,
+          warnings: report.warnings,
+          rounds: outcome?.rounds.length,
+          runs: outcome?.runs,
+          ranNow: outcome?.ranNow,
+          skipped: outcome?.skipped,
+        });
       } else process.stdout.write(`${formatScaling(result)}\n`);
     });
 
   program
     .command('scaling-regimes')
-    .description('the sample-complexity law in several regimes of the data model (delta_r, noise, confusers, step budget): one resumable bisection sweep per regime (results/scaling-regimes-<regime>.jsonl), then the report of the fitted exponents')
+    .description(
+      'the sample-complexity law in several regimes of the data model (delta_r, noise, confusers, step budget): one resumable bisection sweep per regime (results/scaling-regimes-<regime>.jsonl), then the report of the fitted exponents',
+    )
     .option('--quick', 'a reduced grid that finishes in minutes')
     .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
     .option('--results-dir <dir>', 'folder of the results files', 'results')
     .option('--report-dir <dir>', 'folder of the report', 'report')
     .option('--report-only', 'write the report from the results files without running anything')
-    .option('--set <key=value>', `override a scaling option for every regime, or choose regimes: --set 'regimes=["baseline","noise-high"]'; repeatable`, (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option(
+      '--set <key=value>',
+      `override a scaling option for every regime, or choose regimes: --set 'regimes=["baseline","noise-high"]'; repeatable`,
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .addOption(backendOption())
     .option('--json', 'print the report as JSON')
     .action(async (options: import('./scaling-regimes.js').ScalingRegimesCommandOptions) => {
@@ -283,7 +356,7 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('report')
-    .description('SVG figures, Markdown tables beside the paper\'s numbers and aggregated JSON from results files (shards are merged)')
+    .description("SVG figures, Markdown tables beside the paper's numbers and aggregated JSON from results files (shards are merged)")
     .argument('<results...>', 'JSON Lines results files written by pmoe reproduce')
     .option('--out <dir>', 'output folder', 'report')
     .option('--success-accuracy <x>', 'fig5 and scaling: final test accuracy that counts as a success', parseWith(real(0, 1, { exclusiveMin: true })))
@@ -291,26 +364,32 @@ export async function main(argv: string[]): Promise<void> {
     .option('--routing-model <dir>', 'a model saved by pmoe train --data mnist-patch --save-model: adds routing pictures to index.html')
     .option('--log-dir <dir>', 'per-epoch logs written by pmoe train|reproduce --log-dir: adds training curves to index.html')
     .option('--json', 'print the summary as JSON')
-    .action(async (paths: string[], options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; logDir?: string; json?: boolean }) => {
-      const [{ checkRoutingModel, routingSection }, { trainingCurvesSection }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] = await Promise.all([
-        import('../report/html/routing-section.js'),
-        import('../report/html/training-curves.js'),
-        import('../report/report-command.js'),
-        import('../report/report.js'),
-        import('../report/html/page.js'),
-      ]);
-      await checkWritableFolder(options.out, '--out');
-      exitOnSignals('report', () => `the report in ${options.out} is incomplete (files already written there are whole; index.html is written last)`);
-      // The model is validated and its pictures drawn before any part of the report is written.
-      const routing = options.routingModel ? await routingSection(await checkRoutingModel(options.routingModel)) : undefined;
-      const curves = options.logDir ? await trainingCurvesSection(options.logDir) : undefined;
-      const figureOptions = { successAccuracy: options.successAccuracy, routerPatchesPerExpert: options.routerL };
-      const { summary, text } = await reportCommand(paths, { out: options.out, ...figureOptions });
-      const regenerate = `${regenerateCommand(paths, options.out, figureOptions)}${options.routingModel ? ` --routing-model ${shellWord(options.routingModel)}` : ''}${options.logDir ? ` --log-dir ${shellWord(options.logDir)}` : ''}`;
-      const page = await writeHtmlReport(summary, { routing, curves, regenerate });
-      if (options.json) printJson({ ...summary, page });
-      else process.stdout.write(`${text}\npage: ${page}\n`);
-    });
+    .action(
+      async (
+        paths: string[],
+        options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; logDir?: string; json?: boolean },
+      ) => {
+        const [{ checkRoutingModel, routingSection }, { trainingCurvesSection }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] =
+          await Promise.all([
+            import('../report/html/routing-section.js'),
+            import('../report/html/training-curves.js'),
+            import('../report/report-command.js'),
+            import('../report/report.js'),
+            import('../report/html/page.js'),
+          ]);
+        await checkWritableFolder(options.out, '--out');
+        exitOnSignals('report', () => `the report in ${options.out} is incomplete (files already written there are whole; index.html is written last)`);
+        // The model is validated and its pictures drawn before any part of the report is written.
+        const routing = options.routingModel ? await routingSection(await checkRoutingModel(options.routingModel)) : undefined;
+        const curves = options.logDir ? await trainingCurvesSection(options.logDir) : undefined;
+        const figureOptions = { successAccuracy: options.successAccuracy, routerPatchesPerExpert: options.routerL };
+        const { summary, text } = await reportCommand(paths, { out: options.out, ...figureOptions });
+        const regenerate = `${regenerateCommand(paths, options.out, figureOptions)}${options.routingModel ? ` --routing-model ${shellWord(options.routingModel)}` : ''}${options.logDir ? ` --log-dir ${shellWord(options.logDir)}` : ''}`;
+        const page = await writeHtmlReport(summary, { routing, curves, regenerate });
+        if (options.json) printJson({ ...summary, page });
+        else process.stdout.write(`${text}\npage: ${page}\n`);
+      },
+    );
 
   program
     .command('merge')
@@ -331,7 +410,12 @@ export async function main(argv: string[]): Promise<void> {
     .description('per experiment: planned runs done, failed and missing, per shard, from results files or folders')
     .argument('<paths...>', 'results files, or folders whose .jsonl files are read')
     .option('--quick', 'the sweep ran with --quick (default: match the default or quick plan, whichever holds the runs)')
-    .option('--set <key=value>', 'the --set overrides the sweep ran with; repeatable', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option(
+      '--set <key=value>',
+      'the --set overrides the sweep ran with; repeatable',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option('--json', 'print the status as JSON')
     .action(async (paths: string[], options: { quick?: boolean; set: string[]; json?: boolean }) => {
       const { formatStatus, statusCommand } = await import('./status.js');
@@ -347,7 +431,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('the interactive page: run a saved pMoE in the browser on test images or digits you compose (http://127.0.0.1:<port>/)')
     .option('--port <n>', 'port; 0 picks a free one', parseWith(integer(0, 65535)), 8765)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .option('--model <dir>', 'a model saved by pmoe train --save-model (default: the page\'s own model, web/data/pmoe-model.json)')
+    .option('--model <dir>', "a model saved by pmoe train --save-model (default: the page's own model, web/data/pmoe-model.json)")
     .action(async (options: { port: number; host: string; model?: string }) => {
       const { exposureWarning, startServer } = await import('../web/serve.js');
       const warning = exposureWarning(options.host);

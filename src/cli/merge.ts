@@ -35,13 +35,24 @@ export async function mergeCommand(paths: readonly string[], out: string): Promi
   if (merged.conflicts.length > 0) {
     const shown = merged.conflicts.slice(0, 5).map((c) => `run ${c.key}: ${c.paths[0]} and ${c.paths[1]} differ in ${c.fields.join(', ')}`);
     const more = merged.conflicts.length > 5 ? `; and ${merged.conflicts.length - 5} more` : '';
-    throw new ReportInputError(`pmoe merge: ${merged.conflicts.length} run(s) have conflicting records (the same spec gave different results, e.g. on another backend): ${shown.join('; ')}${more}. Keep one of the files' lines for those runs and merge again`);
+    throw new ReportInputError(
+      `pmoe merge: ${merged.conflicts.length} run(s) have conflicting records (the same spec gave different results, e.g. on another backend): ${shown.join('; ')}${more}. Keep one of the files' lines for those runs and merge again`,
+    );
   }
   const [[experiment, lines]] = [...merged.byExperiment];
   await mkdir(dirname(out), { recursive: true });
   await writeFileAtomically(out, lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
   const ok = lines.filter((line) => line.status === 'ok').length;
-  return { experiment, out, runs: lines.length, ok, failed: lines.length - ok, inputs: merged.inputs, duplicatesDropped: merged.duplicatesDropped, warnings: merged.warnings };
+  return {
+    experiment,
+    out,
+    runs: lines.length,
+    ok,
+    failed: lines.length - ok,
+    inputs: merged.inputs,
+    duplicatesDropped: merged.duplicatesDropped,
+    warnings: merged.warnings,
+  };
 }
 
 export function formatMerge(summary: MergeSummary): string {

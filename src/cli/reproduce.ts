@@ -100,7 +100,9 @@ export function formatSweepSummary(name: string, result: ReproduceResult, retry:
   const byCause = failuresByCause(result.lines);
   const failed = [...byCause.values()].reduce((sum, errors) => sum + errors.length, 0);
   const retried = result.retried > 0 ? `, ${result.retried} of them retried` : '';
-  const lines = [`${name}: ${result.lines.length - failed} of ${result.runs} runs finished, ${failed} failed (${result.ran} run now${retried}); results in ${result.resultsPath}`];
+  const lines = [
+    `${name}: ${result.lines.length - failed} of ${result.runs} runs finished, ${failed} failed (${result.ran} run now${retried}); results in ${result.resultsPath}`,
+  ];
   for (const [cause, errors] of byCause) {
     const rerun = retries(retry === 'none' ? 'changeable' : retry, cause) ? 'run again on rerun' : 'kept on rerun (--retry-failed runs them again)';
     lines.push(`  ${errors.length} failed (${cause}; ${rerun}):`);

@@ -21,9 +21,14 @@ export interface ScalingRegimesCommandOptions {
 }
 
 /** `pmoe scaling-regimes`: each regime's bisections in turn (resumable, one file per regime), then the report. */
-export async function scalingRegimesCommand(options: ScalingRegimesCommandOptions): Promise<{ report: ScalingRegimesReport; files: Awaited<ReturnType<typeof writeScalingRegimesReport>> }> {
+export async function scalingRegimesCommand(
+  options: ScalingRegimesCommandOptions,
+): Promise<{ report: ScalingRegimesReport; files: Awaited<ReturnType<typeof writeScalingRegimesReport>> }> {
   const quick = options.quick === true;
-  const chosen = regimeSettings(parseOverrides(options.set), quick).map((c) => ({ ...c, resultsPath: regimeResultsPath(options.resultsDir, c.regime.name, quick) }));
+  const chosen = regimeSettings(parseOverrides(options.set), quick).map((c) => ({
+    ...c,
+    resultsPath: regimeResultsPath(options.resultsDir, c.regime.name, quick),
+  }));
   const quiet = options.json === true && !process.stderr.isTTY;
   if (!options.reportOnly) {
     // Every regime's largest runs are checked before the first one starts.
@@ -34,7 +39,13 @@ export async function scalingRegimesCommand(options: ScalingRegimesCommandOption
       let progress: Progress | undefined;
       try {
         await runScaling(settings, {
-          runSpecs: sweepRunner({ resultsPath, resultsLocked: true, jobs: options.jobs, backend: options.backend, onProgress: (_round, p) => progress?.update(p.done, p.label) }),
+          runSpecs: sweepRunner({
+            resultsPath,
+            resultsLocked: true,
+            jobs: options.jobs,
+            backend: options.backend,
+            onProgress: (_round, p) => progress?.update(p.done, p.label),
+          }),
           onRound: ({ round, runs }) => {
             progress?.stop();
             progress = startProgress(runs, `${regime.name} round ${round}`, quiet);
@@ -46,7 +57,15 @@ export async function scalingRegimesCommand(options: ScalingRegimesCommandOption
       }
     }
   }
-  const regenerate = ['pmoe scaling-regimes --report-only', ...(quick ? ['--quick'] : []), '--results-dir', options.resultsDir, '--report-dir', options.reportDir, ...options.set.map((pair) => `--set '${pair}'`)].join(' ');
+  const regenerate = [
+    'pmoe scaling-regimes --report-only',
+    ...(quick ? ['--quick'] : []),
+    '--results-dir',
+    options.resultsDir,
+    '--report-dir',
+    options.reportDir,
+    ...options.set.map((pair) => `--set '${pair}'`),
+  ].join(' ');
   const report = buildScalingRegimesReport(chosen, { generatedAt: new Date(), regenerate });
   const files = await writeScalingRegimesReport(report, options.reportDir, quick);
   return { report, files };

@@ -8,7 +8,16 @@ import { describeThreshold } from '../analysis/bisection.js';
 import { preflightRun } from '../experiments/preflight.js';
 import { checkPlannedRuns } from '../experiments/plan-size.js';
 import { lockResults } from '../experiments/results-lock.js';
-import { runScaling, scalingCells, scalingSchema, scalingSpec, SCALING_QUICK, sweepRunner, type ScalingOptions, type ScalingOutcome } from '../experiments/scaling.js';
+import {
+  runScaling,
+  scalingCells,
+  scalingSchema,
+  scalingSpec,
+  SCALING_QUICK,
+  sweepRunner,
+  type ScalingOptions,
+  type ScalingOutcome,
+} from '../experiments/scaling.js';
 import { describeCell, scalingTable, writeScalingReport, type ScalingReport, type ScalingReportFiles } from '../report/scaling-report.js';
 import { parseOptions } from '../util/options.js';
 import { checkWritable, checkWritableFolder } from './output-path.js';
@@ -83,7 +92,10 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
         }),
         onRound: ({ round, open, runs, queries }) => {
           progress?.stop();
-          if (!quiet) process.stderr.write(`scaling round ${round}: ${open} open bisection${open === 1 ? '' : 's'}, ${runs} runs (${queries.map((q) => `${q.label} N=${q.trainSize}`).join(', ')})\n`);
+          if (!quiet)
+            process.stderr.write(
+              `scaling round ${round}: ${open} open bisection${open === 1 ? '' : 's'}, ${runs} runs (${queries.map((q) => `${q.label} N=${q.trainSize}`).join(', ')})\n`,
+            );
           progress = startProgress(runs, `scaling round ${round}`, quiet);
         },
       });
@@ -92,11 +104,23 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
       await release();
     }
   }
-  const regenerate = ['pmoe scaling --report-only', ...(options.quick ? ['--quick'] : []), '--out', shellQuote(resultsPath), '--report-dir', shellQuote(reportDir), ...options.set.map((pair) => `--set ${shellQuote(pair)}`)].join(' ');
+  const regenerate = [
+    'pmoe scaling --report-only',
+    ...(options.quick ? ['--quick'] : []),
+    '--out',
+    shellQuote(resultsPath),
+    '--report-dir',
+    shellQuote(reportDir),
+    ...options.set.map((pair) => `--set ${shellQuote(pair)}`),
+  ].join(' ');
   const { report, files } = await writeScalingReport(
     [resultsPath],
     reportDir,
-    { targetAccuracy: settings.targetAccuracy, requiredShare: settings.requiredShare, search: { low: settings.low, high: settings.high, tolerance: settings.tolerance } },
+    {
+      targetAccuracy: settings.targetAccuracy,
+      requiredShare: settings.requiredShare,
+      search: { low: settings.low, high: settings.high, tolerance: settings.tolerance },
+    },
     { sources: [resultsPath], generatedAt: new Date(), regenerate },
   );
   const disagreements: string[] = [];
@@ -128,10 +152,15 @@ export function formatScaling(result: ScalingCommandResult): string {
   for (const line of report.findings) out.push(`- ${line}`);
   if (result.outcome) {
     const o = result.outcome;
-    out.push('', `${o.rounds.length} rounds, ${o.runs} runs (${o.ranNow} now); skipped cells: ${o.skipped.length === 0 ? 'none' : o.skipped.map((s) => `${s.cell.model} n=${s.cell.n} l=${s.cell.l} (${s.reason})`).join('; ')}`);
+    out.push(
+      '',
+      `${o.rounds.length} rounds, ${o.runs} runs (${o.ranNow} now); skipped cells: ${o.skipped.length === 0 ? 'none' : o.skipped.map((s) => `${s.cell.model} n=${s.cell.n} l=${s.cell.l} (${s.reason})`).join('; ')}`,
+    );
   }
   for (const d of result.disagreements) out.push(`warning: ${d}`);
   for (const w of report.warnings) out.push(`warning: ${w}`);
-  out.push(`results in ${result.resultsPath}; report in ${result.files.markdown}, ${result.files.svg}, ${result.files.json}; wall time ${(result.wallTimeMs / 1000).toFixed(1)} s`);
+  out.push(
+    `results in ${result.resultsPath}; report in ${result.files.markdown}, ${result.files.svg}, ${result.files.json}; wall time ${(result.wallTimeMs / 1000).toFixed(1)} s`,
+  );
   return out.join('\n');
 }

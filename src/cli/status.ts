@@ -11,7 +11,13 @@ async function resultsFiles(paths: readonly string[]): Promise<string[]> {
     const info = await stat(path).catch(() => undefined);
     if (!info) throw new ReportInputError(`pmoe status: no such file or folder: ${path}`);
     if (!info.isDirectory()) files.push(path);
-    else files.push(...(await readdir(path)).filter((name) => name.endsWith('.jsonl')).sort().map((name) => join(path, name)));
+    else
+      files.push(
+        ...(await readdir(path))
+          .filter((name) => name.endsWith('.jsonl'))
+          .sort()
+          .map((name) => join(path, name)),
+      );
   }
   if (files.length === 0) throw new ReportInputError(`pmoe status: no .jsonl results files in ${paths.join(', ')}`);
   return files;
@@ -20,7 +26,10 @@ async function resultsFiles(paths: readonly string[]): Promise<string[]> {
 /** `pmoe status`: per experiment, runs done / failed / missing of the planned runs, per shard. */
 export async function statusCommand(paths: readonly string[], choice: PlanChoice): Promise<ExperimentStatus[]> {
   const files = await Promise.all((await resultsFiles(paths)).map((path) => loadResultsFile(path, { keepAllFields: true })));
-  return sweepStatus(files.map((file) => ({ path: file.path, shard: shardOfPath(file.path), lines: file.lines })), choice);
+  return sweepStatus(
+    files.map((file) => ({ path: file.path, shard: shardOfPath(file.path), lines: file.lines })),
+    choice,
+  );
 }
 
 const counts = (c: RunCounts) => `${c.done} done, ${c.failed} failed, ${c.missing} missing`;
@@ -39,7 +48,8 @@ export function formatStatus(statuses: readonly ExperimentStatus[]): string {
       out.push(`  ${where}: ${counts(row)}  ${row.files.length === 0 ? '(no file)' : row.files.join(', ')}`);
       if (row.shard && row.missing > 0) unfinished.push(row.shard.index - 1);
     }
-    if (unfinished.length > 0) out.push(`  shards with missing runs (shard i is array task i-1): resubmit with sbatch --array=${unfinished.join(',')} <script>`);
+    if (unfinished.length > 0)
+      out.push(`  shards with missing runs (shard i is array task i-1): resubmit with sbatch --array=${unfinished.join(',')} <script>`);
   }
   return out.join('\n');
 }

@@ -22,7 +22,13 @@ export interface KubernetesOptions {
 
 /** A Kubernetes object name: lower-case letters, digits and '-', starting and ending alphanumeric. */
 function objectName(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'pmoe';
+  return (
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 63) || 'pmoe'
+  );
 }
 
 /**

@@ -40,8 +40,10 @@ export function shardArguments(job: SweepJob): string[] {
   const command = job.experiment === SCALING_EXPERIMENT ? ['scaling'] : ['reproduce', job.experiment];
   return [
     ...command,
-    '--shard', 'auto',
-    '--jobs', String(job.jobs),
+    '--shard',
+    'auto',
+    '--jobs',
+    String(job.jobs),
     ...(job.quick ? ['--quick'] : []),
     ...job.set.flatMap((pair) => ['--set', pair]),
     ...(job.backend && job.backend !== 'auto' ? ['--backend', job.backend] : []),

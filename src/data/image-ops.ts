@@ -100,7 +100,16 @@ export function toUnitFloats(bytes: ArrayLike<number>): Float32Array {
 }
 
 /** Writes an HWC `tile` (tileHeight x tileWidth x channels) into the HWC image at (top, left). */
-export function paste(image: Uint8Array, imageWidth: number, channels: number, tile: ArrayLike<number>, tileHeight: number, tileWidth: number, top: number, left: number): void {
+export function paste(
+  image: Uint8Array,
+  imageWidth: number,
+  channels: number,
+  tile: ArrayLike<number>,
+  tileHeight: number,
+  tileWidth: number,
+  top: number,
+  left: number,
+): void {
   for (let y = 0; y < tileHeight; y++) {
     for (let x = 0; x < tileWidth; x++) {
       const to = ((top + y) * imageWidth + left + x) * channels;

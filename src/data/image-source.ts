@@ -16,7 +16,18 @@ import type { ImageSplit } from './image-split.js';
 import { integer, parseOptions, real } from '../util/options.js';
 import { CELEBA_ATTRIBUTE_FILE, CELEBA_IMAGE_DIR, CELEBA_PARTITION_FILE, loadCelebaImages, loadCelebaIndex, readJpeg, type CelebaIndex } from './celeba.js';
 import { cifar10Files, loadCifar10, type Cifar10Split, type Cifar10SplitName } from './cifar10.js';
-import { celebaSmiling, celebaSmilingEyeglasses, celebaSpurious, CIFAR10_CLASS_NAMES, cifarBackgroundNoise, cifarSubset, cifarVehicles, type CelebaSelection, type DecodedImage, type PlacedImages } from './image-variants.js';
+import {
+  celebaSmiling,
+  celebaSmilingEyeglasses,
+  celebaSpurious,
+  CIFAR10_CLASS_NAMES,
+  cifarBackgroundNoise,
+  cifarSubset,
+  cifarVehicles,
+  type CelebaSelection,
+  type DecodedImage,
+  type PlacedImages,
+} from './image-variants.js';
 import { toUnitFloats } from './image-ops.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
 import { buildMnistQuadrants, composeMnistQuadrants } from './mnist-quadrants.js';
@@ -148,7 +159,9 @@ export const imageDataSchema = z.discriminatedUnion(
       })
       .strict(),
     /** [C]: the official 4-class test set holds 2000 images. */
-    z.object({ source: z.literal('celeba-smiling-eyeglasses'), dir: folder, ...sizes, testSize: integer(4).default(2000), imageSize: celebaImageSize }).strict(),
+    z
+      .object({ source: z.literal('celeba-smiling-eyeglasses'), dir: folder, ...sizes, testSize: integer(4).default(2000), imageSize: celebaImageSize })
+      .strict(),
   ],
   { error: `source must be one of ${IMAGE_SOURCES.map((s) => `'${s}'`).join(', ')}` },
 );
@@ -181,7 +194,11 @@ const CLASSES: Record<ImageSourceName, number> = {
 export function planImageData(spec: ImageDataSpec): ImageDataPlan {
   const resolved = parseOptions(imageDataSchema, spec, 'data');
   const imageShape: [number, number, number] =
-    resolved.source === 'mnist-quadrants' || resolved.source === 'fashion-quadrants' ? [32, 32, resolved.channels] : 'imageSize' in resolved ? [resolved.imageSize, resolved.imageSize, 3] : [32, 32, 3];
+    resolved.source === 'mnist-quadrants' || resolved.source === 'fashion-quadrants'
+      ? [32, 32, resolved.channels]
+      : 'imageSize' in resolved
+        ? [resolved.imageSize, resolved.imageSize, 3]
+        : [32, 32, 3];
   return { spec: resolved, imageShape, classes: CLASSES[resolved.source], samples: resolved.trainSize + resolved.testSize };
 }
 
@@ -222,12 +239,20 @@ function backgrounds(dir: string, count: number): Promise<DecodedImage[]> {
   return cached(`backgrounds:${resolve(dir)}:${count}`, async () => {
     const problem = dataFolderProblem('backgrounds', dir);
     if (problem) throw new RangeError(`data.backgroundDir: ${problem}; expected ${IMAGE_DATA_FOLDERS.backgrounds}`);
-    const names = readdirSync(dir).filter((name) => JPEG_NAME.test(name)).sort().slice(0, count);
+    const names = readdirSync(dir)
+      .filter((name) => JPEG_NAME.test(name))
+      .sort()
+      .slice(0, count);
     return Promise.all(names.map((name) => readJpeg(join(dir, name), 'background image')));
   });
 }
 
-async function celebaPart(spec: Extract<ResolvedImageDataSpec, { source: `celeba-${string}` }>, split: 'train' | 'test', count: number, seed: number): Promise<Part> {
+async function celebaPart(
+  spec: Extract<ResolvedImageDataSpec, { source: `celeba-${string}` }>,
+  split: 'train' | 'test',
+  count: number,
+  seed: number,
+): Promise<Part> {
   const index = await celebaIndex(spec.dir);
   const options = { split, count, seed };
   const selection: CelebaSelection =
@@ -236,9 +261,17 @@ async function celebaPart(spec: Extract<ResolvedImageDataSpec, { source: `celeba
       : spec.source === 'celeba-spurious'
         ? celebaSpurious(index, { ...options, fraction: spec.fraction })
         : celebaSmilingEyeglasses(index, options);
-  const { images, shape } = await loadCelebaImages(spec.dir, Array.from(selection.rows, (row) => index.files[row]), spec.imageSize);
+  const { images, shape } = await loadCelebaImages(
+    spec.dir,
+    Array.from(selection.rows, (row) => index.files[row]),
+    spec.imageSize,
+  );
   const groups = selection.groups && selection.groupNames ? { names: selection.groupNames, ids: selection.groups } : undefined;
-  return { split: { images: toUnitFloats(images), labels: selection.labels, shape }, classNames: selection.classNames, ...(groups ? { testGroups: groups } : {}) };
+  return {
+    split: { images: toUnitFloats(images), labels: selection.labels, shape },
+    classNames: selection.classNames,
+    ...(groups ? { testGroups: groups } : {}),
+  };
 }
 
 /** One split of the spec's data: the training images (trainSize, seed) or the test images (testSize, testSeed). */

@@ -108,7 +108,14 @@ export function celebaSmiling(index: CelebaIndex, options: CelebaVariantOptions)
   const smiling = columnOf(index, 'Smiling');
   const pools = rowsByGroup(index, options.split, 2, (row) => (index.attributes[row * index.attributeNames.length + smiling] === 1 ? 1 : 0));
   const names = ['not smiling', 'smiling'];
-  const { rows, labels } = drawGroups(pools, evenSplit(options.count, 2).reverse(), (g) => g, createRng(`celeba-smiling:${options.seed}`), names, options.split);
+  const { rows, labels } = drawGroups(
+    pools,
+    evenSplit(options.count, 2).reverse(),
+    (g) => g,
+    createRng(`celeba-smiling:${options.seed}`),
+    names,
+    options.split,
+  );
   return { rows, labels, classNames: names };
 }
 
@@ -171,8 +178,20 @@ export function celebaSmilingEyeglasses(index: CelebaIndex, options: CelebaVaria
   integerAtLeast('celebaSmilingEyeglasses count', options.count, 4);
   const width = index.attributeNames.length;
   const [smiling, glasses] = ['Smiling', 'Eyeglasses'].map((name) => columnOf(index, name));
-  const pools = rowsByGroup(index, options.split, 4, (row) => 2 * (index.attributes[row * width + smiling] === 1 ? 1 : 0) + (index.attributes[row * width + glasses] === 1 ? 1 : 0));
-  const { rows, labels } = drawGroups(pools, evenSplit(options.count, 4), (g) => g, createRng(`celeba-4class:${options.seed}`), SMILING_EYEGLASSES_CLASSES, options.split);
+  const pools = rowsByGroup(
+    index,
+    options.split,
+    4,
+    (row) => 2 * (index.attributes[row * width + smiling] === 1 ? 1 : 0) + (index.attributes[row * width + glasses] === 1 ? 1 : 0),
+  );
+  const { rows, labels } = drawGroups(
+    pools,
+    evenSplit(options.count, 4),
+    (g) => g,
+    createRng(`celeba-4class:${options.seed}`),
+    SMILING_EYEGLASSES_CLASSES,
+    options.split,
+  );
   return { rows, labels, classNames: SMILING_EYEGLASSES_CLASSES };
 }
 
@@ -235,7 +254,8 @@ export function cifarSubset(source: LabelledImages, options: CifarSubsetOptions)
   for (let i = 0; i < source.shape[0]; i++) byClass[source.labels[i]]?.push(i);
   const perClass = evenSplit(options.count, 10);
   const rows = byClass.flatMap((pool, c) => {
-    if (perClass[c] > pool.length) throw new RangeError(`cifarSubset: ${perClass[c]} images of class ${CIFAR10_CLASS_NAMES[c]} needed, the source holds ${pool.length}`);
+    if (perClass[c] > pool.length)
+      throw new RangeError(`cifarSubset: ${perClass[c]} images of class ${CIFAR10_CLASS_NAMES[c]} needed, the source holds ${pool.length}`);
     return sampleWithout(pool, perClass[c], rng);
   });
   rng.shuffle(rows);
@@ -274,7 +294,8 @@ export function cifarBackgroundNoise(source: LabelledImages, backgrounds: readon
   const resized = backgrounds.map((bg, b) => {
     const pixels = bg.width * bg.height;
     const channels = bg.data.length === pixels * 3 ? 3 : bg.data.length === pixels * 4 ? 4 : 0;
-    if (channels === 0) throw new RangeError(`cifarBackgroundNoise: background ${b} has ${bg.data.length} bytes for ${bg.width}x${bg.height} (expected RGB or RGBA)`);
+    if (channels === 0)
+      throw new RangeError(`cifarBackgroundNoise: background ${b} has ${bg.data.length} bytes for ${bg.width}x${bg.height} (expected RGB or RGBA)`);
     const full = resizeArea(bg.data, bg.height, bg.width, channels, size, size, centerSquare(bg.height, bg.width));
     if (channels === 3) return toBytes(full);
     const rgb = new Float32Array(size * size * 3);

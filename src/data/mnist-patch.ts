@@ -52,10 +52,7 @@ export const MNIST_PATCH_DIM = MNIST_ROWS * MNIST_COLS;
 
 /** A list of distinct digits 0..9, at least `least` long (the cross-option rules below read only lists that pass this). */
 const isDigitList = (value: unknown, least: number): value is number[] =>
-  Array.isArray(value) &&
-  value.length >= least &&
-  value.every((v) => Number.isInteger(v) && v >= 0 && v <= 9) &&
-  new Set(value).size === value.length;
+  Array.isArray(value) && value.length >= least && value.every((v) => Number.isInteger(v) && v >= 0 && v <= 9) && new Set(value).size === value.length;
 
 const digitList = (least: number, what: string) =>
   z
@@ -97,8 +94,7 @@ const configSchema = z
           code: 'custom',
           path: ['fillDigits'],
           message:
-            `must not contain a discriminative digit: [${fill.join(', ')}] shares ${overlap.join(', ')} ` +
-            `with discriminativeDigits [${disc.join(', ')}]`,
+            `must not contain a discriminative digit: [${fill.join(', ')}] shares ${overlap.join(', ')} ` + `with discriminativeDigits [${disc.join(', ')}]`,
         });
       }
     }
@@ -203,9 +199,7 @@ export async function buildMnistPatchPool(split: MnistSplitName, options: MnistP
 }
 
 /** The training pool (from MNIST's training split) and the test pool (from its test split). */
-export async function buildMnistPatchPools(
-  options: MnistPatchOptions = {},
-): Promise<{ readonly train: MnistPatchPool; readonly test: MnistPatchPool }> {
+export async function buildMnistPatchPools(options: MnistPatchOptions = {}): Promise<{ readonly train: MnistPatchPool; readonly test: MnistPatchPool }> {
   const config = validateMnistPatchConfig(options);
   const [train, test] = await Promise.all([buildMnistPatchPool('train', config), buildMnistPatchPool('test', config)]);
   return { train, test };

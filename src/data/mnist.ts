@@ -70,11 +70,7 @@ export function checkedSplit(split: MnistSplitName, images: IdxArray, labels: Id
   }
   const count = images.shape[0];
   if (labels.shape[0] !== count) {
-    throw new DataFileError(
-      files.labels,
-      `holds ${labels.shape[0]} labels but ${files.images} holds ${count} images`,
-      kind,
-    );
+    throw new DataFileError(files.labels, `holds ${labels.shape[0]} labels but ${files.images} holds ${count} images`, kind);
   }
   const bad = labels.data.findIndex((label) => label > 9);
   if (bad >= 0) {

@@ -37,7 +37,11 @@ export async function readDataFile(file: string, kind: string, limits: DataFileL
   if (!info.isFile()) fail(`is ${fileType(info)}, not a regular file`);
   const { size, maxBytes } = limits;
   const sizeProblem =
-    typeof size === 'function' ? size(info.size) : size !== undefined && info.size !== size ? `holds ${info.size} bytes but must hold exactly ${size}` : undefined;
+    typeof size === 'function'
+      ? size(info.size)
+      : size !== undefined && info.size !== size
+        ? `holds ${info.size} bytes but must hold exactly ${size}`
+        : undefined;
   if (sizeProblem) fail(sizeProblem);
   if (maxBytes !== undefined && info.size > maxBytes) fail(`holds ${info.size} bytes, more than the ${maxBytes} a ${kind} may have`);
   // O_NONBLOCK: should the path have been swapped for a named pipe since the stat, open does not wait for a writer.

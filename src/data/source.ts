@@ -3,7 +3,16 @@ import type { PatchDataset } from './dataset.js';
 import { MNIST_COLS, MNIST_ROWS } from './mnist.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadMnist, type MnistSplitName } from './mnist.js';
-import { composeMnistPatchPool, materialize, MNIST_PATCH_DIM, takeBalanced, validateMnistPatchConfig, type MnistPatchConfig, type MnistPatchOptions, type MnistPatchPool } from './mnist-patch.js';
+import {
+  composeMnistPatchPool,
+  materialize,
+  MNIST_PATCH_DIM,
+  takeBalanced,
+  validateMnistPatchConfig,
+  type MnistPatchConfig,
+  type MnistPatchOptions,
+  type MnistPatchPool,
+} from './mnist-patch.js';
 import { makeSyntheticSplit, validateSyntheticConfig, type SyntheticConfig } from './synthetic.js';
 import { checkMemory, estimateRunBytes, type MemoryLimit } from '../util/memory-estimate.js';
 import { integer, parseOptions } from '../util/options.js';
@@ -51,7 +60,8 @@ const mnistSizes = z.object({ trainSize: integer(1), sampleSeed: integer(0).defa
 // Pools and the materialised test set are shared by every run of a process with the same options.
 const gridCache = new Map<string, Promise<{ pools: { train: MnistPatchPool; test: MnistPatchPool }; test: PatchDataset }>>();
 
-const loadSplit = (source: GridSource, split: MnistSplitName, dir: string | undefined) => (source === 'mnist-patch' ? loadMnist(split, dir) : loadFashionMnist(split, dir));
+const loadSplit = (source: GridSource, split: MnistSplitName, dir: string | undefined) =>
+  source === 'mnist-patch' ? loadMnist(split, dir) : loadFashionMnist(split, dir);
 
 function gridPools(source: GridSource, config: MnistPatchConfig) {
   const key = `${source}:${canonicalJson(config)}`;
@@ -115,7 +125,10 @@ export function checkDataMemory(plan: DataPlan, parameters = 0, limit?: MemoryLi
   const estimate = estimateRunBytes({ ...plan, parameters });
   const { spec } = plan;
   const what = `a run on ${spec.source} data (${spec.trainSize} training + ${plan.samples - spec.trainSize} test samples of ${plan.patchCount} x ${plan.patchDim} values)`;
-  const cure = spec.source === 'synthetic' ? 'use fewer samples (trainSize, testSize) or smaller n or d' : 'use fewer samples (trainSize, testCount) or a smaller gridSize';
+  const cure =
+    spec.source === 'synthetic'
+      ? 'use fewer samples (trainSize, testSize) or smaller n or d'
+      : 'use fewer samples (trainSize, testCount) or a smaller gridSize';
   checkMemory(estimate, what, cure, limit);
   return estimate;
 }

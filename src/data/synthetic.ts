@@ -69,8 +69,7 @@ function describe(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
-const isInt = (v: unknown, min: number, max = Infinity): v is number =>
-  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+const isInt = (v: unknown, min: number, max = Infinity): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
 function integerField(name: string, min: number, fallback: number, allowed = `an integer >= ${min}`) {
   const message = `${name} must be ${allowed}`;
@@ -410,11 +409,7 @@ export interface SyntheticSplit {
 }
 
 /** Train and test sets from one model, drawn from two different seeds derived from config.seed. */
-export function makeSyntheticSplit(
-  config: Partial<SyntheticConfig>,
-  trainCount: number,
-  testCount: number,
-): SyntheticSplit {
+export function makeSyntheticSplit(config: Partial<SyntheticConfig>, trainCount: number, testCount: number): SyntheticSplit {
   checkCount('trainCount', trainCount);
   checkCount('testCount', testCount);
   const model = createSyntheticModel(config);

@@ -52,9 +52,7 @@ async function init(backend: BackendName): Promise<string> {
       return tf.getBackend();
     }
     if (backend === 'tensorflow') {
-      throw new Error(
-        "backend 'tensorflow' needs the optional package @tensorflow/tfjs-node, which is not installed; use --backend wasm or cpu",
-      );
+      throw new Error("backend 'tensorflow' needs the optional package @tensorflow/tfjs-node, which is not installed; use --backend wasm or cpu");
     }
   }
   if (backend !== 'cpu' && (await activate('wasm'))) {

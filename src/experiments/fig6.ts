@@ -27,8 +27,14 @@ export const FIG6_DEFAULTS = {
 const schema = z
   .object({
     ...MNIST_PROTOCOL,
-    sizes: z.array(integer(2)).min(1).default([...FIG6_DEFAULTS.sizes]),
-    experts: z.array(integer(1)).min(1).default([...FIG6_DEFAULTS.experts]),
+    sizes: z
+      .array(integer(2))
+      .min(1)
+      .default([...FIG6_DEFAULTS.sizes]),
+    experts: z
+      .array(integer(1))
+      .min(1)
+      .default([...FIG6_DEFAULTS.experts]),
     /** l, fixed across k (not stated in the paper). */
     patchesPerExpert: integer(1).default(FIG6_DEFAULTS.patchesPerExpert),
     neuronsPerExpert: integer(1).default(FIG6_DEFAULTS.neuronsPerExpert),
@@ -40,13 +46,16 @@ const schema = z
 
 export const fig6 = defineExperiment({
   name: 'fig6',
-  description: 'Figure 6: joint pMoE test accuracy against the number of experts k = 4..20 for N = 300, 400, 500 (l = 6), CNN at N = 1000 for reference (pmoe reproduce fig6)',
+  description:
+    'Figure 6: joint pMoE test accuracy against the number of experts k = 4..20 for N = 300, 400, 500 (l = 6), CNN at N = 1000 for reference (pmoe reproduce fig6)',
   schema,
   quick: { sizes: [300], experts: [4, 12], seeds: 1, epochs: 20, evalEvery: 5 },
   specs(o) {
     const seeds = Array.from({ length: o.seeds }, (_, i) => i);
     const joint = o.sizes.flatMap((N) =>
-      o.experts.flatMap((k) => seeds.map((seed) => mnistRun(o, 'joint', N, seed, { experts: k, neuronsPerExpert: o.neuronsPerExpert, patchesPerExpert: o.patchesPerExpert }))),
+      o.experts.flatMap((k) =>
+        seeds.map((seed) => mnistRun(o, 'joint', N, seed, { experts: k, neuronsPerExpert: o.neuronsPerExpert, patchesPerExpert: o.patchesPerExpert })),
+      ),
     );
     const cnn = o.cnnSize > 0 ? seeds.map((seed) => mnistRun(o, 'cnn', o.cnnSize, seed)) : [];
     return [...joint, ...cnn];

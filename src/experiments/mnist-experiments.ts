@@ -44,12 +44,22 @@ type Protocol = z.output<z.ZodObject<typeof MNIST_PROTOCOL>>;
  * evenly over the classes.
  */
 export function checkConstruction(o: Protocol & { sizes?: number[] }, ctx: z.RefinementCtx): void {
-  const problems = mnistPatchProblems({ gridSize: o.gridSize, discriminativeDigits: o.discriminativeDigits, fillDigits: o.fillDigits, testCount: o.testCount } as MnistPatchOptions);
+  const problems = mnistPatchProblems({
+    gridSize: o.gridSize,
+    discriminativeDigits: o.discriminativeDigits,
+    fillDigits: o.fillDigits,
+    testCount: o.testCount,
+  } as MnistPatchOptions);
   for (const problem of problems) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
   const classes = Array.isArray(o.discriminativeDigits) ? o.discriminativeDigits.length : 2;
   if (problems.length > 0 || !Array.isArray(o.sizes)) return;
   const uneven = o.sizes.filter((N) => N % classes !== 0);
-  if (uneven.length > 0) ctx.addIssue({ code: 'custom', path: ['sizes'], message: `every N must be a multiple of the number of classes ${classes} (N / ${classes} images per class); ${uneven.join(', ')} ${uneven.length > 1 ? 'are' : 'is'} not` });
+  if (uneven.length > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sizes'],
+      message: `every N must be a multiple of the number of classes ${classes} (N / ${classes} images per class); ${uneven.join(', ')} ${uneven.length > 1 ? 'are' : 'is'} not`,
+    });
 }
 const protocol = MNIST_PROTOCOL;
 
@@ -61,7 +71,14 @@ export const MNIST_MODELS: Record<ModelKind, Record<string, unknown>> = {
 };
 
 /** One run of the MNIST protocol: model `model` on N = trainSize images drawn with `seed`. */
-export function mnistRun(p: Protocol, model: ModelKind, trainSize: number, seed: number, modelOverrides: Record<string, unknown> = {}, epochs = p.epochs): PatchRunSpec {
+export function mnistRun(
+  p: Protocol,
+  model: ModelKind,
+  trainSize: number,
+  seed: number,
+  modelOverrides: Record<string, unknown> = {},
+  epochs = p.epochs,
+): PatchRunSpec {
   return {
     data: {
       source: p.dataset === 'fashion' ? 'fashion-patch' : 'mnist-patch',
@@ -114,7 +131,10 @@ const fig4Schema = (dataset: 'mnist' | 'fashion') =>
       ...protocol,
       dataset: oneOf(['mnist', 'fashion']).default(dataset),
       sizes: sizeList.default([100, 300, 500, 700, 900, 1000]),
-      models: z.array(oneOf(['cnn', 'separate', 'joint'])).min(1).default(['cnn', 'separate', 'joint']),
+      models: z
+        .array(oneOf(['cnn', 'separate', 'joint']))
+        .min(1)
+        .default(['cnn', 'separate', 'joint']),
     })
     .strict()
     .superRefine(checkConstruction);
@@ -149,13 +169,16 @@ export const fig4Fashion = defineExperiment({
 export const fig5 = defineExperiment({
   name: 'fig5',
   description: 'Figure 5: separate pMoE success rate over l = 2..12 and N = 400..900, 20 trials (pmoe reproduce fig5)',
-  schema: z.object({
-    ...protocol,
-    seeds: integer(1, MAX_SEEDS).default(20),
-    sizes: sizeList.default([400, 500, 600, 700, 800, 900]),
-    patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12]),
-    successAccuracy: real(0, 1).default(0.95),
-  }).strict().superRefine(checkConstruction),
+  schema: z
+    .object({
+      ...protocol,
+      seeds: integer(1, MAX_SEEDS).default(20),
+      sizes: sizeList.default([400, 500, 600, 700, 800, 900]),
+      patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12]),
+      successAccuracy: real(0, 1).default(0.95),
+    })
+    .strict()
+    .superRefine(checkConstruction),
   quick: { sizes: [400, 900], patchesPerExpert: [2, 12], seeds: 2, epochs: 20, routerEpochs: 20, evalEvery: 20 },
   specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, { patchesPerExpert: l })))),
   runCount: (o) => o.sizes.length * o.patchesPerExpert.length * o.seeds,
@@ -165,7 +188,10 @@ export const fig5 = defineExperiment({
 export const fig7 = defineExperiment({
   name: 'fig7',
   description: 'Figure 7: joint pMoE test accuracy against l = 2..16 for N = 300, 600, 800, k = 8 (pmoe reproduce fig7)',
-  schema: z.object({ ...protocol, sizes: sizeList.default([300, 600, 800]), patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12, 14, 16]) }).strict().superRefine(checkConstruction),
+  schema: z
+    .object({ ...protocol, sizes: sizeList.default([300, 600, 800]), patchesPerExpert: z.array(integer(1)).min(1).default([2, 4, 6, 8, 10, 12, 14, 16]) })
+    .strict()
+    .superRefine(checkConstruction),
   quick: { sizes: [300], patchesPerExpert: [2, 6, 12], seeds: 1, epochs: 20, evalEvery: 5 },
   specs: (o) => o.sizes.flatMap((N) => o.patchesPerExpert.flatMap((l) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed, { patchesPerExpert: l })))),
   runCount: (o) => o.sizes.length * o.patchesPerExpert.length * o.seeds,
@@ -179,7 +205,14 @@ export const fig7 = defineExperiment({
 export const fig8 = defineExperiment({
   name: 'fig8',
   description: "Figure 8: separate routers' discriminative routing rate against N_r for l = 1, 2, 4, 6, 8 (pmoe reproduce fig8)",
-  schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]), patchesPerExpert: z.array(integer(1)).min(1).default([1, 2, 4, 6, 8]) }).strict().superRefine(checkConstruction),
+  schema: z
+    .object({
+      ...protocol,
+      sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]),
+      patchesPerExpert: z.array(integer(1)).min(1).default([1, 2, 4, 6, 8]),
+    })
+    .strict()
+    .superRefine(checkConstruction),
   quick: { sizes: [100, 300, 1000], seeds: 2, routerEpochs: 20 },
   specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'separate', N, seed, {}, 0))),
   runCount: (o) => o.sizes.length * o.seeds,
@@ -188,8 +221,12 @@ export const fig8 = defineExperiment({
 
 export const fig9 = defineExperiment({
   name: 'fig9',
-  description: 'Figure 9: joint routers (l = 6): share of samples whose discriminative patch gets the largest gate of some expert, per class, against N (pmoe reproduce fig9)',
-  schema: z.object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]) }).strict().superRefine(checkConstruction),
+  description:
+    'Figure 9: joint routers (l = 6): share of samples whose discriminative patch gets the largest gate of some expert, per class, against N (pmoe reproduce fig9)',
+  schema: z
+    .object({ ...protocol, sizes: sizeList.default([100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]) })
+    .strict()
+    .superRefine(checkConstruction),
   quick: { sizes: [100, 300], seeds: 1, epochs: 20, evalEvery: 20 },
   specs: (o) => o.sizes.flatMap((N) => seedsOf(o).map((seed) => mnistRun(o, 'joint', N, seed))),
   runCount: (o) => o.sizes.length * o.seeds,

@@ -21,7 +21,9 @@ import { checkConstruction, MNIST_PROTOCOL, mnistRun, mnistRunProblem } from './
 export const PAIR_ATLAS_EXPERIMENT = 'pair-atlas';
 
 /** Every unordered pair of distinct digits 0..9, (a, b) with a < b, in order. */
-export const DIGIT_PAIRS: readonly (readonly [number, number])[] = Array.from({ length: 10 }, (_, a) => Array.from({ length: 9 - a }, (_, i) => [a, a + 1 + i] as const)).flat();
+export const DIGIT_PAIRS: readonly (readonly [number, number])[] = Array.from({ length: 10 }, (_, a) =>
+  Array.from({ length: 9 - a }, (_, i) => [a, a + 1 + i] as const),
+).flat();
 
 /** The construction of pair (a, b): the larger digit is class 0, the smaller class 1, the other eight fill. */
 export function pairConstruction([a, b]: readonly [number, number]): { discriminativeDigits: number[]; fillDigits: number[] } {
@@ -45,17 +47,35 @@ export const pairAtlasSchema = z
     /** Evaluate after the last epoch only (the atlas reads final numbers). */
     evalEvery: integer(1).default(150),
     sizes: z.array(integer(2)).min(1).default([300, 1000]),
-    pairs: z.array(pairSchema).min(1).default(() => DIGIT_PAIRS.map(([a, b]) => [a, b] as [number, number])),
-    models: z.array(oneOf(['cnn', 'separate', 'joint'])).min(1).default(['cnn', 'separate', 'joint']),
+    pairs: z
+      .array(pairSchema)
+      .min(1)
+      .default(() => DIGIT_PAIRS.map(([a, b]) => [a, b] as [number, number])),
+    models: z
+      .array(oneOf(['cnn', 'separate', 'joint']))
+      .min(1)
+      .default(['cnn', 'separate', 'joint']),
   })
   .strict()
   .superRefine(checkConstruction);
 
 export const pairAtlas = defineExperiment({
   name: PAIR_ATLAS_EXPERIMENT,
-  description: "Pair atlas: every pair of digits as the two classes (45 pairs, the other eight fill), CNN, separate and joint pMoE at Figure 4's setting, N = 300 and 1000 (pmoe reproduce pair-atlas)",
+  description:
+    "Pair atlas: every pair of digits as the two classes (45 pairs, the other eight fill), CNN, separate and joint pMoE at Figure 4's setting, N = 300 and 1000 (pmoe reproduce pair-atlas)",
   schema: pairAtlasSchema,
-  quick: { pairs: [[0, 1], [4, 9], [3, 5]], sizes: [300], seeds: 1, epochs: 20, routerEpochs: 20, evalEvery: 20 },
+  quick: {
+    pairs: [
+      [0, 1],
+      [4, 9],
+      [3, 5],
+    ],
+    sizes: [300],
+    seeds: 1,
+    epochs: 20,
+    routerEpochs: 20,
+    evalEvery: 20,
+  },
   specs(o) {
     const seeds = Array.from({ length: o.seeds }, (_, i) => i);
     return distinctPairs(o.pairs).flatMap((pair) => {

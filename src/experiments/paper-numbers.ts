@@ -76,7 +76,12 @@ export type WrnModelName = 'wrn' | 'wrn-pmoe';
  * Figures 10-16 (read off, about ±0.3 points; PAPER.md §5): test accuracy (%) at epoch 50, mean of
  * 5 runs, against N. Figure 10's N are the official code's (the figure's axis is not in PAPER.md).
  */
-export const PAPER_WRN: Readonly<Record<'fig10' | 'fig11' | 'fig12' | 'fig14' | 'fig15' | 'fig16', { readonly sizes: readonly number[]; readonly accuracy: Readonly<Record<WrnModelName, readonly number[]>>; readonly claim?: string }>> = {
+export const PAPER_WRN: Readonly<
+  Record<
+    'fig10' | 'fig11' | 'fig12' | 'fig14' | 'fig15' | 'fig16',
+    { readonly sizes: readonly number[]; readonly accuracy: Readonly<Record<WrnModelName, readonly number[]>>; readonly claim?: string }
+  >
+> = {
   fig10: {
     sizes: [2000, 4000, 6000, 8000, 10000],
     accuracy: { wrn: [81.0, 83.9, 85.0, 86.0, 86.3], 'wrn-pmoe': [88.3, 89.1, 89.4, 89.7, 90.1] },

@@ -18,7 +18,8 @@ import { OptionError, parseOptions } from '../util/options.js';
  */
 export function preflightRun(spec: RunSpec, limit?: MemoryLimit): number {
   if ('kind' in spec) {
-    if (!isImageRunSpec(spec)) throw new OptionError(`kind: must be 'image' for an image run, or absent for a two-layer run (got ${JSON.stringify((spec as { kind: unknown }).kind)})`);
+    if (!isImageRunSpec(spec))
+      throw new OptionError(`kind: must be 'image' for an image run, or absent for a two-layer run (got ${JSON.stringify((spec as { kind: unknown }).kind)})`);
     return preflightImageRun(spec, limit);
   }
   const training = parseOptions(trainingSchema, spec.training ?? {}, 'training');

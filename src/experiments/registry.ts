@@ -6,7 +6,17 @@ import { scaling } from './scaling.js';
 import { WRN_EXPERIMENTS } from './wrn-experiments.js';
 
 /** Every named experiment, by name. */
-export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Object.freeze({ fig4, 'fig4-fashion': fig4Fashion, fig5, fig6, fig7, fig8, fig9, 'pair-atlas': pairAtlas, ...WRN_EXPERIMENTS });
+export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Object.freeze({
+  fig4,
+  'fig4-fashion': fig4Fashion,
+  fig5,
+  fig6,
+  fig7,
+  fig8,
+  fig9,
+  'pair-atlas': pairAtlas,
+  ...WRN_EXPERIMENTS,
+});
 
 /**
  * Experiments whose runs depend on earlier results (bisections), so they have no fixed run list

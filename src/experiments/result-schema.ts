@@ -69,7 +69,10 @@ export const imageRecordSchema = z.object({
   backend: z.string(),
   epochs: z.array(epochSchema).readonly(),
   finalTestAccuracy: share,
-  groupAccuracy: z.array(z.object({ group: z.string(), count: count(0), accuracy: share })).readonly().optional(),
+  groupAccuracy: z
+    .array(z.object({ group: z.string(), count: count(0), accuracy: share }))
+    .readonly()
+    .optional(),
   trainableParams: count(0),
   flops: z.object({ forwardPerSample: nonNegative, trainStepPerSample: nonNegative, training: nonNegative }),
   steps: count(0),
@@ -94,8 +97,23 @@ const failedAttemptSchema = z.object({ cause: z.string(), error: z.string() });
 
 function lineSchemaOf<S extends z.ZodType, R extends z.ZodType>(spec: S, record: R) {
   return z.discriminatedUnion('status', [
-    z.object({ key: z.string(), experiment: z.string(), status: z.literal('ok'), spec, record, failedAttempts: z.array(failedAttemptSchema).readonly().optional() }),
-    z.object({ key: z.string(), experiment: z.string(), status: z.literal('failed'), spec, error: z.string(), cause: z.string().optional(), failedAttempts: z.array(failedAttemptSchema).readonly().optional() }),
+    z.object({
+      key: z.string(),
+      experiment: z.string(),
+      status: z.literal('ok'),
+      spec,
+      record,
+      failedAttempts: z.array(failedAttemptSchema).readonly().optional(),
+    }),
+    z.object({
+      key: z.string(),
+      experiment: z.string(),
+      status: z.literal('failed'),
+      spec,
+      error: z.string(),
+      cause: z.string().optional(),
+      failedAttempts: z.array(failedAttemptSchema).readonly().optional(),
+    }),
   ]);
 }
 const patchLineSchema = lineSchemaOf(patchSpecSchema, patchRecordSchema);

@@ -75,7 +75,7 @@ export function appendJsonLine(path: string, value: unknown): void {
   const fd = openSync(path, 'a');
   try {
     // writeSync may write less than asked (a signal, a full pipe or quota): write the rest.
-    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
+    for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -49,10 +49,18 @@ export const REGIMES_BASE: Partial<z.input<typeof scalingSchema>> = {
   testSize: 300,
 };
 
-export const REGIMES_QUICK: Partial<z.input<typeof scalingSchema>> = { patchCounts: [8, 16], patchesPerExpert: [2], seeds: 2, steps: 200, high: 256, testSize: 200 };
+export const REGIMES_QUICK: Partial<z.input<typeof scalingSchema>> = {
+  patchCounts: [8, 16],
+  patchesPerExpert: [2],
+  seeds: 2,
+  steps: 200,
+  high: 256,
+  testSize: 200,
+};
 
 /** The results file of one regime, beside `dir`. */
-export const regimeResultsPath = (dir: string, regime: string, quick: boolean) => `${dir}/${SCALING_REGIMES_EXPERIMENT}-${regime}${quick ? '-quick' : ''}.jsonl`;
+export const regimeResultsPath = (dir: string, regime: string, quick: boolean) =>
+  `${dir}/${SCALING_REGIMES_EXPERIMENT}-${regime}${quick ? '-quick' : ''}.jsonl`;
 
 /**
  * The scaling settings of each chosen regime: baseline grid, then the user's overrides, then the
@@ -60,11 +68,27 @@ export const regimeResultsPath = (dir: string, regime: string, quick: boolean) =
  */
 export function regimeSettings(overrides: Record<string, unknown>, quick: boolean): { regime: ScalingRegime; settings: ScalingOptions }[] {
   const { regimes, ...rest } = overrides;
-  const chosen = parseOptions(z.object({ regimes: z.array(oneOf(REGIME_NAMES)).min(1).default([...REGIME_NAMES]) }), { regimes }, SCALING_REGIMES_EXPERIMENT).regimes;
+  const chosen = parseOptions(
+    z.object({
+      regimes: z
+        .array(oneOf(REGIME_NAMES))
+        .min(1)
+        .default([...REGIME_NAMES]),
+    }),
+    { regimes },
+    SCALING_REGIMES_EXPERIMENT,
+  ).regimes;
   return SCALING_REGIMES.filter((r) => chosen.includes(r.name)).map((regime) => {
     const clash = Object.keys(regime.overrides).filter((key) => key in rest);
-    if (clash.length > 0) throw new OptionError(`${SCALING_REGIMES_EXPERIMENT}: --set ${clash.join(', ')} would change what regime '${regime.name}' varies; leave it out or choose other regimes with --set regimes=[...]`);
-    const settings = parseOptions(scalingSchema, { ...REGIMES_BASE, ...(quick ? REGIMES_QUICK : {}), ...rest, ...regime.overrides }, `${SCALING_REGIMES_EXPERIMENT} ${regime.name}`);
+    if (clash.length > 0)
+      throw new OptionError(
+        `${SCALING_REGIMES_EXPERIMENT}: --set ${clash.join(', ')} would change what regime '${regime.name}' varies; leave it out or choose other regimes with --set regimes=[...]`,
+      );
+    const settings = parseOptions(
+      scalingSchema,
+      { ...REGIMES_BASE, ...(quick ? REGIMES_QUICK : {}), ...rest, ...regime.overrides },
+      `${SCALING_REGIMES_EXPERIMENT} ${regime.name}`,
+    );
     return { regime, settings };
   });
 }

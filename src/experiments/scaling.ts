@@ -102,8 +102,10 @@ export const scalingSchema = z
   .strict()
   .superRefine((o, ctx) => {
     if (o.high < o.low) ctx.addIssue({ code: 'custom', path: ['high'], message: `must be >= low = ${o.low}` });
-    if (o.models.includes('separate') && o.neurons % 2 !== 0) ctx.addIssue({ code: 'custom', path: ['neurons'], message: 'must be even: separate pMoE splits them over 2 experts' });
-    if (o.models.includes('joint') && o.neurons % o.experts !== 0) ctx.addIssue({ code: 'custom', path: ['neurons'], message: `must be a multiple of experts = ${o.experts} (joint pMoE splits them evenly)` });
+    if (o.models.includes('separate') && o.neurons % 2 !== 0)
+      ctx.addIssue({ code: 'custom', path: ['neurons'], message: 'must be even: separate pMoE splits them over 2 experts' });
+    if (o.models.includes('joint') && o.neurons % o.experts !== 0)
+      ctx.addIssue({ code: 'custom', path: ['neurons'], message: `must be a multiple of experts = ${o.experts} (joint pMoE splits them evenly)` });
   });
 
 export type ScalingOptions = z.output<typeof scalingSchema>;
@@ -122,7 +124,8 @@ export const SCALING_QUICK: Partial<z.input<typeof scalingSchema>> = {
 /** The experiment as a name, description, schema and quick overrides (it has no fixed run list). */
 export const scaling = {
   name: SCALING_EXPERIMENT,
-  description: 'Sample-complexity law: the smallest N at which the CNN, separate and joint pMoE reach 95% test accuracy, by bisection over N, for n = 8..64 and l = 1..8 (pmoe scaling)',
+  description:
+    'Sample-complexity law: the smallest N at which the CNN, separate and joint pMoE reach 95% test accuracy, by bisection over N, for n = 8..64 and l = 1..8 (pmoe scaling)',
   schema: scalingSchema,
   quick: SCALING_QUICK,
 } as const;
@@ -153,7 +156,8 @@ export function scalingCells(o: ScalingOptions): { cells: ScalingCell[]; skipped
   const ns = [...new Set(o.patchCounts)].sort((a, b) => a - b);
   const ls = [...new Set(o.patchesPerExpert)].sort((a, b) => a - b);
   // Checks the data model once for the largest and smallest n (confusers must be <= n - 1).
-  for (const n of [ns[0], ns.at(-1)!]) validateSyntheticConfig({ d: o.d, n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers });
+  for (const n of [ns[0], ns.at(-1)!])
+    validateSyntheticConfig({ d: o.d, n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers });
   const cells: ScalingCell[] = [];
   const skipped: SkippedCell[] = [];
   const lStar = lStarBound(o);
@@ -167,7 +171,8 @@ export function scalingCells(o: ScalingOptions): { cells: ScalingCell[]; skipped
         const cell = { model, n, l };
         if (l > n) skipped.push({ cell, reason: `l = ${l} > n = ${n}` });
         else if (l < lStar) skipped.push({ cell, reason: `l = ${l} < l* = ${lStar} (1 + confusers): routing cannot be discriminative` });
-        else if (model === 'joint' && l === 1 && o.jointGate === 'softmax-selected') skipped.push({ cell, reason: 'joint pMoE with a softmax over l = 1 selected score: the gate is always 1 and the router never learns' });
+        else if (model === 'joint' && l === 1 && o.jointGate === 'softmax-selected')
+          skipped.push({ cell, reason: 'joint pMoE with a softmax over l = 1 selected score: the gate is always 1 and the router never learns' });
         else cells.push(cell);
       }
     }
@@ -178,7 +183,10 @@ export function scalingCells(o: ScalingOptions): { cells: ScalingCell[]; skipped
 
 /** The cells of one shard: every N-th by label, so every machine splits a grid the same way. */
 export function shardCells(cells: readonly ScalingCell[], shard: Shard): ScalingCell[] {
-  return inShard(cells.map((cell) => ({ key: cellLabel(cell), cell })), shard).map(({ cell }) => cell);
+  return inShard(
+    cells.map((cell) => ({ key: cellLabel(cell), cell })),
+    shard,
+  ).map(({ cell }) => cell);
 }
 
 /** The learning rate of a cell: the base rate times the patches pooled over (n or l) when scaled. */
@@ -187,7 +195,8 @@ export function cellLearningRate(o: Pick<ScalingOptions, 'learningRate' | 'learn
 }
 
 /** Epochs that give about `steps` SGD steps at N samples (or `epochsPerRun` where set). */
-export const epochsFor = (o: Pick<ScalingOptions, 'steps' | 'batchSize' | 'epochsPerRun'>, trainSize: number) => o.epochsPerRun ?? Math.ceil(o.steps / Math.ceil(trainSize / o.batchSize));
+export const epochsFor = (o: Pick<ScalingOptions, 'steps' | 'batchSize' | 'epochsPerRun'>, trainSize: number) =>
+  o.epochsPerRun ?? Math.ceil(o.steps / Math.ceil(trainSize / o.batchSize));
 
 /** The run of one seed of one cell at N training samples. */
 export function scalingSpec(o: ScalingOptions, cell: ScalingCell, trainSize: number, seed: number): PatchRunSpec {
@@ -199,7 +208,19 @@ export function scalingSpec(o: ScalingOptions, cell: ScalingCell, trainSize: num
         ? { experts: 2, neuronsPerExpert: o.neurons / 2, patchesPerExpert: cell.l!, gate: 'hard' as const, init: o.init }
         : { experts: o.experts, neuronsPerExpert: o.neurons / o.experts, patchesPerExpert: cell.l!, gate: o.jointGate, init: o.init };
   return {
-    data: { source: 'synthetic', trainSize, testSize: o.testSize, d: o.d, n: cell.n, p: o.p, deltaD: o.deltaD, deltaR: o.deltaR, noise: o.noise, confusers: o.confusers, seed },
+    data: {
+      source: 'synthetic',
+      trainSize,
+      testSize: o.testSize,
+      d: o.d,
+      n: cell.n,
+      p: o.p,
+      deltaD: o.deltaD,
+      deltaR: o.deltaR,
+      noise: o.noise,
+      confusers: o.confusers,
+      seed,
+    },
     model,
     training: {
       model: cell.model,

@@ -42,17 +42,26 @@ function slurmShard(env: Environment, id: number, count: number | undefined): Sc
   const job = env.SLURM_ARRAY_JOB_ID ? ` (job ${env.SLURM_ARRAY_JOB_ID})` : '';
   const source = `Slurm array task ${id}${job}`;
   if (count !== undefined) {
-    if (id >= count) throw new OptionError(`--shard auto: SLURM_ARRAY_TASK_ID=${id} is outside 0..${count - 1} for ${count} shards (submit the array as --array=0-${count - 1}, or resubmit indices in that range)`);
+    if (id >= count)
+      throw new OptionError(
+        `--shard auto: SLURM_ARRAY_TASK_ID=${id} is outside 0..${count - 1} for ${count} shards (submit the array as --array=0-${count - 1}, or resubmit indices in that range)`,
+      );
     return { index: id + 1, count, source };
   }
   const min = wholeNumber(env, 'SLURM_ARRAY_TASK_MIN');
   const max = wholeNumber(env, 'SLURM_ARRAY_TASK_MAX');
   const tasks = wholeNumber(env, 'SLURM_ARRAY_TASK_COUNT');
   const pin = 'set PMOE_SHARD_COUNT (or --shard-count) to the number of shards, as `pmoe cluster slurm` scripts do';
-  if (min === undefined || tasks === undefined) throw new OptionError(`--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_MIN or SLURM_ARRAY_TASK_COUNT is not; ${pin}`);
-  if (tasks < 2) throw new OptionError(`--shard auto: this Slurm array has ${tasks} task (ID ${id}), which is how a resubmitted index looks, so the shard count is unknown; ${pin}`);
+  if (min === undefined || tasks === undefined)
+    throw new OptionError(`--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_MIN or SLURM_ARRAY_TASK_COUNT is not; ${pin}`);
+  if (tasks < 2)
+    throw new OptionError(
+      `--shard auto: this Slurm array has ${tasks} task (ID ${id}), which is how a resubmitted index looks, so the shard count is unknown; ${pin}`,
+    );
   if (id < min || (max !== undefined && (id > max || max - min + 1 !== tasks))) {
-    throw new OptionError(`--shard auto: the Slurm array (IDs ${min}..${max ?? '?'}, ${tasks} tasks, this one ${id}) is not one contiguous range, so task IDs cannot be shard indices; ${pin}`);
+    throw new OptionError(
+      `--shard auto: the Slurm array (IDs ${min}..${max ?? '?'}, ${tasks} tasks, this one ${id}) is not one contiguous range, so task IDs cannot be shard indices; ${pin}`,
+    );
   }
   return { index: id - min + 1, count: tasks, source };
 }
@@ -63,16 +72,26 @@ export function shardFromEnvironment(env: Environment, countOption?: number): Sc
   const k8sIndex = wholeNumber(env, 'JOB_COMPLETION_INDEX');
   const count = givenCount(env, countOption);
   if (slurmId !== undefined && k8sIndex !== undefined) {
-    throw new OptionError(`--shard auto: both SLURM_ARRAY_TASK_ID=${slurmId} and JOB_COMPLETION_INDEX=${k8sIndex} are set; unset the one that does not belong to this job`);
+    throw new OptionError(
+      `--shard auto: both SLURM_ARRAY_TASK_ID=${slurmId} and JOB_COMPLETION_INDEX=${k8sIndex} are set; unset the one that does not belong to this job`,
+    );
   }
   if (slurmId !== undefined) return slurmShard(env, slurmId, count);
   if (k8sIndex !== undefined) {
-    if (count === undefined) throw new OptionError(`--shard auto: JOB_COMPLETION_INDEX=${k8sIndex} (a Kubernetes Indexed Job) needs the shard count, which Kubernetes does not expose: set PMOE_SHARD_COUNT to the Job's completions (pmoe cluster k8s writes it) or pass --shard-count`);
-    if (k8sIndex >= count) throw new OptionError(`--shard auto: JOB_COMPLETION_INDEX=${k8sIndex} is outside 0..${count - 1} for ${count} shards (completions and PMOE_SHARD_COUNT must agree)`);
+    if (count === undefined)
+      throw new OptionError(
+        `--shard auto: JOB_COMPLETION_INDEX=${k8sIndex} (a Kubernetes Indexed Job) needs the shard count, which Kubernetes does not expose: set PMOE_SHARD_COUNT to the Job's completions (pmoe cluster k8s writes it) or pass --shard-count`,
+      );
+    if (k8sIndex >= count)
+      throw new OptionError(
+        `--shard auto: JOB_COMPLETION_INDEX=${k8sIndex} is outside 0..${count - 1} for ${count} shards (completions and PMOE_SHARD_COUNT must agree)`,
+      );
     return { index: k8sIndex + 1, count, source: `Kubernetes completion index ${k8sIndex}${env.HOSTNAME ? ` (pod ${env.HOSTNAME})` : ''}` };
   }
   const inSlurmJob = env.SLURM_JOB_ID ? ` This is Slurm job ${env.SLURM_JOB_ID} but not an array task: submit with sbatch --array=0-<N-1>.` : '';
-  throw new OptionError(`--shard auto: no scheduler shard in the environment; expected SLURM_ARRAY_TASK_ID (a Slurm job array) or JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).${inSlurmJob} Outside a scheduler use --shard i/N.`);
+  throw new OptionError(
+    `--shard auto: no scheduler shard in the environment; expected SLURM_ARRAY_TASK_ID (a Slurm job array) or JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).${inSlurmJob} Outside a scheduler use --shard i/N.`,
+  );
 }
 
 /** `--shard i/N` or `--shard auto` (with an optional --shard-count); undefined without --shard. */

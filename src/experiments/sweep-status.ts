@@ -121,7 +121,12 @@ function fixedStatus(experiment: string, inputs: readonly StatusInput[], choice:
   const shards = shardRows(inputs).map(({ shard, inputs: files }) => {
     const lines = files.flatMap((input) => input.lines);
     const planned = shard ? inShard(plan, shard) : plan;
-    const counts = known ? count(planned.map(({ key }) => key), lines) : unplannedCounts(lines);
+    const counts = known
+      ? count(
+          planned.map(({ key }) => key),
+          lines,
+        )
+      : unplannedCounts(lines);
     return { shard, files: files.map((input) => input.path), ...counts };
   });
   const planKeys = new Set(plan.map(({ key }) => key));
@@ -192,7 +197,15 @@ async function scalingStatus(inputs: readonly StatusInput[], choice: PlanChoice)
     }
     shards.push({ shard, files: files.map((input) => input.path), ...counts });
   }
-  const total = shards.reduce((sum, row) => ({ planned: sum.planned + (row.planned ?? 0), done: sum.done + row.done, failed: sum.failed + row.failed, missing: sum.missing + row.missing }), { planned: 0, done: 0, failed: 0, missing: 0 });
+  const total = shards.reduce(
+    (sum, row) => ({
+      planned: sum.planned + (row.planned ?? 0),
+      done: sum.done + row.done,
+      failed: sum.failed + row.failed,
+      missing: sum.missing + row.missing,
+    }),
+    { planned: 0, done: 0, failed: 0, missing: 0 },
+  );
   return {
     experiment: SCALING_EXPERIMENT,
     settings: known ? best!.label : null,
@@ -212,12 +225,25 @@ export async function sweepStatus(inputs: readonly StatusInput[], choice: PlanCh
   const statuses: ExperimentStatus[] = [];
   for (const experiment of names) {
     // Each input keeps its shard but only this experiment's lines.
-    const own = inputs.map((input) => ({ ...input, lines: input.lines.filter((line) => line.experiment === experiment) })).filter((input) => input.lines.length > 0);
+    const own = inputs
+      .map((input) => ({ ...input, lines: input.lines.filter((line) => line.experiment === experiment) }))
+      .filter((input) => input.lines.length > 0);
     if (experiment === SCALING_EXPERIMENT) statuses.push(await scalingStatus(own, choice));
     else if (experiment in EXPERIMENTS) statuses.push(fixedStatus(experiment, own, choice));
     else {
       const all = own.flatMap((input) => input.lines);
-      statuses.push({ experiment, settings: null, ...unplannedCounts(all), unplanned: new Set(all.map((l) => l.key)).size, adaptive: false, shards: shardRows(own).map(({ shard, inputs: files }) => ({ shard, files: files.map((f) => f.path), ...unplannedCounts(files.flatMap((f) => f.lines)) })) });
+      statuses.push({
+        experiment,
+        settings: null,
+        ...unplannedCounts(all),
+        unplanned: new Set(all.map((l) => l.key)).size,
+        adaptive: false,
+        shards: shardRows(own).map(({ shard, inputs: files }) => ({
+          shard,
+          files: files.map((f) => f.path),
+          ...unplannedCounts(files.flatMap((f) => f.lines)),
+        })),
+      });
     }
   }
   return statuses;

@@ -112,7 +112,15 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
           const line: ResultLine =
             'record' in reply
               ? { key, experiment: options.experiment, status: 'ok', spec, record: reply.record, ...(before.length > 0 ? { failedAttempts: before } : {}) }
-              : { key, experiment: options.experiment, status: 'failed', spec, error: reply.error, cause: reply.cause, failedAttempts: [...before, { cause: reply.cause, error: reply.error }] };
+              : {
+                  key,
+                  experiment: options.experiment,
+                  status: 'failed',
+                  spec,
+                  error: reply.error,
+                  cause: reply.cause,
+                  failedAttempts: [...before, { cause: reply.cause, error: reply.error }],
+                };
           if (file !== undefined) appendResult(file, line);
           finished.set(key, line);
           if ('crashed' in reply) worker = undefined;
@@ -166,7 +174,12 @@ function ask(worker: Worker, key: string, spec: RunSpec): Promise<WorkerReply | 
     // Killed while idle between two runs: its 'close' has come and gone.
     if (!child.connected) {
       const cause = causeOfExit(child.signalCode, worker.stderrTail);
-      resolve({ key, error: `worker process ended (${child.signalCode ?? `exit code ${child.exitCode}`}) before the run${EXIT_HINTS[cause] ?? ''}`, cause, crashed: true });
+      resolve({
+        key,
+        error: `worker process ended (${child.signalCode ?? `exit code ${child.exitCode}`}) before the run${EXIT_HINTS[cause] ?? ''}`,
+        cause,
+        crashed: true,
+      });
       return;
     }
     const onMessage = (reply: WorkerReply) => {

@@ -31,7 +31,10 @@ export const WRN_PROTOCOL = {
   wideningFactor: integer(1).default(10),
   /** Keras's default, as the official code; short runs evaluate better at 0.9 (see wide-resnet.ts). */
   batchNormMomentum: real(0, 1, { exclusiveMax: true }).default(0.99),
-  models: z.array(oneOf(WRN_ARCHITECTURES)).min(1).default([...WRN_ARCHITECTURES]),
+  models: z
+    .array(oneOf(WRN_ARCHITECTURES))
+    .min(1)
+    .default([...WRN_ARCHITECTURES]),
   /** Every N is round(size x sizeScale): 0.1 runs a tenth of the paper's training sets. */
   sizeScale: real(0, Infinity, { exclusiveMin: true }).default(1),
   /** Test images; default the source's (all 10,000 CIFAR test images, 4,000 vehicles, 2,000 CelebA, 1,000 MNIST quadrants). */
@@ -140,7 +143,13 @@ function quickOf(sizes: readonly number[]) {
   return { wideningFactor: 1, seeds: 1, epochs: 2, sizes: [sizes[0], sizes[sizes.length - 1]], sizeScale: 0.05, testSize: 400, batchNormMomentum: 0.9 };
 }
 
-function celebaFigure(name: 'fig10' | 'fig11' | 'fig12', source: ImageSourceName, what: string, extra: Record<string, z.ZodType> = {}, extraData = (_o: Record<string, unknown>) => ({})) {
+function celebaFigure(
+  name: 'fig10' | 'fig11' | 'fig12',
+  source: ImageSourceName,
+  what: string,
+  extra: Record<string, z.ZodType> = {},
+  extraData = (_o: Record<string, unknown>) => ({}),
+) {
   const sizes = PAPER_WRN[name].sizes;
   const figure: FigureData = { source, data: (o) => ({ ...celebaData(o), ...extraData(o) }), pmoe: CELEBA_PMOE };
   return defineExperiment({
@@ -157,7 +166,14 @@ function celebaFigure(name: 'fig10' | 'fig11' | 'fig12', source: ImageSourceName
   });
 }
 
-function cifarFigure(name: 'fig14' | 'fig15' | 'fig16', source: ImageSourceName, what: string, extra: Record<string, z.ZodType> = {}, extraData = (_o: Record<string, unknown>) => ({}), folders: ImageDataFolder[] = ['cifar']) {
+function cifarFigure(
+  name: 'fig14' | 'fig15' | 'fig16',
+  source: ImageSourceName,
+  what: string,
+  extra: Record<string, z.ZodType> = {},
+  extraData = (_o: Record<string, unknown>) => ({}),
+  folders: ImageDataFolder[] = ['cifar'],
+) {
   const sizes = PAPER_WRN[name].sizes;
   const figure: FigureData = { source, data: (o) => ({ ...cifarData(o), ...extraData(o) }), pmoe: CIFAR_PMOE };
   const settings = folders.map((kind) => `--set ${FOLDER_OPTIONS[kind].option}=/path`).join(' ');
@@ -214,7 +230,8 @@ export const fig16 = cifarFigure('fig16', 'cifar-vehicles', 'CIFAR-Vehicles (a v
  */
 export const wrnMnist = defineExperiment({
   name: 'wrn-mnist',
-  description: 'WRN vs WRN-pMoE test accuracy against N on MNIST quadrants (the CIFAR-Vehicles analogue; no data needed) at a reduced scale (pmoe reproduce wrn-mnist)',
+  description:
+    'WRN vs WRN-pMoE test accuracy against N on MNIST quadrants (the CIFAR-Vehicles analogue; no data needed) at a reduced scale (pmoe reproduce wrn-mnist)',
   schema: z
     .object({
       ...WRN_PROTOCOL,
@@ -240,7 +257,8 @@ export const wrnMnist = defineExperiment({
 export const wrnFashion = defineExperiment({
   ...wrnMnist,
   name: 'wrn-fashion',
-  description: 'WRN vs WRN-pMoE test accuracy against N on Fashion-MNIST quadrants (apt-get install dataset-fashion-mnist) at a reduced scale (pmoe reproduce wrn-fashion)',
+  description:
+    'WRN vs WRN-pMoE test accuracy against N on Fashion-MNIST quadrants (apt-get install dataset-fashion-mnist) at a reduced scale (pmoe reproduce wrn-fashion)',
   specs: (o) => wrnSpecs(o, { source: 'fashion-quadrants', data: () => ({}), pmoe: CIFAR_PMOE }),
 });
 

@@ -16,9 +16,9 @@ export async function saveModelFiles(model: tfl.LayersModel, dir: string): Promi
   await mkdir(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = artifacts.weightData ? tf.io.concatenateArrayBuffers(
-        Array.isArray(artifacts.weightData) ? artifacts.weightData : [artifacts.weightData],
-      ) : new ArrayBuffer(0);
+      const weightData = artifacts.weightData
+        ? tf.io.concatenateArrayBuffers(Array.isArray(artifacts.weightData) ? artifacts.weightData : [artifacts.weightData])
+        : new ArrayBuffer(0);
       await writeFileAtomically(join(dir, WEIGHTS_FILE), Buffer.from(weightData));
       const manifest = {
         format: artifacts.format ?? 'layers-model',
@@ -38,7 +38,7 @@ async function readNamed(path: string, what: string): Promise<Buffer> {
     return await readFile(path);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : String(error);
-    throw new Error(`cannot read the model's ${what} ${path}: ${reason}`);
+    throw new Error(`cannot read the model's ${what} ${path}: ${reason}`, { cause: error });
   }
 }
 
@@ -52,16 +52,14 @@ export async function loadModelFiles(dir: string): Promise<tfl.LayersModel> {
   try {
     manifest = JSON.parse((await readNamed(topologyPath, 'topology')).toString('utf8'));
   } catch (error) {
-    if (error instanceof SyntaxError) throw new Error(`${topologyPath} is not valid JSON: ${error.message}`);
+    if (error instanceof SyntaxError) throw new Error(`${topologyPath} is not valid JSON: ${error.message}`, { cause: error });
     throw error;
   }
   if (!manifest.modelTopology || !Array.isArray(manifest.weightsManifest)) {
     throw new Error(`${topologyPath} lacks modelTopology or weightsManifest: not a TensorFlow.js layers model`);
   }
   const weightSpecs = manifest.weightsManifest.flatMap((group) => group.weights);
-  const buffers = await Promise.all(
-    manifest.weightsManifest.flatMap((group) => group.paths).map((path) => readNamed(join(dir, path), 'weights')),
-  );
+  const buffers = await Promise.all(manifest.weightsManifest.flatMap((group) => group.paths).map((path) => readNamed(join(dir, path), 'weights')));
   const weightData = tf.io.concatenateArrayBuffers(buffers.map((b) => new Uint8Array(b).slice().buffer));
   const expected = weightSpecs.reduce(
     (bytes, spec) => bytes + spec.shape.reduce((a, b) => a * b, 1) * (spec.dtype === 'int32' || spec.dtype === 'float32' ? 4 : 1),

@@ -25,7 +25,11 @@ export async function saveModel(model: SavableModel, dir: string, extras: PmoeMo
 
 /** Loads what saveModel wrote in `dir` (either kind, told apart by the file there); the caller disposes the model. */
 export async function loadModel(dir: string): Promise<SavableModel> {
-  const exists = (path: string) => access(path).then(() => true, () => false);
+  const exists = (path: string) =>
+    access(path).then(
+      () => true,
+      () => false,
+    );
   if (await exists(join(dir, PMOE_MODEL_FILE))) return (await loadTwoLayerPmoe(dir)).model;
   if (await exists(join(dir, 'model.json'))) return loadModelFiles(dir);
   throw new Error(`no saved model in ${dir}: expected ${PMOE_MODEL_FILE} (a two-layer pMoE) or model.json (a Layers model)`);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { pad4 } from './simd-gemm.js';
-import { float32View, int32View, inWorkspace, spareRows } from './workspace.js';
+import { float32View, inWorkspace, spareRows } from './workspace.js';
 
 /**
  * 2-D convolutions (NHWC, dilation 1) and their two gradients on the SIMD GEMM of simd-gemm.ts,
@@ -116,7 +116,22 @@ export function convForward(backend: BackendWasm, x: TensorInfo, filter: TensorI
     const table = work.table(key, taps * rows + rows, (addresses, tableAt) => {
       for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
         for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
-          const at = fillTap(addresses, tableAt + t * rows, g.batch, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth, ty - g.top, tx - g.left, g.inHeight, g.inWidth, xBase, pixelBytes, zero);
+          const at = fillTap(
+            addresses,
+            tableAt + t * rows,
+            g.batch,
+            g.outHeight,
+            g.outWidth,
+            g.strideHeight,
+            g.strideWidth,
+            ty - g.top,
+            tx - g.left,
+            g.inHeight,
+            g.inWidth,
+            xBase,
+            pixelBytes,
+            zero,
+          );
           addresses.fill(zero, at, tableAt + (t + 1) * rows);
         }
       }
@@ -135,8 +150,7 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
   // uses it): rows of 4 with zero weights past ci, narrowed after.
   const width = pad4(ci);
   // Taps by phase: tap ty reaches input rows qy with (qy + top - ty) divisible by the stride.
-  const tapsOf = (phase: number, size: number, stride: number) =>
-    Array.from({ length: size }, (_, t) => t).filter((t) => t % stride === phase);
+  const tapsOf = (phase: number, size: number, stride: number) => Array.from({ length: size }, (_, t) => t).filter((t) => t % stride === phase);
   const phases: { taps: (readonly [number, number])[]; py: number; px: number; countY: number; countX: number }[] = [];
   for (let py = 0; py < sh; py++) {
     for (let px = 0; px < sw; px++) {
@@ -187,7 +201,22 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
         taps.forEach(([ty, tx], s) => {
           // Input row firstY + k sh takes dy row k + (firstY + top - ty) / sh (exact: same phase).
           const [offsetY, offsetX] = [(firstY + g.top - ty) / sh, (firstX + g.left - tx) / sw];
-          const at = fillTap(addresses, segments + s * rows, g.batch, phase.countY, phase.countX, 1, 1, offsetY, offsetX, g.outHeight, g.outWidth, dyBase, co * FLOAT_BYTES, zero);
+          const at = fillTap(
+            addresses,
+            segments + s * rows,
+            g.batch,
+            phase.countY,
+            phase.countX,
+            1,
+            1,
+            offsetY,
+            offsetX,
+            g.outHeight,
+            g.outWidth,
+            dyBase,
+            co * FLOAT_BYTES,
+            zero,
+          );
           addresses.fill(zero, at, segments + (s + 1) * rows);
         });
         let at = outRowsAt;
@@ -253,7 +282,22 @@ export function convFilterGradient(backend: BackendWasm, x: TensorInfo, dy: Tens
     const table = work.table(key, taps * positions, (addresses, tableAt) => {
       for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
         for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
-          fillTap(addresses, tableAt + t * positions, g.batch, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth, ty - g.top, tx - g.left, g.inHeight, g.inWidth, xBase, pixelBytes, zero);
+          fillTap(
+            addresses,
+            tableAt + t * positions,
+            g.batch,
+            g.outHeight,
+            g.outWidth,
+            g.strideHeight,
+            g.strideWidth,
+            ty - g.top,
+            tx - g.left,
+            g.inHeight,
+            g.inWidth,
+            xBase,
+            pixelBytes,
+            zero,
+          );
         }
       }
     });

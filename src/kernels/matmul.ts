@@ -198,14 +198,9 @@ export function fastBatchMatMul(original: tf.KernelFunc): tf.KernelFunc {
     const products = (leftBatch: number, rightBatch: number) => (rightBatch === 1 && leftBatch === batch ? 1 : batch);
     const directProducts = products(aBatch, bBatch);
     const swappedProducts = products(bBatch, aBatch);
-    const direct =
-      COST.transpose * ((transposeA ? aSize : 0) + (transposeB ? bSize : 0)) +
-      directProducts * (COST.pack * k * n + COST.call) +
-      xnn;
+    const direct = COST.transpose * ((transposeA ? aSize : 0) + (transposeB ? bSize : 0)) + directProducts * (COST.pack * k * n + COST.call) + xnn;
     const swapped =
-      COST.transpose * ((transposeA ? 0 : aSize) + (transposeB ? 0 : bSize) + batch * m * n) +
-      swappedProducts * (COST.pack * k * m + COST.call) +
-      xnn;
+      COST.transpose * ((transposeA ? 0 : aSize) + (transposeB ? 0 : bSize) + batch * m * n) + swappedProducts * (COST.pack * k * m + COST.call) + xnn;
     const loop = COST.loopMac * batch * m * k * n;
     // One untransposed product with b as a whole is the original's own XNNPACK path, whose operator
     // stays cached while b lives (no packing after the first call): keep it.

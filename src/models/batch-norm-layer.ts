@@ -30,7 +30,7 @@ export class TrainingBatchNormalization extends BatchNormalizationBase {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     const state = this as unknown as BaseState;
     const lastAxis = state.axis === -1 || state.axis === input.rank - 1;
-    if (kwargs['training'] !== true || !lastAxis || Array.isArray(inputs) && inputs.length !== 1 || state.gamma === null || state.beta === null) {
+    if (kwargs['training'] !== true || !lastAxis || (Array.isArray(inputs) && inputs.length !== 1) || state.gamma === null || state.beta === null) {
       return super.call(inputs, kwargs);
     }
     return tf.tidy(() => {

@@ -19,13 +19,7 @@ export function logitCount(classes: number): number {
 /**
  * [experts * neuronsPerExpert, logits] output weights, neurons grouped expert by expert.
  */
-export function makeOutputWeights(
-  scheme: OutputWeights,
-  experts: number,
-  neuronsPerExpert: number,
-  classes: number,
-  seed: number,
-): tf.Tensor2D {
+export function makeOutputWeights(scheme: OutputWeights, experts: number, neuronsPerExpert: number, classes: number, seed: number): tf.Tensor2D {
   const logits = logitCount(classes);
   const rows = experts * neuronsPerExpert;
   if (scheme === 'gaussian') return tf.randomNormal([rows, logits], 0, 1, 'float32', tfSeed(seed));

@@ -80,7 +80,8 @@ export function float32ToBase64(values: Float32Array): string {
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export function base64ToFloat32(base64: string, what = 'tensor'): Float32Array {
-  if (!BASE64.test(base64)) throw new PmoeModelFileError(`${what}: base64 is not valid base64 (letters, digits, + and /, padded with = to a multiple of 4 characters)`);
+  if (!BASE64.test(base64))
+    throw new PmoeModelFileError(`${what}: base64 is not valid base64 (letters, digits, + and /, padded with = to a multiple of 4 characters)`);
   const binary = atob(base64);
   if (binary.length % 4 !== 0) throw new PmoeModelFileError(`${what}: ${binary.length} bytes is not a whole number of float32 values`);
   const view = new DataView(new ArrayBuffer(binary.length));
@@ -184,7 +185,8 @@ export function serializeTwoLayerPmoe(model: TwoLayerPmoe, extras: PmoeModelExtr
  */
 export function deserializeTwoLayerPmoe(value: PmoeModelFile | unknown, where = 'model file'): TwoLayerPmoe {
   const file = validatePmoeModelFile(value, where);
-  const tensor = (name: 'routers' | 'experts' | 'output') => tf.tensor(decodeWeights(file.weights[name], name, where), [...file.weights[name].shape], 'float32');
+  const tensor = (name: 'routers' | 'experts' | 'output') =>
+    tf.tensor(decodeWeights(file.weights[name], name, where), [...file.weights[name].shape], 'float32');
   const tensors = { routers: tensor('routers'), experts: tensor('experts'), output: tensor('output') };
   const model = new TwoLayerPmoe(file.config);
   model.routers.assign(tensors.routers as tf.Tensor2D);

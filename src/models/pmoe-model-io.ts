@@ -51,7 +51,7 @@ export async function readPmoeModelFile(path: string): Promise<ReadModelFile> {
   try {
     text = (await readDataFile(filePath, 'model file', { maxBytes: MAX_MODEL_BYTES })).toString('utf8');
   } catch (error) {
-    throw new Error(error instanceof DataFileError ? `cannot read the model file ${filePath}: ${error.problem}` : String(error));
+    throw new Error(error instanceof DataFileError ? `cannot read the model file ${filePath}: ${error.problem}` : String(error), { cause: error });
   }
   return { path: filePath, file: parsePmoeModelFile(text, filePath), text };
 }

@@ -39,9 +39,7 @@ export class TwoLayerCnn implements PatchModel {
     const config = parseOptions(twoLayerCnnSchema, options, 'cnn');
     this.config = config;
     const std = config.hiddenInitStd ?? initStd(config.init, config.neurons).hidden;
-    this.hidden = tf.variable(
-      tf.randomNormal([config.patchDim, config.neurons], 0, std, 'float32', tfSeed(config.seed)),
-    );
+    this.hidden = tf.variable(tf.randomNormal([config.patchDim, config.neurons], 0, std, 'float32', tfSeed(config.seed)));
     this.output = makeOutputWeights(config.outputWeights, config.neurons, 1, config.classes, config.seed + 1);
   }
 

@@ -114,9 +114,7 @@ export class TwoLayerPmoe implements RoutedPatchModel {
   private checkInput(patches: tf.Tensor3D): void {
     const [, n, d] = patches.shape;
     if (patches.rank !== 3 || n !== this.config.patchCount || d !== this.config.patchDim) {
-      throw new RangeError(
-        `pmoe input must be [batch, ${this.config.patchCount}, ${this.config.patchDim}] patches; got [${patches.shape.join(', ')}]`,
-      );
+      throw new RangeError(`pmoe input must be [batch, ${this.config.patchCount}, ${this.config.patchDim}] patches; got [${patches.shape.join(', ')}]`);
     }
   }
 }

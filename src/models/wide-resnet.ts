@@ -304,8 +304,7 @@ type FixedByRun = (typeof FIXED_BY_RUN)[number];
 
 /** An image run's model: the architecture and its options, less what the data and the seed fix. */
 export type WrnModelSpec =
-  | ({ readonly architecture: 'wrn' } & Omit<WideResNetOptions, FixedByRun>)
-  | ({ readonly architecture: 'wrn-pmoe' } & Omit<WrnPmoeOptions, FixedByRun>);
+  ({ readonly architecture: 'wrn' } & Omit<WideResNetOptions, FixedByRun>) | ({ readonly architecture: 'wrn-pmoe' } & Omit<WrnPmoeOptions, FixedByRun>);
 
 /** A model spec with every default filled in, as run records store it. */
 export type WrnModelConfig = ({ readonly architecture: 'wrn' } & WideResNetConfig) | ({ readonly architecture: 'wrn-pmoe' } & WrnPmoeConfig);
@@ -318,7 +317,9 @@ export function resolveWrnModel(spec: WrnModelSpec, fixed: Pick<WideResNetConfig
   const { architecture, ...options } = spec;
   const given = FIXED_BY_RUN.filter((key) => key in options);
   if (given.length > 0) {
-    throw new OptionError(`model.${given[0]}: set by the run (the data fix classes, inputSize and channels; training.seed seeds the weights), not by the model spec (got ${JSON.stringify((options as Record<string, unknown>)[given[0]])})`);
+    throw new OptionError(
+      `model.${given[0]}: set by the run (the data fix classes, inputSize and channels; training.seed seeds the weights), not by the model spec (got ${JSON.stringify((options as Record<string, unknown>)[given[0]])})`,
+    );
   }
   if (architecture === 'wrn') return { architecture, ...parseOptions(wideResNetSchema, { ...options, ...fixed }, 'model') };
   if (architecture === 'wrn-pmoe') return { architecture, ...parseOptions(wrnPmoeSchema, { ...options, ...fixed }, 'model') };

@@ -27,7 +27,7 @@ const BATCH_NORM_TRAINING_GRAD = 'PmoeBatchNormTrainingGrad';
 type TensorInfo = tf.TensorInfo;
 interface KernelArgs {
   inputs: tf.NamedTensorInfoMap;
-  backend: {};
+  backend: object;
   attrs?: tf.NamedAttrMap;
 }
 
@@ -194,7 +194,9 @@ function gradientKernel(args: KernelArgs): TensorInfo[] {
       }
     }
   }
-  const [gamma, mean, variance, dmean, dvariance] = (['scale', 'mean', 'variance', 'dmean', 'dvariance'] as const).map((name) => floatsOf(backend, inputs[name]));
+  const [gamma, mean, variance, dmean, dvariance] = (['scale', 'mean', 'variance', 'dmean', 'dvariance'] as const).map((name) =>
+    floatsOf(backend, inputs[name]),
+  );
   // dx = dy k1 + (x - mean) k2 + k3.
   const k1 = new Float64Array(channels);
   const k2 = new Float64Array(channels);

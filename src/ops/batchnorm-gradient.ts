@@ -15,7 +15,13 @@ const batchNormGradConfig: tf.GradConfig = {
     const scaleOrOne = scale ?? tf.scalar(1);
     // Sum over every axis but the channels (the last), back to the parameter's own shape.
     const reduce = (value: tf.Tensor, like: tf.Tensor) =>
-      tf.reshape(tf.sum(value, Array.from({ length: value.rank - 1 }, (_, i) => i)), like.shape);
+      tf.reshape(
+        tf.sum(
+          value,
+          Array.from({ length: value.rank - 1 }, (_, i) => i),
+        ),
+        like.shape,
+      );
     const inverseStd = tf.rsqrt(tf.add(variance, tf.scalar(epsilon)));
     const scaledDy = tf.mul(dOut, scaleOrOne);
     const centred = tf.sub(x, mean);

@@ -24,7 +24,7 @@ const BACKENDS = ['cpu', 'wasm'] as const;
 
 interface KernelArgs {
   inputs: tf.NamedTensorInfoMap;
-  backend: {};
+  backend: object;
   attrs?: tf.NamedAttrMap;
 }
 
@@ -34,16 +34,16 @@ interface Attrs {
   gate: GateMode;
 }
 
-const isWasm = (backend: {}): backend is BackendWasm => 'typedArrayFromHeap' in backend;
+const isWasm = (backend: object): backend is BackendWasm => 'typedArrayFromHeap' in backend;
 
 /** A tensor's values, without a copy (cpu: the stored array; wasm: a heap view). */
-function values(backend: {}, info: tf.TensorInfo): Float32Array | Int32Array {
+function values(backend: object, info: tf.TensorInfo): Float32Array | Int32Array {
   if (isWasm(backend)) return backend.typedArrayFromHeap(info) as Float32Array | Int32Array;
   return (backend as MathBackendCPU).readSync(info.dataId) as Float32Array | Int32Array;
 }
 
 /** A new tensor of `shape` filled by `fill` (on wasm, written in place on the heap). */
-function output<T extends Float32Array | Int32Array>(backend: {}, shape: number[], dtype: 'float32' | 'int32', fill: (out: T) => void): tf.TensorInfo {
+function output<T extends Float32Array | Int32Array>(backend: object, shape: number[], dtype: 'float32' | 'int32', fill: (out: T) => void): tf.TensorInfo {
   if (isWasm(backend)) {
     const info = backend.makeOutput(shape, dtype);
     fill(backend.typedArrayFromHeap(info) as T);

@@ -27,7 +27,7 @@ type TensorInfo = tf.TensorInfo;
 
 interface KernelArgs {
   inputs: tf.NamedTensorInfoMap;
-  backend: {};
+  backend: object;
   attrs?: tf.NamedAttrMap;
 }
 
@@ -150,7 +150,16 @@ function rowsHere(perExpert: number, channels: number, filters: number): number 
 function onWorker(
   backend: BackendWasm,
   threads: GemmThreads,
-  job: { x: TensorInfo; rowValues: Int32Array; kernels: TensorInfo[]; biases: TensorInfo[]; here: number; filters: number; z: { memory: WebAssembly.Memory; at: number }; products: (s: number) => void },
+  job: {
+    x: TensorInfo;
+    rowValues: Int32Array;
+    kernels: TensorInfo[];
+    biases: TensorInfo[];
+    here: number;
+    filters: number;
+    z: { memory: WebAssembly.Memory; at: number };
+    products: (s: number) => void;
+  },
 ): void {
   const { x, rowValues, kernels, biases, here, filters, z, products } = job;
   const experts = kernels.length;
@@ -234,7 +243,8 @@ const expertOutputsGradConfig: tf.GradConfig = {
 
 /** Registers the wasm kernel and its gradient (initEngine does). Idempotent. */
 export function registerExpertOutputs(): void {
-  if (tf.getKernel(EXPERT_OUTPUTS, 'wasm') == null) tf.registerKernel({ kernelName: EXPERT_OUTPUTS, backendName: 'wasm', kernelFunc: expertOutputsWasm as unknown as tf.KernelFunc });
+  if (tf.getKernel(EXPERT_OUTPUTS, 'wasm') == null)
+    tf.registerKernel({ kernelName: EXPERT_OUTPUTS, backendName: 'wasm', kernelFunc: expertOutputsWasm as unknown as tf.KernelFunc });
   if (tf.getGradient(EXPERT_OUTPUTS) !== expertOutputsGradConfig) tf.registerGradient(expertOutputsGradConfig);
 }
 
@@ -267,9 +277,11 @@ export function expertOutputs(x: tf.Tensor2D, rows: Int32Array, gates: tf.Tensor
   const experts = kernels.length;
   const [channels] = kernels[0]?.shape ?? [];
   const perExpert = rows.length / Math.max(experts, 1);
-  if (experts === 0 || !Number.isInteger(perExpert)) throw new Error(`expertOutputs: ${rows.length} rows for ${experts} experts; expected k M rows, expert by expert`);
+  if (experts === 0 || !Number.isInteger(perExpert))
+    throw new Error(`expertOutputs: ${rows.length} rows for ${experts} experts; expected k M rows, expert by expert`);
   if (x.shape[1] !== channels) throw new Error(`expertOutputs: x has ${x.shape[1]} columns but the kernels have ${channels} rows`);
-  if (gates.shape[0] !== experts || gates.shape[1] !== perExpert) throw new Error(`expertOutputs: gates must be [${experts}, ${perExpert}], got [${gates.shape}]`);
+  if (gates.shape[0] !== experts || gates.shape[1] !== perExpert)
+    throw new Error(`expertOutputs: gates must be [${experts}, ${perExpert}], got [${gates.shape}]`);
   if (biases.length !== 0 && biases.length !== experts) throw new Error(`expertOutputs: ${biases.length} biases for ${experts} experts`);
   checkRange('expertOutputs', rows, x.shape[0]);
   checkDistinct(rows, experts, x.shape[0]);

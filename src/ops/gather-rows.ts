@@ -80,7 +80,7 @@ function cpuFloats(backend: MathBackendCPU, info: TensorInfo): Float32Array {
 
 interface KernelArgs {
   inputs: tf.NamedTensorInfoMap;
-  backend: {};
+  backend: object;
   attrs?: tf.NamedAttrMap;
 }
 
@@ -108,12 +108,7 @@ function gatherRowsWasm(args: KernelArgs): TensorInfo {
   checkRange(GATHER_ROWS, backend.typedArrayFromHeap(rows), x.shape[0]);
   const out = backend.makeOutput([count, width], 'float32');
   // Heap views only after the last allocation: growing the wasm memory detaches them.
-  copyRows(
-    backend.typedArrayFromHeap(x) as Float32Array,
-    backend.typedArrayFromHeap(rows),
-    width,
-    backend.typedArrayFromHeap(out) as Float32Array,
-  );
+  copyRows(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(rows), width, backend.typedArrayFromHeap(out) as Float32Array);
   return out;
 }
 

@@ -10,7 +10,7 @@ import { heapBatchNormKernels } from '../kernels/heap-kernels.js';
  */
 const RELU_GRAD = 'PmoeReluGrad';
 
-function reluGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: {} }): tf.TensorInfo {
+function reluGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: object }): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const out = backend.makeOutput(x.shape, 'float32');
@@ -41,6 +41,7 @@ const reluGradConfig: tf.GradConfig = {
 
 /** Registers the wasm kernel and replaces tfjs's Relu gradient (initEngine does). Idempotent. */
 export function registerReluGradient(): void {
-  if (tf.getKernel(RELU_GRAD, 'wasm') == null) tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGradKernel as unknown as tf.KernelFunc });
+  if (tf.getKernel(RELU_GRAD, 'wasm') == null)
+    tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGradKernel as unknown as tf.KernelFunc });
   if (tf.getGradient('Relu') !== reluGradConfig) tf.registerGradient(reluGradConfig);
 }

@@ -21,7 +21,7 @@ const FLOAT_BYTES = 4;
 
 interface KernelArgs {
   inputs: tf.NamedTensorInfoMap;
-  backend: {};
+  backend: object;
 }
 
 /**

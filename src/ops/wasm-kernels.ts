@@ -11,12 +11,7 @@ type Shape4 = [number, number, number, number];
 const WASM = 'wasm';
 
 /** Runs another wasm kernel directly (no engine, no tape): the caller owns the result. */
-function runWasmKernel(
-  name: string,
-  backend: BackendWasm,
-  inputs: tf.NamedTensorInfoMap,
-  attrs: Attrs = {},
-): TensorInfo {
+function runWasmKernel(name: string, backend: BackendWasm, inputs: tf.NamedTensorInfoMap, attrs: Attrs = {}): TensorInfo {
   const kernel = tf.getKernel(name, WASM);
   if (kernel == null) throw new Error(`wasm kernel ${name} is not registered`);
   const out = kernel.kernelFunc({ inputs, backend, attrs });
@@ -49,11 +44,7 @@ function dispose(backend: BackendWasm, ...infos: TensorInfo[]): void {
  * A 2-D matmul shortcut for patch and 1x1 convs measured no faster: XNNPACK repacks the fresh
  * right-hand operand on every call, and wasm transposes of rank > 4 are slow.
  */
-function conv2DBackpropFilter(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: {};
-  attrs?: Attrs;
-}): TensorInfo {
+function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: Attrs }): TensorInfo {
   const backend = args.backend as BackendWasm;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropFilterAttrs & {
@@ -97,26 +88,36 @@ function conv2DBackpropFilter(args: {
   let xT = transpose(backend, x, channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]);
   if (usedH < inHeight || usedW < inWidth) {
     // Cropping costs one copy; leaving the rows in would grow the GEMM by whole output rows.
-    const cropped = runWasmKernel('Slice', backend, { x: xT }, {
-      begin: [0, 0, 0, 0],
-      size: [ci, usedH, usedW, batchSize],
-    });
+    const cropped = runWasmKernel(
+      'Slice',
+      backend,
+      { x: xT },
+      {
+        begin: [0, 0, 0, 0],
+        size: [ci, usedH, usedW, batchSize],
+      },
+    );
     dispose(backend, xT);
     xT = cropped;
   }
   const dyT = transpose(backend, dy, channelsLast ? [1, 2, 0, 3] : [2, 3, 0, 1]);
   // Explicit (possibly asymmetric) padding is native to XNNPACK: no padded copy of x.
-  const grad = runWasmKernel('Conv2D', backend, { x: xT, filter: dyT }, {
-    strides: [dh, dw],
-    dilations: [sh, sw],
-    pad: [
-      [0, 0],
-      [top, neededH - top - usedH],
-      [left, neededW - left - usedW],
-      [0, 0],
-    ],
-    dataFormat: 'NHWC',
-  });
+  const grad = runWasmKernel(
+    'Conv2D',
+    backend,
+    { x: xT, filter: dyT },
+    {
+      strides: [dh, dw],
+      dilations: [sh, sw],
+      pad: [
+        [0, 0],
+        [top, neededH - top - usedH],
+        [left, neededW - left - usedW],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+    },
+  );
   // Disposing dyT also frees the XNNPACK operator the wasm Conv2D cached under its id.
   dispose(backend, xT, dyT);
   if (!tf.util.arraysEqual(grad.shape, [ci, kh, kw, co])) {
@@ -129,11 +130,7 @@ function conv2DBackpropFilter(args: {
 }
 
 /** out[s, ...] = sum of x[i, ...] over i with segmentIds[i] == s; ids outside [0, numSegments) are dropped, as in TF. */
-function unsortedSegmentSum(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: {};
-  attrs?: Attrs;
-}): TensorInfo {
+function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: Attrs }): TensorInfo {
   const backend = args.backend as BackendWasm;
   const { x, segmentIds } = args.inputs as { x: TensorInfo; segmentIds: TensorInfo };
   const { numSegments } = (args.attrs ?? {}) as unknown as tf.UnsortedSegmentSumAttrs;
@@ -145,9 +142,7 @@ function unsortedSegmentSum(args: {
   }
   const idsRank = segmentIds.shape.length;
   if (!tf.util.arraysEqual(segmentIds.shape, x.shape.slice(0, idsRank))) {
-    throw new Error(
-      `UnsortedSegmentSum: segmentIds shape ${segmentIds.shape} must be a prefix of x shape ${x.shape}`,
-    );
+    throw new Error(`UnsortedSegmentSum: segmentIds shape ${segmentIds.shape} must be a prefix of x shape ${x.shape}`);
   }
   const sliceShape = x.shape.slice(idsRank);
   const sliceSize = tf.util.sizeFromShape(sliceShape);
@@ -232,14 +227,7 @@ function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
     const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
     const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropInputAttrs;
     if (attrs.dataFormat === 'NCHW') return original(args);
-    const info = tf.backend_util.computeConv2DInfo(
-      attrs.inputShape,
-      filter.shape as Shape4,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-    );
+    const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, filter.shape as Shape4, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
     const { filterHeight: kh, filterWidth: kw, inHeight, inWidth, strideHeight: sh, strideWidth: sw } = info;
     const geometry = convGeometry(info);
     const viaGemm = geometry && convInputGradient(backend, dy, filter, geometry);
@@ -259,10 +247,22 @@ function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
     let source = dy;
     if (sh > 1 || sw > 1) {
       const grid = runWasmKernel('Reshape', backend, { x: dy }, { shape: [batch, outH, 1, outW, 1, outC] });
-      const spread = runWasmKernel('PadV2', backend, { x: grid }, {
-        paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]],
-        constantValue: 0,
-      });
+      const spread = runWasmKernel(
+        'PadV2',
+        backend,
+        { x: grid },
+        {
+          paddings: [
+            [0, 0],
+            [0, 0],
+            [0, sh - 1],
+            [0, 0],
+            [0, sw - 1],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
       const upsampled = runWasmKernel('Reshape', backend, { x: spread }, { shape: [batch, outH * sh, outW * sw, outC] });
       // The zeros after the last dy row and column fall outside the conv's reach: cut them.
       source = runWasmKernel('Slice', backend, { x: upsampled }, { begin: [0, 0, 0, 0], size: [batch, upH, upW, outC] });
@@ -271,17 +271,22 @@ function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
     const flipped = runWasmKernel('Reverse', backend, { x: filter }, { dims: [0, 1] });
     const rotated = transpose(backend, flipped, [0, 1, 3, 2]);
     owned.push(flipped, rotated);
-    const dx = runWasmKernel('Conv2D', backend, { x: source, filter: rotated }, {
-      strides: 1,
-      dilations: 1,
-      pad: [
-        [0, 0],
-        [top, bottom],
-        [left, right],
-        [0, 0],
-      ],
-      dataFormat: 'NHWC',
-    });
+    const dx = runWasmKernel(
+      'Conv2D',
+      backend,
+      { x: source, filter: rotated },
+      {
+        strides: 1,
+        dilations: 1,
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+      },
+    );
     // The rotated filter's id keys the XNNPACK operator the wasm Conv2D cached: disposing frees it.
     dispose(backend, ...owned);
     return dx;
@@ -367,7 +372,7 @@ function accurateReduction(mean: boolean) {
       let sums = new Float64Array(kept);
       if (simd && doubles) {
         const at = Math.ceil(backend.getMemoryOffset(doubles.dataId) / 8) * 8;
-        const view = new Float64Array((values.buffer as ArrayBuffer), at, kept);
+        const view = new Float64Array(values.buffer as ArrayBuffer, at, kept);
         view.fill(0);
         simd.columnSums(reduced, kept, backend.getMemoryOffset(x.dataId), at);
         sums = view.slice();

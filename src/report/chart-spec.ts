@@ -63,7 +63,13 @@ export function chartSpec(view: FigureView, points: readonly AggregatedPoint[]):
   const xValues = [...new Set([...ours, ...paper].map((row) => row.x))].sort((a, b) => a - b);
   // Sample counts read better as 1000 than as 1,000.
   const format = xValues.every(Number.isInteger) ? 'd' : '~g';
-  const x = { field: 'x', type: 'quantitative' as const, title: view.xTitle, scale: { zero: false }, axis: { values: xValues, format, grid: false, labelOverlap: 'greedy' as const } };
+  const x = {
+    field: 'x',
+    type: 'quantitative' as const,
+    title: view.xTitle,
+    scale: { zero: false },
+    axis: { values: xValues, format, grid: false, labelOverlap: 'greedy' as const },
+  };
   const y = {
     field: 'mean',
     type: 'quantitative' as const,
@@ -97,7 +103,12 @@ export function chartSpec(view: FigureView, points: readonly AggregatedPoint[]):
     encoding: { x, y: { field: 'low', type: 'quantitative' as const, title: view.yTitle }, y2: { field: 'high' }, color },
   };
   // Points get their own layers: a point overlay on a line would inherit the dash and draw broken circles.
-  const lineLayer = (name: string, values: ChartRow[]) => ({ name, data: { values }, mark: { type: 'line' as const, strokeWidth: 2 }, encoding: { x, y, color, strokeDash } });
+  const lineLayer = (name: string, values: ChartRow[]) => ({
+    name,
+    data: { values },
+    mark: { type: 'line' as const, strokeWidth: 2 },
+    encoding: { x, y, color, strokeDash },
+  });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: view.paper.note ? { text: view.title, subtitle: view.paper.note } : view.title,
@@ -110,7 +121,15 @@ export function chartSpec(view: FigureView, points: readonly AggregatedPoint[]):
       lineLayer('ours_lines', ours),
       { name: 'ours_points', data: { values: ours }, mark: { type: 'point' as const, filled: true, size: 40, opacity: 1 }, encoding: { x, y, color, tooltip } },
       ...(paper.length > 0
-        ? [lineLayer('paper_lines', paper), { name: 'paper_points', data: { values: paper }, mark: { type: 'point' as const, filled: false, size: 50, strokeWidth: 1.5 }, encoding: { x, y, color, tooltip: tooltip.slice(0, 3) } }]
+        ? [
+            lineLayer('paper_lines', paper),
+            {
+              name: 'paper_points',
+              data: { values: paper },
+              mark: { type: 'point' as const, filled: false, size: 50, strokeWidth: 1.5 },
+              encoding: { x, y, color, tooltip: tooltip.slice(0, 3) },
+            },
+          ]
         : []),
     ],
   };

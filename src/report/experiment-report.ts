@@ -86,7 +86,12 @@ function comparisonsOf(view: FigureView, points: readonly AggregatedPoint[]): Co
 }
 
 /** Aggregates one experiment's lines into its figure's points and everything the report says about them. */
-export function buildExperimentReport<L extends OkLine>(experiment: string, lines: readonly ReportLine[], view: FigureView<L>, context: ReportContext): ExperimentReport {
+export function buildExperimentReport<L extends OkLine>(
+  experiment: string,
+  lines: readonly ReportLine[],
+  view: FigureView<L>,
+  context: ReportContext,
+): ExperimentReport {
   const finished = lines.filter((line): line is OkLine => line.status === 'ok');
   const ok = finished.filter((line): line is L => view.accepts(line));
   const failedLines = lines.filter((line) => line.status === 'failed');
@@ -115,7 +120,9 @@ export function buildExperimentReport<L extends OkLine>(experiment: string, line
     const repeated = new Set<number>();
     for (const seed of point.seeds) (seen.has(seed) ? repeated : seen).add(seed);
     if (repeated.size > 0) {
-      warnings.push(`${point.series}, ${view.xName} = ${point.x}: seed ${[...repeated].join(', ')} appears more than once (runs with different settings merged?)`);
+      warnings.push(
+        `${point.series}, ${view.xName} = ${point.x}: seed ${[...repeated].join(', ')} appears more than once (runs with different settings merged?)`,
+      );
     }
   }
   const protocol = view.protocol(ok);

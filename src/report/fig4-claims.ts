@@ -62,7 +62,10 @@ export function fig4Claims(cnn: AccuracyCurve, pmoes: readonly { model: string; 
     cnnAtReference === null
       ? []
       : pmoes.map(({ model, curve }) => {
-          const crossing = firstCrossing(curve.map((p) => ({ x: p.x, y: p.mean })), cnnAtReference);
+          const crossing = firstCrossing(
+            curve.map((p) => ({ x: p.x, y: p.mean })),
+            cnnAtReference,
+          );
           const samples = crossing.kind === 'not-reached' ? null : crossing.x;
           return { model, crossing, samples, fraction: samples === null ? null : samples / referenceSamples };
         });
@@ -74,7 +77,7 @@ const percent = (fraction: number | null) => (fraction === null ? '—' : `${Mat
 /** The claims in words, ours beside the same computation on the paper's read-off values. */
 export function fig4Finding(ours: Fig4Claims, paper: Fig4Claims, claimedFraction: number): Finding {
   const parts: string[] = [];
-  parts.push('Computed from this report\'s mean accuracies (margins in accuracy points, pMoE minus CNN).', '');
+  parts.push("Computed from this report's mean accuracies (margins in accuracy points, pMoE minus CNN).", '');
   for (const versus of ours.versus) {
     const verdict = versus.margins.length === 0 ? 'cannot tell (no N measured for both)' : versus.atOrAboveEverywhere ? 'yes' : 'no';
     parts.push(`**${versus.model} at or above the CNN at every measured N: ${verdict}.**`, '');
@@ -102,7 +105,7 @@ export function fig4Finding(ours: Fig4Claims, paper: Fig4Claims, claimedFraction
     const paperByModel = new Map(paper.samplesToMatch.map((s) => [s.model, s]));
     parts.push(
       markdownTable(
-        ['model', 'samples needed (ours)', `fraction of ${N} (ours)`, 'same computation on the paper\'s values'],
+        ['model', 'samples needed (ours)', `fraction of ${N} (ours)`, "same computation on the paper's values"],
         ours.samplesToMatch.map((s) => {
           const onPaper = paperByModel.get(s.model);
           return [

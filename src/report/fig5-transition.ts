@@ -20,7 +20,10 @@ export const TRANSITION_LEVEL = 0.5;
 export function fig5Transitions(curves: readonly { patchesPerExpert: number; curve: SuccessCurve }[]): TransitionAtL[] {
   return curves.map(({ patchesPerExpert, curve }) => ({
     patchesPerExpert,
-    crossing: firstCrossing(curve.map((p) => ({ x: p.x, y: p.mean })), TRANSITION_LEVEL),
+    crossing: firstCrossing(
+      curve.map((p) => ({ x: p.x, y: p.mean })),
+      TRANSITION_LEVEL,
+    ),
     paper: paperFig5Boundary(patchesPerExpert) ?? null,
   }));
 }
@@ -29,7 +32,7 @@ export function fig5Finding(transitions: readonly TransitionAtL[], successAccura
   const markdown = [
     `A trial succeeds when its final test accuracy is at least ${(100 * successAccuracy).toFixed(1)}% (the paper does not state its criterion). ` +
       `The boundary below is the N at which the success rate first reaches ${TRANSITION_LEVEL}, interpolated linearly between measured N; ` +
-      'the paper\'s is read off its fitted O(l^8) curve.',
+      "the paper's is read off its fitted O(l^8) curve.",
     '',
     markdownTable(
       ['l', 'boundary N (ours)', 'boundary N (paper)'],

@@ -59,10 +59,20 @@ export function fig6Finding(summaries: readonly ExpertsSummary[], cnnReference: 
   const markdown = [
     `The paper: at N = 500 about ${paperSmall}% with k = 4 and about ${paperLarge}% for every k >= 8 (a small gain from k = 4 to 8, then flat); ` +
       `at N = ${300} between ${PAPER_FIG6.rangeAt300[0]}% and ${PAPER_FIG6.rangeAt300[1]}% for every k.` +
-      (cnnReference ? ` Ours: the CNN reaches ${cnnReference.accuracy.toFixed(2)}% at N = ${cnnReference.samples}.` : ' No CNN reference runs in these results.'),
+      (cnnReference
+        ? ` Ours: the CNN reaches ${cnnReference.accuracy.toFixed(2)}% at N = ${cnnReference.samples}.`
+        : ' No CNN reference runs in these results.'),
     '',
     markdownTable(
-      ['N', 'smallest k: accuracy (%)', 'mean over larger k (%)', 'larger k − smallest k', 'best k (%)', 'spread over k', cnnReference ? `k beating the CNN at N = ${cnnReference.samples}` : 'k beating the CNN'],
+      [
+        'N',
+        'smallest k: accuracy (%)',
+        'mean over larger k (%)',
+        'larger k − smallest k',
+        'best k (%)',
+        'spread over k',
+        cnnReference ? `k beating the CNN at N = ${cnnReference.samples}` : 'k beating the CNN',
+      ],
       summaries.map((s) => [
         String(s.samples),
         s.atSmallestK ? `k = ${s.atSmallestK.k}: ${cell(s.atSmallestK.accuracy)}` : '—',

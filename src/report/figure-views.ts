@@ -4,13 +4,11 @@ import { fig6Finding, fig6Summaries, PAPER_FIG6 } from './fig6-experts.js';
 import { fig7Finding, fig7Peaks } from './fig7-peak.js';
 import { protocolSettings } from './protocol-settings.js';
 import { type ProtocolSetting } from './report-types.js';
-import type { Finding } from './finding.js';
 import { isImageLine, isPatchLine, type OkLine, type PatchOkLine, type ReportLine } from './load-results.js';
 import { PAPER_FIG4, PAPER_FIG5, PAPER_FIG7, PAPER_FIG8, PAPER_FIG9, PAPER_MNIST_PROTOCOL, type ModelName } from '../experiments/paper-numbers.js';
 import { compareSeriesNames, curveOf, type AggregatedPoint, type Observation } from './statistics.js';
 import { isWrnExperiment, wrnView } from './wrn-figures.js';
-import { type ImageReportExtras } from './report-types.js';
-import type { FigureView, ReferencePoint } from './report-types.js';
+import type { FigureView } from './report-types.js';
 
 /** Settings of the report that change what a figure shows; neither needs a rerun. */
 export interface FigureOptions {
@@ -26,7 +24,11 @@ function mnistProtocol(lines: readonly PatchOkLine[]): ProtocolSetting[] {
     { setting: 'data source', read: (l) => l.record.data.source, paper: 'mnist-patch' },
     { setting: 'test samples', read: (l) => l.record.data.testCount ?? l.record.data.testSize, paper: PAPER_MNIST_PROTOCOL.testCount },
     { setting: 'epochs', read: (l) => l.record.training.epochs, paper: PAPER_MNIST_PROTOCOL.epochs },
-    { setting: 'router epochs (separate)', read: (l) => (l.record.training.model === 'separate' ? l.record.training.routerEpochs : undefined), paper: PAPER_MNIST_PROTOCOL.routerEpochs },
+    {
+      setting: 'router epochs (separate)',
+      read: (l) => (l.record.training.model === 'separate' ? l.record.training.routerEpochs : undefined),
+      paper: PAPER_MNIST_PROTOCOL.routerEpochs,
+    },
     { setting: 'learning rate', read: (l) => l.record.training.learningRate, paper: PAPER_MNIST_PROTOCOL.learningRate },
     { setting: 'batch size', read: (l) => l.record.training.batchSize, paper: PAPER_MNIST_PROTOCOL.batchSize },
     { setting: 'init', read: (l) => l.record.model.init, paper: null },
@@ -87,7 +89,9 @@ function fig4View(): FigureView<PatchOkLine> {
 
 function fig5View(successAccuracy: number): FigureView<PatchOkLine> {
   // Odd l would add legend entries that pmoe's fig5 (l = 2, 4, ..., 12) never measures.
-  const paperL = PAPER_FIG5.boundary.filter((b) => b.relation === 'about').flatMap((b) => b.patchesPerExpert.filter((l) => l % 2 === 0).map((l) => ({ l, samples: b.samples })));
+  const paperL = PAPER_FIG5.boundary
+    .filter((b) => b.relation === 'about')
+    .flatMap((b) => b.patchesPerExpert.filter((l) => l % 2 === 0).map((l) => ({ l, samples: b.samples })));
   return {
     ...twoLayer,
     experiment: 'fig5',
@@ -114,8 +118,12 @@ function fig5View(successAccuracy: number): FigureView<PatchOkLine> {
       const success = Number.isFinite(accuracy) ? Number(accuracy >= successAccuracy) : NaN;
       return [observation(line, l === undefined ? 'l = ?' : lLabel(l), line.record.data.trainSize, success)];
     },
-    findings: (points) =>
-      [fig5Finding(fig5Transitions(seriesNames(points).map((series) => ({ patchesPerExpert: numberIn(series), curve: curveOf(points, series) }))), successAccuracy)],
+    findings: (points) => [
+      fig5Finding(
+        fig5Transitions(seriesNames(points).map((series) => ({ patchesPerExpert: numberIn(series), curve: curveOf(points, series) }))),
+        successAccuracy,
+      ),
+    ],
   };
 }
 
@@ -169,7 +177,9 @@ function fig7View(): FigureView<PatchOkLine> {
       comparable: true,
       note: 'Only the peak of each curve (at l = 6) is given; the curves then decline slowly.',
     },
-    observe: (line) => [observation(line, sizeLabel(line.record.data.trainSize), finiteOr(line.record.model.patchesPerExpert), 100 * finiteOr(line.record.finalTestAccuracy))],
+    observe: (line) => [
+      observation(line, sizeLabel(line.record.data.trainSize), finiteOr(line.record.model.patchesPerExpert), 100 * finiteOr(line.record.finalTestAccuracy)),
+    ],
     findings: (points) => [fig7Finding(fig7Peaks(seriesNames(points).map((series) => ({ samples: numberIn(series), curve: curveOf(points, series) }))))],
   };
 }
@@ -222,7 +232,8 @@ function fig9View(): FigureView<PatchOkLine> {
       points: PAPER_FIG9.ratePerClass.map((y, c) => ({ series: classLabel(c), x: PAPER_FIG9.samples, y })),
       comparable: true,
     },
-    observe: (line) => (line.record.routingRate?.perClass ?? []).map((rate, c) => observation(line, classLabel(c), line.record.data.trainSize, 100 * finiteOr(rate))),
+    observe: (line) =>
+      (line.record.routingRate?.perClass ?? []).map((rate, c) => observation(line, classLabel(c), line.record.data.trainSize, 100 * finiteOr(rate))),
     findings: () => [],
   };
 }
@@ -237,7 +248,7 @@ function genericView(experiment: string): FigureView<PatchOkLine> {
     ...accuracyAxis,
     seriesName: 'model',
     seriesOrder: Object.values(MODEL_LABELS),
-    paper: { source: 'paper', points: [], comparable: false, note: 'Not one of the paper\'s figures: no paper values to compare.' },
+    paper: { source: 'paper', points: [], comparable: false, note: "Not one of the paper's figures: no paper values to compare." },
     observe: (line) => [observation(line, modelLabel(line.record.training.model), line.record.data.trainSize, 100 * finiteOr(line.record.finalTestAccuracy))],
     findings: () => [],
   };

@@ -1,5 +1,13 @@
 /** `pmoe report`: figures and Markdown comparing sweep results with the paper's numbers. */
-export { writeReport, regenerateCommand, fileStem, type ReportOptions, type ReportSummary, type ExperimentSummary, type ExperimentReportFiles } from './report.js';
+export {
+  writeReport,
+  regenerateCommand,
+  fileStem,
+  type ReportOptions,
+  type ReportSummary,
+  type ExperimentSummary,
+  type ExperimentReportFiles,
+} from './report.js';
 export { reportCommand, type ReportCommandOptions } from './report-command.js';
 export { chartSpec, chartRows, seriesDomain, SERIES_COLOURS } from './chart-spec.js';
 export { renderSvg } from './render-svg.js';

@@ -1,7 +1,14 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { z } from 'zod';
 import { experimentRunProblem } from '../experiments/registry.js';
-import { describeIssues, resultLineSchema, type imageRecordSchema, type imageSpecSchema, type patchRecordSchema, type patchSpecSchema } from '../experiments/result-schema.js';
+import {
+  describeIssues,
+  resultLineSchema,
+  type imageRecordSchema,
+  type imageSpecSchema,
+  type patchRecordSchema,
+  type patchSpecSchema,
+} from '../experiments/result-schema.js';
 
 /** A results file the report cannot use; the message names the file (and the line where there is one). */
 export class ReportInputError extends Error {

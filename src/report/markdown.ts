@@ -24,7 +24,7 @@ export function experimentMarkdown(report: ExperimentReport, svgFileName: string
   out.push(`How to regenerate: \`${report.regenerate}\``, '');
   out.push(`![${report.title}](${svgFileName})`, '');
 
-  out.push('## Our numbers beside the paper\'s', '');
+  out.push("## Our numbers beside the paper's", '');
   const share = report.valueKind === 'share';
   out.push(
     (share
@@ -47,7 +47,13 @@ export function experimentMarkdown(report: ExperimentReport, svgFileName: string
     c.ours === null ? '0' : String(c.ours.count),
     ...(report.paper.comparable ? [c.paper === null ? '—' : c.paper.toFixed(1), signed(c.difference, d)] : []),
   ]);
-  const headers = [report.axes.series, report.xName, share ? `ours (${report.valueName})` : 'ours (mean ± std)', 'runs', ...(report.paper.comparable ? ['paper', 'ours − paper'] : [])];
+  const headers = [
+    report.axes.series,
+    report.xName,
+    share ? `ours (${report.valueName})` : 'ours (mean ± std)',
+    'runs',
+    ...(report.paper.comparable ? ['paper', 'ours − paper'] : []),
+  ];
   out.push(rows.length === 0 ? 'No finished runs to tabulate.' : markdownTable(headers, rows, ['left', ...headers.slice(1).map(() => 'right' as const)]), '');
 
   for (const finding of report.findings) out.push(`## ${finding.title}`, '', finding.markdown, '');
@@ -65,7 +71,10 @@ export function experimentMarkdown(report: ExperimentReport, svgFileName: string
     );
   }
   const backends = Object.entries(report.backends);
-  out.push(`Backend${backends.length === 1 ? '' : 's'} (from the records): ${backends.length === 0 ? '—' : backends.map(([name, runs]) => `${name} (${runs} run${runs === 1 ? '' : 's'})`).join(', ')}.`, '');
+  out.push(
+    `Backend${backends.length === 1 ? '' : 's'} (from the records): ${backends.length === 0 ? '—' : backends.map(([name, runs]) => `${name} (${runs} run${runs === 1 ? '' : 's'})`).join(', ')}.`,
+    '',
+  );
   const wall = report.wallTime;
   out.push(
     `Wall time (from the records): ${duration(wall.totalMs)} in total over ${wall.perRun.length} runs; per run mean ${seconds(wall.meanMs)}, ` +
@@ -74,14 +83,25 @@ export function experimentMarkdown(report: ExperimentReport, svgFileName: string
   );
   const bySeries = Object.entries(wall.meanMsBySeries);
   if (bySeries.length > 0) {
-    out.push(markdownTable([report.axes.series, 'mean wall time per run'], bySeries.map(([series, ms]) => [series, seconds(ms)]), ['left', 'right']), '');
+    out.push(
+      markdownTable(
+        [report.axes.series, 'mean wall time per run'],
+        bySeries.map(([series, ms]) => [series, seconds(ms)]),
+        ['left', 'right'],
+      ),
+      '',
+    );
   }
   if (wall.perRun.length > 0) {
     const perRun = [...wall.perRun].sort((a, b) => compareSeriesNames(a.run, b.run));
     out.push(
       '<details><summary>Wall time of each run</summary>',
       '',
-      markdownTable(['run', 'key', 'wall time', 'backend'], perRun.map((r) => [r.run, `\`${r.key}\``, seconds(r.wallTimeMs), r.backend]), ['left', 'left', 'right', 'left']),
+      markdownTable(
+        ['run', 'key', 'wall time', 'backend'],
+        perRun.map((r) => [r.run, `\`${r.key}\``, seconds(r.wallTimeMs), r.backend]),
+        ['left', 'left', 'right', 'left'],
+      ),
       '',
       '</details>',
       '',
@@ -92,7 +112,10 @@ export function experimentMarkdown(report: ExperimentReport, svgFileName: string
   out.push(
     report.failed.length === 0
       ? 'None.'
-      : markdownTable(['run', 'key', 'error'], report.failed.map((f) => [f.run, `\`${f.key}\``, oneLine(f.error)])),
+      : markdownTable(
+          ['run', 'key', 'error'],
+          report.failed.map((f) => [f.run, `\`${f.key}\``, oneLine(f.error)]),
+        ),
     '',
   );
 

@@ -74,7 +74,8 @@ export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedRes
     grouped.set(line.experiment, list);
   }
   const byExperiment = new Map([...grouped].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })));
-  for (const c of conflicts) warnings.push(`${c.experiment} run ${c.key}: ${c.paths[0]} and ${c.paths[1]} hold different records (${c.fields.join(', ')}); the first is used`);
+  for (const c of conflicts)
+    warnings.push(`${c.experiment} run ${c.key}: ${c.paths[0]} and ${c.paths[1]} hold different records (${c.fields.join(', ')}); the first is used`);
   return {
     byExperiment,
     conflicts,

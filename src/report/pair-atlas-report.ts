@@ -56,7 +56,13 @@ export interface PairAtlasReport {
   readonly sources: readonly string[];
   readonly regenerate: string;
   readonly dataSource: string;
-  readonly protocol: { readonly epochs: readonly number[]; readonly routerEpochs: readonly number[]; readonly seedsPerCell: readonly number[]; readonly gridSize: number; readonly patchesPerExpert: number };
+  readonly protocol: {
+    readonly epochs: readonly number[];
+    readonly routerEpochs: readonly number[];
+    readonly seedsPerCell: readonly number[];
+    readonly gridSize: number;
+    readonly patchesPerExpert: number;
+  };
   readonly cells: readonly PairAtlasCell[];
   readonly predictors: readonly PairPredictor[];
   readonly correlations: readonly PairCorrelation[];
@@ -105,7 +111,9 @@ export function pairAtlasCells(lines: readonly ResultLine[]): PairAtlasCell[] {
     if (MODELS.includes(model)) group.records[model].push(record);
   }
   const cells = [...groups.values()].map(({ pair, trainSize, records }) => {
-    const accuracy = Object.fromEntries(MODELS.map((m) => [m, mean(records[m].map((r) => 100 * (r.finalTestAccuracy ?? NaN)).filter(Number.isFinite))])) as Record<Model, number | null>;
+    const accuracy = Object.fromEntries(
+      MODELS.map((m) => [m, mean(records[m].map((r) => 100 * (r.finalTestAccuracy ?? NaN)).filter(Number.isFinite))]),
+    ) as Record<Model, number | null>;
     const margin = (m: Model) => (finite(accuracy[m]) && finite(accuracy.cnn) ? accuracy[m]! - accuracy.cnn! : null);
     return {
       pair,
@@ -149,25 +157,45 @@ function findingsOf(cells: readonly PairAtlasCell[], correlations: readonly Pair
         `N = ${trainSize}: separate pMoE's routing rate ranges from ${fixed(low.separateRoutingRate)}% (pair ${pairName(low.pair)}) to ${fixed(high.separateRoutingRate)}% (pair ${pairName(high.pair)}) over ${routed.length} pairs; ${below} pair${below === 1 ? '' : 's'} below 90%.`,
       );
     }
-    for (const [model, read] of [['separate', (c: PairAtlasCell) => c.separateMargin], ['joint', (c: PairAtlasCell) => c.jointMargin]] as const) {
+    for (const [model, read] of [
+      ['separate', (c: PairAtlasCell) => c.separateMargin],
+      ['joint', (c: PairAtlasCell) => c.jointMargin],
+    ] as const) {
       const margins = at.map(read).filter(finite);
       if (margins.length === 0) continue;
       const ahead = margins.filter((m) => m > 0).length;
-      out.push(`N = ${trainSize}: ${model} pMoE is ahead of the CNN on ${ahead} of ${margins.length} pairs (mean margin ${signed(mean(margins), 2)} points, from ${signed(Math.min(...margins), 2)} to ${signed(Math.max(...margins), 2)}).`);
+      out.push(
+        `N = ${trainSize}: ${model} pMoE is ahead of the CNN on ${ahead} of ${margins.length} pairs (mean margin ${signed(mean(margins), 2)} points, from ${signed(Math.min(...margins), 2)} to ${signed(Math.max(...margins), 2)}).`,
+      );
     }
     const pairsWithBoth = at.filter((c) => finite(c.separateRoutingRate) && finite(c.separateMargin));
-    const r = pearson(pairsWithBoth.map((c) => c.separateRoutingRate!), pairsWithBoth.map((c) => c.separateMargin!));
-    if (Number.isFinite(r)) out.push(`N = ${trainSize}: across pairs, separate's routing rate and its margin over the CNN correlate with Pearson r = ${r.toFixed(2)}.`);
+    const r = pearson(
+      pairsWithBoth.map((c) => c.separateRoutingRate!),
+      pairsWithBoth.map((c) => c.separateMargin!),
+    );
+    if (Number.isFinite(r))
+      out.push(`N = ${trainSize}: across pairs, separate's routing rate and its margin over the CNN correlate with Pearson r = ${r.toFixed(2)}.`);
     for (const c of correlations.filter((c) => c.trainSize === trainSize)) {
-      const name = c.predictor === 'meanDirectionRate' ? 'the routing rate of the class-mean-difference direction' : 'the projection margin along the class-mean difference';
-      out.push(`N = ${trainSize}: ${name} predicts separate's routing rate with Pearson r = ${fixed(c.pearson, 2)}, Spearman rho = ${fixed(c.spearman, 2)} (${c.pairs} pairs).`);
+      const name =
+        c.predictor === 'meanDirectionRate'
+          ? 'the routing rate of the class-mean-difference direction'
+          : 'the projection margin along the class-mean difference';
+      out.push(
+        `N = ${trainSize}: ${name} predicts separate's routing rate with Pearson r = ${fixed(c.pearson, 2)}, Spearman rho = ${fixed(c.spearman, 2)} (${c.pairs} pairs).`,
+      );
     }
   }
   return out;
 }
 
 /** Separability of every pair in `cells`, on the training split of the runs' data. */
-async function predictorsFor(source: string, dir: string | undefined, pairs: readonly (readonly [number, number])[], patchCount: number, patchesPerExpert: number): Promise<PairPredictor[]> {
+async function predictorsFor(
+  source: string,
+  dir: string | undefined,
+  pairs: readonly (readonly [number, number])[],
+  patchCount: number,
+  patchesPerExpert: number,
+): Promise<PairPredictor[]> {
   const split = source === 'fashion-patch' ? await loadFashionMnist('train', dir) : await loadMnist('train', dir);
   const projections = classProjections(split);
   return pairs.map((pair) => {
@@ -219,12 +247,18 @@ export function pairAtlasChartSpec(report: Pick<PairAtlasReport, 'cells' | 'pred
     { title: "separate pMoE's routing rate (%)", read: (c: PairAtlasCell) => c.separateRoutingRate, scale: { scheme: 'viridis', domain: [0, 100] } },
     { title: 'separate pMoE − CNN (points)', read: (c: PairAtlasCell) => c.separateMargin, scale: { scheme: 'redblue' } },
     { title: 'joint pMoE − CNN (points)', read: (c: PairAtlasCell) => c.jointMargin, scale: { scheme: 'redblue' } },
-    { title: 'class-mean direction: routing rate (%)', read: (c: PairAtlasCell) => predicted.get(pairName(c.pair)) ?? null, scale: { scheme: 'viridis', domain: [0, 100] } },
+    {
+      title: 'class-mean direction: routing rate (%)',
+      read: (c: PairAtlasCell) => predicted.get(pairName(c.pair)) ?? null,
+      scale: { scheme: 'viridis', domain: [0, 100] },
+    },
   ];
   const axis = (field: string, title: string) => ({ field, type: 'ordinal' as const, title, scale: { domain: Array.from({ length: 10 }, (_, d) => d) } });
   const rows = distinct(report.cells.map((c) => c.trainSize)).map((trainSize) => ({
     hconcat: panels.map((panel) => {
-      const values = report.cells.filter((c) => c.trainSize === trainSize && finite(panel.read(c))).map((c) => ({ a: c.pair[0], b: c.pair[1], value: panel.read(c)! }));
+      const values = report.cells
+        .filter((c) => c.trainSize === trainSize && finite(panel.read(c)))
+        .map((c) => ({ a: c.pair[0], b: c.pair[1], value: panel.read(c)! }));
       // Margins: a domain symmetric about 0, so white is "no difference" whatever the signs present.
       const reach = Math.max(1, ...values.map((v) => Math.abs(v.value)));
       const scale = panel.scale.scheme === 'redblue' ? { scheme: 'redblue', domain: [-reach, reach] } : panel.scale;
@@ -235,7 +269,12 @@ export function pairAtlasChartSpec(report: Pick<PairAtlasReport, 'cells' | 'pred
         data: { values },
         encoding: { x: axis('b', 'larger class'), y: axis('a', 'smaller class') },
         layer: [
-          { mark: { type: 'rect' as const }, encoding: { color: { field: 'value', type: 'quantitative' as const, title: null, scale, legend: { orient: 'bottom' as const, gradientLength: 150 } } } },
+          {
+            mark: { type: 'rect' as const },
+            encoding: {
+              color: { field: 'value', type: 'quantitative' as const, title: null, scale, legend: { orient: 'bottom' as const, gradientLength: 150 } },
+            },
+          },
           { mark: { type: 'text' as const, fontSize: 8 }, encoding: { text: { field: 'value', type: 'quantitative' as const, format: '.0f' } } },
         ],
       };
@@ -268,7 +307,7 @@ export function pairAtlasMarkdown(report: PairAtlasReport, svgFileName: string):
       `Epochs ${p.epochs.join(', ')}; separate router epochs ${p.routerEpochs.join(', ') || '—'}; runs per model and cell ${p.seedsPerCell.join(', ')}; ` +
       `${report.runs.ok} finished runs, ${report.runs.failed} failed; ${(report.runs.wallTimeMs / 3_600_000).toFixed(2)} hours of run wall time in all. ` +
       `Separate's routing rate is the share of test samples whose class item is among its class expert's top l = ${p.patchesPerExpert} patches after training. ` +
-      'The predictors are computed from the training split alone: the routing rate of a router that has learned exactly the class-mean difference (what separate training\'s linear router loss pushes its weights towards, since the fillers are drawn alike in both classes), and the projection margin of the class item over its nearest filler along that direction, in standard deviations (the smaller of the two classes).',
+      "The predictors are computed from the training split alone: the routing rate of a router that has learned exactly the class-mean difference (what separate training's linear router loss pushes its weights towards, since the fillers are drawn alike in both classes), and the projection margin of the class item over its nearest filler along that direction, in standard deviations (the smaller of the two classes).",
     '',
     '## Findings',
     '',
@@ -277,7 +316,19 @@ export function pairAtlasMarkdown(report: PairAtlasReport, svgFileName: string):
     '## Per pair',
     '',
     markdownTable(
-      ['pair', 'N', 'CNN (%)', 'separate (%)', 'joint (%)', 'separate − CNN', 'joint − CNN', "separate's routing (%)", 'predicted routing (%)', 'projection margin', 'runs (cnn/sep/joint)'],
+      [
+        'pair',
+        'N',
+        'CNN (%)',
+        'separate (%)',
+        'joint (%)',
+        'separate − CNN',
+        'joint − CNN',
+        "separate's routing (%)",
+        'predicted routing (%)',
+        'projection margin',
+        'runs (cnn/sep/joint)',
+      ],
       report.cells.map((c) => {
         const predictor = report.predictors.find((q) => pairName(q.pair) === pairName(c.pair));
         return [
@@ -321,5 +372,13 @@ export async function writePairAtlasReport(resultsPaths: readonly string[], outD
     writeFileAtomically(files.json, toJson(full)),
     writeFileAtomically(files.vegaLite, toJson(spec)),
   ]);
-  return { experiment: PAIR_ATLAS_EXPERIMENT, okRuns: full.runs.ok, failedRuns: full.runs.failed, points: full.cells.length, files, warnings: full.warnings, report: full };
+  return {
+    experiment: PAIR_ATLAS_EXPERIMENT,
+    okRuns: full.runs.ok,
+    failedRuns: full.runs.failed,
+    points: full.cells.length,
+    files,
+    warnings: full.warnings,
+    report: full,
+  };
 }

@@ -129,12 +129,7 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
   return { outDir, inputs: merged.inputs, duplicatesDropped: merged.duplicatesDropped, experiments, warnings: merged.warnings };
 }
 
-async function renderExperiment(
-  experiment: string,
-  lines: readonly ReportLine[],
-  options: FigureOptions,
-  context: ReportContext,
-): Promise<RenderedExperiment> {
+async function renderExperiment(experiment: string, lines: readonly ReportLine[], options: FigureOptions, context: ReportContext): Promise<RenderedExperiment> {
   const view = figureViewFor(experiment, options, lines);
   const built = buildExperimentReport(experiment, lines, view, context);
   const spec = chartSpec(view, built.points);

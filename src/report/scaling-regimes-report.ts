@@ -69,7 +69,11 @@ export function buildScalingRegimesReport(
     const { lines } = readScalingLines([resultsPath]);
     const report = buildScalingReport(
       lines,
-      { targetAccuracy: settings.targetAccuracy, requiredShare: settings.requiredShare, search: { low: settings.low, high: settings.high, tolerance: settings.tolerance } },
+      {
+        targetAccuracy: settings.targetAccuracy,
+        requiredShare: settings.requiredShare,
+        search: { low: settings.low, high: settings.high, tolerance: settings.tolerance },
+      },
       { sources: [resultsPath], generatedAt: context.generatedAt, regenerate: context.regenerate },
     );
     regimes.push({
@@ -103,7 +107,9 @@ export function buildScalingRegimesReport(
 /** Log-log: the ratio of N needed against n/l, one colour per regime, fitted lines. */
 export function scalingRegimesChartSpec(report: Pick<ScalingRegimesReport, 'regimes' | 'title'>): TopLevelSpec {
   const names = report.regimes.map((r) => r.regime);
-  const points = report.regimes.flatMap((r) => r.ratios.flatMap((ratio) => ratio.fit.used.map((u) => ({ regime: r.regime, series: ratio.series, x: u.x, ratio: u.y, cell: u.label }))));
+  const points = report.regimes.flatMap((r) =>
+    r.ratios.flatMap((ratio) => ratio.fit.used.map((u) => ({ regime: r.regime, series: ratio.series, x: u.x, ratio: u.y, cell: u.label }))),
+  );
   const lines = report.regimes.flatMap((r) =>
     r.ratios.flatMap((ratio) => {
       const fit = ratio.fit.fit;
@@ -112,7 +118,12 @@ export function scalingRegimesChartSpec(report: Pick<ScalingRegimesReport, 'regi
       return [Math.min(...xs), Math.max(...xs)].map((x) => ({ regime: r.regime, series: ratio.series, x, ratio: powerLawAt(fit, x) }));
     }),
   );
-  const color = { field: 'regime', type: 'nominal' as const, title: 'regime', scale: { domain: names, range: names.map((_, i) => SERIES_COLOURS[i % SERIES_COLOURS.length]) } };
+  const color = {
+    field: 'regime',
+    type: 'nominal' as const,
+    title: 'regime',
+    scale: { domain: names, range: names.map((_, i) => SERIES_COLOURS[i % SERIES_COLOURS.length]) },
+  };
   const x = { field: 'x', type: 'quantitative' as const, title: 'n / l', scale: { type: 'log' as const } };
   const y = { field: 'ratio', type: 'quantitative' as const, title: 'N_CNN / N_pMoE (N needed for 95%)', scale: { type: 'log' as const } };
   return {
@@ -123,7 +134,17 @@ export function scalingRegimesChartSpec(report: Pick<ScalingRegimesReport, 'regi
     background: 'white',
     layer: [
       { data: { values: lines }, mark: { type: 'line', strokeDash: [6, 4] }, encoding: { x, y, color, detail: { field: 'series' } } },
-      { data: { values: points }, mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y, color, shape: { field: 'series', type: 'nominal', title: 'ratio' }, tooltip: [{ field: 'regime' }, { field: 'cell' }, { field: 'ratio', format: '.2f' }] } },
+      {
+        data: { values: points },
+        mark: { type: 'point', filled: true, size: 50 },
+        encoding: {
+          x,
+          y,
+          color,
+          shape: { field: 'series', type: 'nominal', title: 'ratio' },
+          tooltip: [{ field: 'regime' }, { field: 'cell' }, { field: 'ratio', format: '.2f' }],
+        },
+      },
     ],
   } as TopLevelSpec;
 }
@@ -136,7 +157,7 @@ export function scalingRegimesMarkdown(report: ScalingRegimesReport, svgFileName
     '',
     `![${report.title}](${svgFileName})`,
     '',
-    "Each regime changes one setting of the scaling experiment's data model or budget and reruns its bisections (smallest N at which the final test accuracy reaches the target in the required share of seeds) for the CNN and pMoE; the ratio N_CNN / N_pMoE at the same n is fitted against n/l as a power law (log-log least squares, 95% t interval for the exponent). \"Grows\" means the whole interval is above 0.",
+    'Each regime changes one setting of the scaling experiment\'s data model or budget and reruns its bisections (smallest N at which the final test accuracy reaches the target in the required share of seeds) for the CNN and pMoE; the ratio N_CNN / N_pMoE at the same n is fitted against n/l as a power law (log-log least squares, 95% t interval for the exponent). "Grows" means the whole interval is above 0.',
     '',
     '## Exponents by regime',
     '',

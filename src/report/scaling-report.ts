@@ -92,7 +92,12 @@ export interface ScalingReport {
   readonly generatedAt: string;
   readonly sources: readonly string[];
   readonly regenerate: string;
-  readonly settings: { readonly targetAccuracy: number; readonly requiredShare: number; readonly confidence: number; readonly search: ScalingReportSettings['search'] | null };
+  readonly settings: {
+    readonly targetAccuracy: number;
+    readonly requiredShare: number;
+    readonly confidence: number;
+    readonly search: ScalingReportSettings['search'] | null;
+  };
   readonly cells: readonly ScalingCellReport[];
   readonly fits: readonly ScalingFit[];
   /** log(N_CNN(n) / N_pMoE(n, l)) against log(n / l), per pMoE series. */
@@ -180,7 +185,10 @@ export function buildScalingReport(lines: readonly ResultLine[], settings: Scali
     protocolsPerModel.set(group.cell.model, list);
   }
   for (const [model, list] of protocolsPerModel) {
-    if (list.length > 1) warnings.push(`${modelLabel(model)}: the results hold runs of ${list.length} different settings; each is reported and fitted separately (use a fresh results file per setting)`);
+    if (list.length > 1)
+      warnings.push(
+        `${modelLabel(model)}: the results hold runs of ${list.length} different settings; each is reported and fitted separately (use a fresh results file per setting)`,
+      );
   }
   const protocolNumber = (cell: ScalingCell, protocol: number) => (protocolsPerModel.get(cell.model) ?? []).indexOf(protocol) + 1;
   const seriesOf = (cell: ScalingCell, protocol: number) =>
@@ -205,7 +213,14 @@ export function buildScalingReport(lines: readonly ResultLine[], settings: Scali
       for (const record of ok) if ('lStar' in record && record.lStar !== undefined && record.lStar !== null) lStar = Math.max(lStar ?? 0, record.lStar);
       const successes = runs.filter((r) => reachedTarget(r.line, targetAccuracy)).length;
       const accuracies = ok.map((r) => r.finalTestAccuracy).filter((a): a is number => typeof a === 'number' && Number.isFinite(a));
-      evaluations.push({ trainSize, runs: runs.length, successes, share: successes / runs.length, meanAccuracy: meanOf(accuracies), failedRuns: runs.length - ok.length });
+      evaluations.push({
+        trainSize,
+        runs: runs.length,
+        successes,
+        share: successes / runs.length,
+        meanAccuracy: meanOf(accuracies),
+        failedRuns: runs.length - ok.length,
+      });
     }
     const succeeded = evaluations.filter((e) => e.share >= requiredShare).map((e) => e.trainSize);
     const failed = evaluations.filter((e) => e.share < requiredShare).map((e) => e.trainSize);
@@ -214,8 +229,12 @@ export function buildScalingReport(lines: readonly ResultLine[], settings: Scali
     const failedBelow = below.length === 0 ? null : Math.max(...below);
     const status: CellStatus = first === null ? 'not reached' : failedBelow === null ? 'at or below' : 'found';
     const nonMonotone = first !== null && failed.some((n) => n > first);
-    if (nonMonotone) warnings.push(`${label}: N = ${failed.filter((n) => n > first!).join(', ')} failed above N = ${first}, which succeeded: success is not monotone in N here`);
-    if (cell.l !== null && lStar !== null && lStar > cell.l) warnings.push(`${label}: the data drawn have l* = ${lStar} > l = ${cell.l}: the theory's premise l >= l* fails in this cell`);
+    if (nonMonotone)
+      warnings.push(
+        `${label}: N = ${failed.filter((n) => n > first!).join(', ')} failed above N = ${first}, which succeeded: success is not monotone in N here`,
+      );
+    if (cell.l !== null && lStar !== null && lStar > cell.l)
+      warnings.push(`${label}: the data drawn have l* = ${lStar} > l = ${cell.l}: the theory's premise l >= l* fails in this cell`);
     let complete: boolean | null = null;
     if (settings.search) {
       const { low, high, tolerance } = settings.search;
@@ -244,10 +263,7 @@ export function buildScalingReport(lines: readonly ResultLine[], settings: Scali
     cells.push(reported);
     dataProtocols.set(reported, group.dataProtocol);
   }
-  cells.sort(
-    (a, b) =>
-      MODEL_ORDER.indexOf(a.model) - MODEL_ORDER.indexOf(b.model) || a.protocol - b.protocol || a.n - b.n || (a.l ?? 0) - (b.l ?? 0),
-  );
+  cells.sort((a, b) => MODEL_ORDER.indexOf(a.model) - MODEL_ORDER.indexOf(b.model) || a.protocol - b.protocol || a.n - b.n || (a.l ?? 0) - (b.l ?? 0));
 
   const fits: ScalingFit[] = [];
   for (const series of [...new Set(cells.map((c) => c.series))]) {
@@ -323,7 +339,12 @@ function slopeVerdict(fit: PowerLawFit, xName: string): string {
   const level = `${Math.round(100 * fit.confidence)}%`;
   if (lo <= 0 && hi >= 0) return `shows no significant dependence on ${xName} at ${level} (the interval contains 0)`;
   const direction = fit.slope > 0 ? 'grows' : 'falls';
-  const versus = hi < THEORY_EXPONENT ? `, well below the bound's exponent ${THEORY_EXPONENT}` : lo > THEORY_EXPONENT ? `, above the bound's exponent ${THEORY_EXPONENT}` : `; the interval contains the bound's exponent ${THEORY_EXPONENT}`;
+  const versus =
+    hi < THEORY_EXPONENT
+      ? `, well below the bound's exponent ${THEORY_EXPONENT}`
+      : lo > THEORY_EXPONENT
+        ? `, above the bound's exponent ${THEORY_EXPONENT}`
+        : `; the interval contains the bound's exponent ${THEORY_EXPONENT}`;
   return `${direction} like ${xName}^${fmt(fit.slope)} (${level} interval ${interval(fit)})${fit.slope > 0 ? versus : ''}`;
 }
 
@@ -334,7 +355,9 @@ function findingsOf(report: Omit<ScalingReport, 'findings'>): string[] {
       out.push(`${fit.series}: no fit (${fit.noFit}).`);
       continue;
     }
-    out.push(`${fit.series}: N needed ${slopeVerdict(fit.fit, fit.xName)}; R^2 = ${fit.fit.rSquared === null ? '—' : fmt(fit.fit.rSquared)} over ${fit.fit.points} cells${fit.censored.length > 0 ? `, ${fit.censored.length} censored cells left out` : ''}.`);
+    out.push(
+      `${fit.series}: N needed ${slopeVerdict(fit.fit, fit.xName)}; R^2 = ${fit.fit.rSquared === null ? '—' : fmt(fit.fit.rSquared)} over ${fit.fit.points} cells${fit.censored.length > 0 ? `, ${fit.censored.length} censored cells left out` : ''}.`,
+    );
   }
   for (const fit of report.ratioFits) {
     if (!fit.fit) {
@@ -375,18 +398,42 @@ export function scalingChartSpec(report: Pick<ScalingReport, 'cells' | 'fits' | 
   const ys = [...points.map((p) => p.y), ...lines.map((l) => l.y)];
   const yDomain = ys.length === 0 ? undefined : [Math.min(...ys) / 1.5, Math.max(...ys) * 1.5];
   const slopes = report.fits.filter((f) => f.fit).map((f) => `${f.series}: b = ${fmt(f.fit!.slope)} ${interval(f.fit!)}`);
-  const x = { field: 'x', type: 'quantitative' as const, title: 'n / l (CNN: n)', scale: { type: 'log' as const }, axis: { values: xValues, format: '~g', grid: false } };
-  const y = { field: 'y', type: 'quantitative' as const, title: `training samples N needed for ${fmt(100 * report.settings.targetAccuracy, 1)}% in >= ${Math.round(100 * report.settings.requiredShare)}% of seeds`, scale: { type: 'log' as const, ...(yDomain ? { domain: yDomain, nice: false } : {}) } };
-  const color = { field: 'series', type: 'nominal' as const, title: 'model', scale: { domain: series, range: series.map((_, i) => SERIES_COLOURS[i % SERIES_COLOURS.length]) } };
-  const statuses = (Object.keys(STATUS_LEGEND) as CellStatus[]);
-  const shape = { field: 'status', type: 'nominal' as const, title: 'cell', scale: { domain: statuses.map((s) => STATUS_LEGEND[s]), range: statuses.map((s) => STATUS_SHAPES[s]) }, legend: { labelLimit: 400 } };
+  const x = {
+    field: 'x',
+    type: 'quantitative' as const,
+    title: 'n / l (CNN: n)',
+    scale: { type: 'log' as const },
+    axis: { values: xValues, format: '~g', grid: false },
+  };
+  const y = {
+    field: 'y',
+    type: 'quantitative' as const,
+    title: `training samples N needed for ${fmt(100 * report.settings.targetAccuracy, 1)}% in >= ${Math.round(100 * report.settings.requiredShare)}% of seeds`,
+    scale: { type: 'log' as const, ...(yDomain ? { domain: yDomain, nice: false } : {}) },
+  };
+  const color = {
+    field: 'series',
+    type: 'nominal' as const,
+    title: 'model',
+    scale: { domain: series, range: series.map((_, i) => SERIES_COLOURS[i % SERIES_COLOURS.length]) },
+  };
+  const statuses = Object.keys(STATUS_LEGEND) as CellStatus[];
+  const shape = {
+    field: 'status',
+    type: 'nominal' as const,
+    title: 'cell',
+    scale: { domain: statuses.map((s) => STATUS_LEGEND[s]), range: statuses.map((s) => STATUS_SHAPES[s]) },
+    legend: { labelLimit: 400 },
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {
       text: 'Samples needed against n / l',
       subtitle: [
         'points: measured (bisection over N); dashed: least-squares power law N ~ x^b over the found cells',
-        ...(slopes.length > 0 ? [`slopes with ${Math.round(100 * (report.fits.find((f) => f.fit)?.fit?.confidence ?? 0.95))}% intervals: ${slopes.join('; ')}`] : []),
+        ...(slopes.length > 0
+          ? [`slopes with ${Math.round(100 * (report.fits.find((f) => f.fit)?.fit?.confidence ?? 0.95))}% intervals: ${slopes.join('; ')}`]
+          : []),
       ],
     },
     width: 480,
@@ -394,13 +441,37 @@ export function scalingChartSpec(report: Pick<ScalingReport, 'cells' | 'fits' | 
     background: 'white',
     layer: [
       ...(lines.length > 0
-        ? [{ name: 'fit_lines', data: { values: lines }, mark: { type: 'line' as const, strokeDash: [6, 4], strokeWidth: 1.5 }, encoding: { x, y, color, tooltip: [{ field: 'series', type: 'nominal' as const }, { field: 'fit', type: 'nominal' as const }] } }]
+        ? [
+            {
+              name: 'fit_lines',
+              data: { values: lines },
+              mark: { type: 'line' as const, strokeDash: [6, 4], strokeWidth: 1.5 },
+              encoding: {
+                x,
+                y,
+                color,
+                tooltip: [
+                  { field: 'series', type: 'nominal' as const },
+                  { field: 'fit', type: 'nominal' as const },
+                ],
+              },
+            },
+          ]
         : []),
       {
         name: 'measured_points',
         data: { values: points },
         mark: { type: 'point' as const, filled: true, size: 70, opacity: 0.9 },
-        encoding: { x, y, color, shape, tooltip: [{ field: 'cell', type: 'nominal' as const }, { field: 'needed', type: 'nominal' as const, title: 'N needed' }] },
+        encoding: {
+          x,
+          y,
+          color,
+          shape,
+          tooltip: [
+            { field: 'cell', type: 'nominal' as const },
+            { field: 'needed', type: 'nominal' as const, title: 'N needed' },
+          ],
+        },
       },
     ],
   };
@@ -418,13 +489,30 @@ export function scalingTable(cells: readonly ScalingCellReport[]): string {
     String(c.n),
     c.l === null ? '—' : String(c.l),
     fmt(c.x, c.x % 1 === 0 ? 0 : 2),
-    describeCell(c) + (c.complete === false ? ' (unfinished)' : '') + (c.nonMonotone ? ' (non-monotone)' : '') + (c.l !== null && c.lStar !== null && c.lStar > c.l ? ' (l < l*)' : ''),
+    describeCell(c) +
+      (c.complete === false ? ' (unfinished)' : '') +
+      (c.nonMonotone ? ' (non-monotone)' : '') +
+      (c.l !== null && c.lStar !== null && c.lStar > c.l ? ' (l < l*)' : ''),
     c.status === 'found' ? String(c.failedBelow) : '—',
     c.evaluations.map((e) => `${e.trainSize}: ${e.successes}/${e.runs}`).join(', '),
     c.lStar === null ? '—' : String(c.lStar),
   ]);
-  const headers = ['model', ...(showProtocol ? ['settings #'] : []), 'n', 'l', 'x = n/l (CNN: n)', 'N needed', 'largest failing N below', 'N tried: seeds reaching target', 'l* (data)'];
-  return markdownTable(headers, rows, headers.map((h, i) => (i === 0 || h.startsWith('N tried') ? 'left' : 'right')));
+  const headers = [
+    'model',
+    ...(showProtocol ? ['settings #'] : []),
+    'n',
+    'l',
+    'x = n/l (CNN: n)',
+    'N needed',
+    'largest failing N below',
+    'N tried: seeds reaching target',
+    'l* (data)',
+  ];
+  return markdownTable(
+    headers,
+    rows,
+    headers.map((h, i) => (i === 0 || h.startsWith('N tried') ? 'left' : 'right')),
+  );
 }
 
 function fitTable(fits: readonly ScalingFit[], yName: string): string {
@@ -435,7 +523,7 @@ function fitTable(fits: readonly ScalingFit[], yName: string): string {
       f.xName,
       String(f.used.length),
       f.fit ? fmt(f.fit.slope) : '—',
-      f.fit ? `${Math.round(100 * f.fit.confidence)}%: ${interval(f.fit)}` : f.noFit ?? '—',
+      f.fit ? `${Math.round(100 * f.fit.confidence)}%: ${interval(f.fit)}` : (f.noFit ?? '—'),
       f.fit ? fmt(f.fit.intercept) : '—',
       f.fit && f.fit.rSquared !== null ? fmt(f.fit.rSquared) : '—',
       f.censored.length === 0 ? '—' : f.censored.join('; '),
@@ -484,14 +572,24 @@ export function scalingMarkdown(report: ScalingReport, svgFileName: string): str
   );
   out.push(...report.findings.map((f) => `- ${f}`), '');
   out.push('## Runs', '');
-  out.push(`${report.runs.ok} finished, ${report.runs.failed} failed (a failed run counts as not reaching the target). Wall time in the records: ${fmt(report.runs.wallTimeMs / 1000, 1)} s in total.`, '');
+  out.push(
+    `${report.runs.ok} finished, ${report.runs.failed} failed (a failed run counts as not reaching the target). Wall time in the records: ${fmt(report.runs.wallTimeMs / 1000, 1)} s in total.`,
+    '',
+  );
   if (report.protocols.length > 0) {
     out.push('<details><summary>Settings of the runs (everything but N, seed, n, l, epochs and learning rate)</summary>', '');
     report.protocols.forEach((p, i) => out.push(`${i + 1}. \`${p}\``));
     out.push('', '</details>', '');
   }
   const m = report.machineAtReportTime;
-  out.push('## Machine (read at report time)', '', `- CPU: ${m.cpuModel}, ${m.cores} cores`, `- OS: ${m.platform} ${m.release} (${m.arch}), ${m.memoryGiB} GiB memory`, `- Node.js ${m.node}`, '');
+  out.push(
+    '## Machine (read at report time)',
+    '',
+    `- CPU: ${m.cpuModel}, ${m.cores} cores`,
+    `- OS: ${m.platform} ${m.release} (${m.arch}), ${m.memoryGiB} GiB memory`,
+    `- Node.js ${m.node}`,
+    '',
+  );
   if (report.warnings.length > 0) out.push('## Warnings', '', ...report.warnings.map((w) => `- ${w}`), '');
   return `${out.join('\n').trimEnd()}\n`;
 }
@@ -519,7 +617,15 @@ export async function writeScalingReport(
   outDir: string,
   settings: ScalingReportSettings,
   context: ScalingReportContext,
-): Promise<{ experiment: string; okRuns: number; failedRuns: number; points: number; files: ScalingReportFiles; warnings: readonly string[]; report: ScalingReport }> {
+): Promise<{
+  experiment: string;
+  okRuns: number;
+  failedRuns: number;
+  points: number;
+  files: ScalingReportFiles;
+  warnings: readonly string[];
+  report: ScalingReport;
+}> {
   const { lines, duplicates } = readScalingLines(resultsPaths);
   const built = buildScalingReport(lines, settings, context);
   const spec = scalingChartSpec(built);
@@ -535,5 +641,13 @@ export async function writeScalingReport(
     writeFileAtomically(files.json, toJson(report)),
     writeFileAtomically(files.vegaLite, toJson(spec)),
   ]);
-  return { experiment: SCALING_EXPERIMENT, okRuns: report.runs.ok, failedRuns: report.runs.failed, points: report.cells.length, files, warnings: report.warnings, report };
+  return {
+    experiment: SCALING_EXPERIMENT,
+    okRuns: report.runs.ok,
+    failedRuns: report.runs.failed,
+    points: report.cells.length,
+    files,
+    warnings: report.warnings,
+    report,
+  };
 }

@@ -58,7 +58,15 @@ export function aggregate(observations: readonly Observation[], seriesOrder: rea
     .map((group) => {
       const sorted = [...group].sort((a, b) => a.seed - b.seed);
       const values = sorted.map((o) => o.value);
-      return { series: group[0].series, x: group[0].x, mean: mean(values), std: sampleStd(values), count: values.length, seeds: sorted.map((o) => o.seed), values };
+      return {
+        series: group[0].series,
+        x: group[0].x,
+        mean: mean(values),
+        std: sampleStd(values),
+        count: values.length,
+        seeds: sorted.map((o) => o.seed),
+        values,
+      };
     })
     .sort((a, b) => rank(a.series) - rank(b.series) || compareSeriesNames(a.series, b.series) || a.x - b.x);
 }

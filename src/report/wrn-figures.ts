@@ -12,7 +12,7 @@ import { isImageLine, type ImageOkLine } from './load-results.js';
 import { markdownTable, signed } from './markdown-table.js';
 import { PAPER_TABLE2, PAPER_WRN, PAPER_WRN_PROTOCOL, type WrnModelName } from '../experiments/paper-numbers.js';
 import { aggregate, curveOf, mean, type AggregatedPoint, type Observation } from './statistics.js';
-import type { GroupAccuracyPoint, ImageReportExtras, ModelCost, TrainingTimePoint } from './report-types.js';
+import type { ImageReportExtras, ModelCost, TrainingTimePoint } from './report-types.js';
 
 const MODEL_LABELS: Record<WrnModelName, string> = { wrn: 'WRN', 'wrn-pmoe': 'WRN-pMoE' };
 const wrnLabel = (architecture: string) => MODEL_LABELS[architecture as WrnModelName] ?? architecture;
@@ -113,17 +113,19 @@ function extrasOf(experiment: string, lines: readonly ImageOkLine[]): ImageRepor
       if (atN) atN.push(l);
       else byN.set(l.record.data.trainSize, [l]);
     }
-    return [...byN].sort(([a], [b]) => a - b).map(([x, atN]): TrainingTimePoint => {
-      const paperAt = paperTimes ? (paperTimes.sizes as readonly number[]).indexOf(x) : -1;
-      return {
-        series,
-        x,
-        runs: atN.length,
-        meanTrainTimeMs: mean(atN.map((l) => l.record.trainTimeMs)),
-        meanWallTimeMs: mean(atN.map((l) => l.record.wallTimeMs)),
-        paperSeconds: paperTimes && paperAt >= 0 && architecture in paperTimes.seconds ? paperTimes.seconds[architecture][paperAt] : null,
-      };
-    });
+    return [...byN]
+      .sort(([a], [b]) => a - b)
+      .map(([x, atN]): TrainingTimePoint => {
+        const paperAt = paperTimes ? (paperTimes.sizes as readonly number[]).indexOf(x) : -1;
+        return {
+          series,
+          x,
+          runs: atN.length,
+          meanTrainTimeMs: mean(atN.map((l) => l.record.trainTimeMs)),
+          meanWallTimeMs: mean(atN.map((l) => l.record.wallTimeMs)),
+          paperSeconds: paperTimes && paperAt >= 0 && architecture in paperTimes.seconds ? paperTimes.seconds[architecture][paperAt] : null,
+        };
+      });
   });
   const grouped = lines.filter((l) => l.record.groupAccuracy !== undefined);
   if (grouped.length === 0) return { costs, trainingTime };
@@ -170,13 +172,19 @@ export function wrnView(experiment: string): FigureView<ImageOkLine> & { extras(
           comparable: false,
           note:
             experiment === 'wrn-mnist' || experiment === 'wrn-fashion'
-              ? `The paper has no ${experiment === 'wrn-mnist' ? 'MNIST' : 'Fashion-MNIST'}-quadrant experiment (this is pmoe\'s analogue of Figure 16, CIFAR-Vehicles): there are no paper values to compare.`
-              : 'Not one of the paper\'s figures: no paper values to compare.',
+              ? `The paper has no ${experiment === 'wrn-mnist' ? 'MNIST' : 'Fashion-MNIST'}-quadrant experiment (this is pmoe's analogue of Figure 16, CIFAR-Vehicles): there are no paper values to compare.`
+              : "Not one of the paper's figures: no paper values to compare.",
         },
     accepts: isImageLine,
     protocol: protocolOf,
     observe: (line) => [
-      { series: wrnLabel(line.record.model.architecture), x: line.record.data.trainSize, value: 100 * finiteOr(line.record.finalTestAccuracy), seed: line.record.training.seed, key: line.key },
+      {
+        series: wrnLabel(line.record.model.architecture),
+        x: line.record.data.trainSize,
+        value: 100 * finiteOr(line.record.finalTestAccuracy),
+        seed: line.record.training.seed,
+        key: line.key,
+      },
     ],
     findings: (points) => [gapFinding(experiment, points)],
     extras: (lines) => extrasOf(experiment, lines),
@@ -229,14 +237,24 @@ export function imageExtrasMarkdown(extras: ImageReportExtras): string[] {
   out.push(
     markdownTable(
       ['model', 'N', 'runs', 'mean training time (SGD steps)', 'mean wall time (with evaluation)', ...(withPaper ? ['paper, Table 2 (one GPU)'] : [])],
-      extras.trainingTime.map((t) => [t.series, String(t.x), String(t.runs), seconds(t.meanTrainTimeMs), seconds(t.meanWallTimeMs), ...(withPaper ? [t.paperSeconds === null ? '—' : `${t.paperSeconds} s`] : [])]),
+      extras.trainingTime.map((t) => [
+        t.series,
+        String(t.x),
+        String(t.runs),
+        seconds(t.meanTrainTimeMs),
+        seconds(t.meanWallTimeMs),
+        ...(withPaper ? [t.paperSeconds === null ? '—' : `${t.paperSeconds} s`] : []),
+      ]),
       ['left', 'right', 'right', 'right', 'right', 'right'],
     ),
     '',
   );
   if (extras.groupAccuracy && extras.groupAccuracy.length > 0) {
     out.push('## Test accuracy per group', '');
-    out.push('Mean ± sample std over seeds, in %, on the test images of each group (Figure 11: smiling x hair colour; the test set is balanced over the groups).', '');
+    out.push(
+      'Mean ± sample std over seeds, in %, on the test images of each group (Figure 11: smiling x hair colour; the test set is balanced over the groups).',
+      '',
+    );
     out.push(
       markdownTable(
         ['model', 'N', 'group', 'accuracy (mean ± std)', 'runs'],

@@ -6,8 +6,19 @@ export type Initializer = ReturnType<typeof tfl.initializers.heNormal>;
 
 /** Initialiser names a PatchMoE accepts (tfjs's identifiers that need no arguments beyond a seed). */
 export const PATCH_MOE_INITIALIZERS = [
-  'glorotUniform', 'glorotNormal', 'heNormal', 'heUniform', 'leCunNormal', 'leCunUniform',
-  'randomNormal', 'randomUniform', 'truncatedNormal', 'varianceScaling', 'orthogonal', 'zeros', 'ones',
+  'glorotUniform',
+  'glorotNormal',
+  'heNormal',
+  'heUniform',
+  'leCunNormal',
+  'leCunUniform',
+  'randomNormal',
+  'randomUniform',
+  'truncatedNormal',
+  'varianceScaling',
+  'orthogonal',
+  'zeros',
+  'ones',
 ] as const;
 export type InitializerName = (typeof PATCH_MOE_INITIALIZERS)[number];
 
@@ -21,7 +32,10 @@ export interface SerializedInitializer {
 export type InitializerSetting = Initializer | InitializerName | SerializedInitializer;
 
 const isInitializer = (value: unknown): value is Initializer =>
-  typeof value === 'object' && value !== null && typeof (value as Initializer).apply === 'function' && typeof (value as Initializer).getClassName === 'function';
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Initializer).apply === 'function' &&
+  typeof (value as Initializer).getClassName === 'function';
 
 export const initializerSettingSchema = z.union([
   z.enum(PATCH_MOE_INITIALIZERS),

@@ -101,7 +101,12 @@ export class PatchMoE extends tfl.layers.Layer {
       this.routerKernel = this.addWeight('router/kernel', [patchValues, experts], 'float32', this.initializer(this.settings.routerInitializer, 0));
       for (let s = 0; s < experts; s++) {
         this.expertKernels.push(
-          this.addWeight(`expert${s}/kernel`, [kernelSize, kernelSize, channels, filtersPerExpert], 'float32', this.initializer(this.settings.kernelInitializer, 1 + s)),
+          this.addWeight(
+            `expert${s}/kernel`,
+            [kernelSize, kernelSize, channels, filtersPerExpert],
+            'float32',
+            this.initializer(this.settings.kernelInitializer, 1 + s),
+          ),
         );
         if (useBias) this.expertBiases.push(this.addWeight(`expert${s}/bias`, [filtersPerExpert], 'float32', tfl.initializers.zeros()));
       }

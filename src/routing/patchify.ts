@@ -20,9 +20,7 @@ export function patchGrid(height: number, width: number, patch: PatchSize): Patc
     ['width', patch.width, width],
   ] as const) {
     if (!Number.isInteger(size) || size < 1 || extent % size !== 0) {
-      throw new OptionError(
-        `patchSize.${axis} must be a positive integer that divides the input ${axis} ${extent}; got ${size}`,
-      );
+      throw new OptionError(`patchSize.${axis} must be a positive integer that divides the input ${axis} ${extent}; got ${size}`);
     }
   }
   return { rows: height / patch.height, cols: width / patch.width, patch };
@@ -34,9 +32,7 @@ export function patchify(images: tf.Tensor4D, patch: PatchSize): tf.Tensor3D {
   const { rows, cols } = patchGrid(height, width, patch);
   const outputShape: [number, number, number] = [batch, rows * cols, patch.height * patch.width * channels];
   if (swapIsIdentity(patch.height, cols)) return tf.reshape(images, outputShape);
-  return tf.tidy(() =>
-    tf.reshape(tf.transpose(tf.reshape(images, [batch, rows, patch.height, cols, patch.width, channels]), [0, 1, 3, 2, 4, 5]), outputShape),
-  );
+  return tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(images, [batch, rows, patch.height, cols, patch.width, channels]), [0, 1, 3, 2, 4, 5]), outputShape));
 }
 
 /** Inverse of `patchify`: [batch, n, ph * pw * C] -> [batch, H, W, C]. */

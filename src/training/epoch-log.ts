@@ -21,7 +21,19 @@ export interface EpochLogLine {
   readonly time: string;
 }
 
-export const EPOCH_LOG_COLUMNS = ['run', 'phase', 'epoch', 'epochs', 'trainLoss', 'trainAccuracy', 'testLoss', 'testAccuracy', 'routingRate', 'wallTimeMs', 'time'] as const;
+export const EPOCH_LOG_COLUMNS = [
+  'run',
+  'phase',
+  'epoch',
+  'epochs',
+  'trainLoss',
+  'trainAccuracy',
+  'testLoss',
+  'testAccuracy',
+  'routingRate',
+  'wallTimeMs',
+  'time',
+] as const;
 
 /** The files a run's log goes to: `<dir>/<run>.jsonl` and `<dir>/<run>.csv`. */
 export function epochLogPaths(dir: string, run: string): { jsonl: string; csv: string } {
@@ -29,7 +41,8 @@ export function epochLogPaths(dir: string, run: string): { jsonl: string; csv: s
   return { jsonl: join(dir, `${run}.jsonl`), csv: join(dir, `${run}.csv`) };
 }
 
-const csvCell = (value: unknown) => (value === undefined ? '' : typeof value === 'string' && /[",\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : String(value));
+const csvCell = (value: unknown) =>
+  value === undefined ? '' : typeof value === 'string' && /[",\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : String(value);
 
 /**
  * Training hooks that append one line per evaluated epoch to `<dir>/<run>.jsonl` and a row to

@@ -17,10 +17,7 @@ export function evaluate(model: PatchModel, data: PatchDataset, batchSize = 500)
   forEachBatch(data, batchSize, (batch) => {
     const [loss, hits] = tf.tidy(() => {
       const logits = model.forward(batch.patches);
-      return [
-        tf.mul(classificationLoss(logits, batch.labels), batch.labels.shape[0]),
-        tf.sum(tf.cast(tf.equal(predictions(logits), batch.labels), 'int32')),
-      ];
+      return [tf.mul(classificationLoss(logits, batch.labels), batch.labels.shape[0]), tf.sum(tf.cast(tf.equal(predictions(logits), batch.labels), 'int32'))];
     });
     lossSum += loss.dataSync()[0];
     correct += hits.dataSync()[0];

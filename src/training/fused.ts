@@ -131,7 +131,7 @@ export function lossAndGradient(
       const y = label === 0 ? 1 : -1;
       const z = -y * f;
       loss += Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
-      if (dLogits) dLogits[b] = (-y / (1 + Math.exp(-z))) / batch;
+      if (dLogits) dLogits[b] = -y / (1 + Math.exp(-z)) / batch;
       if ((f > 0 ? 0 : 1) === label) correct++;
       continue;
     }

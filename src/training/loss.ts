@@ -18,8 +18,6 @@ export function classificationLoss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf
 /** Predicted class per sample: binary f > 0 means class 0 (y = +1). */
 export function predictions(logits: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() =>
-    logits.shape[1] === 1
-      ? (tf.cast(tf.lessEqual(tf.reshape(logits, [-1]), 0), 'int32') as tf.Tensor1D)
-      : (tf.argMax(logits, 1) as tf.Tensor1D),
+    logits.shape[1] === 1 ? (tf.cast(tf.lessEqual(tf.reshape(logits, [-1]), 0), 'int32') as tf.Tensor1D) : (tf.argMax(logits, 1) as tf.Tensor1D),
   );
 }

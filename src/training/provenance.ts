@@ -37,7 +37,8 @@ function readGitCommit(): string | null {
   gitCommit = null;
   if (!existsSync(`${packageRoot}.git`)) return gitCommit;
   try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: packageRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: packageRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
     const commit = git('rev-parse', 'HEAD');
     gitCommit = git('status', '--porcelain', '--untracked-files=no') === '' ? commit : `${commit}+dirty`;
   } catch {

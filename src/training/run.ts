@@ -121,12 +121,20 @@ export interface ImageRunPlan {
 export function planImageRun(spec: ImageRunSpec): ImageRunPlan {
   const { kind: _kind, data, model, training, ...rest } = spec;
   const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw new OptionError(`image run: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: kind, data, model, training)`);
+  if (unknown.length > 0)
+    throw new OptionError(
+      `image run: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (allowed: kind, data, model, training)`,
+    );
   if (model === undefined) throw new OptionError(`model.architecture: must be one of 'wrn', 'wrn-pmoe' (got nothing)`);
   const trainingConfig = parseOptions(imageTrainingSchema, training ?? {}, 'training');
   const dataPlan = planImageData(data);
   const [height, width, channels] = dataPlan.imageShape;
-  const modelConfig = resolveWrnModel(model, { classes: dataPlan.classes, inputSize: height === width ? height : [height, width], channels, seed: trainingConfig.seed });
+  const modelConfig = resolveWrnModel(model, {
+    classes: dataPlan.classes,
+    inputSize: height === width ? height : [height, width],
+    channels,
+    seed: trainingConfig.seed,
+  });
   return { data: dataPlan, model: modelConfig, training: trainingConfig };
 }
 

@@ -46,9 +46,7 @@ export class DivergenceError extends Error {
 
 export function checkFinite(what: string, value: number, learningRate: number): void {
   if (!Number.isFinite(value)) {
-    throw new DivergenceError(
-      `${what} became ${value} (training diverged); try a smaller learning rate than ${learningRate}`,
-    );
+    throw new DivergenceError(`${what} became ${value} (training diverged); try a smaller learning rate than ${learningRate}`);
   }
 }
 

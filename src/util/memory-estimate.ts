@@ -54,7 +54,10 @@ export function memoryLimit(env: NodeJS.ProcessEnv = process.env): MemoryLimit {
     return { bytes: megabytes * 2 ** 20, source: `${MEMORY_LIMIT_ENV}=${text}` };
   }
   const total = totalmem();
-  return { bytes: DEFAULT_MEMORY_SHARE * total, source: `${DEFAULT_MEMORY_SHARE * 100}% of this machine's ${formatBytes(total)}; set ${MEMORY_LIMIT_ENV} to change it` };
+  return {
+    bytes: DEFAULT_MEMORY_SHARE * total,
+    source: `${DEFAULT_MEMORY_SHARE * 100}% of this machine's ${formatBytes(total)}; set ${MEMORY_LIMIT_ENV} to change it`,
+  };
 }
 
 /** `512.0 MB`, `3.2 GB`, `41.9 TB`: binary units, one decimal. */

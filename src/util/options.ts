@@ -48,9 +48,7 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, wha
 /** An integer schema whose message states the allowed range. */
 export function integer(min: number, max = Infinity) {
   const allowed = max === Infinity ? `an integer >= ${min}` : `an integer in ${min}..${max}`;
-  return z
-    .number({ error: `must be ${allowed}` })
-    .refine((v) => Number.isInteger(v) && v >= min && v <= max, { message: `must be ${allowed}` });
+  return z.number({ error: `must be ${allowed}` }).refine((v) => Number.isInteger(v) && v >= min && v <= max, { message: `must be ${allowed}` });
 }
 
 /** A finite number schema in [min, max] (bounds inclusive unless said otherwise). */
@@ -60,13 +58,7 @@ export function real(min = -Infinity, max = Infinity, { exclusiveMin = false, ex
   const allowed = `a finite number ${[low, high].filter(Boolean).join(' and ')}`.trimEnd();
   return z
     .number({ error: `must be ${allowed}` })
-    .refine(
-      (v) =>
-        Number.isFinite(v) &&
-        (exclusiveMin ? v > min : v >= min) &&
-        (exclusiveMax ? v < max : v <= max),
-      { message: `must be ${allowed}` },
-    );
+    .refine((v) => Number.isFinite(v) && (exclusiveMin ? v > min : v >= min) && (exclusiveMax ? v < max : v <= max), { message: `must be ${allowed}` });
 }
 
 /** A string enum whose message lists the choices. */

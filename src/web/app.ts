@@ -78,13 +78,18 @@ function truth(): { text: string; cells: number[]; label: number | null } {
   if (state.sample !== null) {
     const image = samples.images[state.sample];
     const digit = samples.discriminativeDigits[image.label];
-    return { text: `class ${image.label} (the digit ${digit} at cell ${image.discriminativePatch}); MNIST-patch test image ${image.testIndex}`, cells: [image.discriminativePatch], label: image.label };
+    return {
+      text: `class ${image.label} (the digit ${digit} at cell ${image.discriminativePatch}); MNIST-patch test image ${image.testIndex}`,
+      cells: [image.discriminativePatch],
+      label: image.label,
+    };
   }
   const digits = digitsOf(state.cells);
   const cells = digits.flatMap((digit, j) => (samples.discriminativeDigits.includes(digit) ? [j] : []));
   const classes = [...new Set(cells.map((j) => samples.discriminativeDigits.indexOf(digits[j])))];
   if (cells.length === 1) return { text: `class ${classes[0]} (the digit ${digits[cells[0]]} at cell ${cells[0]}); composed by you`, cells, label: classes[0] };
-  if (cells.length === 0) return { text: `none: no cell holds a discriminative digit (${samples.discriminativeDigits.join(' or ')}); composed by you`, cells, label: null };
+  if (cells.length === 0)
+    return { text: `none: no cell holds a discriminative digit (${samples.discriminativeDigits.join(' or ')}); composed by you`, cells, label: null };
   return {
     text: `ambiguous: discriminative digits at cells ${cells.join(', ')}${classes.length === 1 ? ` (all class ${classes[0]})` : ''}; composed by you`,
     cells,
@@ -99,7 +104,9 @@ function describeModel(loaded: Loaded): string {
   const metrics = loaded.file.metrics;
   const parts = [
     `${escapeHtml(String(training?.model ?? config.regime))} pMoE: k = ${config.experts} experts, l = ${config.patchesPerExpert} patches each, ${config.neuronsPerExpert} neurons per expert, gate <code>${escapeHtml(config.gate)}</code>`,
-    data ? `trained on N = ${escapeHtml(String(data.trainSize ?? '?'))} ${escapeHtml(String(data.source))} images${training?.epochs === undefined ? '' : ` for ${escapeHtml(String(training.epochs))} epochs`}` : 'training data unknown',
+    data
+      ? `trained on N = ${escapeHtml(String(data.trainSize ?? '?'))} ${escapeHtml(String(data.source))} images${training?.epochs === undefined ? '' : ` for ${escapeHtml(String(training.epochs))} epochs`}`
+      : 'training data unknown',
     metrics?.testAccuracy === undefined ? '' : `test accuracy when saved ${(100 * metrics.testAccuracy).toFixed(1)}%`,
     metrics?.routingRate === undefined ? '' : `discriminative routing rate ${(100 * metrics.routingRate).toFixed(1)}%`,
   ].filter(Boolean);
@@ -146,7 +153,15 @@ function render(): void {
   tf.dispose([out.logits, out.routing.indices, out.routing.gates]);
 
   const known = truth();
-  const routing: ImageRouting = { gridSize: samples.gridSize, cellPixels: samples.cellPixels, experts: k, patchesPerExpert: l, indices, gates, discriminativeCells: known.cells };
+  const routing: ImageRouting = {
+    gridSize: samples.gridSize,
+    cellPixels: samples.cellPixels,
+    experts: k,
+    patchesPerExpert: l,
+    indices,
+    gates,
+    discriminativeCells: known.cells,
+  };
   const href = pngDataUrl(composeImage(state.cells, digitPixels, samples.gridSize, samples.cellPixels), side);
   $('overview').innerHTML = routingOverviewSvg(routing, { imageHref: href, scale: 3, idPrefix: 'live', clickableCells: true });
   $('experts').innerHTML = expertPanelsSvg(routing, { imageHref: href, scale: 1.5, idPrefix: 'live', columns: Math.min(k, 4) });
@@ -167,7 +182,8 @@ function render(): void {
   }
   const digit = samples.discriminativeDigits[predicted];
   const verdict = known.label === null ? '' : predicted === known.label ? ' <span class="ok">correct</span>' : ' <span class="wrong">wrong</span>';
-  $('prediction').innerHTML = `Predicted <strong>class ${predicted}</strong>${digit === undefined ? '' : ` (a ${digit} somewhere)`}${verdict}. <span class="detail">${detail}</span>`;
+  $('prediction').innerHTML =
+    `Predicted <strong>class ${predicted}</strong>${digit === undefined ? '' : ` (a ${digit} somewhere)`}${verdict}. <span class="detail">${detail}</span>`;
   $('truth').textContent = `True class: ${known.text}.`;
   $('prediction').dataset.predicted = String(predicted);
 

@@ -74,10 +74,15 @@ export async function makeWebData(options: WebDataOptions = {}): Promise<{ model
   const dir = options.dir ?? WEB_DATA_DIR;
   await initEngine('auto', { relaxedSimd: true });
   const { modelPath, record } = await runOnceAndSave(
-    { data: { source: 'mnist-patch', trainSize: options.trainSize ?? 1000, sampleSeed: 0 }, training: { model: 'joint', epochs: options.epochs ?? 30, evalEvery: options.epochs ?? 30, seed: 0 } },
+    {
+      data: { source: 'mnist-patch', trainSize: options.trainSize ?? 1000, sampleSeed: 0 },
+      training: { model: 'joint', epochs: options.epochs ?? 30, evalEvery: options.epochs ?? 30, seed: 0 },
+    },
     dir,
   );
-  process.stdout.write(`model: test accuracy ${(100 * record.finalTestAccuracy).toFixed(1)}%, routing rate ${(100 * (record.routingRate?.rate ?? NaN)).toFixed(1)}% -> ${modelPath}\n`);
+  process.stdout.write(
+    `model: test accuracy ${(100 * record.finalTestAccuracy).toFixed(1)}%, routing rate ${(100 * (record.routingRate?.rate ?? NaN)).toFixed(1)}% -> ${modelPath}\n`,
+  );
   const samples = join(dir, 'samples.json');
   await writeFileAtomically(samples, `${JSON.stringify(await makeSamples({ imagesPerClass: options.imagesPerClass }))}\n`);
   process.stdout.write(`samples -> ${samples}\n`);

@@ -129,7 +129,12 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       await opened.close();
       return send(response, 404, 'not found');
     }
-    response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': info.size, 'cache-control': 'no-cache' });
+    response.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-length': info.size,
+      'cache-control': 'no-cache',
+    });
     if (request.method === 'HEAD') {
       await opened.close();
       return response.end();

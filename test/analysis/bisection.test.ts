@@ -24,7 +24,10 @@ describe('findThreshold (bisection over N on a log scale)', () => {
         assert.ok(threshold >= truth && threshold < truth * (1 + tolerance) + 1e-9, `truth ${truth}, got ${threshold} (tolerance ${tolerance})`);
         const [lo, hi] = result.bracket;
         assert.ok(lo! < truth && truth <= hi! && hi === threshold, `bracket ${lo}..${hi} holds ${truth}`);
-        assert.ok(calls.every((n) => Number.isInteger(n) && n >= 8 && n <= 4096), 'every N asked is an integer in [low, high]');
+        assert.ok(
+          calls.every((n) => Number.isInteger(n) && n >= 8 && n <= 4096),
+          'every N asked is an integer in [low, high]',
+        );
         assert.equal(result.evaluations, calls.length);
         assert.equal(new Set(calls).size, calls.length, 'no N is evaluated twice');
         assert.ok(result.evaluations <= maxEvaluations(options), `${result.evaluations} evaluations > bound ${maxEvaluations(options)}`);

@@ -30,8 +30,22 @@ describe('correlation', () => {
   it("Spearman's rho is 1 for any increasing relation, -1 for a decreasing one; ties share their mean rank", () => {
     const next = random(3);
     const x = Array.from({ length: 30 }, next);
-    assert.ok(Math.abs(spearman(x, x.map((v) => Math.exp(5 * v))) - 1) < 1e-12);
-    assert.ok(Math.abs(spearman(x, x.map((v) => -(v ** 3))) + 1) < 1e-12);
+    assert.ok(
+      Math.abs(
+        spearman(
+          x,
+          x.map((v) => Math.exp(5 * v)),
+        ) - 1,
+      ) < 1e-12,
+    );
+    assert.ok(
+      Math.abs(
+        spearman(
+          x,
+          x.map((v) => -(v ** 3)),
+        ) + 1,
+      ) < 1e-12,
+    );
     assert.deepEqual(ranks([10, 20, 20, 5]), [2, 3.5, 3.5, 1]);
   });
 });

@@ -73,8 +73,12 @@ describe('modelFlops', () => {
     // The WRN by hand: stem, block1 (16 -> 160, 1x1 projection), block2 (stride 2), block3 (stride 2), dense.
     const shared =
       conv(64, 3, 3, 16) +
-      conv(64, 3, 16, 160) + conv(64, 3, 160, 160) + conv(64, 1, 16, 160) +
-      conv(32, 3, 160, 320) + conv(32, 3, 320, 320) + conv(32, 1, 160, 320) +
+      conv(64, 3, 16, 160) +
+      conv(64, 3, 160, 160) +
+      conv(64, 1, 16, 160) +
+      conv(32, 3, 160, 320) +
+      conv(32, 3, 320, 320) +
+      conv(32, 1, 160, 320) +
       conv(16, 3, 320, 640) +
       2 * 640 * 2;
     const wrnHand = shared + conv(16, 3, 640, 640) + conv(16, 1, 320, 640);
@@ -93,7 +97,9 @@ describe('modelFlops', () => {
     assert.ok(ratio > 0.77 && ratio < 0.79, `ratio ${ratio}`);
     // Every parameterised layer's backward is twice its forward, so the step ratio is the same.
     assert.ok(Math.abs(b.trainStep / a.trainStep - ratio) < 1e-12);
-    process.stdout.write(`# CelebA w=10: WRN ${(a.forward / 1e9).toFixed(3)} GFLOP/image forward, WRN-pMoE ${(b.forward / 1e9).toFixed(3)}, ratio ${ratio.toFixed(4)}\n`);
+    process.stdout.write(
+      `# CelebA w=10: WRN ${(a.forward / 1e9).toFixed(3)} GFLOP/image forward, WRN-pMoE ${(b.forward / 1e9).toFixed(3)}, ratio ${ratio.toFixed(4)}\n`,
+    );
     wrn.dispose();
     pmoe.dispose();
   });

@@ -74,9 +74,43 @@ describe('fitPowerLaw: log N = a + b log(n/l)', () => {
   });
 
   it('refuses fewer than 3 points, non-positive values and a single x', () => {
-    assert.throws(() => fitPowerLaw([{ x: 1, y: 2 }, { x: 2, y: 4 }]), /at least 3 points \(got 2\)/);
-    assert.throws(() => fitPowerLaw([{ x: 1, y: 2 }, { x: 2, y: 0 }, { x: 3, y: 4 }]), /x > 0 and y > 0/);
-    assert.throws(() => fitPowerLaw([{ x: 4, y: 2 }, { x: 4, y: 3 }, { x: 4, y: 5 }]), /two distinct x/);
-    assert.throws(() => fitPowerLaw([{ x: 1, y: 2 }, { x: 2, y: 3 }, { x: 3, y: 5 }], { confidence: 1 }), /confidence/);
+    assert.throws(
+      () =>
+        fitPowerLaw([
+          { x: 1, y: 2 },
+          { x: 2, y: 4 },
+        ]),
+      /at least 3 points \(got 2\)/,
+    );
+    assert.throws(
+      () =>
+        fitPowerLaw([
+          { x: 1, y: 2 },
+          { x: 2, y: 0 },
+          { x: 3, y: 4 },
+        ]),
+      /x > 0 and y > 0/,
+    );
+    assert.throws(
+      () =>
+        fitPowerLaw([
+          { x: 4, y: 2 },
+          { x: 4, y: 3 },
+          { x: 4, y: 5 },
+        ]),
+      /two distinct x/,
+    );
+    assert.throws(
+      () =>
+        fitPowerLaw(
+          [
+            { x: 1, y: 2 },
+            { x: 2, y: 3 },
+            { x: 3, y: 5 },
+          ],
+          { confidence: 1 },
+        ),
+      /confidence/,
+    );
   });
 });

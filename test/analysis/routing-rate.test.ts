@@ -24,18 +24,46 @@ const routing: RoutingArrays = {
   batch: 4,
   experts: 2,
   patchesPerExpert: 2,
-  indices: Int32Array.from([
-    [[0, 1], [2, 3]], // sample 0
-    [[3, 2], [1, 0]], // sample 1
-    [[1, 2], [0, 3]], // sample 2
-    [[2, 0], [3, 1]], // sample 3
-  ].flat(2)),
-  gates: Float32Array.from([
-    [[0.6, 0.4], [0.5, 0.5]],
-    [[0.7, 0.3], [0.9, 0.1]],
-    [[0.2, 0.8], [0.6, 0.4]],
-    [[0.5, 0.5], [0.3, 0.7]],
-  ].flat(2)),
+  indices: Int32Array.from(
+    [
+      [
+        [0, 1],
+        [2, 3],
+      ], // sample 0
+      [
+        [3, 2],
+        [1, 0],
+      ], // sample 1
+      [
+        [1, 2],
+        [0, 3],
+      ], // sample 2
+      [
+        [2, 0],
+        [3, 1],
+      ], // sample 3
+    ].flat(2),
+  ),
+  gates: Float32Array.from(
+    [
+      [
+        [0.6, 0.4],
+        [0.5, 0.5],
+      ],
+      [
+        [0.7, 0.3],
+        [0.9, 0.1],
+      ],
+      [
+        [0.2, 0.8],
+        [0.6, 0.4],
+      ],
+      [
+        [0.5, 0.5],
+        [0.3, 0.7],
+      ],
+    ].flat(2),
+  ),
 };
 
 describe('discriminative routing rate', () => {

@@ -24,7 +24,10 @@ interface Violation {
 
 /** The rule violations dependency-cruiser finds in `cwd`'s src/. */
 async function violations(cwd: string): Promise<Violation[]> {
-  const { stdout } = await promisify(execFile)(process.execPath, [depcruise, 'src', '--config', config, '--output-type', 'json'], { cwd, maxBuffer: 64 << 20 }).catch((error: { stdout?: string }) => {
+  const { stdout } = await promisify(execFile)(process.execPath, [depcruise, 'src', '--config', config, '--output-type', 'json'], {
+    cwd,
+    maxBuffer: 64 << 20,
+  }).catch((error: { stdout?: string }) => {
     // It exits non-zero when it finds violations; the JSON is on stdout all the same.
     if (error.stdout) return { stdout: error.stdout };
     throw error;
@@ -38,7 +41,10 @@ describe('the layers of src/', () => {
 
   it('import only downward, with no circles', { timeout: 120_000 }, async () => {
     const found = await violations(root);
-    assert.deepEqual(found.map((v) => `${v.rule.name}: ${v.from} -> ${v.to}`), []);
+    assert.deepEqual(
+      found.map((v) => `${v.rule.name}: ${v.from} -> ${v.to}`),
+      [],
+    );
   });
 
   it('are checked: an upward import, a circle and an unknown folder are each reported', { timeout: 120_000 }, async () => {

@@ -33,7 +33,10 @@ describe('bench smoke mode', () => {
     assert.ok(e!.timeRatio.pmoe > 0 && Number.isFinite(e!.timeRatio.pmoe) && e!.timeRatio.pmoeSeparate > 0, `e time ratios ${JSON.stringify(e?.timeRatio)}`);
     // Losses and outputs finite after the steps, no tensor leaks: checks on the pmoe side in either mode.
     for (const id of ['a', 'b', 'c', 'd']) {
-      assert.ok(result.checks.some((check) => check.case === id && check.what === 'pmoe loss finite after the steps' && check.ok), `${id} loss check`);
+      assert.ok(
+        result.checks.some((check) => check.case === id && check.what === 'pmoe loss finite after the steps' && check.ok),
+        `${id} loss check`,
+      );
     }
     assertChecksPass(result);
     if (!result.torch.available) {
@@ -44,19 +47,29 @@ describe('bench smoke mode', () => {
     }
     assertFiniteSide(result.ceiling.torch, 'ceiling.torch');
     // Debian's PyTorch multiplies matrices through a generic BLAS: the result says so whenever it is.
-    assert.equal(result.notes.some((note) => note.includes('generic BLAS')), result.torch.blas === 'generic');
+    assert.equal(
+      result.notes.some((note) => note.includes('generic BLAS')),
+      result.torch.blas === 'generic',
+    );
     for (const [id, entry] of Object.entries({ a, b, c, d, e, 'e-dense': e?.dense, f })) {
       assertFiniteSide(entry?.torch ?? null, `${id}.torch`);
       assert.ok(Number.isFinite(entry?.ratio), `${id} ratio`);
     }
     // The fast (pmoe) and reference (PyTorch) paths agree on one forward, loss and gradient of the same weights and input.
-    const agreed = (id: string, what: string) =>
-      result.checks.find((check) => check.case === id && check.what === what && check.tolerance !== undefined);
+    const agreed = (id: string, what: string) => result.checks.find((check) => check.case === id && check.what === what && check.tolerance !== undefined);
     // f: the inference-mode logits (batch norm's moving statistics) of the epoch's model agree before training.
     for (const id of ['a', 'b', 'c', 'd', 'e', 'e-dense', 'f']) assert.ok(agreed(id, 'forward output')?.ok, `${id} forward agreement`);
     for (const id of ['a', 'b', 'c', 'd']) assert.ok(agreed(id, 'loss')?.ok, `${id} loss agreement`);
     // d: every trainable weight of WRN-pMoE, from the stem to the routers and the experts.
-    for (const name of ['stem_conv/kernel', 'block2_shortcut/kernel', 'block3_pre1_bn/gamma', 'moe/router/kernel', 'moe/expert3/kernel', 'moe/expert0/bias', 'logits/kernel']) {
+    for (const name of [
+      'stem_conv/kernel',
+      'block2_shortcut/kernel',
+      'block3_pre1_bn/gamma',
+      'moe/router/kernel',
+      'moe/expert3/kernel',
+      'moe/expert0/bias',
+      'logits/kernel',
+    ]) {
       assert.ok(agreed('d', `gradient of ${name}`)?.ok, `d gradient of ${name}`);
     }
     // Conv biases right before batch norm have zero gradient in exact arithmetic: both sides' are rounding noise.

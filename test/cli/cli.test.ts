@@ -27,7 +27,22 @@ describe('pmoe command', () => {
   });
 
   it('train --json prints a run record', async () => {
-    const result = await pmoe('train', '--model', 'separate', '--train-size', '40', '--test-size', '100', '--epochs', '2', '--router-epochs', '2', '--backend', 'wasm', '--json');
+    const result = await pmoe(
+      'train',
+      '--model',
+      'separate',
+      '--train-size',
+      '40',
+      '--test-size',
+      '100',
+      '--epochs',
+      '2',
+      '--router-epochs',
+      '2',
+      '--backend',
+      'wasm',
+      '--json',
+    );
     assert.equal(result.code, 0, result.stderr);
     const record = JSON.parse(result.stdout);
     assert.equal(record.training.model, 'separate');
@@ -40,7 +55,10 @@ describe('pmoe command', () => {
     const result = await pmoe('demo', '--sizes', '30', '--epochs', '2', '--backend', 'wasm', '--json');
     assert.equal(result.code, 0, result.stderr);
     const demo = JSON.parse(result.stdout);
-    assert.deepEqual(demo.rows.map((row: { model: string }) => row.model), ['cnn', 'separate', 'joint']);
+    assert.deepEqual(
+      demo.rows.map((row: { model: string }) => row.model),
+      ['cnn', 'separate', 'joint'],
+    );
   });
 
   it('bad options fail with a message naming them, and a non-zero exit', async () => {

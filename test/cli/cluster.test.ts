@@ -34,7 +34,10 @@ async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
 }
 
 // Without any scheduler variables of the machine running the tests.
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLURM_') && name !== 'JOB_COMPLETION_INDEX' && name !== 'PMOE_SHARD_COUNT'));
+const cleanEnv = () =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('SLURM_') && name !== 'JOB_COMPLETION_INDEX' && name !== 'PMOE_SHARD_COUNT'),
+  );
 
 const job: SweepJob = { experiment: 'fig5', tasks: 6, quick: true, set: ['seeds=3', "note=it's"], jobs: 4, backend: 'wasm' };
 
@@ -60,8 +63,26 @@ describe('pmoe cluster slurm', () => {
     }));
 
   it('resources, quoting and throttling', () => {
-    const script = slurmScript(job, { pmoe: ['pmoe'], workdir: '/scratch/my sweep', logDir: '/scratch/my sweep/logs', partition: 'gpu', gpusPerTask: 1, memory: '8G', time: '4:00:00', maxRunning: 2, writtenBy: 'pmoe cluster slurm fig5' });
-    for (const line of ['#SBATCH --array=0-5%2', '#SBATCH --cpus-per-task=4', '#SBATCH --gpus-per-task=1', '#SBATCH --partition=gpu', '#SBATCH --mem=8G', '#SBATCH --time=4:00:00', "#SBATCH --chdir='/scratch/my sweep'"]) {
+    const script = slurmScript(job, {
+      pmoe: ['pmoe'],
+      workdir: '/scratch/my sweep',
+      logDir: '/scratch/my sweep/logs',
+      partition: 'gpu',
+      gpusPerTask: 1,
+      memory: '8G',
+      time: '4:00:00',
+      maxRunning: 2,
+      writtenBy: 'pmoe cluster slurm fig5',
+    });
+    for (const line of [
+      '#SBATCH --array=0-5%2',
+      '#SBATCH --cpus-per-task=4',
+      '#SBATCH --gpus-per-task=1',
+      '#SBATCH --partition=gpu',
+      '#SBATCH --mem=8G',
+      '#SBATCH --time=4:00:00',
+      "#SBATCH --chdir='/scratch/my sweep'",
+    ]) {
       assert.ok(script.split('\n').includes(line), line);
     }
     assert.match(script, /^exec pmoe reproduce fig5 --shard auto --jobs 4 --quick --set seeds=3 --set 'note=it'\\''s' --backend wasm$/m);
@@ -88,14 +109,44 @@ describe('pmoe cluster slurm', () => {
 
 describe('pmoe cluster k8s', () => {
   it('an Indexed Job: one completion per shard, retries per index, the count in PMOE_SHARD_COUNT, the results on a volume', () => {
-    const manifest = parse(kubernetesJob(job, { image: 'registry.example/pmoe:1', pmoe: ['pmoe'], workdir: '/work', claim: 'sweeps', gpusPerTask: 1, memory: '6Gi', maxRunning: 3, retries: 2, writtenBy: 'pmoe cluster k8s fig5' }));
+    const manifest = parse(
+      kubernetesJob(job, {
+        image: 'registry.example/pmoe:1',
+        pmoe: ['pmoe'],
+        workdir: '/work',
+        claim: 'sweeps',
+        gpusPerTask: 1,
+        memory: '6Gi',
+        maxRunning: 3,
+        retries: 2,
+        writtenBy: 'pmoe cluster k8s fig5',
+      }),
+    );
     assert.equal(manifest.kind, 'Job');
     assert.equal(manifest.metadata.name, 'pmoe-fig5');
-    assert.deepEqual([manifest.spec.completionMode, manifest.spec.completions, manifest.spec.parallelism, manifest.spec.backoffLimitPerIndex], ['Indexed', 6, 3, 2]);
+    assert.deepEqual(
+      [manifest.spec.completionMode, manifest.spec.completions, manifest.spec.parallelism, manifest.spec.backoffLimitPerIndex],
+      ['Indexed', 6, 3, 2],
+    );
     const pod = manifest.spec.template.spec;
     assert.equal(pod.restartPolicy, 'Never');
     const [container] = pod.containers;
-    assert.deepEqual(container.command, ['pmoe', 'reproduce', 'fig5', '--shard', 'auto', '--jobs', '4', '--quick', '--set', 'seeds=3', '--set', "note=it's", '--backend', 'wasm']);
+    assert.deepEqual(container.command, [
+      'pmoe',
+      'reproduce',
+      'fig5',
+      '--shard',
+      'auto',
+      '--jobs',
+      '4',
+      '--quick',
+      '--set',
+      'seeds=3',
+      '--set',
+      "note=it's",
+      '--backend',
+      'wasm',
+    ]);
     assert.deepEqual(container.env, [{ name: 'PMOE_SHARD_COUNT', value: '6' }]);
     assert.deepEqual(container.resources, { requests: { cpu: '4', memory: '6Gi' }, limits: { 'nvidia.com/gpu': 1 } });
     assert.deepEqual(container.volumeMounts, [{ name: 'results', mountPath: '/work/results' }]);

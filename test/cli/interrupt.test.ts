@@ -13,7 +13,24 @@ const STOP_WITHIN_MS = 5000;
 
 /** Starts a long `pmoe train`, waits until it reports training progress, sends `signal`. */
 function interruptTraining(out: string, signal: NodeJS.Signals, extra: string[] = []): Promise<{ code: number | null; afterSignalMs: number; stderr: string }> {
-  const args = ['train', '--model', 'joint', '--train-size', '400', '--test-size', '400', '--d', '32', '--n', '16', '--epochs', '100000', '--out', out, ...extra];
+  const args = [
+    'train',
+    '--model',
+    'joint',
+    '--train-size',
+    '400',
+    '--test-size',
+    '400',
+    '--d',
+    '32',
+    '--n',
+    '16',
+    '--epochs',
+    '100000',
+    '--out',
+    out,
+    ...extra,
+  ];
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   return new Promise((resolve, reject) => {
     let stderr = '';
@@ -34,7 +51,10 @@ function interruptTraining(out: string, signal: NodeJS.Signals, extra: string[] 
 }
 
 describe('pmoe train and signals', { timeout: 180_000 }, () => {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     it(`${signal} mid-training: exits ${code} within seconds, says so, appends nothing`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'pmoe-interrupt-'));
       try {

@@ -39,8 +39,14 @@ describe('output paths', { timeout: 180_000 }, () => {
 
   it('train --save-model naming a file, or under one, fails before training', async () => {
     const file = join(dir, 'a-file');
-    assert.match(await pmoeFails(...LONG_TRAIN, '--save-model', file), /^pmoe: --save-model: cannot write into the folder '.*a-file': it is a file, not a folder\n$/);
-    assert.match(await pmoeFails(...LONG_TRAIN, '--save-model', join(file, 'model')), /--save-model: cannot write into the folder '.*a-file\/model': a part of the path is a file, not a folder \(ENOTDIR\)/);
+    assert.match(
+      await pmoeFails(...LONG_TRAIN, '--save-model', file),
+      /^pmoe: --save-model: cannot write into the folder '.*a-file': it is a file, not a folder\n$/,
+    );
+    assert.match(
+      await pmoeFails(...LONG_TRAIN, '--save-model', join(file, 'model')),
+      /--save-model: cannot write into the folder '.*a-file\/model': a part of the path is a file, not a folder \(ENOTDIR\)/,
+    );
     assert.equal(readFileSync(file, 'utf8'), 'keep\n');
   });
 

@@ -19,7 +19,28 @@ async function pmoe(...args: string[]): Promise<{ stdout: string; stderr: string
 
 describe('pmoe train: the MNIST-patch construction', () => {
   it('--discriminative-digits and --fill-digits reach the run record', async () => {
-    const result = await pmoe('train', '--data', 'mnist-patch', '--discriminative-digits', '7,2', '--fill-digits', '0,1,3', '--grid-size', '2', '--train-size', '20', '--test-size', '20', '--epochs', '1', '--model', 'cnn', '--backend', 'wasm', '--json');
+    const result = await pmoe(
+      'train',
+      '--data',
+      'mnist-patch',
+      '--discriminative-digits',
+      '7,2',
+      '--fill-digits',
+      '0,1,3',
+      '--grid-size',
+      '2',
+      '--train-size',
+      '20',
+      '--test-size',
+      '20',
+      '--epochs',
+      '1',
+      '--model',
+      'cnn',
+      '--backend',
+      'wasm',
+      '--json',
+    );
     assert.equal(result.code, 0, result.stderr);
     const record = JSON.parse(result.stdout);
     assert.deepEqual([record.data.discriminativeDigits, record.data.fillDigits, record.data.gridSize], [[7, 2], [0, 1, 3], 2]);

@@ -16,7 +16,10 @@ async function logLines(dir: string): Promise<{ file: string; lines: Record<stri
   return Promise.all(
     files.map(async (file) => ({
       file,
-      lines: (await readFile(join(dir, file), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>),
+      lines: (await readFile(join(dir, file), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
       csv: (await readFile(join(dir, file.replace(/\.jsonl$/, '.csv')), 'utf8')).trim().split('\n'),
     })),
   );
@@ -26,7 +29,22 @@ describe('run records and per-epoch logs of pmoe train and reproduce', () => {
   it('train --json: provenance and the resolved model; --log-dir: one line per evaluated epoch, and a CSV beside it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pmoe-train-log-'));
     try {
-      const { stdout } = await pmoe('train', '--train-size', '30', '--test-size', '30', '--epochs', '4', '--eval-every', '2', '--backend', 'wasm', '--json', '--log-dir', join(dir, 'logs'));
+      const { stdout } = await pmoe(
+        'train',
+        '--train-size',
+        '30',
+        '--test-size',
+        '30',
+        '--epochs',
+        '4',
+        '--eval-every',
+        '2',
+        '--backend',
+        'wasm',
+        '--json',
+        '--log-dir',
+        join(dir, 'logs'),
+      );
       const record = JSON.parse(stdout);
       const { provenance } = record;
       assert.match(provenance.pmoeVersion, /^\d+\.\d+\.\d+/);
@@ -40,8 +58,14 @@ describe('run records and per-epoch logs of pmoe train and reproduce', () => {
 
       const [log, ...others] = await logLines(join(dir, 'logs'));
       assert.equal(others.length, 0);
-      assert.deepEqual(log.lines.map((line) => line.epoch), [2, 4]);
-      assert.deepEqual(log.lines.map((line) => line.testAccuracy), record.epochs.map((e: { testAccuracy: number }) => e.testAccuracy));
+      assert.deepEqual(
+        log.lines.map((line) => line.epoch),
+        [2, 4],
+      );
+      assert.deepEqual(
+        log.lines.map((line) => line.testAccuracy),
+        record.epochs.map((e: { testAccuracy: number }) => e.testAccuracy),
+      );
       assert.ok(log.lines.every((line) => typeof line.wallTimeMs === 'number' && line.phase === 'model'));
       assert.equal(log.csv.length, 3);
       assert.match(log.csv[0], /^run,phase,epoch,epochs,trainLoss,trainAccuracy,testLoss,testAccuracy,routingRate,wallTimeMs,time$/);
@@ -54,12 +78,44 @@ describe('run records and per-epoch logs of pmoe train and reproduce', () => {
     const dir = await mkdtemp(join(tmpdir(), 'pmoe-reproduce-log-'));
     try {
       const out = join(dir, 'fig4.jsonl');
-      await pmoe('reproduce', 'fig4', '--out', out, '--jobs', '1', '--set', 'sizes=[20]', '--set', 'models=["joint","cnn"]', '--set', 'seeds=1', '--set', 'epochs=2', '--set', 'evalEvery=1', '--set', 'testCount=50', '--log-dir', join(dir, 'logs'), '--json');
-      const results = (await readFile(out, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { key: string; record: { epochs: unknown[]; provenance: { startedAt: string } } });
+      await pmoe(
+        'reproduce',
+        'fig4',
+        '--out',
+        out,
+        '--jobs',
+        '1',
+        '--set',
+        'sizes=[20]',
+        '--set',
+        'models=["joint","cnn"]',
+        '--set',
+        'seeds=1',
+        '--set',
+        'epochs=2',
+        '--set',
+        'evalEvery=1',
+        '--set',
+        'testCount=50',
+        '--log-dir',
+        join(dir, 'logs'),
+        '--json',
+      );
+      const results = (await readFile(out, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { key: string; record: { epochs: unknown[]; provenance: { startedAt: string } } });
       assert.equal(results.length, 2);
       const logs = await logLines(join(dir, 'logs'));
-      assert.deepEqual(logs.map((log) => log.file), results.map((line) => `${line.key}.jsonl`).sort());
-      for (const log of logs) assert.deepEqual(log.lines.map((line) => line.epoch), [1, 2]);
+      assert.deepEqual(
+        logs.map((log) => log.file),
+        results.map((line) => `${line.key}.jsonl`).sort(),
+      );
+      for (const log of logs)
+        assert.deepEqual(
+          log.lines.map((line) => line.epoch),
+          [1, 2],
+        );
       assert.ok(results.every((line) => typeof line.record.provenance.startedAt === 'string'));
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -54,8 +54,16 @@ describe('CelebA reader', () => {
   it('rejects malformed attribute lines, naming the file and the line', async () => {
     const good = attributeText(IMAGES).split('\n');
     const cases: [string, string[], RegExp][] = [
-      ['a value of 2', [good[0], good[1], good[2].replace(/\S+$/, '2'), good[3]], /list_attr_celeba\.txt: line 3: value 40 \(Young\) of 000001\.jpg is '2'; values are 1 or -1/],
-      ['39 values', [good[0], good[1], good[2], good[3].replace(/ +-?1$/, '')], /list_attr_celeba\.txt: line 4: expected a file name and 40 values, found 39 values/],
+      [
+        'a value of 2',
+        [good[0], good[1], good[2].replace(/\S+$/, '2'), good[3]],
+        /list_attr_celeba\.txt: line 3: value 40 \(Young\) of 000001\.jpg is '2'; values are 1 or -1/,
+      ],
+      [
+        '39 values',
+        [good[0], good[1], good[2], good[3].replace(/ +-?1$/, '')],
+        /list_attr_celeba\.txt: line 4: expected a file name and 40 values, found 39 values/,
+      ],
       ['a count that does not match', ['3', good[1], good[2], good[3]], /list_attr_celeba\.txt: line 5: line 1 announces 3 images but the file lists 2/],
       ['a count that is not a number', ['two', good[1], good[2], good[3]], /list_attr_celeba\.txt: line 1: expected the image count/],
       ['39 names', [good[0], CELEBA_NAMES.slice(1).join(' '), good[2], good[3]], /list_attr_celeba\.txt: line 2: expected 40 attribute names, found 39/],

@@ -11,7 +11,8 @@ function images(count: number, seed: number): { images: Uint8Array; labels: Uint
   const labels = new Uint8Array(count);
   for (let i = 0; i < count; i++) {
     labels[i] = (seed + i) % 10;
-    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) for (let c = 0; c < 3; c++) pixels[((i * 32 + y) * 32 + x) * 3 + c] = (seed + i + 7 * y + 3 * x + 101 * c) % 256;
+    for (let y = 0; y < 32; y++)
+      for (let x = 0; x < 32; x++) for (let c = 0; c < 3; c++) pixels[((i * 32 + y) * 32 + x) * 3 + c] = (seed + i + 7 * y + 3 * x + 101 * c) % 256;
   }
   return { images: pixels, labels };
 }
@@ -57,7 +58,10 @@ describe('CIFAR-10 binary reader', () => {
       const set = images(2, 0);
       const bytes = encodeCifar10(set.images, set.labels);
       await writeFile(join(bad, 'test_batch.bin'), Buffer.concat([bytes, Buffer.alloc(5)]));
-      await assert.rejects(loadCifar10(bad, 'test', { recordsPerFile: 'any' }), /test_batch\.bin: size 6151 bytes is not a whole number of 3073-byte records \(2 records and 5 bytes over\)/);
+      await assert.rejects(
+        loadCifar10(bad, 'test', { recordsPerFile: 'any' }),
+        /test_batch\.bin: size 6151 bytes is not a whole number of 3073-byte records \(2 records and 5 bytes over\)/,
+      );
 
       const labelled = Uint8Array.from(bytes);
       labelled[1 * CIFAR10_RECORD_BYTES] = 12;

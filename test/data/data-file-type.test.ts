@@ -32,7 +32,10 @@ describe('data files: type and size checked before reading', () => {
     error instanceof DataFileError && error.file.endsWith(file) && problem.test(error.message);
 
   it('a CIFAR-10 batch that is a link to /dev/zero is refused, naming the file and its type', options, async () => {
-    await assert.rejects(loadCifar10(dir, 'train', { recordsPerFile: 1 }), refuses(/data_batch_3\.bin: is a character device such as \/dev\/zero, not a regular file/, 'data_batch_3.bin'));
+    await assert.rejects(
+      loadCifar10(dir, 'train', { recordsPerFile: 1 }),
+      refuses(/data_batch_3\.bin: is a character device such as \/dev\/zero, not a regular file/, 'data_batch_3.bin'),
+    );
     await assert.rejects(loadCifar10(dir, 'train', { recordsPerFile: 'any' }), refuses(/not a regular file/, 'data_batch_3.bin'));
   });
 
@@ -53,7 +56,12 @@ describe('data files: type and size checked before reading', () => {
       for (let b = 1; b <= 5; b++) await writeFile(join(wrong, `data_batch_${b}.bin`), b === 2 ? record.subarray(0, 100) : record);
       await assert.rejects(
         loadCifar10(wrong, 'train', { recordsPerFile: 1 }),
-        refuses(new RegExp(`data_batch_2\\.bin: size 100 bytes is not a whole number of ${CIFAR10_RECORD_BYTES}-byte records .*expected ${CIFAR10_RECORD_BYTES} bytes = 1 records`), 'data_batch_2.bin'),
+        refuses(
+          new RegExp(
+            `data_batch_2\\.bin: size 100 bytes is not a whole number of ${CIFAR10_RECORD_BYTES}-byte records .*expected ${CIFAR10_RECORD_BYTES} bytes = 1 records`,
+          ),
+          'data_batch_2.bin',
+        ),
       );
       assert.ok(existsSync(join(wrong, 'data_batch_1.bin')));
     } finally {

@@ -72,15 +72,24 @@ describe('Fashion-MNIST', () => {
     await mkdir(bad);
     await writeFile(join(bad, 'train-images-idx3-ubyte.gz'), gzipSync(encodeIdx({ type: 'ubyte', shape: [2, 27, 28], data: new Uint8Array(2 * 27 * 28) })));
     await writeFile(join(bad, 'train-labels-idx1-ubyte.gz'), gzipSync(train.labels));
-    await assert.rejects(loadFashionMnist('train', bad), /Fashion-MNIST file .*train-images-idx3-ubyte\.gz: expected ubyte images \[count, 28, 28\], found ubyte \[2, 27, 28\]/);
-    await assert.rejects(loadFashionMnist('train', join(root, 'nowhere')), /no folder .*nowhere \(install Fashion-MNIST with apt-get install dataset-fashion-mnist/);
+    await assert.rejects(
+      loadFashionMnist('train', bad),
+      /Fashion-MNIST file .*train-images-idx3-ubyte\.gz: expected ubyte images \[count, 28, 28\], found ubyte \[2, 27, 28\]/,
+    );
+    await assert.rejects(
+      loadFashionMnist('train', join(root, 'nowhere')),
+      /no folder .*nowhere \(install Fashion-MNIST with apt-get install dataset-fashion-mnist/,
+    );
   });
 
   it('the installed dataset: 60,000 training and 10,000 test images, 6,000 and 1,000 per class', { skip: realSkip }, async () => {
     const [train, test] = await Promise.all([loadFashionMnist('train'), loadFashionMnist('test')]);
     assert.equal(train.count, 60_000);
     assert.equal(test.count, 10_000);
-    for (const [split, per] of [[train, 6000], [test, 1000]] as const) {
+    for (const [split, per] of [
+      [train, 6000],
+      [test, 1000],
+    ] as const) {
       const counts = new Array(10).fill(0);
       for (const label of split.labels) counts[label]++;
       assert.deepEqual(counts, new Array(10).fill(per));

@@ -136,18 +136,9 @@ test('corrupted or missing files: each error names the file and the problem', as
     writeFile('short-header', idxBytes(0x08, [10, 28, 28], Buffer.alloc(0)).subarray(0, 8)),
     /truncated header: 3 dimensions need 16 header bytes, found 8/,
   );
-  await assertFileError(
-    writeFile('short-data', idxBytes(0x08, [3, 28, 28], Buffer.alloc(2 * 784 + 10))),
-    /truncated: expected 2352 bytes of data, found 1578/,
-  );
-  await assertFileError(
-    writeFile('short-int-data', idxBytes(0x0c, [4], Buffer.alloc(15))),
-    /truncated: expected 16 bytes of data, found 15/,
-  );
-  await assertFileError(
-    writeFile('long-data', idxBytes(0x08, [4], Buffer.alloc(6))),
-    /extra data: expected 4 bytes of data, found 6 \(2 bytes after the end/,
-  );
+  await assertFileError(writeFile('short-data', idxBytes(0x08, [3, 28, 28], Buffer.alloc(2 * 784 + 10))), /truncated: expected 2352 bytes of data, found 1578/);
+  await assertFileError(writeFile('short-int-data', idxBytes(0x0c, [4], Buffer.alloc(15))), /truncated: expected 16 bytes of data, found 15/);
+  await assertFileError(writeFile('long-data', idxBytes(0x08, [4], Buffer.alloc(6))), /extra data: expected 4 bytes of data, found 6 \(2 bytes after the end/);
   const wrongMagic = idxBytes(0x08, [2], Buffer.alloc(2));
   wrongMagic[1] = 0x01;
   wrongMagic[2] = 0x02;

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CelebaIndex } from '../../src/data/celeba.js';
-import { celebaSmiling, celebaSmilingEyeglasses, celebaSpurious, cifarBackgroundNoise, cifarVehicles, type LabelledImages } from '../../src/data/image-variants.js';
+import {
+  celebaSmiling,
+  celebaSmilingEyeglasses,
+  celebaSpurious,
+  cifarBackgroundNoise,
+  cifarVehicles,
+  type LabelledImages,
+} from '../../src/data/image-variants.js';
 import { centerSquare, resizeArea, takeImages } from '../../src/data/image-ops.js';
 import { createRng } from '../../src/util/random.js';
 import { CELEBA_NAMES } from './celeba-fixture.js';
@@ -13,7 +20,14 @@ function syntheticIndex(seed = 1): CelebaIndex {
   const attributes = new Int8Array(count * 40);
   for (let i = 0; i < attributes.length; i++) attributes[i] = rng.next() < 0.4 ? 1 : -1;
   const partition = Uint8Array.from({ length: count }, (_, i) => (i % 5 < 3 ? 0 : i % 5 === 3 ? 1 : 2));
-  return { dir: '/nowhere', count, attributeNames: CELEBA_NAMES, files: Array.from({ length: count }, (_, i) => `${String(i + 1).padStart(6, '0')}.jpg`), attributes, partition };
+  return {
+    dir: '/nowhere',
+    count,
+    attributeNames: CELEBA_NAMES,
+    files: Array.from({ length: count }, (_, i) => `${String(i + 1).padStart(6, '0')}.jpg`),
+    attributes,
+    partition,
+  };
 }
 
 const column = (name: string) => CELEBA_NAMES.indexOf(name);
@@ -80,7 +94,10 @@ describe('CelebA variants', () => {
     assert.deepEqual(counts(test.groups!, 4), [10, 10, 10, 10]);
     assert.ok(Array.from(test.rows).every((row) => index.partition[row] === 2));
     assert.deepEqual(celebaSpurious(index, { split: 'train', count: 200, seed: 1 }), train);
-    assert.throws(() => celebaSpurious(index, { split: 'test', count: 4000, seed: 1 }), /CelebA test split has \d+ images of group 'smiling, black hair' but 1000 are needed/);
+    assert.throws(
+      () => celebaSpurious(index, { split: 'test', count: 4000, seed: 1 }),
+      /CelebA test split has \d+ images of group 'smiling, black hair' but 1000 are needed/,
+    );
   });
 
   it('4-class smiling x eyeglasses: label 2 * smiling + eyeglasses, balanced', () => {
@@ -109,7 +126,11 @@ describe('CIFAR variants', () => {
         else assert.ok(cifarClass >= 2 && cifarClass <= 7, `quadrant ${q} holds an animal`);
         // The quadrant holds the (constant) source image, down-sampled.
         const [top, left] = [16 * Math.floor(q / 2), 16 * (q % 2)];
-        for (const [y, x] of [[top, left], [top + 15, left + 15], [top + 7, left + 9]]) {
+        for (const [y, x] of [
+          [top, left],
+          [top + 15, left + 15],
+          [top + 7, left + 9],
+        ]) {
           const at = ((i * 32 + y) * 32 + x) * 3;
           assert.deepEqual(Array.from(built.images.subarray(at, at + 3)), [from % 256, (2 * from) % 256, (3 * from) % 256]);
         }
@@ -123,7 +144,12 @@ describe('CIFAR variants', () => {
   it('background noise: the 16x16 image at a random spot of a resized background, seeded', () => {
     const rgba = { width: 50, height: 40, data: new Uint8Array(50 * 40 * 4).map((_, i) => [7, 8, 9, 255][i % 4]) };
     const rgb = { width: 32, height: 32, data: new Uint8Array(32 * 32 * 3).map((_, i) => [100, 110, 120][i % 3]) };
-    const source: LabelledImages = { ...cifar, images: cifar.images.subarray(0, 30 * 3072), labels: (cifar.labels as Uint8Array).subarray(0, 30), shape: [30, 32, 32, 3] };
+    const source: LabelledImages = {
+      ...cifar,
+      images: cifar.images.subarray(0, 30 * 3072),
+      labels: (cifar.labels as Uint8Array).subarray(0, 30),
+      shape: [30, 32, 32, 3],
+    };
     const built = cifarBackgroundNoise(source, [rgba, rgb], { seed: 9 });
     assert.deepEqual(built.shape, [30, 32, 32, 3]);
     assert.deepEqual(Array.from(built.labels), Array.from(source.labels));

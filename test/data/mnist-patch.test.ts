@@ -27,13 +27,7 @@ after(() => rmSync(tempRoot, { recursive: true, force: true }));
 const pools = buildMnistPatchPools();
 
 /** Writes a split of fake MNIST into `dir`: image i is filled with the byte pixel(i); label i = labelOf(i). */
-function writeFakeSplit(
-  dir: string,
-  split: MnistSplitName,
-  count: number,
-  pixel: (i: number) => number,
-  labelOf: (i: number) => number = (i) => i % 10,
-): void {
+function writeFakeSplit(dir: string, split: MnistSplitName, count: number, pixel: (i: number) => number, labelOf: (i: number) => number = (i) => i % 10): void {
   const files = mnistFiles(split, dir);
   const images = new Uint8Array(count * 784);
   for (let i = 0; i < count; i++) images.fill(pixel(i), i * 784, (i + 1) * 784);
@@ -77,7 +71,10 @@ test('the real MNIST files load: 60000 / 10000 images of 28x28, labels 0..9, pla
     assert.ok(trainHistogram[digit] >= 5000 && trainHistogram[digit] <= 7000, `train digit ${digit}: ${trainHistogram[digit]}`);
     assert.ok(testHistogram[digit] >= 800 && testHistogram[digit] <= 1200, `test digit ${digit}: ${testHistogram[digit]}`);
   }
-  assert.equal(trainHistogram.reduce((a, b) => a + b), 60000);
+  assert.equal(
+    trainHistogram.reduce((a, b) => a + b),
+    60000,
+  );
   // MNIST's well-known first labels, a check that the files are the original ones in file order.
   assert.deepEqual([...train.labels.subarray(0, 5)], [5, 0, 4, 1, 9]);
   assert.deepEqual([...test.labels.subarray(0, 5)], [7, 2, 1, 0, 4]);
@@ -120,7 +117,13 @@ test('loadMnist refuses malformed MNIST files, naming the file', async () => {
   await assertMnistError('train', badShape, files.images, /found int \[4, 28, 28\]/);
 
   const badLabels = freshDir('bad-labels');
-  writeFakeSplit(badLabels, 'test', 5, () => 0, (i) => (i === 3 ? 10 : 1));
+  writeFakeSplit(
+    badLabels,
+    'test',
+    5,
+    () => 0,
+    (i) => (i === 3 ? 10 : 1),
+  );
   const labelFile = mnistFiles('test', badLabels).labels;
   await assertMnistError('test', badLabels, labelFile, /label 10 at index 3 is not a digit 0\.\.9/);
   writeFileSync(labelFile, encodeIdx({ type: 'ubyte', shape: [4], data: new Uint8Array(4) }));
@@ -297,7 +300,13 @@ test('takeBalanced: N / c per class, distinct, deterministic, nested across N', 
   const draw = takeBalanced(train, 1000, 3);
   assert.equal(draw.length, 1000);
   assert.equal(new Set(draw).size, 1000);
-  assert.deepEqual(histogram(Array.from(draw, (i) => train.labels[i]), 2), [500, 500]);
+  assert.deepEqual(
+    histogram(
+      Array.from(draw, (i) => train.labels[i]),
+      2,
+    ),
+    [500, 500],
+  );
   assert.deepEqual(takeBalanced(train, 1000, 3), draw);
   assert.notDeepEqual(takeBalanced(train, 1000, 4), draw);
   for (const N of [2, 100, 300, 500, 700, 900]) assert.deepEqual(takeBalanced(train, N, 3), draw.subarray(0, N));
@@ -331,7 +340,13 @@ test('multiclass and other grid sizes', async () => {
   assert.deepEqual(histogram(pool.labels, 3), [100, 100, 100]);
   checkComposition(pool);
   const draw = takeBalanced(pool, 30, 1);
-  assert.deepEqual(histogram(Array.from(draw, (i) => pool.labels[i]), 3), [10, 10, 10]);
+  assert.deepEqual(
+    histogram(
+      Array.from(draw, (i) => pool.labels[i]),
+      3,
+    ),
+    [10, 10, 10],
+  );
   const data = materialize(pool, draw);
   assert.equal(data.classes, 3);
   assert.equal(data.patches.length, 30 * 4 * 784);
@@ -352,7 +367,10 @@ test('invalid options are refused with messages naming the option, the value and
     [{ fillDigits: [0, 2, 3] }, /mnist-patch\.fillDigits: must not contain a discriminative digit: \[0, 2, 3\] shares 0 with discriminativeDigits \[1, 0\]/],
     [{ trainCount: 0 }, /mnist-patch\.trainCount: must be an integer >= 1 \(got 0\)/],
     [{ trainCount: 999 }, /mnist-patch\.trainCount: must be a multiple of the number of classes 2 .*999 is not \(got 999\)/],
-    [{ discriminativeDigits: [1, 0, 2], fillDigits: [3, 4] }, /mnist-patch\.trainCount: must be a multiple of the number of classes 3 .*10000 \(the default\) is not/],
+    [
+      { discriminativeDigits: [1, 0, 2], fillDigits: [3, 4] },
+      /mnist-patch\.trainCount: must be a multiple of the number of classes 3 .*10000 \(the default\) is not/,
+    ],
     [{ testCount: -5 }, /mnist-patch\.testCount: must be an integer >= 1 \(got -5\)/],
     [{ seed: 0.5 }, /mnist-patch\.seed: must be a safe integer \(got 0\.5\)/],
     [{ dir: '' }, /mnist-patch\.dir: must be a folder path \(got ''\)/],

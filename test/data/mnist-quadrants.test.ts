@@ -15,7 +15,8 @@ async function assertBuiltFrom(built: MnistQuadrants): Promise<void> {
         for (let x = 0; x < 16; x++) {
           for (let c = 0; c < channels; c++) {
             const value = built.images[((n * 32 + top + y) * 32 + left + x) * channels + c];
-            if (value !== digit[y * 16 + x]) assert.fail(`image ${n} quadrant ${q} pixel (${y}, ${x}) is not MNIST ${built.split} #${built.sources[4 * n + q]}`);
+            if (value !== digit[y * 16 + x])
+              assert.fail(`image ${n} quadrant ${q} pixel (${y}, ${x}) is not MNIST ${built.split} #${built.sources[4 * n + q]}`);
           }
         }
       }
@@ -51,7 +52,10 @@ describe('MNIST quadrants', () => {
       }
     }
     assert.deepEqual(perClass, [100, 100, 100, 100]);
-    assert.ok(perQuadrant.every((c) => c > 70 && c < 130), `quadrants ${perQuadrant}`);
+    assert.ok(
+      perQuadrant.every((c) => c > 70 && c < 130),
+      `quadrants ${perQuadrant}`,
+    );
     assert.ok(built.images.every((v) => v >= 0 && v <= 1));
     const classSources = Array.from({ length: 400 }, (_, n) => built.sources[4 * n + built.quadrants[n]]);
     assert.equal(new Set(classSources).size, 400, 'class digits drawn without replacement');

@@ -157,7 +157,7 @@ test('the discriminative patch position is uniform over n', () => {
   const counts = new Array<number>(n).fill(0);
   for (const j of large.discriminativePatch) counts[j]++;
   const expected = large.count / n;
-  const chiSquare = counts.reduce((s, c) => s + ((c - expected) ** 2) / expected, 0);
+  const chiSquare = counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
   // 15 degrees of freedom: P(chi^2 > 37.7) = 0.001.
   assert.ok(chiSquare < 37.7, `chi-square ${chiSquare} for counts ${counts}`);
 });
@@ -275,8 +275,7 @@ test('each invalid parameter is refused with a message naming it, its value and 
 test('several invalid parameters are all named', () => {
   assert.throws(
     () => validateSyntheticConfig({ deltaD: 1, n: 1, bar: 2 } as Partial<SyntheticConfig>),
-    (error: Error) =>
-      /deltaD/.test(error.message) && /\bn must/.test(error.message) && /unknown option 'bar'/.test(error.message),
+    (error: Error) => /deltaD/.test(error.message) && /\bn must/.test(error.message) && /unknown option 'bar'/.test(error.message),
   );
 });
 

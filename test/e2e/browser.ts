@@ -12,7 +12,7 @@ export const CHROMIUM = '/usr/bin/chromium';
 
 /** Why the e2e tests are skipped (PMOE_SKIP_E2E=1), or false to run them. */
 export function e2eSkip(): string | false {
-  return process.env.PMOE_SKIP_E2E === '1' ? 'PMOE_SKIP_E2E=1: browser tests skipped (they run in CI, where .ci/run installs Debian\'s chromium)' : false;
+  return process.env.PMOE_SKIP_E2E === '1' ? "PMOE_SKIP_E2E=1: browser tests skipped (they run in CI, where .ci/run installs Debian's chromium)" : false;
 }
 
 /** What to do when Chromium is missing (the e2e tests must not pass without a browser), or undefined. */

@@ -39,7 +39,7 @@ describe('interactive page in Chromium', { skip, timeout: 120_000 }, () => {
   const missing = chromiumMissing();
   if (missing) {
     // One failing test that says what to do, instead of every test failing on a browser that cannot start.
-    it('finds Debian\'s Chromium', () => assert.fail(missing));
+    it("finds Debian's Chromium", () => assert.fail(missing));
     return;
   }
   let dir = '';

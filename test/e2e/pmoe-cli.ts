@@ -19,7 +19,7 @@ export async function pmoeIn(cwd: string, ...args: string[]): Promise<string> {
     return stdout;
   } catch (error) {
     const failed = error as { stderr?: string; message: string };
-    throw new Error(`pmoe ${args.join(' ')} failed: ${failed.stderr || failed.message}`);
+    throw new Error(`pmoe ${args.join(' ')} failed: ${failed.stderr || failed.message}`, { cause: error });
   }
 }
 

@@ -18,7 +18,7 @@ describe('HTML report in Chromium', { skip, timeout: 120_000 }, () => {
   const missing = chromiumMissing();
   if (missing) {
     // One failing test that says what to do, instead of every test failing on a browser that cannot start.
-    it('finds Debian\'s Chromium', () => assert.fail(missing));
+    it("finds Debian's Chromium", () => assert.fail(missing));
     return;
   }
   let dir = '';
@@ -44,7 +44,11 @@ describe('HTML report in Chromium', { skip, timeout: 120_000 }, () => {
     assert.match(stdout, /page: .*index\.html/);
     const html = await readFile(page, 'utf8');
     // (Plain tests: a failing assert.match would print the whole 1 MB page.)
-    for (const [library, major] of [['vega', 5], ['vega-lite', 5], ['vega-embed', 6]] as const) {
+    for (const [library, major] of [
+      ['vega', 5],
+      ['vega-lite', 5],
+      ['vega-embed', 6],
+    ] as const) {
       assert.ok(html.includes(`<script data-library="${library}" data-version="${major}.`), `${library} ${major} inlined`);
     }
     assert.equal(/<script[^>]+src=/.test(html), false, 'no external script');
@@ -56,7 +60,7 @@ describe('HTML report in Chromium', { skip, timeout: 120_000 }, () => {
     await tab.goto(pathToFileURL(page).href);
     await tab.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
     const placeholders = await tab.locator('[data-vega-spec]').count();
-    assert.equal(placeholders, 2, 'fig4 and the experts\' shares');
+    assert.equal(placeholders, 2, "fig4 and the experts' shares");
     assert.equal(await tab.getAttribute('body', 'data-figures-drawn'), String(placeholders));
     // fig4: our lines (and the paper's) as Vega SVG marks; the shares: one bar per expert and kind.
     assert.ok((await tab.locator('#figure-0 svg .ours_lines_marks path').count()) >= 3, 'fig4 lines');

@@ -36,6 +36,9 @@ describe('npm script helpers', () => {
     const script = fileURLToPath(new URL('./screenshots.js', import.meta.url));
     const { stderr } = await run(process.execPath, [script], { cwd: REPO });
     assert.match(stderr, /nothing written; npm run screenshots/);
-    assert.deepEqual(shots.map((file) => statSync(file).mtimeMs), before);
+    assert.deepEqual(
+      shots.map((file) => statSync(file).mtimeMs),
+      before,
+    );
   });
 });

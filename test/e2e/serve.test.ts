@@ -10,7 +10,12 @@ import { saveTwoLayerPmoe } from '../../src/models/pmoe-model-io.js';
 import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
 import { exposureWarning, startServer, WEB_ROOT, type RunningServer } from '../../src/web/serve.js';
 
-function get(url: string, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string; headers: IncomingHttpHeaders }> {
+function get(
+  url: string,
+  path: string,
+  method = 'GET',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     // A raw path, so ../ reaches the server as written.
     const target = new URL(url);

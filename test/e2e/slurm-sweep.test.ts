@@ -70,7 +70,8 @@ test('a sweep as a Slurm job array: a cancelled task resubmitted by index, merge
   const linesWhenCancelled = fullLines(killedFile);
   assert.ok(linesWhenCancelled < killedPlan.length, `the task was cancelled mid-run (${linesWhenCancelled} of ${killedPlan.length} runs written)`);
 
-  const status = async () => (JSON.parse(await pmoeIn(dir, 'status', 'results', ...SETTINGS.flatMap((pair) => ['--set', pair]), '--json')) as ExperimentStatus[])[0];
+  const status = async () =>
+    (JSON.parse(await pmoeIn(dir, 'status', 'results', ...SETTINGS.flatMap((pair) => ['--set', pair]), '--json')) as ExperimentStatus[])[0];
   const before = await status();
   assert.equal(before.experiment, 'fig4');
   assert.equal(before.planned, plan().length);
@@ -83,7 +84,10 @@ test('a sweep as a Slurm job array: a cancelled task resubmitted by index, merge
   const rerunId = (await slurm.command('sbatch', '--parsable', `--array=${KILLED}`, script)).trim().split(';')[0];
   await slurm.waitForJob(rerunId, 180_000);
   assert.equal(await slurm.jobState(`${rerunId}_${KILLED}`), 'COMPLETED');
-  assert.ok((await readdir(join(dir, 'logs'))).some((name) => name === `pmoe-fig4-${rerunId}_${KILLED}.out`), 'the rerun has its own log');
+  assert.ok(
+    (await readdir(join(dir, 'logs'))).some((name) => name === `pmoe-fig4-${rerunId}_${KILLED}.out`),
+    'the rerun has its own log',
+  );
   const killedLines = (await loadResultsFile(killedFile)).lines;
   assert.deepEqual(killedLines.map((line) => line.key).sort(), killedPlan.map(({ key }) => key).sort(), 'the resumed shard holds each of its runs once');
 

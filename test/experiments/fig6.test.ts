@@ -38,11 +38,17 @@ describe('fig6: joint pMoE against the number of experts', () => {
       const lines = [300, 500].flatMap((N) =>
         [4, 8, 12].flatMap((k) => [0, 1].map((seed) => jointLine(N, k, seed, (N === 500 ? 95.5 : 95) + (k > 4 ? 0.5 : 0) + seed * 0.2))),
       );
-      lines.push(okLine('fig6', { model: 'cnn', trainSize: 1000, seed: 0, accuracy: 0.952 }), okLine('fig6', { model: 'cnn', trainSize: 1000, seed: 1, accuracy: 0.954 }));
+      lines.push(
+        okLine('fig6', { model: 'cnn', trainSize: 1000, seed: 0, accuracy: 0.952 }),
+        okLine('fig6', { model: 'cnn', trainSize: 1000, seed: 1, accuracy: 0.954 }),
+      );
       const path = await writeResults(dir, 'fig6.jsonl', lines);
       const out = join(dir, 'report');
       const summary = await writeReport([path], out, { now: new Date(0) });
-      assert.deepEqual(summary.experiments.map((e) => [e.experiment, e.okRuns]), [['fig6', 14]]);
+      assert.deepEqual(
+        summary.experiments.map((e) => [e.experiment, e.okRuns]),
+        [['fig6', 14]],
+      );
       const md = await readFile(join(out, 'fig6.md'), 'utf8');
       assert.match(md, /\| N = 500 \| 4 \| 95\.60 ± 0\.14 \| 2 \| 95\.9 \| -0\.30 \|/);
       assert.match(md, /\| N = 500 \| 8 \| 96\.10 ± 0\.14 \| 2 \| 96\.4 \| -0\.30 \|/);

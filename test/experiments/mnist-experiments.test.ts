@@ -20,7 +20,10 @@ describe('named MNIST experiments', () => {
     const joint = specs.find((s) => s.training?.model === 'joint')!;
     assert.deepEqual([joint.model?.experts, joint.model?.neuronsPerExpert, joint.model?.patchesPerExpert], [8, 5, 6]);
     const separate = specs.find((s) => s.training?.model === 'separate')!;
-    assert.deepEqual([separate.model?.experts, separate.model?.neuronsPerExpert, separate.model?.patchesPerExpert, separate.training?.routerEpochs], [2, 20, 2, 100]);
+    assert.deepEqual(
+      [separate.model?.experts, separate.model?.neuronsPerExpert, separate.model?.patchesPerExpert, separate.training?.routerEpochs],
+      [2, 20, 2, 100],
+    );
     assert.deepEqual([...new Set(specs.map((s) => s.data.trainSize))], [100, 300, 500, 700, 900, 1000]);
   });
 

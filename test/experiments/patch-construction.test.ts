@@ -74,7 +74,20 @@ describe('pair atlas', () => {
     const separate = specs.find((s) => s.training?.model === 'separate')!;
     assert.equal(separate.model?.patchesPerExpert, 2);
     // The same pair given twice, or in the other order, is one pair.
-    const twice = pairAtlas.specs(parseOptions(pairAtlas.schema, { pairs: [[2, 5], [5, 2]], sizes: [300], seeds: 1 }, 'pair-atlas'));
+    const twice = pairAtlas.specs(
+      parseOptions(
+        pairAtlas.schema,
+        {
+          pairs: [
+            [2, 5],
+            [5, 2],
+          ],
+          sizes: [300],
+          seeds: 1,
+        },
+        'pair-atlas',
+      ),
+    );
     assert.equal(twice.length, 3);
     assert.throws(() => parseOptions(pairAtlas.schema, { pairs: [[4, 4]] }, 'pair-atlas'), /pairs\.0: must be two different digits/);
     assert.throws(() => parseOptions(pairAtlas.schema, { fillDigits: [1] }, 'pair-atlas'), /unknown option 'fillDigits'/);

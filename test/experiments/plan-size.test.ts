@@ -35,7 +35,10 @@ it("every experiment's runCount is the length of its specs, on random settings",
         };
         if (keys.includes('models')) {
           const kinds = (experiment.schema as z.ZodObject).shape.models as z.ZodType;
-          const choices = [['cnn', 'separate', 'joint'], ['wrn', 'wrn-pmoe']].find((models) => kinds.safeParse(models).success);
+          const choices = [
+            ['cnn', 'separate', 'joint'],
+            ['wrn', 'wrn-pmoe'],
+          ].find((models) => kinds.safeParse(models).success);
           assert.ok(choices, `${name}: models`);
           candidates.models = pick(choices);
         }
@@ -50,13 +53,22 @@ it("every experiment's runCount is the length of its specs, on random settings",
 });
 
 it('a sweep too large, in runs or in memory, is refused with its size before a run is planned', async () => {
-  assert.throws(() => checkPlannedRuns('fig5', MAX_PLANNED_RUNS + 1), (error: unknown) => error instanceof OptionError && /fig5 would plan 100001 runs, more than one sweep takes \(100000\)/.test(error.message));
+  assert.throws(
+    () => checkPlannedRuns('fig5', MAX_PLANNED_RUNS + 1),
+    (error: unknown) => error instanceof OptionError && /fig5 would plan 100001 runs, more than one sweep takes \(100000\)/.test(error.message),
+  );
   const limit = { bytes: 100 * 2 ** 20, source: 'test' };
-  assert.throws(() => checkPlannedRuns('fig4', 18_000, limit), (error: unknown) => error instanceof MemoryLimitError && /planning 18000 runs of fig4 would need about 210\.9 MB/.test(error.message));
+  assert.throws(
+    () => checkPlannedRuns('fig4', 18_000, limit),
+    (error: unknown) => error instanceof MemoryLimitError && /planning 18000 runs of fig4 would need about 210\.9 MB/.test(error.message),
+  );
   checkPlannedRuns('fig4', 90, limit);
   // Refused from the options alone: a billion seeds are never expanded (that aborted V8).
   const options = { backend: 'wasm' as const, set: ['seeds=1e9'], out: join(tmpdir(), 'never-written.jsonl') };
-  await assert.rejects(reproduce('fig4', options), (error: unknown) => error instanceof OptionError && /fig4\.seeds: must be an integer in 1\.\.1000 \(got 1000000000\)/.test(error.message));
+  await assert.rejects(
+    reproduce('fig4', options),
+    (error: unknown) => error instanceof OptionError && /fig4\.seeds: must be an integer in 1\.\.1000 \(got 1000000000\)/.test(error.message),
+  );
   const sizes = JSON.stringify(Array.from({ length: 40 }, (_, i) => 100 + 2 * i));
   await assert.rejects(reproduce('fig5', { ...options, set: ['seeds=1000', `sizes=${sizes}`] }), /fig5 would plan 240000 runs/);
 });

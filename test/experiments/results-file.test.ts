@@ -14,7 +14,10 @@ it('appendJsonLine writes the whole line when writeSync writes less than asked',
   // A writeSync that writes at most 7 bytes per call, as a write interrupted by a signal may.
   (fs as { writeSync: unknown }).writeSync = (fd: number, data: string | NodeJS.ArrayBufferView, offset?: number, length?: number) => {
     calls++;
-    const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength).subarray(offset ?? 0, (offset ?? 0) + (length ?? data.byteLength));
+    const bytes =
+      typeof data === 'string'
+        ? Buffer.from(data)
+        : Buffer.from(data.buffer, data.byteOffset, data.byteLength).subarray(offset ?? 0, (offset ?? 0) + (length ?? data.byteLength));
     return writeSync(fd, bytes.subarray(0, 7));
   };
   syncBuiltinESMExports();

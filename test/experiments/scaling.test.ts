@@ -56,7 +56,16 @@ function fakeRunner(resultsPath: string, killAfter = Infinity): SpecRunner & { t
         if (runner.trained >= killAfter) throw new Error('killed');
         const info = scalingRunInfo(spec)!;
         const accuracy = info.trainSize >= neededBySeed(info.cell, info.seed) ? 0.97 : 0.6;
-        const record = { data: spec.data, model: spec.model, training: spec.training, backend: 'fake', lStar: 1, epochs: [], finalTestAccuracy: accuracy, wallTimeMs: 1 } as unknown as RunRecord;
+        const record = {
+          data: spec.data,
+          model: spec.model,
+          training: spec.training,
+          backend: 'fake',
+          lStar: 1,
+          epochs: [],
+          finalTestAccuracy: accuracy,
+          wallTimeMs: 1,
+        } as unknown as RunRecord;
         const line: ResultLine = { key, experiment: 'scaling', status: 'ok', spec, record };
         appendResult(resultsPath, line);
         finished.set(key, line);
@@ -86,7 +95,13 @@ describe('scaling experiment: grid and specs', () => {
     const { cells, skipped } = scalingCells(parseOptions(scalingSchema, {}, 'scaling'));
     assert.equal(cells.filter((c) => c.model === 'cnn').length, 4);
     assert.equal(cells.filter((c) => c.model === 'separate').length, 16);
-    assert.deepEqual(cells.filter((c) => c.model === 'joint').map((c) => c.l).filter((l) => l === 1), []);
+    assert.deepEqual(
+      cells
+        .filter((c) => c.model === 'joint')
+        .map((c) => c.l)
+        .filter((l) => l === 1),
+      [],
+    );
     assert.ok(skipped.some((s) => s.cell.model === 'joint' && s.cell.l === 1 && /never learns/.test(s.reason)));
     const withConfusers = scalingCells(parseOptions(scalingSchema, { confusers: 1, patchCounts: [4], patchesPerExpert: [1, 2, 8] }, 'scaling'));
     assert.deepEqual(withConfusers.cells.map(cellLabel), ['cnn n=4', 'separate n=4 l=2', 'joint n=4 l=2']);
@@ -101,7 +116,19 @@ describe('scaling experiment: grid and specs', () => {
     const cnn = scalingSpec(o, { model: 'cnn', n: 32, l: null }, 100, 3);
     const separate = scalingSpec(o, { model: 'separate', n: 32, l: 4 }, 100, 3);
     const joint = scalingSpec(o, { model: 'joint', n: 32, l: 4 }, 8, 3);
-    assert.deepEqual(cnn.data, { source: 'synthetic', trainSize: 100, testSize: 500, d: 16, n: 32, p: 8, deltaD: 0.3, deltaR: 0.15, noise: 0.5, confusers: 0, seed: 3 });
+    assert.deepEqual(cnn.data, {
+      source: 'synthetic',
+      trainSize: 100,
+      testSize: 500,
+      d: 16,
+      n: 32,
+      p: 8,
+      deltaD: 0.3,
+      deltaR: 0.15,
+      noise: 0.5,
+      confusers: 0,
+      seed: 3,
+    });
     assert.deepEqual([cnn.model?.neurons, separate.model?.neuronsPerExpert, joint.model?.neuronsPerExpert, joint.model?.experts], [16, 8, 4, 4]);
     assert.deepEqual([cnn.training?.learningRate, separate.training?.learningRate], [0.25 * 32, 0.25 * 4]);
     assert.equal(cnn.training?.epochs, 80, '400 steps of 5 batches');
@@ -126,7 +153,10 @@ describe('scaling driver (fake runner: no training)', () => {
       const cellCount = scalingCells(settings).cells.length;
       assert.equal(cellCount, 12);
       assert.equal(rounds[0].open, cellCount);
-      assert.deepEqual(outcome.rounds[0].queries.map((q) => q.trainSize), Array(cellCount).fill(Math.round(Math.sqrt(4 * 256))));
+      assert.deepEqual(
+        outcome.rounds[0].queries.map((q) => q.trainSize),
+        Array(cellCount).fill(Math.round(Math.sqrt(4 * 256))),
+      );
       for (const [i, round] of rounds.entries()) {
         assert.equal(round.runs, round.open * settings.seeds);
         assert.equal(runner.batches[i].length, round.runs);
@@ -138,7 +168,10 @@ describe('scaling driver (fake runner: no training)', () => {
           seedsPerCell.set(label, [...(seedsPerCell.get(label) ?? []), info.seed]);
           assert.ok(info.trainSize >= settings.low && info.trainSize <= settings.high);
         }
-        assert.ok([...seedsPerCell.values()].every((seeds) => seeds.join() === '0,1,2'), 'one N per cell per round, every seed');
+        assert.ok(
+          [...seedsPerCell.values()].every((seeds) => seeds.join() === '0,1,2'),
+          'one N per cell per round, every seed',
+        );
       }
       assert.ok(rounds.length <= maxEvaluations({ low: settings.low, high: settings.high, tolerance: settings.tolerance }));
       assert.equal(outcome.runs, runner.trained, 'no run twice');
@@ -168,7 +201,10 @@ describe('scaling driver (fake runner: no training)', () => {
       assert.equal(again.trained, 0);
       assert.equal(replayed.ranNow, 0);
       assert.deepEqual(comparableCells(replayed), comparableCells(reference));
-      assert.deepEqual(replayed.rounds.map((r) => r.queries), reference.rounds.map((r) => r.queries));
+      assert.deepEqual(
+        replayed.rounds.map((r) => r.queries),
+        reference.rounds.map((r) => r.queries),
+      );
 
       // Killed twice mid-round, then finished: the same answers, every run trained exactly once.
       const path = join(dir, 'killed.jsonl');
@@ -201,7 +237,10 @@ describe('scaling driver (fake runner: no training)', () => {
       assert.equal(report.warnings.length, 0, report.warnings.join('; '));
       // A finished file read without the search settings gives the same numbers, with completeness unknown.
       const bare = buildScalingReport(lines, { requiredShare: 0.6 }, { sources: [path], generatedAt: new Date(0), regenerate: 'x' });
-      assert.deepEqual(bare.cells.map((c) => [c.label, c.status, c.nNeeded]), report.cells.map((c) => [c.label, c.status, c.nNeeded]));
+      assert.deepEqual(
+        bare.cells.map((c) => [c.label, c.status, c.nNeeded]),
+        report.cells.map((c) => [c.label, c.status, c.nNeeded]),
+      );
       assert.ok(bare.cells.every((c) => c.complete === null));
     }));
 
@@ -211,7 +250,10 @@ describe('scaling driver (fake runner: no training)', () => {
       await runScaling(settings, { runSpecs: fakeRunner(path) });
       const out = join(dir, 'report');
       const summary = await writeReport([path], out, { now: new Date('2025-01-02T03:04:05Z') });
-      assert.deepEqual(summary.experiments.map((e) => [e.experiment, e.points]), [['scaling', 12]]);
+      assert.deepEqual(
+        summary.experiments.map((e) => [e.experiment, e.points]),
+        [['scaling', 12]],
+      );
       assert.deepEqual((await readdir(out)).sort(), ['scaling.json', 'scaling.md', 'scaling.svg', 'scaling.vl.json']);
       const md = await readFile(join(out, 'scaling.md'), 'utf8');
       // Default required share 0.8 of 3 seeds means all 3; the CNN at n = 16 needs 16^2 * 1.1 > 256.
@@ -225,6 +267,9 @@ describe('scaling driver (fake runner: no training)', () => {
       assert.match(svg, /fit_lines_marks/);
       const json = JSON.parse(await readFile(join(out, 'scaling.json'), 'utf8')) as { cells: unknown[]; fits: { series: string }[] };
       assert.equal(json.cells.length, 12);
-      assert.deepEqual(json.fits.map((f) => f.series), ['CNN', 'separate pMoE', 'joint pMoE']);
+      assert.deepEqual(
+        json.fits.map((f) => f.series),
+        ['CNN', 'separate pMoE', 'joint pMoE'],
+      );
     }));
 });

@@ -23,14 +23,20 @@ describe('--shard auto: Kubernetes Indexed Job', () => {
     assert.deepEqual(indexOf({ JOB_COMPLETION_INDEX: '5', PMOE_SHARD_COUNT: '6' }), [6, 6]);
     assert.deepEqual(indexOf({ JOB_COMPLETION_INDEX: '2' }, 3), [3, 3]);
     assert.deepEqual(indexOf({ JOB_COMPLETION_INDEX: '2', PMOE_SHARD_COUNT: '3' }, 3), [3, 3]);
-    assert.match(shardFromEnvironment({ JOB_COMPLETION_INDEX: '4', PMOE_SHARD_COUNT: '6', HOSTNAME: 'pmoe-fig4-4-x7' }).source, /Kubernetes completion index 4 \(pod pmoe-fig4-4-x7\)/);
+    assert.match(
+      shardFromEnvironment({ JOB_COMPLETION_INDEX: '4', PMOE_SHARD_COUNT: '6', HOSTNAME: 'pmoe-fig4-4-x7' }).source,
+      /Kubernetes completion index 4 \(pod pmoe-fig4-4-x7\)/,
+    );
   });
 
   it('refuses a missing count, an index past it, disagreeing counts and malformed values', () => {
     assert.throws(() => shardFromEnvironment({ JOB_COMPLETION_INDEX: '1' }), /JOB_COMPLETION_INDEX=1 .*needs the shard count.*PMOE_SHARD_COUNT/);
     assert.throws(() => shardFromEnvironment({ JOB_COMPLETION_INDEX: '6', PMOE_SHARD_COUNT: '6' }), /JOB_COMPLETION_INDEX=6 is outside 0\.\.5 for 6 shards/);
     assert.throws(() => shardFromEnvironment({ JOB_COMPLETION_INDEX: '1', PMOE_SHARD_COUNT: '4' }, 5), /--shard-count 5 disagrees with PMOE_SHARD_COUNT=4/);
-    assert.throws(() => shardFromEnvironment({ JOB_COMPLETION_INDEX: 'one', PMOE_SHARD_COUNT: '4' }), /JOB_COMPLETION_INDEX must be a whole number >= 0; got 'one'/);
+    assert.throws(
+      () => shardFromEnvironment({ JOB_COMPLETION_INDEX: 'one', PMOE_SHARD_COUNT: '4' }),
+      /JOB_COMPLETION_INDEX must be a whole number >= 0; got 'one'/,
+    );
     assert.throws(() => shardFromEnvironment({ JOB_COMPLETION_INDEX: '0', PMOE_SHARD_COUNT: '0' }), /PMOE_SHARD_COUNT must be >= 1/);
   });
 
@@ -38,7 +44,9 @@ describe('--shard auto: Kubernetes Indexed Job', () => {
     const rng = freshRng('shard-env split');
     for (const count of [1, 3, 7]) {
       const runs = Array.from({ length: 50 + count }, () => ({ key: runKey({ value: rng.normal() }) }));
-      const seen = Array.from({ length: count }, (_, index) => inShard(runs, shardFromEnvironment({ JOB_COMPLETION_INDEX: String(index), PMOE_SHARD_COUNT: String(count) }))).flat();
+      const seen = Array.from({ length: count }, (_, index) =>
+        inShard(runs, shardFromEnvironment({ JOB_COMPLETION_INDEX: String(index), PMOE_SHARD_COUNT: String(count) })),
+      ).flat();
       assert.deepEqual(seen.map((run) => run.key).sort(), runs.map((run) => run.key).sort());
     }
   });

@@ -47,7 +47,11 @@ describe('failed runs and their causes', () => {
     assert.equal(causeOfExit(null, 'Segmentation fault'), 'crash');
     assert.deepEqual(
       (['data', 'divergence', 'killed'] as const).map((cause) => [retries('changeable', cause), retries('all', cause), retries('none', cause)]),
-      [[true, true, false], [false, true, false], [true, true, false]],
+      [
+        [true, true, false],
+        [false, true, false],
+        [true, true, false],
+      ],
     );
   });
 
@@ -66,7 +70,10 @@ describe('failed runs and their causes', () => {
     assert.equal(content.supersededLines, 0, 'the retried line replaced the failed one in the file');
     const retried = content.lines[0];
     assert.equal(retried.status, 'failed');
-    assert.deepEqual(retried.failedAttempts?.map((attempt) => attempt.cause), ['divergence', 'divergence']);
+    assert.deepEqual(
+      retried.failedAttempts?.map((attempt) => attempt.cause),
+      ['divergence', 'divergence'],
+    );
   });
 
   it('a later line replaces a failed one of the same run, never a finished one', async () => {
@@ -78,7 +85,13 @@ describe('failed runs and their causes', () => {
     const copy: ResultLine = { key: 'b', experiment: 't', status: 'failed', spec, error: 'x', cause: 'crash' };
     await writeFile(path, [failed, finished, retried, copy].map((line) => `${JSON.stringify(line)}\n`).join(''));
     const content = readResults(path);
-    assert.deepEqual(content.lines.map((line) => [line.key, line.status === 'failed' ? line.error : 'ok']), [['b', 'ok'], ['a', 'again']]);
+    assert.deepEqual(
+      content.lines.map((line) => [line.key, line.status === 'failed' ? line.error : 'ok']),
+      [
+        ['b', 'ok'],
+        ['a', 'again'],
+      ],
+    );
     assert.equal(content.supersededLines, 2);
   });
 });
@@ -87,17 +100,39 @@ describe('pmoe reproduce with a damaged data file', () => {
   const records = 20;
   const cifar = () => {
     const pixels = Uint8Array.from({ length: records * 3072 }, (_, i) => (i * 13) % 256);
-    return encodeCifar10(pixels, Array.from({ length: records }, (_, i) => i % 10));
+    return encodeCifar10(
+      pixels,
+      Array.from({ length: records }, (_, i) => i % 10),
+    );
   };
   const args = (dir: string, out: string, ...more: string[]) => [
-    'reproduce', 'fig14', '--quick', '--set', `cifarDir=${dir}`, '--set', `cifarRecordsPerFile=${records}`, '--set', 'sizes=[20]', '--set', 'models=["wrn"]',
-    '--set', 'testSize=20', '--set', 'epochs=1', '--backend', 'wasm', '--out', out, ...more,
+    'reproduce',
+    'fig14',
+    '--quick',
+    '--set',
+    `cifarDir=${dir}`,
+    '--set',
+    `cifarRecordsPerFile=${records}`,
+    '--set',
+    'sizes=[20]',
+    '--set',
+    'models=["wrn"]',
+    '--set',
+    'testSize=20',
+    '--set',
+    'epochs=1',
+    '--backend',
+    'wasm',
+    '--out',
+    out,
+    ...more,
   ];
 
   it('exits 1 naming the cause and the file; --no-retry keeps the failure; once fixed, a rerun retries it and the line keeps the first cause', async () => {
     const dir = join(work, 'cifar');
     await mkdir(dir);
-    for (const name of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch']) await writeFile(join(dir, `${name}.bin`), cifar());
+    for (const name of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch'])
+      await writeFile(join(dir, `${name}.bin`), cifar());
     await writeFile(join(dir, 'data_batch_3.bin'), cifar().subarray(0, 5000));
     const out = join(work, 'fig14.jsonl');
 
@@ -108,7 +143,16 @@ describe('pmoe reproduce with a damaged data file', () => {
 
     const kept = await pmoe(args(dir, out, '--no-retry', '--json'));
     assert.equal(kept.code, 1, kept.stderr);
-    assert.deepEqual(JSON.parse(kept.stdout), { experiment: 'fig14', resultsPath: out, runs: 1, finished: 0, ranNow: 0, retried: 0, failed: 1, failedByCause: { data: 1 } });
+    assert.deepEqual(JSON.parse(kept.stdout), {
+      experiment: 'fig14',
+      resultsPath: out,
+      runs: 1,
+      finished: 0,
+      ranNow: 0,
+      retried: 0,
+      failed: 1,
+      failedByCause: { data: 1 },
+    });
 
     const both = await pmoe(args(dir, out, '--no-retry', '--retry-failed'));
     assert.equal(both.code, 1);
@@ -117,11 +161,26 @@ describe('pmoe reproduce with a damaged data file', () => {
     await copyFile(join(dir, 'data_batch_1.bin'), join(dir, 'data_batch_3.bin'));
     const fixed = await pmoe(args(dir, out, '--json'));
     assert.equal(fixed.code, 0, fixed.stderr);
-    assert.deepEqual(JSON.parse(fixed.stdout), { experiment: 'fig14', resultsPath: out, runs: 1, finished: 1, ranNow: 1, retried: 1, failed: 0, failedByCause: {} });
-    const lines = (await readFile(out, 'utf8')).trim().split('\n').map((text) => JSON.parse(text) as ResultLine);
+    assert.deepEqual(JSON.parse(fixed.stdout), {
+      experiment: 'fig14',
+      resultsPath: out,
+      runs: 1,
+      finished: 1,
+      ranNow: 1,
+      retried: 1,
+      failed: 0,
+      failedByCause: {},
+    });
+    const lines = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((text) => JSON.parse(text) as ResultLine);
     assert.equal(lines.length, 1, 'the failed line was replaced');
     assert.equal(lines[0].status, 'ok');
-    assert.deepEqual(lines[0].failedAttempts?.map((attempt) => attempt.cause), ['data']);
+    assert.deepEqual(
+      lines[0].failedAttempts?.map((attempt) => attempt.cause),
+      ['data'],
+    );
     assert.match(lines[0].failedAttempts?.[0].error ?? '', /data_batch_3\.bin/);
   });
 });

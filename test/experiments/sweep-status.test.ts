@@ -41,7 +41,9 @@ describe('sweepStatus: a fixed sweep', () => {
   });
 
   it('runs of other settings are not counted as planned; with no match the plan is unknown', async () => {
-    const [mixed] = await sweepStatus([{ path: 'fig4.jsonl', lines: [...plan.slice(0, 2).map(({ key }) => line('fig4', key)), line('fig4', 'feedfacefeedface')] }]);
+    const [mixed] = await sweepStatus([
+      { path: 'fig4.jsonl', lines: [...plan.slice(0, 2).map(({ key }) => line('fig4', key)), line('fig4', 'feedfacefeedface')] },
+    ]);
     assert.deepEqual([mixed.settings, mixed.planned, mixed.done, mixed.missing, mixed.unplanned], ['quick', 9, 2, 7, 1]);
     const [unknown] = await sweepStatus([{ path: 'fig4.jsonl', lines: [line('fig4', 'feedfacefeedface')] }]);
     assert.deepEqual([unknown.settings, unknown.planned, unknown.done], [null, null, 1]);
@@ -52,7 +54,13 @@ describe('sweepStatus: a fixed sweep', () => {
 
   it('one row per experiment', async () => {
     const statuses = await sweepStatus([{ path: 'a.jsonl', lines: [line('fig4', plan[0].key), line('custom', 'k1'), line('custom', 'k2', 'failed')] }]);
-    assert.deepEqual(statuses.map((s) => [s.experiment, s.done, s.failed]), [['custom', 1, 1], ['fig4', 1, 0]]);
+    assert.deepEqual(
+      statuses.map((s) => [s.experiment, s.done, s.failed]),
+      [
+        ['custom', 1, 1],
+        ['fig4', 1, 0],
+      ],
+    );
   });
 });
 
@@ -60,20 +68,22 @@ describe('sweepStatus: scaling (adaptive)', () => {
   const overrides = { patchCounts: [4, 8], patchesPerExpert: [1, 2], seeds: 2, low: 4, high: 64, tolerance: 0.5, requiredShare: 0.5 };
   const settings = parseOptions(scalingSchema, overrides, 'scaling');
   /** Trains nothing: a run succeeds when N >= 3 n (the fake law), and its line is kept. */
-  const fakeRunner = (lines: ResultLine[], limit = Infinity): SpecRunner => async (specs) => {
-    const out = specs.map((spec) => {
-      const key = runKey(spec);
-      const found = lines.find((l) => l.key === key);
-      if (found) return found;
-      if (lines.length >= limit) throw new Error('killed');
-      const info = scalingRunInfo(spec)!;
-      const record = { finalTestAccuracy: info.trainSize >= 3 * info.cell.n ? 0.99 : 0.5, epochs: [] } as unknown as RunRecord;
-      const made: ResultLine = { key, experiment: 'scaling', status: 'ok', spec, record };
-      lines.push(made);
-      return made;
-    });
-    return { lines: out, ran: 0 };
-  };
+  const fakeRunner =
+    (lines: ResultLine[], limit = Infinity): SpecRunner =>
+    async (specs) => {
+      const out = specs.map((spec) => {
+        const key = runKey(spec);
+        const found = lines.find((l) => l.key === key);
+        if (found) return found;
+        if (lines.length >= limit) throw new Error('killed');
+        const info = scalingRunInfo(spec)!;
+        const record = { finalTestAccuracy: info.trainSize >= 3 * info.cell.n ? 0.99 : 0.5, epochs: [] } as unknown as RunRecord;
+        const made: ResultLine = { key, experiment: 'scaling', status: 'ok', spec, record };
+        lines.push(made);
+        return made;
+      });
+      return { lines: out, ran: 0 };
+    };
 
   it('replays each shard: a finished shard has nothing missing, a killed one the rest of its round', async () => {
     const whole: ResultLine[] = [];
@@ -82,13 +92,15 @@ describe('sweepStatus: scaling (adaptive)', () => {
     const second: ResultLine[] = [];
     await runScaling(settings, { runSpecs: fakeRunner(first), shard: { index: 1, count: 2 } });
     await assert.rejects(runScaling(settings, { runSpecs: fakeRunner(second, 7), shard: { index: 2, count: 2 } }), /killed/);
-    const status = (await sweepStatus(
-      [
-        { path: 'scaling.shard-1-of-2.jsonl', shard: { index: 1, count: 2 }, lines: first },
-        { path: 'scaling.shard-2-of-2.jsonl', shard: { index: 2, count: 2 }, lines: second },
-      ],
-      { overrides },
-    ))[0];
+    const status = (
+      await sweepStatus(
+        [
+          { path: 'scaling.shard-1-of-2.jsonl', shard: { index: 1, count: 2 }, lines: first },
+          { path: 'scaling.shard-2-of-2.jsonl', shard: { index: 2, count: 2 }, lines: second },
+        ],
+        { overrides },
+      )
+    )[0];
     assert.equal(status.adaptive, true);
     const [one, two] = status.shards;
     assert.deepEqual([one.planned, one.done, one.missing], [first.length, first.length, 0]);

@@ -23,14 +23,25 @@ function fixtureImages(): FixtureImage[] {
   const add = (smiling: boolean, hair: 'black' | 'blond', partition: 0 | 2, count: number) => {
     for (let i = 0; i < count; i++) {
       const file = `${String(images.length + 1).padStart(6, '0')}.jpg`;
-      images.push({ file, values: attributes(smiling, hair), partition, jpeg: bandedJpeg(178, 218, COLOURS[hair], COLOURS[smiling ? 'smile' : 'plain'], COLOURS[hair]) });
+      images.push({
+        file,
+        values: attributes(smiling, hair),
+        partition,
+        jpeg: bandedJpeg(178, 218, COLOURS[hair], COLOURS[smiling ? 'smile' : 'plain'], COLOURS[hair]),
+      });
     }
   };
   add(true, 'black', 0, 5);
   add(false, 'blond', 0, 5);
   add(true, 'blond', 0, 1);
   add(false, 'black', 0, 1);
-  for (const [smiling, hair] of [[true, 'black'], [true, 'blond'], [false, 'black'], [false, 'blond']] as const) add(smiling, hair, 2, 2);
+  for (const [smiling, hair] of [
+    [true, 'black'],
+    [true, 'blond'],
+    [false, 'black'],
+    [false, 'blond'],
+  ] as const)
+    add(smiling, hair, 2, 2);
   return images;
 }
 
@@ -75,7 +86,10 @@ describe('image data for the WRN experiments', () => {
   });
 
   it('specs are checked before anything is read: unknown source, missing folder, bad sizes', () => {
-    assert.throws(() => planImageData({ source: 'imagenet', trainSize: 10 } as never), /data\.source: source must be one of 'mnist-quadrants', 'cifar10'.*'celeba-smiling-eyeglasses'/);
+    assert.throws(
+      () => planImageData({ source: 'imagenet', trainSize: 10 } as never),
+      /data\.source: source must be one of 'mnist-quadrants', 'cifar10'.*'celeba-smiling-eyeglasses'/,
+    );
     assert.throws(() => planImageData({ source: 'cifar10', trainSize: 10 } as never), /data\.dir: must be the path of a folder \(got nothing\)/);
     assert.throws(() => planImageData({ source: 'celeba-smiling', dir: celebaDir, trainSize: 0 }), /data\.trainSize: must be an integer >= 1 \(got 0\)/);
     assert.throws(() => planImageData({ source: 'mnist-quadrants', trainSize: 10, channels: 2 as 1 }), /data\.channels: must be 1 or 3/);
@@ -94,10 +108,18 @@ describe('image data for the WRN experiments', () => {
     const subset = cifarSubset(source, { count: 23, seed: 4 });
     const picked = Array.from({ length: 23 }, (_, i) => subset.images[i * 3072]);
     assert.equal(new Set(picked).size, 23, 'no image twice');
-    assert.deepEqual(Array.from(subset.labels), picked.map((i) => i % 10), 'labels follow their images');
+    assert.deepEqual(
+      Array.from(subset.labels),
+      picked.map((i) => i % 10),
+      'labels follow their images',
+    );
     const perClass = Array.from({ length: 10 }, (_, c) => picked.filter((i) => i % 10 === c).length);
     assert.deepEqual(perClass, [3, 3, 3, 2, 2, 2, 2, 2, 2, 2]);
-    assert.notDeepEqual(picked, [...picked].sort((a, b) => (a % 10) - (b % 10) || a - b), 'shuffled, not grouped by class');
+    assert.notDeepEqual(
+      picked,
+      [...picked].sort((a, b) => (a % 10) - (b % 10) || a - b),
+      'shuffled, not grouped by class',
+    );
     assert.deepEqual(cifarSubset(source, { count: 23, seed: 4 }).images, subset.images);
     assert.throws(() => cifarSubset(source, { count: 60, seed: 0 }), /cifarSubset: 6 images of class airplane needed, the source holds 5/);
   });

@@ -32,7 +32,15 @@ const FOLDER_OPTIONS: Record<string, readonly ('cifarDir' | 'celebaDir' | 'backg
   'wrn-fashion': [],
 };
 
-const numbers = (record: ImageRunRecord) => JSON.stringify({ ...record, epochs: record.epochs.map(({ trainSeconds, seconds, ...rest }) => rest), trainTimeMs: 0, dataTimeMs: 0, wallTimeMs: 0, provenance: undefined });
+const numbers = (record: ImageRunRecord) =>
+  JSON.stringify({
+    ...record,
+    epochs: record.epochs.map(({ trainSeconds, seconds, ...rest }) => rest),
+    trainTimeMs: 0,
+    dataTimeMs: 0,
+    wallTimeMs: 0,
+    provenance: undefined,
+  });
 
 describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
   let root: string;
@@ -45,12 +53,42 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
 
   it("defaults are the paper's: N per figure, 2 models x 5 seeds, w = 10, 50 epochs, batch 128, lr 0.1, BN 0.99, the code's k and l", () => {
     const expected = {
-      fig10: { source: 'celeba-smiling', sizes: [2000, 4000, 6000, 8000, 10000], dirs: ['celebaDir'], pmoe: { patchSize: 4, experts: 8, patchesPerExpert: 2, kernelSize: 3 } },
-      fig11: { source: 'celeba-spurious', sizes: [5000, 10000, 15000, 20000, 25000], dirs: ['celebaDir'], pmoe: { patchSize: 4, experts: 8, patchesPerExpert: 2, kernelSize: 3 } },
-      fig12: { source: 'celeba-smiling-eyeglasses', sizes: [4000, 8000, 12000, 16000], dirs: ['celebaDir'], pmoe: { patchSize: 4, experts: 8, patchesPerExpert: 2, kernelSize: 3 } },
-      fig14: { source: 'cifar10', sizes: [20000, 30000, 40000, 50000], dirs: ['cifarDir'], pmoe: { patchSize: 1, experts: 4, patchesPerExpert: 16, kernelSize: 1 } },
-      fig15: { source: 'cifar-background', sizes: [10000, 20000, 30000, 40000, 50000], dirs: ['cifarDir', 'backgroundDir'], pmoe: { patchSize: 1, experts: 4, patchesPerExpert: 16, kernelSize: 1 } },
-      fig16: { source: 'cifar-vehicles', sizes: [4000, 8000, 12000, 16000, 20000], dirs: ['cifarDir'], pmoe: { patchSize: 1, experts: 4, patchesPerExpert: 16, kernelSize: 1 } },
+      fig10: {
+        source: 'celeba-smiling',
+        sizes: [2000, 4000, 6000, 8000, 10000],
+        dirs: ['celebaDir'],
+        pmoe: { patchSize: 4, experts: 8, patchesPerExpert: 2, kernelSize: 3 },
+      },
+      fig11: {
+        source: 'celeba-spurious',
+        sizes: [5000, 10000, 15000, 20000, 25000],
+        dirs: ['celebaDir'],
+        pmoe: { patchSize: 4, experts: 8, patchesPerExpert: 2, kernelSize: 3 },
+      },
+      fig12: {
+        source: 'celeba-smiling-eyeglasses',
+        sizes: [4000, 8000, 12000, 16000],
+        dirs: ['celebaDir'],
+        pmoe: { patchSize: 4, experts: 8, patchesPerExpert: 2, kernelSize: 3 },
+      },
+      fig14: {
+        source: 'cifar10',
+        sizes: [20000, 30000, 40000, 50000],
+        dirs: ['cifarDir'],
+        pmoe: { patchSize: 1, experts: 4, patchesPerExpert: 16, kernelSize: 1 },
+      },
+      fig15: {
+        source: 'cifar-background',
+        sizes: [10000, 20000, 30000, 40000, 50000],
+        dirs: ['cifarDir', 'backgroundDir'],
+        pmoe: { patchSize: 1, experts: 4, patchesPerExpert: 16, kernelSize: 1 },
+      },
+      fig16: {
+        source: 'cifar-vehicles',
+        sizes: [4000, 8000, 12000, 16000, 20000],
+        dirs: ['cifarDir'],
+        pmoe: { patchSize: 1, experts: 4, patchesPerExpert: 16, kernelSize: 1 },
+      },
     } as const;
     for (const [name, want] of Object.entries(expected)) {
       const options = Object.fromEntries(want.dirs.map((dir) => [dir, folders[dir]]));
@@ -65,7 +103,11 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
         assert.equal(spec.data.seed, spec.training?.seed, 'the run seed draws the training images');
         assert.equal(spec.model.wideningFactor, 10);
         assert.equal(spec.model.batchNormMomentum, 0.99);
-        if (spec.model.architecture === 'wrn-pmoe') assert.deepEqual({ ...spec.model, architecture: undefined, wideningFactor: undefined, batchNormMomentum: undefined }, { architecture: undefined, wideningFactor: undefined, batchNormMomentum: undefined, ...want.pmoe });
+        if (spec.model.architecture === 'wrn-pmoe')
+          assert.deepEqual(
+            { ...spec.model, architecture: undefined, wideningFactor: undefined, batchNormMomentum: undefined },
+            { architecture: undefined, wideningFactor: undefined, batchNormMomentum: undefined, ...want.pmoe },
+          );
         else assert.deepEqual(Object.keys(spec.model).sort(), ['architecture', 'batchNormMomentum', 'wideningFactor']);
         for (const dir of want.dirs) assert.equal((spec.data as Record<string, unknown>)[dir === 'backgroundDir' ? 'backgroundDir' : 'dir'], folders[dir]);
         // Every option resolves: data, model (k divides 64w, patches tile the map) and training.
@@ -85,15 +127,29 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
       assert.deepEqual([spec.model.wideningFactor, spec.model.batchNormMomentum], [1, 0.9]);
       const plan = planImageRun(spec);
       assert.deepEqual(plan.data.imageShape, [32, 32, 1]);
-      if (plan.model.architecture === 'wrn-pmoe') assert.deepEqual([plan.model.patchSize, plan.model.experts, plan.model.patchesPerExpert, plan.model.kernelSize, plan.model.gate], [1, 4, 16, 1, 'softmax-all']);
+      if (plan.model.architecture === 'wrn-pmoe')
+        assert.deepEqual(
+          [plan.model.patchSize, plan.model.experts, plan.model.patchesPerExpert, plan.model.kernelSize, plan.model.gate],
+          [1, 4, 16, 1, 'softmax-all'],
+        );
     }
   });
 
   it('width, epochs and N scale by option; quick is smaller than full; unknown options are refused', () => {
-    const specs = expand('fig16', { cifarDir: folders.cifarDir, wideningFactor: 2, epochs: 3, sizeScale: 0.1, seeds: 2, models: ['wrn-pmoe'], patchesPerExpert: 8 });
+    const specs = expand('fig16', {
+      cifarDir: folders.cifarDir,
+      wideningFactor: 2,
+      epochs: 3,
+      sizeScale: 0.1,
+      seeds: 2,
+      models: ['wrn-pmoe'],
+      patchesPerExpert: 8,
+    });
     assert.deepEqual([...new Set(specs.map((s) => s.data.trainSize))], [400, 800, 1200, 1600, 2000]);
     assert.equal(specs.length, 5 * 2);
-    assert.ok(specs.every((s) => s.model.wideningFactor === 2 && s.training?.epochs === 3 && s.model.architecture === 'wrn-pmoe' && s.model.patchesPerExpert === 8));
+    assert.ok(
+      specs.every((s) => s.model.wideningFactor === 2 && s.training?.epochs === 3 && s.model.architecture === 'wrn-pmoe' && s.model.patchesPerExpert === 8),
+    );
     for (const [name, dirs] of Object.entries(FOLDER_OPTIONS)) {
       const experiment = experimentByName(name);
       const given = Object.fromEntries(dirs.map((dir) => [dir, folders[dir]]));
@@ -108,7 +164,11 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
 
   it('a missing or incomplete data folder fails the options before any run, naming the folder, the files expected and that nothing is downloaded', async () => {
     const cases: [string, Record<string, unknown>, RegExp[]][] = [
-      ['fig14', {}, [/fig14\.cifarDir: not given/, /data_batch_1\.bin \.\. data_batch_5\.bin and test_batch\.bin/, /pmoe downloads nothing/, /--set cifarDir=/]],
+      [
+        'fig14',
+        {},
+        [/fig14\.cifarDir: not given/, /data_batch_1\.bin \.\. data_batch_5\.bin and test_batch\.bin/, /pmoe downloads nothing/, /--set cifarDir=/],
+      ],
       ['fig10', {}, [/fig10\.celebaDir: not given/, /img_align_celeba\/.*list_attr_celeba\.txt and list_eval_partition\.txt/, /downloads nothing/]],
       ['fig15', { cifarDir: folders.cifarDir }, [/fig15\.backgroundDir: not given/, /\.jpg or \.jpeg/]],
       ['fig16', { cifarDir: join(root, 'nowhere') }, [/fig16\.cifarDir: .*nowhere is not a folder/]],
@@ -141,7 +201,8 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
       assert.equal(record.steps, 1);
       assert.equal(record.epochs.length, 1);
       const e = record.epochs[0];
-      for (const value of [e.trainLoss, e.trainAccuracy, e.testLoss, e.testAccuracy, record.finalTestAccuracy, record.wallTimeMs, record.trainTimeMs]) assert.ok(Number.isFinite(value), JSON.stringify(record));
+      for (const value of [e.trainLoss, e.trainAccuracy, e.testLoss, e.testAccuracy, record.finalTestAccuracy, record.wallTimeMs, record.trainTimeMs])
+        assert.ok(Number.isFinite(value), JSON.stringify(record));
       assert.equal(record.finalTestAccuracy, e.testAccuracy);
       assert.deepEqual([record.data.trainSize, record.data.testSize, record.data.seed, record.data.testSeed], [24, 16, 0, 0]);
       const model = buildWrnModel(record.model);
@@ -168,11 +229,24 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
       const count = 20;
       const pixels = new Uint8Array(count * 3072);
       for (let i = 0; i < pixels.length; i++) pixels[i] = (offset * 31 + i * 7 + Math.floor(i / 3072) * 13) % 256;
-      return encodeCifar10(pixels, Array.from({ length: count }, (_, i) => i % 10));
+      return encodeCifar10(
+        pixels,
+        Array.from({ length: count }, (_, i) => i % 10),
+      );
     };
     for (let b = 1; b <= 5; b++) await writeFile(join(dir, `data_batch_${b}.bin`), records(b));
     await writeFile(join(dir, 'test_batch.bin'), records(9));
-    const options = { cifarDir: dir, cifarRecordsPerFile: 'any', sizes: [20], testSize: 10, seeds: 1, epochs: 1, wideningFactor: 1, batchNormMomentum: 0.9, models: ['wrn-pmoe'] };
+    const options = {
+      cifarDir: dir,
+      cifarRecordsPerFile: 'any',
+      sizes: [20],
+      testSize: 10,
+      seeds: 1,
+      epochs: 1,
+      wideningFactor: 1,
+      batchNormMomentum: 0.9,
+      models: ['wrn-pmoe'],
+    };
     const [spec, ...rest] = expand('fig14', options);
     assert.equal(rest.length, 0);
     const record = await runOnce(spec);
@@ -186,4 +260,3 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
     await assert.rejects(runOnce(strict), /cifar-fixture\/(data|test)_batch(_\d)?\.bin: holds 20 records .* but expected 10000 records/);
   });
 });
-

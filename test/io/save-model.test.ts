@@ -18,14 +18,25 @@ describe('saveModel and loadModel: one pair for every model a user trains', () =
     const dir = await mkdtemp(join(tmpdir(), 'pmoe-save-model-'));
     try {
       const pmoe = new TwoLayerPmoe({ patchCount: 6, patchDim: 5, experts: 3, neuronsPerExpert: 2, patchesPerExpert: 2, seed: rng.int(1000) });
-      const patches = tf.tensor3d(Array.from({ length: 4 * 6 * 5 }, () => rng.normal()), [4, 6, 5]);
+      const patches = tf.tensor3d(
+        Array.from({ length: 4 * 6 * 5 }, () => rng.normal()),
+        [4, 6, 5],
+      );
       await saveModel(pmoe, join(dir, 'pmoe'));
       const pmoeBack = await loadModel(join(dir, 'pmoe'));
       assert.ok(pmoeBack instanceof TwoLayerPmoe);
       assert.deepEqual(Array.from(pmoeBack.forward(patches).dataSync()), Array.from(pmoe.forward(patches).dataSync()));
 
-      const layers = tfl.sequential({ layers: [tfl.layers.inputLayer({ inputShape: [4, 4, 2] }), patchMoE({ patchSize: 2, experts: 2, patchesPerExpert: 2, filtersPerExpert: 3, seed: rng.int(1000) })] });
-      const images = tf.tensor4d(Array.from({ length: 3 * 4 * 4 * 2 }, () => rng.normal()), [3, 4, 4, 2]);
+      const layers = tfl.sequential({
+        layers: [
+          tfl.layers.inputLayer({ inputShape: [4, 4, 2] }),
+          patchMoE({ patchSize: 2, experts: 2, patchesPerExpert: 2, filtersPerExpert: 3, seed: rng.int(1000) }),
+        ],
+      });
+      const images = tf.tensor4d(
+        Array.from({ length: 3 * 4 * 4 * 2 }, () => rng.normal()),
+        [3, 4, 4, 2],
+      );
       await saveModel(layers, join(dir, 'layers'));
       const layersBack = await loadModel(join(dir, 'layers'));
       assert.ok(layersBack instanceof tfl.LayersModel);

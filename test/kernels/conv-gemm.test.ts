@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { convFilterGradient, convForward, convGeometry, convInputGradient } from '../../src/kernels/conv-gemm.js';
-import { gemmThreads, setGemmThreads } from '../../src/kernels/gemm-threads.js';
+import { setGemmThreads } from '../../src/kernels/gemm-threads.js';
 import { freshRng, gaussian } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
 import type { ConvCase } from '../support/conv-case.js';
@@ -20,8 +20,30 @@ const CASES: ConvCase[] = [
   { name: '4x4 patches stride 4', x: [3, 8, 12, 4], filter: [4, 4, 4, 8], strides: 4, pad: 'valid' },
   { name: 'kernel smaller than the stride (2x2 stride 3)', x: [2, 11, 10, 4], filter: [2, 2, 4, 4], strides: 3, pad: 'valid' },
   { name: 'non-square 3x5 kernel, strides [1, 2]', x: [2, 9, 11, 8], filter: [3, 5, 8, 4], strides: [1, 2], pad: 'same' },
-  { name: 'explicit asymmetric pad, strides [2, 1]', x: [2, 10, 9, 4], filter: [3, 2, 4, 8], strides: [2, 1], pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
-  { name: 'pad wider than the kernel', x: [1, 6, 6, 4], filter: [2, 2, 4, 4], strides: 1, pad: [[0, 0], [3, 0], [0, 3], [0, 0]] },
+  {
+    name: 'explicit asymmetric pad, strides [2, 1]',
+    x: [2, 10, 9, 4],
+    filter: [3, 2, 4, 8],
+    strides: [2, 1],
+    pad: [
+      [0, 0],
+      [2, 1],
+      [0, 3],
+      [0, 0],
+    ],
+  },
+  {
+    name: 'pad wider than the kernel',
+    x: [1, 6, 6, 4],
+    filter: [2, 2, 4, 4],
+    strides: 1,
+    pad: [
+      [0, 0],
+      [3, 0],
+      [0, 3],
+      [0, 0],
+    ],
+  },
 ];
 
 const TOLERANCE = 1e-5;
@@ -40,7 +62,8 @@ describe('conv-gemm: convolutions and their gradients by per-tap SIMD products o
       await initEngine('cpu');
       const expected = tf.tidy(() => {
         const [x, f, dy] = [tf.tensor4d(xVals, c.x), tf.tensor4d(fVals, c.filter), tf.tensor4d(dyVals, info.outShape as [number, number, number, number])];
-        const run = (name: string, inputs: tf.NamedTensorMap, extra: tf.NamedAttrMap) => (tf.engine().runKernel(name, inputs, { ...attrs, ...extra }) as tf.Tensor).dataSync();
+        const run = (name: string, inputs: tf.NamedTensorMap, extra: tf.NamedAttrMap) =>
+          (tf.engine().runKernel(name, inputs, { ...attrs, ...extra }) as tf.Tensor).dataSync();
         return {
           out: tf.add(tf.conv2d(x, f, c.strides, c.pad), tf.tensor1d(bVals)).dataSync(),
           dx: run('Conv2DBackpropInput', { dy, filter: f }, { inputShape: c.x }),
@@ -74,7 +97,16 @@ describe('conv-gemm: convolutions and their gradients by per-tap SIMD products o
 
   test('declines dilations, NCHW and output channels not a multiple of 4', () => {
     const info = (x: number[], filter: number[], dilations: number, format: 'channelsLast' | 'channelsFirst' = 'channelsLast') =>
-      tf.backend_util.computeConv2DInfo(x as [number, number, number, number], filter as [number, number, number, number], 1, dilations, 'same', undefined, false, format);
+      tf.backend_util.computeConv2DInfo(
+        x as [number, number, number, number],
+        filter as [number, number, number, number],
+        1,
+        dilations,
+        'same',
+        undefined,
+        false,
+        format,
+      );
     assert.equal(convGeometry(info([1, 8, 8, 4], [3, 3, 4, 4], 2)), null);
     assert.equal(convGeometry(info([1, 4, 8, 8], [3, 3, 4, 4], 1, 'channelsFirst')), null);
     assert.equal(convGeometry(info([1, 8, 8, 4], [3, 3, 4, 6], 1)), null);

@@ -8,7 +8,11 @@ describe('PMOE_THREADS', () => {
     assert.equal(threadsSetting('1'), 1);
     assert.equal(threadsSetting('2'), 2);
     for (const bad of ['0', '-1', '1.5', 'two', ' ']) {
-      assert.throws(() => threadsSetting(bad), (error: Error) => error instanceof RangeError && /PMOE_THREADS must be a positive integer/.test(error.message) && error.message.includes(JSON.stringify(bad)));
+      assert.throws(
+        () => threadsSetting(bad),
+        (error: Error) =>
+          error instanceof RangeError && /PMOE_THREADS must be a positive integer/.test(error.message) && error.message.includes(JSON.stringify(bad)),
+      );
     }
   });
 
@@ -53,7 +57,10 @@ describe('the arena of the two-thread products (gemm-threads.ts)', () => {
   it('reports a full arena as ArenaFullError, and a failing job with its error, on whichever thread ran it', (t) => {
     const threads = gemmThreads();
     if (threads === null) return t.skip('the two-thread products need two cores and worker threads');
-    assert.throws(() => threads.alloc(2 ** 30), (error: Error) => error instanceof ArenaFullError && /do not fit the \d+-byte scratch of the arena/.test(error.message));
+    assert.throws(
+      () => threads.alloc(2 ** 30),
+      (error: Error) => error instanceof ArenaFullError && /do not fit the \d+-byte scratch of the arena/.test(error.message),
+    );
     threads.reset();
     // A row table pointing past the arena's 1 GiB: the worker's product traps.
     const rows = threads.alloc(8);
@@ -73,7 +80,16 @@ describe('the arena of the two-thread products (gemm-threads.ts)', () => {
 
 describe('split (gemm-threads.ts): the worker part runs on whichever thread takes it first', () => {
   /** C = A B + bias by gemmSeg with one segment, rows split 8 here / the rest by split(); returns C and who ran the worker's rows. */
-  function splitProduct(threads: NonNullable<ReturnType<typeof gemmThreads>>, a: Float32Array, b: Float32Array, bias: Float32Array, m: number, k: number, n: number, hereMs: number) {
+  function splitProduct(
+    threads: NonNullable<ReturnType<typeof gemmThreads>>,
+    a: Float32Array,
+    b: Float32Array,
+    bias: Float32Array,
+    m: number,
+    k: number,
+    n: number,
+    hereMs: number,
+  ) {
     const [aPtr, bPtr, biasPtr, cPtr] = [threads.alloc(m * k), threads.alloc(k * n), threads.alloc(n), threads.alloc(m * n)];
     const [rows, cRows] = [threads.alloc(m), threads.alloc(m)];
     const [floats, ints] = [threads.floats(), threads.ints()];
@@ -112,7 +128,10 @@ describe('split (gemm-threads.ts): the worker part runs on whichever thread take
         for (let j = 0; j < n; j++) {
           let sum = bias[j];
           for (let p = 0; p < k; p++) sum += a[i * k + p] * b[p * n + j];
-          assert.ok(Math.abs(c[i * n + j] - sum) <= 1e-5 * (1 + Math.abs(sum)), `C[${i}, ${j}] = ${c[i * n + j]}, expected ${sum} (worker part run by ${runBy})`);
+          assert.ok(
+            Math.abs(c[i * n + j] - sum) <= 1e-5 * (1 + Math.abs(sum)),
+            `C[${i}, ${j}] = ${c[i * n + j]}, expected ${sum} (worker part run by ${runBy})`,
+          );
         }
       }
     }

@@ -9,7 +9,6 @@ import { enableRelaxedSimd } from '../../src/kernels/relaxed-simd.js';
 const relaxedSimd = enableRelaxedSimd();
 import { relativeError } from '../support/relative-error.js';
 
-
 /** A [rows, cols] matrix of gaussians with a share `zeros` of exact zeros. */
 function matrix(rng: Rng, rows: number, cols: number, zeros = 0): Float32Array {
   return Float32Array.from({ length: rows * cols }, () => (rng.next() < zeros ? 0 : rng.normal()));
@@ -40,56 +39,57 @@ describe('SIMD products (engine/simd-gemm.ts) against float64 loops on fresh ran
     [9, 16, 8, 0],
   ] as const;
 
-  for (const [rowCount, width, n, picked] of shapes) for (const fused of [true, false]) {
-    it(`gemm, gemmT, spmm and spmmT (${fused ? 'fused' : 'separate'} multiply-add): A ${rowCount}x${width} (rows picked with repeats), N = ${n}, ${picked} rows`, () => {
-      const rng = freshRng(`simd-gemm ${rowCount}x${width}x${n}`);
-      const arena = new SimdArena(fused);
-      const aValues = matrix(rng, rowCount, width, 0.6);
-      const a = put(arena, aValues);
-      const sparse = arena.sparse(aValues, rowCount, width);
-      const pick = Array.from({ length: picked }, () => rng.int(rowCount));
-      const m = pad4(picked);
-      // Row tables padded to a multiple of 4 by repeating the last row, as the trainers do.
-      const addresses = arena.alloc(Math.max(m, 4));
-      const ids = arena.alloc(Math.max(m, 4));
-      arena.ints(addresses).set(Array.from({ length: m }, (_, i) => a.ptr + 4 * width * pick[Math.min(i, picked - 1)]));
-      arena.ints(ids).set(Array.from({ length: m }, (_, i) => pick[Math.min(i, picked - 1)]));
+  for (const [rowCount, width, n, picked] of shapes)
+    for (const fused of [true, false]) {
+      it(`gemm, gemmT, spmm and spmmT (${fused ? 'fused' : 'separate'} multiply-add): A ${rowCount}x${width} (rows picked with repeats), N = ${n}, ${picked} rows`, () => {
+        const rng = freshRng(`simd-gemm ${rowCount}x${width}x${n}`);
+        const arena = new SimdArena(fused);
+        const aValues = matrix(rng, rowCount, width, 0.6);
+        const a = put(arena, aValues);
+        const sparse = arena.sparse(aValues, rowCount, width);
+        const pick = Array.from({ length: picked }, () => rng.int(rowCount));
+        const m = pad4(picked);
+        // Row tables padded to a multiple of 4 by repeating the last row, as the trainers do.
+        const addresses = arena.alloc(Math.max(m, 4));
+        const ids = arena.alloc(Math.max(m, 4));
+        arena.ints(addresses).set(Array.from({ length: m }, (_, i) => a.ptr + 4 * width * pick[Math.min(i, picked - 1)]));
+        arena.ints(ids).set(Array.from({ length: m }, (_, i) => pick[Math.min(i, picked - 1)]));
 
-      // C = A_pick W, W [width, n].
-      const wValues = matrix(rng, width, n);
-      const w = put(arena, wValues);
-      const expected = new Float64Array(picked * n);
-      for (let i = 0; i < picked; i++) {
-        for (let j = 0; j < n; j++) {
-          for (let p = 0; p < width; p++) expected[i * n + j] += aValues[pick[i] * width + p] * wValues[p * n + j];
+        // C = A_pick W, W [width, n].
+        const wValues = matrix(rng, width, n);
+        const w = put(arena, wValues);
+        const expected = new Float64Array(picked * n);
+        for (let i = 0; i < picked; i++) {
+          for (let j = 0; j < n; j++) {
+            for (let p = 0; p < width; p++) expected[i * n + j] += aValues[pick[i] * width + p] * wValues[p * n + j];
+          }
         }
-      }
-      const dense = arena.alloc(m * n);
-      const viaSparse = arena.alloc(m * n);
-      arena.gemm(m, n, width, addresses, w, dense);
-      arena.spmm(m, n, ids, sparse, w, viaSparse);
-      assert.ok(relativeError(arena.floats(dense).subarray(0, picked * n), expected) < 1e-6, 'gemm');
-      // A zero term adds nothing, in either order: the sparse product gives the same floats.
-      assert.deepEqual(arena.floats(viaSparse), arena.floats(dense), 'spmm = gemm');
+        const dense = arena.alloc(m * n);
+        const viaSparse = arena.alloc(m * n);
+        arena.gemm(m, n, width, addresses, w, dense);
+        arena.spmm(m, n, ids, sparse, w, viaSparse);
+        assert.ok(relativeError(arena.floats(dense).subarray(0, picked * n), expected) < 1e-6, 'gemm');
+        // A zero term adds nothing, in either order: the sparse product gives the same floats.
+        assert.deepEqual(arena.floats(viaSparse), arena.floats(dense), 'spmm = gemm');
 
-      // C = A_pick^T D, D [picked, n].
-      const dValues = matrix(rng, picked, n);
-      const dy = put(arena, dValues);
-      const expectedT = new Float64Array(width * n);
-      for (let p = 0; p < picked; p++) {
-        for (let i = 0; i < width; i++) {
-          for (let j = 0; j < n; j++) expectedT[i * n + j] += aValues[pick[p] * width + i] * dValues[p * n + j];
+        // C = A_pick^T D, D [picked, n].
+        const dValues = matrix(rng, picked, n);
+        const dy = put(arena, dValues);
+        const expectedT = new Float64Array(width * n);
+        for (let p = 0; p < picked; p++) {
+          for (let i = 0; i < width; i++) {
+            for (let j = 0; j < n; j++) expectedT[i * n + j] += aValues[pick[p] * width + i] * dValues[p * n + j];
+          }
         }
-      }
-      const denseT = arena.alloc(pad4(width) * n);
-      const sparseT = arena.alloc(width * n);
-      arena.floats(sparseT).fill(Number.NaN); // spmmT zeroes its output first
-      arena.gemmT(pad4(width), n, picked, addresses, dy, denseT);
-      arena.spmmT(picked, n, ids, sparse, dy, sparseT);
-      assert.ok(relativeError(arena.floats(denseT).subarray(0, width * n), expectedT) < 1e-6, 'gemmT');
-      assert.deepEqual(arena.floats(sparseT), arena.floats(denseT).subarray(0, width * n), 'spmmT = gemmT');
-    });
-  }
+        const denseT = arena.alloc(pad4(width) * n);
+        const sparseT = arena.alloc(width * n);
+        arena.floats(sparseT).fill(Number.NaN); // spmmT zeroes its output first
+        arena.gemmT(pad4(width), n, picked, addresses, dy, denseT);
+        arena.spmmT(picked, n, ids, sparse, dy, sparseT);
+        assert.ok(relativeError(arena.floats(denseT).subarray(0, width * n), expectedT) < 1e-6, 'gemmT');
+        assert.deepEqual(arena.floats(sparseT), arena.floats(denseT).subarray(0, width * n), 'spmmT = gemmT');
+      });
+    }
 
   it('refuses shapes that are not multiples of 4 or do not fit their regions', () => {
     const arena = new SimdArena();
@@ -125,12 +125,18 @@ describe('SIMD products (engine/simd-gemm.ts) against float64 loops on fresh ran
       const pool = matrix(rng, 30, segK); // segments are rows of this pool, picked at random
       const poolAt = place(pool);
       const picks = Int32Array.from({ length: segs * m }, () => rng.int(30)); // segment-major: pick of (s, i) at s m + i
-      const rows = place(Int32Array.from(picks, (r) => poolAt + 4 * r * segK), true);
+      const rows = place(
+        Int32Array.from(picks, (r) => poolAt + 4 * r * segK),
+        true,
+      );
       const b = matrix(rng, segs * segK, n);
       const bias = matrix(rng, 1, n);
       const order = Int32Array.from({ length: m }, (_, i) => (i * 5) % m); // C's row i written at output row order[i]
       const c = place(new Float32Array(m * n));
-      const crows = place(Int32Array.from(order, (r) => c + 4 * r * n), true);
+      const crows = place(
+        Int32Array.from(order, (r) => c + 4 * r * n),
+        true,
+      );
       kernels.gemmSeg(m, n, segK, segs, rows, m, place(b), crows, place(bias));
       const expected = new Float64Array(m * n);
       for (let i = 0; i < m; i++) {
@@ -145,8 +151,14 @@ describe('SIMD products (engine/simd-gemm.ts) against float64 loops on fresh ran
 
       const scales = matrix(rng, 1, m);
       const scaled = place(new Float32Array(m * n));
-      const arows = place(Int32Array.from({ length: m }, (_, i) => c + 4 * i * n), true);
-      const targets = place(Int32Array.from(order, (r) => scaled + 4 * r * n), true);
+      const arows = place(
+        Int32Array.from({ length: m }, (_, i) => c + 4 * i * n),
+        true,
+      );
+      const targets = place(
+        Int32Array.from(order, (r) => scaled + 4 * r * n),
+        true,
+      );
       kernels.scaleRows(m, n, arows, targets, place(scales));
       const want = new Float64Array(m * n);
       for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) want[order[i] * n + j] = scales[i] * out[i * n + j];

@@ -34,7 +34,11 @@ describe('the wasm backend internals adapter (engine/wasm-internals.ts)', () => 
       const before = backend.numDataIds();
       assert.throws(
         () => checkWasmInternals(doctored(backend, members)),
-        (error: Error) => error instanceof WasmInternalsError && what.test(error.message) && versions.test(error.message) && /rely on internals of @tensorflow\/tfjs-backend-wasm 4\.22/.test(error.message),
+        (error: Error) =>
+          error instanceof WasmInternalsError &&
+          what.test(error.message) &&
+          versions.test(error.message) &&
+          /rely on internals of @tensorflow\/tfjs-backend-wasm 4\.22/.test(error.message),
       );
       assert.equal(backend.numDataIds(), before, 'the probe tensor freed');
     }

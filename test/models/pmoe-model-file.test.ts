@@ -48,10 +48,20 @@ describe('pmoe model file', () => {
       await initEngine(backend);
       const dir = await mkdtemp(join(tmpdir(), 'pmoe-model-file-'));
       try {
-        for (const [classes, gate] of [[2, 'softmax-selected'], [3, 'hard']] as const) {
-          const model = trainedLooking({ patchCount: 6, patchDim: 5, experts: 3, neuronsPerExpert: 2, patchesPerExpert: 2, classes, gate, seed: 7 }, `file-${classes}`);
+        for (const [classes, gate] of [
+          [2, 'softmax-selected'],
+          [3, 'hard'],
+        ] as const) {
+          const model = trainedLooking(
+            { patchCount: 6, patchDim: 5, experts: 3, neuronsPerExpert: 2, patchesPerExpert: 2, classes, gate, seed: 7 },
+            `file-${classes}`,
+          );
           const patches = tf.tensor3d(Float32Array.from(gaussian(freshRng(`patches-${classes}`), 4 * 6 * 5)), [4, 6, 5]);
-          const extras = { data: { source: 'mnist-patch', trainSize: 40, gridSize: 4 }, training: { model: 'joint', epochs: 3 }, metrics: { testAccuracy: 0.75 } };
+          const extras = {
+            data: { source: 'mnist-patch', trainSize: 40, gridSize: 4 },
+            training: { model: 'joint', epochs: 3 },
+            metrics: { testAccuracy: 0.75 },
+          };
           const path = await saveTwoLayerPmoe(model, join(dir, `model-${classes}`), extras);
           assert.deepEqual(await readdir(join(dir, `model-${classes}`)), ['pmoe-model.json'], 'one file, no temporary left behind');
           const loaded = await loadTwoLayerPmoe(join(dir, `model-${classes}`));
@@ -86,10 +96,19 @@ describe('pmoe model file', () => {
       ['another format', JSON.stringify({ ...good, format: 'layers-model' }), /format: must be 'pmoe-two-layer'/],
       ['a newer version', JSON.stringify({ ...good, version: 2 }), /version: must be 1/],
       ['a bad config', JSON.stringify({ ...good, config: { ...good.config, patchesPerExpert: 9 } }), /config\.patchesPerExpert/],
-      ['a shape that does not fit the config', JSON.stringify({ ...good, weights: { ...good.weights, routers: { ...good.weights.routers, shape: [2, 3] } } }), /weights\.routers has shape \[2, 3\] but the config asks for \[3, 2\]/],
-      ['truncated weights', JSON.stringify({ ...good, weights: { ...good.weights, experts: { ...good.weights.experts, base64: good.weights.experts.base64.slice(0, 32) } } }), /weights\.experts: 6 values for shape \[2, 3, 2\] \(12\)/],
+      [
+        'a shape that does not fit the config',
+        JSON.stringify({ ...good, weights: { ...good.weights, routers: { ...good.weights.routers, shape: [2, 3] } } }),
+        /weights\.routers has shape \[2, 3\] but the config asks for \[3, 2\]/,
+      ],
+      [
+        'truncated weights',
+        JSON.stringify({ ...good, weights: { ...good.weights, experts: { ...good.weights.experts, base64: good.weights.experts.base64.slice(0, 32) } } }),
+        /weights\.experts: 6 values for shape \[2, 3, 2\] \(12\)/,
+      ],
     ];
-    const withWeights = (name: 'routers' | 'experts' | 'output', base64: string) => JSON.stringify({ ...good, weights: { ...good.weights, [name]: { ...good.weights[name], base64 } } });
+    const withWeights = (name: 'routers' | 'experts' | 'output', base64: string) =>
+      JSON.stringify({ ...good, weights: { ...good.weights, [name]: { ...good.weights[name], base64 } } });
     const poisoned = (name: 'routers' | 'experts' | 'output', at: number, value: number) => {
       const values = base64ToFloat32(good.weights[name].base64);
       values[at] = value;
@@ -97,19 +116,35 @@ describe('pmoe model file', () => {
     };
     // Caught by the validation alone, before any model is built or page written.
     const validationCases: [string, string, RegExp][] = [
-      ['base64 with a character outside the alphabet', withWeights('routers', `${good.weights.routers.base64.slice(0, 4)}*${good.weights.routers.base64.slice(5)}`), /m\.json: weights\.routers: base64 is not valid base64/],
+      [
+        'base64 with a character outside the alphabet',
+        withWeights('routers', `${good.weights.routers.base64.slice(0, 4)}*${good.weights.routers.base64.slice(5)}`),
+        /m\.json: weights\.routers: base64 is not valid base64/,
+      ],
       ['base64 cut mid-group (no padding)', withWeights('experts', good.weights.experts.base64.slice(0, -3)), /weights\.experts: base64 is not valid base64/],
       ['base64 with spaces', withWeights('output', ` ${good.weights.output.base64}`), /weights\.output: base64 is not valid base64/],
-      ['truncated weights (whole groups)', withWeights('experts', good.weights.experts.base64.slice(0, 32)), /m\.json: weights\.experts: 6 values for shape \[2, 3, 2\] \(12\): truncated/],
+      [
+        'truncated weights (whole groups)',
+        withWeights('experts', good.weights.experts.base64.slice(0, 32)),
+        /m\.json: weights\.experts: 6 values for shape \[2, 3, 2\] \(12\): truncated/,
+      ],
       ['a NaN weight', poisoned('routers', 3, Number.NaN), /weights\.routers: value 3 is NaN; a model's weights must be finite/],
       ['an infinite weight', poisoned('experts', 11, Number.NEGATIVE_INFINITY), /weights\.experts: value 11 is -Infinity/],
       ['an infinite output weight', poisoned('output', 0, Number.POSITIVE_INFINITY), /weights\.output: value 0 is Infinity/],
     ];
     for (const [what, text, message] of [...cases, ...validationCases]) {
-      assert.throws(() => deserializeTwoLayerPmoe(parsePmoeModelFile(text, 'm.json')), (error: Error) => error instanceof PmoeModelFileError && message.test(error.message), what);
+      assert.throws(
+        () => deserializeTwoLayerPmoe(parsePmoeModelFile(text, 'm.json')),
+        (error: Error) => error instanceof PmoeModelFileError && message.test(error.message),
+        what,
+      );
     }
     for (const [what, text, message] of validationCases) {
-      assert.throws(() => parsePmoeModelFile(text, 'm.json'), (error: Error) => error instanceof PmoeModelFileError && message.test(error.message), what);
+      assert.throws(
+        () => parsePmoeModelFile(text, 'm.json'),
+        (error: Error) => error instanceof PmoeModelFileError && message.test(error.message),
+        what,
+      );
     }
     const dir = await mkdtemp(join(tmpdir(), 'pmoe-model-file-'));
     try {

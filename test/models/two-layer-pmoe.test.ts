@@ -83,7 +83,10 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
 for (const backend of BACKENDS) {
   describe(`two-layer pMoE on ${backend}`, () => {
     for (const gate of GATE_MODES) {
-      for (const [pooling, classes] of [['selected', 2], ['all', 3]] as const) {
+      for (const [pooling, classes] of [
+        ['selected', 2],
+        ['all', 3],
+      ] as const) {
         it(`forward and gradients match float64 finite differences (gate ${gate}, pooling ${pooling}, ${classes} classes)`, async () => {
           await initEngine(backend);
           const { model, shape, weights, patches, probe } = makeCase(gate, pooling, classes, `${backend}-${gate}-${pooling}`);
@@ -97,11 +100,20 @@ for (const backend of BACKENDS) {
           const routerFd = finiteDifferences(patches, weights, shape, probe, (w) => w.routers);
           const routerGrad = grads[model.routers.name]?.dataSync() ?? new Float32Array(shape.d * shape.k);
           if (gate === 'hard') {
-            assert.ok(routerGrad.every((v) => v === 0), 'hard gates give the router no gradient');
-            assert.ok(routerFd.gradient.every((v) => Number.isNaN(v) || Math.abs(v) < 1e-9), 'reference agrees: hard gates do not depend on the router');
+            assert.ok(
+              routerGrad.every((v) => v === 0),
+              'hard gates give the router no gradient',
+            );
+            assert.ok(
+              routerFd.gradient.every((v) => Number.isNaN(v) || Math.abs(v) < 1e-9),
+              'reference agrees: hard gates do not depend on the router',
+            );
           } else {
             assertClose(routerGrad, routerFd.gradient, 'router gradient');
-            assert.ok(routerGrad.some((v) => v !== 0), 'soft gates pass a gradient to the router');
+            assert.ok(
+              routerGrad.some((v) => v !== 0),
+              'soft gates pass a gradient to the router',
+            );
           }
           const expertGrad = grads[model.experts.name].dataSync();
           const perExpert = shape.d * shape.neuronsPerExpert;

@@ -6,14 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { loadModelFiles, saveModelFiles } from '../../src/io/model-files.js';
-import {
-  buildWideResNet,
-  buildWrnPmoe,
-  trainableParams,
-  WRN_PMOE_CELEBA,
-  WRN_PMOE_CIFAR,
-  type WrnPmoeOptions,
-} from '../../src/models/wide-resnet.js';
+import { buildWideResNet, buildWrnPmoe, trainableParams, WRN_PMOE_CELEBA, WRN_PMOE_CIFAR, type WrnPmoeOptions } from '../../src/models/wide-resnet.js';
 import { PatchMoE } from '../../src/routing/patch-moe-layer.js';
 import { freshRng } from '../support/random.js';
 
@@ -173,8 +166,16 @@ describe('Wide-ResNet and WRN-pMoE', () => {
   const gradientCases: [string, (seed: number) => tfl.LayersModel, number][] = [
     ['WRN', (seed) => buildWideResNet({ wideningFactor: 1, classes: 3, inputSize: 16, seed }), 3],
     // CelebA-style experts (3x3 convs on 2x2 patches, k = 8, l = 2) and CIFAR-style (1x1 on 1x1, k = 4).
-    ['WRN-pMoE, 3x3 experts', (seed) => buildWrnPmoe({ wideningFactor: 1, classes: 3, inputSize: 16, patchSize: 2, experts: 8, patchesPerExpert: 2, kernelSize: 3, seed }), 3],
-    ['WRN-pMoE, 1x1 experts', (seed) => buildWrnPmoe({ wideningFactor: 1, classes: 3, inputSize: 16, patchSize: 1, experts: 4, patchesPerExpert: 4, kernelSize: 1, seed }), 3],
+    [
+      'WRN-pMoE, 3x3 experts',
+      (seed) => buildWrnPmoe({ wideningFactor: 1, classes: 3, inputSize: 16, patchSize: 2, experts: 8, patchesPerExpert: 2, kernelSize: 3, seed }),
+      3,
+    ],
+    [
+      'WRN-pMoE, 1x1 experts',
+      (seed) => buildWrnPmoe({ wideningFactor: 1, classes: 3, inputSize: 16, patchSize: 1, experts: 4, patchesPerExpert: 4, kernelSize: 1, seed }),
+      3,
+    ],
   ];
   for (const [what, build, classes] of gradientCases) {
     it(`${what}: gradients of every trainable weight on wasm match the cpu backend (BN in training mode)`, async () => {
@@ -211,7 +212,10 @@ describe('Wide-ResNet and WRN-pMoE', () => {
       });
       // The routers learn through the gates; every expert and every conv kernel gets a real gradient.
       const learning = cpu.names.filter((name, i) => /kernel|gamma|beta/.test(name) && scales[i] > floor);
-      assert.deepEqual(learning, cpu.names.filter((name) => /kernel|gamma|beta/.test(name)));
+      assert.deepEqual(
+        learning,
+        cpu.names.filter((name) => /kernel|gamma|beta/.test(name)),
+      );
       if (what.includes('pMoE')) assert.ok(cpu.names.some((name) => name.includes('router/kernel')));
     });
   }

@@ -12,7 +12,10 @@ describe("an image run's model spec", () => {
     assert.equal(config.architecture, 'wrn-pmoe');
     if (config.architecture !== 'wrn-pmoe') return;
     assert.deepEqual([config.classes, config.inputSize, config.channels, config.seed], [4, 32, 1, 3]);
-    assert.deepEqual([config.experts, config.patchesPerExpert, config.patchSize, config.kernelSize, config.gate, config.batchNormMomentum], [4, 16, 1, 1, 'softmax-all', 0.99]);
+    assert.deepEqual(
+      [config.experts, config.patchesPerExpert, config.patchSize, config.kernelSize, config.gate, config.batchNormMomentum],
+      [4, 16, 1, 1, 'softmax-all', 0.99],
+    );
     const model = buildWrnModel(config);
     assert.deepEqual(model.inputs[0].shape, [null, 32, 32, 1]);
     assert.deepEqual(model.outputs[0].shape, [null, 4]);
@@ -25,7 +28,13 @@ describe("an image run's model spec", () => {
   it('refuses what the run fixes, options of the other architecture and unknown architectures, naming the option', () => {
     assert.throws(() => resolveWrnModel({ architecture: 'wrn', classes: 10 } as WrnModelSpec, fixed), /model\.classes: set by the run .* \(got 10\)/);
     assert.throws(() => resolveWrnModel({ architecture: 'wrn', experts: 4 } as WrnModelSpec, fixed), /model: unknown option 'experts'/);
-    assert.throws(() => resolveWrnModel({ architecture: 'resnet' } as unknown as WrnModelSpec, fixed), /model\.architecture: must be one of 'wrn', 'wrn-pmoe' \(got "resnet"\)/);
-    assert.throws(() => resolveWrnModel({ architecture: 'wrn-pmoe', wideningFactor: 1, patchSize: 3 }, fixed), /model\.patchSize: must tile the last feature map 8x8/);
+    assert.throws(
+      () => resolveWrnModel({ architecture: 'resnet' } as unknown as WrnModelSpec, fixed),
+      /model\.architecture: must be one of 'wrn', 'wrn-pmoe' \(got "resnet"\)/,
+    );
+    assert.throws(
+      () => resolveWrnModel({ architecture: 'wrn-pmoe', wideningFactor: 1, patchSize: 3 }, fixed),
+      /model\.patchSize: must tile the last feature map 8x8/,
+    );
   });
 });

@@ -10,7 +10,12 @@ import { relativeError } from '../support/relative-error.js';
 type Op = typeof batchNormTraining;
 
 /** [y, mean, variance] and the gradients of sum(y p) + sum(mean q) + sum(variance r) w.r.t. x, gamma, beta. */
-function evaluate(op: Op, values: { x: Float32Array; gamma: Float32Array; beta: Float32Array; p: Float32Array; q: Float32Array; r: Float32Array }, shape: number[], withStats: boolean) {
+function evaluate(
+  op: Op,
+  values: { x: Float32Array; gamma: Float32Array; beta: Float32Array; p: Float32Array; q: Float32Array; r: Float32Array },
+  shape: number[],
+  withStats: boolean,
+) {
   return tf.tidy(() => {
     const channels = shape[shape.length - 1];
     const [x, gamma, beta] = [tf.tensor(values.x, shape), tf.tensor1d(values.gamma), tf.tensor1d(values.beta)];
@@ -21,7 +26,9 @@ function evaluate(op: Op, values: { x: Float32Array; gamma: Float32Array; beta: 
       const main = tf.sum(tf.mul(y, p));
       return withStats ? tf.addN([main, tf.sum(tf.mul(mean, q)), tf.sum(tf.mul(variance, r))]) : main;
     };
-    const grads = tf.grads(loss)([x, gamma, beta]).map((t) => t.dataSync().slice());
+    const grads = tf
+      .grads(loss)([x, gamma, beta])
+      .map((t) => t.dataSync().slice());
     assert.equal(outputs[1].length, channels);
     return { outputs, grads };
   });
@@ -89,7 +96,15 @@ describe('TrainingBatchNormalization: the layer on the fused op', () => {
       gamma.assign(tf.tensor1d(gammaValues));
       const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, probe)), [gamma, beta]);
       const inference = (layer.apply(x, { training: false }) as tf.Tensor).dataSync();
-      return { value: value.dataSync()[0], grads: Object.values(grads).map((g) => g.dataSync()), moving: layer.getWeights().slice(2).map((w) => w.dataSync()), inference };
+      return {
+        value: value.dataSync()[0],
+        grads: Object.values(grads).map((g) => g.dataSync()),
+        moving: layer
+          .getWeights()
+          .slice(2)
+          .map((w) => w.dataSync()),
+        inference,
+      };
     });
     const [base, fused] = results;
     assert.ok(Math.abs(fused.value - base.value) <= 1e-4 * Math.max(1, Math.abs(base.value)), `loss ${fused.value} vs ${base.value}`);

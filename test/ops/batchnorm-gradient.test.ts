@@ -10,7 +10,11 @@ function plainBatchNorm(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, offs
 
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`batch-norm gradient on ${backend}`, () => {
-    for (const shape of [[3, 5, 4, 6], [7, 3], [2, 3, 3, 1]]) {
+    for (const shape of [
+      [3, 5, 4, 6],
+      [7, 3],
+      [2, 3, 3, 1],
+    ]) {
       it(`matches the plain formulation's autodiff for x of shape [${shape}]`, async () => {
         await initEngine(backend);
         const rng = freshRng(`batchnorm-${backend}-${shape}`);
@@ -23,7 +27,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const scale = tf.randomNormal([channels], 0, 1, 'float32', seed());
         const probe = tf.randomNormal(shape, 0, 1, 'float32', seed());
         const epsilon = 1e-3;
-        const loss = (f: typeof plainBatchNorm) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(f(a, b, c, d, e, epsilon), probe));
+        const loss = (f: typeof plainBatchNorm) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor, e: tf.Tensor) =>
+          tf.sum(tf.mul(f(a, b, c, d, e, epsilon), probe));
         const fused = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor, e: tf.Tensor) => tf.batchNorm(a, b, c, d, e, epsilon);
         const inputs = [x, mean, variance, offset, scale];
         const expected = tf.grads(loss(plainBatchNorm))(inputs);

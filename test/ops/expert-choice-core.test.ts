@@ -47,7 +47,11 @@ describe('the routing core (ops/expert-choice-core.ts) against route() on fresh 
         const used = new Float64Array(batch * n * k);
         for (let r = 0; r < batch * n; r++) for (let s = 0; s < k; s++) used[r * k + s] = dScores[r * stride + s];
         assert.ok(used.every(Number.isFinite), 'the whole column written');
-        if (gate === 'hard') assert.ok(used.every((v) => v === 0), 'hard gates pass no gradient');
+        if (gate === 'hard')
+          assert.ok(
+            used.every((v) => v === 0),
+            'hard gates pass no gradient',
+          );
         else assert.ok(relativeError(used, reference.grad) < 1e-5, `gradient: ${relativeError(used, reference.grad)}`);
         for (let r = 0; r < batch * n; r++) assert.ok(Number.isNaN(dScores[r * stride + k]), 'padding columns untouched');
       });

@@ -32,14 +32,21 @@ for (const backend of ['cpu', 'wasm'] as const) {
           const [batch, n, k, l] = [5, 24, 3, 7];
           const values = Array.from({ length: batch * n * k }, () => (tied ? rng.int(4) : 3 * rng.normal()));
           const scores = tf.tensor2d(values, [batch * n, k]);
-          const probe = tf.tensor3d(Array.from({ length: batch * k * l }, () => rng.normal()), [batch, k, l]);
+          const probe = tf.tensor3d(
+            Array.from({ length: batch * k * l }, () => rng.normal()),
+            [batch, k, l],
+          );
           const before = tf.memory().numTensors;
           const fast = run(expertChoice, scores, n, l, gate, probe);
           assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
           const reference = run(viaRoute, scores, n, l, gate, probe);
           assert.deepEqual(fast.indices, reference.indices, 'indices (ties to the lower patch)');
           assert.ok(relativeError(fast.gates, reference.gates) < 1e-6, `gates: ${relativeError(fast.gates, reference.gates)}`);
-          if (gate === 'hard') assert.ok(fast.grad.every((v) => v === 0), 'hard gates pass no gradient');
+          if (gate === 'hard')
+            assert.ok(
+              fast.grad.every((v) => v === 0),
+              'hard gates pass no gradient',
+            );
           else assert.ok(relativeError(fast.grad, reference.grad) < 1e-5, `gradient: ${relativeError(fast.grad, reference.grad)}`);
           const profile = await tf.profile(() => tf.tidy(() => expertChoice(scores, n, l, gate).gates));
           assert.ok(profile.kernelNames.includes(EXPERT_CHOICE), `kernels run: ${profile.kernelNames}`);

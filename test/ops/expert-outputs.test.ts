@@ -38,8 +38,12 @@ function valueAndGradients(shape: Shape, values: Record<string, Float64Array>, r
   return tf.tidy(() => {
     const x = tf.tensor2d(Float32Array.from(values.x), [rowCount, channels]);
     const gates = tf.tensor2d(Float32Array.from(values.gates), [experts, perExpert]);
-    const kernels = Array.from({ length: experts }, (_, s) => tf.tensor2d(Float32Array.from(values.kernels.subarray(s * channels * filters, (s + 1) * channels * filters)), [channels, filters]));
-    const biases = shape.bias ? Array.from({ length: experts }, (_, s) => tf.tensor1d(Float32Array.from(values.biases.subarray(s * filters, (s + 1) * filters)))) : [];
+    const kernels = Array.from({ length: experts }, (_, s) =>
+      tf.tensor2d(Float32Array.from(values.kernels.subarray(s * channels * filters, (s + 1) * channels * filters)), [channels, filters]),
+    );
+    const biases = shape.bias
+      ? Array.from({ length: experts }, (_, s) => tf.tensor1d(Float32Array.from(values.biases.subarray(s * filters, (s + 1) * filters))))
+      : [];
     const probe = tf.tensor2d(Float32Array.from(values.probe), [rowCount, experts * filters]);
     const apply = (...args: tf.Tensor[]) => {
       const [xArg, gatesArg, ...rest] = args;
@@ -90,7 +94,14 @@ describe('expertOutputs (k gated 1x1 experts written to their rows, one op on wa
           assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
           const takesFastPath = perExpert % 4 === 0 && channels % 4 === 0 && filters % 4 === 0;
           const profile = await tf.profile(() =>
-            tf.tidy(() => expertOutputs(tf.zeros([rowCount, channels]), rows, tf.zeros([experts, perExpert]), Array.from({ length: experts }, () => tf.zeros([channels, filters]) as tf.Tensor2D))),
+            tf.tidy(() =>
+              expertOutputs(
+                tf.zeros([rowCount, channels]),
+                rows,
+                tf.zeros([experts, perExpert]),
+                Array.from({ length: experts }, () => tf.zeros([channels, filters]) as tf.Tensor2D),
+              ),
+            ),
           );
           assert.equal(profile.kernelNames.includes(EXPERT_OUTPUTS), takesFastPath, `kernels run: ${profile.kernelNames.join(', ')}`);
           for (const key of ['output', 'dx', 'dgates', 'dkernels', 'dbiases'] as const) {
@@ -114,9 +125,15 @@ describe('expertOutputs (k gated 1x1 experts written to their rows, one op on wa
     const gates = tf.zeros([2, 4]) as tf.Tensor2D;
     const before = tf.memory().numTensors;
     assert.throws(() => expertOutputs(x, Int32Array.from([0, 1, 2, 1, 4, 5, 6, 7]), gates, kernels), /expert 0 lists row 1 twice/);
-    assert.throws(() => expertOutputs(x, Int32Array.from([0, 1, 2, 3, 4, 5, 6, 8]), gates, kernels), /rows\[7\] = 8 is out of range; allowed row indices are 0\.\.7/);
+    assert.throws(
+      () => expertOutputs(x, Int32Array.from([0, 1, 2, 3, 4, 5, 6, 8]), gates, kernels),
+      /rows\[7\] = 8 is out of range; allowed row indices are 0\.\.7/,
+    );
     assert.throws(() => expertOutputs(x, Int32Array.from([0, 1, 2, 3, 4, 5, 6]), gates, kernels), /7 rows for 2 experts/);
-    assert.throws(() => expertOutputs(x, Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), tf.zeros([4, 2]) as tf.Tensor2D, kernels), /gates must be \[2, 4\], got \[4,2\]/);
+    assert.throws(
+      () => expertOutputs(x, Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), tf.zeros([4, 2]) as tf.Tensor2D, kernels),
+      /gates must be \[2, 4\], got \[4,2\]/,
+    );
     assert.equal(tf.memory().numTensors, before + 1, 'only the gates made for the last call');
     tf.dispose([x, gates, ...kernels]);
   });

@@ -20,8 +20,10 @@ describe('installing pmoe kernels (engine/fast-kernels.ts)', () => {
     for (let round = 0; round < 2; round++) {
       const handle = await core.useFastKernels();
       assert.equal(await core.useFastKernels(), handle, 'idempotent while installed');
-      for (const key of ['wasm/Conv2D', 'wasm/BatchMatMul', 'wasm/GatherV2', 'gradient/Relu', 'gradient/FusedBatchNorm']) assert.ok(handle.replaced.includes(key), `${key} replaced`);
-      for (const key of ['wasm/Conv2DBackpropFilter', 'cpu/PmoeExpertChoice', 'wasm/PmoeExpertOutputs', 'gradient/TopK']) assert.ok(handle.added.includes(key), `${key} added`);
+      for (const key of ['wasm/Conv2D', 'wasm/BatchMatMul', 'wasm/GatherV2', 'gradient/Relu', 'gradient/FusedBatchNorm'])
+        assert.ok(handle.replaced.includes(key), `${key} replaced`);
+      for (const key of ['wasm/Conv2DBackpropFilter', 'cpu/PmoeExpertChoice', 'wasm/PmoeExpertOutputs', 'gradient/TopK'])
+        assert.ok(handle.added.includes(key), `${key} added`);
       assert.notEqual(tf.getKernel('Conv2D', 'wasm')?.kernelFunc, conv?.kernelFunc);
       assert.notEqual(tf.getGradient('Relu'), relu);
       if (round === 0) handle.restore();
@@ -38,7 +40,11 @@ describe('installing pmoe kernels (engine/fast-kernels.ts)', () => {
     assert.doesNotThrow(() => checkTfjsVersions({ '@tensorflow/tfjs-core': TFJS_VERSION }));
     assert.throws(
       () => checkTfjsVersions({ '@tensorflow/tfjs-core': TFJS_VERSION, '@tensorflow/tfjs-backend-wasm': '4.21.0' }),
-      (error: Error) => error instanceof TfjsVersionError && error.message.includes(`needs TensorFlow.js ${TFJS_VERSION}`) && error.message.includes('found @tensorflow/tfjs-backend-wasm 4.21.0') && !error.message.includes('tfjs-core 4'),
+      (error: Error) =>
+        error instanceof TfjsVersionError &&
+        error.message.includes(`needs TensorFlow.js ${TFJS_VERSION}`) &&
+        error.message.includes('found @tensorflow/tfjs-backend-wasm 4.21.0') &&
+        !error.message.includes('tfjs-core 4'),
     );
   });
 

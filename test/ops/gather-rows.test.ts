@@ -17,8 +17,7 @@ interface Case {
   rows: (rng: Rng, rowCount: number) => number[];
 }
 
-const uniformRows = (count: number) => (rng: Rng, rowCount: number) =>
-  Array.from({ length: count }, () => rng.int(rowCount));
+const uniformRows = (count: number) => (rng: Rng, rowCount: number) => Array.from({ length: count }, () => rng.int(rowCount));
 
 const CASES: Case[] = [
   { name: 'width 1, fewer rows than x', rowCount: 9, width: 1, rows: uniformRows(4) },
@@ -194,7 +193,10 @@ describe('gatherRows memory and tape', () => {
       await initEngine(backend);
       const rng = freshRng(`gather-rows memory ${backend}`);
       const x = tf.tensor2d(Float32Array.from(gaussian(rng, 40 * 7)), [40, 7]);
-      const rows = tf.tensor1d(Array.from({ length: 90 }, () => rng.int(40)), 'int32');
+      const rows = tf.tensor1d(
+        Array.from({ length: 90 }, () => rng.int(40)),
+        'int32',
+      );
       const tensors = tf.memory().numTensors;
       const ids = dataIds();
       tf.tidy(() => {

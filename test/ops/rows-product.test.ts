@@ -7,7 +7,14 @@ import { freshRng, gaussian } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
 
 /** Forward and gradients w.r.t. x and w of sum(rowsProduct(x, rows, w) * probe), as plain arrays. */
-function valueAndGradients(product: typeof rowsProduct, x: Float64Array, rows: number[], w: Float64Array, probe: Float64Array, shape: { r: number; k: number; n: number }) {
+function valueAndGradients(
+  product: typeof rowsProduct,
+  x: Float64Array,
+  rows: number[],
+  w: Float64Array,
+  probe: Float64Array,
+  shape: { r: number; k: number; n: number },
+) {
   return tf.tidy(() => {
     const xT = tf.tensor2d(Float32Array.from(x), [shape.r, shape.k]);
     const wT = tf.tensor2d(Float32Array.from(w), [shape.k, shape.n]);
@@ -43,7 +50,9 @@ describe('rowsProduct (x[rows] w through the SIMD GEMM on wasm)', () => {
       const fast = valueAndGradients(rowsProduct, x, rows, w, probe, shape);
       assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
       const takesFastPath = shape.m % 4 === 0 && shape.k % 4 === 0 && shape.n % 4 === 0;
-      const profile = await tf.profile(() => tf.tidy(() => rowsProduct(tf.zeros([shape.r, shape.k]), tf.zeros([shape.m], 'int32'), tf.zeros([shape.k, shape.n]))));
+      const profile = await tf.profile(() =>
+        tf.tidy(() => rowsProduct(tf.zeros([shape.r, shape.k]), tf.zeros([shape.m], 'int32'), tf.zeros([shape.k, shape.n]))),
+      );
       assert.equal(profile.kernelNames.includes(ROWS_PRODUCT), takesFastPath, `kernels run: ${profile.kernelNames.join(', ')}`);
       for (const key of ['output', 'dx', 'dw'] as const) {
         const error = relativeError(fast[key], reference[key]);

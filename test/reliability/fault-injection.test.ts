@@ -72,7 +72,13 @@ describe('bad command lines fail before any work, naming the option, the value a
   // The table needs the folders' names; they are made per case.
   const table = cliCases('<out>', '<results>');
   table.forEach((template, index) => {
-    it(`pmoe ${template.args.join(' ')}${template.env ? ` (${Object.entries(template.env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`, async () => {
+    it(`pmoe ${template.args.join(' ')}${
+      template.env
+        ? ` (${Object.entries(template.env)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')})`
+        : ''
+    }`, async () => {
       const out = join(work, `cli-${index}`);
       await mkdir(out);
       const testCase = cliCases(out, results())[index];
@@ -355,7 +361,25 @@ it('a worker whose sweep is killed mid-run stops at its next epoch, not hours la
 describe('numeric faults', () => {
   it('pmoe train with an absurd learning rate exits with the divergence and a hint, and appends no record', async () => {
     const out = join(work, 'diverged.jsonl');
-    const { code, stderr } = await pmoe(['train', '--model', 'separate', '--lr', '1e38', '--batch-size', '2', '--router-epochs', '5', '--epochs', '2', '--train-size', '20', '--backend', 'wasm', '--out', out]);
+    const { code, stderr } = await pmoe([
+      'train',
+      '--model',
+      'separate',
+      '--lr',
+      '1e38',
+      '--batch-size',
+      '2',
+      '--router-epochs',
+      '5',
+      '--epochs',
+      '2',
+      '--train-size',
+      '20',
+      '--backend',
+      'wasm',
+      '--out',
+      out,
+    ]);
     tally.badInputs++;
     assert.notEqual(code, 0);
     assert.match(stderr, /diverged.*try a smaller learning rate than 1e\+38/);
@@ -368,11 +392,28 @@ describe('numeric faults', () => {
     const model = new TwoLayerCnn({ patchCount: 4, patchDim: 3, neurons: 2, seed: 1 });
     try {
       // Neuron 0 sees only -Infinity on positive patches: its ReLU is 0, the loss stays finite.
-      model.hidden.assign(tf.tensor2d([[-Infinity, 0.1], [-Infinity, 0.2], [-Infinity, 0.3]]));
-      const data = { patches: new Float32Array(2 * 4 * 3).fill(0.5), labels: Int32Array.from([0, 1]), discriminativePatch: Int32Array.from([0, 0]), count: 2, patchCount: 4, patchDim: 3, classes: 2 };
+      model.hidden.assign(
+        tf.tensor2d([
+          [-Infinity, 0.1],
+          [-Infinity, 0.2],
+          [-Infinity, 0.3],
+        ]),
+      );
+      const data = {
+        patches: new Float32Array(2 * 4 * 3).fill(0.5),
+        labels: Int32Array.from([0, 1]),
+        discriminativePatch: Int32Array.from([0, 0]),
+        count: 2,
+        patchCount: 4,
+        patchDim: 3,
+        classes: 2,
+      };
       tally.badInputs++;
       assert.ok(Number.isFinite(evaluate(model, data).loss), 'the loss shows the fault after all; the test needs another one');
-      assert.throws(() => checkFiniteWeights([model.hidden as tf.Variable], 3, 0.2), (error: unknown) => error instanceof DivergenceError && /epoch 3.*smaller learning rate than 0\.2/.test(error.message));
+      assert.throws(
+        () => checkFiniteWeights([model.hidden as tf.Variable], 3, 0.2),
+        (error: unknown) => error instanceof DivergenceError && /epoch 3.*smaller learning rate than 0\.2/.test(error.message),
+      );
     } finally {
       model.dispose();
     }
@@ -380,7 +421,9 @@ describe('numeric faults', () => {
 });
 
 it('summary: no finished record was lost', (t) => {
-  t.diagnostic(`fault-injection: ${tally.badInputs} bad inputs tried, ${tally.kills} kills survived, ${tally.failuresRetried} failures retried, ${tally.recordsLost} records lost (PMOE_TEST_SEED=${seed})`);
+  t.diagnostic(
+    `fault-injection: ${tally.badInputs} bad inputs tried, ${tally.kills} kills survived, ${tally.failuresRetried} failures retried, ${tally.recordsLost} records lost (PMOE_TEST_SEED=${seed})`,
+  );
   assert.equal(tally.recordsLost, 0);
   assert.ok(tally.badInputs > 0 && tally.kills > 0, 'nothing was tried');
 });

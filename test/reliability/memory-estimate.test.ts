@@ -26,7 +26,10 @@ describe('memory estimate', () => {
     assert.deepEqual(memoryLimit({ PMOE_MEMORY_LIMIT_MB: '512' }), { bytes: 512 * MB, source: 'PMOE_MEMORY_LIMIT_MB=512' });
     assert.equal(memoryLimit({}).bytes, totalmem() / 2);
     for (const bad of ['0', '-5', 'lots']) {
-      assert.throws(() => memoryLimit({ PMOE_MEMORY_LIMIT_MB: bad }), (error: unknown) => error instanceof OptionError && error.message.includes(`PMOE_MEMORY_LIMIT_MB: must be a number of megabytes > 0 (got '${bad}')`));
+      assert.throws(
+        () => memoryLimit({ PMOE_MEMORY_LIMIT_MB: bad }),
+        (error: unknown) => error instanceof OptionError && error.message.includes(`PMOE_MEMORY_LIMIT_MB: must be a number of megabytes > 0 (got '${bad}')`),
+      );
     }
   });
 
@@ -53,7 +56,10 @@ describe('memory estimate', () => {
     const run = { data: spec, model: { neurons: 5 }, training: { model: 'cnn' as const } };
     // 50 samples of 4 x 8 values and 8 x 5 weights, 4 bytes each, times 3: 19,680 bytes.
     assert.equal(preflightRun(run, limit(64)), 19_680);
-    assert.throws(() => preflightRun(run, limit(0.01)), /20 training \+ 30 test samples of 4 x 8 values\) would need about 19\.2 KB .* over the limit of 10\.2 KB/);
+    assert.throws(
+      () => preflightRun(run, limit(0.01)),
+      /20 training \+ 30 test samples of 4 x 8 values\) would need about 19\.2 KB .* over the limit of 10\.2 KB/,
+    );
   });
 
   it('a sweep with one run too big refuses before it writes a results file or starts a worker', async () => {

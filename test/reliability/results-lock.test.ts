@@ -58,7 +58,8 @@ describe('one sweep per results file', () => {
       await until(() => existsSync(`${path}.lock`), 'the first sweep to lock its file');
       await assert.rejects(
         runSweep(smallSweep(), { experiment: 'lock-test', resultsPath: path, jobs: 1, backend: 'wasm' }),
-        (error: unknown) => error instanceof ResultsLockedError && error.message.includes(path) && /another pmoe process/.test(error.message) && /--out/.test(error.message),
+        (error: unknown) =>
+          error instanceof ResultsLockedError && error.message.includes(path) && /another pmoe process/.test(error.message) && /--out/.test(error.message),
       );
       assert.equal(await firstExit, 0);
       const { lines } = readResults(path);
@@ -72,7 +73,10 @@ describe('one sweep per results file', () => {
       const path = join(dir, 'held.jsonl');
       const killed = holder(path);
       await killed.locked;
-      await assert.rejects(lockResults(path), (error: unknown) => error instanceof ResultsLockedError && error.holder?.pid === killed.child.pid && error.message.includes(`pid ${killed.child.pid}`));
+      await assert.rejects(
+        lockResults(path),
+        (error: unknown) => error instanceof ResultsLockedError && error.holder?.pid === killed.child.pid && error.message.includes(`pid ${killed.child.pid}`),
+      );
       killed.child.kill('SIGKILL');
       await exited(killed.child);
       assert.ok(existsSync(`${path}.lock`), 'a SIGKILL leaves the lock directory behind');
@@ -100,7 +104,9 @@ describe('one sweep per results file', () => {
       interrupted.child.kill('SIGINT');
       await exited(interrupted.child);
       assert.ok(!existsSync(`${path}.lock`) && !existsSync(`${path}.lock-pid`), 'SIGINT (Ctrl-C) releases it too');
-      await (await lockResults(path))();
+      await (
+        await lockResults(path)
+      )();
     }));
 
   it('two names of one file share its lock: a symlink (even to a file not written yet), a path through a linked folder', () =>
@@ -151,7 +157,10 @@ describe('one sweep per results file', () => {
       const deadPid = 4_194_305; // above Linux's largest pid_max: no such process
       mkdirSync(`${path}.lock`); // fresh: not stale yet
       writeFileSync(`${path}.lock-pid`, `${deadPid} some-other-host\n`);
-      await assert.rejects(lockResults(path), (error: unknown) => error instanceof ResultsLockedError && error.message.includes(`pid ${deadPid} on some-other-host`));
+      await assert.rejects(
+        lockResults(path),
+        (error: unknown) => error instanceof ResultsLockedError && error.message.includes(`pid ${deadPid} on some-other-host`),
+      );
       writeFileSync(`${path}.lock-pid`, `${deadPid} ${hostname()}\n`);
       const release = await lockResults(path);
       await release();

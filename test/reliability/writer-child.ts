@@ -7,8 +7,9 @@ import { fileVersion, resultLine } from './write-versions.js';
 
 const [, , mode, path, first] = process.argv;
 // The test runner also loads this file, without arguments: then it does nothing.
-if (path) for (let k = Number(first); ; k++) {
-  if (mode === 'atomic') await writeFileAtomic(path, fileVersion(k));
-  else appendResult(path, resultLine(k));
-  process.stdout.write(`${k}\n`);
-}
+if (path)
+  for (let k = Number(first); ; k++) {
+    if (mode === 'atomic') await writeFileAtomic(path, fileVersion(k));
+    else appendResult(path, resultLine(k));
+    process.stdout.write(`${k}\n`);
+  }

@@ -61,7 +61,10 @@ describe('report aggregation', () => {
       assert.equal(fig4.filter((line) => line.status === 'failed').length, 0);
       const report = buildExperimentReport('fig4', fig4, figureViewFor('fig4'), context);
       assert.equal(report.points.find((p) => p.series === 'joint pMoE' && p.x === 500)?.count, 1);
-      assert.ok(report.points.every((p) => p.x === 500 || p.count === 3), 'no seed counted twice');
+      assert.ok(
+        report.points.every((p) => p.x === 500 || p.count === 3),
+        'no seed counted twice',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -81,24 +84,49 @@ describe('report aggregation', () => {
       figureViewFor('fig5'),
       context,
     );
-    assert.deepEqual(fig5.points.map((p) => [p.series, p.x, p.mean, p.count]), [['l = 4', 500, 0.75, 4]]);
+    assert.deepEqual(
+      fig5.points.map((p) => [p.series, p.x, p.mean, p.count]),
+      [['l = 4', 500, 0.75, 4]],
+    );
     const strict = buildExperimentReport('fig5', fig5Lines(), figureViewFor('fig5', { successAccuracy: 0.97 }), context);
     assert.equal(strict.points[0].mean, 0.25);
 
     const rates = Array.from({ length: 16 }, (_, i) => (i + 1) / 16);
-    const fig8 = buildExperimentReport('fig8', [okLine('fig8', { model: 'separate', trainSize: 300, seed: 0, epochs: 0, routerRates: rates })], figureViewFor('fig8'), context);
-    assert.deepEqual(fig8.points.map((p) => [p.series, p.x, p.mean]), [1, 2, 4, 6, 8].map((l) => [`l = ${l}`, 300, (100 * l) / 16]));
+    const fig8 = buildExperimentReport(
+      'fig8',
+      [okLine('fig8', { model: 'separate', trainSize: 300, seed: 0, epochs: 0, routerRates: rates })],
+      figureViewFor('fig8'),
+      context,
+    );
+    assert.deepEqual(
+      fig8.points.map((p) => [p.series, p.x, p.mean]),
+      [1, 2, 4, 6, 8].map((l) => [`l = ${l}`, 300, (100 * l) / 16]),
+    );
     assert.deepEqual(fig8.warnings, [], 'NaN final accuracy of a router-only run is not a fig8 number');
 
-    const fig9 = buildExperimentReport('fig9', [okLine('fig9', { model: 'joint', trainSize: 300, seed: 0, accuracy: 0.9, perClass: [0.9, 0.8] })], figureViewFor('fig9'), context);
-    assert.deepEqual(fig9.points.map((p) => [p.series, p.mean]), [['class 1 (y = +1)', 90], ['class 2 (y = -1)', 80]]);
+    const fig9 = buildExperimentReport(
+      'fig9',
+      [okLine('fig9', { model: 'joint', trainSize: 300, seed: 0, accuracy: 0.9, perClass: [0.9, 0.8] })],
+      figureViewFor('fig9'),
+      context,
+    );
+    assert.deepEqual(
+      fig9.points.map((p) => [p.series, p.mean]),
+      [
+        ['class 1 (y = +1)', 90],
+        ['class 2 (y = -1)', 80],
+      ],
+    );
     const paperClass2 = fig9.comparisons.find((c) => c.series === 'class 2 (y = -1)')!;
     assert.equal(paperClass2.paper, 92);
     assert.equal(paperClass2.difference, -12);
   });
 
   it('runs of different settings at the same point (a quick and a full sweep merged) are flagged', () => {
-    const lines = [okLine('fig4', { model: 'cnn', trainSize: 100, seed: 0, accuracy: 0.8 }), okLine('fig4', { model: 'cnn', trainSize: 100, seed: 0, epochs: 20, accuracy: 0.7 })];
+    const lines = [
+      okLine('fig4', { model: 'cnn', trainSize: 100, seed: 0, accuracy: 0.8 }),
+      okLine('fig4', { model: 'cnn', trainSize: 100, seed: 0, epochs: 20, accuracy: 0.7 }),
+    ];
     const report = buildExperimentReport('fig4', lines, figureViewFor('fig4'), context);
     assert.equal(report.points[0].count, 2);
     assert.match(report.warnings.join('\n'), /CNN, N = 100: seed 0 appears more than once/);

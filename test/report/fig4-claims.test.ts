@@ -13,7 +13,10 @@ describe('fig4 claims', () => {
     const claims = fig4Claims(curve([78, 89, 92, 94, 94.5, 95]), [{ model: 'separate pMoE', curve: curve([82, 92, 94, 96, 96.5, 97]) }]);
     const [separate] = claims.versus;
     assert.equal(separate.atOrAboveEverywhere, true);
-    assert.deepEqual(separate.margins.map((m) => m.margin), [4, 3, 2, 2, 2, 2]);
+    assert.deepEqual(
+      separate.margins.map((m) => m.margin),
+      [4, 3, 2, 2, 2, 2],
+    );
     assert.ok(separate.margins.every((m) => m.atOrAbove));
     const text = fig4Finding(claims, claims, 0.6).markdown;
     assert.match(text, /\*\*separate pMoE at or above the CNN at every measured N: yes\.\*\*/);
@@ -23,7 +26,10 @@ describe('fig4 claims', () => {
     const claims = fig4Claims(curve([78, 89, 92, 94, 94.5, 95]), [{ model: 'joint pMoE', curve: curve([88, 94, 94.8, 93.5, 95, 96]) }]);
     const [joint] = claims.versus;
     assert.equal(joint.atOrAboveEverywhere, false);
-    assert.deepEqual(joint.margins.filter((m) => !m.atOrAbove).map((m) => [m.samples, m.margin]), [[700, -0.5]]);
+    assert.deepEqual(
+      joint.margins.filter((m) => !m.atOrAbove).map((m) => [m.samples, m.margin]),
+      [[700, -0.5]],
+    );
     const text = fig4Finding(claims, claims, 0.6).markdown;
     assert.match(text, /joint pMoE at or above the CNN at every measured N: no\./);
     assert.match(text, /\| 700 \| 94\.00 \| 93\.50 \| -0\.50 \| no \|/);
@@ -75,9 +81,39 @@ describe('fig4 claims', () => {
   });
 
   it('first crossing: at the first point, interpolated, first of several, or not reached', () => {
-    assert.deepEqual(firstCrossing([{ x: 100, y: 96 }, { x: 300, y: 97 }], 95), { kind: 'at-first', x: 100 });
-    assert.deepEqual(firstCrossing([{ x: 300, y: 94 }, { x: 100, y: 90 }, { x: 500, y: 98 }], 96), { kind: 'interpolated', x: 400, from: 300, to: 500 });
-    assert.deepEqual(firstCrossing([{ x: 1, y: 0 }, { x: 2, y: 1 }, { x: 3, y: 0 }, { x: 4, y: 1 }], 0.5), { kind: 'interpolated', x: 1.5, from: 1, to: 2 });
+    assert.deepEqual(
+      firstCrossing(
+        [
+          { x: 100, y: 96 },
+          { x: 300, y: 97 },
+        ],
+        95,
+      ),
+      { kind: 'at-first', x: 100 },
+    );
+    assert.deepEqual(
+      firstCrossing(
+        [
+          { x: 300, y: 94 },
+          { x: 100, y: 90 },
+          { x: 500, y: 98 },
+        ],
+        96,
+      ),
+      { kind: 'interpolated', x: 400, from: 300, to: 500 },
+    );
+    assert.deepEqual(
+      firstCrossing(
+        [
+          { x: 1, y: 0 },
+          { x: 2, y: 1 },
+          { x: 3, y: 0 },
+          { x: 4, y: 1 },
+        ],
+        0.5,
+      ),
+      { kind: 'interpolated', x: 1.5, from: 1, to: 2 },
+    );
     assert.deepEqual(firstCrossing([{ x: 1, y: 0 }], 0.5), { kind: 'not-reached', largestX: 1 });
     assert.match(describeCrossing({ kind: 'at-first', x: 100 }, 'N'), /at most 100/);
   });

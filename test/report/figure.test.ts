@@ -62,7 +62,9 @@ describe('report figures', () => {
 
   it('fig8: one curve per l, paper points at N_r = 300', async () => {
     const rates = Array.from({ length: 16 }, (_, i) => Math.min(1, 0.8 + i / 50));
-    const lines = [100, 300, 1000].flatMap((trainSize) => [0, 1].map((seed) => okLine('fig8', { model: 'separate', trainSize, seed, epochs: 0, routerRates: rates })));
+    const lines = [100, 300, 1000].flatMap((trainSize) =>
+      [0, 1].map((seed) => okLine('fig8', { model: 'separate', trainSize, seed, epochs: 0, routerRates: rates })),
+    );
     const view = figureViewFor('fig8');
     const { svg } = await renderSvg(chartSpec(view, buildExperimentReport('fig8', lines, view, context).points));
     assert.deepEqual(legendLabels(svg).slice(0, 5), ['l = 1', 'l = 2', 'l = 4', 'l = 6', 'l = 8']);
@@ -71,7 +73,9 @@ describe('report figures', () => {
   });
 
   it('fig5 draws shares without error bars', async () => {
-    const lines = [400, 900].flatMap((trainSize) => [0, 1].map((seed) => okLine('fig5', { model: 'separate', trainSize, seed, patchesPerExpert: 2, accuracy: trainSize > 500 ? 0.97 : 0.9 })));
+    const lines = [400, 900].flatMap((trainSize) =>
+      [0, 1].map((seed) => okLine('fig5', { model: 'separate', trainSize, seed, patchesPerExpert: 2, accuracy: trainSize > 500 ? 0.97 : 0.9 })),
+    );
     const view = figureViewFor('fig5');
     const { svg } = await renderSvg(chartSpec(view, buildExperimentReport('fig5', lines, view, context).points));
     assert.ok(!svg.includes('ours_error_bars'));

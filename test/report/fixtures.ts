@@ -88,8 +88,16 @@ export interface ImageFixtureRun {
 }
 
 function imageSpecOf(run: ImageFixtureRun): ImageRunSpec {
-  const model = run.architecture === 'wrn' ? { architecture: 'wrn' as const, wideningFactor: 1 } : { architecture: 'wrn-pmoe' as const, wideningFactor: 1, experts: 4, patchesPerExpert: 16 };
-  return { kind: 'image', data: { source: run.source ?? 'mnist-quadrants', dir: '/data', trainSize: run.trainSize, seed: run.seed } as ImageRunSpec['data'], model, training: { epochs: run.epochs ?? 6, seed: run.seed } };
+  const model =
+    run.architecture === 'wrn'
+      ? { architecture: 'wrn' as const, wideningFactor: 1 }
+      : { architecture: 'wrn-pmoe' as const, wideningFactor: 1, experts: 4, patchesPerExpert: 16 };
+  return {
+    kind: 'image',
+    data: { source: run.source ?? 'mnist-quadrants', dir: '/data', trainSize: run.trainSize, seed: run.seed } as ImageRunSpec['data'],
+    model,
+    training: { epochs: run.epochs ?? 6, seed: run.seed },
+  };
 }
 
 /** A finished image run with hand-chosen numbers (no training). */
@@ -99,7 +107,15 @@ export function imageOkLine(experiment: string, run: ImageFixtureRun): ResultLin
   const forward = run.forwardFlops ?? (run.architecture === 'wrn' ? 24_000_000 : 18_000_000);
   const record: ImageRunRecord = {
     kind: 'image',
-    data: { source: 'mnist-quadrants', trainSize: run.trainSize, seed: run.seed, testSeed: 0, testSize: 1000, channels: 1, ...(run.source ? { source: run.source } : {}) } as ImageRunRecord['data'],
+    data: {
+      source: 'mnist-quadrants',
+      trainSize: run.trainSize,
+      seed: run.seed,
+      testSeed: 0,
+      testSize: 1000,
+      channels: 1,
+      ...(run.source ? { source: run.source } : {}),
+    } as ImageRunRecord['data'],
     classNames: ['a', 'b'],
     model: { ...spec.model, classes: 4, inputSize: 32, channels: 1, seed: run.seed, batchNormMomentum: 0.9 } as ImageRunRecord['model'],
     training: { epochs, batchSize: 32, learningRate: 0.1, seed: run.seed, evalBatchSize: 256 },

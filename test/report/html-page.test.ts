@@ -16,7 +16,19 @@ import { fig4Lines, tempDir, writeResults } from './fixtures.js';
 describe('HTML report page (no browser)', () => {
   it('renders Markdown tables and escapes raw HTML from results files, keeping <details>', () => {
     const html = markdownToHtml(
-      ['# fig4: title', '', '| run | error |', '| --- | --- |', '| a | <script>alert(1)</script> & <img src=x onerror=y> |', '', '<details><summary>More</summary>', '', 'x', '', '</details>'].join('\n'),
+      [
+        '# fig4: title',
+        '',
+        '| run | error |',
+        '| --- | --- |',
+        '| a | <script>alert(1)</script> & <img src=x onerror=y> |',
+        '',
+        '<details><summary>More</summary>',
+        '',
+        'x',
+        '',
+        '</details>',
+      ].join('\n'),
     );
     assert.match(html, /<h2>fig4: title<\/h2>/, 'headings move one level down');
     assert.match(html, /<table>[\s\S]*<td>a<\/td>/);
@@ -43,7 +55,8 @@ describe('HTML report page (no browser)', () => {
       assert.equal(path, join(out, 'index.html'));
       const html = await readFile(path, 'utf8');
       assert.ok(html.startsWith('<!doctype html>'));
-      for (const library of ['vega', 'vega-lite', 'vega-embed']) assert.ok(new RegExp(`<script data-library="${library}" data-version="\\d`).test(html), library);
+      for (const library of ['vega', 'vega-lite', 'vega-embed'])
+        assert.ok(new RegExp(`<script data-library="${library}" data-version="\\d`).test(html), library);
       assert.ok(html.includes('<div class="vega-figure" id="figure-0" data-vega-spec="spec-0"'));
       const spec = JSON.parse(/<script type="application\/json" id="spec-0">([^<]*)<\/script>/.exec(html)![1]);
       assert.deepEqual(spec, JSON.parse(await readFile(join(out, 'fig4.vl.json'), 'utf8')), 'the spec is the .vl.json file');
@@ -66,7 +79,10 @@ describe('HTML report page (no browser)', () => {
       await saveTwoLayerPmoe(model, join(dir, 'synthetic'), { data: { source: 'synthetic', trainSize: 10 } });
       await saveTwoLayerPmoe(model, join(dir, 'bare'));
       model.dispose();
-      await assert.rejects(checkRoutingModel(join(dir, 'synthetic')), /routing pictures need a model trained on --data mnist-patch \(this one: synthetic data\)/);
+      await assert.rejects(
+        checkRoutingModel(join(dir, 'synthetic')),
+        /routing pictures need a model trained on --data mnist-patch \(this one: synthetic data\)/,
+      );
       await assert.rejects(checkRoutingModel(join(dir, 'bare')), /no data spec saved/);
       await assert.rejects(checkRoutingModel(join(dir, 'absent')), /does not exist/);
     } finally {
@@ -78,10 +94,13 @@ describe('HTML report page (no browser)', () => {
     // 2 images, k = 2, l = 2: image 0 (class 0) has its discriminative patch at 1, image 1 (class 1) at 3.
     const routing = { batch: 2, experts: 2, patchesPerExpert: 2, indices: [1, 0, 2, 3, 3, 0, 1, 2], gates: [0.75, 0.25, 0.5, 0.5, 0.9, 0.1, 0.6, 0.4] };
     const shares = expertShares(routing, [1, 3], [0, 1], 2);
-    assert.deepEqual(shares.map((s) => [s.selected, s.discriminativeByClass, s.discriminativeShare]), [
-      [4, [1, 1], 0.5],
-      [4, [0, 0], 0],
-    ]);
+    assert.deepEqual(
+      shares.map((s) => [s.selected, s.discriminativeByClass, s.discriminativeShare]),
+      [
+        [4, [1, 1], 0.5],
+        [4, [0, 0], 0],
+      ],
+    );
     assert.ok(Math.abs(shares[0].discriminativeGateShare - (0.75 + 0.9) / 2) < 1e-12);
     const spec = expertSharesSpec(shares, [1, 0]) as { data: { values: { share: number }[] } };
     assert.equal(spec.data.values.length, 2 * 3);

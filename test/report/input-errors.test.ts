@@ -15,7 +15,10 @@ async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-const good = () => [okLine('fig4', { model: 'cnn', trainSize: 100, seed: 0, accuracy: 0.8 }), okLine('fig4', { model: 'cnn', trainSize: 100, seed: 1, accuracy: 0.82 })];
+const good = () => [
+  okLine('fig4', { model: 'cnn', trainSize: 100, seed: 0, accuracy: 0.8 }),
+  okLine('fig4', { model: 'cnn', trainSize: 100, seed: 1, accuracy: 0.82 }),
+];
 
 function rejectsNaming(promise: Promise<unknown>, pattern: RegExp) {
   return assert.rejects(promise, (error: Error) => {
@@ -56,7 +59,10 @@ describe('report inputs', () => {
     inTempDir(async (dir) => {
       const path = join(dir, 'edited.jsonl');
       const [a, b] = good();
-      const rate = (value: number) => JSON.parse(JSON.stringify(okLine('fig4', { model: 'joint', trainSize: 100, seed: 2, accuracy: 0.9, perClass: [0.5, 0.5] })), (key, v) => (key === 'rate' ? value : v));
+      const rate = (value: number) =>
+        JSON.parse(JSON.stringify(okLine('fig4', { model: 'joint', trainSize: 100, seed: 2, accuracy: 0.9, perClass: [0.5, 0.5] })), (key, v) =>
+          key === 'rate' ? value : v,
+        );
       const negative = JSON.parse(JSON.stringify(a), (key, v) => (key === 'trainSize' ? -100 : v));
       const fig8 = { ...okLine('fig8', { model: 'separate', trainSize: 100, seed: 0, epochs: 0, routerRates: [0.9, 0.8] }), experiment: 'fig4' };
       await writeResults(dir, 'edited.jsonl', [b, rate(7), rate(-5), negative, fig8]);
@@ -91,7 +97,10 @@ describe('report inputs', () => {
       await appendFile(path, '{"key":"abc","experiment":"fig4","sta');
       const summary = await writeReport([path], join(dir, 'out'));
       assert.equal(summary.experiments[0].okRuns, 2);
-      assert.deepEqual(summary.inputs.map((i) => i.tornLines), [1]);
+      assert.deepEqual(
+        summary.inputs.map((i) => i.tornLines),
+        [1],
+      );
       assert.match(summary.warnings.join('\n'), /torn\.jsonl: dropped a torn last line/);
     }));
 });

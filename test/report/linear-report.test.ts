@@ -9,7 +9,12 @@ import { mergeResultLines } from '../../src/report/merge-results.js';
 import { countElementVisits } from '../support/element-visits.js';
 import { imageOkLine, okLine } from './fixtures.js';
 
-const context = { sources: ['r.jsonl'], generatedAt: new Date(0), machine: { cpus: 'test', cores: 2, memoryGb: 4, node: 'v20', platform: 'test' } as never, regenerate: 'pmoe report r.jsonl' };
+const context = {
+  sources: ['r.jsonl'],
+  generatedAt: new Date(0),
+  machine: { cpus: 'test', cores: 2, memoryGb: 4, node: 'v20', platform: 'test' } as never,
+  regenerate: 'pmoe report r.jsonl',
+};
 
 /** Merging and aggregating `lines` into the experiment's report and its Markdown: the work done per line, in element visits. */
 function visitsPerLine(experiment: string, lines: readonly ResultLine[]): number {
@@ -24,12 +29,30 @@ function visitsPerLine(experiment: string, lines: readonly ResultLine[]): number
 
 /** Runs spread over a few points, each point with many seeds (as a long sweep has). */
 const fig4 = (count: number) =>
-  Array.from({ length: count }, (_, i) => okLine('fig4', { model: (['cnn', 'separate', 'joint'] as const)[i % 3], trainSize: [100, 500][(i / 3) % 2 | 0], seed: (i / 6) | 0, accuracy: 0.5 + (i % 50) / 100 }));
+  Array.from({ length: count }, (_, i) =>
+    okLine('fig4', {
+      model: (['cnn', 'separate', 'joint'] as const)[i % 3],
+      trainSize: [100, 500][((i / 3) % 2) | 0],
+      seed: (i / 6) | 0,
+      accuracy: 0.5 + (i % 50) / 100,
+    }),
+  );
 const wrn = (count: number) =>
-  Array.from({ length: count }, (_, i) => imageOkLine('fig16', { architecture: i % 2 === 0 ? 'wrn' : 'wrn-pmoe', trainSize: [400, 800][(i / 2) % 2 | 0], seed: (i / 4) | 0, accuracy: 0.6, source: 'cifar-vehicles' }));
+  Array.from({ length: count }, (_, i) =>
+    imageOkLine('fig16', {
+      architecture: i % 2 === 0 ? 'wrn' : 'wrn-pmoe',
+      trainSize: [400, 800][((i / 2) % 2) | 0],
+      seed: (i / 4) | 0,
+      accuracy: 0.6,
+      source: 'cifar-vehicles',
+    }),
+  );
 
 it('the report does the same work per run for 1,500 runs as for 6,000 (linear, not quadratic, in the number of runs)', () => {
-  for (const [experiment, make] of [['fig4', fig4], ['fig16', wrn]] as const) {
+  for (const [experiment, make] of [
+    ['fig4', fig4],
+    ['fig16', wrn],
+  ] as const) {
     const small = visitsPerLine(experiment, make(1500));
     const large = visitsPerLine(experiment, make(6000));
     // Linear: the same per run (sorts add a log factor, a few per cent); quadratic: 4 times as much.

@@ -54,7 +54,12 @@ describe('pair-atlas report', () => {
   });
 
   it('draws a heat map per N and metric that renders to SVG', async () => {
-    const cells = pairAtlasCells([line([0, 1], 'cnn', 300, 0, 0.8), line([0, 1], 'separate', 300, 0, 0.9, 0.7), line([2, 7], 'cnn', 1000, 0, 0.8), line([2, 7], 'separate', 1000, 0, 0.7, 0.4)]);
+    const cells = pairAtlasCells([
+      line([0, 1], 'cnn', 300, 0, 0.8),
+      line([0, 1], 'separate', 300, 0, 0.9, 0.7),
+      line([2, 7], 'cnn', 1000, 0, 0.8),
+      line([2, 7], 'separate', 1000, 0, 0.7, 0.4),
+    ]);
     const spec = pairAtlasChartSpec({ cells, predictors: [], title: 'atlas' });
     const { svg, warnings } = await renderSvg(spec);
     assert.deepEqual(warnings, []);

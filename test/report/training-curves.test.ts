@@ -18,7 +18,10 @@ describe('training curves from per-epoch logs', () => {
       }
       await appendFile(join(dir, 'b.jsonl'), '{"run":"b","epo');
       const lines = await readEpochLogs(dir);
-      assert.deepEqual(lines.map((line) => `${line.run}${line.epoch}`), ['a1', 'a2', 'a3', 'b1', 'b3']);
+      assert.deepEqual(
+        lines.map((line) => `${line.run}${line.epoch}`),
+        ['a1', 'a2', 'a3', 'b1', 'b3'],
+      );
       const section = await trainingCurvesSection(dir);
       assert.match(section!.html, /5 evaluated epochs of 2 runs/);
       const spec = section!.specs[0].spec as unknown as { data: { values: { run: string; testAccuracy: number }[] }; hconcat: unknown[] };

@@ -15,12 +15,18 @@ describe('writeReport', () => {
     try {
       const lines = fig4Lines({ cnn: [78, 89, 92, 94, 94.5, 95], separate: [82, 92, 94, 96, 96.5, 97], joint: [88, 94, 94.8, 93.5, 95, 96] }, sizes);
       const shardA = await writeResults(dir, 'fig4.shard1of2.jsonl', lines.slice(0, 30));
-      const shardB = await writeResults(dir, 'fig4.shard2of2.jsonl', [...lines.slice(28), failedLine('fig4', { model: 'joint', trainSize: 100, seed: 7 }, 'DivergenceError: loss is NaN\n    at train')]);
+      const shardB = await writeResults(dir, 'fig4.shard2of2.jsonl', [
+        ...lines.slice(28),
+        failedLine('fig4', { model: 'joint', trainSize: 100, seed: 7 }, 'DivergenceError: loss is NaN\n    at train'),
+      ]);
       const out = join(dir, 'report');
       const summary = await writeReport([shardA, shardB], out, { now: new Date('2025-01-02T03:04:05Z') });
 
       assert.equal(summary.duplicatesDropped, 2);
-      assert.deepEqual(summary.experiments.map((e) => [e.experiment, e.okRuns, e.failedRuns, e.points]), [['fig4', 54, 1, 18]]);
+      assert.deepEqual(
+        summary.experiments.map((e) => [e.experiment, e.okRuns, e.failedRuns, e.points]),
+        [['fig4', 54, 1, 18]],
+      );
       assert.deepEqual((await readdir(out)).sort(), ['fig4.json', 'fig4.md', 'fig4.svg', 'fig4.vl.json']);
 
       const md = await readFile(join(out, 'fig4.md'), 'utf8');
@@ -67,13 +73,20 @@ describe('writeReport', () => {
       const rates = Array.from({ length: 16 }, (_, i) => Math.min(1, 0.7 + i / 20));
       const lines = [
         ...[0, 1].map((seed) => okLine('fig8', { model: 'separate', trainSize: 300, seed, epochs: 0, routerRates: rates })),
-        ...[2, 6].flatMap((l) => [0, 1].map((seed) => okLine('fig7', { model: 'joint', trainSize: 300, seed, patchesPerExpert: l, accuracy: l === 6 ? 0.955 : 0.95 }))),
-        ...[400, 900].flatMap((trainSize) => [0, 1].map((seed) => okLine('fig5', { model: 'separate', trainSize, seed, patchesPerExpert: 2, accuracy: trainSize === 900 ? 0.96 : 0.9 }))),
+        ...[2, 6].flatMap((l) =>
+          [0, 1].map((seed) => okLine('fig7', { model: 'joint', trainSize: 300, seed, patchesPerExpert: l, accuracy: l === 6 ? 0.955 : 0.95 })),
+        ),
+        ...[400, 900].flatMap((trainSize) =>
+          [0, 1].map((seed) => okLine('fig5', { model: 'separate', trainSize, seed, patchesPerExpert: 2, accuracy: trainSize === 900 ? 0.96 : 0.9 })),
+        ),
       ];
       const path = await writeResults(dir, 'mixed.jsonl', lines);
       const out = join(dir, 'out');
       const { summary, text } = await reportCommand([path], { out });
-      assert.deepEqual(summary.experiments.map((e) => e.experiment), ['fig5', 'fig7', 'fig8']);
+      assert.deepEqual(
+        summary.experiments.map((e) => e.experiment),
+        ['fig5', 'fig7', 'fig8'],
+      );
       assert.match(text, /fig8: 2 runs, 5 points -> /);
 
       const fig8 = await readFile(join(out, 'fig8.md'), 'utf8');

@@ -21,15 +21,40 @@ describe('reports of the WRN experiments', () => {
       // Seeds at accuracy mean - 1, mean + 1 (points); WRN-pMoE 60% of WRN's time per image.
       const lines = [4000, 8000].flatMap((N, i) =>
         [0, 1].flatMap((seed) => [
-          imageOkLine('fig16', { architecture: 'wrn', source: 'cifar-vehicles', trainSize: N, seed, accuracy: ([50, 61][i] + (seed ? 1 : -1)) / 100, trainTimeMs: 2000 * (i + 1), wallTimeMs: 2500 * (i + 1), epochs: 50 }),
-          imageOkLine('fig16', { architecture: 'wrn-pmoe', source: 'cifar-vehicles', trainSize: N, seed, accuracy: ([60, 70][i] + (seed ? 1 : -1)) / 100, trainTimeMs: 1200 * (i + 1), wallTimeMs: 1500 * (i + 1), epochs: 50 }),
+          imageOkLine('fig16', {
+            architecture: 'wrn',
+            source: 'cifar-vehicles',
+            trainSize: N,
+            seed,
+            accuracy: ([50, 61][i] + (seed ? 1 : -1)) / 100,
+            trainTimeMs: 2000 * (i + 1),
+            wallTimeMs: 2500 * (i + 1),
+            epochs: 50,
+          }),
+          imageOkLine('fig16', {
+            architecture: 'wrn-pmoe',
+            source: 'cifar-vehicles',
+            trainSize: N,
+            seed,
+            accuracy: ([60, 70][i] + (seed ? 1 : -1)) / 100,
+            trainTimeMs: 1200 * (i + 1),
+            wallTimeMs: 1500 * (i + 1),
+            epochs: 50,
+          }),
         ]),
       );
-      const failed = imageFailedLine('fig16', { architecture: 'wrn-pmoe', source: 'cifar-vehicles', trainSize: 12000, seed: 3, accuracy: 0 }, 'worker process ended (SIGKILL) during the run');
+      const failed = imageFailedLine(
+        'fig16',
+        { architecture: 'wrn-pmoe', source: 'cifar-vehicles', trainSize: 12000, seed: 3, accuracy: 0 },
+        'worker process ended (SIGKILL) during the run',
+      );
       const path = await writeResults(dir, 'fig16.jsonl', [...lines, failed]);
       const out = join(dir, 'report');
       const summary = await writeReport([path], out, { now });
-      assert.deepEqual(summary.experiments.map((e) => [e.experiment, e.okRuns, e.failedRuns, e.points]), [['fig16', 8, 1, 4]]);
+      assert.deepEqual(
+        summary.experiments.map((e) => [e.experiment, e.okRuns, e.failedRuns, e.points]),
+        [['fig16', 8, 1, 4]],
+      );
       const md = await readFile(join(out, 'fig16.md'), 'utf8');
 
       assert.match(md, /# fig16: Figure 16: WRN vs WRN-pMoE on CIFAR-Vehicles/);
@@ -69,8 +94,19 @@ describe('reports of the WRN experiments', () => {
   it("fig12 shows the paper's Table 2 training times beside ours; fig11 the accuracy per group; wrn-mnist says the paper has no values", async () => {
     const dir = await tempDir();
     try {
-      const fig12 = [imageOkLine('fig12', { architecture: 'wrn', source: 'celeba-smiling-eyeglasses', trainSize: 4000, seed: 0, accuracy: 0.7, trainTimeMs: 5000 })];
-      const fig11 = [0, 1].map((seed) => imageOkLine('fig11', { architecture: 'wrn-pmoe', source: 'celeba-spurious', trainSize: 5000, seed, accuracy: 0.7, groups: seed === 0 ? [0.9, 0.5, 0.6, 0.8] : [0.8, 0.5, 0.7, 0.8] }));
+      const fig12 = [
+        imageOkLine('fig12', { architecture: 'wrn', source: 'celeba-smiling-eyeglasses', trainSize: 4000, seed: 0, accuracy: 0.7, trainTimeMs: 5000 }),
+      ];
+      const fig11 = [0, 1].map((seed) =>
+        imageOkLine('fig11', {
+          architecture: 'wrn-pmoe',
+          source: 'celeba-spurious',
+          trainSize: 5000,
+          seed,
+          accuracy: 0.7,
+          groups: seed === 0 ? [0.9, 0.5, 0.6, 0.8] : [0.8, 0.5, 0.7, 0.8],
+        }),
+      );
       const mnist = [imageOkLine('wrn-mnist', { architecture: 'wrn', trainSize: 500, seed: 0, accuracy: 0.6 })];
       const path = await writeResults(dir, 'wrn.jsonl', [...fig12, ...fig11, ...mnist]);
       const out = join(dir, 'report');
@@ -99,9 +135,15 @@ describe('reports of the WRN experiments', () => {
   it('an image run filed under a two-layer experiment is refused, naming the line; a malformed image line names the field', async () => {
     const dir = await tempDir();
     try {
-      const lines = [...fig4Lines({ cnn: [80], separate: [85], joint: [88] }, [100]), imageOkLine('fig4', { architecture: 'wrn', trainSize: 100, seed: 0, accuracy: 0.5 })];
+      const lines = [
+        ...fig4Lines({ cnn: [80], separate: [85], joint: [88] }, [100]),
+        imageOkLine('fig4', { architecture: 'wrn', trainSize: 100, seed: 0, accuracy: 0.5 }),
+      ];
       const mixed = await writeResults(dir, 'mixed.jsonl', lines);
-      await assert.rejects(writeReport([mixed], join(dir, 'report'), { now }), /mixed\.jsonl, line 10: not a pmoe result line \(fig4 runs are two-layer runs on mnist-patch data; this one is not\)/);
+      await assert.rejects(
+        writeReport([mixed], join(dir, 'report'), { now }),
+        /mixed\.jsonl, line 10: not a pmoe result line \(fig4 runs are two-layer runs on mnist-patch data; this one is not\)/,
+      );
 
       const line = imageOkLine('fig16', { architecture: 'wrn', trainSize: 100, seed: 0, accuracy: 0.5 });
       const broken = JSON.parse(JSON.stringify(line));

@@ -13,7 +13,8 @@ function built(layer: PatchMoE): PatchMoE {
   return layer;
 }
 
-const weightValues = (layer: PatchMoE) => Object.fromEntries(layer.weights.map((w) => [/(router|expert\d+)\/\w+$/.exec(w.originalName)![0], Array.from(w.read().dataSync())]));
+const weightValues = (layer: PatchMoE) =>
+  Object.fromEntries(layer.weights.map((w) => [/(router|expert\d+)\/\w+$/.exec(w.originalName)![0], Array.from(w.read().dataSync())]));
 
 describe('PatchMoE as a tfjs user meets it', () => {
   it('patchMoE(args) makes the layer; default names read patch_moe_<n> and differ', async () => {
@@ -34,7 +35,10 @@ describe('PatchMoE as a tfjs user meets it', () => {
     assert.deepEqual(make(tfl.initializers.heUniform({ seed: 11 })), instance);
     assert.notDeepEqual(instance['expert0/kernel'], instance['expert1/kernel']);
     assert.notDeepEqual(make(tfl.initializers.heUniform({ seed: 12 }))['expert0/kernel'], instance['expert0/kernel']);
-    assert.deepEqual(make({ className: 'VarianceScaling', config: { scale: 2, mode: 'fanIn', distribution: 'uniform', seed: 11 } })['expert2/kernel'], instance['expert2/kernel']);
+    assert.deepEqual(
+      make({ className: 'VarianceScaling', config: { scale: 2, mode: 'fanIn', distribution: 'uniform', seed: 11 } })['expert2/kernel'],
+      instance['expert2/kernel'],
+    );
     const zeros = make('zeros');
     assert.ok(zeros['expert1/kernel'].every((v) => v === 0));
     const unseeded = make(tfl.initializers.glorotNormal({}));

@@ -45,7 +45,8 @@ function referencePatchMoe(input: tf.Tensor4D, layer: PatchMoE, gate: GateMode):
         );
         const values = y.arraySync() as number[][][][];
         const [r0, c0] = [Math.floor(j / cols) * size, (j % cols) * size];
-        for (let y0 = 0; y0 < size; y0++) for (let x0 = 0; x0 < size; x0++) for (let o = 0; o < f; o++) out.set(values[0][y0][x0][o], b, r0 + y0, c0 + x0, s * f + o);
+        for (let y0 = 0; y0 < size; y0++)
+          for (let x0 = 0; x0 < size; x0++) for (let o = 0; o < f; o++) out.set(values[0][y0][x0][o], b, r0 + y0, c0 + x0, s * f + o);
         y.dispose();
       }
     }
@@ -102,7 +103,16 @@ describe('PatchMoE layer', () => {
     it(`gradients match central finite differences (gate ${gate}): input, router (gated only), expert kernel and bias`, async () => {
       await initEngine('cpu');
       const rng = freshRng(`patchmoe-finite-differences-${gate}`);
-      const layer = new PatchMoE({ patchSize: 2, experts: 2, patchesPerExpert: 2, filtersPerExpert: 3, kernelSize: 3, gate, routerInitializer: 'glorotNormal', seed: rng.int(1000) });
+      const layer = new PatchMoE({
+        patchSize: 2,
+        experts: 2,
+        patchesPerExpert: 2,
+        filtersPerExpert: 3,
+        kernelSize: 3,
+        gate,
+        routerInitializer: 'glorotNormal',
+        seed: rng.int(1000),
+      });
       const input = tf.variable(tf.randomNormal([2, 4, 6, 3], 0, 1, 'float32', rng.int(1000)));
       const probe = tf.randomNormal([2, 4, 6, 6], 0, 1, 'float32', rng.int(1000));
       const lossOf = () => tf.sum(tf.mul(layer.apply(input) as tf.Tensor, probe)) as tf.Scalar;
@@ -170,7 +180,10 @@ describe('PatchMoE layer', () => {
       cpu.grads.forEach((g, i) => {
         const scale = Math.max(1, ...g.map(Math.abs));
         assert.ok(maxDifference(g, wasm.grads[i]) < 1e-4 * scale, `weight ${i}: ${maxDifference(g, wasm.grads[i])}`);
-        assert.ok(g.some((v) => v !== 0), `weight ${i} gets a gradient`);
+        assert.ok(
+          g.some((v) => v !== 0),
+          `weight ${i} gets a gradient`,
+        );
       });
     });
   }
@@ -180,7 +193,15 @@ describe('PatchMoE layer', () => {
     const rng = freshRng('patchmoe-save');
     const input = tfl.input({ shape: [8, 8, 3] });
     const features = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same' }).apply(input) as tfl.SymbolicTensor;
-    const moe = new PatchMoE({ patchSize: [2, 4], experts: 4, patchesPerExpert: 2, filtersPerExpert: 5, kernelSize: 1, gate: 'softmax-all', seed: rng.int(1000) }).apply(features) as tfl.SymbolicTensor;
+    const moe = new PatchMoE({
+      patchSize: [2, 4],
+      experts: 4,
+      patchesPerExpert: 2,
+      filtersPerExpert: 5,
+      kernelSize: 1,
+      gate: 'softmax-all',
+      seed: rng.int(1000),
+    }).apply(features) as tfl.SymbolicTensor;
     const pooled = tfl.layers.globalAveragePooling2d({}).apply(moe) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2 }).apply(pooled) as tfl.SymbolicTensor });
     const x = tf.randomNormal([3, 8, 8, 3], 0, 1, 'float32', rng.int(1000));

@@ -13,15 +13,36 @@ for (const backend of ['cpu', 'wasm'] as const) {
       await initEngine(backend);
       // [batch 2, k 2, n 5]
       const scores = tf.tensor3d([
-        [[0.1, 0.9, 0.3, 0.8, -1], [5, 4, 3, 2, 1]],
-        [[-3, -2, -1, 0, 1], [0, 10, 0, 10, 0]],
+        [
+          [0.1, 0.9, 0.3, 0.8, -1],
+          [5, 4, 3, 2, 1],
+        ],
+        [
+          [-3, -2, -1, 0, 1],
+          [0, 10, 0, 10, 0],
+        ],
       ]);
       const routing = route(scores, 2, 'hard');
       assert.deepEqual(await routing.indices.array(), [
-        [[1, 3], [0, 1]],
-        [[4, 3], [1, 3]],
+        [
+          [1, 3],
+          [0, 1],
+        ],
+        [
+          [4, 3],
+          [1, 3],
+        ],
       ]);
-      assert.deepEqual(await routing.gates.array(), [[[1, 1], [1, 1]], [[1, 1], [1, 1]]]);
+      assert.deepEqual(await routing.gates.array(), [
+        [
+          [1, 1],
+          [1, 1],
+        ],
+        [
+          [1, 1],
+          [1, 1],
+        ],
+      ]);
       tf.dispose([scores, routing.indices, routing.gates]);
     });
 
@@ -63,13 +84,22 @@ for (const backend of ['cpu', 'wasm'] as const) {
       await initEngine(backend);
       const rng = freshRng(`softmax-all-${backend}`);
       const [batch, k, n, l] = [6, 3, 20, 5];
-      const scores = tf.tensor3d(Array.from({ length: batch * k * n }, () => 4 * rng.normal()), [batch, k, n]);
-      const probe = tf.tensor3d(Array.from({ length: batch * k * l }, () => rng.normal()), [batch, k, l]);
+      const scores = tf.tensor3d(
+        Array.from({ length: batch * k * n }, () => 4 * rng.normal()),
+        [batch, k, n],
+      );
+      const probe = tf.tensor3d(
+        Array.from({ length: batch * k * l }, () => rng.normal()),
+        [batch, k, l],
+      );
       const plainGates = (a: tf.Tensor3D) => {
         const selection = tf.topk(a, l, true);
         return tf.exp(tf.sub(selection.values, tf.logSumExp(a, -1, true)));
       };
-      const gradOf = (gates: (a: tf.Tensor3D) => tf.Tensor) => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(gates(a as tf.Tensor3D), probe)))(scores).dataSync();
+      const gradOf = (gates: (a: tf.Tensor3D) => tf.Tensor) =>
+        tf
+          .grad((a: tf.Tensor) => tf.sum(tf.mul(gates(a as tf.Tensor3D), probe)))(scores)
+          .dataSync();
       const ours = (a: tf.Tensor3D) => route(a, l, 'softmax-all').gates;
       const near = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
         for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-6, `${what}[${i}]: ${a[i]} vs ${b[i]}`);
@@ -84,8 +114,28 @@ for (const backend of ['cpu', 'wasm'] as const) {
     it('gathers exactly the chosen patches, expert by expert', async () => {
       await initEngine(backend);
       const [batch, n, d] = [3, 5, 2];
-      const patches = tf.tensor3d(Array.from({ length: batch * n * d }, (_, i) => i), [batch, n, d]);
-      const indices = tf.tensor3d([[[4, 0], [1, 2]], [[3, 3], [0, 1]], [[2, 1], [4, 4]]], [batch, 2, 2], 'int32');
+      const patches = tf.tensor3d(
+        Array.from({ length: batch * n * d }, (_, i) => i),
+        [batch, n, d],
+      );
+      const indices = tf.tensor3d(
+        [
+          [
+            [4, 0],
+            [1, 2],
+          ],
+          [
+            [3, 3],
+            [0, 1],
+          ],
+          [
+            [2, 1],
+            [4, 4],
+          ],
+        ],
+        [batch, 2, 2],
+        'int32',
+      );
       const gathered = (await gatherForExperts(patches, indices).array()) as number[][][];
       const idx = (await indices.array()) as number[][][];
       for (let s = 0; s < 2; s++) {
@@ -116,7 +166,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
 
     it('patchify and unpatchify are inverse and order patches row-major', async () => {
       await initEngine(backend);
-      const image = tf.tensor4d(Array.from({ length: 4 * 6 * 2 }, (_, i) => i), [1, 4, 6, 2]);
+      const image = tf.tensor4d(
+        Array.from({ length: 4 * 6 * 2 }, (_, i) => i),
+        [1, 4, 6, 2],
+      );
       const patch = { height: 2, width: 3 };
       const patches = patchify(image, patch);
       assert.deepEqual(patches.shape, [1, 4, 12]);

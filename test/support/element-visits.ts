@@ -4,7 +4,24 @@
  * without timing anything. Hand-written because it patches the built-ins for the duration of a
  * synchronous call; nothing else runs meanwhile.
  */
-const COUNTED = ['indexOf', 'lastIndexOf', 'includes', 'filter', 'map', 'forEach', 'reduce', 'some', 'every', 'find', 'findIndex', 'flatMap', 'slice', 'concat', 'join', 'sort'] as const;
+const COUNTED = [
+  'indexOf',
+  'lastIndexOf',
+  'includes',
+  'filter',
+  'map',
+  'forEach',
+  'reduce',
+  'some',
+  'every',
+  'find',
+  'findIndex',
+  'flatMap',
+  'slice',
+  'concat',
+  'join',
+  'sort',
+] as const;
 
 export function countElementVisits(body: () => void): number {
   let visits = 0;

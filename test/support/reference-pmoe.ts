@@ -32,11 +32,7 @@ export function topIndices(scores: number[], l: number): number[] {
     .map((entry) => entry.index);
 }
 
-export function referenceForward(
-  patches: Float64Array,
-  weights: ReferenceWeights,
-  shape: ReferenceShape,
-): { logits: Float64Array; selections: number[][][] } {
+export function referenceForward(patches: Float64Array, weights: ReferenceWeights, shape: ReferenceShape): { logits: Float64Array; selections: number[][][] } {
   const { batch, n, d, k, neuronsPerExpert: ms, l, logits: outputs, gate, pooling } = shape;
   const logits = new Float64Array(batch * outputs);
   const selections: number[][][] = [];
@@ -65,7 +61,11 @@ export function referenceForward(
       for (let r = 0; r < ms; r++) {
         let pooled = 0;
         chosen.forEach((j, t) => {
-          pooled += Math.max(0, dot(b, j, (i) => weights.experts[s][i * ms + r])) * gates[t];
+          pooled +=
+            Math.max(
+              0,
+              dot(b, j, (i) => weights.experts[s][i * ms + r]),
+            ) * gates[t];
         });
         for (let o = 0; o < outputs; o++) logits[b * outputs + o] += weights.output[(s * ms + r) * outputs + o] * pooled * scale;
       }

@@ -171,7 +171,8 @@ export async function startSlurm(dir: string, options: { cpus?: number } = {}): 
     async waitForJob(jobId, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while ((await command('squeue', '-h', '-j', jobId, '-o', '%i %T')).trim() !== '') {
-        if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish in ${timeoutMs / 1000} s:\n${await command('squeue', '-j', jobId)}\n${await logs()}`);
+        if (Date.now() > deadline)
+          throw new Error(`job ${jobId} did not finish in ${timeoutMs / 1000} s:\n${await command('squeue', '-j', jobId)}\n${await logs()}`);
         await sleep(250);
       }
     },
@@ -196,7 +197,15 @@ export async function startSlurm(dir: string, options: { cpus?: number } = {}): 
     await run('mungekey', ['--create', '--keyfile', join(dir, 'munge.key')], { env });
     daemon(
       'munged',
-      ['--foreground', ...(isRoot ? ['--force'] : []), `--socket=${socket}`, `--key-file=${join(dir, 'munge.key')}`, `--pid-file=${join(dir, 'munged.pid')}`, `--log-file=${join(dir, 'log', 'munged.log')}`, `--seed-file=${join(dir, 'munged.seed')}`],
+      [
+        '--foreground',
+        ...(isRoot ? ['--force'] : []),
+        `--socket=${socket}`,
+        `--key-file=${join(dir, 'munge.key')}`,
+        `--pid-file=${join(dir, 'munged.pid')}`,
+        `--log-file=${join(dir, 'log', 'munged.log')}`,
+        `--seed-file=${join(dir, 'munged.seed')}`,
+      ],
       'munged.out',
     );
     const mungeDeadline = Date.now() + 10_000;
@@ -212,13 +221,14 @@ export async function startSlurm(dir: string, options: { cpus?: number } = {}): 
       const state = await command('sinfo', '-h', '-n', NODE, '-o', '%t').catch(() => '');
       if (state.trim() === 'idle') break;
       const died = daemons.find((child) => child.exitCode !== null || child.signalCode !== null);
-      if (died || state.trim() === 'inval' || Date.now() > deadline) throw new Error(`${died ? `${died.spawnfile} exited` : 'node not idle in 30 s'} (sinfo: '${state.trim()}')`);
+      if (died || state.trim() === 'inval' || Date.now() > deadline)
+        throw new Error(`${died ? `${died.spawnfile} exited` : 'node not idle in 30 s'} (sinfo: '${state.trim()}')`);
       await sleep(200);
     }
     return cluster;
   } catch (error) {
     const detail = await logs();
     await cluster.stop().catch(() => undefined);
-    throw new Error(`the test Slurm cluster did not start: ${(error as Error).message}\n${detail}`);
+    throw new Error(`the test Slurm cluster did not start: ${(error as Error).message}\n${detail}`, { cause: error });
   }
 }

@@ -9,7 +9,10 @@ describe('seeded runs are reproducible', () => {
   for (const model of ['cnn', 'separate', 'joint'] as const) {
     it(`${model}: same config, seed and backend give identical records; another seed differs`, async () => {
       await initEngine('wasm');
-      const spec: RunSpec = { data: { source: 'synthetic', trainSize: 60, testSize: 200, classes: model === 'joint' ? 3 : 2, seed: 5 }, training: { model, epochs: 4, routerEpochs: 3, seed: 5 } };
+      const spec: RunSpec = {
+        data: { source: 'synthetic', trainSize: 60, testSize: 200, classes: model === 'joint' ? 3 : 2, seed: 5 },
+        training: { model, epochs: 4, routerEpochs: 3, seed: 5 },
+      };
       const first = await runOnce(spec);
       const second = await runOnce(spec);
       assert.equal(withoutTime(first), withoutTime(second));

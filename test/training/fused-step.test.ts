@@ -19,7 +19,6 @@ import { relativeError } from '../support/relative-error.js';
 /** The brief's tolerance: float32 sums in another order. */
 const TOLERANCE = 1e-5;
 
-
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   const error = relativeError(actual, expected);
   assert.ok(error <= TOLERANCE, `${what}: relative error ${error}`);
@@ -45,7 +44,10 @@ function randomSet(rng: Rng, count: number, classes: number, zeros: number): Pat
 /** The reference: the model's tf forward pass, classificationLoss and tf.variableGrads. */
 function autodiff(model: TwoLayerCnn | TwoLayerPmoe, data: PatchDataset, samples: number[], names: Map<tf.Variable, string>) {
   const x = tf.tensor3d(Float32Array.from(samples.flatMap((i) => Array.from(data.patches.subarray(i * N * D, (i + 1) * N * D)))), [samples.length, N, D]);
-  const labels = tf.tensor1d(Int32Array.from(samples, (i) => data.labels[i]), 'int32');
+  const labels = tf.tensor1d(
+    Int32Array.from(samples, (i) => data.labels[i]),
+    'int32',
+  );
   const logits = tf.tidy(() => model.forward(x));
   const variables = model.trainableVariables();
   const { value, grads } = tf.variableGrads(() => classificationLoss(model.forward(x), labels), variables);
@@ -66,7 +68,10 @@ function compare(trainer: FusedTrainer, model: TwoLayerCnn | TwoLayerPmoe, data:
   for (const [name, values] of Object.entries(reference.grads)) {
     assertClose(grads[name], values, `gradient of ${name}`);
     if (name !== 'routers' || (model instanceof TwoLayerPmoe && model.config.gate !== 'hard')) {
-      assert.ok(values.some((v) => v !== 0), `${name}: a test whose gradient is all zero proves nothing`);
+      assert.ok(
+        values.some((v) => v !== 0),
+        `${name}: a test whose gradient is all zero proves nothing`,
+      );
     }
   }
   // The per-set evaluation agrees with the tf one.
@@ -96,18 +101,40 @@ describe('fused training steps match the autodiff formulation on fresh random in
 
   for (const gate of GATE_MODES) {
     for (const pooling of POOLINGS) {
-      for (const [classes, zeros, frozen] of [[2, 0, false], [3, 0.7, false], [2, 0.7, true], [3, 0, true]] as const) {
+      for (const [classes, zeros, frozen] of [
+        [2, 0, false],
+        [3, 0.7, false],
+        [2, 0.7, true],
+        [3, 0, true],
+      ] as const) {
         const label = `pMoE gate ${gate}, pooling ${pooling}, ${classes} classes, ${zeros < SPARSE_BELOW ? 'dense' : 'sparse'}, routers ${frozen ? 'frozen' : 'trained'}`;
         it(`${label}: logits, loss, gradients and evaluation`, () => {
           const rng = freshRng(`fused ${label}`);
           const data = randomSet(rng, 10, classes, zeros);
           const model = new TwoLayerPmoe({
-            patchCount: N, patchDim: D, experts: 3, neuronsPerExpert: 3, patchesPerExpert: 3,
-            gate, pooling, classes, routerInitStd: 0.5, seed: rng.int(1000),
+            patchCount: N,
+            patchDim: D,
+            experts: 3,
+            neuronsPerExpert: 3,
+            patchesPerExpert: 3,
+            gate,
+            pooling,
+            classes,
+            routerInitStd: 0.5,
+            seed: rng.int(1000),
           });
           model.routersFrozen = frozen;
           const trainer = new FusedPmoe(model, data, data, settings);
-          compare(trainer, model, data, rng.shuffle([...Array(10).keys()]).slice(0, 6), new Map<tf.Variable, string>([[model.routers, 'routers'], [model.experts, 'experts']]));
+          compare(
+            trainer,
+            model,
+            data,
+            rng.shuffle([...Array(10).keys()]).slice(0, 6),
+            new Map<tf.Variable, string>([
+              [model.routers, 'routers'],
+              [model.experts, 'experts'],
+            ]),
+          );
           model.dispose();
         });
       }
@@ -122,7 +149,16 @@ describe('fused training steps match the autodiff formulation on fresh random in
     for (let j = 1; j < N; j++) data.patches.copyWithin(j * D, 0, D);
     for (let j = 1; j < N; j += 2) data.patches.copyWithin(size + j * D, size + (j - 1) * D, size + j * D);
     for (const gate of GATE_MODES) {
-      const model = new TwoLayerPmoe({ patchCount: N, patchDim: D, experts: 3, neuronsPerExpert: 3, patchesPerExpert: 4, gate, routerInitStd: 0.5, seed: rng.int(1000) });
+      const model = new TwoLayerPmoe({
+        patchCount: N,
+        patchDim: D,
+        experts: 3,
+        neuronsPerExpert: 3,
+        patchesPerExpert: 4,
+        gate,
+        routerInitStd: 0.5,
+        seed: rng.int(1000),
+      });
       const trainer = new FusedPmoe(model, data, data, settings);
       const samples = [0, 1, 2, 3];
       const fused = trainer.routing(samples);
@@ -131,7 +167,16 @@ describe('fused training steps match the autodiff formulation on fresh random in
       assert.deepEqual(Array.from(fused.indices), Array.from(reference.indices.dataSync()), `${gate}: same patches chosen`);
       assert.deepEqual(Array.from(fused.indices.subarray(0, 4)), [0, 1, 2, 3], 'all tied: the first l');
       assertClose(fused.gates, reference.gates.dataSync(), `${gate}: gates`);
-      compare(trainer, model, data, samples, new Map<tf.Variable, string>([[model.routers, 'routers'], [model.experts, 'experts']]));
+      compare(
+        trainer,
+        model,
+        data,
+        samples,
+        new Map<tf.Variable, string>([
+          [model.routers, 'routers'],
+          [model.experts, 'experts'],
+        ]),
+      );
       tf.dispose([x, reference.indices, reference.gates]);
       model.dispose();
     }

@@ -12,7 +12,6 @@ import { relativeError } from '../support/relative-error.js';
 /** Float rounding grows a little over SGD steps; far below the differences a wrong gradient makes. */
 const WEIGHT_TOLERANCE = 1e-4;
 
-
 /** The same set with a share `zeros` of its values set to 0, so the fused path takes its sparse products. */
 function sparsened(data: PatchDataset, zeros: number, rng: Rng): PatchDataset {
   return { ...data, patches: data.patches.map((v) => (rng.next() < zeros ? 0 : v)) };

@@ -11,16 +11,17 @@ const numbers = (epochs: ImageEpochRecord[]) => epochs.map(({ trainSeconds, seco
 describe('trainImageModel', () => {
   it('trains WRN-pMoE (w = 1) for 2 epochs on 200 MNIST-quadrant images on wasm: finite numbers, identical on a rerun', async () => {
     await initEngine('wasm');
-    const [train, test] = await Promise.all([
-      buildMnistQuadrants('train', { count: 200, seed: 1 }),
-      buildMnistQuadrants('test', { count: 100, seed: 1 }),
-    ]);
+    const [train, test] = await Promise.all([buildMnistQuadrants('train', { count: 200, seed: 1 }), buildMnistQuadrants('test', { count: 100, seed: 1 })]);
     // CIFAR-style routing on the 8x8 map: 64 patches of 1x1, k = 4 experts of 16 filters, l = 16.
     const build = () => buildWrnPmoe({ wideningFactor: 1, classes: 4, inputSize: 32, channels: 1, seed: 11 });
     const run = async () => {
       const model = build();
       const seen: number[] = [];
-      const result = await trainImageModel(model, { train, test }, { epochs: 2, batchSize: 25, learningRate: 0.1, seed: 3, onEpoch: (r) => void seen.push(r.epoch) });
+      const result = await trainImageModel(
+        model,
+        { train, test },
+        { epochs: 2, batchSize: 25, learningRate: 0.1, seed: 3, onEpoch: (r) => void seen.push(r.epoch) },
+      );
       model.dispose();
       assert.deepEqual(seen, [1, 2]);
       return result;
@@ -43,10 +44,20 @@ describe('trainImageModel', () => {
   it('refuses data that does not fit the model, and bad options', async () => {
     await initEngine('wasm');
     const model = buildWrnPmoe({ wideningFactor: 1, classes: 4, inputSize: 16, channels: 1, patchSize: 1, experts: 4, patchesPerExpert: 4 });
-    const split = (shape: [number, number, number, number], labels: number[]): ImageSplit => ({ images: new Float32Array(shape.reduce((a, b) => a * b, 1)), labels: Int32Array.from(labels), shape });
-    await assert.rejects(trainImageModel(model, { train: split([2, 32, 32, 1], [0, 1]) }, { epochs: 1 }), /train images are 32x32x1 but the model takes 16x16x1/);
+    const split = (shape: [number, number, number, number], labels: number[]): ImageSplit => ({
+      images: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+      labels: Int32Array.from(labels),
+      shape,
+    });
+    await assert.rejects(
+      trainImageModel(model, { train: split([2, 32, 32, 1], [0, 1]) }, { epochs: 1 }),
+      /train images are 32x32x1 but the model takes 16x16x1/,
+    );
     await assert.rejects(trainImageModel(model, { train: split([2, 16, 16, 1], [0, 4]) }, { epochs: 1 }), /train label 4 at index 1 is not a class 0\.\.3/);
-    await assert.rejects(trainImageModel(model, { train: split([2, 16, 16, 1], [0, 1]) }, { epochs: 0 }), /trainImageModel\.epochs: must be an integer >= 1 \(got 0\)/);
+    await assert.rejects(
+      trainImageModel(model, { train: split([2, 16, 16, 1], [0, 1]) }, { epochs: 0 }),
+      /trainImageModel\.epochs: must be an integer >= 1 \(got 0\)/,
+    );
     await assert.rejects(trainImageModel(model, { train: split([2, 16, 16, 1], [0, 1]) }, { learningRate: -1 }), /learningRate/);
     const result = await trainImageModel(model, { train: split([3, 16, 16, 1], [0, 1, 2]) }, { epochs: 1, batchSize: 2 });
     assert.equal(result.steps, 2);

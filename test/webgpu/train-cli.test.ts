@@ -16,7 +16,27 @@ interface Record {
 
 async function train(backend: string, model: string): Promise<Record> {
   // Small: SwiftShader runs every kernel on the CPU.
-  const args = [bin, 'train', '--backend', backend, '--model', model, '--data', 'synthetic', '--train-size', '40', '--test-size', '100', '--epochs', '3', '--router-epochs', '3', '--seed', '4', '--json'];
+  const args = [
+    bin,
+    'train',
+    '--backend',
+    backend,
+    '--model',
+    model,
+    '--data',
+    'synthetic',
+    '--train-size',
+    '40',
+    '--test-size',
+    '100',
+    '--epochs',
+    '3',
+    '--router-epochs',
+    '3',
+    '--seed',
+    '4',
+    '--json',
+  ];
   const { stdout } = await run(process.execPath, args, { env: { ...process.env, PMOE_WEBGPU_SOFTWARE: '1' }, maxBuffer: 1 << 24 });
   return JSON.parse(stdout) as Record;
 }

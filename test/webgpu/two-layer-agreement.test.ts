@@ -81,7 +81,10 @@ describe('two-layer models on webgpu agree with the cpu backend', async () => {
       assert.ok(cpu.grads.length > 0);
       cpu.grads.forEach((grad, i) => assert.ok(relativeError(gpu.grads[i], grad) < 1e-4, `gradient ${i} differs by ${relativeError(gpu.grads[i], grad)}`));
       if (cpu.routerGrad) {
-        assert.ok(Math.abs(gpu.routerLoss! - cpu.routerLoss!) < 1e-5 * Math.max(1, Math.abs(cpu.routerLoss!)), `router loss ${gpu.routerLoss} vs ${cpu.routerLoss}`);
+        assert.ok(
+          Math.abs(gpu.routerLoss! - cpu.routerLoss!) < 1e-5 * Math.max(1, Math.abs(cpu.routerLoss!)),
+          `router loss ${gpu.routerLoss} vs ${cpu.routerLoss}`,
+        );
         assert.ok(relativeError(gpu.routerGrad!, cpu.routerGrad) < 1e-4, `router gradient differs by ${relativeError(gpu.routerGrad!, cpu.routerGrad)}`);
       }
     });

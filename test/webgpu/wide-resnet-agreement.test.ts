@@ -19,8 +19,15 @@ const BATCH = 4;
 const CASES: [string, (seed: number) => tfl.LayersModel][] = [
   ['WRN', (seed) => buildWideResNet({ wideningFactor: 1, classes: CLASSES, inputSize: SIZE, seed })],
   // PatchMoE inside a tfjs-layers model, with 3x3 experts on 2x2 patches and with 1x1 experts.
-  ['WRN-pMoE, 3x3 experts', (seed) => buildWrnPmoe({ wideningFactor: 1, classes: CLASSES, inputSize: SIZE, patchSize: 1, experts: 4, patchesPerExpert: 2, kernelSize: 3, seed })],
-  ['WRN-pMoE, 1x1 experts, hard gates', (seed) => buildWrnPmoe({ wideningFactor: 1, classes: CLASSES, inputSize: SIZE, patchSize: 1, experts: 2, patchesPerExpert: 2, kernelSize: 1, gate: 'hard', seed })],
+  [
+    'WRN-pMoE, 3x3 experts',
+    (seed) => buildWrnPmoe({ wideningFactor: 1, classes: CLASSES, inputSize: SIZE, patchSize: 1, experts: 4, patchesPerExpert: 2, kernelSize: 3, seed }),
+  ],
+  [
+    'WRN-pMoE, 1x1 experts, hard gates',
+    (seed) =>
+      buildWrnPmoe({ wideningFactor: 1, classes: CLASSES, inputSize: SIZE, patchSize: 1, experts: 2, patchesPerExpert: 2, kernelSize: 1, gate: 'hard', seed }),
+  ],
 ];
 
 /** Logits, sum(logits * probe) and its gradient for every trainable weight, BN in training mode. */

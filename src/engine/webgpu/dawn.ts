@@ -67,7 +67,8 @@ function hasVulkanLoader(): boolean {
 
 /** Why Dawn found no adapter, as one line. */
 function noAdapterReason(software: boolean, icd: string | undefined): string {
-  if (software && !icd) return "webgpu: PMOE_WEBGPU_SOFTWARE=1 but SwiftShader's Vulkan driver (vk_swiftshader_icd.json) was not found: apt-get install chromium libvulkan1";
+  if (software && !icd)
+    return "webgpu: PMOE_WEBGPU_SOFTWARE=1 but SwiftShader's Vulkan driver (vk_swiftshader_icd.json) was not found: apt-get install chromium libvulkan1";
   if (!hasVulkanLoader()) return `webgpu: no Vulkan loader (libvulkan.so.1) on this machine: apt-get install libvulkan1, then ${DRIVER_HINT}; ${SOFTWARE_HINT}`;
   if (software) return `webgpu: Dawn rejected the SwiftShader driver at ${icd}`;
   return `webgpu: Dawn found no usable Vulkan driver: ${DRIVER_HINT}; ${SOFTWARE_HINT}`;
@@ -107,7 +108,8 @@ export async function startWebgpu(requireHardware = false): Promise<AdapterSumma
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new WebgpuUnavailable(noAdapterReason(software, icd));
   const summary = summarise(adapter.info);
-  if (requireHardware && summary.software) throw new WebgpuUnavailable(`webgpu: only a software adapter (${summary.architecture || summary.description}) was found`);
+  if (requireHardware && summary.software)
+    throw new WebgpuUnavailable(`webgpu: only a software adapter (${summary.architecture || summary.description}) was found`);
   const limits = adapter.limits;
   // The limits tfjs-backend-webgpu asks for in a browser: the adapter's own, not WebGPU's defaults.
   const device = await adapter.requestDevice({

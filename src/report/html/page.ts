@@ -121,11 +121,7 @@ export async function renderHtmlReport(summary: ReportSummary, options: HtmlRepo
   const parts = await Promise.all(summary.experiments.map((experiment, i) => experimentPart(experiment, i)));
   const { routing, curves } = options;
   const vendors = await vendorScripts();
-  const specs = [
-    ...parts.map((part, i) => ({ id: `spec-${i}`, spec: part.spec })),
-    ...(routing?.specs ?? []),
-    ...(curves?.specs ?? []),
-  ];
+  const specs = [...parts.map((part, i) => ({ id: `spec-${i}`, spec: part.spec })), ...(routing?.specs ?? []), ...(curves?.specs ?? [])];
   const title = options.title ?? `pmoe report: ${summary.experiments.map((e) => e.experiment).join(', ') || 'no experiments'}`;
   const generatedAt = (options.generatedAt ?? new Date()).toISOString();
   const toc = [
@@ -134,7 +130,10 @@ export async function renderHtmlReport(summary: ReportSummary, options: HtmlRepo
     ...(curves ? ['<a href="#training-curves">training curves</a>'] : []),
   ].join('');
   const sources = summary.inputs.map((input) => `<code>${escapeHtml(input.path)}</code> (${input.lines} lines)`).join(', ');
-  const warnings = summary.warnings.length === 0 ? '' : `<section class="warnings"><h2>Warnings</h2><ul>${summary.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></section>`;
+  const warnings =
+    summary.warnings.length === 0
+      ? ''
+      : `<section class="warnings"><h2>Warnings</h2><ul>${summary.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></section>`;
   return [
     '<!doctype html>',
     '<html lang="en">',

@@ -89,14 +89,23 @@ export function expertSharesSpec(shares: readonly ExpertShare[], digits: readonl
     const total = share.selected || 1;
     const irrelevant = share.selected - share.discriminativeByClass.reduce((a, b) => a + b, 0);
     return [
-      ...share.discriminativeByClass.map((count, c) => ({ expert: `expert ${share.expert + 1}`, kind: kinds[c], order: c, share: count / total, patches: count })),
+      ...share.discriminativeByClass.map((count, c) => ({
+        expert: `expert ${share.expert + 1}`,
+        kind: kinds[c],
+        order: c,
+        share: count / total,
+        patches: count,
+      })),
       { expert: `expert ${share.expert + 1}`, kind: 'irrelevant', order: digits.length, share: irrelevant / total, patches: irrelevant },
     ];
   });
   const classColours = ['#e45756', '#4c78a8', '#54a24b', '#f58518', '#b279a2', '#72b7b2', '#eeca3b', '#ff9da6', '#9d755d'];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'What each expert receives over the test set', subtitle: 'share of its selected patches that are the image\'s discriminative patch, by class, or irrelevant' },
+    title: {
+      text: 'What each expert receives over the test set',
+      subtitle: "share of its selected patches that are the image's discriminative patch, by class, or irrelevant",
+    },
     width: 480,
     height: { step: 22 },
     background: 'white',

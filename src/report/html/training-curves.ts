@@ -19,7 +19,9 @@ export async function readEpochLogs(dir: string): Promise<EpochLogLine[]> {
   try {
     names = (await readdir(dir)).filter((name) => name.endsWith('.jsonl')).sort();
   } catch (error) {
-    throw new Error(`cannot read the log folder ${dir}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : String(error)}`);
+    throw new Error(`cannot read the log folder ${dir}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : String(error)}`, {
+      cause: error,
+    });
   }
   const lines: EpochLogLine[] = [];
   for (const name of names) {
@@ -46,7 +48,13 @@ export async function readEpochLogs(dir: string): Promise<EpochLogLine[]> {
 export async function trainingCurvesSection(dir: string): Promise<TrainingCurvesSection | undefined> {
   const lines = await readEpochLogs(dir);
   if (lines.length === 0) return undefined;
-  const values = lines.map((line) => ({ run: line.run, phase: line.phase, epoch: line.epoch, testAccuracy: line.testAccuracy ?? null, trainLoss: line.trainLoss ?? null }));
+  const values = lines.map((line) => ({
+    run: line.run,
+    phase: line.phase,
+    epoch: line.epoch,
+    testAccuracy: line.testAccuracy ?? null,
+    trainLoss: line.trainLoss ?? null,
+  }));
   const runs = new Set(lines.map((line) => line.run)).size;
   const chart = (field: 'testAccuracy' | 'trainLoss', title: string) => ({
     width: 420,
