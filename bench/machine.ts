@@ -9,7 +9,7 @@ export interface MachineInfo {
   readonly node: string;
   readonly tfjs: string;
   readonly backend: string;
-  /** Threads pmoe's convolution and large expert products use (engine/gemm-threads.ts); tfjs's own kernels run on one. */
+  /** Threads pmoe's convolution and large expert products use (kernels/gemm-threads.ts); tfjs's own kernels run on one. */
   readonly threads: number;
   /** 1-minute load average when the run started: a busy machine makes every figure noisier. */
   readonly loadAverage: number;

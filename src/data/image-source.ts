@@ -6,7 +6,7 @@
  * A spec draws N = trainSize training images with `seed` from the source's training split, and
  * testSize test images with `testSeed` (default 0, the same test set for every run of a sweep)
  * from its test split. Pixels are float32 bytes / 255 (the official code divides by 255).
- * Tags as in PAPER.md: [P] the paper, [C] the official code, [I] inferred.
+ * Tags as in docs/paper.md: [P] the paper, [C] the official code, [I] inferred.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';

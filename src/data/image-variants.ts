@@ -3,7 +3,7 @@
  * operations they share are in image-ops.ts).
  *
  * Images are NHWC unsigned bytes; labels Int32Array. The same inputs and seed give the same output.
- * Tags as in PAPER.md: [P] the paper, [C] the official code, [I] inferred (the generation scripts
+ * Tags as in docs/paper.md: [P] the paper, [C] the official code, [I] inferred (the generation scripts
  * are not public).
  *
  * CelebA variants select rows of the attribute table (a CelebaIndex) rather than images, so that only

@@ -1,5 +1,5 @@
 /**
- * MNIST-composed images of the paper (PAPER.md §5): a gridSize x gridSize grid of 28x28 MNIST
+ * MNIST-composed images of the paper (docs/paper.md §5): a gridSize x gridSize grid of 28x28 MNIST
  * digits (paper: 4x4, 112x112 pixels), one patch per cell, so n = gridSize^2 patches of d = 784
  * pixels / 255. One cell, uniformly random, holds the class-discriminative digit (class 0 = y = +1:
  * digit 1 = o_1; class 1 = y = -1: digit 0 = o_2); every other cell holds a digit drawn uniformly

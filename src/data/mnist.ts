@@ -110,11 +110,6 @@ export function loadMnist(split: MnistSplitName, dir?: string): Promise<MnistSpl
   return loading;
 }
 
-/** Forgets every cached split (tests that rewrite files in place; frees ~55 MB). */
-export function clearMnistCache(): void {
-  cache.clear();
-}
-
 /** MNIST indices of each digit 0..9 in `mnist`, in file order. */
 export function indicesByDigit(mnist: MnistSplit): Int32Array[] {
   const counts = new Array<number>(10).fill(0);

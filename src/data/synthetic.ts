@@ -1,5 +1,5 @@
 /**
- * The data model of the paper's theory (PAPER.md §3), as a generator.
+ * The data model of the paper's theory (docs/paper.md §3), as a generator.
  *
  * Each sample has n unit patches in R^d: one class-discriminative patch o_y at a uniformly random
  * position and n - 1 class-irrelevant patches drawn from p pattern sets S_1..S_p whose law does

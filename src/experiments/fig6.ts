@@ -5,7 +5,7 @@
  *   pmoe reproduce fig6            the whole protocol (5 k x 3 N x 5 seeds + 5 CNN runs)
  *   pmoe reproduce fig6 --quick    a reduced version that finishes in minutes
  *
- * The paper does not state the fixed l of this figure (PAPER.md §6): pmoe uses l = 6, the joint
+ * The paper does not state the fixed l of this figure (docs/paper.md §6): pmoe uses l = 6, the joint
  * pMoE's l of Figure 4 (and the l at which Figure 7 peaks). Nor does it say how the width changes
  * with k: pmoe keeps 5 neurons per expert (Figure 4's 8 x 5), so the model grows with k. The rest
  * is the MNIST protocol of mnist-experiments.ts (SGD lr 0.2, batch 20, 150 epochs, 5 seeds,

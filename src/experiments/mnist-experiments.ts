@@ -1,6 +1,6 @@
 /**
  * The paper's MNIST-patch experiments (Figures 4-9) as named experiments. Defaults follow the
- * paper's protocol (PAPER.md section 5): 112x112 images of 4x4 digits (n = 16), digit 1 vs 0,
+ * paper's protocol (docs/paper.md §5): 112x112 images of 4x4 digits (n = 16), digit 1 vs 0,
  * SGD lr 0.2, batch 20, 150 epochs (router phase 100), 5 seeds, 1000 test images; separate pMoE
  * 2 experts x 20 neurons with l = 2, joint pMoE 8 experts x 5 neurons with l = 6, CNN 40 neurons.
  *

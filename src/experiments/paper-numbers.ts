@@ -1,6 +1,6 @@
 /**
  * The paper's MNIST numbers (Chowdhury et al., ICML 2023, Figures 4, 5, 7, 8, 9), as collected in
- * PAPER.md section 5. Values marked "read off" come from the plotted figures, not from a table:
+ * docs/paper.md §5. Values marked "read off" come from the plotted figures, not from a table:
  * trust them to about ±0.3 points. Accuracies and rates are percent.
  */
 
@@ -73,8 +73,8 @@ export const PAPER_MNIST_PROTOCOL = {
 export type WrnModelName = 'wrn' | 'wrn-pmoe';
 
 /**
- * Figures 10-16 (read off, about ±0.3 points; PAPER.md §5): test accuracy (%) at epoch 50, mean of
- * 5 runs, against N. Figure 10's N are the official code's (the figure's axis is not in PAPER.md).
+ * Figures 10-16 (read off, about ±0.3 points; docs/paper.md §5): test accuracy (%) at epoch 50, mean of
+ * 5 runs, against N. Figure 10's N are the official code's (the figure's axis is not in the paper's text).
  */
 export const PAPER_WRN: Readonly<
   Record<

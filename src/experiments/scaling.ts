@@ -1,5 +1,5 @@
 /**
- * The sample-complexity law (PAPER.md §4): how many training samples the CNN and pMoE need as n/l
+ * The sample-complexity law (docs/paper.md §4): how many training samples the CNN and pMoE need as n/l
  * grows. The theory's sufficient sample counts are l^8 (separate pMoE, l >= l*) and n^8 (CNN), so
  * N_CNN / N_separate = Theta((n/l)^8); those are upper bounds, not tight ones.
  *

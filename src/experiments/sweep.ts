@@ -16,7 +16,7 @@ export interface SweepProgress {
   readonly done: number;
   readonly total: number;
   readonly label: string;
-  /** Seconds left at the pace of the runs finished in this session; NaN before the first. */
+  /** Seconds left at the pace of the runs finished since this sweep started (not those resumed from the file); NaN before the first. */
   readonly etaSeconds: number;
 }
 
@@ -147,7 +147,7 @@ interface Worker {
   stderrTail: string;
 }
 
-/** A worker process; `threads`: the cores it may use for one run's products (engine/gemm-threads.ts). */
+/** A worker process; `threads`: the cores it may use for one run's products (kernels/gemm-threads.ts). */
 function startWorker(backend: BackendName | undefined, threads: number): Worker {
   const child = fork(new URL('./sweep-worker.js', import.meta.url), [], {
     env: { ...process.env, PMOE_BACKEND: backend ?? 'auto', PMOE_THREADS: process.env.PMOE_THREADS ?? String(threads) },

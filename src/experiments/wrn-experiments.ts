@@ -2,7 +2,7 @@
  * The paper's Wide-ResNet experiments (§5, Figures 10-16): test accuracy of the 10-layer WRN and of
  * WRN-pMoE against the number of training samples N, on CelebA and CIFAR-10 variants, and
  * `wrn-mnist`, the same comparison on MNIST quadrants (a CIFAR-Vehicles analogue that ships with
- * pmoe). Defaults follow the official code (PAPER.md §5): widening factor 10, SGD lr 0.1 without
+ * pmoe). Defaults follow the official code (docs/paper.md §5): widening factor 10, SGD lr 0.1 without
  * momentum, batch 128, 50 epochs, 5 runs, epoch-50 test accuracy.
  *
  *   pmoe reproduce fig14 --set cifarDir=/data/cifar-10-batches-bin     the whole protocol

@@ -172,7 +172,7 @@
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $each_vector))))
   ;; columnSums(P, C, x, out): out[c] += sum over rows of x[p, c], in float64 (out: C doubles,
-  ;; 8-byte aligned): Sum and Mean over leading axes (src/engine/wasm-kernels.ts). Floats j..j+3
+  ;; 8-byte aligned): Sum and Mean over leading axes (src/ops/wasm-kernels.ts). Floats j..j+3
   ;; of a row are promoted to two f64x2 halves; the shuffle brings the high two floats low.
   (func $columnSums
     (type $params4) (param $rows i32) (param $channels i32) (param $x i32) (param $out i32)

@@ -8,9 +8,10 @@ import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js'
  * The SIMD products on two threads: this one and one worker thread, over a shared wasm memory
  * (the arena) that both instantiate the GEMM module on.
  *
- * Why: tfjs's wasm backend runs one thread in Node (its threaded build cannot start there, see
- * ENGINE-NOTES), and a Wide-ResNet training step spends two thirds of its time in convolution
- * products that split cleanly by output rows or by positions. The backend's heap is not shared,
+ * Why: tfjs's wasm backend runs one thread in Node (its multithreading flag is off there, and its
+ * threaded build hands its pthread workers a blob: URL, which Node's worker_threads cannot open),
+ * and a Wide-ResNet training step spends two thirds of its time in convolution products that
+ * split cleanly by output rows or by positions. The backend's heap is not shared,
  * so callers copy operands into the arena and results out (a few hundred microseconds per
  * convolution against milliseconds of products).
  *

@@ -7,7 +7,7 @@
 ;; fused multiply-add, (f32x4.relaxed_madd a b c) = a b + c with one rounding where the CPU has
 ;; FMA; the script also writes each (f32x4.relaxed_madd a b c) as (f32x4.add c (f32x4.mul a b))
 ;; for runtimes without relaxed SIMD (or PMOE_FMA=0), and makes a variant of each that imports a
-;; shared memory (the two-thread arena of src/engine/gemm-threads.ts).
+;; shared memory (the two-thread arena of src/kernels/gemm-threads.ts).
 ;;
 ;; Register tiles: 4 rows of C by 8 columns (two vectors; $acc<r><v> is row r, vector v), then
 ;; one tile of 4 columns where N mod 8 = 4. M and N must be multiples of 4 (the callers pad).
@@ -472,7 +472,7 @@
         (local.set $rowb (i32.add (local.get $rowb) (local.get $ldb)))
         (br $each_row))))
   ;; gemmSeg(M, N, segK, segs, rows, stride, b, crows, bias), the product behind the
-  ;; convolutions (src/engine/conv-gemm.ts): row i of A is `segs` segments of segK floats, segment
+  ;; convolutions (src/kernels/conv-gemm.ts): row i of A is `segs` segments of segK floats, segment
   ;; s at rows[s stride + i] (segment-major, so a tile's four addresses are adjacent; stride >= M
   ;; lets a call take a range of a longer table); row i of C is written at crows[i]:
   ;;   C_i[j] = sum_s sum_p A_{i,s}[p] B[s segK + p, j] + bias[j]          (B: segs segK x N)
@@ -630,7 +630,7 @@
         (br $each_row_tile))))
   ;; scaleRows(M, N, arows, crows, scales): row i of C, at crows[i], = scales[i] times the N
   ;; floats at arows[i] (N a multiple of 4): gated expert outputs written to their places, zeros
-  ;; elsewhere (src/engine/expert-outputs.ts). $i = 4 i, $j = 4 j.
+  ;; elsewhere (src/ops/expert-outputs.ts). $i = 4 i, $j = 4 j.
   (func $scaleRows
     (type $params5) (param $m i32) (param $n i32) (param $arows i32) (param $crows i32) (param $scales i32)
     (local $i i32) (local $j i32) (local $d i32) (local $rowb i32) (local $a i32) (local $g v128)

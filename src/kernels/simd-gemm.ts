@@ -112,7 +112,7 @@ export interface SparseRows {
 
 /**
  * A wasm memory that regions are carved from (never freed: an arena lives as long as one
- * training run) and the two products over it. Views returned by floats()/ints() stay valid
+ * training run) and the product kernels over it (gemm, gemmT, spmm, spmmT, gemmSeg, scaleRows). Views returned by floats()/ints() stay valid
  * until the next alloc(), which may grow (and so detach) the memory: allocate first, then view.
  */
 export class SimdArena {

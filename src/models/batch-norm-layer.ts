@@ -20,7 +20,7 @@ interface BaseState {
 /**
  * tfjs-layers' BatchNormalization whose training-mode forward pass (batch statistics over every
  * axis but the last, moving averages updated the same way) is the fused op of
- * engine/batch-norm-training.ts. Inference, other axes and layers without gamma or beta run the
+ * ops/batch-norm-training.ts. Inference, other axes and layers without gamma or beta run the
  * base class. Same weights, config and class name, so saved models load as plain Keras layers.
  */
 export class TrainingBatchNormalization extends BatchNormalizationBase {

@@ -16,7 +16,7 @@
  * The PatchMoE output concatenates the k experts' channel slices: 64w channels, as the code's
  * `concatenate`.
  *
- * Differences from the official Keras code, on purpose (see PatchMoE and PAPER.md §5):
+ * Differences from the official Keras code, on purpose (see PatchMoE and docs/paper.md §5):
  * - the official gate multiplies the expert's *input* (the whole map, masked) and each expert then
  *   runs BN-ReLU-conv densely over all positions, so an expert's output is nonzero even where it
  *   took no patch; ours gathers the l selected patches, runs the expert conv on them only

@@ -8,7 +8,7 @@ import type { Evaluation } from './evaluate.js';
  * the classification loss with its gradient, and the per-set evaluation loop.
  *
  * A fused path computes a model's forward pass and hand-derived gradients with a few matrix
- * products (engine/simd-gemm.ts) and loops over small arrays, then applies the SGD update in place.
+ * products (kernels/simd-gemm.ts) and loops over small arrays, then applies the SGD update in place.
  * Its reference is the plain autodiff formulation (the model's forward() under tf.train.sgd), which
  * the tests compare it with.
  */

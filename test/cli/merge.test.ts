@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { mergeCommand } from '../../src/cli/merge.js';
 import type { ResultLine } from '../../src/experiments/results-file.js';
-import { failedLine, fig4Lines, okLine, tempDir, writeResults } from '../report/fixtures.js';
+import { failedLine, fig4Lines, okLine, tempDir, writeResults } from '../support/report-fixtures.js';
 
 const readLines = async (path: string) =>
   (await readFile(path, 'utf8'))

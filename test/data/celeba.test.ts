@@ -3,7 +3,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadCelebaImages, loadCelebaIndex } from '../../src/data/celeba.js';
-import { attributeText, bandedJpeg, CELEBA_NAMES, partitionText, writeCelebaFixture, type FixtureImage } from './celeba-fixture.js';
+import { attributeText, bandedJpeg, CELEBA_NAMES, partitionText, writeCelebaFixture, type FixtureImage } from '../support/celeba-fixture.js';
 
 const GREEN = [20, 200, 40] as const;
 const RED = [230, 20, 20] as const;

@@ -11,7 +11,7 @@ import {
 } from '../../src/data/image-variants.js';
 import { centerSquare, resizeArea, takeImages } from '../../src/data/image-ops.js';
 import { createRng } from '../../src/util/random.js';
-import { CELEBA_NAMES } from './celeba-fixture.js';
+import { CELEBA_NAMES } from '../support/celeba-fixture.js';
 
 /** An in-memory CelebA index: 4000 rows, attributes drawn at random, partitions 60/20/20. */
 function syntheticIndex(seed = 1): CelebaIndex {

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { chromiumMissing, e2eSkip, openBrowser, type BrowserSession, type Page } from './browser.js';
-import { serve, trainTinyModel, WEB, type Served } from './pmoe-cli.js';
+import { chromiumMissing, e2eSkip, openBrowser, type BrowserSession, type Page } from '../support/browser.js';
+import { serve, trainTinyModel, WEB, type Served } from '../support/pmoe-cli.js';
 
 const skip = e2eSkip();
 

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { fig4Lines, writeResults } from '../report/fixtures.js';
-import { chromiumMissing, e2eSkip, openBrowser, type BrowserSession } from './browser.js';
-import { pmoe, trainTinyModel } from './pmoe-cli.js';
+import { fig4Lines, writeResults } from '../support/report-fixtures.js';
+import { chromiumMissing, e2eSkip, openBrowser, type BrowserSession } from '../support/browser.js';
+import { pmoe, trainTinyModel } from '../support/pmoe-cli.js';
 
 const skip = e2eSkip();
 

@@ -9,8 +9,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { openBrowser } from './browser.js';
-import { pmoeIn, REPO, serve } from './pmoe-cli.js';
+import { openBrowser } from '../support/browser.js';
+import { pmoeIn, REPO, serve } from '../support/pmoe-cli.js';
 
 const WIDTH = 1280;
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { REPO } from './pmoe-cli.js';
+import { REPO } from '../support/pmoe-cli.js';
 
 const run = promisify(execFile);
 

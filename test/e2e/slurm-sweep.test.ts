@@ -19,7 +19,7 @@ import { isPatchLine, loadResultsFile } from '../../src/report/load-results.js';
 import type { PatchRunSpec } from '../../src/training/run.js';
 import { parseOptions } from '../../src/util/options.js';
 import { slurmUnavailable, startSlurm, type SlurmCluster } from '../support/slurm-cluster.js';
-import { pmoeIn } from './pmoe-cli.js';
+import { pmoeIn } from '../support/pmoe-cli.js';
 
 const run = promisify(execFile);
 const unavailable = slurmUnavailable();

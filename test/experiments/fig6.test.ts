@@ -8,7 +8,7 @@ import { runKey } from '../../src/experiments/shard.js';
 import { isImageRunRecord, isImageRunSpec } from '../../src/training/run.js';
 import { writeReport } from '../../src/report/report.js';
 import { parseOptions } from '../../src/util/options.js';
-import { okLine, tempDir, writeResults } from '../report/fixtures.js';
+import { okLine, tempDir, writeResults } from '../support/report-fixtures.js';
 
 /** A joint run with k experts at l = 6 whose final accuracy is `percent`. */
 function jointLine(trainSize: number, experts: number, seed: number, percent: number): ResultLine {

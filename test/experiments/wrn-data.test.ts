@@ -7,7 +7,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { experimentByName } from '../../src/experiments/registry.js';
 import { runOnce, type ImageRunSpec } from '../../src/training/run.js';
 import { parseOptions } from '../../src/util/options.js';
-import { bandedJpeg, CELEBA_NAMES, writeCelebaFixture, type FixtureImage, type Rgb } from '../data/celeba-fixture.js';
+import { bandedJpeg, CELEBA_NAMES, writeCelebaFixture, type FixtureImage, type Rgb } from '../support/celeba-fixture.js';
 
 /** Attribute values with Smiling, Black_Hair and Blond_Hair set, the rest -1. */
 function attributes(smiling: boolean, hair: 'black' | 'blond'): number[] {

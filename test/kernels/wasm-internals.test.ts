@@ -9,7 +9,7 @@ function doctored(backend: BackendWasm, members: Record<string, unknown>): Backe
   return Object.assign(Object.create(backend) as BackendWasm, members);
 }
 
-describe('the wasm backend internals adapter (engine/wasm-internals.ts)', () => {
+describe('the wasm backend internals adapter (kernels/wasm-internals.ts)', () => {
   it('passes its start-up check on the installed tfjs, and finds the heap', async () => {
     await initEngine('wasm');
     const backend = tf.backend() as BackendWasm;

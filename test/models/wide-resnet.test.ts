@@ -9,6 +9,7 @@ import { loadModelFiles, saveModelFiles } from '../../src/io/model-files.js';
 import { buildWideResNet, buildWrnPmoe, trainableParams, WRN_PMOE_CELEBA, WRN_PMOE_CIFAR, type WrnPmoeOptions } from '../../src/models/wide-resnet.js';
 import { PatchMoE } from '../../src/routing/patch-moe-layer.js';
 import { freshRng } from '../support/random.js';
+import { relativeError } from '../support/relative-error.js';
 
 /** The error names the option, shows the value given and says what is allowed. */
 function assertRefused(make: () => unknown, option: RegExp, value: string, allowed: RegExp) {
@@ -19,17 +20,6 @@ function assertRefused(make: () => unknown, option: RegExp, value: string, allow
     assert.match(error.message, allowed);
     return true;
   });
-}
-
-/** max |a - b| / max |b| over one tensor. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
 }
 
 /**

@@ -72,7 +72,7 @@ describe('expertOutputs (k gated 1x1 experts written to their rows, one op on wa
   ];
   for (const shape of shapes) {
     for (const threads of [true, false]) {
-      test(`${shape.name}, ${threads ? 'two threads where large' : 'one thread'}: forward and gradients equal the plain formulation on cpu`, async () => {
+      test(`${shape.name}, ${threads ? 'two threads where large' : 'one thread'}: forward and gradients equal the plain formulation on cpu`, async (t) => {
         const rng = freshRng(`expert-outputs-${shape.name}`);
         const { rowCount, channels, experts, perExpert, filters } = shape;
         const values = {
@@ -88,7 +88,7 @@ describe('expertOutputs (k gated 1x1 experts written to their rows, one op on wa
         await initEngine('wasm');
         setGemmThreads(threads);
         try {
-          if (threads) assert.ok(gemmThreads() !== null, 'two threads run here');
+          if (threads && gemmThreads() === null) return t.skip('the two-thread products need two cores and worker threads');
           const before = tf.memory().numTensors;
           const fast = valueAndGradients(shape, values, rows);
           assert.equal(tf.memory().numTensors, before, 'no tensors leaked');

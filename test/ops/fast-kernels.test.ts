@@ -7,7 +7,7 @@ import { checkTfjsVersions, TFJS_VERSION, TfjsVersionError } from '../../src/ops
 const coreEntry = new URL('../../src/index.js', import.meta.url).href;
 const simdGemm = new URL('../../src/kernels/simd-gemm.js', import.meta.url).href;
 
-describe('installing pmoe kernels (engine/fast-kernels.ts)', () => {
+describe('installing pmoe kernels (ops/fast-kernels.ts)', () => {
   it('importing the core entry changes no kernel or gradient; useFastKernels lists what it changes and restore() puts every one back', async () => {
     await import('@tensorflow/tfjs-backend-wasm');
     const conv = tf.getKernel('Conv2D', 'wasm');

@@ -5,22 +5,11 @@ import { registerWasmKernels } from '../../src/ops/wasm-kernels.js';
 import { freshRng, gaussian } from '../support/random.js';
 import type { Rng } from '../../src/util/random.js';
 import type { ConvCase } from '../support/conv-case.js';
+import { relativeError } from '../support/relative-error.js';
 
 type Backend = 'cpu' | 'wasm';
 
 const TOLERANCE = 1e-4;
-
-/** max |a - b| / max |b|: one scale for the whole tensor, so near-zero entries do not blow it up. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length, 'lengths differ');
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   const err = relativeError(actual, expected);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TFJS_VERSION } from '../../src/ops/tfjs-versions.js';
-import { modulesLoadedBy, packageOf } from './loaded-modules.js';
+import { modulesLoadedBy, packageOf } from '../support/loaded-modules.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -27,10 +27,10 @@ import { TwoLayerCnn } from '../../src/models/two-layer-cnn.js';
 import { evaluate } from '../../src/training/evaluate.js';
 import { checkFiniteWeights, DivergenceError } from '../../src/training/sgd.js';
 import { writeFileAtomically } from '../../src/util/atomic-write.js';
-import { cliCases } from './cli-cases.js';
-import { dataFaults, expectedPath, FORMATS } from './data-faults.js';
-import { RELIABILITY_SWEEP } from './sweep-child.js';
-import { fileVersion, resultLine, versionOf } from './write-versions.js';
+import { cliCases } from '../support/cli-cases.js';
+import { dataFaults, expectedPath, FORMATS } from '../support/data-faults.js';
+import { RELIABILITY_SWEEP } from '../support/sweep-child.js';
+import { fileVersion, resultLine, versionOf } from '../support/write-versions.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -127,7 +127,7 @@ describe('damaged data files: a DataFileError naming the file and the problem, o
 
 /** Starts the writer child, lets it finish at least one write, kills it after a random delay; returns the last version it reported done. */
 async function killWriter(mode: 'atomic' | 'append', path: string, first: number): Promise<number> {
-  const child = spawn(process.execPath, [here('./writer-child.js'), mode, path, String(first)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [here('../support/writer-child.js'), mode, path, String(first)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let printed = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (printed += text));
   const closed = once(child, 'close');
@@ -201,7 +201,7 @@ describe('writers killed with SIGKILL at random moments', () => {
  * on). Resolves whether the kill struck while the sweep still ran; without one it must exit 0.
  */
 async function sweepProcess(path: string, kill?: { target: 'sweep' | 'worker'; delayMs: number }): Promise<boolean> {
-  const child = spawn(process.execPath, [here('./sweep-child.js'), path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [here('../support/sweep-child.js'), path], { stdio: ['ignore', 'pipe', 'inherit'] });
   let printed = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (printed += text));
   const exited = once(child, 'exit');
@@ -335,7 +335,7 @@ async function childrenOf(pid: number): Promise<number[]> {
 
 it('a worker whose sweep is killed mid-run stops at its next epoch, not hours later', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
   const path = join(work, 'orphan.jsonl');
-  const sweep = spawn(process.execPath, [here('./sweep-child.js'), path, 'orphan'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const sweep = spawn(process.execPath, [here('../support/sweep-child.js'), path, 'orphan'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = once(sweep, 'exit');
   let worker: number | undefined;
   try {

@@ -6,7 +6,7 @@ import { figureViewFor } from '../../src/report/figure-views.js';
 import { mergeResultLines, mergeResultsFiles } from '../../src/report/merge-results.js';
 import { aggregate, sampleStd } from '../../src/report/statistics.js';
 import { machineAtReportTime } from '../../src/report/machine.js';
-import { failedLine, fig4Lines, okLine, tempDir, writeResults } from './fixtures.js';
+import { failedLine, fig4Lines, okLine, tempDir, writeResults } from '../support/report-fixtures.js';
 
 const context = { sources: ['fixture'], generatedAt: new Date(0), machine: machineAtReportTime(), regenerate: 'pmoe report fixture --out out' };
 

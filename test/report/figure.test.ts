@@ -5,7 +5,7 @@ import { buildExperimentReport } from '../../src/report/experiment-report.js';
 import { figureViewFor } from '../../src/report/figure-views.js';
 import { machineAtReportTime } from '../../src/report/machine.js';
 import { renderSvg } from '../../src/report/render-svg.js';
-import { fig4Lines, okLine } from './fixtures.js';
+import { fig4Lines, okLine } from '../support/report-fixtures.js';
 
 const context = { sources: ['fixture'], generatedAt: new Date(0), machine: machineAtReportTime(), regenerate: 'pmoe report fixture --out out' };
 

@@ -11,7 +11,7 @@ import { saveTwoLayerPmoe } from '../../src/models/pmoe-model-io.js';
 import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
 import { writeReport } from '../../src/report/report.js';
 import { expertShares } from '../../src/web/routing-stats.js';
-import { fig4Lines, tempDir, writeResults } from './fixtures.js';
+import { fig4Lines, tempDir, writeResults } from '../support/report-fixtures.js';
 
 describe('HTML report page (no browser)', () => {
   it('renders Markdown tables and escapes raw HTML from results files, keeping <details>', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ReportInputError } from '../../src/report/load-results.js';
 import { writeReport } from '../../src/report/report.js';
-import { okLine, tempDir, writeResults } from './fixtures.js';
+import { okLine, tempDir, writeResults } from '../support/report-fixtures.js';
 
 async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = await tempDir();

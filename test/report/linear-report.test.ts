@@ -7,7 +7,7 @@ import type { LoadedResultsFile } from '../../src/report/load-results.js';
 import { experimentMarkdown } from '../../src/report/markdown.js';
 import { mergeResultLines } from '../../src/report/merge-results.js';
 import { countElementVisits } from '../support/element-visits.js';
-import { imageOkLine, okLine } from './fixtures.js';
+import { imageOkLine, okLine } from '../support/report-fixtures.js';
 
 const context = {
   sources: ['r.jsonl'],

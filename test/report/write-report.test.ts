@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { reportCommand } from '../../src/report/report-command.js';
 import { writeReport } from '../../src/report/report.js';
-import { failedLine, fig4Lines, okLine, tempDir, writeResults } from './fixtures.js';
+import { failedLine, fig4Lines, okLine, tempDir, writeResults } from '../support/report-fixtures.js';
 
 const sizes = [100, 300, 500, 700, 900, 1000];
 

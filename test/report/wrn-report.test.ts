@@ -3,7 +3,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { writeReport } from '../../src/report/report.js';
-import { fig4Lines, imageFailedLine, imageOkLine, tempDir, writeResults } from './fixtures.js';
+import { fig4Lines, imageFailedLine, imageOkLine, tempDir, writeResults } from '../support/report-fixtures.js';
 
 const now = new Date('2025-01-02T03:04:05Z');
 

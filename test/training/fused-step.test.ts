@@ -16,7 +16,7 @@ import { classificationLoss } from '../../src/training/loss.js';
 import { freshRng } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
 
-/** The brief's tolerance: float32 sums in another order. */
+/** float32 sums taken in another order agree to about this (relative error). */
 const TOLERANCE = 1e-5;
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {

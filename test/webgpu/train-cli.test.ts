@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { releaseWebgpu } from '../../src/engine/webgpu/dawn.js';
-import { webgpuSkipReason } from './software-adapter.js';
+import { webgpuSkipReason } from '../support/webgpu-adapter.js';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../../../bin/pmoe.js', import.meta.url));

@@ -8,7 +8,8 @@ import { GATE_MODES } from '../../src/ops/gate.js';
 import { classificationLoss } from '../../src/training/loss.js';
 import { routerLinearLoss } from '../../src/training/router-loss.js';
 import { freshRng } from '../support/random.js';
-import { relativeError, webgpuSkipReason } from './software-adapter.js';
+import { webgpuSkipReason } from '../support/webgpu-adapter.js';
+import { relativeError } from '../support/relative-error.js';
 
 // Small shapes: SwiftShader runs every kernel on the CPU.
 const BATCH = 6;

@@ -10,7 +10,8 @@ import { loadModelFiles, saveModelFiles } from '../../src/io/model-files.js';
 import { buildWideResNet, buildWrnPmoe } from '../../src/models/wide-resnet.js';
 import { PatchMoE } from '../../src/routing/patch-moe-layer.js';
 import { freshRng } from '../support/random.js';
-import { relativeError, webgpuSkipReason } from './software-adapter.js';
+import { webgpuSkipReason } from '../support/webgpu-adapter.js';
+import { relativeError } from '../support/relative-error.js';
 
 const SIZE = 8;
 const CLASSES = 3;

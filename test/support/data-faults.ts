@@ -13,7 +13,7 @@ import { loadCelebaImages, loadCelebaIndex } from '../../src/data/celeba.js';
 import { CIFAR10_RECORD_BYTES, encodeCifar10, loadCifar10 } from '../../src/data/cifar10.js';
 import { encodeIdx } from '../../src/data/idx.js';
 import { loadMnist, mnistFiles } from '../../src/data/mnist.js';
-import { attributeText, bandedJpeg, CELEBA_NAMES, partitionText, writeCelebaFixture, type FixtureImage } from '../data/celeba-fixture.js';
+import { attributeText, bandedJpeg, CELEBA_NAMES, partitionText, writeCelebaFixture, type FixtureImage } from './celeba-fixture.js';
 
 /** One data format: a folder of valid files, and how the loader reads it. */
 interface Format {

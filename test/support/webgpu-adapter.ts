@@ -15,14 +15,3 @@ export async function webgpuSkipReason(): Promise<string | undefined> {
     return `no WebGPU adapter: ${error.message}`;
   }
 }
-
-/** max |a - b| / max |b|. */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
-}

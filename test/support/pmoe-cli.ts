@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 export const BIN = fileURLToPath(new URL('../../../bin/pmoe.js', import.meta.url));
-export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 export const WEB = join(REPO, 'web');
 
 export async function pmoe(...args: string[]): Promise<string> {
