@@ -310,8 +310,9 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print a JSON summary')
     .action(async (options: ScalingCommandOptions) => {
-      const { formatScaling, scalingCommand } = await import('./scaling.js');
+      const { formatScaling, hasRetriableFailures, scalingCommand } = await import('./scaling.js');
       const result = await scalingCommand(options);
+      if (hasRetriableFailures(result)) process.exitCode = 1;
       if (options.json) {
         const { report, outcome, ...rest } = result;
         printJson({

@@ -8,6 +8,8 @@ import { describeThreshold } from '../analysis/bisection.js';
 import { preflightRun } from '../experiments/preflight.js';
 import { checkPlannedRuns } from '../experiments/plan-size.js';
 import { lockResults } from '../experiments/results-lock.js';
+import { readResults } from '../experiments/results-file.js';
+import { retries, type FailureCause } from '../experiments/failure.js';
 import {
   runScaling,
   scalingCells,
@@ -50,7 +52,13 @@ export interface ScalingCommandResult {
   readonly wallTimeMs: number;
   /** Cells where the driver's bisection and the report (recomputed from the file) disagree; normally none. */
   readonly disagreements: readonly string[];
+  /** Failed runs in the results file by cause. Divergences are outcomes (the run missed the target); other causes a rerun retries. */
+  readonly failedByCause: Readonly<Partial<Record<FailureCause, number>>>;
 }
+
+/** Whether any run failed for a cause a rerun can change (a crash, a kill, memory, data): the command then exits 1. */
+export const hasRetriableFailures = (result: ScalingCommandResult) =>
+  Object.entries(result.failedByCause).some(([cause, count]) => (count ?? 0) > 0 && retries('changeable', cause as FailureCause));
 
 const SHELL_SAFE = /^[\w@%+=:,./[\]-]+$/;
 const shellQuote = (text: string) => (SHELL_SAFE.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
@@ -135,7 +143,11 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
         (cell.result.status === 'not reached' && reported.status === 'not reached'));
     if (!same) disagreements.push(`${cell.label}: bisection ${driver}, report ${fromFile}`);
   }
-  return { settings, resultsPath, outcome, report, files, wallTimeMs: performance.now() - started, disagreements };
+  const failedByCause: Partial<Record<FailureCause, number>> = {};
+  for (const line of readResults(resultsPath).lines) {
+    if (line.status === 'failed') failedByCause[line.cause ?? 'error'] = (failedByCause[line.cause ?? 'error'] ?? 0) + 1;
+  }
+  return { settings, resultsPath, outcome, report, files, wallTimeMs: performance.now() - started, disagreements, failedByCause };
 }
 
 /** The lines `pmoe scaling` prints: the N-needed table, the fitted slopes and where the files are. */
@@ -155,6 +167,12 @@ export function formatScaling(result: ScalingCommandResult): string {
     out.push(
       '',
       `${o.rounds.length} rounds, ${o.runs} runs (${o.ranNow} now); skipped cells: ${o.skipped.length === 0 ? 'none' : o.skipped.map((s) => `${s.cell.model} n=${s.cell.n} l=${s.cell.l} (${s.reason})`).join('; ')}`,
+    );
+  }
+  const failures = Object.entries(result.failedByCause);
+  if (failures.length > 0) {
+    out.push(
+      `failed runs: ${failures.map(([cause, count]) => `${count} ${cause}`).join(', ')} (divergences count as runs that missed the target; a rerun retries the others)`,
     );
   }
   for (const d of result.disagreements) out.push(`warning: ${d}`);
