@@ -1,5 +1,6 @@
 import { tf } from '../engine/backend.js';
 import { releaseWebgpu, startWebgpu, type AdapterSummary } from '../engine/webgpu/dawn.js';
+import { useFastKernels } from '../ops/fast-kernels.js';
 
 /** One backend as `pmoe backends` reports it. */
 export interface BackendStatus {
@@ -44,6 +45,7 @@ async function tensorflowStatus(): Promise<BackendStatus | undefined> {
 
 /** Every backend pmoe knows, whether it starts here, and what `--backend auto` would pick. */
 export async function listBackends(): Promise<{ backends: BackendStatus[]; auto: string }> {
+  await useFastKernels(); // loads the wasm backend, as every other command does through initEngine
   const backends = [await tfjsBackend('wasm'), await tfjsBackend('cpu'), await webgpuStatus()];
   const tensorflow = await tensorflowStatus();
   if (tensorflow) backends.push(tensorflow);
