@@ -10,6 +10,7 @@ import { readMaybeGzipped } from './gzip-file.js';
 import { parseIdx } from './idx.js';
 import { DataFileError } from './data-file-error.js';
 import { checkedSplit, type MnistSplit, type MnistSplitName } from './mnist.js';
+import { PromiseCache } from '../util/promise-cache.js';
 
 /** Where Debian's `dataset-fashion-mnist` puts the files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -56,7 +57,7 @@ async function readSplit(split: MnistSplitName, dir: string | undefined): Promis
   return checkedSplit(split, images, labels, files, KIND);
 }
 
-const cache = new Map<string, Promise<MnistSplit>>();
+const cache = new PromiseCache<MnistSplit>();
 
 /**
  * One split of Fashion-MNIST from `dir` (default Debian's folder), cached per process by file path;
@@ -66,12 +67,5 @@ export function loadFashionMnist(split: MnistSplitName, dir?: string): Promise<M
   if (split !== 'train' && split !== 'test') {
     return Promise.reject(new RangeError(`Fashion-MNIST split must be 'train' or 'test' (got ${JSON.stringify(split)})`));
   }
-  const key = fashionMnistFiles(split, dir).images;
-  let loading = cache.get(key);
-  if (loading === undefined) {
-    loading = readSplit(split, dir);
-    cache.set(key, loading);
-    loading.catch(() => cache.delete(key));
-  }
-  return loading;
+  return cache.get(fashionMnistFiles(split, dir).images, () => readSplit(split, dir));
 }

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { readIdx, type IdxArray } from './idx.js';
 import { DataFileError } from './data-file-error.js';
+import { PromiseCache } from '../util/promise-cache.js';
 
 export type MnistSplitName = 'train' | 'test';
 
@@ -89,7 +90,7 @@ export function checkedSplit(split: MnistSplitName, images: IdxArray, labels: Id
 }
 
 // Sweeps load the same split many times; one read per process. Promises, so concurrent callers share a read.
-const cache = new Map<string, Promise<MnistSplit>>();
+const cache = new PromiseCache<MnistSplit>();
 
 /**
  * One split of MNIST: `{train,t10k}-{images-idx3,labels-idx1}-ubyte` from `dir`, or from the
@@ -100,14 +101,7 @@ export function loadMnist(split: MnistSplitName, dir?: string): Promise<MnistSpl
   if (split !== 'train' && split !== 'test') {
     return Promise.reject(new RangeError(`MNIST split must be 'train' or 'test' (got ${JSON.stringify(split)})`));
   }
-  const key = mnistFiles(split, dir).images;
-  let loading = cache.get(key);
-  if (loading === undefined) {
-    loading = readSplit(split, dir);
-    cache.set(key, loading);
-    loading.catch(() => cache.delete(key));
-  }
-  return loading;
+  return cache.get(mnistFiles(split, dir).images, () => readSplit(split, dir));
 }
 
 /** MNIST indices of each digit 0..9 in `mnist`, in file order. */

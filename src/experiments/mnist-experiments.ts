@@ -17,6 +17,11 @@ import { defineExperiment } from './definition.js';
 import { MAX_EPOCHS, MAX_SEEDS } from './plan-size.js';
 
 const sizeList = z.array(integer(2)).min(1);
+/** The two-layer models a sweep trains, all three by default. */
+export const modelList = z
+  .array(oneOf(['cnn', 'separate', 'joint']))
+  .min(1)
+  .default(['cnn', 'separate', 'joint']);
 
 /** Settings every MNIST experiment shares, with the paper's values. */
 export const MNIST_PROTOCOL = {
@@ -131,10 +136,7 @@ const fig4Schema = (dataset: 'mnist' | 'fashion') =>
       ...protocol,
       dataset: oneOf(['mnist', 'fashion']).default(dataset),
       sizes: sizeList.default([100, 300, 500, 700, 900, 1000]),
-      models: z
-        .array(oneOf(['cnn', 'separate', 'joint']))
-        .min(1)
-        .default(['cnn', 'separate', 'joint']),
+      models: modelList,
     })
     .strict()
     .superRefine(checkConstruction);

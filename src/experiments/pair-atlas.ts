@@ -14,9 +14,9 @@
  * last epoch (evalEvery defaults to the epochs): the atlas needs final numbers only.
  */
 import { z } from 'zod';
-import { integer, oneOf } from '../util/options.js';
+import { integer } from '../util/options.js';
 import { defineExperiment } from './definition.js';
-import { checkConstruction, MNIST_PROTOCOL, mnistRun, mnistRunProblem } from './mnist-experiments.js';
+import { checkConstruction, MNIST_PROTOCOL, modelList, mnistRun, mnistRunProblem } from './mnist-experiments.js';
 
 export const PAIR_ATLAS_EXPERIMENT = 'pair-atlas';
 
@@ -51,10 +51,7 @@ export const pairAtlasSchema = z
       .array(pairSchema)
       .min(1)
       .default(() => DIGIT_PAIRS.map(([a, b]) => [a, b] as [number, number])),
-    models: z
-      .array(oneOf(['cnn', 'separate', 'joint']))
-      .min(1)
-      .default(['cnn', 'separate', 'joint']),
+    models: modelList,
   })
   .strict()
   .superRefine(checkConstruction);
