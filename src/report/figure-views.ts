@@ -273,6 +273,8 @@ export function figureViewFor(experiment: string, options: FigureOptions = {}, l
       return fig8View(options.routerPatchesPerExpert ?? [1, 2, 4, 6, 8]);
     case 'fig9':
       return fig9View();
+    case 'fig4-fashion':
+      return { ...genericView(experiment), title: "Figure 4's protocol on Fashion-MNIST grids: test accuracy against the number of training samples" };
     default: {
       const ok = lines.filter((line): line is OkLine => line.status === 'ok');
       return ok.length > 0 && ok.every(isImageLine) ? wrnView(experiment) : genericView(experiment);
