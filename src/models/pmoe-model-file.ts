@@ -204,6 +204,7 @@ export function validatePmoeModelFile(value: unknown, where = 'model file'): Pmo
   return requirePmoe(validateTwoLayerModelFile(value, where), where);
 }
 
+/** The file itself when it holds a pMoE; a cnn's file is refused, saying why. */
 export function requirePmoe(file: TwoLayerModelFile, where: string): PmoeModelFile {
   if (file.model !== 'pmoe') {
     throw new PmoeModelFileError(`${where} holds a two-layer cnn, which has no routing; a pMoE is needed here (pmoe train --model joint or separate)`);
