@@ -58,7 +58,7 @@ describe('pmoe command', () => {
     assert.ok(record.routingRate.rate >= 0 && record.routingRate.rate <= 1);
   });
 
-  it('train --model cnn --save-model saves a cnn that loadModel reads back', async () => {
+  it('train --model cnn --save-model saves a cnn that loadModel reads back and pmoe serve refuses', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pmoe-cli-cnn-'));
     try {
       const result = await pmoe(
@@ -86,6 +86,10 @@ describe('pmoe command', () => {
       const model = await loadModel(dir);
       assert.ok(model instanceof TwoLayerCnn);
       model.dispose();
+      // The page shows routing: pmoe serve refuses the cnn before it listens.
+      const served = await pmoe('serve', '--model', dir, '--port', '0');
+      assert.notEqual(served.code, 0);
+      assert.match(served.stderr, /pmoe-model\.json holds a two-layer cnn, which has no routing; a pMoE is needed here/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
