@@ -40,9 +40,9 @@ export {
   type WrnModelConfig,
 } from './models/wide-resnet.js';
 export { saveModel, loadModel, type SavableModel } from './io/save-model.js';
-export { saveTwoLayerPmoe, loadTwoLayerPmoe } from './models/pmoe-model-io.js';
+export { saveTwoLayerModel, loadTwoLayerModel } from './models/pmoe-model-io.js';
 export { saveModelFiles, loadModelFiles } from './io/model-files.js';
-export type { PmoeModelExtras } from './models/pmoe-model-file.js';
+export type { PmoeModelExtras, TwoLayerModel, TwoLayerModelFile } from './models/pmoe-model-file.js';
 
 export { trainModel, trainingSchema, type TrainingOptions, type TrainingResult, type EpochMetrics, type TrainingHooks } from './training/train.js';
 export { trainImageModel, evaluateImageModel, type ImageEpochRecord } from './training/train-image-model.js';

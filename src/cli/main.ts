@@ -146,7 +146,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--eval-every <n>', 'evaluate every this many epochs', parseInteger)
     .option('--seed <n>', 'seed of model initialisation and shuffling', parseInteger, 0)
     .option('--out <file>', 'append the run record as one JSON line to this file')
-    .option('--save-model <dir>', 'pmoe: save the trained model to <dir>/pmoe-model.json (for pmoe report --routing-model and pmoe serve --model)')
+    .option(
+      '--save-model <dir>',
+      'save the trained model to <dir>/pmoe-model.json (loadModel reads it; a pMoE also feeds pmoe report --routing-model and pmoe serve --model)',
+    )
     .option('--log-dir <dir>', 'append one JSON line per evaluated epoch to <dir>/train-<start time>.jsonl as training goes (and a CSV beside it)')
     .addOption(backendOption())
     .option('--json', 'print the run record as JSON')
@@ -211,11 +214,8 @@ export async function main(argv: string[]): Promise<void> {
         throw withFlags(error, command);
       }
       // Loaded when used: the report and web modules (Vega among them) would double the start-up time of every command.
-      const { checkSavable, runOnceAndSave } = await import('../web/train-and-save.js');
-      if (o.saveModel) {
-        checkSavable(spec);
-        await checkWritableFolder(o.saveModel as string, '--save-model');
-      }
+      const { runOnceAndSave } = await import('../web/train-and-save.js');
+      if (o.saveModel) await checkWritableFolder(o.saveModel as string, '--save-model');
       if (o.out) await checkWritable(o.out as string, '--out');
       let savedTo: string | undefined;
       const keepRunningOnSignals = exitOnSignals('train', () =>

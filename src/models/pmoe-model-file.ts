@@ -1,28 +1,33 @@
 /**
- * A trained TwoLayerPmoe as one JSON document, readable in Node and in a browser alike: this module
- * uses no Node API (no fs, no Buffer), so the web page's bundle imports it unchanged.
+ * A trained two-layer model (the paper's pMoE or CNN) as one JSON document, readable in Node and
+ * in a browser alike: this module uses no Node API (no fs, no Buffer), so the web page's bundle
+ * imports it unchanged.
  *
- * Format `pmoe-two-layer`, version 1:
+ * Format `pmoe-two-layer`, version 2:
  * {
- *   "format": "pmoe-two-layer", "version": 1,
- *   "config": { ...TwoLayerPmoeConfig },          // the model's options, defaults filled in
+ *   "format": "pmoe-two-layer", "version": 2,
+ *   "model": "pmoe",                              // or "cnn"
+ *   "config": { ...TwoLayerPmoeConfig },          // the model's options, defaults filled in (TwoLayerCnnConfig for a cnn)
  *   "weights": {                                  // each tensor: shape, dtype, little-endian bytes as base64
  *     "routers": { "shape": [d, k], "dtype": "float32", "base64": "..." },
  *     "experts": { "shape": [k, d, m/k], ... },
  *     "output":  { "shape": [k * m/k, logits], ... }
- *   },
+ *   },                                            // a cnn: "hidden" [d, m] and "output" [m, logits]
  *   "data": { "source": "mnist-patch", ... },      // optional: the data spec the model was trained on
  *   "training": { ... }, "metrics": { ... },       // optional: how it was trained, what it scored
  *   "savedAt": "2025-01-01T00:00:00.000Z"          // optional
  * }
+ * Version 1 is the same without `model`: every version 1 file is a pMoE, and still loads.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { logitCount } from './output-weights.js';
+import { TwoLayerCnn, twoLayerCnnSchema, type TwoLayerCnnConfig } from './two-layer-cnn.js';
 import { TwoLayerPmoe, twoLayerPmoeSchema, type TwoLayerPmoeConfig } from './two-layer-pmoe.js';
 
 export const PMOE_MODEL_FORMAT = 'pmoe-two-layer';
-export const PMOE_MODEL_VERSION = 1;
+/** The version written; version 1 (a pMoE, without `model`) is read too. */
+export const PMOE_MODEL_VERSION = 2;
 /** The file name a saved model has inside its folder. */
 export const PMOE_MODEL_FILE = 'pmoe-model.json';
 
@@ -42,19 +47,35 @@ export interface ModelMetrics {
   readonly routingRate?: number;
 }
 
-export interface PmoeModelFile {
+interface ModelFileFields {
   readonly format: typeof PMOE_MODEL_FORMAT;
-  readonly version: typeof PMOE_MODEL_VERSION;
-  readonly config: TwoLayerPmoeConfig;
-  readonly weights: { readonly routers: EncodedTensor; readonly experts: EncodedTensor; readonly output: EncodedTensor };
+  /** As read: 1 for a file saved before the cnn could be, else 2. */
+  readonly version: 1 | 2;
   readonly data?: ModelDataSpec;
   readonly training?: Readonly<Record<string, unknown>>;
   readonly metrics?: ModelMetrics;
   readonly savedAt?: string;
 }
 
-/** Everything but the config and weights: what a caller may attach when saving. */
-export type PmoeModelExtras = Pick<PmoeModelFile, 'data' | 'training' | 'metrics' | 'savedAt'>;
+/** A saved TwoLayerPmoe. */
+export interface PmoeModelFile extends ModelFileFields {
+  readonly model: 'pmoe';
+  readonly config: TwoLayerPmoeConfig;
+  readonly weights: { readonly routers: EncodedTensor; readonly experts: EncodedTensor; readonly output: EncodedTensor };
+}
+
+/** A saved TwoLayerCnn. */
+export interface CnnModelFile extends ModelFileFields {
+  readonly model: 'cnn';
+  readonly config: TwoLayerCnnConfig;
+  readonly weights: { readonly hidden: EncodedTensor; readonly output: EncodedTensor };
+}
+
+export type TwoLayerModelFile = PmoeModelFile | CnnModelFile;
+export type TwoLayerModel = TwoLayerPmoe | TwoLayerCnn;
+
+/** Everything but the model, config and weights: what a caller may attach when saving. */
+export type PmoeModelExtras = Pick<ModelFileFields, 'data' | 'training' | 'metrics' | 'savedAt'>;
 
 /** A file that is not a pmoe model, or a broken one; the message says which part and why. */
 export class PmoeModelFileError extends Error {
@@ -105,38 +126,88 @@ const encodedTensorSchema = z.strictObject({
   base64: z.string(),
 });
 
-const modelFileSchema = z.object({
+const headerSchema = z.object({
   format: z.literal(PMOE_MODEL_FORMAT, { error: `must be '${PMOE_MODEL_FORMAT}' (not a pmoe model file)` }),
-  version: z.literal(PMOE_MODEL_VERSION, { error: `must be ${PMOE_MODEL_VERSION} (this pmoe reads version ${PMOE_MODEL_VERSION} only)` }),
-  config: z.record(z.string(), z.unknown()),
-  weights: z.strictObject({ routers: encodedTensorSchema, experts: encodedTensorSchema, output: encodedTensorSchema }),
-  data: z.looseObject({ source: z.string() }).optional(),
-  training: z.record(z.string(), z.unknown()).optional(),
-  metrics: z.looseObject({ testAccuracy: z.number().optional(), trainAccuracy: z.number().optional(), routingRate: z.number().optional() }).optional(),
-  savedAt: z.string().optional(),
+  version: z.union([z.literal(1), z.literal(2)], { error: 'must be 2, or 1 for a pMoE saved by an earlier pmoe (this pmoe reads versions 1 and 2)' }),
+  model: z.enum(['pmoe', 'cnn'], { error: "must be 'pmoe' or 'cnn'" }).optional(),
 });
 
-/** Checks a parsed JSON value, every weight decoded (base64, count, finite values); throws a PmoeModelFileError naming each bad field. */
-export function validatePmoeModelFile(value: unknown, where = 'model file'): PmoeModelFile {
-  const parsed = modelFileSchema.safeParse(value);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(top level)'}: ${issue.message}`);
-    throw new PmoeModelFileError(`${where} is not a pmoe model: ${issues.join('; ')}`);
+function bodySchema<W extends z.ZodType>(weights: W) {
+  return z.object({
+    config: z.record(z.string(), z.unknown()),
+    weights,
+    data: z.looseObject({ source: z.string() }).optional(),
+    training: z.record(z.string(), z.unknown()).optional(),
+    metrics: z.looseObject({ testAccuracy: z.number().optional(), trainAccuracy: z.number().optional(), routingRate: z.number().optional() }).optional(),
+    savedAt: z.string().optional(),
+  });
+}
+
+/** Per model: the body, the config's schema, and the weights' shapes the config implies. */
+const MODELS = {
+  pmoe: {
+    body: bodySchema(z.strictObject({ routers: encodedTensorSchema, experts: encodedTensorSchema, output: encodedTensorSchema })),
+    config: twoLayerPmoeSchema,
+    shapes: (config: TwoLayerPmoeConfig): Record<string, number[]> => {
+      const { patchDim: d, experts: k, neuronsPerExpert } = config;
+      return { routers: [d, k], experts: [k, d, neuronsPerExpert], output: [k * neuronsPerExpert, logitCount(config.classes)] };
+    },
+  },
+  cnn: {
+    body: bodySchema(z.strictObject({ hidden: encodedTensorSchema, output: encodedTensorSchema })),
+    config: twoLayerCnnSchema,
+    shapes: (config: TwoLayerCnnConfig): Record<string, number[]> => ({
+      hidden: [config.patchDim, config.neurons],
+      output: [config.neurons, logitCount(config.classes)],
+    }),
+  },
+} as const;
+
+function fail(where: string, what: string, issues: z.core.$ZodIssue[], prefix = ''): never {
+  const listed = issues.map((issue) => `${prefix}${issue.path.map(String).join('.') || (prefix ? '' : '(top level)')}: ${issue.message}`);
+  throw new PmoeModelFileError(`${where} ${what}: ${listed.join('; ')}`);
+}
+
+/**
+ * Checks a parsed JSON value, every weight decoded (base64, count, finite values); throws a
+ * PmoeModelFileError naming each bad field. A version 1 file comes back with `model: 'pmoe'`.
+ */
+export function validateTwoLayerModelFile(value: unknown, where = 'model file'): TwoLayerModelFile {
+  const header = headerSchema.safeParse(value);
+  if (!header.success) fail(where, 'is not a pmoe model', header.error.issues);
+  const { version } = header.data;
+  if (version === 2 && header.data.model === undefined) throw new PmoeModelFileError(`${where} is not a pmoe model: model: missing ('pmoe' or 'cnn')`);
+  // A version 1 file read here comes back with model 'pmoe' filled in, and validates again.
+  if (version === 1 && header.data.model === 'cnn') {
+    throw new PmoeModelFileError(`${where} is not a pmoe model: model: version 1 files hold a pMoE only; a cnn is saved as version 2`);
   }
-  const config = twoLayerPmoeSchema.safeParse(parsed.data.config);
-  if (!config.success) {
-    const issues = config.error.issues.map((issue) => `config.${issue.path.map(String).join('.')}: ${issue.message}`);
-    throw new PmoeModelFileError(`${where} has an invalid config: ${issues.join('; ')}`);
-  }
-  const file = { ...parsed.data, config: config.data } as PmoeModelFile;
-  const { patchDim: d, experts: k, neuronsPerExpert, classes } = file.config;
-  const expected = { routers: [d, k], experts: [k, d, neuronsPerExpert], output: [k * neuronsPerExpert, logitCount(classes)] };
-  for (const name of ['routers', 'experts', 'output'] as const) {
-    const shape = file.weights[name].shape;
-    if (shape.length !== expected[name].length || shape.some((v, i) => v !== expected[name][i])) {
-      throw new PmoeModelFileError(`${where}: weights.${name} has shape [${shape.join(', ')}] but the config asks for [${expected[name].join(', ')}]`);
+  const model = header.data.model ?? 'pmoe';
+  const kind = MODELS[model];
+  const body = kind.body.safeParse(value);
+  if (!body.success) fail(where, `is not a pmoe model (model: '${model}')`, body.error.issues);
+  const config = kind.config.safeParse(body.data.config);
+  if (!config.success) fail(where, 'has an invalid config', config.error.issues, 'config.');
+  const file = { ...body.data, format: PMOE_MODEL_FORMAT, version, model, config: config.data } as TwoLayerModelFile;
+  const weights = file.weights as Record<string, EncodedTensor>;
+  for (const [name, expected] of Object.entries((kind.shapes as (config: unknown) => Record<string, number[]>)(config.data))) {
+    const shape = weights[name].shape;
+    if (shape.length !== expected.length || shape.some((v, i) => v !== expected[i])) {
+      throw new PmoeModelFileError(`${where}: weights.${name} has shape [${shape.join(', ')}] but the config asks for [${expected.join(', ')}]`);
     }
-    decodeWeights(file.weights[name], name, where);
+    decodeWeights(weights[name], name, where);
+  }
+  return file;
+}
+
+/** As validateTwoLayerModelFile, and the file must hold a pMoE (what routing pictures need). */
+export function validatePmoeModelFile(value: unknown, where = 'model file'): PmoeModelFile {
+  return requirePmoe(validateTwoLayerModelFile(value, where), where);
+}
+
+/** The file itself when it holds a pMoE; a cnn's file is refused, saying why. */
+export function requirePmoe(file: TwoLayerModelFile, where: string): PmoeModelFile {
+  if (file.model !== 'pmoe') {
+    throw new PmoeModelFileError(`${where} holds a two-layer cnn, which has no routing; a pMoE is needed here (pmoe train --model joint or separate)`);
   }
   return file;
 }
@@ -155,46 +226,59 @@ function decodeWeights(encoded: EncodedTensor, name: string, where: string): Flo
 }
 
 /** Parses the text of a model file (JSON) and validates it. */
-export function parsePmoeModelFile(text: string, where = 'model file'): PmoeModelFile {
+export function parseTwoLayerModelFile(text: string, where = 'model file'): TwoLayerModelFile {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
     throw new PmoeModelFileError(`${where} is not valid JSON: ${(error as Error).message}`);
   }
-  return validatePmoeModelFile(value, where);
+  return validateTwoLayerModelFile(value, where);
+}
+
+/** As parseTwoLayerModelFile, and the file must hold a pMoE. */
+export function parsePmoeModelFile(text: string, where = 'model file'): PmoeModelFile {
+  return requirePmoe(parseTwoLayerModelFile(text, where), where);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Model <-> file
 
 /** The model's config and current weights (and any extras) as a model file object. */
-export function serializeTwoLayerPmoe(model: TwoLayerPmoe, extras: PmoeModelExtras = {}): PmoeModelFile {
-  return {
-    format: PMOE_MODEL_FORMAT,
-    version: PMOE_MODEL_VERSION,
-    config: model.config,
-    weights: { routers: encodeTensor(model.routers), experts: encodeTensor(model.experts), output: encodeTensor(model.output) },
-    ...extras,
-  };
+export function serializeTwoLayerModel(model: TwoLayerModel, extras: PmoeModelExtras = {}): TwoLayerModelFile {
+  const header = { format: PMOE_MODEL_FORMAT, version: PMOE_MODEL_VERSION } as const;
+  if (model instanceof TwoLayerCnn) {
+    return { ...header, model: 'cnn', config: model.config, weights: { hidden: encodeTensor(model.hidden), output: encodeTensor(model.output) }, ...extras };
+  }
+  const weights = { routers: encodeTensor(model.routers), experts: encodeTensor(model.experts), output: encodeTensor(model.output) };
+  return { ...header, model: 'pmoe', config: model.config, weights, ...extras };
 }
 
 /**
  * Builds the model a file describes, with the file's weights (a validated file object or any
  * parsed JSON value, which is validated first). The caller owns and disposes the model.
  */
-export function deserializeTwoLayerPmoe(value: PmoeModelFile | unknown, where = 'model file'): TwoLayerPmoe {
-  const file = validatePmoeModelFile(value, where);
-  const tensor = (name: 'routers' | 'experts' | 'output') =>
-    tf.tensor(decodeWeights(file.weights[name], name, where), [...file.weights[name].shape], 'float32');
-  const tensors = { routers: tensor('routers'), experts: tensor('experts'), output: tensor('output') };
-  const model = new TwoLayerPmoe(file.config);
-  model.routers.assign(tensors.routers as tf.Tensor2D);
-  model.experts.assign(tensors.experts as tf.Tensor3D);
+export function deserializeTwoLayerModel(value: TwoLayerModelFile | unknown, where = 'model file'): TwoLayerModel {
+  return build(validateTwoLayerModelFile(value, where), where);
+}
+
+/** As deserializeTwoLayerModel, and the file must hold a pMoE. */
+export function deserializeTwoLayerPmoe(value: TwoLayerModelFile | unknown, where = 'model file'): TwoLayerPmoe {
+  return build(validatePmoeModelFile(value, where), where) as TwoLayerPmoe;
+}
+
+function build(file: TwoLayerModelFile, where: string): TwoLayerModel {
+  const weights = file.weights as Record<string, EncodedTensor>;
+  const tensor = (name: string) => tf.tensor(decodeWeights(weights[name], name, where), [...weights[name].shape], 'float32');
+  const model = file.model === 'cnn' ? new TwoLayerCnn(file.config) : new TwoLayerPmoe(file.config);
+  const variables: Record<string, tf.Variable> = model instanceof TwoLayerCnn ? { hidden: model.hidden } : { routers: model.routers, experts: model.experts };
+  for (const [name, variable] of Object.entries(variables)) {
+    const saved = tensor(name);
+    variable.assign(saved);
+    saved.dispose();
+  }
   // `output` is fixed, not a variable: the freshly drawn one is replaced by the saved one.
   model.output.dispose();
-  (model as { output: tf.Tensor2D }).output = tensors.output as tf.Tensor2D;
-  tensors.routers.dispose();
-  tensors.experts.dispose();
+  (model as { output: tf.Tensor2D }).output = tensor('output') as tf.Tensor2D;
   return model;
 }

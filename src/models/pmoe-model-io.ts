@@ -1,27 +1,29 @@
-/** Saving and loading a TwoLayerPmoe model file on disk (Node); the format is in pmoe-model-file.ts. */
+/** Saving and loading a two-layer model file on disk (Node); the format is in pmoe-model-file.ts. */
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataFileError } from '../data/data-file-error.js';
 import { readDataFile } from '../data/read-data-file.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import {
-  deserializeTwoLayerPmoe,
-  parsePmoeModelFile,
+  deserializeTwoLayerModel,
+  parseTwoLayerModelFile,
   PMOE_MODEL_FILE,
-  serializeTwoLayerPmoe,
+  requirePmoe,
+  serializeTwoLayerModel,
   type PmoeModelExtras,
   type PmoeModelFile,
+  type TwoLayerModel,
+  type TwoLayerModelFile,
 } from './pmoe-model-file.js';
-import type { TwoLayerPmoe } from './two-layer-pmoe.js';
 
 /**
- * Writes `<dir>/pmoe-model.json` atomically (a temporary file, then a rename), so a reader never
- * sees half a model. Returns the file's path.
+ * Writes a TwoLayerPmoe or TwoLayerCnn to `<dir>/pmoe-model.json` atomically (a temporary file,
+ * then a rename), so a reader never sees half a model. Returns the file's path.
  */
-export async function saveTwoLayerPmoe(model: TwoLayerPmoe, dir: string, extras: PmoeModelExtras = {}): Promise<string> {
+export async function saveTwoLayerModel(model: TwoLayerModel, dir: string, extras: PmoeModelExtras = {}): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, PMOE_MODEL_FILE);
-  await writeFileAtomically(path, `${JSON.stringify(serializeTwoLayerPmoe(model, extras))}\n`);
+  await writeFileAtomically(path, `${JSON.stringify(serializeTwoLayerModel(model, extras))}\n`);
   return path;
 }
 
@@ -34,18 +36,18 @@ export async function modelFilePath(path: string): Promise<string> {
   }
 }
 
-// Far above any two-layer pMoE pmoe trains (the page's model is about 100 kB); a larger file is not one of ours.
+// Far above any two-layer model pmoe trains (the page's model is about 100 kB); a larger file is not one of ours.
 const MAX_MODEL_BYTES = 256 * 1024 * 1024;
 
 /** A model file read from disk and validated whole: `text` is exactly what was validated. */
-export interface ReadModelFile {
+export interface ReadModelFile<File extends TwoLayerModelFile = TwoLayerModelFile> {
   readonly path: string;
-  readonly file: PmoeModelFile;
+  readonly file: File;
   readonly text: string;
 }
 
 /** Reads and validates a model file (a folder or the file itself) without building the model. */
-export async function readPmoeModelFile(path: string): Promise<ReadModelFile> {
+export async function readTwoLayerModelFile(path: string): Promise<ReadModelFile> {
   const filePath = await modelFilePath(path);
   let text: string;
   try {
@@ -53,11 +55,17 @@ export async function readPmoeModelFile(path: string): Promise<ReadModelFile> {
   } catch (error) {
     throw new Error(error instanceof DataFileError ? `cannot read the model file ${filePath}: ${error.problem}` : String(error), { cause: error });
   }
-  return { path: filePath, file: parsePmoeModelFile(text, filePath), text };
+  return { path: filePath, file: parseTwoLayerModelFile(text, filePath), text };
 }
 
-/** Loads a saved model; the caller owns and disposes it. */
-export async function loadTwoLayerPmoe(path: string): Promise<{ model: TwoLayerPmoe; file: PmoeModelFile; path: string }> {
-  const { path: filePath, file } = await readPmoeModelFile(path);
-  return { model: deserializeTwoLayerPmoe(file, filePath), file, path: filePath };
+/** As readTwoLayerModelFile, for what needs a pMoE's routing (the web page, the report's pictures): a cnn is refused. */
+export async function readPmoeModelFile(path: string): Promise<ReadModelFile<PmoeModelFile>> {
+  const read = await readTwoLayerModelFile(path);
+  return { ...read, file: requirePmoe(read.file, read.path) };
+}
+
+/** Loads a saved two-layer model (a TwoLayerPmoe or TwoLayerCnn, as `file.model` says); the caller owns and disposes it. */
+export async function loadTwoLayerModel(path: string): Promise<{ model: TwoLayerModel; file: TwoLayerModelFile; path: string }> {
+  const { path: filePath, file } = await readTwoLayerModelFile(path);
+  return { model: deserializeTwoLayerModel(file, filePath), file, path: filePath };
 }

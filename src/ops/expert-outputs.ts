@@ -248,22 +248,42 @@ export function registerExpertOutputs(): void {
   if (tf.getGradient(EXPERT_OUTPUTS) !== expertOutputsGradConfig) tf.registerGradient(expertOutputsGradConfig);
 }
 
-/** The plain formulation: a product per expert, stacked, gated and gathered to the output places (a zero row elsewhere). */
-function plainExpertOutputs(x: tf.Tensor2D, rows: Int32Array, gates: tf.Tensor2D, kernels: tf.Tensor2D[], biases: tf.Tensor1D[]): tf.Tensor2D {
+/**
+ * The plain formulation, on row lists held as tensors: a product per expert on its rows
+ * (`expertRows[s]`, M each), stacked, gated, and gathered to the output places: `placement[r k + s]`
+ * is the row s M + i of the stacked outputs that expert s wrote to row r, or k M (a zero row).
+ */
+export function plainExpertOutputs(
+  x: tf.Tensor2D,
+  expertRows: tf.Tensor1D[],
+  placement: tf.Tensor1D,
+  gates: tf.Tensor2D,
+  kernels: tf.Tensor2D[],
+  biases: tf.Tensor1D[] = [],
+): tf.Tensor2D {
   const experts = kernels.length;
-  const perExpert = rows.length / experts;
+  const perExpert = expertRows[0].shape[0];
   const [rowCount] = x.shape;
   const filters = kernels[0].shape[1];
   return tf.tidy(() => {
     const perExpertOutputs = kernels.map((w, s) => {
-      const y = tf.matMul(gatherRows(x, tf.tensor1d(rows.subarray(s * perExpert, (s + 1) * perExpert), 'int32')), w);
+      const y = tf.matMul(gatherRows(x, expertRows[s]), w);
       return biases[s] ? tf.add(y, biases[s]) : y;
     });
     const gated = tf.mul(tf.stack(perExpertOutputs), tf.reshape(gates, [experts, perExpert, 1]));
-    const withZero = tf.concat([tf.reshape(gated, [rows.length, filters]), tf.zeros([1, filters])]) as tf.Tensor2D;
-    const placement = new Int32Array(rowCount * experts).fill(rows.length);
-    rows.forEach((r, i) => (placement[r * experts + Math.floor(i / perExpert)] = i));
-    return tf.reshape(gatherRows(withZero, tf.tensor1d(placement, 'int32')), [rowCount, experts * filters]);
+    const withZero = tf.concat([tf.reshape(gated, [experts * perExpert, filters]), tf.zeros([1, filters])]) as tf.Tensor2D;
+    return tf.reshape(gatherRows(withZero, placement), [rowCount, experts * filters]);
+  });
+}
+
+function plainExpertOutputsOnHost(x: tf.Tensor2D, rows: Int32Array, gates: tf.Tensor2D, kernels: tf.Tensor2D[], biases: tf.Tensor1D[]): tf.Tensor2D {
+  const experts = kernels.length;
+  const perExpert = rows.length / experts;
+  const placement = new Int32Array(x.shape[0] * experts).fill(rows.length);
+  rows.forEach((r, i) => (placement[r * experts + Math.floor(i / perExpert)] = i));
+  return tf.tidy(() => {
+    const expertRows = kernels.map((_, s) => tf.tensor1d(rows.subarray(s * perExpert, (s + 1) * perExpert), 'int32'));
+    return plainExpertOutputs(x, expertRows, tf.tensor1d(placement, 'int32'), gates, kernels, biases);
   });
 }
 
@@ -293,7 +313,7 @@ export function expertOutputs(x: tf.Tensor2D, rows: Int32Array, gates: tf.Tensor
     perExpert % 4 === 0 &&
     channels % 4 === 0 &&
     filters % 4 === 0;
-  if (!fast) return plainExpertOutputs(x, rows, gates, kernels, biases);
+  if (!fast) return plainExpertOutputsOnHost(x, rows, gates, kernels, biases);
   return tf.tidy(() => {
     const inputs = [x, tf.tensor1d(rows, 'int32'), gates, ...kernels, ...biases];
     const [output] = tf.engine().runKernel(EXPERT_OUTPUTS, inputs as unknown as tf.NamedTensorMap, { experts } as unknown as tf.NamedAttrMap) as tf.Tensor[];

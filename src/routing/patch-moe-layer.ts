@@ -9,8 +9,18 @@ import { gatesForExperts, patchScores, route, type Routing } from './route.js';
 import { gatherRows } from '../ops/gather-rows.js';
 import { tfSeed } from '../util/random.js';
 import { expertChoice, expertChoiceAvailable } from '../ops/expert-choice.js';
-import { expertOutputs } from '../ops/expert-outputs.js';
+import { expertOutputs, plainExpertOutputs } from '../ops/expert-outputs.js';
 import { simdMatMul } from '../ops/rows-product.js';
+import {
+  concatRows,
+  expandRows,
+  expandRowsTensor,
+  expertRowsTensor,
+  patchRowsTensor,
+  placementRows,
+  placementRowsTensor,
+  routingRows,
+} from './routing-rows.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type LayerVariable = tfl.LayerVariable;
@@ -46,6 +56,14 @@ export type PatchMoeLayerArgs = PatchMoeOptions & Omit<LayerArgs, keyof PatchMoe
 const SETTING_KEYS = Object.keys(patchMoeSchema.shape) as (keyof PatchMoeSettings)[];
 
 /**
+ * How call() builds its row lists from the chosen indices: `loops` reads them to the host, `tensors`
+ * computes them with int32 tensor ops, `auto` takes loops on the backends that hold tensors in host
+ * memory (cpu, wasm) and tensors elsewhere (webgpu, or any backend pmoe does not know).
+ */
+export type RowLists = 'auto' | 'loops' | 'tensors';
+const HOST_MEMORY_BACKENDS = ['cpu', 'wasm'];
+
+/**
  * A patch-level mixture of experts over a feature map [batch, H, W, C] (the paper's pMoE layer,
  * as used in WRN-pMoE). The map is cut into n patches; each of k routers scores every patch and
  * takes its top l (expert choice); each expert runs a convolution on its l gathered patches only,
@@ -60,6 +78,8 @@ export class PatchMoE extends tfl.layers.Layer {
   private expertBiases: LayerVariable[] = [];
   private grid?: PatchGrid;
   private channels = 0;
+  /** Not a setting (not saved): lets tests run either formulation on any backend. */
+  rowLists: RowLists = 'auto';
 
   constructor(args: PatchMoeLayerArgs) {
     const settings: Record<string, unknown> = {};
@@ -155,30 +175,40 @@ export class PatchMoE extends tfl.layers.Layer {
       const { height: ph, width: pw } = this.patch;
       const batch = input.shape[0];
       const n = grid.rows * grid.cols;
-      // The chosen indices are integers off the gradient tape; reading them here (the backends we
-      // run on compute synchronously) lets plain loops build the row lists that tensor index
-      // arithmetic built slowly on wasm.
-      const indices = routing.indices.dataSync() as Int32Array;
-      const expertRows = routingRows(indices, batch, k, l, n);
       const pixels = ph * pw;
       const biases = this.expertBiases.map((b) => b.read() as tf.Tensor1D);
+      const onHost = this.rowLists === 'loops' || (this.rowLists === 'auto' && HOST_MEMORY_BACKENDS.includes(tf.getBackend()));
+      // The chosen indices are integers off the gradient tape; where tensors live in host memory,
+      // reading them is a view, and plain loops build the row lists that tensor index arithmetic
+      // built slowly on wasm. Elsewhere the read would wait for the device on every call.
+      const indices = onHost ? (routing.indices.dataSync() as Int32Array) : undefined;
+      const patchRows = indices ? undefined : patchRowsTensor(routing.indices, n);
       if (kernelSize === 1) {
         // A 1x1 expert is a product of its chosen pixels' channels with [C, f]; on pixel rows
         // [batch * n * pixels, C], each expert's output row is its input row, in its own channels.
         const rows = tf.reshape(patches, [batch * n * pixels, this.channels]) as tf.Tensor2D;
-        const pixelRows = concatRows(expertRows.map((expertRow) => (pixels === 1 ? expertRow : expandRows(expertRow, pixels))));
         let gates = gate === 'hard' ? tf.ones([k, batch * l, 1]) : gatesForExperts(routing.gates);
         if (pixels > 1) gates = tf.tile(gates, [1, 1, pixels]);
+        const gateRows = tf.reshape(gates, [k, batch * l * pixels]) as tf.Tensor2D;
         const kernels = this.expertKernels.map((w) => tf.reshape(w.read(), [this.channels, f]) as tf.Tensor2D);
-        const placed = expertOutputs(rows, pixelRows, tf.reshape(gates, [k, batch * l * pixels]) as tf.Tensor2D, kernels, biases);
+        let placed: tf.Tensor2D;
+        if (indices) {
+          const expertRows = routingRows(indices, batch, k, l, n);
+          const pixelRows = concatRows(expertRows.map((expertRow) => (pixels === 1 ? expertRow : expandRows(expertRow, pixels))));
+          placed = expertOutputs(rows, pixelRows, gateRows, kernels, biases);
+        } else {
+          const pixelRows = pixels === 1 ? patchRows! : expandRowsTensor(patchRows!, pixels);
+          placed = plainExpertOutputs(rows, expertRowsTensor(pixelRows), placementRowsTensor(pixelRows, batch * n * pixels), gateRows, kernels, biases);
+        }
         // [batch * n * pixels, k * f] is [batch, n, ph, pw, k, f]: expert-major channels inside each pixel.
         const output = unpatchify(tf.reshape(placed, [batch, n, pixels * k * f]) as tf.Tensor3D, grid, k * f);
         return { output, routing };
       }
+      const expertRows = indices ? routingRows(indices, batch, k, l, n).map((expertRow) => tf.tensor1d(expertRow, 'int32')) : expertRowsTensor(patchRows!);
       const rows = tf.reshape(patches, [batch * n, pixels * this.channels]) as tf.Tensor2D;
       const perExpert = expertRows.map((expertRow, s) => {
         // One mini-image per gathered patch.
-        const images = tf.reshape(gatherRows(rows, tf.tensor1d(expertRow, 'int32')), [batch * l, ph, pw, this.channels]) as tf.Tensor4D;
+        const images = tf.reshape(gatherRows(rows, expertRow), [batch * l, ph, pw, this.channels]) as tf.Tensor4D;
         const y = tf.fused.conv2d({ x: images, filter: this.expertKernels[s].read() as tf.Tensor4D, strides: 1, pad: 'same', bias: biases[s] });
         return tf.reshape(y, [batch * l, pixels * f]);
       });
@@ -186,7 +216,8 @@ export class PatchMoE extends tfl.layers.Layer {
       if (gate !== 'hard') outputs = tf.mul(outputs, gatesForExperts(routing.gates));
       // Back to the patches' places: row r of `withZero` is gathered output r; the last row is zeros.
       const withZero = tf.concat([tf.reshape(outputs, [k * batch * l, ph * pw * f]), tf.zeros([1, ph * pw * f])]) as tf.Tensor2D;
-      const placed = gatherRows(withZero, tf.tensor1d(placementRows(indices, batch, k, l, n), 'int32')); // [batch * n * k, ph * pw * f]
+      const placement = indices ? tf.tensor1d(placementRows(indices, batch, k, l, n), 'int32') : placementRowsTensor(patchRows!, batch * n);
+      const placed = gatherRows(withZero, placement); // [batch * n * k, ph * pw * f]
       // Expert-major channels inside each pixel of the patch.
       const channelsLast = tf.transpose(tf.reshape(placed, [batch, n, k, ph, pw, f]), [0, 1, 3, 4, 2, 5]);
       const output = unpatchify(tf.reshape(channelsLast, [batch, n, ph * pw * k * f]) as tf.Tensor3D, grid, k * f);
@@ -212,43 +243,4 @@ let layerCount = 0;
 /** A PatchMoE layer, as tf.layers.dense makes a Dense one. */
 export function patchMoE(args: PatchMoeLayerArgs): PatchMoE {
   return new PatchMoE(args);
-}
-
-function concatRows(lists: Int32Array[]): Int32Array {
-  const all = new Int32Array(lists.reduce((sum, list) => sum + list.length, 0));
-  let at = 0;
-  for (const list of lists) {
-    all.set(list, at);
-    at += list.length;
-  }
-  return all;
-}
-
-/** Patch rows -> the rows of their pixels: patch r is pixel rows r * pixels .. r * pixels + pixels - 1. */
-function expandRows(patchRows: Int32Array, pixels: number): Int32Array {
-  const rows = new Int32Array(patchRows.length * pixels);
-  for (let i = 0; i < patchRows.length; i++) for (let q = 0; q < pixels; q++) rows[i * pixels + q] = patchRows[i] * pixels + q;
-  return rows;
-}
-
-/** expertRows[s][b * l + t]: the row b * n + indices[b, s, t] of the [batch * n, d] patches (indices [batch, k, l], row-major). */
-function routingRows(indices: Int32Array, batch: number, k: number, l: number, n: number): Int32Array[] {
-  const expertRows = Array.from({ length: k }, () => new Int32Array(batch * l));
-  for (let b = 0; b < batch; b++) {
-    for (let s = 0; s < k; s++) for (let t = 0; t < l; t++) expertRows[s][b * l + t] = b * n + indices[(b * k + s) * l + t];
-  }
-  return expertRows;
-}
-
-/**
- * placement[(b * n + j) * k + s]: the row s * batch * l + b * l + t of the expert-major gathered
- * outputs whose patch j is indices[b, s, t], or k * batch * l (the zero row) when expert s did
- * not take patch j of image b.
- */
-function placementRows(indices: Int32Array, batch: number, k: number, l: number, n: number): Int32Array {
-  const placement = new Int32Array(batch * n * k).fill(k * batch * l);
-  for (let b = 0; b < batch; b++) {
-    for (let s = 0; s < k; s++) for (let t = 0; t < l; t++) placement[(b * n + indices[(b * k + s) * l + t]) * k + s] = s * batch * l + b * l + t;
-  }
-  return placement;
 }

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+
+import { initEngine } from '../../src/engine/backend.js';
+import { loadModel } from '../../src/io/save-model.js';
+import { TwoLayerCnn } from '../../src/models/two-layer-cnn.js';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../../../bin/pmoe.js', import.meta.url));
@@ -49,6 +56,43 @@ describe('pmoe command', () => {
     assert.equal(record.epochs.length, 2);
     assert.equal(record.backend, 'wasm');
     assert.ok(record.routingRate.rate >= 0 && record.routingRate.rate <= 1);
+  });
+
+  it('train --model cnn --save-model saves a cnn that loadModel reads back and pmoe serve refuses', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pmoe-cli-cnn-'));
+    try {
+      const result = await pmoe(
+        'train',
+        '--model',
+        'cnn',
+        '--train-size',
+        '20',
+        '--test-size',
+        '20',
+        '--epochs',
+        '1',
+        '--backend',
+        'cpu',
+        '--save-model',
+        dir,
+        '--json',
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(JSON.parse(result.stdout).training.model, 'cnn');
+      const file = JSON.parse(await readFile(join(dir, 'pmoe-model.json'), 'utf8'));
+      assert.equal(file.model, 'cnn');
+      assert.equal(file.metrics.testAccuracy, JSON.parse(result.stdout).finalTestAccuracy);
+      await initEngine('cpu');
+      const model = await loadModel(dir);
+      assert.ok(model instanceof TwoLayerCnn);
+      model.dispose();
+      // The page shows routing: pmoe serve refuses the cnn before it listens.
+      const served = await pmoe('serve', '--model', dir, '--port', '0');
+      assert.notEqual(served.code, 0);
+      assert.match(served.stderr, /pmoe-model\.json holds a two-layer cnn, which has no routing; a pMoE is needed here/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('demo --json runs on a reduced grid', async () => {

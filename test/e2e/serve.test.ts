@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { initEngine } from '../../src/engine/backend.js';
-import { saveTwoLayerPmoe } from '../../src/models/pmoe-model-io.js';
+import { saveTwoLayerModel } from '../../src/models/pmoe-model-io.js';
 import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
 import { exposureWarning, startServer, WEB_ROOT, type RunningServer } from '../../src/web/serve.js';
 
@@ -37,7 +37,7 @@ describe('pmoe serve', () => {
     await initEngine('cpu');
     dir = await mkdtemp(join(tmpdir(), 'pmoe-serve-'));
     const model = new TwoLayerPmoe({ patchCount: 16, patchDim: 784, experts: 2, neuronsPerExpert: 1, patchesPerExpert: 2 });
-    await saveTwoLayerPmoe(model, join(dir, 'model'), { data: { source: 'mnist-patch', trainSize: 2 } });
+    await saveTwoLayerModel(model, join(dir, 'model'), { data: { source: 'mnist-patch', trainSize: 2 } });
     model.dispose();
     server = await startServer({ port: 0, model: join(dir, 'model') });
   });

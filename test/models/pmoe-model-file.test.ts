@@ -3,16 +3,21 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import {
   base64ToFloat32,
+  deserializeTwoLayerModel,
   deserializeTwoLayerPmoe,
   float32ToBase64,
   parsePmoeModelFile,
+  parseTwoLayerModelFile,
   PmoeModelFileError,
-  serializeTwoLayerPmoe,
+  serializeTwoLayerModel,
+  type PmoeModelFile,
 } from '../../src/models/pmoe-model-file.js';
-import { loadTwoLayerPmoe, saveTwoLayerPmoe } from '../../src/models/pmoe-model-io.js';
+import { loadTwoLayerModel, readPmoeModelFile, saveTwoLayerModel } from '../../src/models/pmoe-model-io.js';
+import { TwoLayerCnn } from '../../src/models/two-layer-cnn.js';
 import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
 import { freshRng, gaussian } from '../support/random.js';
 
@@ -62,10 +67,12 @@ describe('pmoe model file', () => {
             training: { model: 'joint', epochs: 3 },
             metrics: { testAccuracy: 0.75 },
           };
-          const path = await saveTwoLayerPmoe(model, join(dir, `model-${classes}`), extras);
+          const path = await saveTwoLayerModel(model, join(dir, `model-${classes}`), extras);
           assert.deepEqual(await readdir(join(dir, `model-${classes}`)), ['pmoe-model.json'], 'one file, no temporary left behind');
-          const loaded = await loadTwoLayerPmoe(join(dir, `model-${classes}`));
+          const loaded = await loadTwoLayerModel(join(dir, `model-${classes}`));
           assert.equal(loaded.path, path);
+          assert.ok(loaded.model instanceof TwoLayerPmoe);
+          assert.equal(loaded.file.model, 'pmoe');
           assert.deepEqual(loaded.model.config, model.config);
           assert.deepEqual(loaded.file.data, extras.data);
           assert.deepEqual(loaded.file.training, extras.training);
@@ -89,12 +96,12 @@ describe('pmoe model file', () => {
   it('refuses a file that is not a pmoe model, naming what is wrong', async () => {
     await initEngine('cpu');
     const model = trainedLooking({ patchCount: 4, patchDim: 3, experts: 2, neuronsPerExpert: 2, patchesPerExpert: 2 }, 'bad');
-    const good = serializeTwoLayerPmoe(model);
+    const good = serializeTwoLayerModel(model) as PmoeModelFile;
     model.dispose();
     const cases: [string, string, RegExp][] = [
       ['not JSON', '{"format":', /not valid JSON/],
       ['another format', JSON.stringify({ ...good, format: 'layers-model' }), /format: must be 'pmoe-two-layer'/],
-      ['a newer version', JSON.stringify({ ...good, version: 2 }), /version: must be 1/],
+      ['a newer version', JSON.stringify({ ...good, version: 3 }), /version: must be 2, or 1/],
       ['a bad config', JSON.stringify({ ...good, config: { ...good.config, patchesPerExpert: 9 } }), /config\.patchesPerExpert/],
       [
         'a shape that does not fit the config',
@@ -148,11 +155,86 @@ describe('pmoe model file', () => {
     }
     const dir = await mkdtemp(join(tmpdir(), 'pmoe-model-file-'));
     try {
-      await assert.rejects(loadTwoLayerPmoe(join(dir, 'absent')), /model .*absent does not exist/);
+      await assert.rejects(loadTwoLayerModel(join(dir, 'absent')), /model .*absent does not exist/);
       await writeFile(join(dir, 'x.json'), '[]');
-      await assert.rejects(loadTwoLayerPmoe(join(dir, 'x.json')), /x\.json is not a pmoe model/);
+      await assert.rejects(loadTwoLayerModel(join(dir, 'x.json')), /x\.json is not a pmoe model/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+  it('a cnn file is validated as strictly, and refused where routing is needed', async () => {
+    await initEngine('cpu');
+    const model = new TwoLayerCnn({ patchCount: 4, patchDim: 3, neurons: 2, classes: 3 });
+    const good = serializeTwoLayerModel(model);
+    assert.equal(good.model, 'cnn');
+    if (good.model !== 'cnn') return;
+    const back = deserializeTwoLayerModel(JSON.parse(JSON.stringify(good)));
+    assert.ok(back instanceof TwoLayerCnn);
+    back.dispose();
+    const values = base64ToFloat32(good.weights.hidden.base64);
+    values[5] = Number.NaN;
+    const cases: [string, unknown, RegExp][] = [
+      ['no model field in a version 2 file', { ...good, model: undefined }, /model: missing \('pmoe' or 'cnn'\)/],
+      ['an unknown model', { ...good, model: 'rnn' }, /model: must be 'pmoe' or 'cnn'/],
+      ['a cnn in a version 1 file', { ...good, version: 1 }, /version 1 files hold a pMoE only/],
+      ['pMoE weights in a cnn file', { ...good, model: 'pmoe' }, /has an invalid config|weights/],
+      [
+        'a pMoE weight name',
+        { ...good, weights: { ...good.weights, routers: good.weights.hidden } },
+        /is not a pmoe model \(model: 'cnn'\): weights: .*routers/,
+      ],
+      ['a bad config', { ...good, config: { ...good.config, neurons: 0 } }, /config\.neurons/],
+      [
+        'a shape that does not fit the config',
+        { ...good, weights: { ...good.weights, hidden: { ...good.weights.hidden, shape: [2, 3] } } },
+        /weights\.hidden has shape \[2, 3\] but the config asks for \[3, 2\]/,
+      ],
+      [
+        'truncated weights',
+        { ...good, weights: { ...good.weights, hidden: { ...good.weights.hidden, base64: good.weights.hidden.base64.slice(0, 16) } } },
+        /weights\.hidden: 3 values for shape \[3, 2\] \(6\)/,
+      ],
+      [
+        'a NaN weight',
+        { ...good, weights: { ...good.weights, hidden: { ...good.weights.hidden, base64: float32ToBase64(values) } } },
+        /weights\.hidden: value 5 is NaN/,
+      ],
+    ];
+    for (const [what, value, message] of cases) {
+      assert.throws(
+        () => deserializeTwoLayerModel(parseTwoLayerModelFile(JSON.stringify(value), 'c.json')),
+        (error: Error) => error instanceof PmoeModelFileError && message.test(error.message),
+        what,
+      );
+    }
+    const routingOnly = /c\.json holds a two-layer cnn, which has no routing; a pMoE is needed here/;
+    assert.throws(() => parsePmoeModelFile(JSON.stringify(good), 'c.json'), routingOnly);
+    assert.throws(() => deserializeTwoLayerPmoe(good, 'c.json'), routingOnly);
+    const dir = await mkdtemp(join(tmpdir(), 'pmoe-model-file-'));
+    try {
+      const path = await saveTwoLayerModel(model, dir);
+      await assert.rejects(readPmoeModelFile(dir), (error: Error) => error.message.startsWith(`${path} holds a two-layer cnn`));
+    } finally {
+      model.dispose();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a version 1 file (a pMoE, no model field) still loads, with the same outputs', async () => {
+    await initEngine('cpu');
+    const model = trainedLooking({ patchCount: 5, patchDim: 4, experts: 2, neuronsPerExpert: 3, patchesPerExpert: 2, gate: 'hard' }, 'version-1');
+    const { model: kind, ...rest } = serializeTwoLayerModel(model);
+    assert.equal(kind, 'pmoe');
+    const old = deserializeTwoLayerModel(JSON.parse(JSON.stringify({ ...rest, version: 1 })));
+    assert.ok(old instanceof TwoLayerPmoe);
+    const patches = tf.tensor3d(Float32Array.from(gaussian(freshRng('version-1-patches'), 3 * 5 * 4)), [3, 5, 4]);
+    assert.deepEqual(await outputsOf(old, patches), await outputsOf(model, patches));
+    // The page's own model was saved as version 1.
+    const page = await loadTwoLayerModel(fileURLToPath(new URL('../../../web/data/pmoe-model.json', import.meta.url)));
+    assert.equal(page.file.version, 1);
+    assert.equal(page.file.model, 'pmoe');
+    assert.ok(page.model instanceof TwoLayerPmoe);
+    for (const m of [model, old, page.model]) m.dispose();
+    patches.dispose();
   });
 });

@@ -106,7 +106,7 @@ describe('the packed package, installed in a new project', () => {
   it('the exports map: core names (the two-layer save and load among them), the other entries, and no deep imports', () => {
     const script = `
       const core = await import('pmoe');
-      const names = ['saveModel', 'loadModel', 'saveTwoLayerPmoe', 'loadTwoLayerPmoe', 'useFastKernels', 'restoreKernels', 'PatchMoE', 'patchMoE', 'trainModel', 'createSyntheticModel', 'epochLogHooks'];
+      const names = ['saveModel', 'loadModel', 'saveTwoLayerModel', 'loadTwoLayerModel', 'useFastKernels', 'restoreKernels', 'PatchMoE', 'patchMoE', 'trainModel', 'createSyntheticModel', 'epochLogHooks'];
       const missing = names.filter((name) => typeof core[name] !== 'function');
       const data = await import('pmoe/data');
       const experiments = await import('pmoe/experiments');

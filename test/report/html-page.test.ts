@@ -7,7 +7,7 @@ import { writeHtmlReport } from '../../src/report/html/page.js';
 import { markdownToHtml } from '../../src/report/html/markdown-html.js';
 import { checkRoutingModel, expertSharesSpec, pickImages } from '../../src/report/html/routing-section.js';
 import { inlineJson, inlineScriptText } from '../../src/report/html/vendor.js';
-import { saveTwoLayerPmoe } from '../../src/models/pmoe-model-io.js';
+import { saveTwoLayerModel } from '../../src/models/pmoe-model-io.js';
 import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
 import { writeReport } from '../../src/report/report.js';
 import { expertShares } from '../../src/web/routing-stats.js';
@@ -76,8 +76,8 @@ describe('HTML report page (no browser)', () => {
     const dir = await tempDir();
     try {
       const model = new TwoLayerPmoe({ patchCount: 4, patchDim: 3, patchesPerExpert: 2 });
-      await saveTwoLayerPmoe(model, join(dir, 'synthetic'), { data: { source: 'synthetic', trainSize: 10 } });
-      await saveTwoLayerPmoe(model, join(dir, 'bare'));
+      await saveTwoLayerModel(model, join(dir, 'synthetic'), { data: { source: 'synthetic', trainSize: 10 } });
+      await saveTwoLayerModel(model, join(dir, 'bare'));
       model.dispose();
       await assert.rejects(
         checkRoutingModel(join(dir, 'synthetic')),

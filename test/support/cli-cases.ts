@@ -26,7 +26,6 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: train('--n', '4', '--patches-per-expert', '5'), expect: ['--patches-per-expert', '(got 5)', '1..4'] },
     { args: train('--model', 'separate', '--experts', '3'), expect: ['--experts', 'got 3', 'number of classes (2)'] },
     { args: train('--model', 'big'), expect: ['--model', "'big'", 'cnn, separate, joint'] },
-    { args: train('--model', 'cnn', '--save-model', `${out}/model`), expect: ['--save-model', 'cnn', '--model joint or separate'] },
     { args: ['train', '--out', out], expect: ['--out', out, 'it is a folder'] },
     // Resources: refused with the estimate and the limit.
     { args: train('--train-size', '100000000'), expect: ['100000000 training', 'would need about 572.2 GB', 'over the limit of'] },

@@ -11,7 +11,7 @@ import { initEngine } from '../../engine/backend.js';
 import { buildMnistPatchPool, materialize, renderImage, validateMnistPatchConfig, type MnistPatchPool } from '../../data/mnist-patch.js';
 import type { PatchDataset } from '../../data/dataset.js';
 import { readPmoeModelFile, type ReadModelFile } from '../../models/pmoe-model-io.js';
-import { deserializeTwoLayerPmoe } from '../../models/pmoe-model-file.js';
+import { deserializeTwoLayerPmoe, type PmoeModelFile } from '../../models/pmoe-model-file.js';
 import type { TwoLayerPmoe } from '../../models/two-layer-pmoe.js';
 import { forEachBatch } from '../../data/batches.js';
 import { expertShares, type ExpertShare } from '../../web/routing-stats.js';
@@ -22,7 +22,7 @@ import { grayscalePngDataUrl } from './png.js';
 const MNIST_PATCH_KEYS = ['gridSize', 'discriminativeDigits', 'fillDigits', 'trainCount', 'testCount', 'seed', 'dir'] as const;
 
 /** Checks, before any report is written, that a model file exists, is valid and was trained on MNIST-patch. */
-export async function checkRoutingModel(path: string): Promise<ReadModelFile> {
+export async function checkRoutingModel(path: string): Promise<ReadModelFile<PmoeModelFile>> {
   const read = await readPmoeModelFile(path);
   if (read.file.data?.source !== 'mnist-patch') {
     throw new Error(
@@ -148,7 +148,10 @@ export interface RoutingSection {
 const percent = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '—');
 
 /** Builds the model checkRoutingModel validated (the file is not read again), routes the test pool and draws the routing section of the page. */
-export async function routingSection({ file, path }: ReadModelFile, options: { readonly imagesPerClass?: number } = {}): Promise<RoutingSection> {
+export async function routingSection(
+  { file, path }: ReadModelFile<PmoeModelFile>,
+  options: { readonly imagesPerClass?: number } = {},
+): Promise<RoutingSection> {
   await initEngine('auto');
   const model = deserializeTwoLayerPmoe(file, path);
   try {
