@@ -260,6 +260,7 @@ export const wrnFashion = defineExperiment({
   description:
     'WRN vs WRN-pMoE test accuracy against N on Fashion-MNIST quadrants (apt-get install dataset-fashion-mnist) at a reduced scale (pmoe reproduce wrn-fashion)',
   specs: (o) => wrnSpecs(o, { source: 'fashion-quadrants', data: () => ({}), pmoe: CIFAR_PMOE }),
+  runProblem: wrnRunProblem('wrn-fashion', 'fashion-quadrants'),
 });
 
 /** The Wide-ResNet experiments by name. */

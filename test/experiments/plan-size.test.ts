@@ -12,7 +12,7 @@ import { MemoryLimitError } from '../../src/util/memory-estimate.js';
 import { OptionError, parseOptions } from '../../src/util/options.js';
 import { presenceFolders } from '../support/data-folders.js';
 
-it("every experiment's runCount is the length of its specs, on random settings", async () => {
+it("every experiment's runCount is the length of its specs, and its runProblem accepts them, on random settings", async () => {
   const root = await mkdtemp(join(tmpdir(), 'pmoe-plan-'));
   try {
     const folders = await presenceFolders(root);
@@ -44,7 +44,10 @@ it("every experiment's runCount is the length of its specs, on random settings",
         }
         const input = Object.fromEntries(Object.entries(candidates).filter(([key, value]) => keys.includes(key) && value !== undefined));
         const options = parseOptions(experiment.schema, input, name);
-        assert.equal(experiment.runCount(options), experiment.specs(options).length, `${name} ${JSON.stringify(input)}`);
+        const specs = experiment.specs(options);
+        assert.equal(experiment.runCount(options), specs.length, `${name} ${JSON.stringify(input)}`);
+        // What a results file read back under this name is checked against: its own runs pass.
+        for (const spec of specs) assert.equal(experiment.runProblem(JSON.parse(JSON.stringify(spec))), undefined, `${name}: its own run refused`);
       }
     }
   } finally {
