@@ -90,8 +90,25 @@ export interface GroupAccuracyPoint extends AggregatedPoint {
 }
 
 /** What an image figure adds to its report. */
+/**
+ * WRN-pMoE − WRN at one N over the seeds both ran: the paired difference of final test accuracy,
+ * and each model's training accuracy at its last epoch (whether training had converged).
+ */
+export interface PairedGap {
+  readonly x: number;
+  readonly pairs: number;
+  /** Mean over the pairs of WRN-pMoE − WRN, in points of test accuracy. */
+  readonly meanDifference: number;
+  /** 95% t interval of that mean; null with one pair. */
+  readonly interval: readonly [number, number] | null;
+  /** Mean training accuracy (%) at the last epoch, by model. */
+  readonly finalTrainAccuracy: Readonly<Record<string, number>>;
+}
+
 export interface ImageReportExtras {
   readonly costs: readonly ModelCost[];
   readonly trainingTime: readonly TrainingTimePoint[];
+  /** WRN-pMoE against WRN per N, paired by seed. */
+  readonly paired: readonly PairedGap[];
   readonly groupAccuracy?: readonly GroupAccuracyPoint[];
 }

@@ -13,6 +13,7 @@ import { markdownTable, signed } from './markdown-table.js';
 import { PAPER_TABLE2, PAPER_WRN, PAPER_WRN_PROTOCOL, type WrnModelName } from '../experiments/paper-numbers.js';
 import { aggregate, curveOf, mean, type AggregatedPoint, type Observation } from './statistics.js';
 import type { ImageReportExtras, ModelCost, TrainingTimePoint } from './report-types.js';
+import { pairedGaps } from './paired-gap.js';
 
 const MODEL_LABELS: Record<WrnModelName, string> = { wrn: 'WRN', 'wrn-pmoe': 'WRN-pMoE' };
 const wrnLabel = (architecture: string) => MODEL_LABELS[architecture as WrnModelName] ?? architecture;
@@ -128,7 +129,8 @@ function extrasOf(experiment: string, lines: readonly ImageOkLine[]): ImageRepor
       });
   });
   const grouped = lines.filter((l) => l.record.groupAccuracy !== undefined);
-  if (grouped.length === 0) return { costs, trainingTime };
+  const paired = pairedGaps(lines);
+  if (grouped.length === 0) return { costs, trainingTime, paired };
   const observations: (Observation & { group: string })[] = grouped.flatMap((line) =>
     line.record.groupAccuracy!.map((g) => ({
       series: `${wrnLabel(line.record.model.architecture)} | ${g.group}`,
@@ -143,7 +145,7 @@ function extrasOf(experiment: string, lines: readonly ImageOkLine[]): ImageRepor
     const [series, group] = p.series.split(' | ');
     return { ...p, series, group };
   });
-  return { costs, trainingTime, groupAccuracy };
+  return { costs, trainingTime, paired, groupAccuracy };
 }
 
 /** The figure of a Wide-ResNet experiment: test accuracy (%) against N, one curve per model. */
@@ -199,6 +201,29 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 /** The Markdown sections of an image report's extras. */
 export function imageExtrasMarkdown(extras: ImageReportExtras): string[] {
   const out: string[] = [];
+  if (extras.paired.length > 0) {
+    out.push(
+      '## WRN-pMoE against WRN, paired by seed',
+      '',
+      'A seed fixes the training set and the batches for both models. The difference is WRN-pMoE − WRN in final test accuracy (points), ' +
+        "its mean over the seeds with a 95% t interval: an interval that excludes 0 is a difference beyond the seeds' spread. " +
+        'The last two columns are the training accuracy at the last epoch: well below 100% means training had not converged.',
+      '',
+      markdownTable(
+        ['N', 'pairs', 'WRN-pMoE − WRN (points)', '95% interval', 'WRN train accuracy, last epoch (%)', 'WRN-pMoE train accuracy, last epoch (%)'],
+        extras.paired.map((p) => [
+          String(p.x),
+          String(p.pairs),
+          signed(p.meanDifference, 2),
+          p.interval ? `[${signed(p.interval[0], 2)}, ${signed(p.interval[1], 2)}]` : '—',
+          figure(p.finalTrainAccuracy.WRN),
+          figure(p.finalTrainAccuracy['WRN-pMoE']),
+        ]),
+        ['right', 'right', 'right', 'right', 'right', 'right'],
+      ),
+      '',
+    );
+  }
   out.push('## Cost per model', '');
   out.push(
     'FLOPs are analytic (src/analysis/flops.ts: convolutions and dense layers, 2 per multiply-add; the PatchMoE counted on the ' +
