@@ -1,11 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { moduleDataId, releaseView, wasmBatchMatMul, type WasmBatchMatMul } from './wasm-internals.js';
+import { moduleDataId, releaseView, runWasmKernel, wasmBatchMatMul, type WasmBatchMatMul } from './wasm-internals.js';
 
 type TensorInfo = tf.TensorInfo;
-type Attrs = tf.NamedAttrMap;
 
-const WASM = 'wasm';
 const FLOAT_BYTES = 4;
 
 /**
@@ -28,15 +26,6 @@ const COST = { pack: 10, transpose: 1.5, xnnMac: 0.1, loopMac: 1.5, call: 3000 }
  * wrong packed weights. safeWeights() copies such operands; views and transposes are fresh ids,
  * released after the call, which also deletes their cached operator.
  */
-
-/** Runs another wasm kernel directly (no engine, no tape): the caller owns the result. */
-function runWasmKernel(name: string, backend: BackendWasm, inputs: tf.NamedTensorInfoMap, attrs: Attrs = {}): TensorInfo {
-  const kernel = tf.getKernel(name, WASM);
-  if (kernel == null) throw new Error(`wasm kernel ${name} is not registered`);
-  const out = kernel.kernelFunc({ inputs, backend, attrs });
-  if (Array.isArray(out)) throw new Error(`wasm kernel ${name} returned several outputs`);
-  return out;
-}
 
 function dispose(backend: BackendWasm, ...infos: TensorInfo[]): void {
   for (const info of infos) backend.disposeData(info.dataId);

@@ -118,3 +118,12 @@ export function wasmBatchMatMul(backend: BackendWasm): WasmBatchMatMul | null {
   }
   return fn;
 }
+
+/** Runs another kernel of the wasm backend directly (no engine, no tape): the caller owns the result. */
+export function runWasmKernel(name: string, backend: BackendWasm, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
+  const kernel = tf.getKernel(name, 'wasm');
+  if (kernel == null) throw new Error(`wasm kernel ${name} is not registered`);
+  const out = kernel.kernelFunc({ inputs, backend, attrs });
+  if (Array.isArray(out)) throw new Error(`wasm kernel ${name} returned several outputs`);
+  return out;
+}

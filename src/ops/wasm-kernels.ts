@@ -3,21 +3,13 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convFilterGradient, convForward, convGeometry, convInputGradient } from '../kernels/conv-gemm.js';
 import { heapBatchNormKernels } from '../kernels/heap-kernels.js';
 import { fastBatchMatMul, fastFusedMatMul } from '../kernels/matmul.js';
+import { runWasmKernel } from '../kernels/wasm-internals.js';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = tf.NamedAttrMap;
 type Shape4 = [number, number, number, number];
 
 const WASM = 'wasm';
-
-/** Runs another wasm kernel directly (no engine, no tape): the caller owns the result. */
-function runWasmKernel(name: string, backend: BackendWasm, inputs: tf.NamedTensorInfoMap, attrs: Attrs = {}): TensorInfo {
-  const kernel = tf.getKernel(name, WASM);
-  if (kernel == null) throw new Error(`wasm kernel ${name} is not registered`);
-  const out = kernel.kernelFunc({ inputs, backend, attrs });
-  if (Array.isArray(out)) throw new Error(`wasm kernel ${name} returned several outputs`);
-  return out;
-}
 
 function transpose(backend: BackendWasm, x: TensorInfo, perm: number[]): TensorInfo {
   return runWasmKernel('Transpose', backend, { x }, { perm });
