@@ -40,8 +40,8 @@ export function chartRows(view: FigureView, points: readonly AggregatedPoint[]):
       series: p.series,
       x: p.x,
       mean: p.mean,
-      low: p.std === null ? null : p.mean - p.std,
-      high: p.std === null ? null : p.mean + p.std,
+      low: p.std === null ? null : Math.max(p.mean - p.std, view.valueBounds?.[0] ?? -Infinity),
+      high: p.std === null ? null : Math.min(p.mean + p.std, view.valueBounds?.[1] ?? Infinity),
       count: p.count,
       source: oursLabel(view),
     }));
@@ -51,7 +51,7 @@ export function chartRows(view: FigureView, points: readonly AggregatedPoint[]):
 
 /**
  * The figure as a Vega-Lite spec with its data inline, so the same object renders to SVG here and
- * in a browser (vega-embed) unchanged: our means as solid lines with ±1 std error bars, the
+ * in a browser (vega-embed) unchanged: our means as solid lines with ±1 std error bars (clipped to the measure's range), the
  * paper's values as dashed lines with hollow points in the same colour per series. Layers are
  * named (ours_lines, ours_points, ours_error_bars, paper_lines, paper_points); the SVG carries the
  * names as classes (`<name>_marks`), so tests and stylesheets can find each layer.

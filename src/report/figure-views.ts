@@ -55,7 +55,14 @@ function seriesNames(points: readonly AggregatedPoint[]): string[] {
   return [...new Set(points.map((p) => p.series))].sort(compareSeriesNames);
 }
 
-const accuracyAxis = { yTitle: 'test accuracy (%)', valueName: 'test accuracy (%)', digits: 2, valueKind: 'measure', errorBars: true } as const;
+const accuracyAxis = {
+  yTitle: 'test accuracy (%)',
+  valueName: 'test accuracy (%)',
+  digits: 2,
+  valueKind: 'measure',
+  errorBars: true,
+  valueBounds: [0, 100],
+} as const;
 const samplesAxis = { xTitle: 'number of training samples N', xName: 'N' } as const;
 
 type MeanPoint = { readonly series: string; readonly x: number; readonly mean: number };
@@ -196,6 +203,7 @@ function fig8View(patchesPerExpert: readonly number[]): FigureView<PatchOkLine> 
     seriesName: 'l',
     digits: 2,
     valueKind: 'measure',
+    valueBounds: [0, 100],
     errorBars: true,
     seriesOrder: patchesPerExpert.map(lLabel),
     paper: {
@@ -225,6 +233,7 @@ function fig9View(): FigureView<PatchOkLine> {
     seriesName: 'class',
     digits: 2,
     valueKind: 'measure',
+    valueBounds: [0, 100],
     errorBars: true,
     seriesOrder: [classLabel(0), classLabel(1)],
     paper: {

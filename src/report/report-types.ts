@@ -36,6 +36,8 @@ export interface FigureView<L extends OkLine = OkLine> {
   readonly valueKind: 'measure' | 'share';
   readonly errorBars: boolean;
   readonly yDomain?: readonly [number, number];
+  /** The range the measure cannot leave (a percentage: [0, 100]); the ±1 std error bars are clipped to it. */
+  readonly valueBounds?: readonly [number, number];
   /** Series in legend order; series not listed follow in natural order. */
   readonly seriesOrder: readonly string[];
   readonly paper: {

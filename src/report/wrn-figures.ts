@@ -163,6 +163,7 @@ export function wrnView(experiment: string): FigureView<ImageOkLine> & { extras(
     valueName: 'test accuracy (%)',
     digits: 2,
     valueKind: 'measure',
+    valueBounds: [0, 100],
     errorBars: true,
     seriesName: 'model',
     seriesOrder: Object.values(MODEL_LABELS),

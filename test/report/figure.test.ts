@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chartSpec, SERIES_COLOURS } from '../../src/report/chart-spec.js';
+import { chartRows, chartSpec, SERIES_COLOURS } from '../../src/report/chart-spec.js';
 import { buildExperimentReport } from '../../src/report/experiment-report.js';
 import { figureViewFor } from '../../src/report/figure-views.js';
 import { machineAtReportTime } from '../../src/report/machine.js';
 import { renderSvg } from '../../src/report/render-svg.js';
+import type { AggregatedPoint } from '../../src/report/statistics.js';
 import { fig4Lines, okLine } from '../support/report-fixtures.js';
 
 const context = { sources: ['fixture'], generatedAt: new Date(0), machine: machineAtReportTime(), regenerate: 'pmoe report fixture --out out' };
@@ -80,5 +81,17 @@ describe('report figures', () => {
     const { svg } = await renderSvg(chartSpec(view, buildExperimentReport('fig5', lines, view, context).points));
     assert.ok(!svg.includes('ours_error_bars'));
     assert.ok(legendLabels(svg).includes('pmoe: share of trials'));
+  });
+});
+
+describe('error bars', () => {
+  it("stay inside the measure's range: a percentage's ±1 std is clipped to [0, 100]", () => {
+    const view = figureViewFor('fig9');
+    const point: AggregatedPoint = { series: 'class 1 (y = +1)', x: 100, mean: 72.8, std: 39.5, count: 5, seeds: [0, 1, 2, 3, 4], values: [] };
+    const { ours } = chartRows(view, [point]);
+    assert.equal(ours[0].low, 72.8 - 39.5);
+    assert.equal(ours[0].high, 100);
+    const unbounded = chartRows({ ...view, valueBounds: undefined }, [point]);
+    assert.ok(Math.abs(unbounded.ours[0].high! - 112.3) < 1e-9);
   });
 });
