@@ -639,3 +639,58 @@ describe('Sum and Mean on wasm (float64 accumulation)', () => {
     });
   }
 });
+
+describe('inference batch norm on wasm (FusedBatchNorm wrapped)', () => {
+  /** y = (x - mean) scale / sqrt(variance + eps) + offset in float64, over the last axis. */
+  function reference(
+    x: Float32Array,
+    channels: number,
+    p: Record<'mean' | 'variance' | 'scale' | 'offset', Float32Array | undefined>,
+    eps: number,
+  ): Float64Array {
+    return Float64Array.from(x, (v, i) => {
+      const c = i % channels;
+      return ((v - p.mean![c]) * (p.scale ? p.scale[c] : 1)) / Math.sqrt(p.variance![c] + eps) + (p.offset ? p.offset[c] : 0);
+    });
+  }
+
+  for (const [name, shape, withScale, withOffset] of [
+    ['[4, 8, 8, 16], scale and offset', [4, 8, 8, 16], true, true],
+    ['[3, 5, 5, 12], no scale', [3, 5, 5, 12], false, true],
+    ['[2, 7, 32], no offset', [2, 7, 32], true, false],
+    ['[6, 5] (5 channels: the original kernel)', [6, 5], true, true],
+  ] as const) {
+    test(`matches a float64 loop and cpu, leaks nothing: ${name}`, async () => {
+      const rng = freshRng(`wasm-batchnorm-${name}`);
+      const channels = shape[shape.length - 1];
+      const x = floats(rng, shape);
+      const mean = floats(rng, [channels]);
+      const variance = Float32Array.from(floats(rng, [channels]), (v) => v * v + 0.1);
+      const scale = withScale ? floats(rng, [channels]) : undefined;
+      const offset = withOffset ? floats(rng, [channels]) : undefined;
+      const eps = 1e-3;
+      const run = () => {
+        const t = (values: Float32Array | undefined) => (values ? tf.tensor1d(values) : undefined);
+        return tf
+          .batchNorm(tf.tensor(x, [...shape]), tf.tensor1d(mean), tf.tensor1d(variance), t(offset), t(scale), eps)
+          .dataSync()
+          .slice();
+      };
+      const expected = reference(x, channels, { mean, variance, scale, offset }, eps);
+      await tf.setBackend('wasm');
+      const before = wasmDataIds();
+      const wasm = await on('wasm', run);
+      assert.equal(wasmDataIds(), before, 'wasm tensors left allocated');
+      const cpu = await on('cpu', run);
+      assertClose(wasm, expected, 'wasm vs float64');
+      assertClose(cpu, expected, 'cpu vs float64');
+      await tf.setBackend('wasm');
+    });
+  }
+
+  test('is wrapped once: registering again does not wrap the wrapper', () => {
+    const before = tf.getKernel('FusedBatchNorm', 'wasm')!.kernelFunc;
+    registerWasmKernels();
+    assert.equal(tf.getKernel('FusedBatchNorm', 'wasm')!.kernelFunc, before);
+  });
+});
