@@ -71,10 +71,10 @@ export function collectRouting(model: RoutedPatchModel, data: PatchDataset, batc
   let experts = 0;
   let patchesPerExpert = 0;
   forEachBatch(data, batchSize, (batch) => {
-    const { logits, routing } = model.forwardWithRouting(batch.patches);
+    const routing = model.routing(batch.patches);
     [, experts, patchesPerExpert] = routing.indices.shape;
     chunks.push({ indices: routing.indices.dataSync() as Int32Array, gates: routing.gates.dataSync() as Float32Array });
-    tf.dispose([logits, routing.indices, routing.gates]);
+    tf.dispose([routing.indices, routing.gates]);
   });
   const per = experts * patchesPerExpert;
   const indices = new Int32Array(data.count * per);

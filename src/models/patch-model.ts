@@ -16,6 +16,8 @@ export interface PatchModel {
 /** A model that routes patches to experts and can show its routing. */
 export interface RoutedPatchModel extends PatchModel {
   forwardWithRouting(patches: tf.Tensor3D): { logits: tf.Tensor2D; routing: Routing };
+  /** The routing alone (no expert forward): what routing statistics read. */
+  routing(patches: tf.Tensor3D): Routing;
   /** Router weights [d, k]. */
   readonly routers: tf.Variable<tf.Rank.R2>;
   /** Expert hidden weights [k, d, neuronsPerExpert]. */

@@ -80,12 +80,16 @@ export class TwoLayerPmoe implements RoutedPatchModel {
     });
   }
 
+  routing(patches: tf.Tensor3D): Routing {
+    this.checkInput(patches);
+    return tf.tidy(() => route(patchScores(patches, this.routers), this.config.patchesPerExpert, this.config.gate));
+  }
+
   forwardWithRouting(patches: tf.Tensor3D): { logits: tf.Tensor2D; routing: Routing } {
     const { patchesPerExpert: l, experts: k, neuronsPerExpert, gate, pooling } = this.config;
-    this.checkInput(patches);
     const batch = patches.shape[0];
     return tf.tidy(() => {
-      const routing = route(patchScores(patches, this.routers), l, gate);
+      const routing = this.routing(patches);
       // [k, batch * l, d] x [k, d, m/k]: each expert multiplies only its batch * l gathered rows.
       let activations: tf.Tensor = tf.relu(tf.matMul(gatherForExperts(patches, routing.indices), this.experts));
       if (gate !== 'hard') activations = tf.mul(activations, gatesForExperts(routing.gates));
