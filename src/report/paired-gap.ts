@@ -5,10 +5,33 @@ import type { PairedGap } from './report-types.js';
 const mean = (values: readonly number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
 
 /**
+ * Epochs the steadier comparison averages test accuracy over. One epoch's inference-mode accuracy
+ * can drop to chance and recover the next epoch (plain SGD at lr 0.1 with batch norm; a small last
+ * batch moves the weights and the moving statistics just before the evaluation), so a final-epoch
+ * difference can be one model's bad epoch.
+ */
+export const STEADY_EPOCHS = 5;
+
+/** The mean of the differences and its 95% t interval (null with fewer than two). */
+function meanWithInterval(differences: readonly number[]): { meanDifference: number; interval: [number, number] | null } {
+  const meanDifference = mean(differences);
+  if (differences.length < 2) return { meanDifference, interval: null };
+  const sd = Math.sqrt(differences.reduce((sum, d) => sum + (d - meanDifference) ** 2, 0) / (differences.length - 1));
+  const half = studentTQuantile(0.975, differences.length - 1) * (sd / Math.sqrt(differences.length));
+  return { meanDifference, interval: [meanDifference - half, meanDifference + half] };
+}
+
+/** Mean test accuracy over a run's last STEADY_EPOCHS evaluated epochs. */
+function steadyTestAccuracy(line: ImageOkLine): number {
+  const accuracies = line.record.epochs.map((e) => e.testAccuracy ?? NaN).filter(Number.isFinite);
+  return accuracies.length === 0 ? NaN : mean(accuracies.slice(-STEADY_EPOCHS));
+}
+
+/**
  * WRN-pMoE against WRN at each N, paired by seed (a seed fixes the training set and the order of
  * its batches for both models): the mean of the per-seed differences in final test accuracy with
- * its 95% t interval, and each model's training accuracy at its last epoch, which says whether
- * training had converged.
+ * its 95% t interval, the same for the mean test accuracy over the last STEADY_EPOCHS epochs, and
+ * each model's training accuracy at its last epoch, which says whether training had converged.
  */
 export function pairedGaps(lines: readonly ImageOkLine[]): PairedGap[] {
   const runs = new Map<string, ImageOkLine>(); // "N|seed|architecture"
@@ -26,19 +49,13 @@ export function pairedGaps(lines: readonly ImageOkLine[]): PairedGap[] {
       .map(({ wrn, pmoe }) => 100 * ((pmoe.record.finalTestAccuracy ?? NaN) - (wrn.record.finalTestAccuracy ?? NaN)))
       .filter(Number.isFinite);
     if (differences.length === 0) return [];
-    const meanDifference = mean(differences);
-    let interval: [number, number] | null = null;
-    if (differences.length >= 2) {
-      const sd = Math.sqrt(differences.reduce((sum, d) => sum + (d - meanDifference) ** 2, 0) / (differences.length - 1));
-      const half = studentTQuantile(0.975, differences.length - 1) * (sd / Math.sqrt(differences.length));
-      interval = [meanDifference - half, meanDifference + half];
-    }
+    const steady = pairs.map(({ wrn, pmoe }) => 100 * (steadyTestAccuracy(pmoe) - steadyTestAccuracy(wrn))).filter(Number.isFinite);
     return [
       {
         x,
         pairs: differences.length,
-        meanDifference,
-        interval,
+        ...meanWithInterval(differences),
+        ...(steady.length > 0 ? { steady: { epochs: STEADY_EPOCHS, ...meanWithInterval(steady) } } : {}),
         finalTrainAccuracy: {
           WRN: mean(pairs.map((p) => lastTrainAccuracy(p.wrn))),
           'WRN-pMoE': mean(pairs.map((p) => lastTrainAccuracy(p.pmoe))),

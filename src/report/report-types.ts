@@ -93,8 +93,9 @@ export interface GroupAccuracyPoint extends AggregatedPoint {
 
 /** What an image figure adds to its report. */
 /**
- * WRN-pMoE − WRN at one N over the seeds both ran: the paired difference of final test accuracy,
- * and each model's training accuracy at its last epoch (whether training had converged).
+ * WRN-pMoE − WRN at one N over the seeds both ran: the paired difference of final test accuracy
+ * (and of the mean over the last epochs), and each model's training accuracy at its last epoch
+ * (whether training had converged).
  */
 export interface PairedGap {
   readonly x: number;
@@ -103,6 +104,8 @@ export interface PairedGap {
   readonly meanDifference: number;
   /** 95% t interval of that mean; null with one pair. */
   readonly interval: readonly [number, number] | null;
+  /** The same on each run's mean test accuracy over its last `epochs` epochs (steadier than the last epoch alone). */
+  readonly steady?: { readonly epochs: number; readonly meanDifference: number; readonly interval: readonly [number, number] | null };
   /** Mean training accuracy (%) at the last epoch, by model. */
   readonly finalTrainAccuracy: Readonly<Record<string, number>>;
 }

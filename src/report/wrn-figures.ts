@@ -199,6 +199,8 @@ const gflop = (flops: readonly number[]) => flops.map((f) => (f / 1e9).toFixed(4
 const figure = (value: number) => (Math.abs(value) >= 100 ? value.toFixed(0) : value.toPrecision(3));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+const interval = (bounds: readonly [number, number] | null) => (bounds ? `[${signed(bounds[0], 2)}, ${signed(bounds[1], 2)}]` : '—');
+
 /** The Markdown sections of an image report's extras. */
 export function imageExtrasMarkdown(extras: ImageReportExtras): string[] {
   const out: string[] = [];
@@ -208,19 +210,32 @@ export function imageExtrasMarkdown(extras: ImageReportExtras): string[] {
       '',
       'A seed fixes the training set and the batches for both models. The difference is WRN-pMoE − WRN in final test accuracy (points), ' +
         "its mean over the seeds with a 95% t interval: an interval that excludes 0 is a difference beyond the seeds' spread. " +
+        "The same follows for each run's mean test accuracy over its last epochs, which one bad epoch (an evaluation that drops towards chance " +
+        'and recovers the next epoch) moves less. ' +
         'The last two columns are the training accuracy at the last epoch: well below 100% means training had not converged.',
       '',
       markdownTable(
-        ['N', 'pairs', 'WRN-pMoE − WRN (points)', '95% interval', 'WRN train accuracy, last epoch (%)', 'WRN-pMoE train accuracy, last epoch (%)'],
+        [
+          'N',
+          'pairs',
+          'WRN-pMoE − WRN (points)',
+          '95% interval',
+          `over the last ${extras.paired[0].steady?.epochs ?? '—'} epochs (points)`,
+          '95% interval',
+          'WRN train accuracy, last epoch (%)',
+          'WRN-pMoE train accuracy, last epoch (%)',
+        ],
         extras.paired.map((p) => [
           String(p.x),
           String(p.pairs),
           signed(p.meanDifference, 2),
-          p.interval ? `[${signed(p.interval[0], 2)}, ${signed(p.interval[1], 2)}]` : '—',
+          interval(p.interval),
+          p.steady ? signed(p.steady.meanDifference, 2) : '—',
+          interval(p.steady?.interval ?? null),
           figure(p.finalTrainAccuracy.WRN),
           figure(p.finalTrainAccuracy['WRN-pMoE']),
         ]),
-        ['right', 'right', 'right', 'right', 'right', 'right'],
+        ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
       ),
       '',
     );

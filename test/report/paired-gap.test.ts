@@ -4,7 +4,7 @@ import type { ImageOkLine } from '../../src/report/load-results.js';
 import { pairedGaps } from '../../src/report/paired-gap.js';
 
 /** The fields pairedGaps reads, as a results line. */
-function line(architecture: string, trainSize: number, seed: number, testAccuracy: number, trainAccuracy: number): ImageOkLine {
+function line(architecture: string, trainSize: number, seed: number, testAccuracy: number, trainAccuracy: number, testCurve = [0, testAccuracy]): ImageOkLine {
   return {
     key: `${architecture}-${trainSize}-${seed}`,
     record: {
@@ -12,7 +12,7 @@ function line(architecture: string, trainSize: number, seed: number, testAccurac
       data: { trainSize },
       training: { seed },
       finalTestAccuracy: testAccuracy,
-      epochs: [{ trainAccuracy: 0 }, { trainAccuracy }],
+      epochs: testCurve.map((accuracy, i) => ({ trainAccuracy: i === testCurve.length - 1 ? trainAccuracy : 0, testAccuracy: accuracy })),
     },
   } as unknown as ImageOkLine;
 }
@@ -35,4 +35,21 @@ it('pairs the two models by seed at each N: mean difference, its 95% t interval,
   assert.ok(Math.abs(at100.finalTrainAccuracy.WRN - 90) < 1e-9 && Math.abs(at100.finalTrainAccuracy['WRN-pMoE'] - 80) < 1e-9);
   assert.equal(at200.pairs, 1);
   assert.equal(at200.interval, null, 'one pair has no interval');
+});
+
+it('also pairs the mean test accuracy over the last epochs, which one collapsed final epoch moves less', () => {
+  // Seed 0: WRN collapses to chance at its last epoch only; seed 1: both steady.
+  const lines = [
+    line('wrn', 100, 0, 0.25, 1, [0.1, 0.9, 0.9, 0.9, 0.9, 0.25]),
+    line('wrn-pmoe', 100, 0, 0.9, 1, [0.1, 0.9, 0.9, 0.9, 0.9, 0.9]),
+    line('wrn', 100, 1, 0.8, 1, [0.1, 0.8, 0.8, 0.8, 0.8, 0.8]),
+    line('wrn-pmoe', 100, 1, 0.85, 1, [0.1, 0.85, 0.85, 0.85, 0.85, 0.85]),
+  ];
+  const [gap] = pairedGaps(lines);
+  assert.ok(Math.abs(gap.meanDifference - (65 + 5) / 2) < 1e-9, 'final epoch: (+65 + +5) / 2');
+  assert.equal(gap.steady!.epochs, 5);
+  // Last 5 epochs: seed 0 WRN (0.9 * 4 + 0.25) / 5 = 0.77 against 0.9: +13; seed 1: +5.
+  assert.ok(Math.abs(gap.steady!.meanDifference - (13 + 5) / 2) < 1e-9, `steady difference ${gap.steady!.meanDifference}`);
+  const half = 12.706205 * (Math.abs(13 - 5) / Math.sqrt(2) / Math.sqrt(2)); // t(0.975, 1), sd of (13, 5)
+  assert.ok(Math.abs(gap.steady!.interval![1] - (9 + half)) < 1e-3);
 });
