@@ -214,8 +214,13 @@ async function sweepProcess(path: string, kill?: { target: 'sweep' | 'worker'; d
       else {
         const [worker] = await childrenOf(child.pid!);
         if (worker !== undefined && child.exitCode === null) {
-          process.kill(worker, 'SIGKILL');
-          struck = true;
+          try {
+            process.kill(worker, 'SIGKILL');
+            struck = true;
+          } catch (error) {
+            // The worker exited between the listing and the kill (its sweep was finishing): not a kill.
+            if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+          }
         }
       }
     }
