@@ -168,11 +168,16 @@ describe('writers killed with SIGKILL at random moments', () => {
   });
 
   it('a results file appended by appendResult keeps every finished line; a torn tail (at least one) is repaired', async () => {
-    const path = join(work, 'appended.jsonl');
+    let path = join(work, 'appended-0.jsonl');
     let lines = 0;
     let tornTails = 0;
     // Until a kill has cut a line short (a large line's write spans many pages): the repair must really run.
     for (let kill = 0; kill < 12 || (tornTails === 0 && kill < 200); kill++) {
+      // A fresh file every 12 kills: a file grown by hundreds of kills made each round slow (minutes in all).
+      if (kill > 0 && kill % 12 === 0) {
+        path = join(work, `appended-${kill / 12}.jsonl`);
+        lines = 0;
+      }
       const lastDone = await killWriter('append', path, lines);
       const text = await readFile(path, 'utf8');
       const content = readResults(path);
