@@ -1,8 +1,7 @@
 import { studentTQuantile } from '../analysis/student-t.js';
 import type { ImageOkLine } from './load-results.js';
 import type { PairedGap } from './report-types.js';
-
-const mean = (values: readonly number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+import { mean, sampleStd } from './statistics.js';
 
 /**
  * Epochs the steadier comparison averages test accuracy over. One epoch's inference-mode accuracy
@@ -15,16 +14,20 @@ export const STEADY_EPOCHS = 5;
 /** The mean of the differences and its 95% t interval (null with fewer than two). */
 function meanWithInterval(differences: readonly number[]): { meanDifference: number; interval: [number, number] | null } {
   const meanDifference = mean(differences);
-  if (differences.length < 2) return { meanDifference, interval: null };
-  const sd = Math.sqrt(differences.reduce((sum, d) => sum + (d - meanDifference) ** 2, 0) / (differences.length - 1));
+  const sd = sampleStd(differences);
+  if (sd === null) return { meanDifference, interval: null };
   const half = studentTQuantile(0.975, differences.length - 1) * (sd / Math.sqrt(differences.length));
   return { meanDifference, interval: [meanDifference - half, meanDifference + half] };
 }
 
 /** Mean test accuracy over a run's last STEADY_EPOCHS evaluated epochs. */
 function steadyTestAccuracy(line: ImageOkLine): number {
-  const accuracies = line.record.epochs.map((e) => e.testAccuracy ?? NaN).filter(Number.isFinite);
-  return accuracies.length === 0 ? NaN : mean(accuracies.slice(-STEADY_EPOCHS));
+  return mean(
+    line.record.epochs
+      .map((e) => e.testAccuracy ?? NaN)
+      .filter(Number.isFinite)
+      .slice(-STEADY_EPOCHS),
+  );
 }
 
 /**
