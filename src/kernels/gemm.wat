@@ -268,114 +268,372 @@
         (br $each_row_tile))))
   ;; The sparse kernels. A sparse matrix is a table of row starts (byte addresses; row r spans
   ;; starts[r] .. starts[r + 1]) into (i32 column, f32 value) pairs, 8 bytes each; ids picks rows.
-  ;; Columns run in chunks of 16, then at most one of 8 and one of 4, so that several accumulators
-  ;; hide the add latency. Both sum in the dense kernels' order, and a zero term adds nothing: the
-  ;; same floats as gemm / gemmT on the dense matrix.
+  ;; Both sum in the dense kernels' order, and a zero term adds nothing: the same floats as gemm /
+  ;; gemmT on the dense matrix.
   ;;
   ;; spmm(M, N, ids, starts, b, c): C[i, j] = sum over row ids[i]'s pairs (col, v) of v B[col, j]
-  ;; (C: M x N). $row = 4 i, $rowb = 4 N i (C's row i), $cj = 4 j0, $q walks the pairs,
-  ;; $v0.. the chunk's accumulators.
+  ;; (C: M x N; M a multiple of 4). Each pair costs the same few instructions (its column's
+  ;; address, its value's splat) however many columns it feeds, and an accumulator is a chain of
+  ;; multiply-adds whose latency (4 cycles) bounds a loop with few of them. So rows go in groups of
+  ;; four: chunks of 40 columns one row at a time ($row40, 10 accumulators), then at most one chunk
+  ;; of 32 ($row32), then chunks of 16 two rows at a time ($rows2x16), at most one of 8 and one of
+  ;; 4 four rows at a time ($rows4x8, $rows4x4), these over as many pairs as the shorter rows have,
+  ;; then each row's remaining pairs on its own ($tail16, $tail8, $tail4). Every element is still
+  ;; summed over its row's pairs in order. Per pair and column the wide chunks cost about the same
+  ;; (40 and 48 columns measured alike; 12 accumulators are near what V8 keeps in registers); the
+  ;; narrow ones cost more, which is why 40 comes before 32 (the CNN's m = 40 in one pass).
+  ;; $g = 16 x the group, $crow its C rows' address, $s<r> / $e<r> row r's first and end pair
+  ;; addresses, $cj = 4 j0.
   (func $spmm
     (type $params6) (param $count i32) (param $n i32) (param $ids i32) (param $starts i32) (param $b i32)
     (param $c i32)
-    (local $row i32) (local $rowb i32) (local $cj i32) (local $q i32) (local $qstart i32) (local $qend i32)
-    (local $base i32) (local $ldb i32) (local $addr i32)
-    (local $va v128) (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local $ldb i32) (local $g i32) (local $crow i32) (local $cj i32) (local $addr i32)
+    (local $s0 i32) (local $s1 i32) (local $s2 i32) (local $s3 i32)
+    (local $e0 i32) (local $e1 i32) (local $e2 i32) (local $e3 i32)
+    (local $c0 i32) (local $c1 i32) (local $c2 i32) (local $c3 i32)
     (local.set $ldb (i32.mul (local.get $n) (i32.const 4)))
-    (local.set $row (i32.const 0))
-    (local.set $rowb (i32.const 0))
-    (block $rows_done
-      (loop $each_row
-        (br_if $rows_done (i32.ge_u (local.get $row) (i32.mul (local.get $count) (i32.const 4))))
-        (local.set $addr
-          (i32.add
-            (i32.mul (i32.load (i32.add (local.get $ids) (local.get $row))) (i32.const 4))
-            (local.get $starts)))
-        (local.set $qstart (i32.load (local.get $addr)))
-        (local.set $qend (i32.load offset=4 (local.get $addr)))
+    (local.set $g (i32.const 0))
+    (local.set $crow (local.get $c))
+    (block $groups_done
+      (loop $each_group
+        (br_if $groups_done (i32.ge_u (local.get $g) (i32.mul (local.get $count) (i32.const 4))))
+        (local.set $addr (i32.add (i32.mul (i32.load (i32.add (local.get $ids) (local.get $g))) (i32.const 4)) (local.get $starts)))
+        (local.set $s0 (i32.load (local.get $addr)))
+        (local.set $e0 (i32.load offset=4 (local.get $addr)))
+        (local.set $addr (i32.add (i32.mul (i32.load offset=4 (i32.add (local.get $ids) (local.get $g))) (i32.const 4)) (local.get $starts)))
+        (local.set $s1 (i32.load (local.get $addr)))
+        (local.set $e1 (i32.load offset=4 (local.get $addr)))
+        (local.set $addr (i32.add (i32.mul (i32.load offset=8 (i32.add (local.get $ids) (local.get $g))) (i32.const 4)) (local.get $starts)))
+        (local.set $s2 (i32.load (local.get $addr)))
+        (local.set $e2 (i32.load offset=4 (local.get $addr)))
+        (local.set $addr (i32.add (i32.mul (i32.load offset=12 (i32.add (local.get $ids) (local.get $g))) (i32.const 4)) (local.get $starts)))
+        (local.set $s3 (i32.load (local.get $addr)))
+        (local.set $e3 (i32.load offset=4 (local.get $addr)))
         (local.set $cj (i32.const 0))
+        (block $chunks40_done
+          (loop $each_chunk40
+            (br_if $chunks40_done (i32.gt_u (i32.add (local.get $cj) (i32.const 160)) (local.get $ldb)))
+            (local.set $c0 (i32.add (local.get $crow) (local.get $cj)))
+            (call $row40 (local.get $s0) (local.get $e0) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (local.get $c0))
+            (call $row40 (local.get $s1) (local.get $e1) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (i32.add (local.get $c0) (local.get $ldb)))
+            (call $row40 (local.get $s2) (local.get $e2) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (i32.add (local.get $c0) (i32.mul (local.get $ldb) (i32.const 2))))
+            (call $row40 (local.get $s3) (local.get $e3) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (i32.add (local.get $c0) (i32.mul (local.get $ldb) (i32.const 3))))
+            (local.set $cj (i32.add (local.get $cj) (i32.const 160)))
+            (br $each_chunk40)))
+        (if (i32.le_u (i32.add (local.get $cj) (i32.const 128)) (local.get $ldb))
+          (then
+            (local.set $c0 (i32.add (local.get $crow) (local.get $cj)))
+            (call $row32 (local.get $s0) (local.get $e0) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (local.get $c0))
+            (call $row32 (local.get $s1) (local.get $e1) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (i32.add (local.get $c0) (local.get $ldb)))
+            (call $row32 (local.get $s2) (local.get $e2) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (i32.add (local.get $c0) (i32.mul (local.get $ldb) (i32.const 2))))
+            (call $row32 (local.get $s3) (local.get $e3) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (i32.add (local.get $c0) (i32.mul (local.get $ldb) (i32.const 3))))
+            (local.set $cj (i32.add (local.get $cj) (i32.const 128)))))
         (block $chunks16_done
           (loop $each_chunk16
             (br_if $chunks16_done (i32.gt_u (i32.add (local.get $cj) (i32.const 64)) (local.get $ldb)))
-            (local.set $v0 (v128.const i32x4 0 0 0 0))
-            (local.set $v1 (v128.const i32x4 0 0 0 0))
-            (local.set $v2 (v128.const i32x4 0 0 0 0))
-            (local.set $v3 (v128.const i32x4 0 0 0 0))
-            (local.set $base (i32.add (local.get $b) (local.get $cj)))
-            (local.set $q (local.get $qstart))
-            (block $pairs_done
-              (loop $each_pair
-                (br_if $pairs_done (i32.ge_u (local.get $q) (local.get $qend)))
-                (local.set $addr
-                  (i32.add (local.get $base) (i32.mul (i32.load (local.get $q)) (local.get $ldb))))
-                (local.set $va (v128.load32_splat offset=4 (local.get $q)))
-                (local.set $v0
-                  (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $addr)) (local.get $v0)))
-                (local.set $v1
-                  (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $addr)) (local.get $v1)))
-                (local.set $v2
-                  (f32x4.relaxed_madd (local.get $va) (v128.load offset=32 (local.get $addr)) (local.get $v2)))
-                (local.set $v3
-                  (f32x4.relaxed_madd (local.get $va) (v128.load offset=48 (local.get $addr)) (local.get $v3)))
-                (local.set $q (i32.add (local.get $q) (i32.const 8)))
-                (br $each_pair)))
-            (v128.store (i32.add (i32.add (local.get $c) (local.get $rowb)) (local.get $cj)) (local.get $v0))
-            (v128.store offset=16
-              (i32.add (i32.add (local.get $c) (local.get $rowb)) (local.get $cj))
-              (local.get $v1))
-            (v128.store offset=32
-              (i32.add (i32.add (local.get $c) (local.get $rowb)) (local.get $cj))
-              (local.get $v2))
-            (v128.store offset=48
-              (i32.add (i32.add (local.get $c) (local.get $rowb)) (local.get $cj))
-              (local.get $v3))
+            (local.set $c0 (i32.add (local.get $crow) (local.get $cj)))
+            (local.set $c1 (i32.add (local.get $c0) (local.get $ldb)))
+            (local.set $c2 (i32.add (local.get $c1) (local.get $ldb)))
+            (local.set $c3 (i32.add (local.get $c2) (local.get $ldb)))
+            (call $rows2x16
+              (local.get $s0) (local.get $e0) (local.get $s1) (local.get $e1)
+              (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (local.get $c0) (local.get $c1))
+            (call $rows2x16
+              (local.get $s2) (local.get $e2) (local.get $s3) (local.get $e3)
+              (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (local.get $c2) (local.get $c3))
             (local.set $cj (i32.add (local.get $cj) (i32.const 64)))
             (br $each_chunk16)))
-        (block $no_chunk8
-          (br_if $no_chunk8 (i32.gt_u (i32.add (local.get $cj) (i32.const 32)) (local.get $ldb)))
-          (local.set $v0 (v128.const i32x4 0 0 0 0))
-          (local.set $v1 (v128.const i32x4 0 0 0 0))
-          (local.set $base (i32.add (local.get $b) (local.get $cj)))
-          (local.set $q (local.get $qstart))
-          (block $pairs8_done
-            (loop $each_pair8
-              (br_if $pairs8_done (i32.ge_u (local.get $q) (local.get $qend)))
-              (local.set $addr
-                (i32.add (local.get $base) (i32.mul (i32.load (local.get $q)) (local.get $ldb))))
-              (local.set $va (v128.load32_splat offset=4 (local.get $q)))
-              (local.set $v0
-                (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $addr)) (local.get $v0)))
-              (local.set $v1
-                (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $addr)) (local.get $v1)))
-              (local.set $q (i32.add (local.get $q) (i32.const 8)))
-              (br $each_pair8)))
-          (v128.store (i32.add (i32.add (local.get $c) (local.get $rowb)) (local.get $cj)) (local.get $v0))
-          (v128.store offset=16
-            (i32.add (i32.add (local.get $c) (local.get $rowb)) (local.get $cj))
-            (local.get $v1))
-          (local.set $cj (i32.add (local.get $cj) (i32.const 32))))
-        (block $no_chunk4
-          (br_if $no_chunk4 (i32.gt_u (i32.add (local.get $cj) (i32.const 16)) (local.get $ldb)))
-          (local.set $v0 (v128.const i32x4 0 0 0 0))
-          (local.set $base (i32.add (local.get $b) (local.get $cj)))
-          (local.set $q (local.get $qstart))
-          (block $pairs4_done
-            (loop $each_pair4
-              (br_if $pairs4_done (i32.ge_u (local.get $q) (local.get $qend)))
-              (local.set $addr
-                (i32.add (local.get $base) (i32.mul (i32.load (local.get $q)) (local.get $ldb))))
-              (local.set $va (v128.load32_splat offset=4 (local.get $q)))
-              (local.set $v0
-                (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $addr)) (local.get $v0)))
-              (local.set $q (i32.add (local.get $q) (i32.const 8)))
-              (br $each_pair4)))
-          (v128.store (i32.add (i32.add (local.get $c) (local.get $rowb)) (local.get $cj)) (local.get $v0))
-          (local.set $cj (i32.add (local.get $cj) (i32.const 16))))
-        (local.set $row (i32.add (local.get $row) (i32.const 4)))
-        (local.set $rowb (i32.add (local.get $rowb) (local.get $ldb)))
-        (br $each_row))))
+        (local.set $c0 (i32.add (local.get $crow) (local.get $cj)))
+        (local.set $c1 (i32.add (local.get $c0) (local.get $ldb)))
+        (local.set $c2 (i32.add (local.get $c1) (local.get $ldb)))
+        (local.set $c3 (i32.add (local.get $c2) (local.get $ldb)))
+        (if (i32.le_u (i32.add (local.get $cj) (i32.const 32)) (local.get $ldb))
+          (then
+            (call $rows4x8
+              (local.get $s0) (local.get $e0) (local.get $s1) (local.get $e1)
+              (local.get $s2) (local.get $e2) (local.get $s3) (local.get $e3)
+              (i32.add (local.get $b) (local.get $cj)) (local.get $ldb)
+              (local.get $c0) (local.get $c1) (local.get $c2) (local.get $c3))
+            (local.set $cj (i32.add (local.get $cj) (i32.const 32)))
+            (local.set $c0 (i32.add (local.get $c0) (i32.const 32)))
+            (local.set $c1 (i32.add (local.get $c1) (i32.const 32)))
+            (local.set $c2 (i32.add (local.get $c2) (i32.const 32)))
+            (local.set $c3 (i32.add (local.get $c3) (i32.const 32)))))
+        (if (i32.le_u (i32.add (local.get $cj) (i32.const 16)) (local.get $ldb))
+          (then
+            (call $rows4x4
+              (local.get $s0) (local.get $e0) (local.get $s1) (local.get $e1)
+              (local.get $s2) (local.get $e2) (local.get $s3) (local.get $e3)
+              (i32.add (local.get $b) (local.get $cj)) (local.get $ldb)
+              (local.get $c0) (local.get $c1) (local.get $c2) (local.get $c3))))
+        (local.set $g (i32.add (local.get $g) (i32.const 16)))
+        (local.set $crow (i32.add (local.get $crow) (i32.mul (local.get $ldb) (i32.const 4))))
+        (br $each_group))))
+  ;; row40(q, e, base, ldb, c): 40 columns of one row of spmm, written at c (10 accumulators).
+  (func $row40 (param $q i32) (param $e i32) (param $base i32) (param $ldb i32) (param $c i32)
+    (local $p i32) (local $va v128)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local $v4 v128) (local $v5 v128) (local $v6 v128) (local $v7 v128) (local $v8 v128) (local $v9 v128)
+    (block $pairs_done
+      (loop $each_pair
+        (br_if $pairs_done (i32.ge_u (local.get $q) (local.get $e)))
+        (local.set $p (i32.add (local.get $base) (i32.mul (i32.load (local.get $q)) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (local.get $q)))
+        (local.set $v0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $p)) (local.get $v0)))
+        (local.set $v1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $p)) (local.get $v1)))
+        (local.set $v2 (f32x4.relaxed_madd (local.get $va) (v128.load offset=32 (local.get $p)) (local.get $v2)))
+        (local.set $v3 (f32x4.relaxed_madd (local.get $va) (v128.load offset=48 (local.get $p)) (local.get $v3)))
+        (local.set $v4 (f32x4.relaxed_madd (local.get $va) (v128.load offset=64 (local.get $p)) (local.get $v4)))
+        (local.set $v5 (f32x4.relaxed_madd (local.get $va) (v128.load offset=80 (local.get $p)) (local.get $v5)))
+        (local.set $v6 (f32x4.relaxed_madd (local.get $va) (v128.load offset=96 (local.get $p)) (local.get $v6)))
+        (local.set $v7 (f32x4.relaxed_madd (local.get $va) (v128.load offset=112 (local.get $p)) (local.get $v7)))
+        (local.set $v8 (f32x4.relaxed_madd (local.get $va) (v128.load offset=128 (local.get $p)) (local.get $v8)))
+        (local.set $v9 (f32x4.relaxed_madd (local.get $va) (v128.load offset=144 (local.get $p)) (local.get $v9)))
+        (local.set $q (i32.add (local.get $q) (i32.const 8)))
+        (br $each_pair)))
+    (v128.store (local.get $c) (local.get $v0))
+    (v128.store offset=16 (local.get $c) (local.get $v1))
+    (v128.store offset=32 (local.get $c) (local.get $v2))
+    (v128.store offset=48 (local.get $c) (local.get $v3))
+    (v128.store offset=64 (local.get $c) (local.get $v4))
+    (v128.store offset=80 (local.get $c) (local.get $v5))
+    (v128.store offset=96 (local.get $c) (local.get $v6))
+    (v128.store offset=112 (local.get $c) (local.get $v7))
+    (v128.store offset=128 (local.get $c) (local.get $v8))
+    (v128.store offset=144 (local.get $c) (local.get $v9)))
+  ;; row32(q, e, base, ldb, c): 32 columns of one row of spmm (8 accumulators).
+  (func $row32 (param $q i32) (param $e i32) (param $base i32) (param $ldb i32) (param $c i32)
+    (local $p i32) (local $va v128)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local $v4 v128) (local $v5 v128) (local $v6 v128) (local $v7 v128)
+    (block $pairs_done
+      (loop $each_pair
+        (br_if $pairs_done (i32.ge_u (local.get $q) (local.get $e)))
+        (local.set $p (i32.add (local.get $base) (i32.mul (i32.load (local.get $q)) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (local.get $q)))
+        (local.set $v0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $p)) (local.get $v0)))
+        (local.set $v1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $p)) (local.get $v1)))
+        (local.set $v2 (f32x4.relaxed_madd (local.get $va) (v128.load offset=32 (local.get $p)) (local.get $v2)))
+        (local.set $v3 (f32x4.relaxed_madd (local.get $va) (v128.load offset=48 (local.get $p)) (local.get $v3)))
+        (local.set $v4 (f32x4.relaxed_madd (local.get $va) (v128.load offset=64 (local.get $p)) (local.get $v4)))
+        (local.set $v5 (f32x4.relaxed_madd (local.get $va) (v128.load offset=80 (local.get $p)) (local.get $v5)))
+        (local.set $v6 (f32x4.relaxed_madd (local.get $va) (v128.load offset=96 (local.get $p)) (local.get $v6)))
+        (local.set $v7 (f32x4.relaxed_madd (local.get $va) (v128.load offset=112 (local.get $p)) (local.get $v7)))
+        (local.set $q (i32.add (local.get $q) (i32.const 8)))
+        (br $each_pair)))
+    (v128.store (local.get $c) (local.get $v0))
+    (v128.store offset=16 (local.get $c) (local.get $v1))
+    (v128.store offset=32 (local.get $c) (local.get $v2))
+    (v128.store offset=48 (local.get $c) (local.get $v3))
+    (v128.store offset=64 (local.get $c) (local.get $v4))
+    (v128.store offset=80 (local.get $c) (local.get $v5))
+    (v128.store offset=96 (local.get $c) (local.get $v6))
+    (v128.store offset=112 (local.get $c) (local.get $v7)))
+  ;; rows2x16(sa, ea, sb, eb, base, ldb, ca, cb): 16 columns (B's at `base`) of two rows of spmm,
+  ;; whose pairs span sa..ea and sb..eb, written at ca and cb; $end: where row a's common steps end.
+  ;; One row's pair at a time in the loop body: with both rows' splats live V8 ran it 1.7x slower.
+  (func $rows2x16
+    (param $sa i32) (param $ea i32) (param $sb i32) (param $eb i32) (param $base i32) (param $ldb i32)
+    (param $ca i32) (param $cb i32)
+    (local $steps i32) (local $end i32) (local $pa i32) (local $pb i32) (local $va v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local.set $steps
+      (select
+        (i32.sub (local.get $ea) (local.get $sa))
+        (i32.sub (local.get $eb) (local.get $sb))
+        (i32.lt_u (i32.sub (local.get $ea) (local.get $sa)) (i32.sub (local.get $eb) (local.get $sb)))))
+    (local.set $end (i32.add (local.get $sa) (local.get $steps)))
+    (block $steps_done
+      (loop $each_step
+        (br_if $steps_done (i32.ge_u (local.get $sa) (local.get $end)))
+        (local.set $pa (i32.add (local.get $base) (i32.mul (i32.load (local.get $sa)) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (local.get $sa)))
+        (local.set $a0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $pa)) (local.get $a0)))
+        (local.set $a1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $pa)) (local.get $a1)))
+        (local.set $a2 (f32x4.relaxed_madd (local.get $va) (v128.load offset=32 (local.get $pa)) (local.get $a2)))
+        (local.set $a3 (f32x4.relaxed_madd (local.get $va) (v128.load offset=48 (local.get $pa)) (local.get $a3)))
+        (local.set $pb (i32.add (local.get $base) (i32.mul (i32.load (local.get $sb)) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (local.get $sb)))
+        (local.set $b0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $pb)) (local.get $b0)))
+        (local.set $b1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $pb)) (local.get $b1)))
+        (local.set $b2 (f32x4.relaxed_madd (local.get $va) (v128.load offset=32 (local.get $pb)) (local.get $b2)))
+        (local.set $b3 (f32x4.relaxed_madd (local.get $va) (v128.load offset=48 (local.get $pb)) (local.get $b3)))
+        (local.set $sa (i32.add (local.get $sa) (i32.const 8)))
+        (local.set $sb (i32.add (local.get $sb) (i32.const 8)))
+        (br $each_step)))
+    (call $tail16 (local.get $sa) (local.get $ea) (local.get $base) (local.get $ldb)
+      (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
+    (local.set $a3) (local.set $a2) (local.set $a1) (local.set $a0)
+    (call $tail16 (local.get $sb) (local.get $eb) (local.get $base) (local.get $ldb)
+      (local.get $b0) (local.get $b1) (local.get $b2) (local.get $b3))
+    (local.set $b3) (local.set $b2) (local.set $b1) (local.set $b0)
+    (v128.store (local.get $ca) (local.get $a0))
+    (v128.store offset=16 (local.get $ca) (local.get $a1))
+    (v128.store offset=32 (local.get $ca) (local.get $a2))
+    (v128.store offset=48 (local.get $ca) (local.get $a3))
+    (v128.store (local.get $cb) (local.get $b0))
+    (v128.store offset=16 (local.get $cb) (local.get $b1))
+    (v128.store offset=32 (local.get $cb) (local.get $b2))
+    (v128.store offset=48 (local.get $cb) (local.get $b3)))
+  ;; rows4x8(s0, e0, .., s3, e3, base, ldb, c0, .., c3): 8 columns of four rows, as rows2x16.
+  (func $rows4x8
+    (param $s0 i32) (param $e0 i32) (param $s1 i32) (param $e1 i32)
+    (param $s2 i32) (param $e2 i32) (param $s3 i32) (param $e3 i32)
+    (param $base i32) (param $ldb i32) (param $c0 i32) (param $c1 i32) (param $c2 i32) (param $c3 i32)
+    (local $steps i32) (local $t i32) (local $p i32) (local $va v128)
+    (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128)
+    (local $d0 v128) (local $d1 v128) (local $f0 v128) (local $f1 v128)
+    (local.set $steps
+      (call $shortest (local.get $s0) (local.get $e0) (local.get $s1) (local.get $e1)
+        (local.get $s2) (local.get $e2) (local.get $s3) (local.get $e3)))
+    (local.set $t (i32.const 0))
+    (block $steps_done
+      (loop $each_step
+        (br_if $steps_done (i32.ge_u (local.get $t) (local.get $steps)))
+        (local.set $p
+          (i32.add (local.get $base) (i32.mul (i32.load (i32.add (local.get $s0) (local.get $t))) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (i32.add (local.get $s0) (local.get $t))))
+        (local.set $a0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $p)) (local.get $a0)))
+        (local.set $a1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $p)) (local.get $a1)))
+        (local.set $p
+          (i32.add (local.get $base) (i32.mul (i32.load (i32.add (local.get $s1) (local.get $t))) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (i32.add (local.get $s1) (local.get $t))))
+        (local.set $b0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $p)) (local.get $b0)))
+        (local.set $b1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $p)) (local.get $b1)))
+        (local.set $p
+          (i32.add (local.get $base) (i32.mul (i32.load (i32.add (local.get $s2) (local.get $t))) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (i32.add (local.get $s2) (local.get $t))))
+        (local.set $d0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $p)) (local.get $d0)))
+        (local.set $d1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $p)) (local.get $d1)))
+        (local.set $p
+          (i32.add (local.get $base) (i32.mul (i32.load (i32.add (local.get $s3) (local.get $t))) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (i32.add (local.get $s3) (local.get $t))))
+        (local.set $f0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $p)) (local.get $f0)))
+        (local.set $f1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $p)) (local.get $f1)))
+        (local.set $t (i32.add (local.get $t) (i32.const 8)))
+        (br $each_step)))
+    (call $tail8 (i32.add (local.get $s0) (local.get $steps)) (local.get $e0) (local.get $base) (local.get $ldb) (local.get $a0) (local.get $a1))
+    (local.set $a1) (local.set $a0)
+    (call $tail8 (i32.add (local.get $s1) (local.get $steps)) (local.get $e1) (local.get $base) (local.get $ldb) (local.get $b0) (local.get $b1))
+    (local.set $b1) (local.set $b0)
+    (call $tail8 (i32.add (local.get $s2) (local.get $steps)) (local.get $e2) (local.get $base) (local.get $ldb) (local.get $d0) (local.get $d1))
+    (local.set $d1) (local.set $d0)
+    (call $tail8 (i32.add (local.get $s3) (local.get $steps)) (local.get $e3) (local.get $base) (local.get $ldb) (local.get $f0) (local.get $f1))
+    (local.set $f1) (local.set $f0)
+    (v128.store (local.get $c0) (local.get $a0))
+    (v128.store offset=16 (local.get $c0) (local.get $a1))
+    (v128.store (local.get $c1) (local.get $b0))
+    (v128.store offset=16 (local.get $c1) (local.get $b1))
+    (v128.store (local.get $c2) (local.get $d0))
+    (v128.store offset=16 (local.get $c2) (local.get $d1))
+    (v128.store (local.get $c3) (local.get $f0))
+    (v128.store offset=16 (local.get $c3) (local.get $f1)))
+  ;; rows4x4: 4 columns of four rows, as rows4x8.
+  (func $rows4x4
+    (param $s0 i32) (param $e0 i32) (param $s1 i32) (param $e1 i32)
+    (param $s2 i32) (param $e2 i32) (param $s3 i32) (param $e3 i32)
+    (param $base i32) (param $ldb i32) (param $c0 i32) (param $c1 i32) (param $c2 i32) (param $c3 i32)
+    (local $steps i32) (local $t i32) (local $a v128) (local $b v128) (local $d v128) (local $f v128)
+    (local.set $steps
+      (call $shortest (local.get $s0) (local.get $e0) (local.get $s1) (local.get $e1)
+        (local.get $s2) (local.get $e2) (local.get $s3) (local.get $e3)))
+    (local.set $t (i32.const 0))
+    (block $steps_done
+      (loop $each_step
+        (br_if $steps_done (i32.ge_u (local.get $t) (local.get $steps)))
+        (local.set $a
+          (f32x4.relaxed_madd
+            (v128.load32_splat offset=4 (i32.add (local.get $s0) (local.get $t)))
+            (v128.load (i32.add (local.get $base) (i32.mul (i32.load (i32.add (local.get $s0) (local.get $t))) (local.get $ldb))))
+            (local.get $a)))
+        (local.set $b
+          (f32x4.relaxed_madd
+            (v128.load32_splat offset=4 (i32.add (local.get $s1) (local.get $t)))
+            (v128.load (i32.add (local.get $base) (i32.mul (i32.load (i32.add (local.get $s1) (local.get $t))) (local.get $ldb))))
+            (local.get $b)))
+        (local.set $d
+          (f32x4.relaxed_madd
+            (v128.load32_splat offset=4 (i32.add (local.get $s2) (local.get $t)))
+            (v128.load (i32.add (local.get $base) (i32.mul (i32.load (i32.add (local.get $s2) (local.get $t))) (local.get $ldb))))
+            (local.get $d)))
+        (local.set $f
+          (f32x4.relaxed_madd
+            (v128.load32_splat offset=4 (i32.add (local.get $s3) (local.get $t)))
+            (v128.load (i32.add (local.get $base) (i32.mul (i32.load (i32.add (local.get $s3) (local.get $t))) (local.get $ldb))))
+            (local.get $f)))
+        (local.set $t (i32.add (local.get $t) (i32.const 8)))
+        (br $each_step)))
+    (v128.store (local.get $c0)
+      (call $tail4 (i32.add (local.get $s0) (local.get $steps)) (local.get $e0) (local.get $base) (local.get $ldb) (local.get $a)))
+    (v128.store (local.get $c1)
+      (call $tail4 (i32.add (local.get $s1) (local.get $steps)) (local.get $e1) (local.get $base) (local.get $ldb) (local.get $b)))
+    (v128.store (local.get $c2)
+      (call $tail4 (i32.add (local.get $s2) (local.get $steps)) (local.get $e2) (local.get $base) (local.get $ldb) (local.get $d)))
+    (v128.store (local.get $c3)
+      (call $tail4 (i32.add (local.get $s3) (local.get $steps)) (local.get $e3) (local.get $base) (local.get $ldb) (local.get $f))))
+  ;; shortest(s0, e0, .., s3, e3): the fewest pair bytes of four rows.
+  (func $shortest
+    (param $s0 i32) (param $e0 i32) (param $s1 i32) (param $e1 i32)
+    (param $s2 i32) (param $e2 i32) (param $s3 i32) (param $e3 i32) (result i32)
+    (local $x i32) (local $y i32)
+    (local.set $x (i32.sub (local.get $e0) (local.get $s0)))
+    (local.set $y (i32.sub (local.get $e1) (local.get $s1)))
+    (local.set $x (select (local.get $x) (local.get $y) (i32.lt_u (local.get $x) (local.get $y))))
+    (local.set $y (i32.sub (local.get $e2) (local.get $s2)))
+    (local.set $x (select (local.get $x) (local.get $y) (i32.lt_u (local.get $x) (local.get $y))))
+    (local.set $y (i32.sub (local.get $e3) (local.get $s3)))
+    (select (local.get $x) (local.get $y) (i32.lt_u (local.get $x) (local.get $y))))
+  ;; tail16(q, e, base, ldb, v0..v3): adds the pairs q..e of one row to its 16 columns' accumulators.
+  (func $tail16
+    (param $q i32) (param $e i32) (param $base i32) (param $ldb i32)
+    (param $v0 v128) (param $v1 v128) (param $v2 v128) (param $v3 v128) (result v128 v128 v128 v128)
+    (local $p i32) (local $va v128)
+    (block $pairs_done
+      (loop $each_pair
+        (br_if $pairs_done (i32.ge_u (local.get $q) (local.get $e)))
+        (local.set $p (i32.add (local.get $base) (i32.mul (i32.load (local.get $q)) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (local.get $q)))
+        (local.set $v0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $p)) (local.get $v0)))
+        (local.set $v1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $p)) (local.get $v1)))
+        (local.set $v2 (f32x4.relaxed_madd (local.get $va) (v128.load offset=32 (local.get $p)) (local.get $v2)))
+        (local.set $v3 (f32x4.relaxed_madd (local.get $va) (v128.load offset=48 (local.get $p)) (local.get $v3)))
+        (local.set $q (i32.add (local.get $q) (i32.const 8)))
+        (br $each_pair)))
+    (local.get $v0) (local.get $v1) (local.get $v2) (local.get $v3))
+  ;; tail8: as tail16 for 8 columns.
+  (func $tail8
+    (param $q i32) (param $e i32) (param $base i32) (param $ldb i32) (param $v0 v128) (param $v1 v128)
+    (result v128 v128)
+    (local $p i32) (local $va v128)
+    (block $pairs_done
+      (loop $each_pair
+        (br_if $pairs_done (i32.ge_u (local.get $q) (local.get $e)))
+        (local.set $p (i32.add (local.get $base) (i32.mul (i32.load (local.get $q)) (local.get $ldb))))
+        (local.set $va (v128.load32_splat offset=4 (local.get $q)))
+        (local.set $v0 (f32x4.relaxed_madd (local.get $va) (v128.load (local.get $p)) (local.get $v0)))
+        (local.set $v1 (f32x4.relaxed_madd (local.get $va) (v128.load offset=16 (local.get $p)) (local.get $v1)))
+        (local.set $q (i32.add (local.get $q) (i32.const 8)))
+        (br $each_pair)))
+    (local.get $v0) (local.get $v1))
+  ;; tail4: as tail16 for 4 columns.
+  (func $tail4
+    (param $q i32) (param $e i32) (param $base i32) (param $ldb i32) (param $v0 v128) (result v128)
+    (block $pairs_done
+      (loop $each_pair
+        (br_if $pairs_done (i32.ge_u (local.get $q) (local.get $e)))
+        (local.set $v0
+          (f32x4.relaxed_madd
+            (v128.load32_splat offset=4 (local.get $q))
+            (v128.load (i32.add (local.get $base) (i32.mul (i32.load (local.get $q)) (local.get $ldb))))
+            (local.get $v0)))
+        (local.set $q (i32.add (local.get $q) (i32.const 8)))
+        (br $each_pair)))
+    (local.get $v0))
   ;; spmmT(K, N, ids, starts, b, c): C[col, j] += v B[p, j] for every pair (col, v) of row
-  ;; ids[p], p < K (C zeroed by the caller). $rowb = 4 N p (B's row p), $v0.. B's vectors.
+  ;; ids[p], p < K (C zeroed by the caller), in chunks of 16 columns, then at most one of 8 and one
+  ;; of 4 (no chain of additions here: each pair updates other elements of C). $rowb = 4 N p
+  ;; (B's row p), $v0.. B's vectors.
   (func $spmmT
     (type $params6) (param $count i32) (param $n i32) (param $ids i32) (param $starts i32) (param $b i32)
     (param $c i32)
@@ -653,9 +911,89 @@
             (br $each_column)))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $each_row))))
+  ;; reluSums(G, n, N, h, out): out[g, j] = sum over t < n, in order, of max(h[g n + t, j], 0),
+  ;; summed in float64 (h: G n x N floats, out: G x N doubles; N a multiple of 4): the two-layer
+  ;; CNN's pooling (src/training/fused-cnn.ts). A NaN counts as 0, as in `h > 0 ? h : 0`. Each
+  ;; patch row is added into out's row in memory (the row is in L1; no chain of additions).
+  (func $reluSums
+    (param $groups i32) (param $n i32) (param $cols i32) (param $h i32) (param $out i32)
+    (local $g i32) (local $t i32) (local $j i32) (local $rowb i32) (local $o i32) (local $v v128)
+    (local.set $rowb (i32.mul (local.get $cols) (i32.const 4)))
+    (local.set $g (i32.const 0))
+    (block $groups_done
+      (loop $each_group
+        (br_if $groups_done (i32.ge_u (local.get $g) (local.get $groups)))
+        (local.set $j (i32.const 0))
+        (block $zeroed
+          (loop $each_zero
+            (br_if $zeroed (i32.ge_u (local.get $j) (i32.mul (local.get $rowb) (i32.const 2))))
+            (v128.store (i32.add (local.get $out) (local.get $j)) (v128.const i64x2 0 0))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $each_zero)))
+        (local.set $t (i32.const 0))
+        (block $patches_done
+          (loop $each_patch
+            (br_if $patches_done (i32.ge_u (local.get $t) (local.get $n)))
+            (local.set $j (i32.const 0))
+            (local.set $o (local.get $out))
+            (block $columns_done
+              (loop $each_column
+                (br_if $columns_done (i32.ge_u (local.get $j) (local.get $rowb)))
+                ;; pmax(0, h) = 0 < h ? h : 0
+                (local.set $v (f32x4.pmax (v128.const f32x4 0 0 0 0) (v128.load (i32.add (local.get $h) (local.get $j)))))
+                (v128.store (local.get $o) (f64x2.add (v128.load (local.get $o)) (f64x2.promote_low_f32x4 (local.get $v))))
+                (v128.store offset=16
+                  (local.get $o)
+                  (f64x2.add
+                    (v128.load offset=16 (local.get $o))
+                    (f64x2.promote_low_f32x4
+                      (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+                (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                (local.set $o (i32.add (local.get $o) (i32.const 32)))
+                (br $each_column)))
+            (local.set $h (i32.add (local.get $h) (local.get $rowb)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $each_patch)))
+        (local.set $out (i32.add (local.get $out) (i32.mul (local.get $rowb) (i32.const 2))))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $each_group))))
+  ;; reluMask(G, n, N, h, dp, dh): dh[g n + t, j] = h[g n + t, j] > 0 ? dp[g, j] : 0 (all floats,
+  ;; N a multiple of 4): the CNN's gradient back through its pooling and ReLU.
+  (func $reluMask
+    (param $groups i32) (param $n i32) (param $cols i32) (param $h i32) (param $dp i32) (param $dh i32)
+    (local $g i32) (local $t i32) (local $j i32) (local $rowb i32)
+    (local.set $rowb (i32.mul (local.get $cols) (i32.const 4)))
+    (local.set $g (i32.const 0))
+    (block $groups_done
+      (loop $each_group
+        (br_if $groups_done (i32.ge_u (local.get $g) (local.get $groups)))
+        (local.set $t (i32.const 0))
+        (block $patches_done
+          (loop $each_patch
+            (br_if $patches_done (i32.ge_u (local.get $t) (local.get $n)))
+            (local.set $j (i32.const 0))
+            (block $columns_done
+              (loop $each_column
+                (br_if $columns_done (i32.ge_u (local.get $j) (local.get $rowb)))
+                (v128.store
+                  (i32.add (local.get $dh) (local.get $j))
+                  (v128.and
+                    (v128.load (i32.add (local.get $dp) (local.get $j)))
+                    (f32x4.gt (v128.load (i32.add (local.get $h) (local.get $j))) (v128.const f32x4 0 0 0 0))))
+                (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                (br $each_column)))
+            (local.set $h (i32.add (local.get $h) (local.get $rowb)))
+            (local.set $dh (i32.add (local.get $dh) (local.get $rowb)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $each_patch)))
+        (local.set $dp (i32.add (local.get $dp) (local.get $rowb)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $each_group))))
   (export "gemm" (func $gemm))
   (export "gemmT" (func $gemmT))
   (export "spmm" (func $spmm))
   (export "spmmT" (func $spmmT))
   (export "gemmSeg" (func $gemmSeg))
-  (export "scaleRows" (func $scaleRows)))
+  (export "scaleRows" (func $scaleRows))
+  (export "reluSums" (func $reluSums))
+  (export "reluMask" (func $reluMask)))

@@ -1,6 +1,7 @@
 /**
- * The SIMD matrix products (src/kernels/gemm.wat: gemm, gemmT, spmm, spmmT, gemmSeg, scaleRows)
- * and the arena that training's fused steps run them in.
+ * The SIMD matrix products (src/kernels/gemm.wat: gemm, gemmT, spmm, spmmT, gemmSeg, scaleRows, and
+ * the two-layer CNN's pooling passes reluSums, reluMask) and the arena that training's fused steps
+ * run them in.
  *
  * Why not a tfjs op: the wasm backend's fast product (XNNPACK) packs its right-hand operand into a
  * new operator whenever that tensor is new (~10-16 ns per element, measured), and the weights and
@@ -52,7 +53,18 @@ type Kernel = (m: number, n: number, k: number, rows: number, b: number, c: numb
 type SparseKernel = (count: number, n: number, ids: number, starts: number, b: number, c: number) => void;
 type SegmentKernel = (m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number) => void;
 type ScaleKernel = (m: number, n: number, arows: number, crows: number, scales: number) => void;
-export type Kernels = { gemm: Kernel; gemmT: Kernel; spmm: SparseKernel; spmmT: SparseKernel; gemmSeg: SegmentKernel; scaleRows: ScaleKernel };
+type ReluSumsKernel = (groups: number, n: number, cols: number, h: number, out: number) => void;
+type ReluMaskKernel = (groups: number, n: number, cols: number, h: number, dp: number, dh: number) => void;
+export type Kernels = {
+  gemm: Kernel;
+  gemmT: Kernel;
+  spmm: SparseKernel;
+  spmmT: SparseKernel;
+  gemmSeg: SegmentKernel;
+  scaleRows: ScaleKernel;
+  reluSums: ReluSumsKernel;
+  reluMask: ReluMaskKernel;
+};
 
 const compiled = new Map<boolean, WebAssembly.Module | null>();
 
@@ -112,7 +124,7 @@ export interface SparseRows {
 
 /**
  * A wasm memory that regions are carved from (never freed: an arena lives as long as one
- * training run) and the product kernels over it (gemm, gemmT, spmm, spmmT, gemmSeg, scaleRows). Views returned by floats()/ints() stay valid
+ * training run) and the kernels over it (gemm, gemmT, spmm, spmmT, reluSums, reluMask). Views returned by floats()/ints()/doubles() stay valid
  * until the next alloc(), which may grow (and so detach) the memory: allocate first, then view.
  */
 export class SimdArena {
@@ -143,6 +155,11 @@ export class SimdArena {
 
   ints(region: Region): Int32Array {
     return new Int32Array(this.memory.buffer, region.ptr, region.length);
+  }
+
+  /** A region as float64s (two of its 4-byte elements each). */
+  doubles(region: Region): Float64Array {
+    return new Float64Array(this.memory.buffer, region.ptr, region.length >> 1);
   }
 
   /** C [m, n] = A B, A's row i the k floats at byte address rows[i], B [k, n]; m and n multiples of 4. */
@@ -181,9 +198,9 @@ export class SimdArena {
     return { rows, cols, starts, pairs };
   }
 
-  /** C [m, n] = A B for A's rows ids[0..m) of a sparse matrix, B [a.cols, n]; n a multiple of 4. */
+  /** C [m, n] = A B for A's rows ids[0..m) of a sparse matrix, B [a.cols, n]; m and n multiples of 4. */
   spmm(m: number, n: number, ids: Region, a: SparseRows, b: Region, c: Region): void {
-    this.check(0, n, ids.length >= m && b.length >= a.cols * n && c.length >= m * n);
+    this.check(m, n, ids.length >= m && b.length >= a.cols * n && c.length >= m * n);
     this.kernels.spmm(m, n, ids.ptr, a.starts.ptr, b.ptr, c.ptr);
   }
 
@@ -192,6 +209,18 @@ export class SimdArena {
     this.check(0, n, ids.length >= k && b.length >= k * n && c.length >= a.cols * n);
     this.floats(c).fill(0, 0, a.cols * n);
     this.kernels.spmmT(k, n, ids.ptr, a.starts.ptr, b.ptr, c.ptr);
+  }
+
+  /** out [groups, n] (float64, a region of 2 groups n elements) = sum over each group's `patches` rows of max(H, 0), H [groups patches, n]; n a multiple of 4. */
+  reluSums(groups: number, patches: number, n: number, h: Region, out: Region): void {
+    this.check(0, n, h.length >= groups * patches * n && out.length >= 2 * groups * n);
+    this.kernels.reluSums(groups, patches, n, h.ptr, out.ptr);
+  }
+
+  /** dH [groups patches, n] = H > 0 ? dP[group] : 0, dP [groups, n]; n a multiple of 4. */
+  reluMask(groups: number, patches: number, n: number, h: Region, dp: Region, dh: Region): void {
+    this.check(0, n, h.length >= groups * patches * n && dp.length >= groups * n && dh.length >= groups * patches * n);
+    this.kernels.reluMask(groups, patches, n, h.ptr, dp.ptr, dh.ptr);
   }
 
   private check(m: number, n: number, fits: boolean): void {

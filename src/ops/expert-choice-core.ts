@@ -33,23 +33,32 @@ export interface Selection {
 
 const score = (column: ScoreColumn, j: number) => column.values[column.base + j * column.step];
 
+/** The chosen scores, kept beside their indices while topL inserts (grown on demand). */
+let topScores = new Float64Array(64);
+
 /**
  * The l highest scores' patch indices into selection.chosen, highest first; equal scores go to
- * the lower patch index (tf.topk's order on cpu and wasm). Insertion into a sorted list of l:
+ * the lower patch index (tf.topk's order on cpu and wasm). Insertion into a sorted list of l, whose
+ * scores are kept in a local array (reading them back through the indices took ~40 % longer):
  * TypedArray.sort with a comparator took ~20 us per column of 64.
  */
 export function topL(column: ScoreColumn, selection: Selection): void {
   const { chosen, at, l } = selection;
+  const { values, base, step, n } = column;
+  if (topScores.length < l) topScores = new Float64Array(l);
+  const top = topScores;
   let size = 0;
-  for (let j = 0; j < column.n; j++) {
-    const value = score(column, j);
+  for (let j = 0; j < n; j++) {
+    const value = values[base + j * step];
     // Later indices go after equal values: ties stay with the lower index.
-    if (size === l && !(value > score(column, chosen[at + l - 1]))) continue;
+    if (size === l && !(value > top[l - 1])) continue;
     let place = size < l ? size++ : l - 1;
-    while (place > 0 && value > score(column, chosen[at + place - 1])) {
+    while (place > 0 && value > top[place - 1]) {
+      top[place] = top[place - 1];
       chosen[at + place] = chosen[at + place - 1];
       place--;
     }
+    top[place] = value;
     chosen[at + place] = j;
   }
 }

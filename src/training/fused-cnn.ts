@@ -20,7 +20,8 @@ import {
  *   H = X W            [B n, m], X the batch's patches [B n, d], W = w_r as columns [d, m]
  *   f = (1/n) sum_j ReLU(H_j) a                                  (eq. 5; a [m, logits])
  *   dH = 1[H > 0] (dL/df a^T) / n,  dW = X^T dH
- * two products (gemm, gemmT) read X in place from the data set.
+ * two products (gemm, gemmT) read X in place from the data set; the pooling and its gradient are
+ * SIMD passes (reluSums, reluMask), summing in float64 as before.
  */
 export class FusedCnn implements FusedTrainer {
   private readonly arena = new SimdArena();
@@ -38,6 +39,9 @@ export class FusedCnn implements FusedTrainer {
   private readonly rows: Region;
   private readonly hidden: Region;
   private readonly dHidden: Region;
+  /** sum_j ReLU(H_j) per sample, float64 [B, mp]; dL/d(that sum) per sample, float32 [B, mp]. */
+  private readonly pooled: Region;
+  private readonly dPooled: Region;
 
   constructor(
     private readonly model: TwoLayerCnn,
@@ -60,6 +64,9 @@ export class FusedCnn implements FusedTrainer {
     this.rows = arena.alloc(maxRows);
     this.hidden = arena.alloc(maxRows * this.mp);
     this.dHidden = arena.alloc(maxRows * this.mp);
+    const maxBatch = Math.max(settings.batchSize, EVAL_CHUNK);
+    this.pooled = arena.alloc(2 * maxBatch * this.mp);
+    this.dPooled = arena.alloc(maxBatch * this.mp);
     padInto(arena.floats(this.weights), model.hidden.dataSync(), d, m, this.mp);
   }
 
@@ -92,18 +99,13 @@ export class FusedCnn implements FusedTrainer {
   private forward(set: ArenaSet, samples: ArrayLike<number>): Float64Array {
     const { arena, n, m, mp, outputs, output } = this;
     set.product(set.allRows(samples, arena.ints(this.rows)), mp, this.rows, this.weights, this.hidden);
-    const h = arena.floats(this.hidden);
     const batch = samples.length;
+    arena.reluSums(batch, n, mp, this.hidden, this.pooled);
+    const pooled = arena.doubles(this.pooled);
     const logits = new Float64Array(batch * outputs);
-    const pooled = new Float64Array(m);
     for (let b = 0; b < batch; b++) {
-      pooled.fill(0);
-      for (let j = 0; j < n; j++) {
-        const at = (b * n + j) * mp;
-        for (let r = 0; r < m; r++) if (h[at + r] > 0) pooled[r] += h[at + r];
-      }
       for (let r = 0; r < m; r++) {
-        const p = pooled[r] / n;
+        const p = pooled[b * mp + r] / n;
         for (let o = 0; o < outputs; o++) logits[b * outputs + o] += p * output[r * outputs + o];
       }
     }
@@ -119,20 +121,15 @@ export class FusedCnn implements FusedTrainer {
     const labels = Int32Array.from({ length: batch }, (_, b) => set.data.labels[samples[b]]);
     const dLogits = new Float64Array(batch * outputs);
     const { loss } = lossAndGradient(logits, labels, outputs, dLogits);
-    const h = arena.floats(this.hidden);
-    const dh = arena.floats(this.dHidden);
-    const dPooled = new Float64Array(m);
+    const dPooled = arena.floats(this.dPooled);
     for (let b = 0; b < batch; b++) {
       for (let r = 0; r < m; r++) {
         let sum = 0;
         for (let o = 0; o < outputs; o++) sum += dLogits[b * outputs + o] * output[r * outputs + o];
-        dPooled[r] = sum / n;
-      }
-      for (let j = 0; j < n; j++) {
-        const at = (b * n + j) * mp;
-        for (let r = 0; r < m; r++) dh[at + r] = h[at + r] > 0 ? dPooled[r] : 0;
+        dPooled[b * mp + r] = sum / n;
       }
     }
+    arena.reluMask(batch, n, mp, this.hidden, this.dPooled, this.dHidden);
     set.productT(batch * n, mp, this.rows, this.dHidden, this.grads);
     return loss;
   }

@@ -182,17 +182,19 @@ export class FusedPmoe implements FusedTrainer {
     const batch = samples.length;
     this.routeBatch(set, samples);
     const logits = new Float64Array(batch * outputs);
+    const { selected, gates } = this;
     for (let s = 0; s < k; s++) {
       const rows = arena.ints(this.expertRows[s]);
-      for (let b = 0; b < batch; b++) for (let t = 0; t < l; t++) rows[b * l + t] = data.entry(samples[b], this.selected[(b * k + s) * l + t]);
+      for (let b = 0; b < batch; b++) for (let t = 0; t < l; t++) rows[b * l + t] = data.entry(samples[b], selected[(b * k + s) * l + t]);
       data.product(padRows(rows, batch * l), hp, this.expertRows[s], this.experts[s], this.activations[s]);
       const z = arena.floats(this.activations[s]);
       for (let b = 0; b < batch; b++) {
+        const gateAt = (b * k + s) * l;
         for (let r = 0; r < h; r++) {
           let pooled = 0;
-          for (let t = 0; t < l; t++) {
-            const value = z[(b * l + t) * hp + r];
-            if (value > 0) pooled += value * this.gates[(b * k + s) * l + t];
+          for (let t = 0, at = b * l * hp + r; t < l; t++, at += hp) {
+            const value = z[at];
+            if (value > 0) pooled += value * gates[gateAt + t];
           }
           const row = (s * h + r) * outputs;
           for (let o = 0; o < outputs; o++) logits[b * outputs + o] += pooled * output[row + o];

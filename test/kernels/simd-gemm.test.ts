@@ -37,6 +37,10 @@ describe('SIMD products (kernels/simd-gemm.ts) against float64 loops on fresh ra
     [40, 784, 40, 37],
     [6, 3, 20, 1],
     [9, 16, 8, 0],
+    [11, 4, 36, 15],
+    [30, 100, 8, 23],
+    [17, 50, 56, 12],
+    [9, 30, 116, 8],
   ] as const;
 
   for (const [rowCount, width, n, picked] of shapes)
@@ -165,4 +169,34 @@ describe('SIMD products (kernels/simd-gemm.ts) against float64 loops on fresh ra
       assert.ok(relativeError(new Float32Array(memory.buffer, scaled, m * n), want) < 1e-6, 'scaleRows');
     });
   }
+  it('reluSums and reluMask (the CNN pooling passes) equal their loops exactly, NaN and -0 counted as not positive', () => {
+    const rng = freshRng('relu-sums');
+    const [groups, patches, n] = [7, 5, 12];
+    const arena = new SimdArena();
+    const hValues = matrix(rng, groups * patches, n, 0.2);
+    hValues[3] = Number.NaN;
+    hValues[8] = -0;
+    hValues[20] = Number.POSITIVE_INFINITY;
+    const h = put(arena, hValues);
+    const sums = arena.alloc(2 * groups * n);
+    arena.reluSums(groups, patches, n, h, sums);
+    const expected = new Float64Array(groups * n);
+    for (let g = 0; g < groups; g++) {
+      for (let t = 0; t < patches; t++) {
+        for (let j = 0; j < n; j++) {
+          const value = hValues[(g * patches + t) * n + j];
+          if (value > 0) expected[g * n + j] += value;
+        }
+      }
+    }
+    assert.deepEqual(arena.doubles(sums), expected);
+
+    const dpValues = matrix(rng, groups, n);
+    const dp = put(arena, dpValues);
+    const dh = arena.alloc(groups * patches * n);
+    arena.floats(dh).fill(Number.NaN);
+    arena.reluMask(groups, patches, n, h, dp, dh);
+    const want = Float32Array.from({ length: groups * patches * n }, (_, i) => (hValues[i] > 0 ? dpValues[Math.floor(i / (patches * n)) * n + (i % n)] : 0));
+    assert.deepEqual(arena.floats(dh), want);
+  });
 });
