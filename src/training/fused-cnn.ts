@@ -95,6 +95,10 @@ export class FusedCnn implements FusedTrainer {
     assignValues(this.model.hidden, unpad(arena.floats(this.weights), d, m, mp));
   }
 
+  dispose(): void {
+    this.arena.dispose();
+  }
+
   /** Logits [B, logits] (float64) of the samples; leaves H in `hidden` and the patches' rows in `rows`. */
   private forward(set: ArenaSet, samples: ArrayLike<number>): Float64Array {
     const { arena, n, m, mp, outputs, output } = this;

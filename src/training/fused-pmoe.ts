@@ -145,6 +145,10 @@ export class FusedPmoe implements FusedTrainer {
     if (this.routersMove) assignValues(model.routers, unpad(arena.floats(this.routers), d, k, kp));
   }
 
+  dispose(): void {
+    this.arena.dispose();
+  }
+
   /** Chooses each expert's l patches and their gates for the samples, into selected / gates. */
   private routeBatch(set: 'train' | 'test', samples: ArrayLike<number>): void {
     const { n, k, kp, l } = this.shape;
@@ -360,5 +364,9 @@ export class FusedRouterPhase {
   writeBack(): void {
     const { arena, d, k, kp } = this;
     assignValues(this.model.routers, unpad(arena.floats(this.routers), d, k, kp));
+  }
+
+  dispose(): void {
+    this.arena.dispose();
   }
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
-import { pad4, type Region, type SimdArena, type SparseRows } from '../kernels/simd-gemm.js';
+import { countNonzeros, pad4, type Region, type SimdArena, type SparseRows } from '../kernels/simd-gemm.js';
 import type { Evaluation } from './evaluate.js';
 
 /**
@@ -23,6 +23,8 @@ export interface FusedTrainer {
   gradients(samples: ArrayLike<number>): { loss: number; grads: Record<string, Float32Array> };
   /** Copies the weights into the model's variables (trainModel does so after every epoch). */
   writeBack(): void;
+  /** Hands the kernels' memory to the next trainer (SimdArena.dispose); the trainer is not used afterwards. */
+  dispose(): void;
 }
 
 /** Settings every fused trainer takes. */
@@ -58,11 +60,11 @@ export class ArenaSet {
   ) {
     this.n = data.patchCount;
     this.d = data.patchDim;
-    const values = data.patches.subarray(0, data.count * this.n * this.d);
-    let nonzeros = 0;
-    for (let i = 0; i < values.length; i++) if (values[i] !== 0) nonzeros++;
+    const rows = data.count * this.n;
+    const values = data.patches.subarray(0, rows * this.d);
+    const nonzeros = countNonzeros(values);
     if (nonzeros < SPARSE_BELOW * values.length) {
-      this.sparse = arena.sparse(values, data.count * this.n, this.d);
+      this.sparse = arena.sparse(values, rows, this.d, nonzeros);
       this.dense = null;
     } else {
       this.dense = arena.alloc(values.length);

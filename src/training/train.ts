@@ -200,6 +200,7 @@ function* trainRouterPhase(
     fused?.writeBack();
   } finally {
     optimizer.dispose();
+    fused?.dispose();
   }
   return {
     losses,
@@ -276,6 +277,7 @@ function* trainByLoss(
     }
   } finally {
     optimizer.dispose();
+    fused?.dispose();
   }
   return history;
 }

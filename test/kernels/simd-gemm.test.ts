@@ -105,6 +105,20 @@ describe('SIMD products (kernels/simd-gemm.ts) against float64 loops on fresh ra
     assert.throws(() => arena.gemm(4, 4, 4, rows, b, c), RangeError, 'B holds 12 floats, not 16');
   });
 
+  it("takes a disposed arena's memory for the next arena, with its regions zeroed again", () => {
+    const first = new SimdArena();
+    const region = first.alloc(5000);
+    first.floats(region).fill(7);
+    const buffer = first.floats(region).buffer;
+    first.dispose();
+    assert.throws(() => first.alloc(4), /after dispose/);
+    const second = new SimdArena();
+    const again = second.alloc(5000);
+    assert.equal(second.floats(again).buffer, buffer, 'the same memory');
+    assert.ok(second.floats(again).every((value) => value === 0));
+    second.dispose();
+  });
+
   it('keeps earlier regions intact when later allocations grow the memory', () => {
     const arena = new SimdArena();
     const first = arena.alloc(8);
