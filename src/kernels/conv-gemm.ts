@@ -112,32 +112,41 @@ export function convForward(backend: BackendWasm, x: TensorInfo, filter: TensorI
     const spareLength = Math.max(g.inChannels, g.outChannels) + 4;
     const { zero, scratch } = spareRows(work, spareLength);
     const pixelBytes = g.inChannels * FLOAT_BYTES;
-    const key = `forward ${JSON.stringify(g)} ${[xBase, out, zero, scratch]}`;
-    const table = work.table(key, taps * rows + rows, (addresses, tableAt) => {
-      for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
-        for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
-          const at = fillTap(
-            addresses,
-            tableAt + t * rows,
-            g.batch,
-            g.outHeight,
-            g.outWidth,
-            g.strideHeight,
-            g.strideWidth,
-            ty - g.top,
-            tx - g.left,
-            g.inHeight,
-            g.inWidth,
-            xBase,
-            pixelBytes,
-            zero,
-          );
-          addresses.fill(zero, at, tableAt + (t + 1) * rows);
+    // Offsets from x and from out; -1: the zero row (a tap in the padding) or scratch (a padding row).
+    const parts = [
+      { length: taps * rows, base: xBase, marker: zero },
+      { length: rows, base: out, marker: scratch },
+    ];
+    const table = work.relativeTable(
+      `forward ${JSON.stringify(g)}`,
+      taps * rows + rows,
+      (offsets, tableAt) => {
+        for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
+          for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
+            const at = fillTap(
+              offsets,
+              tableAt + t * rows,
+              g.batch,
+              g.outHeight,
+              g.outWidth,
+              g.strideHeight,
+              g.strideWidth,
+              ty - g.top,
+              tx - g.left,
+              g.inHeight,
+              g.inWidth,
+              0,
+              pixelBytes,
+              -1,
+            );
+            offsets.fill(-1, at, tableAt + (t + 1) * rows);
+          }
         }
-      }
-      const outRows = tableAt + taps * rows;
-      for (let p = 0; p < rows; p++) addresses[outRows + p] = p < positions ? out + p * g.outChannels * FLOAT_BYTES : scratch;
-    });
+        const outRows = tableAt + taps * rows;
+        for (let p = 0; p < rows; p++) offsets[outRows + p] = p < positions ? p * g.outChannels * FLOAT_BYTES : -1;
+      },
+      parts,
+    );
     const outRows = table + taps * rows * 4;
     work.gemmSeg(rows, g.outChannels, g.inChannels, taps, table, rows, filterPtr, outRows, biasPtr ?? zero);
   });
@@ -188,47 +197,56 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
       segmentsAt.push(at);
       at += (phases[f].taps.length + 1) * rowsOf(phases[f]);
     }
-    const key = `input gradient ${JSON.stringify(g)} ${[dyBase, dx, zero, scratch]}`;
-    const table = work.table(key, tableLength, (addresses, tableAt) => {
-      phases.forEach((phase, f) => {
-        const { taps } = phase;
-        const rows = rowsOf(phase);
-        const segments = tableAt + segmentsAt[f];
-        const outRowsAt = segments + taps.length * rows;
-        // Row q of the phase: the q-th (b, qy, qx) in order, qy = firstY + k sh.
-        const firstY = firstOfPhase(g.top, sh, phase.py);
-        const firstX = firstOfPhase(g.left, sw, phase.px);
-        taps.forEach(([ty, tx], s) => {
-          // Input row firstY + k sh takes dy row k + (firstY + top - ty) / sh (exact: same phase).
-          const [offsetY, offsetX] = [(firstY + g.top - ty) / sh, (firstX + g.left - tx) / sw];
-          const at = fillTap(
-            addresses,
-            segments + s * rows,
-            g.batch,
-            phase.countY,
-            phase.countX,
-            1,
-            1,
-            offsetY,
-            offsetX,
-            g.outHeight,
-            g.outWidth,
-            dyBase,
-            co * FLOAT_BYTES,
-            zero,
-          );
-          addresses.fill(zero, at, segments + (s + 1) * rows);
-        });
-        let at = outRowsAt;
-        for (let b = 0; b < g.batch; b++) {
-          for (let qy = firstY; qy < g.inHeight; qy += sh) {
-            const rowBase = dx + (b * g.inHeight + qy) * g.inWidth * width * FLOAT_BYTES;
-            for (let qx = firstX; qx < g.inWidth; qx += sw) addresses[at++] = rowBase + qx * width * FLOAT_BYTES;
+    // Per phase: offsets from dy (-1: the zero row), then from dx (-1: scratch).
+    const parts = phases.flatMap((phase) => [
+      { length: phase.taps.length * rowsOf(phase), base: dyBase, marker: zero },
+      { length: rowsOf(phase), base: dx, marker: scratch },
+    ]);
+    const table = work.relativeTable(
+      `input gradient ${JSON.stringify(g)}`,
+      tableLength,
+      (addresses, tableAt) => {
+        phases.forEach((phase, f) => {
+          const { taps } = phase;
+          const rows = rowsOf(phase);
+          const segments = tableAt + segmentsAt[f];
+          const outRowsAt = segments + taps.length * rows;
+          // Row q of the phase: the q-th (b, qy, qx) in order, qy = firstY + k sh.
+          const firstY = firstOfPhase(g.top, sh, phase.py);
+          const firstX = firstOfPhase(g.left, sw, phase.px);
+          taps.forEach(([ty, tx], s) => {
+            // Input row firstY + k sh takes dy row k + (firstY + top - ty) / sh (exact: same phase).
+            const [offsetY, offsetX] = [(firstY + g.top - ty) / sh, (firstX + g.left - tx) / sw];
+            const at = fillTap(
+              addresses,
+              segments + s * rows,
+              g.batch,
+              phase.countY,
+              phase.countX,
+              1,
+              1,
+              offsetY,
+              offsetX,
+              g.outHeight,
+              g.outWidth,
+              0,
+              co * FLOAT_BYTES,
+              -1,
+            );
+            addresses.fill(-1, at, segments + (s + 1) * rows);
+          });
+          let at = outRowsAt;
+          for (let b = 0; b < g.batch; b++) {
+            for (let qy = firstY; qy < g.inHeight; qy += sh) {
+              const rowBase = (b * g.inHeight + qy) * g.inWidth * width * FLOAT_BYTES;
+              for (let qx = firstX; qx < g.inWidth; qx += sw) addresses[at++] = rowBase + qx * width * FLOAT_BYTES;
+            }
           }
-        }
-        addresses.fill(scratch, at, outRowsAt + rows);
-      });
-    });
+          addresses.fill(-1, at, outRowsAt + rows);
+        });
+      },
+      parts,
+    );
     phases.forEach((phase, f) => {
       const rows = rowsOf(phase);
       const segments = table + segmentsAt[f] * 4;

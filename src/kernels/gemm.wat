@@ -989,6 +989,28 @@
         (local.set $dp (i32.add (local.get $dp) (local.get $rowb)))
         (local.set $g (i32.add (local.get $g) (i32.const 1)))
         (br $each_group))))
+  ;; relocate(count, from, to, base, marker): to[i] = from[i] < 0 ? marker : from[i] + base for the
+  ;; count int32s at `from` (count a multiple of 4): a row table kept as offsets, placed at this
+  ;; call's addresses (src/kernels/workspace.ts; -1 marks the zero or scratch row).
+  (func $relocate
+    (param $count i32) (param $from i32) (param $to i32) (param $base i32) (param $marker i32)
+    (local $i i32) (local $end i32) (local $v v128) (local $bases v128) (local $markers v128)
+    (local.set $bases (i32x4.splat (local.get $base)))
+    (local.set $markers (i32x4.splat (local.get $marker)))
+    (local.set $end (i32.mul (local.get $count) (i32.const 4)))
+    (local.set $i (i32.const 0))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $v (v128.load (i32.add (local.get $from) (local.get $i))))
+        (v128.store
+          (i32.add (local.get $to) (local.get $i))
+          (v128.bitselect
+            (local.get $markers)
+            (i32x4.add (local.get $v) (local.get $bases))
+            (i32x4.lt_s (local.get $v) (v128.const i32x4 0 0 0 0))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $each))))
   (export "gemm" (func $gemm))
   (export "gemmT" (func $gemmT))
   (export "spmm" (func $spmm))
@@ -996,4 +1018,5 @@
   (export "gemmSeg" (func $gemmSeg))
   (export "scaleRows" (func $scaleRows))
   (export "reluSums" (func $reluSums))
-  (export "reluMask" (func $reluMask)))
+  (export "reluMask" (func $reluMask))
+  (export "relocate" (func $relocate)))

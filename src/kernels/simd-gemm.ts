@@ -55,6 +55,7 @@ type SegmentKernel = (m: number, n: number, segK: number, segs: number, rows: nu
 type ScaleKernel = (m: number, n: number, arows: number, crows: number, scales: number) => void;
 type ReluSumsKernel = (groups: number, n: number, cols: number, h: number, out: number) => void;
 type ReluMaskKernel = (groups: number, n: number, cols: number, h: number, dp: number, dh: number) => void;
+type RelocateKernel = (count: number, from: number, to: number, base: number, marker: number) => void;
 export type Kernels = {
   gemm: Kernel;
   gemmT: Kernel;
@@ -64,6 +65,7 @@ export type Kernels = {
   scaleRows: ScaleKernel;
   reluSums: ReluSumsKernel;
   reluMask: ReluMaskKernel;
+  relocate: RelocateKernel;
 };
 
 const compiled = new Map<boolean, WebAssembly.Module | null>();

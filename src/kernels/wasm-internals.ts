@@ -5,8 +5,8 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 /**
  * Every use pmoe makes of the wasm backend's internals, which tfjs does not promise to keep: the
  * emscripten module's memory (the SIMD kernels run on it in place), the data-id table and the
- * module's own disposeData (views over another tensor's memory), and the module's BatchMatMul
- * entry (XNNPACK by data id). Written against tfjs 4.22; checkWasmInternals (run by initEngine
+ * module's own disposeData (views over another tensor's memory), the module's BatchMatMul
+ * entry (XNNPACK by data id), and its malloc and free (row tables kept on the heap). Written against tfjs 4.22; checkWasmInternals (run by initEngine
  * when the wasm backend starts) fails with the versions at hand if they moved.
  */
 export const WRITTEN_FOR_TFJS = '4.22';
@@ -17,6 +17,8 @@ interface Internals {
     tfjs?: { disposeData?: unknown };
     cwrap?: unknown;
     _BatchMatMul?: unknown;
+    _malloc?: unknown;
+    _free?: unknown;
   };
   dataIdMap?: { get?: unknown; delete?: unknown };
 }
@@ -49,6 +51,7 @@ export function checkWasmInternals(backend: BackendWasm): void {
   for (const name of publicApi) if (typeof backend[name] !== 'function') throw new WasmInternalsError(`backend.${name} is not a function`);
   if (!(wasm?.asm?.memory instanceof WebAssembly.Memory)) throw new WasmInternalsError('backend.wasm.asm.memory is not a WebAssembly.Memory');
   if (typeof wasm.tfjs?.disposeData !== 'function') throw new WasmInternalsError('backend.wasm.tfjs.disposeData is not a function');
+  if (typeof wasm._malloc !== 'function' || typeof wasm._free !== 'function') throw new WasmInternalsError('backend.wasm._malloc or _free is not a function');
   if (typeof dataIdMap?.get !== 'function' || typeof dataIdMap.delete !== 'function') throw new WasmInternalsError('backend.dataIdMap is not a map');
   const probe = backend.makeOutput([4], 'float32');
   try {
@@ -69,6 +72,12 @@ export function heapMemory(backend: BackendWasm): WebAssembly.Memory {
   const memory = internals(backend).wasm.asm?.memory;
   if (!(memory instanceof WebAssembly.Memory)) throw new WasmInternalsError('backend.wasm.asm.memory is not a WebAssembly.Memory');
   return memory;
+}
+
+/** Heap memory outside any tensor (the module's malloc and free): blocks pmoe keeps between operations. */
+export function heapBlocks(backend: BackendWasm): { malloc(bytes: number): number; free(ptr: number): void } {
+  const wasm = internals(backend).wasm as { _malloc: (bytes: number) => number; _free: (ptr: number) => void };
+  return { malloc: (bytes) => wasm._malloc(bytes) >>> 0, free: (ptr) => wasm._free(ptr) }; // >>> 0: malloc's result is signed above 2 GB
 }
 
 /** The module-side id of a tensor's data. */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { ArenaFullError, gemmTChunks, gemmThreads, type GemmThreads } from './gemm-threads.js';
 import { heapKernels } from './heap-kernels.js';
-import { heapMemory } from './wasm-internals.js';
+import { heapBlocks, heapMemory } from './wasm-internals.js';
 import type { Kernels } from './simd-gemm.js';
 
 type TensorInfo = tf.TensorInfo;
@@ -40,6 +40,14 @@ export interface Workspace {
    * entries depend on, addresses included).
    */
   table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number;
+  /**
+   * A table that `build` writes as offsets, -1 where a row is the part's marker row, placed at
+   * this call's addresses: the parts, in turn, take their `length` entries each, add `base` and
+   * turn -1 into `marker`. The offsets depend on the operation's shapes only, so `key` names those
+   * and not addresses: on the heap, where the operands' addresses change from call to call, the
+   * offsets are kept between calls and only placed (a SIMD pass) instead of built again.
+   */
+  relativeTable(key: string, length: number, build: (offsets: Int32Array, at: number) => void, parts: readonly TablePart[]): number;
   gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void;
   /** C [m, n] = A^T B over k rows (gemmT), in chunks added in float64. */
   gemmT(m: number, n: number, k: number, rows: number, b: number, c: number): void;
@@ -49,7 +57,61 @@ export interface Workspace {
   abandon(): void;
 }
 
+/** Consecutive entries of a relative table and where they point: offsets from `base`, -1 for `marker`. */
+export interface TablePart {
+  readonly length: number;
+  readonly base: number;
+  readonly marker: number;
+}
+
 const alignUp = (ptr: number) => Math.ceil(ptr / 64) * 64;
+
+/**
+ * Relative tables kept on each backend's heap (malloc'd blocks, outside tfjs's tensors), least
+ * recently used first. Why: on one thread the convolutions' operands lie at heap addresses that
+ * change from call to call, so their tables were built on every call, 12 % of a one-thread
+ * Wide-ResNet run; placing kept offsets is a pass of a few instructions per 4 entries.
+ */
+const keptOffsets = new WeakMap<BackendWasm, { tables: Map<string, { ptr: number; length: number }>; bytes: number }>();
+/** What the kept offsets may take on the heap (a batch-32 3x3 layer's table at 32x32 takes 1.3 MB). */
+const KEPT_OFFSET_BYTES = 64 * 2 ** 20;
+
+/** The heap address of the offsets kept under `key` (at most KEPT_OFFSET_BYTES), built first where they are not. */
+function offsetsOnHeap(backend: BackendWasm, key: string, length: number, build: (offsets: Int32Array, at: number) => void): number {
+  let kept = keptOffsets.get(backend);
+  if (kept === undefined) keptOffsets.set(backend, (kept = { tables: new Map(), bytes: 0 }));
+  const hit = kept.tables.get(key);
+  if (hit !== undefined && hit.length === length) {
+    kept.tables.delete(key); // most recently used: to the end
+    kept.tables.set(key, hit);
+    return hit.ptr;
+  }
+  const blocks = heapBlocks(backend);
+  if (hit !== undefined) {
+    blocks.free(hit.ptr);
+    kept.bytes -= 4 * hit.length;
+    kept.tables.delete(key);
+  }
+  for (const [oldKey, old] of kept.tables) {
+    if (kept.bytes + 4 * length <= KEPT_OFFSET_BYTES) break;
+    blocks.free(old.ptr);
+    kept.bytes -= 4 * old.length;
+    kept.tables.delete(oldKey);
+  }
+  const ptr = blocks.malloc(4 * length);
+  build(new Int32Array(heapMemory(backend).buffer), ptr / 4);
+  kept.tables.set(key, { ptr, length });
+  kept.bytes += 4 * length;
+  return ptr;
+}
+
+/** Places a relative table's parts in place, in JavaScript (for tables built once and kept). */
+function placeParts(entries: Int32Array, at: number, parts: readonly TablePart[]): void {
+  for (const { length, base, marker } of parts) {
+    for (let i = at; i < at + length; i++) entries[i] = entries[i] < 0 ? marker : entries[i] + base;
+    at += length;
+  }
+}
 
 class HeapWorkspace implements Workspace {
   readonly memory: WebAssembly.Memory;
@@ -105,6 +167,26 @@ class HeapWorkspace implements Workspace {
     const ptr = this.alloc(length);
     build(new Int32Array(this.memory.buffer), ptr / 4);
     return ptr;
+  }
+
+  /** The kept offsets (offsetsOnHeap) placed into a scratch table by the SIMD relocate pass. */
+  relativeTable(key: string, length: number, build: (offsets: Int32Array, at: number) => void, parts: readonly TablePart[]): number {
+    if (parts.some((part) => part.length % 4 !== 0) || parts.reduce((sum, part) => sum + part.length, 0) !== length) {
+      throw new RangeError(`relativeTable: parts of ${parts.map((part) => part.length).join(', ')} entries do not tile ${length} in multiples of 4`);
+    }
+    const table = this.alloc(length);
+    if (4 * length > KEPT_OFFSET_BYTES) {
+      build(new Int32Array(this.memory.buffer), table / 4);
+      placeParts(new Int32Array(this.memory.buffer), table / 4, parts);
+      return table;
+    }
+    const offsets = offsetsOnHeap(this.backend, key, length, build);
+    let at = 0;
+    for (const { length: count, base, marker } of parts) {
+      this.kernels.relocate(count, offsets + 4 * at, table + 4 * at, base, marker);
+      at += count;
+    }
+    return table;
   }
 
   gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void {
@@ -202,6 +284,15 @@ class ThreadWorkspace implements Workspace {
    */
   table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
     return this.threads.table(key, length, build);
+  }
+
+  /** The placed table is what the arena keeps (its addresses repeat): the key names the parts' addresses too. */
+  relativeTable(key: string, length: number, build: (offsets: Int32Array, at: number) => void, parts: readonly TablePart[]): number {
+    const placedKey = `${key} ${parts.map((part) => `${part.base}/${part.marker}`).join(' ')}`;
+    return this.threads.table(placedKey, length, (entries, at) => {
+      build(entries, at);
+      placeParts(entries, at, parts);
+    });
   }
 
   /** Rows split in two multiples of 4: the first part here, the rest on the worker. */

@@ -95,6 +95,62 @@ describe('conv-gemm: convolutions and their gradients by per-tap SIMD products o
     });
   }
 
+  test('one thread: the row offsets kept from the first call serve later calls whose operands lie elsewhere on the heap', async () => {
+    setGemmThreads(false);
+    await initEngine('wasm');
+    const backend = tf.backend() as BackendWasm;
+    const c = CASES[1]; // stride 2: input-gradient phases of different sizes
+    const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
+    const geometry = convGeometry(info)!;
+    const rng = freshRng('conv-gemm kept offsets');
+    const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+    const [xVals, fVals, dyVals] = [c.x, c.filter, info.outShape].map((shape) => Float32Array.from(gaussian(rng, size(shape))));
+    const f = tf.tensor4d(fVals, c.filter);
+    const runs: { offset: number; out: Float32Array; dx: Float32Array }[] = [];
+    const kept: tf.Tensor[] = []; // held to the end, so that each call's operands lie elsewhere
+    for (let call = 0; call < 3; call++) {
+      // Scaled by 2^call (exact): a table still pointing at an earlier call's operands would give that call's results.
+      const scale = 2 ** call;
+      const [x, dy] = [
+        tf.tensor4d(
+          xVals.map((v) => v * scale),
+          c.x,
+        ),
+        tf.tensor(
+          dyVals.map((v) => v * scale),
+          info.outShape,
+        ),
+      ];
+      kept.push(x, dy);
+      const read = (result: tf.TensorInfo | null) => {
+        assert.ok(result, 'the fast path ran');
+        const values = (backend.typedArrayFromHeap(result) as Float32Array).slice();
+        backend.disposeData(result.dataId);
+        return values;
+      };
+      runs.push({
+        offset: backend.getMemoryOffset(x.dataId),
+        out: read(convForward(backend, x, f, undefined, geometry)),
+        dx: read(convInputGradient(backend, dy, f, geometry)),
+      });
+    }
+    tf.dispose([f, ...kept]);
+    assert.equal(new Set(runs.map((run) => run.offset)).size, 3, 'x lay at three different heap addresses');
+    runs.forEach((run, call) => {
+      assert.deepEqual(
+        run.out,
+        runs[0].out.map((v) => v * 2 ** call),
+        `forward, call ${call}`,
+      );
+      assert.deepEqual(
+        run.dx,
+        runs[0].dx.map((v) => v * 2 ** call),
+        `input gradient, call ${call}`,
+      );
+    });
+    setGemmThreads(true);
+  });
+
   test('declines dilations, NCHW and output channels not a multiple of 4', () => {
     const info = (x: number[], filter: number[], dilations: number, format: 'channelsLast' | 'channelsFirst' = 'channelsLast') =>
       tf.backend_util.computeConv2DInfo(
