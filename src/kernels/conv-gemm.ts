@@ -65,10 +65,10 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry | n
 }
 
 /**
- * Writes the addresses of one tap's source rows for `batch` grids of countY x countX positions:
+ * Writes the offsets of one tap's source rows for `batch` grids of countY x countX positions:
  * position (y, x) reads source pixel (y stepY + offsetY, x stepX + offsetX) of a sourceH x sourceW
- * image at `base`, or the zero row outside it. Returns the next free index. (Hot: every
- * conv call fills taps x positions entries, hence plain numeric parameters.)
+ * image at `base` (0 for a relative table), or `zero` outside it (-1, the zero row's marker).
+ * Returns the next free index. (Plain numeric parameters: it fills taps x positions entries.)
  */
 function fillTap(
   addresses: Int32Array,
@@ -296,29 +296,34 @@ export function convFilterGradient(backend: BackendWasm, x: TensorInfo, dy: Tens
     const partial = width === ci ? null : work.alloc(width * co);
     const pixelBytes = width * FLOAT_BYTES;
     const taps = g.kernelHeight * g.kernelWidth;
-    const key = `filter gradient ${JSON.stringify(g)} ${[xBase, zero]}`;
-    const table = work.table(key, taps * positions, (addresses, tableAt) => {
-      for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
-        for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
-          fillTap(
-            addresses,
-            tableAt + t * positions,
-            g.batch,
-            g.outHeight,
-            g.outWidth,
-            g.strideHeight,
-            g.strideWidth,
-            ty - g.top,
-            tx - g.left,
-            g.inHeight,
-            g.inWidth,
-            xBase,
-            pixelBytes,
-            zero,
-          );
+    // Offsets from x, -1: the zero row.
+    const table = work.relativeTable(
+      `filter gradient ${JSON.stringify(g)}`,
+      taps * positions,
+      (addresses, tableAt) => {
+        for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
+          for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
+            fillTap(
+              addresses,
+              tableAt + t * positions,
+              g.batch,
+              g.outHeight,
+              g.outWidth,
+              g.strideHeight,
+              g.strideWidth,
+              ty - g.top,
+              tx - g.left,
+              g.inHeight,
+              g.inWidth,
+              0,
+              pixelBytes,
+              -1,
+            );
+          }
         }
-      }
-    });
+      },
+      [{ length: taps * positions, base: xBase, marker: zero }],
+    );
     for (let t = 0; t < taps; t++) {
       const target = partial ?? dW + t * ci * co * FLOAT_BYTES;
       work.gemmT(width, co, positions, table + t * positions * 4, dyPtr, target);

@@ -990,14 +990,14 @@
         (local.set $g (i32.add (local.get $g) (i32.const 1)))
         (br $each_group))))
   ;; relocate(count, from, to, base, marker): to[i] = from[i] < 0 ? marker : from[i] + base for the
-  ;; count int32s at `from` (count a multiple of 4): a row table kept as offsets, placed at this
-  ;; call's addresses (src/kernels/workspace.ts; -1 marks the zero or scratch row).
+  ;; count int32s at `from`: a row table kept as offsets, placed at this call's addresses
+  ;; (src/kernels/workspace.ts; -1 marks the zero or scratch row). Four at a time, then the rest.
   (func $relocate
     (param $count i32) (param $from i32) (param $to i32) (param $base i32) (param $marker i32)
-    (local $i i32) (local $end i32) (local $v v128) (local $bases v128) (local $markers v128)
+    (local $i i32) (local $end i32) (local $v v128) (local $bases v128) (local $markers v128) (local $e i32)
     (local.set $bases (i32x4.splat (local.get $base)))
     (local.set $markers (i32x4.splat (local.get $marker)))
-    (local.set $end (i32.mul (local.get $count) (i32.const 4)))
+    (local.set $end (i32.mul (i32.and (local.get $count) (i32.const -4)) (i32.const 4)))
     (local.set $i (i32.const 0))
     (block $done
       (loop $each
@@ -1010,7 +1010,20 @@
             (i32x4.add (local.get $v) (local.get $bases))
             (i32x4.lt_s (local.get $v) (v128.const i32x4 0 0 0 0))))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $each))))
+        (br $each)))
+    (local.set $end (i32.mul (local.get $count) (i32.const 4)))
+    (block $rest_done
+      (loop $each_rest
+        (br_if $rest_done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $e (i32.load (i32.add (local.get $from) (local.get $i))))
+        (i32.store
+          (i32.add (local.get $to) (local.get $i))
+          (select
+            (local.get $marker)
+            (i32.add (local.get $e) (local.get $base))
+            (i32.lt_s (local.get $e) (i32.const 0))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $each_rest))))
   (export "gemm" (func $gemm))
   (export "gemmT" (func $gemmT))
   (export "spmm" (func $spmm))

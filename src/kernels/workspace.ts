@@ -35,12 +35,6 @@ export interface Workspace {
   /** The result tensor's region, returned by finish(). */
   output(shape: number[]): number;
   /**
-   * A table of `length` int32 entries that `build(addresses, at)` writes from index `at`, or the
-   * one an earlier build with the same `key` left in the arena (the key names everything the
-   * entries depend on, addresses included).
-   */
-  table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number;
-  /**
    * A table that `build` writes as offsets, -1 where a row is the part's marker row, placed at
    * this call's addresses: the parts, in turn, take their `length` entries each, add `base` and
    * turn -1 into `marker`. The offsets depend on the operation's shapes only, so `key` names those
@@ -162,17 +156,10 @@ class HeapWorkspace implements Workspace {
     return this.backend.getMemoryOffset(this.result.dataId);
   }
 
-  /** Heap addresses change from call to call: always built. */
-  table(_key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
-    const ptr = this.alloc(length);
-    build(new Int32Array(this.memory.buffer), ptr / 4);
-    return ptr;
-  }
-
   /** The kept offsets (offsetsOnHeap) placed into a scratch table by the SIMD relocate pass. */
   relativeTable(key: string, length: number, build: (offsets: Int32Array, at: number) => void, parts: readonly TablePart[]): number {
-    if (parts.some((part) => part.length % 4 !== 0) || parts.reduce((sum, part) => sum + part.length, 0) !== length) {
-      throw new RangeError(`relativeTable: parts of ${parts.map((part) => part.length).join(', ')} entries do not tile ${length} in multiples of 4`);
+    if (parts.reduce((sum, part) => sum + part.length, 0) !== length) {
+      throw new RangeError(`relativeTable: parts of ${parts.map((part) => part.length).join(', ')} entries do not make up the table's ${length}`);
     }
     const table = this.alloc(length);
     if (4 * length > KEPT_OFFSET_BYTES) {
@@ -279,14 +266,10 @@ class ThreadWorkspace implements Workspace {
 
   /**
    * The arena is laid out the same way by every call of the same operation on the same shapes,
-   * so its tables repeat exactly: built once (~1-2 ms for a 3x3 layer at batch 32), then kept
-   * in the arena and used in place (copying them cost ~2.5 ms of a Wide-ResNet step).
+   * so its placed tables repeat exactly: built once (~1-2 ms for a 3x3 layer at batch 32), then
+   * kept in the arena under a key that names the parts' addresses too, and used in place
+   * (copying them cost ~2.5 ms of a Wide-ResNet step).
    */
-  table(key: string, length: number, build: (addresses: Int32Array, at: number) => void): number {
-    return this.threads.table(key, length, build);
-  }
-
-  /** The placed table is what the arena keeps (its addresses repeat): the key names the parts' addresses too. */
   relativeTable(key: string, length: number, build: (offsets: Int32Array, at: number) => void, parts: readonly TablePart[]): number {
     const placedKey = `${key} ${parts.map((part) => `${part.base}/${part.marker}`).join(' ')}`;
     return this.threads.table(placedKey, length, (entries, at) => {

@@ -106,7 +106,7 @@ describe('conv-gemm: convolutions and their gradients by per-tap SIMD products o
     const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
     const [xVals, fVals, dyVals] = [c.x, c.filter, info.outShape].map((shape) => Float32Array.from(gaussian(rng, size(shape))));
     const f = tf.tensor4d(fVals, c.filter);
-    const runs: { offset: number; out: Float32Array; dx: Float32Array }[] = [];
+    const runs: { offset: number; out: Float32Array; dx: Float32Array; dW: Float32Array }[] = [];
     const kept: tf.Tensor[] = []; // held to the end, so that each call's operands lie elsewhere
     for (let call = 0; call < 3; call++) {
       // Scaled by 2^call (exact): a table still pointing at an earlier call's operands would give that call's results.
@@ -132,6 +132,7 @@ describe('conv-gemm: convolutions and their gradients by per-tap SIMD products o
         offset: backend.getMemoryOffset(x.dataId),
         out: read(convForward(backend, x, f, undefined, geometry)),
         dx: read(convInputGradient(backend, dy, f, geometry)),
+        dW: read(convFilterGradient(backend, x, dy, geometry)),
       });
     }
     tf.dispose([f, ...kept]);
@@ -146,6 +147,11 @@ describe('conv-gemm: convolutions and their gradients by per-tap SIMD products o
         run.dx,
         runs[0].dx.map((v) => v * 2 ** call),
         `input gradient, call ${call}`,
+      );
+      assert.deepEqual(
+        run.dW,
+        runs[0].dW.map((v) => v * 4 ** call),
+        `filter gradient, call ${call}`,
       );
     });
     setGemmThreads(true);
