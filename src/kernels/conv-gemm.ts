@@ -67,11 +67,11 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry | n
 /**
  * Writes the offsets of one tap's source rows for `batch` grids of countY x countX positions:
  * position (y, x) reads source pixel (y stepY + offsetY, x stepX + offsetX) of a sourceH x sourceW
- * image at `base` (0 for a relative table), or `zero` outside it (-1, the zero row's marker).
- * Returns the next free index. (Plain numeric parameters: it fills taps x positions entries.)
+ * image, or -1 (the zero row's marker) outside it. Returns the next free index. (Plain numeric
+ * parameters: it fills taps x positions entries.)
  */
 function fillTap(
-  addresses: Int32Array,
+  offsets: Int32Array,
   at: number,
   batch: number,
   countY: number,
@@ -82,22 +82,43 @@ function fillTap(
   offsetX: number,
   sourceH: number,
   sourceW: number,
-  base: number,
   pixelBytes: number,
-  zero: number,
 ): number {
   for (let b = 0; b < batch; b++) {
     for (let y = 0; y < countY; y++) {
       const sy = y * stepY + offsetY;
       const rowInside = sy >= 0 && sy < sourceH;
-      const rowBase = base + (b * sourceH + sy) * sourceW * pixelBytes;
+      const rowBase = (b * sourceH + sy) * sourceW * pixelBytes;
       for (let x = 0; x < countX; x++) {
         const sx = x * stepX + offsetX;
-        addresses[at++] = rowInside && sx >= 0 && sx < sourceW ? rowBase + sx * pixelBytes : zero;
+        offsets[at++] = rowInside && sx >= 0 && sx < sourceW ? rowBase + sx * pixelBytes : -1;
       }
     }
   }
   return at;
+}
+
+/** Every tap's offsets into x (fillTap) for the output positions, tap t at at + t tapStride, -1 up to the next tap. */
+function fillTaps(offsets: Int32Array, at: number, tapStride: number, g: ConvGeometry, pixelBytes: number): void {
+  for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
+    for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
+      const end = fillTap(
+        offsets,
+        at + t * tapStride,
+        g.batch,
+        g.outHeight,
+        g.outWidth,
+        g.strideHeight,
+        g.strideWidth,
+        ty - g.top,
+        tx - g.left,
+        g.inHeight,
+        g.inWidth,
+        pixelBytes,
+      );
+      offsets.fill(-1, end, at + (t + 1) * tapStride);
+    }
+  }
 }
 
 /** out = conv(x, filter) + bias [batch, outHeight, outWidth, outChannels]; bias [outChannels] or none. */
@@ -121,27 +142,7 @@ export function convForward(backend: BackendWasm, x: TensorInfo, filter: TensorI
       `forward ${JSON.stringify(g)}`,
       taps * rows + rows,
       (offsets, tableAt) => {
-        for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
-          for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
-            const at = fillTap(
-              offsets,
-              tableAt + t * rows,
-              g.batch,
-              g.outHeight,
-              g.outWidth,
-              g.strideHeight,
-              g.strideWidth,
-              ty - g.top,
-              tx - g.left,
-              g.inHeight,
-              g.inWidth,
-              0,
-              pixelBytes,
-              -1,
-            );
-            offsets.fill(-1, at, tableAt + (t + 1) * rows);
-          }
-        }
+        fillTaps(offsets, tableAt, rows, g, pixelBytes);
         const outRows = tableAt + taps * rows;
         for (let p = 0; p < rows; p++) offsets[outRows + p] = p < positions ? p * g.outChannels * FLOAT_BYTES : -1;
       },
@@ -229,9 +230,7 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
               offsetX,
               g.outHeight,
               g.outWidth,
-              0,
               co * FLOAT_BYTES,
-              -1,
             );
             addresses.fill(-1, at, segments + (s + 1) * rows);
           });
@@ -300,28 +299,7 @@ export function convFilterGradient(backend: BackendWasm, x: TensorInfo, dy: Tens
     const table = work.relativeTable(
       `filter gradient ${JSON.stringify(g)}`,
       taps * positions,
-      (addresses, tableAt) => {
-        for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
-          for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
-            fillTap(
-              addresses,
-              tableAt + t * positions,
-              g.batch,
-              g.outHeight,
-              g.outWidth,
-              g.strideHeight,
-              g.strideWidth,
-              ty - g.top,
-              tx - g.left,
-              g.inHeight,
-              g.inWidth,
-              0,
-              pixelBytes,
-              -1,
-            );
-          }
-        }
-      },
+      (offsets, tableAt) => fillTaps(offsets, tableAt, positions, g, pixelBytes),
       [{ length: taps * positions, base: xBase, marker: zero }],
     );
     for (let t = 0; t < taps; t++) {
