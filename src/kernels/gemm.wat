@@ -275,13 +275,14 @@
   ;; (C: M x N; M a multiple of 4). Each pair costs the same few instructions (its column's
   ;; address, its value's splat) however many columns it feeds, and an accumulator is a chain of
   ;; multiply-adds whose latency (4 cycles) bounds a loop with few of them. So rows go in groups of
-  ;; four: chunks of 40 columns one row at a time ($row40, 10 accumulators), then at most one chunk
-  ;; of 32 ($row32), then chunks of 16 two rows at a time ($rows2x16), at most one of 8 and one of
-  ;; 4 four rows at a time ($rows4x8, $rows4x4), these over as many pairs as the shorter rows have,
-  ;; then each row's remaining pairs on its own ($tail16, $tail8, $tail4). Every element is still
-  ;; summed over its row's pairs in order. Per pair and column the wide chunks cost about the same
-  ;; (40 and 48 columns measured alike; 12 accumulators are near what V8 keeps in registers); the
-  ;; narrow ones cost more, which is why 40 comes before 32 (the CNN's m = 40 in one pass).
+  ;; four: chunks of 40 columns one row at a time ($row40, 10 accumulators), then what is left
+  ;; (under 40) as at most one chunk of 32 ($row32) or of 16 two rows at a time ($rows2x16), and at
+  ;; most one of 8 and one of 4 four rows at a time ($rows4x8, $rows4x4); rows taken together
+  ;; run over as many pairs as the shortest of them has, then each row's remaining pairs on its own
+  ;; ($tail16, $tail8, $tail4). Every element is still summed over its row's pairs in order. Per
+  ;; pair and column the wide chunks cost about the same (40 and 48 columns measured alike; 12
+  ;; accumulators are near what V8 keeps in registers); the narrow ones cost more, which is why 40
+  ;; comes before 32 (the CNN's m = 40 in one pass).
   ;; $g = 16 x the group, $crow its C rows' address, $s<r> / $e<r> row r's first and end pair
   ;; addresses, $cj = 4 j0.
   (func $spmm
@@ -328,9 +329,8 @@
             (call $row32 (local.get $s2) (local.get $e2) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (i32.add (local.get $c0) (i32.mul (local.get $ldb) (i32.const 2))))
             (call $row32 (local.get $s3) (local.get $e3) (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (i32.add (local.get $c0) (i32.mul (local.get $ldb) (i32.const 3))))
             (local.set $cj (i32.add (local.get $cj) (i32.const 128)))))
-        (block $chunks16_done
-          (loop $each_chunk16
-            (br_if $chunks16_done (i32.gt_u (i32.add (local.get $cj) (i32.const 64)) (local.get $ldb)))
+        (if (i32.le_u (i32.add (local.get $cj) (i32.const 64)) (local.get $ldb))
+          (then
             (local.set $c0 (i32.add (local.get $crow) (local.get $cj)))
             (local.set $c1 (i32.add (local.get $c0) (local.get $ldb)))
             (local.set $c2 (i32.add (local.get $c1) (local.get $ldb)))
@@ -341,8 +341,7 @@
             (call $rows2x16
               (local.get $s2) (local.get $e2) (local.get $s3) (local.get $e3)
               (i32.add (local.get $b) (local.get $cj)) (local.get $ldb) (local.get $c2) (local.get $c3))
-            (local.set $cj (i32.add (local.get $cj) (i32.const 64)))
-            (br $each_chunk16)))
+            (local.set $cj (i32.add (local.get $cj) (i32.const 64)))))
         (local.set $c0 (i32.add (local.get $crow) (local.get $cj)))
         (local.set $c1 (i32.add (local.get $c0) (local.get $ldb)))
         (local.set $c2 (i32.add (local.get $c1) (local.get $ldb)))

@@ -80,18 +80,13 @@ const KEPT_OFFSET_BYTES = 160 * 2 ** 20;
 function offsetsOnHeap(backend: BackendWasm, key: string, length: number, build: (offsets: Int32Array, at: number) => void): number {
   let kept = keptOffsets.get(backend);
   if (kept === undefined) keptOffsets.set(backend, (kept = { tables: new Map(), bytes: 0 }));
-  const hit = kept.tables.get(key);
-  if (hit !== undefined && hit.length === length) {
+  const hit = kept.tables.get(key); // the key names the shapes, and so the length
+  if (hit !== undefined) {
     kept.tables.delete(key); // most recently used: to the end
     kept.tables.set(key, hit);
     return hit.ptr;
   }
   const blocks = heapBlocks(backend);
-  if (hit !== undefined) {
-    blocks.free(hit.ptr);
-    kept.bytes -= 4 * hit.length;
-    kept.tables.delete(key);
-  }
   for (const [oldKey, old] of kept.tables) {
     if (kept.bytes + 4 * length <= KEPT_OFFSET_BYTES) break;
     blocks.free(old.ptr);

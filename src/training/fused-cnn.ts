@@ -58,13 +58,13 @@ export class FusedCnn implements FusedTrainer {
     this.outputs = model.output.shape[1];
     const arena = this.arena;
     this.sets = { train: new ArenaSet(arena, train), test: new ArenaSet(arena, test) };
-    const maxRows = pad4(Math.max(settings.batchSize, EVAL_CHUNK) * n);
+    const maxBatch = Math.max(settings.batchSize, EVAL_CHUNK);
+    const maxRows = pad4(maxBatch * n);
     this.weights = arena.alloc(d * this.mp);
     this.grads = arena.alloc(pad4(d) * this.mp);
     this.rows = arena.alloc(maxRows);
     this.hidden = arena.alloc(maxRows * this.mp);
     this.dHidden = arena.alloc(maxRows * this.mp);
-    const maxBatch = Math.max(settings.batchSize, EVAL_CHUNK);
     this.pooled = arena.alloc(2 * maxBatch * this.mp);
     this.dPooled = arena.alloc(maxBatch * this.mp);
     padInto(arena.floats(this.weights), model.hidden.dataSync(), d, m, this.mp);
