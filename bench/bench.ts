@@ -37,6 +37,9 @@ const program = new Command()
   .option('--cases <list>', `comma-separated subset of ${CASE_IDS.join(',')}`, caseList, [...CASE_IDS])
   .addOption(new Option('--python <path>', 'python that can import torch').default(process.env.PMOE_BENCH_PYTHON ?? DEFAULT_PYTHON))
   .option('--torch-threads <n>', "PyTorch's intra-op threads", positiveInteger, DEFAULT_TORCH_THREADS)
+  .addOption(
+    new Option('--torch-device <device>', "PyTorch's device: cpu, or cuda (a GPU; needs torch >= 2.0 with CUDA)").choices(['cpu', 'cuda']).default('cpu'),
+  )
   .option('--no-torch', 'pmoe figures only, without the PyTorch peer')
   .addOption(
     new Option(
@@ -60,6 +63,7 @@ const opts = program.opts<{
   cases: CaseId[];
   python: string;
   torchThreads: number;
+  torchDevice: 'cpu' | 'cuda';
   torch: boolean;
   path?: 'fused' | 'autodiff';
   backend: 'wasm' | 'webgpu';
@@ -74,6 +78,7 @@ const result = await runBench({
   cases: opts.cases,
   python: opts.torch ? opts.python : null,
   torchThreads: opts.torchThreads,
+  torchDevice: opts.torchDevice,
   path: opts.path,
   backend: opts.backend,
   log: (line) => process.stderr.write(`${line}\n`),

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The GPU measurements, on a machine with a GPU and its Vulkan driver (docs/gpu.md):
 #   1. `pmoe backends --json` (which adapter Dawn found),
-#   2. `npm run bench -- --backend webgpu` (pmoe on WebGPU beside PyTorch) and the same on wasm,
+#   2. the bench on webgpu beside PyTorch (on CUDA where the peer's torch sees a GPU) and on wasm
+#      beside PyTorch on the CPU,
 #   3. one short WRN-pMoE fig14 run at widening factor 10 (the paper's size) on WebGPU.
 # Writes JSON into the folder given (default gpu-results/). fig14 needs CIFAR-10's binary folder:
 #   CIFAR_DIR=/data/cifar-10-batches-bin bench/gpu.sh
 # without it the same model runs on MNIST quadrants (wrn-mnist, shipped with pmoe).
 # GPU_SH_TINY=1 shrinks every step (widening factor 1, smoke bench) to check the script itself,
-# e.g. with PMOE_WEBGPU_SOFTWARE=1 on a machine without a GPU.
+# e.g. with PMOE_WEBGPU_SOFTWARE=1 on a machine without a GPU. PMOE_BENCH_PYTHON names the peer's
+# python (default /usr/bin/python3); GPU_SH_BENCH_ARGS adds bench options (e.g. "--steps 5 --rounds 3").
+# Needs the built dist/ (`npm ci` builds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-gpu-results}
@@ -27,11 +30,17 @@ else
   bench_args=()
   widening=10 sizes='[5000]' test_size=2000
 fi
+read -r -a extra_args <<< "${GPU_SH_BENCH_ARGS:-}"
+bench_args+=("${extra_args[@]}")
+torch_device=cpu
+if "${PMOE_BENCH_PYTHON:-/usr/bin/python3}" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  torch_device=cuda
+fi
 
-log "bench on webgpu"
-npm run --silent bench -- --backend webgpu --json "${bench_args[@]}" > "$out/bench-webgpu.json"
-log "bench on wasm (the same cases, for the ratio)"
-npm run --silent bench -- --backend wasm --json "${bench_args[@]}" > "$out/bench-wasm.json"
+log "bench on webgpu, PyTorch on $torch_device"
+node dist/bench/bench.js --backend webgpu --torch-device "$torch_device" --json "${bench_args[@]}" > "$out/bench-webgpu.json"
+log "bench on wasm, PyTorch on the CPU (the same cases, for the ratio)"
+node dist/bench/bench.js --backend wasm --json "${bench_args[@]}" > "$out/bench-wasm.json"
 
 if [ -n "${CIFAR_DIR:-}" ]; then
   experiment=fig14 data=(--set "cifarDir=$CIFAR_DIR")

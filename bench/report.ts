@@ -46,7 +46,8 @@ function table(rows: string[][]): string {
 export function formatReport(result: BenchResult): string {
   const { machine, settings, torch } = result;
   const lines: string[] = [];
-  const peer = torch.available ? `PyTorch ${torch.torch} (${torch.threads} thread(s), python ${torch.python})` : 'no PyTorch peer';
+  const where = torch.available && torch.device !== 'cpu' ? `on ${torch.device}` : `${torch.available ? torch.threads : 0} thread(s)`;
+  const peer = torch.available ? `PyTorch ${torch.torch} (${where}, python ${torch.python})` : 'no PyTorch peer';
   lines.push(
     `pmoe bench${settings.smoke ? ' (smoke)' : ''}: tfjs ${machine.tfjs} ${machine.backend} (${machine.threads === 1 ? '1 thread' : `${machine.threads} threads for convolutions and large expert products, 1 for the rest`}) vs ${peer}`,
   );

@@ -10,7 +10,7 @@ import { describeMachine, type MachineInfo } from './machine.js';
 import { startContentionMeter } from './contention.js';
 import { cnnCase, jointPmoeCase, separatePmoeCase, TORCH_CNN_FORMULATION } from './model-cases.js';
 import { gflops, quantile, summarise, type TimeSummary } from './stats.js';
-import { DEFAULT_PYTHON, INSTALL_HINT, TorchPeer, type PeerInfo } from './torch-peer.js';
+import { DEFAULT_PYTHON, INSTALL_HINT, TorchPeer, type PeerInfo, type TorchDevice } from './torch-peer.js';
 import { decodeTensor, type WireTensor } from './wire.js';
 import type { Workload } from './workload.js';
 import { defaultStepPath, type StepPath } from '../src/training/train.js';
@@ -31,6 +31,8 @@ export interface BenchOptions {
   readonly python: string | null;
   /** PyTorch's intra-op threads (default 2). */
   readonly torchThreads?: number;
+  /** PyTorch's device (default cpu; cuda beside pmoe on webgpu). */
+  readonly torchDevice?: TorchDevice;
   /** Progress lines (stderr in the CLI). */
   readonly log?: (line: string) => void;
   /** How pmoe computes the model steps a-c: `fused` (what training runs, the default) or `autodiff` (the reference). */
@@ -265,7 +267,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   if (options.python === null) {
     torchInfo = { available: false, note: 'PyTorch peer not requested: pmoe figures only.' };
   } else {
-    const started = await TorchPeer.start(options.python ?? DEFAULT_PYTHON, options.torchThreads);
+    const started = await TorchPeer.start(options.python ?? DEFAULT_PYTHON, options.torchThreads, options.torchDevice);
     if ('peer' in started) {
       peer = started.peer;
       torchInfo = { available: true, ...started.info, cnnFormulation: TORCH_CNN_FORMULATION };

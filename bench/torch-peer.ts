@@ -25,7 +25,12 @@ export interface PeerInfo {
   readonly python: string;
   /** The BLAS torch was built with (its BLAS_INFO): 'generic' is a plain loop, Debian's build. */
   readonly blas: string;
+  /** Where the peer computes: 'cpu', or the CUDA device's name. */
+  readonly device: string;
 }
+
+/** The peer's device: the CPU (default), or a CUDA GPU (needs a torch >= 2.0 built with CUDA). */
+export type TorchDevice = 'cpu' | 'cuda';
 
 type Reply = { ok: boolean; error?: string; noTorch?: boolean } & Record<string, unknown>;
 
@@ -67,7 +72,11 @@ export class TorchPeer {
   }
 
   /** Starts the peer; resolves to the peer, or to the reason there is none (no python, no torch). */
-  static async start(python = DEFAULT_PYTHON, threads = DEFAULT_TORCH_THREADS): Promise<{ peer: TorchPeer; info: PeerInfo } | { reason: string }> {
+  static async start(
+    python = DEFAULT_PYTHON,
+    threads = DEFAULT_TORCH_THREADS,
+    device: TorchDevice = 'cpu',
+  ): Promise<{ peer: TorchPeer; info: PeerInfo } | { reason: string }> {
     const child = spawn(python, [PEER_SCRIPT], {
       stdio: ['pipe', 'pipe', 'pipe'],
       // OpenMP threads that spin after PyTorch's block of steps would take the cores from pmoe's
@@ -77,8 +86,11 @@ export class TorchPeer {
     });
     const peer = new TorchPeer(child);
     try {
-      const info = await peer.request({ cmd: 'hello', threads });
-      return { peer, info: { torch: String(info.torch), threads: Number(info.threads), python: String(info.python), blas: String(info.blas) } };
+      const info = await peer.request({ cmd: 'hello', threads, device });
+      return {
+        peer,
+        info: { torch: String(info.torch), threads: Number(info.threads), python: String(info.python), blas: String(info.blas), device: String(info.device) },
+      };
     } catch (error) {
       peer.kill();
       const message = error instanceof Error ? error.message : String(error);

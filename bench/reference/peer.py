@@ -5,7 +5,8 @@ Run with Debian's python3 (`/usr/bin/python3`, which sees `apt-get install pytho
 Tensors travel as {"shape": [...], "dtype": "float32"|"int32", "b64": little-endian bytes}.
 
 Requests (each answered by one line {"ok": true, ...} or {"ok": false, "error": "..."}):
-  hello  {threads}              -> sets torch's intra-op threads (default 2); torch version, threads, BLAS
+  hello  {threads, device}      -> sets torch's intra-op threads (default 2) and the device ('cpu' or 'cuda');
+                                   torch version, threads, BLAS, device name
   setup  {kind, config, weights, inputs}
          kind 'cnn' | 'pmoe'    a model trained by plain SGD (lr from config) on inputs x, labels
          kind 'wrn-pmoe'        WRN-pMoE (softmax cross-entropy, batch norm in training mode)
@@ -39,16 +40,37 @@ import models  # noqa: E402  (this directory is on sys.path when run as a script
 
 THREADS = 2
 torch.set_num_threads(THREADS)
+DEVICE = torch.device('cpu')
+
+
+def use_device(name):
+    """Puts models, inputs and every tensor the models create on one device (cuda needs torch >= 2.0)."""
+    global DEVICE
+    DEVICE = torch.device(name)
+    if DEVICE.type != 'cpu':
+        if not torch.cuda.is_available():
+            raise ValueError(f'device {name} asked for, but torch {torch.__version__} sees no CUDA device')
+        torch.set_default_device(DEVICE)
+        # float32 as pmoe computes it: cuDNN's convolutions would otherwise run in TF32 (10-bit mantissa)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return torch.cuda.get_device_name(DEVICE) if DEVICE.type == 'cuda' else 'cpu'
+
+
+def settle():
+    """Waits for the device's queued work, so that a step's time includes its kernels."""
+    if DEVICE.type == 'cuda':
+        torch.cuda.synchronize(DEVICE)
 
 
 def decode(blob):
     dtype = {'float32': np.float32, 'int32': np.int32}[blob.get('dtype', 'float32')]
     array = np.frombuffer(base64.b64decode(blob['b64']), dtype=dtype).reshape(blob['shape'])
-    return torch.from_numpy(array.copy())
+    return torch.from_numpy(array.copy()).to(DEVICE)
 
 
 def encode(tensor):
-    array = tensor.detach().contiguous().to(torch.float32).numpy()
+    array = tensor.detach().contiguous().to(torch.float32).cpu().numpy()
     return {'shape': list(array.shape), 'dtype': 'float32', 'b64': base64.b64encode(array.tobytes()).decode('ascii')}
 
 
@@ -76,8 +98,8 @@ class Session:
             self.model = models.DenseConv1x1(config['c'], config['out'])
         elif kind == 'matmul':
             g = torch.Generator().manual_seed(0)
-            self.a = torch.rand(config['m'], config['k'], generator=g)
-            self.b = torch.rand(config['k'], config['n'], generator=g)
+            self.a = torch.rand(config['m'], config['k'], generator=g, device='cpu').to(DEVICE)
+            self.b = torch.rand(config['k'], config['n'], generator=g, device='cpu').to(DEVICE)
             return {}
         else:
             raise ValueError(f'unknown kind {kind}')
@@ -146,8 +168,10 @@ class Session:
     def steps(self, n):
         times = []
         for _ in range(n):
+            settle()
             start = time.perf_counter()
             self.one_step()
+            settle()
             times.append((time.perf_counter() - start) * 1e3)
         answer = {'timesMs': times}
         if self.training:
@@ -189,9 +213,10 @@ def main():
             cmd = request.get('cmd')
             if cmd == 'hello':
                 torch.set_num_threads(int(request.get('threads', THREADS)))
+                device = use_device(request.get('device', 'cpu'))
                 blas = re.search(r'BLAS_INFO=(\w+)', torch.__config__.show())
                 answer = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'python': sys.version.split()[0],
-                          'blas': blas.group(1) if blas else 'unknown'}
+                          'blas': blas.group(1) if blas else 'unknown', 'device': device}
             elif cmd == 'setup':
                 answer = session.setup(request['kind'], request.get('config', {}), request.get('weights'), request.get('inputs'))
             elif cmd == 'cpu':

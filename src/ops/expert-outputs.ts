@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { checkRange, gatherRows, scatterAddRowsOp } from './gather-rows.js';
+import { checkRange, gatherRows, placeRows, scatterAddRowsOp } from './gather-rows.js';
 import { heapKernels } from '../kernels/heap-kernels.js';
 import { rowsProductT, simdMatMul, THREADED_MIN_COLUMNS, THREADED_MIN_FLOPS } from './rows-product.js';
 import { ArenaFullError, gemmThreads, type GemmThreads } from '../kernels/gemm-threads.js';
@@ -13,8 +13,8 @@ import { float32View, int32View, inWorkspace, spareRows } from '../kernels/works
  *   out[rows[s M + i], s f .. s f + f) = gates[s, i] (x[rows[s M + i]] W_s + b_s)
  * Symbols of the paper: k experts (s), M = batch * l (times the pixels of a patch) rows each.
  *
- * Why one op: the plain formulation (one product per expert, stack, gate multiply, a zero row, a
- * placement gather) made five passes over outputs four times the size of what the experts
+ * Why one op: the plain formulation (one product per expert, stack, gate multiply, a scatter to
+ * the output rows) made five passes over outputs four times the size of what the experts
  * computed, and copied x's chosen rows into the two-thread arena once per expert. Here the rows
  * are copied once, the bias is added by the product, and gating and placement are one pass.
  * The gradient is hand-derived (below) and tested against the plain formulation.
@@ -74,7 +74,7 @@ function expertOutputsWasm(args: KernelArgs): TensorInfo[] {
       (work) => {
         const zAt = work.output([total, filters]);
         const weights = kernels.map((w) => work.aligned(w));
-        // A zero bias, and the zero row of the placement below.
+        // A zero bias, and the zero row for output slices no expert wrote.
         const { zero } = spareRows(work, filters);
         // x's chosen rows, then the rows of z they produce.
         const table = work.alloc(2 * total);
@@ -249,14 +249,21 @@ export function registerExpertOutputs(): void {
 }
 
 /**
+ * Where each expert-major output row goes among the [R k] placed rows: expert s's row i, which
+ * read row expertRows[s][i], goes to expertRows[s][i] k + s (channels of expert s of that row).
+ */
+export function expertTargets(expertRows: tf.Tensor1D[]): tf.Tensor1D {
+  const k = expertRows.length;
+  return tf.tidy(() => tf.concat(expertRows.map((rows, s) => tf.add(tf.mul(rows, tf.scalar(k, 'int32')), tf.scalar(s, 'int32')))) as tf.Tensor1D);
+}
+
+/**
  * The plain formulation, on row lists held as tensors: a product per expert on its rows
- * (`expertRows[s]`, M each), stacked, gated, and gathered to the output places: `placement[r k + s]`
- * is the row s M + i of the stacked outputs that expert s wrote to row r, or k M (a zero row).
+ * (`expertRows[s]`, M each), stacked, gated, and placed at their rows (expertTargets).
  */
 export function plainExpertOutputs(
   x: tf.Tensor2D,
   expertRows: tf.Tensor1D[],
-  placement: tf.Tensor1D,
   gates: tf.Tensor2D,
   kernels: tf.Tensor2D[],
   biases: tf.Tensor1D[] = [],
@@ -271,19 +278,16 @@ export function plainExpertOutputs(
       return biases[s] ? tf.add(y, biases[s]) : y;
     });
     const gated = tf.mul(tf.stack(perExpertOutputs), tf.reshape(gates, [experts, perExpert, 1]));
-    const withZero = tf.concat([tf.reshape(gated, [experts * perExpert, filters]), tf.zeros([1, filters])]) as tf.Tensor2D;
-    return tf.reshape(gatherRows(withZero, placement), [rowCount, experts * filters]);
+    const placed = placeRows(tf.reshape(gated, [experts * perExpert, filters]) as tf.Tensor2D, expertTargets(expertRows), rowCount * experts);
+    return tf.reshape(placed, [rowCount, experts * filters]);
   });
 }
 
 function plainExpertOutputsOnHost(x: tf.Tensor2D, rows: Int32Array, gates: tf.Tensor2D, kernels: tf.Tensor2D[], biases: tf.Tensor1D[]): tf.Tensor2D {
-  const experts = kernels.length;
-  const perExpert = rows.length / experts;
-  const placement = new Int32Array(x.shape[0] * experts).fill(rows.length);
-  rows.forEach((r, i) => (placement[r * experts + Math.floor(i / perExpert)] = i));
+  const perExpert = rows.length / kernels.length;
   return tf.tidy(() => {
     const expertRows = kernels.map((_, s) => tf.tensor1d(rows.subarray(s * perExpert, (s + 1) * perExpert), 'int32'));
-    return plainExpertOutputs(x, expertRows, tf.tensor1d(placement, 'int32'), gates, kernels, biases);
+    return plainExpertOutputs(x, expertRows, gates, kernels, biases);
   });
 }
 

@@ -220,3 +220,26 @@ export function gatherRows(x: tf.Tensor2D, rows: tf.Tensor1D): tf.Tensor2D {
   }
   return tf.engine().runKernel(GATHER_ROWS, { x, rows }) as tf.Tensor2D;
 }
+
+/**
+ * out[targets[i]] = values[i] in a zero [rowCount, width] (targets distinct int32), differentiable
+ * w.r.t. values: the gradient gathers dy's target rows. Placing outputs this way, rather than
+ * gathering them from a block with a zero row, keeps scatter-adds out of the backward pass: on
+ * webgpu every untaken row's gradient would sum into that one zero row by atomics, which took half
+ * of a WRN-pMoE training step on a GPU.
+ */
+export function placeRows(values: tf.Tensor2D, targets: tf.Tensor1D, rowCount: number): tf.Tensor2D {
+  checkMatrixInput('placeRows', 'values', values);
+  checkRowsInput('placeRows', targets);
+  const width = values.shape[1];
+  if (targets.size === 0) return tf.zeros([rowCount, width]);
+  const place = tf.customGrad((v, save) => {
+    // Kept for the backward pass (the caller's targets may be disposed by then).
+    (save as tf.GradSaveFunc)([targets]);
+    return {
+      value: tf.tidy(() => tf.scatterND(tf.reshape(targets, [targets.size, 1]), v as tf.Tensor, [rowCount, width])),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => gatherRows(dy as tf.Tensor2D, saved[0] as tf.Tensor1D),
+    };
+  });
+  return place(values) as tf.Tensor2D;
+}

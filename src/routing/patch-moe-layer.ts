@@ -6,21 +6,12 @@ import { initializerSettingSchema, makeInitializer, serializeInitializer, type I
 import { GATE_MODES } from '../ops/gate.js';
 import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import { gatesForExperts, patchScores, route, type Routing } from './route.js';
-import { gatherRows } from '../ops/gather-rows.js';
+import { gatherRows, placeRows } from '../ops/gather-rows.js';
 import { tfSeed } from '../util/random.js';
 import { expertChoice, expertChoiceAvailable } from '../ops/expert-choice.js';
-import { expertOutputs, plainExpertOutputs } from '../ops/expert-outputs.js';
+import { expertOutputs, expertTargets, plainExpertOutputs } from '../ops/expert-outputs.js';
 import { simdMatMul } from '../ops/rows-product.js';
-import {
-  concatRows,
-  expandRows,
-  expandRowsTensor,
-  expertRowsTensor,
-  patchRowsTensor,
-  placementRows,
-  placementRowsTensor,
-  routingRows,
-} from './routing-rows.js';
+import { concatRows, expandRows, expandRowsTensor, expertRowsTensor, patchRowsTensor, routingRows } from './routing-rows.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type LayerVariable = tfl.LayerVariable;
@@ -198,7 +189,7 @@ export class PatchMoE extends tfl.layers.Layer {
           placed = expertOutputs(rows, pixelRows, gateRows, kernels, biases);
         } else {
           const pixelRows = pixels === 1 ? patchRows! : expandRowsTensor(patchRows!, pixels);
-          placed = plainExpertOutputs(rows, expertRowsTensor(pixelRows), placementRowsTensor(pixelRows, batch * n * pixels), gateRows, kernels, biases);
+          placed = plainExpertOutputs(rows, expertRowsTensor(pixelRows), gateRows, kernels, biases);
         }
         // [batch * n * pixels, k * f] is [batch, n, ph, pw, k, f]: expert-major channels inside each pixel.
         const output = unpatchify(tf.reshape(placed, [batch, n, pixels * k * f]) as tf.Tensor3D, grid, k * f);
@@ -214,10 +205,8 @@ export class PatchMoE extends tfl.layers.Layer {
       });
       let outputs = tf.stack(perExpert) as tf.Tensor3D; // [k, batch * l, ph * pw * f]
       if (gate !== 'hard') outputs = tf.mul(outputs, gatesForExperts(routing.gates));
-      // Back to the patches' places: row r of `withZero` is gathered output r; the last row is zeros.
-      const withZero = tf.concat([tf.reshape(outputs, [k * batch * l, ph * pw * f]), tf.zeros([1, ph * pw * f])]) as tf.Tensor2D;
-      const placement = indices ? tf.tensor1d(placementRows(indices, batch, k, l, n), 'int32') : placementRowsTensor(patchRows!, batch * n);
-      const placed = gatherRows(withZero, placement); // [batch * n * k, ph * pw * f]
+      // Back to the patches' places, zeros where an expert took no patch: [batch * n * k, ph * pw * f].
+      const placed = placeRows(tf.reshape(outputs, [k * batch * l, ph * pw * f]) as tf.Tensor2D, expertTargets(expertRows), batch * n * k);
       // Expert-major channels inside each pixel of the patch.
       const channelsLast = tf.transpose(tf.reshape(placed, [batch, n, k, ph, pw, f]), [0, 1, 3, 4, 2, 5]);
       const output = unpatchify(tf.reshape(channelsLast, [batch, n, ph * pw * k * f]) as tf.Tensor3D, grid, k * f);

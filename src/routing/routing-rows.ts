@@ -35,19 +35,6 @@ export function routingRows(indices: Int32Array, batch: number, k: number, l: nu
   return expertRows;
 }
 
-/**
- * placement[(b * n + j) * k + s]: the row s * batch * l + b * l + t of the expert-major gathered
- * outputs whose patch j is indices[b, s, t], or k * batch * l (the zero row) when expert s did
- * not take patch j of image b.
- */
-export function placementRows(indices: Int32Array, batch: number, k: number, l: number, n: number): Int32Array {
-  const placement = new Int32Array(batch * n * k).fill(k * batch * l);
-  for (let b = 0; b < batch; b++) {
-    for (let s = 0; s < k; s++) for (let t = 0; t < l; t++) placement[(b * n + indices[(b * k + s) * l + t]) * k + s] = s * batch * l + b * l + t;
-  }
-  return placement;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The same as int32 tensor ops, on rows laid out [batch, k, L] (L = l, or l * pixels for pixel
 // rows). No int32 transpose: tfjs-backend-webgpu's does not compile, and pmoe's replacement reads
@@ -71,24 +58,4 @@ export function expandRowsTensor(rows: tf.Tensor3D, pixels: number): tf.Tensor3D
 export function expertRowsTensor(rows: tf.Tensor3D): tf.Tensor1D[] {
   const [batch, k, width] = rows.shape;
   return tf.tidy(() => Array.from({ length: k }, (_, s) => tf.reshape(tf.slice(rows, [0, s, 0], [batch, 1, width]), [batch * width]) as tf.Tensor1D));
-}
-
-/**
- * As placementRows, for rows [batch, k, L] of a [rowCount, ...] matrix: entry r * k + s is the row
- * s * batch * L + b * L + u of the expert-major outputs where rows[b, s, u] = r, or k * batch * L
- * (the zero row) where expert s took no row r. One scatter: an expert lists a row at most once.
- */
-export function placementRowsTensor(rows: tf.Tensor3D, rowCount: number): tf.Tensor1D {
-  const [batch, k, width] = rows.shape;
-  const zero = k * batch * width;
-  return tf.tidy(() => {
-    const targets = tf.add(tf.mul(rows, int(k)), tf.reshape(tf.range(0, k, 1, 'int32'), [1, k, 1]));
-    // Less the zero row, so the entries the scatter leaves at 0 come out as the zero row.
-    const sources = tf.add(
-      tf.add(tf.reshape(tf.range(0, zero, batch * width, 'int32'), [1, k, 1]), tf.reshape(tf.range(0, batch * width, width, 'int32'), [batch, 1, 1])),
-      tf.reshape(tf.range(-zero, width - zero, 1, 'int32'), [1, 1, width]),
-    );
-    const placed = tf.scatterND(tf.reshape(targets, [zero, 1]), tf.reshape(sources, [zero]), [rowCount * k]);
-    return tf.add(placed, int(zero)) as tf.Tensor1D;
-  });
 }

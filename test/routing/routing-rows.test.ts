@@ -3,15 +3,8 @@ import { describe, it } from 'node:test';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { GATE_MODES } from '../../src/ops/gate.js';
 import { PatchMoE, type RowLists } from '../../src/routing/patch-moe-layer.js';
-import {
-  expandRows,
-  expandRowsTensor,
-  expertRowsTensor,
-  patchRowsTensor,
-  placementRows,
-  placementRowsTensor,
-  routingRows,
-} from '../../src/routing/routing-rows.js';
+import { expandRows, expandRowsTensor, expertRowsTensor, patchRowsTensor, routingRows } from '../../src/routing/routing-rows.js';
+import { expertTargets } from '../../src/ops/expert-outputs.js';
 import { freshRng } from '../support/random.js';
 import type { Rng } from '../../src/util/random.js';
 
@@ -37,7 +30,23 @@ function valuesOf(tensors: tf.Tensor[]): number[][] {
 }
 
 describe('PatchMoE row lists: tensor ops and host loops', () => {
-  it('build the same routing, pixel and placement rows on fresh random indices', async () => {
+  /** Where each expert-major output row goes, from its definition: expert s's row r -> r * k + s; all distinct, in range. */
+  function checkTargets(expertRows: number[][], rowCount: number, what: string) {
+    const k = expertRows.length;
+    const targets = valuesOf([expertTargets(expertRows.map((r) => tf.tensor1d(r, 'int32')))])[0];
+    assert.deepEqual(
+      targets,
+      expertRows.flatMap((rows, s) => rows.map((r) => r * k + s)),
+      what,
+    );
+    assert.equal(new Set(targets).size, targets.length, `${what}: distinct`);
+    assert.ok(
+      targets.every((t) => t >= 0 && t < rowCount * k),
+      `${what}: in range`,
+    );
+  }
+
+  it('build the same routing, pixel and target rows on fresh random indices', async () => {
     await initEngine('cpu');
     const rng = freshRng('routing-rows');
     for (let trial = 0; trial < 20; trial++) {
@@ -53,7 +62,11 @@ describe('PatchMoE row lists: tensor ops and host loops', () => {
         loops.map((r) => Array.from(r)),
         `routing rows, ${shape}`,
       );
-      assert.deepEqual(valuesOf([placementRowsTensor(rows, batch * n)])[0], Array.from(placementRows(indices, batch, k, l, n)), `placement, ${shape}`);
+      checkTargets(
+        loops.map((r) => Array.from(r)),
+        batch * n,
+        `targets, ${shape}`,
+      );
       const pixelRows = expandRowsTensor(rows, pixels);
       const pixelLoops = loops.map((r) => expandRows(r, pixels));
       assert.deepEqual(
@@ -61,11 +74,11 @@ describe('PatchMoE row lists: tensor ops and host loops', () => {
         pixelLoops.map((r) => Array.from(r)),
         `pixel rows, ${shape}, ${pixels} pixels`,
       );
-      // The pixel placement as the plain expert-outputs formulation makes it from the concatenated rows.
-      const all = pixelLoops.flatMap((r) => Array.from(r));
-      const placement = new Array<number>(batch * n * pixels * k).fill(all.length);
-      all.forEach((r, i) => (placement[r * k + Math.floor(i / (all.length / k))] = i));
-      assert.deepEqual(valuesOf([placementRowsTensor(pixelRows, batch * n * pixels)])[0], placement, `pixel placement, ${shape}, ${pixels} pixels`);
+      checkTargets(
+        pixelLoops.map((r) => Array.from(r)),
+        batch * n * pixels,
+        `pixel targets, ${shape}, ${pixels} pixels`,
+      );
       tf.dispose([rows, pixelRows]);
     }
   });

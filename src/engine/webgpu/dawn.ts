@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { mayHaveGpu } from './gpu-device.js';
 import { fixIntTranspose } from './int-transpose.js';
+import { useProductFilterGradient } from './conv-filter-gradient.js';
 import { patchSyncReads, reportDeviceErrors } from './sync-read.js';
 import { SOFTWARE_HINT, softwareRequested, useSoftwareVulkan } from './software-vulkan.js';
 
@@ -20,7 +21,8 @@ export interface AdapterSummary {
 export class WebgpuUnavailable extends Error {}
 
 const INSTALL_HINT = 'npm install webgpu@0.6.2 @tensorflow/tfjs-backend-webgpu@4.22.0';
-const DRIVER_HINT = "install the GPU's Vulkan driver (NVIDIA: the proprietary driver; in containers NVIDIA_DRIVER_CAPABILITIES=graphics,compute,utility)";
+const DRIVER_HINT =
+  "install the GPU's Vulkan driver (NVIDIA: the proprietary driver, and libglvnd0, which its libGLX_nvidia.so.0 loads; in containers NVIDIA_DRIVER_CAPABILITIES=graphics,compute,utility)";
 
 interface Dawn {
   create(options: string[]): GPU;
@@ -125,6 +127,7 @@ export async function startWebgpu(requireHardware = false): Promise<AdapterSumma
   });
   reportDeviceErrors(device);
   fixIntTranspose();
+  useProductFilterGradient();
   setNavigatorGpu(gpu);
   started = { gpu, device, adapter: summary };
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
