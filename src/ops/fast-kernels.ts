@@ -8,6 +8,7 @@ import { registerExpertChoice } from './expert-choice.js';
 import { registerBatchNormGradient } from './batchnorm-gradient.js';
 import { registerBatchNormTraining } from './batch-norm-training.js';
 import { registerReluGradient } from './relu-gradient.js';
+import { registerReductionGradients } from './reduction-gradients.js';
 import { checkTfjsVersions, coreTfjsVersions } from './tfjs-versions.js';
 
 /**
@@ -68,6 +69,7 @@ export async function useFastKernels(): Promise<FastKernels> {
   registerBatchNormGradient();
   registerBatchNormTraining();
   registerReluGradient();
+  registerReductionGradients();
   const after = snapshot();
   const added: string[] = [];
   const replaced: string[] = [];

@@ -20,7 +20,7 @@ describe('installing pmoe kernels (ops/fast-kernels.ts)', () => {
     for (let round = 0; round < 2; round++) {
       const handle = await core.useFastKernels();
       assert.equal(await core.useFastKernels(), handle, 'idempotent while installed');
-      for (const key of ['wasm/Conv2D', 'wasm/BatchMatMul', 'wasm/GatherV2', 'gradient/Relu', 'gradient/FusedBatchNorm'])
+      for (const key of ['wasm/Conv2D', 'wasm/BatchMatMul', 'wasm/GatherV2', 'gradient/Relu', 'gradient/FusedBatchNorm', 'gradient/Mean', 'gradient/Sum'])
         assert.ok(handle.replaced.includes(key), `${key} replaced`);
       for (const key of ['wasm/Conv2DBackpropFilter', 'cpu/PmoeExpertChoice', 'wasm/PmoeExpertOutputs', 'gradient/TopK'])
         assert.ok(handle.added.includes(key), `${key} added`);
