@@ -8,12 +8,7 @@ import { releaseWebgpu } from '../src/engine/webgpu/dawn.js';
 import { formatReport } from './report.js';
 import { CASE_IDS, FULL_DEFAULTS, runBench, SMOKE_DEFAULTS, type CaseId } from './run.js';
 import { DEFAULT_PYTHON, DEFAULT_TORCH_THREADS } from './torch-peer.js';
-
-function positiveInteger(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('must be an integer of at least 1');
-  return parsed;
-}
+import { positiveInteger } from './cli-args.js';
 
 function caseList(value: string): CaseId[] {
   const ids = value.split(',').map((id) => id.trim());

@@ -3,7 +3,8 @@
 #   1. `pmoe backends --json` (which adapter Dawn found),
 #   2. the bench on webgpu beside PyTorch (on CUDA where the peer's torch sees a GPU) and on wasm
 #      beside PyTorch on the CPU,
-#   3. one short WRN-pMoE fig14 run at widening factor 10 (the paper's size) on WebGPU.
+#   3. one short WRN-pMoE fig14 run at widening factor 10 (the paper's size) on WebGPU,
+#   4. where one WRN-pMoE training step's time goes there (bench/step-profile.ts, with a CPU profile).
 # Writes JSON into the folder given (default gpu-results/). fig14 needs CIFAR-10's binary folder:
 #   CIFAR_DIR=/data/cifar-10-batches-bin bench/gpu.sh
 # without it the same model runs on MNIST quadrants (wrn-mnist, shipped with pmoe).
@@ -25,10 +26,10 @@ fi
 
 if [ "${GPU_SH_TINY:-}" = 1 ]; then
   bench_args=(--smoke --cases a,e)
-  widening=1 sizes='[200]' test_size=200
+  widening=1 sizes='[200]' test_size=200 step_batch=8
 else
   bench_args=()
-  widening=10 sizes='[5000]' test_size=2000
+  widening=10 sizes='[5000]' test_size=2000 step_batch=128
 fi
 read -r -a extra_args <<< "${GPU_SH_BENCH_ARGS:-}"
 bench_args+=("${extra_args[@]}")
@@ -55,4 +56,9 @@ node bin/pmoe.js reproduce "$experiment" --backend webgpu --jobs 1 --json \
   "${data[@]}" --set "wideningFactor=$widening" --set seeds=1 --set epochs=1 --set batchSize=128 \
   --set "sizes=$sizes" --set "testSize=$test_size" --set 'models=["wrn-pmoe"]' \
   --out "$out/$experiment-w$widening.jsonl" > "$out/$experiment-w$widening-summary.json"
-log "$experiment took $(( $(date +%s) - start )) s; results in $out/"
+log "$experiment took $(( $(date +%s) - start )) s"
+
+log "one WRN-pMoE step, w = $widening, batch $step_batch: issue, wait, kernels, CPU profile"
+node dist/bench/step-profile.js --backend webgpu --widening "$widening" --batch "$step_batch" \
+  --cpu-profile "$out/step.cpuprofile" > "$out/step-profile.json"
+log "results in $out/"

@@ -97,10 +97,9 @@ export function filterGradientByProducts(args: KernelArgs, im2colFloats = IM2COL
       const part = run('BatchMatMul', { a: im2col, b: dyRows }, { transposeA: true, transposeB: false });
       sum = sum ? run('Add', { a: sum, b: part }) : part;
       // This chunk's blocks go now; only the running sum (and the padded input) stay.
-      const keep = new Set([sum, padded]);
-      const done = temps.filter((t) => !keep.has(t));
-      disposeAll(done);
-      temps.splice(0, temps.length, ...temps.filter((t) => keep.has(t)));
+      const kept = temps.filter((t) => t === sum || t === padded);
+      disposeAll(temps.filter((t) => !kept.includes(t)));
+      temps.splice(0, temps.length, ...kept);
     }
     const result = run('Reshape', { x: sum! }, { shape: [kh, kw, ci, co] });
     temps.pop(); // the result is the caller's
