@@ -238,6 +238,10 @@ async function adjacentRatio(a: Workload, b: Workload, options: BenchOptions): P
 }
 
 /** Debian's PyTorch: products through a plain-loop BLAS, convolutions through oneDNN. */
+/** The peak is measured on the CPU: a GPU side's fraction of it says nothing about the GPU. */
+export const GPU_PEAK_NOTE =
+  "'of peak' is this machine's CPU SIMD peak: for work on a GPU (pmoe on webgpu, PyTorch on CUDA) it only compares with CPU runs, not with the GPU's own ceiling.";
+
 function weakPeerNote(ceiling: SideResult | null): string {
   const rate = ceiling ? ` (${ceiling.gflops.toFixed(1)} GFLOP/s on the ceiling product in this run)` : '';
   return (
@@ -318,6 +322,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
     if (wanted.has('f')) cases.f = await run(() => wrnEpochCase(options.smoke));
     const notes = torchInfo.available && torchInfo.blas === 'generic' ? [weakPeerNote(ceiling.torch)] : [];
+    if (tf.getBackend() !== 'wasm' || (torchInfo.available && torchInfo.device !== 'cpu')) notes.push(GPU_PEAK_NOTE);
     return {
       machine: { ...machine, otherCores: meter.otherCores((await peerCpu()) - peerCpu0) },
       settings: { steps: options.steps, rounds: options.rounds, warmup: options.warmup, smoke: options.smoke, path: options.path ?? defaultStepPath() },

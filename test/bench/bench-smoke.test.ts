@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runBench, SMOKE_DEFAULTS, CASE_IDS, type BenchResult, type SideResult } from '../../bench/run.js';
+import { runBench, SMOKE_DEFAULTS, CASE_IDS, GPU_PEAK_NOTE, type BenchResult, type SideResult } from '../../bench/run.js';
 import { DEFAULT_PYTHON } from '../../bench/torch-peer.js';
 
 /** Timing figures are only checked to be numbers: no test asserts a time. */
@@ -39,6 +39,7 @@ describe('bench smoke mode', () => {
       );
     }
     assertChecksPass(result);
+    assert.ok(!result.notes.includes(GPU_PEAK_NOTE), 'on wasm beside a CPU peer the peak fractions need no GPU note');
     if (!result.torch.available) {
       t.diagnostic(`PyTorch is not available, so only pmoe's path was checked: ${result.torch.note}`);
       assert.match(result.torch.note, /apt-get install python3-torch/);
