@@ -86,7 +86,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--sizes <list>', 'training-set sizes N, comma-separated', parseWith(z.array(integer(1)).min(1), parseIntegerList), DEMO_DEFAULTS.sizes)
     .option('--epochs <n>', 'epochs per run', parseWith(integer(1)), DEMO_DEFAULTS.epochs)
     .option('--seed <n>', 'seed of data and models', parseWith(integer(0)), DEMO_DEFAULTS.seed)
-    .option('--jobs <n>', 'parallel workers (default: one per core)', jobsArgument)
+    .option('--jobs <n>', 'parallel workers (default: one per core; one on a GPU)', jobsArgument)
     .addOption(backendOption())
     .option('--json', 'print one JSON object instead of the table')
     .action(async (options: { sizes: number[]; epochs: number; seed: number; jobs?: number; backend: BackendName; json?: boolean }) => {
@@ -262,7 +262,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .argument('<name>', 'experiment name')
     .option('--quick', 'a reduced version that finishes in minutes')
-    .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
+    .option('--jobs <n>', 'parallel worker processes (default: one per core; one on a GPU)', jobsArgument)
     .option('--shard <i/N|auto>', 'run only shard i of N (split a sweep across machines); auto: from a Slurm array or Kubernetes Indexed Job')
     .option('--shard-count <n>', "--shard auto: the number of shards (default PMOE_SHARD_COUNT, else the Slurm array's size)", shardCountArgument)
     .option('--out <file>', 'results file (default results/<name>[-quick].jsonl; a shard: results/<name>[-quick].shard-<i>-of-<N>.jsonl)')
@@ -292,7 +292,7 @@ export async function main(argv: string[]): Promise<void> {
       'the sample-complexity law: bisect over N for the smallest training set at which the CNN, separate and joint pMoE reach the target accuracy, over a grid of n and l; resumable (results/scaling.jsonl), then writes the report (scaling.md, .svg, .json)',
     )
     .option('--quick', 'a reduced grid that finishes in minutes')
-    .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
+    .option('--jobs <n>', 'parallel worker processes (default: one per core; one on a GPU)', jobsArgument)
     .option(
       '--shard <i/N|auto>',
       "run only shard i of N of the grid's cells (split the bisections across machines); auto: from a Slurm array or Kubernetes Indexed Job",
@@ -336,7 +336,7 @@ export async function main(argv: string[]): Promise<void> {
       'the sample-complexity law in several regimes of the data model (delta_r, noise, confusers, step budget): one resumable bisection sweep per regime (results/scaling-regimes-<regime>.jsonl), then the report of the fitted exponents',
     )
     .option('--quick', 'a reduced grid that finishes in minutes')
-    .option('--jobs <n>', 'parallel worker processes (default: one per core)', jobsArgument)
+    .option('--jobs <n>', 'parallel worker processes (default: one per core; one on a GPU)', jobsArgument)
     .option('--results-dir <dir>', 'folder of the results files', 'results')
     .option('--report-dir <dir>', 'folder of the report', 'report')
     .option('--report-only', 'write the report from the results files without running anything')

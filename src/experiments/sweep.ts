@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import type { BackendName } from '../engine/backend.js';
+import { mayHaveGpu } from '../engine/webgpu/gpu-device.js';
 import type { RunRecord, RunSpec } from '../training/run.js';
 import { memoryLimit } from '../util/memory-estimate.js';
 import { causeOfExit, retries, type FailedAttempt, type FailureCause, type RetryPolicy } from './failure.js';
@@ -27,7 +28,7 @@ export interface SweepOptions {
   readonly resultsPath?: string;
   /** The caller holds `resultsPath`'s lock already (lockResults), across several sweeps into it. */
   readonly resultsLocked?: boolean;
-  /** Worker processes; default one per core. */
+  /** Worker processes; default defaultJobs(backend): one per core, one on a GPU. */
   readonly jobs?: number;
   readonly shard?: Shard;
   readonly backend?: BackendName;
@@ -49,6 +50,15 @@ export interface SweepResult {
 function failedAttemptsOf(line: ResultLine): readonly FailedAttempt[] {
   if (line.failedAttempts) return line.failedAttempts;
   return line.status === 'failed' ? [{ cause: line.cause ?? 'error', error: line.error }] : [];
+}
+
+/**
+ * Worker processes when none are asked for: one per core, but one where the runs go to a GPU
+ * (`webgpu`, or `auto` on a machine with a GPU device node, where auto picks it), since every
+ * worker would share the one device and hold its own copy of the model there.
+ */
+export function defaultJobs(backend: BackendName = 'auto'): number {
+  return backend === 'webgpu' || (backend === 'auto' && mayHaveGpu()) ? 1 : availableParallelism();
 }
 
 /**
@@ -91,7 +101,7 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
     let ranNow = 0;
     let retried = 0;
     const started = performance.now();
-    const jobs = Math.max(1, Math.min(options.jobs ?? availableParallelism(), todo.length));
+    const jobs = Math.max(1, Math.min(options.jobs ?? defaultJobs(options.backend), todo.length));
     const report = (label: string) => {
       const elapsed = (performance.now() - started) / 1000;
       options.onProgress?.({ done, total, label, etaSeconds: ranNow === 0 ? NaN : (elapsed / ranNow) * (total - done) });

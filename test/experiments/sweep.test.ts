@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readResults } from '../../src/experiments/results-file.js';
 import { inShard, parseShard, runKey } from '../../src/experiments/shard.js';
-import { runSweep } from '../../src/experiments/sweep.js';
+import { defaultJobs, runSweep } from '../../src/experiments/sweep.js';
+import { mayHaveGpu } from '../../src/engine/webgpu/gpu-device.js';
 import { smallSweep } from '../support/sweep-driver.js';
 
 const driver = fileURLToPath(new URL('../support/sweep-driver.js', import.meta.url));
@@ -86,5 +87,14 @@ describe('sweep runner', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('default worker count', () => {
+  it('is one per core on the CPU backends, one on webgpu, and one with auto only where a GPU device may be', () => {
+    for (const backend of ['wasm', 'cpu', 'tensorflow'] as const) assert.equal(defaultJobs(backend), availableParallelism(), backend);
+    assert.equal(defaultJobs('webgpu'), 1);
+    assert.equal(defaultJobs('auto'), mayHaveGpu() ? 1 : availableParallelism());
+    assert.equal(defaultJobs(), defaultJobs('auto'));
   });
 });
