@@ -43,24 +43,33 @@ async function tensorflowStatus(): Promise<BackendStatus | undefined> {
   return tfjsBackend('tensorflow' as 'cpu').then((status) => ({ ...status, name: 'tensorflow' }));
 }
 
-/** Every backend pmoe knows, whether it starts here, and what `--backend auto` would pick. */
-export async function listBackends(): Promise<{ backends: BackendStatus[]; auto: string }> {
+/**
+ * Every backend pmoe knows, whether it starts here, and what `--backend auto` would pick: `auto` for
+ * the image models (WRN, WRN-pMoE), `autoTwoLayer` for the two-layer models, which auto keeps off
+ * the GPU (EngineOptions.gpu).
+ */
+export async function listBackends(): Promise<{ backends: BackendStatus[]; auto: string; autoTwoLayer: string }> {
   await useFastKernels(); // loads the wasm backend, as every other command does through initEngine
   const backends = [await tfjsBackend('wasm'), await tfjsBackend('cpu'), await webgpuStatus()];
   const tensorflow = await tensorflowStatus();
   if (tensorflow) backends.push(tensorflow);
   const usable = (name: string) => backends.find((b) => b.name === name)?.usable === true;
   const gpu = backends.find((b) => b.name === 'webgpu');
-  const auto = gpu?.usable && !gpu.adapter?.software ? 'webgpu' : usable('tensorflow') ? 'tensorflow' : usable('wasm') ? 'wasm' : 'cpu';
-  return { backends, auto };
+  const autoTwoLayer = usable('tensorflow') ? 'tensorflow' : usable('wasm') ? 'wasm' : 'cpu';
+  const auto = gpu?.usable && !gpu.adapter?.software ? 'webgpu' : autoTwoLayer;
+  return { backends, auto, autoTwoLayer };
 }
 
-export function formatBackends(listing: { backends: BackendStatus[]; auto: string }): string {
+export function formatBackends(listing: { backends: BackendStatus[]; auto: string; autoTwoLayer: string }): string {
   const lines = listing.backends.map((b) => {
     const adapter = b.adapter
       ? ` (${[b.adapter.vendor, b.adapter.architecture, b.adapter.description].filter(Boolean).join(', ')}${b.adapter.software ? '; software adapter' : ''})`
       : '';
     return `${b.name.padEnd(10)} ${b.usable ? 'usable' : 'not usable'}${adapter}${b.reason ? `: ${b.reason}` : ''}`;
   });
-  return [...lines, `auto picks ${listing.auto}`].join('\n');
+  const auto =
+    listing.auto === listing.autoTwoLayer
+      ? `auto picks ${listing.auto}`
+      : `auto picks ${listing.auto} for WRN and WRN-pMoE, ${listing.autoTwoLayer} for the two-layer models`;
+  return [...lines, auto].join('\n');
 }

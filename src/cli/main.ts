@@ -90,7 +90,8 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print one JSON object instead of the table')
     .action(async (options: { sizes: number[]; epochs: number; seed: number; jobs?: number; backend: BackendName; json?: boolean }) => {
-      const backend = await initEngine(options.backend, { relaxedSimd: true });
+      // Two-layer models: auto stays off the GPU (EngineOptions.gpu), as the demo's sweep workers do.
+      const backend = await initEngine(options.backend, { relaxedSimd: true, gpu: false });
       const progress = startProgress(options.sizes.length * 3, 'demo', options.json === true && !process.stderr.isTTY);
       const result = await runDemo({ ...options, backend: options.backend }, (done, label) => progress.update(done, label));
       progress.stop();
@@ -224,7 +225,8 @@ export async function main(argv: string[]): Promise<void> {
           ...(o.saveModel ? [savedTo ? `model saved to ${savedTo}` : 'no model saved'] : []),
         ].join(', '),
       );
-      await initEngine(o.backend as BackendName, { relaxedSimd: true });
+      // train runs the two-layer models: auto stays off the GPU (EngineOptions.gpu).
+      await initEngine(o.backend as BackendName, { relaxedSimd: true, gpu: false });
       const progressHooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
           if (phase !== currentPhase) {

@@ -17,7 +17,7 @@ export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'];
 
 let initialised: Promise<string> | undefined;
-let requested: BackendName | undefined;
+let requested: string | undefined;
 
 async function tryTfjsNode(): Promise<boolean> {
   try {
@@ -38,11 +38,11 @@ async function activate(name: string): Promise<boolean> {
   }
 }
 
-async function init(backend: BackendName): Promise<string> {
+async function init(backend: BackendName, gpu: boolean): Promise<string> {
   tf.env().set('PROD', true); // silences the cpu backend's tfjs-node advertisement
   await useFastKernels();
   // auto: a GPU adapter (never a software one) first; Dawn is not even loaded without a GPU device.
-  if (backend === 'webgpu' || (backend === 'auto' && mayHaveGpu())) {
+  if (backend === 'webgpu' || (backend === 'auto' && gpu && mayHaveGpu())) {
     const { activateWebgpu } = await import('./webgpu/dawn.js');
     if (await activateWebgpu(backend === 'auto')) return tf.getBackend();
   }
@@ -67,6 +67,13 @@ async function init(backend: BackendName): Promise<string> {
 export interface EngineOptions {
   /** Set V8's relaxed-SIMD flag where the runtime needs it (enableRelaxedSimd); default false. */
   readonly relaxedSimd?: boolean;
+  /**
+   * Whether `auto` may pick a GPU (webgpu); default true. The pmoe command says false for the
+   * two-layer models: their steps are a few hundred small kernels, slower on a GPU through tfjs
+   * than their fused WebAssembly steps (bench case a on an H200: 5.5 ms a step on webgpu; 0.9 ms
+   * on wasm on two CPU cores).
+   */
+  readonly gpu?: boolean;
 }
 
 /**
@@ -80,10 +87,12 @@ export async function initEngine(backend: BackendName = 'auto', options: EngineO
   if (!BACKEND_NAMES.includes(backend)) {
     throw new Error(`backend must be one of ${BACKEND_NAMES.join(', ')}; got '${String(backend)}'`);
   }
-  if (initialised && requested === backend) return initialised;
+  const gpu = options.gpu ?? true;
+  const request = `${backend}${gpu ? '' : ', no gpu'}`;
+  if (initialised && requested === request) return initialised;
   if (initialised) await initialised.catch(() => undefined);
-  requested = backend;
-  initialised = init(backend);
+  requested = request;
+  initialised = init(backend, gpu);
   return initialised;
 }
 

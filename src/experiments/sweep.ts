@@ -12,6 +12,7 @@ import { appendResult, readResults, repairResults, type ResultLine } from './res
 import { lockResults, resolveResultsPath } from './results-lock.js';
 import { inShard, runKey, type Shard } from './shard.js';
 import type { WorkerReply } from './sweep-worker.js';
+import { AUTO_GPU_VARIABLE } from './sweep-worker-env.js';
 
 export interface SweepProgress {
   readonly done: number;
@@ -52,21 +53,20 @@ function failedAttemptsOf(line: ResultLine): readonly FailedAttempt[] {
   return line.status === 'failed' ? [{ cause: line.cause ?? 'error', error: line.error }] : [];
 }
 
-/**
- * Worker processes when none are asked for: one per core, but one where the runs go to a GPU
- * (`webgpu`, or `auto` on a machine with a GPU device node, where auto picks it), since every
- * worker would share the one device and hold its own copy of the model there.
- */
-export function defaultJobs(backend: BackendName = 'auto'): number {
-  return backend === 'webgpu' || (backend === 'auto' && mayHaveGpu()) ? 1 : availableParallelism();
+/** Whether a sweep's runs would go to a GPU under `auto`: the image models (WRN, WRN-pMoE) do; see EngineOptions.gpu. */
+export function runsWantGpu(specs: readonly RunSpec[]): boolean {
+  return specs.some((spec) => 'kind' in spec && spec.kind === 'image');
 }
 
 /**
- * Runs the independent runs of a sweep in worker processes (the wasm backend is single-threaded,
- * so processes are how a sweep uses every core). Each finished run is appended to the results
- * file at once; runs already there are skipped, so a killed sweep resumes where it stopped.
- * Runs that failed there are run again as `retry` says; the new line keeps every attempt's cause.
+ * Worker processes when none are asked for: one per core, but one where the runs go to a GPU
+ * (`webgpu`, or `auto` for image models on a machine with a GPU device node, where auto picks
+ * it), since every worker would share the one device and hold its own copy of the model there.
  */
+export function defaultJobs(backend: BackendName = 'auto', gpuRuns = true): number {
+  return backend === 'webgpu' || (backend === 'auto' && gpuRuns && mayHaveGpu()) ? 1 : availableParallelism();
+}
+
 export async function runSweep(specs: readonly RunSpec[], options: SweepOptions): Promise<SweepResult> {
   const unique = new Map(specs.map((spec) => [runKey(spec), spec]));
   const keyed = [...unique].map(([key, spec]) => ({ key, spec }));
@@ -101,7 +101,8 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
     let ranNow = 0;
     let retried = 0;
     const started = performance.now();
-    const jobs = Math.max(1, Math.min(options.jobs ?? defaultJobs(options.backend), todo.length));
+    const gpuRuns = runsWantGpu(todo.map(({ spec }) => spec));
+    const jobs = Math.max(1, Math.min(options.jobs ?? defaultJobs(options.backend, gpuRuns), todo.length));
     const report = (label: string) => {
       const elapsed = (performance.now() - started) / 1000;
       options.onProgress?.({ done, total, label, etaSeconds: ranNow === 0 ? NaN : (elapsed / ranNow) * (total - done) });
@@ -114,7 +115,7 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
       try {
         while (next < todo.length) {
           const { key, spec } = todo[next++];
-          worker ??= startWorker(options.backend, Math.max(1, Math.floor(availableParallelism() / jobs)));
+          worker ??= startWorker(options.backend, Math.max(1, Math.floor(availableParallelism() / jobs)), gpuRuns);
           const reply = await ask(worker, key, spec);
           const earlier = finished.get(key);
           const before = earlier ? failedAttemptsOf(earlier) : [];
@@ -157,10 +158,18 @@ interface Worker {
   stderrTail: string;
 }
 
-/** A worker process; `threads`: the cores it may use for one run's products (kernels/gemm-threads.ts). */
-function startWorker(backend: BackendName | undefined, threads: number): Worker {
+/**
+ * A worker process; `threads`: the cores it may use for one run's products (kernels/gemm-threads.ts);
+ * `gpu`: whether `auto` may pick a GPU there.
+ */
+function startWorker(backend: BackendName | undefined, threads: number, gpu: boolean): Worker {
   const child = fork(new URL('./sweep-worker.js', import.meta.url), [], {
-    env: { ...process.env, PMOE_BACKEND: backend ?? 'auto', PMOE_THREADS: process.env.PMOE_THREADS ?? String(threads) },
+    env: {
+      ...process.env,
+      PMOE_BACKEND: backend ?? 'auto',
+      PMOE_THREADS: process.env.PMOE_THREADS ?? String(threads),
+      [AUTO_GPU_VARIABLE]: gpu ? '1' : '0',
+    },
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
   const worker: Worker = { process: child, stderrTail: '' };

@@ -7,6 +7,7 @@ import { BIN } from '../support/pmoe-cli.js';
 interface Listing {
   backends: { name: string; usable: boolean; reason?: string; adapter?: { software: boolean } }[];
   auto: string;
+  autoTwoLayer: string;
 }
 
 function backends(env: Record<string, string | undefined>): Listing {
@@ -27,6 +28,8 @@ describe('pmoe backends --json', () => {
     // auto takes a GPU only when one with a hardware adapter starts.
     const gpu = byName(listing, 'webgpu');
     assert.equal(listing.auto, gpu?.usable && !gpu.adapter?.software ? 'webgpu' : 'wasm');
+    // The two-layer models stay off the GPU under auto.
+    assert.equal(listing.autoTwoLayer, 'wasm');
   });
 
   it('with PMOE_WEBGPU_SOFTWARE=1, webgpu runs on a software adapter, which auto never picks', (t) => {

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readResults } from '../../src/experiments/results-file.js';
 import { inShard, parseShard, runKey } from '../../src/experiments/shard.js';
-import { defaultJobs, runSweep } from '../../src/experiments/sweep.js';
+import { defaultJobs, runSweep, runsWantGpu } from '../../src/experiments/sweep.js';
 import { mayHaveGpu } from '../../src/engine/webgpu/gpu-device.js';
 import { smallSweep } from '../support/sweep-driver.js';
 
@@ -96,5 +96,16 @@ describe('default worker count', () => {
     assert.equal(defaultJobs('webgpu'), 1);
     assert.equal(defaultJobs('auto'), mayHaveGpu() ? 1 : availableParallelism());
     assert.equal(defaultJobs(), defaultJobs('auto'));
+    // Two-layer runs stay off the GPU under auto, so they get a worker per core.
+    assert.equal(defaultJobs('auto', false), availableParallelism());
+    assert.equal(defaultJobs('webgpu', false), 1);
+  });
+
+  it('counts a sweep as GPU work when it holds an image run (WRN, WRN-pMoE), not for two-layer runs', () => {
+    const twoLayer = { data: { source: 'synthetic' as const, trainSize: 10 } };
+    const image = { kind: 'image' as const, data: { source: 'mnist-quadrants' as const, trainSize: 10 }, model: { architecture: 'wrn' as const } };
+    assert.equal(runsWantGpu([twoLayer, twoLayer]), false);
+    assert.equal(runsWantGpu([twoLayer, image as never]), true);
+    assert.equal(runsWantGpu([]), false);
   });
 });

@@ -152,7 +152,7 @@ export async function routingSection(
   { file, path }: ReadModelFile<PmoeModelFile>,
   options: { readonly imagesPerClass?: number } = {},
 ): Promise<RoutingSection> {
-  await initEngine('auto');
+  await initEngine('auto', { gpu: false }); // a two-layer model
   const model = deserializeTwoLayerPmoe(file, path);
   try {
     const spec = file.data as Record<string, unknown>;
