@@ -67,6 +67,12 @@ export function defaultJobs(backend: BackendName = 'auto', gpuRuns = true): numb
   return backend === 'webgpu' || (backend === 'auto' && gpuRuns && mayHaveGpu()) ? 1 : availableParallelism();
 }
 
+/**
+ * Runs the independent runs of a sweep in worker processes (the wasm backend is single-threaded,
+ * so processes are how a sweep uses every core). Each finished run is appended to the results
+ * file at once; runs already there are skipped, so a killed sweep resumes where it stopped.
+ * Runs that failed there are run again as `retry` says; the new line keeps every attempt's cause.
+ */
 export async function runSweep(specs: readonly RunSpec[], options: SweepOptions): Promise<SweepResult> {
   const unique = new Map(specs.map((spec) => [runKey(spec), spec]));
   const keyed = [...unique].map(([key, spec]) => ({ key, spec }));
