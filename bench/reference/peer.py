@@ -50,6 +50,8 @@ def use_device(name):
     if DEVICE.type != 'cpu':
         if not torch.cuda.is_available():
             raise ValueError(f'device {name} asked for, but torch {torch.__version__} sees no CUDA device')
+        if not hasattr(torch, 'set_default_device'):
+            raise ValueError(f'device {name} needs torch >= 2.0 (torch.set_default_device); this is torch {torch.__version__}')
         torch.set_default_device(DEVICE)
         # float32 as pmoe computes it: cuDNN's convolutions would otherwise run in TF32 (10-bit mantissa)
         torch.backends.cudnn.allow_tf32 = False
