@@ -59,6 +59,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { createRng, type Rng } from '../util/random.js';
+import { lazyGradientConv2d } from './conv-layer.js';
 import { trainingBatchNormalization } from './batch-norm-layer.js';
 import { GATE_MODES } from '../ops/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
@@ -184,18 +185,17 @@ class Builder {
     return this.rng.seed();
   }
 
+  /** A convolution whose input gradient runs only when needed (not for the stem on the images). */
   conv(x: Sym, filters: number, kernelSize: number, strides: number, name: string): Sym {
-    return tfl.layers
-      .conv2d({
-        filters,
-        kernelSize,
-        strides,
-        padding: kernelSize === 1 ? 'valid' : 'same',
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: this.seed() }),
-        biasInitializer: 'zeros',
-        name,
-      })
-      .apply(x) as Sym;
+    return lazyGradientConv2d({
+      filters,
+      kernelSize,
+      strides,
+      padding: kernelSize === 1 ? 'valid' : 'same',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: this.seed() }),
+      biasInitializer: 'zeros',
+      name,
+    }).apply(x) as Sym;
   }
 
   bnRelu(x: Sym, name: string): Sym {

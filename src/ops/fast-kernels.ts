@@ -9,6 +9,7 @@ import { registerBatchNormGradient } from './batchnorm-gradient.js';
 import { registerBatchNormTraining } from './batch-norm-training.js';
 import { registerReluGradient } from './relu-gradient.js';
 import { registerReductionGradients } from './reduction-gradients.js';
+import { registerFusedConvGradient } from './fused-conv-gradient.js';
 import { checkTfjsVersions, coreTfjsVersions } from './tfjs-versions.js';
 
 /**
@@ -70,6 +71,7 @@ export async function useFastKernels(): Promise<FastKernels> {
   registerBatchNormTraining();
   registerReluGradient();
   registerReductionGradients();
+  registerFusedConvGradient();
   const after = snapshot();
   const added: string[] = [];
   const replaced: string[] = [];
