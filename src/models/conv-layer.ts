@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { Conv2D } from '@tensorflow/tfjs-layers/dist/layers/convolutional.js';
-import type { ConvLayerArgs } from '@tensorflow/tfjs-layers/dist/layers/convolutional.js';
+import type { Conv2D, ConvLayerArgs } from '@tensorflow/tfjs-layers/dist/layers/convolutional.js';
 import { fusedConvGradientInstalled } from '../ops/fused-conv-gradient.js';
 
 /** tfjs-layers exports the layer's factory, not its class. */
