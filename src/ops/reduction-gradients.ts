@@ -9,39 +9,33 @@ import * as tf from '@tensorflow/tfjs-core';
  * would skip the product, but wasm's Tile took 8.8 ms for a [32, 8, 8, 64] pooling gradient
  * (the product with filled ones 1.7 ms). Values are the same to the bit (dy * 1 = dy).
  */
-function broadcastBack(dy: tf.Tensor, x: tf.Tensor, axis: number | number[]): { grad: tf.Tensor; reduced: number } {
-  const axes = tf.util.parseAxisParam(axis, x.shape);
-  const expanded = x.shape.map((size, i) => (axes.includes(i) ? 1 : size));
-  const reduced = axes.reduce((product, a) => product * x.shape[a], 1);
-  return { grad: tf.mul(tf.reshape(dy, expanded), tf.fill(x.shape, 1)), reduced };
+/** Sum's or Mean's gradient config: dy back over the reduced axes, divided by their size for Mean. */
+function reductionGradient(kernelName: 'Sum' | 'Mean'): tf.GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const axes = tf.util.parseAxisParam((attrs as unknown as tf.SumAttrs).axis, x.shape);
+      const expanded = x.shape.map((size, i) => (axes.includes(i) ? 1 : size));
+      return {
+        x: () => {
+          const grad = tf.mul(tf.reshape(dy as tf.Tensor, expanded), tf.fill(x.shape, 1));
+          return kernelName === 'Mean'
+            ? tf.div(
+                grad,
+                axes.reduce((product, a) => product * x.shape[a], 1),
+              )
+            : grad;
+        },
+      };
+    },
+  };
 }
 
-const sumGradConfig: tf.GradConfig = {
-  kernelName: 'Sum',
-  inputsToSave: ['x'],
-  gradFunc: (dy, saved, attrs) => {
-    const [x] = saved;
-    const { axis } = attrs as unknown as tf.SumAttrs;
-    return { x: () => broadcastBack(dy as tf.Tensor, x, axis).grad };
-  },
-};
-
-const meanGradConfig: tf.GradConfig = {
-  kernelName: 'Mean',
-  inputsToSave: ['x'],
-  gradFunc: (dy, saved, attrs) => {
-    const [x] = saved;
-    const { axis } = attrs as unknown as tf.MeanAttrs;
-    return {
-      x: () => {
-        const { grad, reduced } = broadcastBack(dy as tf.Tensor, x, axis);
-        return tf.div(grad, reduced);
-      },
-    };
-  },
-};
+const configs = [reductionGradient('Sum'), reductionGradient('Mean')];
 
 /** Registers both gradients (useFastKernels does). Idempotent. */
 export function registerReductionGradients(): void {
-  for (const config of [sumGradConfig, meanGradConfig]) if (tf.getGradient(config.kernelName) !== config) tf.registerGradient(config);
+  for (const config of configs) if (tf.getGradient(config.kernelName) !== config) tf.registerGradient(config);
 }

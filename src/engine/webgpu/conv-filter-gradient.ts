@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { replaceWebgpuKernel } from './replace-kernel.js';
 
 type TensorInfo = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -109,21 +110,10 @@ export function filterGradientByProducts(args: KernelArgs, im2colFloats = IM2COL
   }
 }
 
-let replaced = false;
-
 /**
  * Makes the webgpu backend's Conv2DBackpropFilter run filterGradientByProducts (the backend's own
  * kernel for what that leaves). Idempotent.
  */
 export function useProductFilterGradient(): void {
-  if (replaced) return;
-  const original = tf.getKernel('Conv2DBackpropFilter', 'webgpu');
-  if (!original) return;
-  replaced = true;
-  tf.unregisterKernel('Conv2DBackpropFilter', 'webgpu');
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropFilter',
-    backendName: 'webgpu',
-    kernelFunc: (args) => filterGradientByProducts(args) ?? (original.kernelFunc(args) as TensorInfo),
-  });
+  replaceWebgpuKernel('Conv2DBackpropFilter', (args, original) => filterGradientByProducts(args) ?? (original(args) as TensorInfo));
 }

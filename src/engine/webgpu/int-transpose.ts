@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { shared } from '@tensorflow/tfjs-backend-cpu';
+import { replaceWebgpuKernel } from './replace-kernel.js';
 
 /**
  * tfjs-backend-webgpu 4.22's Transpose shader does not compile when its buffer holds integers
@@ -13,25 +14,15 @@ interface Backend extends tf.KernelBackend {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: tf.backend_util.BackendValues): tf.TensorInfo;
 }
 
-let patched = false;
 export function fixIntTranspose(): void {
-  if (patched) return;
-  const original = tf.getKernel('Transpose', 'webgpu');
-  if (!original) return;
-  patched = true;
-  tf.unregisterKernel('Transpose', 'webgpu');
-  tf.registerKernel({
-    kernelName: 'Transpose',
-    backendName: 'webgpu',
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const backend = args.backend as Backend;
-      if (backend.tensorMap.get(x.dataId).dtype === 'float32') return original.kernelFunc(args);
-      const { perm } = args.attrs as unknown as tf.TransposeAttrs;
-      const values = backend.readSync(x.dataId) as tf.TypedArray;
-      const shape = perm.map((axis) => x.shape[axis]);
-      const typed = x.dtype === 'float32' ? Float32Array.from(values) : Int32Array.from(values);
-      return backend.makeTensorInfo(shape, x.dtype, shared.transposeImpl(typed, x.shape, x.dtype, perm, shape));
-    },
+  replaceWebgpuKernel('Transpose', (args, original) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const backend = args.backend as Backend;
+    if (backend.tensorMap.get(x.dataId).dtype === 'float32') return original(args) as tf.TensorInfo;
+    const { perm } = args.attrs as unknown as tf.TransposeAttrs;
+    const values = backend.readSync(x.dataId) as tf.TypedArray;
+    const shape = perm.map((axis) => x.shape[axis]);
+    const typed = x.dtype === 'float32' ? Float32Array.from(values) : Int32Array.from(values);
+    return backend.makeTensorInfo(shape, x.dtype, shared.transposeImpl(typed, x.shape, x.dtype, perm, shape));
   });
 }
