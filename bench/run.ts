@@ -13,6 +13,7 @@ import { gflops, quantile, summarise, type TimeSummary } from './stats.js';
 import { DEFAULT_PYTHON, INSTALL_HINT, TorchPeer, type PeerInfo, type TorchDevice } from './torch-peer.js';
 import { decodeTensor, type WireTensor } from './wire.js';
 import type { Workload } from './workload.js';
+import { gemmThreads } from '../src/kernels/gemm-threads.js';
 import { defaultStepPath, type StepPath } from '../src/training/train.js';
 
 export const CASE_IDS = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
@@ -184,6 +185,7 @@ async function measure(workload: Workload, peer: TorchPeer | null, options: Benc
   /** A block of PyTorch steps; on failure, record it and go on without the peer for this workload. */
   const torchBlock = async (n: number): Promise<number[]> => {
     if (!torch) return [];
+    gemmThreads()?.rest(); // pmoe's worker thread would poll for a few ms, on a core the peer's threads use
     try {
       const reply = await torch.request({ cmd: 'steps', n });
       if (typeof reply.loss === 'number') torchLoss = reply.loss;

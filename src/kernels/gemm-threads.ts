@@ -74,11 +74,12 @@ class KeptSpace<K> {
   }
 }
 
-const FUNCTIONS = ['gemmSeg', 'gemmTChunks'] as const;
+const FUNCTIONS = ['gemmSeg', 'gemmTChunks', 'gemm', 'gemmT', 'spmm'] as const;
 export type SplitFunction = (typeof FUNCTIONS)[number];
 // Control words: job sequence number, finished sequence number, error flag, function, claimed
-// sequence number (the last job a thread took), arguments.
-const [JOB, DONE, FAILED, FUNCTION, CLAIMED, ARGS] = [0, 1, 2, 3, 4, 5];
+// sequence number (the last job a thread took), memory (0: the arena, else an attached one), the
+// job after which the worker sleeps at once (rest()), arguments.
+const [JOB, DONE, FAILED, FUNCTION, CLAIMED, MEMORY, REST, ARGS] = [0, 1, 2, 3, 4, 5, 6, 7];
 const MAX_ARGS = 9;
 const WAIT_LIMIT_MS = 120_000;
 /**
@@ -91,21 +92,37 @@ const WORKER_POLL_MS = 5;
 const CALLER_POLL_MS = 50;
 
 const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, control, errors } = workerData;
-const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const jobs = { gemmSeg: kernels.gemmSeg, gemmTChunks: (${gemmTChunks.toString()}).bind(null, kernels) };
+const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { module, memory, control, errors, attachments } = workerData;
+const gemmTChunks = ${gemmTChunks.toString()};
 const names = ${JSON.stringify(FUNCTIONS)};
+const memories = new Map();
+function bind(id, memory) {
+  const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  memories.set(id, (name, args) => (name === 'gemmTChunks' ? gemmTChunks(kernels, ...args) : kernels[name](...args)));
+}
+bind(0, memory);
+// Memories attached later (GemmThreads.attach) arrive as messages, read when a job names one.
+function runner(id) {
+  for (;;) {
+    const run = memories.get(id);
+    if (run !== undefined) return run;
+    const received = receiveMessageOnPort(attachments);
+    if (received === undefined) throw new Error('memory ' + id + ' was never attached');
+    if (received.message.memory) bind(received.message.id, received.message.memory);
+    else memories.delete(received.message.id);
+  }
+}
 let seen = 0;
 for (;;) {
   const until = performance.now() + ${WORKER_POLL_MS};
-  while (Atomics.load(control, ${JOB}) === seen && performance.now() < until);
+  while (Atomics.load(control, ${JOB}) === seen && Atomics.load(control, ${REST}) !== seen && performance.now() < until);
   Atomics.wait(control, ${JOB}, seen);
   seen = Atomics.load(control, ${JOB});
   // The caller runs the job itself when it finishes its own part first (see split()).
   if (Atomics.compareExchange(control, ${CLAIMED}, seen - 1, seen) !== seen - 1) continue;
   try {
-    jobs[names[control[${FUNCTION}]]](...control.subarray(${ARGS}, ${ARGS + MAX_ARGS}));
+    runner(control[${MEMORY}])(names[control[${FUNCTION}]], control.subarray(${ARGS}, ${ARGS + MAX_ARGS}));
   } catch (error) {
     errors.postMessage(error instanceof Error ? error.stack ?? error.message : String(error));
     Atomics.store(control, ${FAILED}, 1);
@@ -133,13 +150,26 @@ export class ArenaFullError extends Error {
   }
 }
 
+/** A shared memory both threads run the product module on: 0 is the arena's own (see GemmThreads.attach). */
+export interface SharedKernels {
+  readonly id: number;
+  readonly kernels: Kernels;
+}
+
 export class GemmThreads {
   readonly memory: WebAssembly.Memory;
   readonly kernels: Kernels;
+  /** The product module both threads instantiate (shared memory; fused multiply-adds where fusedMultiplyAdd() says so). */
+  readonly module: WebAssembly.Module;
+  private readonly own: SharedKernels;
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
   private readonly worker: WorkerThreads.Worker;
   /** The worker's reports of failed jobs, read synchronously (receiveMessageOnPort) when one fails. */
   private readonly errors: WorkerThreads.MessagePort;
+  /** Memories attached for the worker, read by it synchronously when a job names one. */
+  private readonly attachments: WorkerThreads.MessagePort;
+  private readonly attached = new WeakMap<WebAssembly.Memory, SharedKernels>();
+  private lastId = 0;
   private readonly receive: typeof WorkerThreads.receiveMessageOnPort;
   private job = 0;
   private top = KEPT_END;
@@ -148,20 +178,48 @@ export class GemmThreads {
 
   constructor() {
     const module = new WebAssembly.Module(gemmModuleBytes(fusedMultiplyAdd(), true));
-    this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    this.module = module;
+    this.memory = newSharedMemory();
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
+    this.own = { id: 0, kernels: this.kernels };
     const threads = nodeBuiltin<typeof WorkerThreads>('node:worker_threads');
     if (!threads) throw new Error('gemm threads: no node:worker_threads here');
-    const channel = new threads.MessageChannel();
-    this.errors = channel.port1;
+    const errors = new threads.MessageChannel();
+    const attachments = new threads.MessageChannel();
+    this.errors = errors.port1;
     this.errors.unref();
+    this.attachments = attachments.port1;
+    this.attachments.unref();
     this.receive = threads.receiveMessageOnPort;
     this.worker = new threads.Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { module, memory: this.memory, control: this.control, errors: channel.port2 },
-      transferList: [channel.port2],
+      workerData: { module, memory: this.memory, control: this.control, errors: errors.port2, attachments: attachments.port2 },
+      transferList: [errors.port2, attachments.port2],
     });
     this.worker.unref();
+  }
+
+  /**
+   * Lets split() run products on another shared memory (one made by newSharedMemory()), such as a
+   * fused trainer's arena: the worker binds the module to it when a job first names it. Returns
+   * the same binding for a memory attached before.
+   */
+  attach(memory: WebAssembly.Memory): SharedKernels {
+    let binding = this.attached.get(memory);
+    if (binding === undefined) {
+      binding = { id: ++this.lastId, kernels: new WebAssembly.Instance(this.module, { env: { memory } }).exports as unknown as Kernels };
+      this.attachments.postMessage({ id: binding.id, memory });
+      this.attached.set(memory, binding);
+    }
+    return binding;
+  }
+
+  /** Lets the worker drop its binding of an attached memory (the memory is no longer used). */
+  detach(memory: WebAssembly.Memory): void {
+    const binding = this.attached.get(memory);
+    if (binding === undefined) return;
+    this.attached.delete(memory);
+    this.attachments.postMessage({ id: binding.id, memory: null });
   }
 
   /** Byte address of `floats` 4-byte elements of the arena, 64-byte aligned; ArenaFullError past the arena's 1 GiB. */
@@ -239,6 +297,14 @@ export class GemmThreads {
     return new Int32Array(this.memory.buffer);
   }
 
+  /**
+   * Puts the worker to sleep now instead of after its WORKER_POLL_MS of polling, leaving its core
+   * to others (the bench calls it before each block of the peer's steps).
+   */
+  rest(): void {
+    Atomics.store(this.control, REST, this.job);
+  }
+
   /** Which thread ran the worker's part of the last split (tests see both paths). */
   lastRunBy: 'worker' | 'caller' = 'worker';
 
@@ -250,18 +316,20 @@ export class GemmThreads {
    * ~31 (other jobs on both cores), a WRN-pMoE step (bench case d): 2553-2588 ms waiting,
    * 1006-1171 ms taking, 490 ms on one thread (PMOE_THREADS=1).
    */
-  split(name: SplitFunction, workerArgs: number[], here: () => void): void {
+  split(name: SplitFunction, workerArgs: number[], here: () => void, on: SharedKernels = this.own): void {
     const control = this.control;
     const job = ++this.job;
     control[FUNCTION] = FUNCTIONS.indexOf(name);
+    control[MEMORY] = on.id;
     control.set(workerArgs, ARGS);
     Atomics.store(control, JOB, job);
     Atomics.notify(control, JOB);
     here();
     if (Atomics.compareExchange(control, CLAIMED, job - 1, job) === job - 1) {
       this.lastRunBy = 'caller';
-      if (name === 'gemmSeg') this.kernels.gemmSeg(...(workerArgs as Parameters<Kernels['gemmSeg']>));
-      else gemmTChunks(this.kernels, ...(workerArgs as [number, number, number, number, number, number, number]));
+      const args = workerArgs as [number, number, number, number, number, number, number, number, number];
+      if (name === 'gemmTChunks') gemmTChunks(on.kernels, ...(args.slice(0, 7) as [number, number, number, number, number, number, number]));
+      else on.kernels[name](...args);
       return;
     }
     this.lastRunBy = 'worker';
@@ -277,6 +345,11 @@ export class GemmThreads {
       throw new Error(`gemm threads: ${name} failed on the worker thread: ${report ?? 'no report'}`);
     }
   }
+}
+
+/** A shared memory of the size the product module imports (1 GiB of address space, committed as it is written). */
+export function newSharedMemory(): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
 }
 
 let shared: GemmThreads | null | undefined;

@@ -1023,6 +1023,25 @@
             (i32.lt_s (local.get $e) (i32.const 0))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $each_rest))))
+  ;; sgdStep(count, w, g, rate): w[i] += rate g[i] for the count floats at w and g (count a multiple
+  ;; of 4), rounded after the multiply and again after the add, as tf.train.sgd's float32 update
+  ;; (so no fused multiply-add here).
+  (func $sgdStep
+    (param $count i32) (param $w i32) (param $g i32) (param $rate f32)
+    (local $i i32) (local $end i32) (local $r v128)
+    (local.set $r (f32x4.splat (local.get $rate)))
+    (local.set $end (i32.mul (local.get $count) (i32.const 4)))
+    (local.set $i (i32.const 0))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (v128.store
+          (i32.add (local.get $w) (local.get $i))
+          (f32x4.add
+            (v128.load (i32.add (local.get $w) (local.get $i)))
+            (f32x4.mul (local.get $r) (v128.load (i32.add (local.get $g) (local.get $i))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $each))))
   (export "gemm" (func $gemm))
   (export "gemmT" (func $gemmT))
   (export "spmm" (func $spmm))
@@ -1031,4 +1050,5 @@
   (export "scaleRows" (func $scaleRows))
   (export "reluSums" (func $reluSums))
   (export "reluMask" (func $reluMask))
-  (export "relocate" (func $relocate)))
+  (export "relocate" (func $relocate))
+  (export "sgdStep" (func $sgdStep)))

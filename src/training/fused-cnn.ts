@@ -1,5 +1,6 @@
 import type { PatchDataset } from '../data/dataset.js';
-import { pad4, SimdArena, type Region } from '../kernels/simd-gemm.js';
+import type { Region, SimdArena } from '../kernels/simd-arena.js';
+import { pad4 } from '../kernels/simd-gemm.js';
 import type { TwoLayerCnn } from '../models/two-layer-cnn.js';
 import type { Evaluation } from './evaluate.js';
 import {
@@ -9,7 +10,7 @@ import {
   evaluateInChunks,
   lossAndGradient,
   padInto,
-  sgdUpdate,
+  trainerArena,
   unpad,
   type FusedSettings,
   type FusedTrainer,
@@ -24,7 +25,7 @@ import {
  * SIMD passes (reluSums, reluMask), summing in float64 as before.
  */
 export class FusedCnn implements FusedTrainer {
-  private readonly arena = new SimdArena();
+  private readonly arena: SimdArena;
   private readonly sets: { train: ArenaSet; test: ArenaSet };
   private readonly n: number;
   private readonly d: number;
@@ -56,7 +57,7 @@ export class FusedCnn implements FusedTrainer {
     this.mp = pad4(m);
     this.output = model.output.dataSync() as Float32Array;
     this.outputs = model.output.shape[1];
-    const arena = this.arena;
+    const arena = (this.arena = trainerArena(train, test));
     this.sets = { train: new ArenaSet(arena, train), test: new ArenaSet(arena, test) };
     const maxBatch = Math.max(settings.batchSize, EVAL_CHUNK);
     const maxRows = pad4(maxBatch * n);
@@ -72,8 +73,7 @@ export class FusedCnn implements FusedTrainer {
 
   step(samples: ArrayLike<number>): void {
     this.backward(samples);
-    const { arena, d, m, mp } = this;
-    sgdUpdate(arena.floats(this.weights), arena.floats(this.grads), d, m, mp, this.settings.learningRate);
+    this.arena.sgdStep(this.weights, this.grads, this.d * this.mp, this.settings.learningRate);
   }
 
   evaluate(set: 'train' | 'test'): Evaluation {

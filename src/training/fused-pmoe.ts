@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
-import { pad4, SimdArena, type Region } from '../kernels/simd-gemm.js';
+import { SimdArena, type Region } from '../kernels/simd-arena.js';
+import { pad4 } from '../kernels/simd-gemm.js';
 import type { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
 import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from '../ops/expert-choice-core.js';
 import { patchScores, route } from '../routing/route.js';
@@ -12,7 +13,7 @@ import {
   lossAndGradient,
   padInto,
   padRows,
-  sgdUpdate,
+  trainerArena,
   unpad,
   assignValues,
   type FusedSettings,
@@ -38,7 +39,7 @@ interface FixedRouting {
  * (by the tf path, so it is the autodiff path's routing) and the router product is skipped.
  */
 export class FusedPmoe implements FusedTrainer {
-  private readonly arena = new SimdArena();
+  private readonly arena: SimdArena;
   private readonly sets: { train: ArenaSet; test: ArenaSet };
   private readonly shape: { n: number; d: number; k: number; kp: number; h: number; hp: number; l: number; outputs: number };
   private readonly scale: number;
@@ -76,7 +77,7 @@ export class FusedPmoe implements FusedTrainer {
     this.routersMove = !model.routersFrozen && gate !== 'hard';
     this.fixed = model.routersFrozen ? { train: fixedRouting(model, train), test: fixedRouting(model, test) } : null;
 
-    const arena = this.arena;
+    const arena = (this.arena = trainerArena(train, test));
     this.sets = { train: new ArenaSet(arena, train), test: new ArenaSet(arena, test) };
     const maxBatch = Math.max(settings.batchSize, EVAL_CHUNK);
     const patchRows = pad4(maxBatch * n);
@@ -104,9 +105,9 @@ export class FusedPmoe implements FusedTrainer {
   step(samples: ArrayLike<number>): void {
     this.backward(samples);
     const { arena, settings } = this;
-    const { d, k, kp, h, hp } = this.shape;
-    for (let s = 0; s < k; s++) sgdUpdate(arena.floats(this.experts[s]), arena.floats(this.expertGrads[s]), d, h, hp, settings.learningRate);
-    if (this.routersMove) sgdUpdate(arena.floats(this.routers), arena.floats(this.routerGrads), d, k, kp, settings.learningRate);
+    const { d, k, kp, hp } = this.shape;
+    for (let s = 0; s < k; s++) arena.sgdStep(this.experts[s], this.expertGrads[s], d * hp, settings.learningRate);
+    if (this.routersMove) arena.sgdStep(this.routers, this.routerGrads, d * kp, settings.learningRate);
   }
 
   evaluate(set: 'train' | 'test'): Evaluation {
@@ -348,7 +349,7 @@ export class FusedRouterPhase {
       for (let s = 0; s < k; s++) coefficients[b * kp + s] = -((this.data.labels[samples[b]] === s ? k : 0) - 1) / batch;
     }
     arena.gemmT(pad4(d), kp, batch, this.rows, this.coefficients, this.grads);
-    sgdUpdate(arena.floats(this.routers), arena.floats(this.grads), d, k, kp, this.settings.learningRate);
+    arena.sgdStep(this.routers, this.grads, d * kp, this.settings.learningRate);
   }
 
   /** The router loss over the whole set. */

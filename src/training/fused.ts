@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
-import { countNonzeros, pad4, type Region, type SimdArena, type SparseRows } from '../kernels/simd-gemm.js';
+import { arenaThreads, countNonzeros, SimdArena, type Region, type SparseRows } from '../kernels/simd-arena.js';
+import { pad4 } from '../kernels/simd-gemm.js';
 import type { Evaluation } from './evaluate.js';
 
 /**
@@ -99,6 +100,15 @@ export class ArenaSet {
   }
 }
 
+/**
+ * A fused trainer's arena for these data sets: its products split across two threads where the
+ * process runs them (not in sweep workers, PMOE_THREADS=1) and the sets fit a shared memory.
+ */
+export function trainerArena(...sets: PatchDataset[]): SimdArena {
+  const bytes = sets.reduce((sum, set) => sum + 4 * set.count * set.patchCount * set.patchDim, 0);
+  return new SimdArena(undefined, arenaThreads(bytes));
+}
+
 /** Repeats the last address up to a multiple of 4 rows (the extra output rows are ignored); returns that count. */
 export function padRows(rows: Int32Array, count: number): number {
   const padded = pad4(count);
@@ -164,14 +174,6 @@ export function evaluateInChunks(data: PatchDataset, outputs: number, logitsOf: 
     correct += result.correct;
   }
   return { loss: lossSum / data.count, accuracy: correct / data.count };
-}
-
-/** w += fround(-lr) dw over `rows` x `cols` of a [rows, stride] region, as tf.train.sgd does in float32. */
-export function sgdUpdate(weights: Float32Array, grads: Float32Array, rows: number, cols: number, stride: number, learningRate: number): void {
-  const c = Math.fround(-learningRate);
-  for (let i = 0; i < rows; i++) {
-    for (let j = i * stride, end = i * stride + cols; j < end; j++) weights[j] += Math.fround(c * grads[j]);
-  }
 }
 
 /** A [rows, cols] matrix copied out of a [rows, stride] region (dropping padding columns). */

@@ -121,6 +121,7 @@ describe('split (gemm-threads.ts): the worker part runs on whichever thread take
     // longer than 8 rows' product): it comes to the worker's rows first; 20-640 ms: the worker does.
     for (const hereMs of [0, 0, 0, 20, 80, 320, 640]) {
       if (hereMs === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
+      if (hereMs === 20) threads.rest(); // asleep at once: still wakes for the next job
       const [a, b, bias] = [random(m * k), random(k * n), random(n)];
       const { c, runBy } = splitProduct(threads, a, b, bias, m, k, n, hereMs);
       seen.add(runBy);

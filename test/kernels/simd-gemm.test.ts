@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fusedMultiplyAdd, gemmModuleBytes, pad4, simdAvailable, SimdArena, type Kernels, type Region } from '../../src/kernels/simd-gemm.js';
+import { SimdArena, type Region } from '../../src/kernels/simd-arena.js';
+import { fusedMultiplyAdd, gemmModuleBytes, pad4, simdAvailable, type Kernels } from '../../src/kernels/simd-gemm.js';
 import type { Rng } from '../../src/util/random.js';
 import { freshRng } from '../support/random.js';
 import { enableRelaxedSimd } from '../../src/kernels/relaxed-simd.js';
