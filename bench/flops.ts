@@ -3,11 +3,12 @@
  * products and convolutions are counted; elementwise work (ReLU, softmax, the loss, the SGD
  * update) is left out, so the GFLOP/s figures are slight underestimates of the work done.
  *
- * Training steps follow the usual convention: forward + backward ~ 3 x the forward's matrix
- * FLOPs for every trained product (forward, gradient of the weights, gradient of the input).
- * Note: the first layer's input is data, whose gradient neither framework computes, so the
- * strictly necessary work of those products is 2 x forward; the convention overstates the work
- * (and the GFLOP/s) by up to 1.5x. Both sides are counted the same way, so the ratio is unaffected.
+ * Training steps: the two-layer models (a-c) count the work a step must do. Their products read
+ * data (the patches), whose gradient neither side computes, and their output layer is fixed, so
+ * each trained product costs its forward and one gradient: 2 x forward. The Wide-ResNet steps
+ * follow the usual convention, 3 x forward (forward, gradient of the weights, gradient of the
+ * input), which overstates the stem's work only. Both sides are counted the same way, so the
+ * ratios are unaffected.
  */
 
 /** A [rows, inner] x [inner, cols] matrix product. */
@@ -18,10 +19,10 @@ export function matmulFlops(rows: number, inner: number, cols: number): number {
 /**
  * Two-layer CNN (eq. 5), batch B, n patches of d values, m neurons, one SGD step:
  *   forward = 2 B n d m (hidden products) + 2 B m (fixed output layer)
- *   step    = 3 x forward.
+ *   step    = 2 x forward (the hidden weights' gradient; the output layer's input gradient).
  */
 export function cnnStepFlops(batch: number, n: number, d: number, m: number): number {
-  return 3 * (matmulFlops(batch * n, d, m) + matmulFlops(batch, m, 1));
+  return 2 * (matmulFlops(batch * n, d, m) + matmulFlops(batch, m, 1));
 }
 
 /**
@@ -29,14 +30,14 @@ export function cnnStepFlops(batch: number, n: number, d: number, m: number): nu
  *   router  = 2 B n d k   (scores g_{j,s} of every patch for every expert)
  *   experts = 2 k B l d h (each expert multiplies only its B l gathered patches)
  *   output  = 2 B k h
- *   step    = 3 (experts + output) + (3 if the routers are trained, else 1) router.
+ *   step    = 2 (experts + output) + (2 if the routers are trained, else 1) router.
  * Frozen routers (separate training's expert phase, hard gate) run forward only.
  */
 export function pmoeStepFlops(batch: number, n: number, d: number, k: number, h: number, l: number, routersTrained: boolean): number {
   const router = matmulFlops(batch * n, d, k);
   const experts = k * matmulFlops(batch * l, d, h);
   const output = matmulFlops(batch, k * h, 1);
-  return 3 * (experts + output) + (routersTrained ? 3 : 1) * router;
+  return 2 * (experts + output) + (routersTrained ? 2 : 1) * router;
 }
 
 /**

@@ -104,7 +104,7 @@ export function formatReport(result: BenchResult): string {
     );
   }
   lines.push(
-    'FLOPs: matrix products and convolutions only; a training step counts 3x the forward of trained products (bench/flops.ts); f: N training steps per image plus the test forwards.',
+    'FLOPs: matrix products and convolutions only; a-c count the work a step must do (2x the forward: their products read data and their output layer is fixed), d and f 3x the forward of trained products (bench/flops.ts); f: N training steps per image plus the test forwards.',
   );
   lines.push('');
   const agreement = result.checks.filter((check) => check.tolerance !== undefined);
