@@ -68,6 +68,7 @@ function modelWorkload(args: {
     trainer,
     samples: Array.from({ length: set.count }, (_, i) => i),
     dispose: () => {
+      trainer.dispose();
       model.dispose();
       tf.dispose([x, labels]);
     },

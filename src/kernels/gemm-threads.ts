@@ -169,6 +169,8 @@ export class GemmThreads {
   /** Memories attached for the worker, read by it synchronously when a job names one. */
   private readonly attachments: WorkerThreads.MessagePort;
   private readonly attached = new WeakMap<WebAssembly.Memory, SharedKernels>();
+  /** Lets the worker drop its binding of an attached memory that was collected here without detach(). */
+  private readonly collected = new FinalizationRegistry<number>((id) => this.attachments.postMessage({ id, memory: null }));
   private lastId = 0;
   private readonly receive: typeof WorkerThreads.receiveMessageOnPort;
   private job = 0;
@@ -210,6 +212,7 @@ export class GemmThreads {
       binding = { id: ++this.lastId, kernels: new WebAssembly.Instance(this.module, { env: { memory } }).exports as unknown as Kernels };
       this.attachments.postMessage({ id: binding.id, memory });
       this.attached.set(memory, binding);
+      this.collected.register(memory, binding.id, memory);
     }
     return binding;
   }
@@ -219,6 +222,7 @@ export class GemmThreads {
     const binding = this.attached.get(memory);
     if (binding === undefined) return;
     this.attached.delete(memory);
+    this.collected.unregister(memory);
     this.attachments.postMessage({ id: binding.id, memory: null });
   }
 
