@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { BatchNormalization, BatchNormalizationLayerArgs } from '@tensorflow/tfjs-layers/dist/layers/normalization.js';
 import { batchNormTraining } from '../ops/batch-norm-training.js';
+import { movingAverage } from '../ops/moving-average.js';
 
 /** tfjs-layers exports the layer's factory, not its class. */
 const BatchNormalizationBase = tfl.layers.batchNormalization({}).constructor as typeof BatchNormalization;
@@ -41,8 +42,7 @@ export class TrainingBatchNormalization extends BatchNormalizationBase {
         [state.movingVariance, variance],
       ] as const) {
         tf.tidy(() => {
-          const current = variable.read();
-          variable.write(tf.sub(current, tf.mul(tf.sub(current, value), 1 - state.momentum)));
+          variable.write(movingAverage(variable.read(), value, state.momentum));
         });
       }
       return y;

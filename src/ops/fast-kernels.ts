@@ -10,6 +10,7 @@ import { registerBatchNormTraining } from './batch-norm-training.js';
 import { registerReluGradient } from './relu-gradient.js';
 import { registerReductionGradients } from './reduction-gradients.js';
 import { registerFusedConvGradient } from './fused-conv-gradient.js';
+import { registerMovingAverage } from './moving-average.js';
 import { checkTfjsVersions, coreTfjsVersions } from './tfjs-versions.js';
 
 /**
@@ -72,6 +73,7 @@ export async function useFastKernels(): Promise<FastKernels> {
   registerReluGradient();
   registerReductionGradients();
   registerFusedConvGradient();
+  registerMovingAverage();
   const after = snapshot();
   const added: string[] = [];
   const replaced: string[] = [];
