@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapBatchNormKernels } from '../kernels/heap-kernels.js';
 import type { BatchNormKernels } from '../kernels/simd-batch-norm.js';
+import type { KernelArgs } from './kernel-io.js';
 
 /**
  * Batch normalisation in training mode as one op with a hand-derived gradient, over the last axis
@@ -25,11 +26,6 @@ export const BATCH_NORM_TRAINING = 'PmoeBatchNormTraining';
 const BATCH_NORM_TRAINING_GRAD = 'PmoeBatchNormTrainingGrad';
 
 type TensorInfo = tf.TensorInfo;
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: object;
-  attrs?: tf.NamedAttrMap;
-}
 
 const floatsOf = (backend: BackendWasm, info: TensorInfo) => backend.typedArrayFromHeap(info) as Float32Array;
 

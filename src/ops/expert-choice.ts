@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { GATE_MODES, type GateMode } from './gate.js';
 import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from './expert-choice-core.js';
 import { detach } from './detach.js';
+import { output, values, type KernelArgs } from './kernel-io.js';
 
 /**
  * Expert-choice routing as one op: router scores in the layout the router's product writes them,
@@ -22,37 +21,10 @@ const EXPERT_CHOICE_GRAD = 'PmoeExpertChoiceGrad';
 
 const BACKENDS = ['cpu', 'wasm'] as const;
 
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: object;
-  attrs?: tf.NamedAttrMap;
-}
-
 interface Attrs {
   patches: number;
   patchesPerExpert: number;
   gate: GateMode;
-}
-
-const isWasm = (backend: object): backend is BackendWasm => 'typedArrayFromHeap' in backend;
-
-/** A tensor's values, without a copy (cpu: the stored array; wasm: a heap view). */
-function values(backend: object, info: tf.TensorInfo): Float32Array | Int32Array {
-  if (isWasm(backend)) return backend.typedArrayFromHeap(info) as Float32Array | Int32Array;
-  return (backend as MathBackendCPU).readSync(info.dataId) as Float32Array | Int32Array;
-}
-
-/** A new tensor of `shape` filled by `fill` (on wasm, written in place on the heap). */
-function output<T extends Float32Array | Int32Array>(backend: object, shape: number[], dtype: 'float32' | 'int32', fill: (out: T) => void): tf.TensorInfo {
-  if (isWasm(backend)) {
-    const info = backend.makeOutput(shape, dtype);
-    fill(backend.typedArrayFromHeap(info) as T);
-    return info;
-  }
-  const size = tf.util.sizeFromShape(shape);
-  const out = (dtype === 'int32' ? new Int32Array(size) : new Float32Array(size)) as T;
-  fill(out);
-  return (backend as MathBackendCPU).makeTensorInfo(shape, dtype, out);
 }
 
 function expertChoiceKernel(args: KernelArgs): tf.TensorInfo[] {

@@ -5,6 +5,7 @@ import { heapKernels } from '../kernels/heap-kernels.js';
 import { rowsProductT, simdMatMul, THREADED_MIN_COLUMNS, THREADED_MIN_FLOPS } from './rows-product.js';
 import { ArenaFullError, gemmThreads, type GemmThreads } from '../kernels/gemm-threads.js';
 import { float32View, int32View, inWorkspace, spareRows } from '../kernels/workspace.js';
+import type { KernelArgs } from './kernel-io.js';
 
 /**
  * expertOutputs: the k experts of a PatchMoE with 1x1 kernels, each applied to the rows of x its
@@ -24,12 +25,6 @@ export const EXPERT_OUTPUTS = 'PmoeExpertOutputs';
 const FLOAT_BYTES = 4;
 
 type TensorInfo = tf.TensorInfo;
-
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: object;
-  attrs?: tf.NamedAttrMap;
-}
 
 /** Inputs in the kernel's order: x, rows, gates, the k kernels, then the k biases (if any). */
 function unpack<T>(inputs: T[], experts: number) {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { KernelArgs } from './kernel-io.js';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -76,12 +77,6 @@ function cpuValues(backend: MathBackendCPU, info: TensorInfo): ArrayLike<number>
 
 function cpuFloats(backend: MathBackendCPU, info: TensorInfo): Float32Array {
   return backend.readSync(info.dataId) as Float32Array;
-}
-
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: object;
-  attrs?: tf.NamedAttrMap;
 }
 
 function gatherInputs(args: KernelArgs): { x: TensorInfo; rows: TensorInfo; width: number; count: number } {

@@ -3,6 +3,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { checkRange, gatherRows, scatterAddRowsOp } from './gather-rows.js';
 import { heapKernels } from '../kernels/heap-kernels.js';
 import { float32View, int32View, inWorkspace } from '../kernels/workspace.js';
+import type { KernelArgs } from './kernel-io.js';
 
 /**
  * rowsProduct(x, rows, w) = gatherRows(x, rows) w: a pMoE expert with 1x1 kernels applied to the
@@ -18,11 +19,6 @@ export const ROWS_PRODUCT = 'PmoeRowsProduct';
 const ROWS_PRODUCT_T = 'PmoeRowsProductT';
 
 const FLOAT_BYTES = 4;
-
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: object;
-}
 
 /**
  * Products below this many FLOPs, or this few columns (router scores: k columns), stay on one
