@@ -4,12 +4,17 @@
  * tfjs has issued all its work (on webgpu the GPU still runs) and the wait for the loss; then
  * tf.time's kernel time of one step and tf.profile's kernels by name; optionally a V8 CPU profile
  * of the timed steps (open it in Chrome DevTools). docs/gpu.md's step figures were measured so.
+ * `--convs` also times each convolution of the model alone, on random inputs of its shapes
+ * (forward, input gradient, filter gradient), for a floor under the step's time: what the
+ * products cost with nothing else around them (docs/performance.md uses it for case d).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { Command, Option } from 'commander';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { initEngine, tf } from '../src/engine/backend.js';
 import { releaseWebgpu } from '../src/engine/webgpu/dawn.js';
+import { modelFlops } from '../src/analysis/flops.js';
 import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
 import { classificationLoss } from '../src/training/loss.js';
 import { positiveInteger } from './cli-args.js';
@@ -20,15 +25,27 @@ const opts = new Command()
   .addOption(new Option('--backend <name>', 'tfjs backend').choices(['webgpu', 'wasm', 'cpu']).default('webgpu'))
   .option('--widening <w>', 'widening factor', positiveInteger, 10)
   .option('--batch <n>', 'batch size', positiveInteger, 128)
+  .option('--channels <n>', 'input channels (bench case d: 3)', positiveInteger, 1)
   .option('--steps <n>', 'timed steps (after two untimed ones)', positiveInteger, 4)
   .option('--cpu-profile <path>', 'write a V8 CPU profile of the timed steps here')
+  .option('--convs', 'also time each convolution alone (median of --repeats)')
+  .option('--repeats <n>', 'timings per convolution pass with --convs', positiveInteger, 30)
   .parse()
-  .opts<{ backend: 'webgpu' | 'wasm' | 'cpu'; widening: number; batch: number; steps: number; cpuProfile?: string }>();
+  .opts<{
+    backend: 'webgpu' | 'wasm' | 'cpu';
+    widening: number;
+    batch: number;
+    channels: number;
+    steps: number;
+    cpuProfile?: string;
+    convs?: boolean;
+    repeats: number;
+  }>();
 
 await initEngine(opts.backend);
 const classes = 4;
-const model = buildWrnPmoe({ ...WRN_PMOE_CIFAR, wideningFactor: opts.widening, classes, inputSize: 32, channels: 1, seed: 0 });
-const x = tf.randomNormal([opts.batch, 32, 32, 1], 0, 1, 'float32', 1);
+const model = buildWrnPmoe({ ...WRN_PMOE_CIFAR, wideningFactor: opts.widening, classes, inputSize: 32, channels: opts.channels, seed: 0 });
+const x = tf.randomNormal([opts.batch, 32, 32, opts.channels], 0, 1, 'float32', 1);
 const labels = tf.tensor1d(
   Array.from({ length: opts.batch }, (_, i) => i % classes),
   'int32',
@@ -46,6 +63,67 @@ function step(): { issueMs: number; waitMs: number } {
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/**
+ * Median wall time of `repeats` runs of `pass` (after two untimed ones), ms. wasm and cpu kernels
+ * have run when runKernel returns; webgpu's output is read to wait for the GPU. (Reading on wasm
+ * would time the read too: a 1 MB dataSync took 3-4 ms here.)
+ */
+async function medianMs(pass: () => tf.Tensor, repeats: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = -2; i < repeats; i++) {
+    const started = performance.now();
+    const out = pass();
+    if (tf.getBackend() === 'webgpu') await out.data();
+    if (i >= 0) times.push(performance.now() - started);
+    out.dispose();
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+
+interface ConvTiming {
+  readonly name: string;
+  readonly formula: string;
+  readonly forwardMs: number;
+  /** null for a layer reading the images: the step does not compute that gradient. */
+  readonly inputGradientMs: number | null;
+  readonly filterGradientMs: number;
+  /** The passes' FLOPs (forward, and 2x forward for the gradients) over their time. */
+  readonly gflops: number;
+}
+
+/** Each Conv2D layer of the model timed alone: the kernels a training step runs for it, on random inputs of its shapes. */
+async function timeConvolutions(repeats: number): Promise<ConvTiming[]> {
+  const counts = new Map(modelFlops(model, opts.batch).perLayer.map((layer) => [layer.name, layer]));
+  const timings: ConvTiming[] = [];
+  for (const layer of model.layers.filter((l) => l.getClassName() === 'Conv2D')) {
+    const [kernel, bias] = layer.getWeights();
+    const config = layer.getConfig() as { strides: [number, number]; padding: 'same' | 'valid' };
+    const inputShape = [opts.batch, ...(layer.input as tfl.SymbolicTensor).shape.slice(1)] as [number, number, number, number];
+    const outputShape = [opts.batch, ...(layer.outputShape as number[]).slice(1)] as [number, number, number, number];
+    const readsImages = layer.inboundNodes[0].inboundLayers.every((inbound) => inbound.getClassName() === 'InputLayer');
+    const attrs = { strides: config.strides, pad: config.padding, dataFormat: 'NHWC', dimRoundingMode: undefined };
+    const [input, dy] = [tf.randomNormal(inputShape, 0, 1, 'float32', 2), tf.randomNormal(outputShape, 0, 1, 'float32', 3)];
+    const run = (name: string, inputs: tf.NamedTensorMap, extra: object) =>
+      tf.engine().runKernel(name, inputs, { ...attrs, ...extra } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    const forwardMs = await medianMs(() => run('FusedConv2D', { x: input, filter: kernel, bias }, { dilations: [1, 1], activation: 'linear' }), repeats);
+    const inputGradientMs = readsImages ? null : await medianMs(() => run('Conv2DBackpropInput', { dy, filter: kernel }, { inputShape }), repeats);
+    const filterGradientMs = await medianMs(() => run('Conv2DBackpropFilter', { x: input, dy }, { filterShape: kernel.shape }), repeats);
+    tf.dispose([input, dy]);
+    const count = counts.get(layer.name)!;
+    const [flops, ms] = [count.forward * (readsImages ? 2 : 3), forwardMs + (inputGradientMs ?? 0) + filterGradientMs];
+    timings.push({
+      name: layer.name,
+      formula: count.formula,
+      forwardMs: round(forwardMs),
+      inputGradientMs: inputGradientMs === null ? null : round(inputGradientMs),
+      filterGradientMs: round(filterGradientMs),
+      gflops: round(flops / ms / 1e6),
+    });
+  }
+  return timings;
+}
+
 step();
 step();
 const session = opts.cpuProfile ? new Session() : undefined;
@@ -73,6 +151,8 @@ const kernels = [...byKernel]
   .map(([name, { calls, ms }]) => ({ name, calls, ms: round(ms) }))
   .sort((a, b) => b.ms - a.ms)
   .slice(0, 15);
+const convolutions = opts.convs ? await timeConvolutions(opts.repeats) : undefined;
+const convolutionsMs = (convolutions ?? []).reduce((sum, l) => sum + l.forwardMs + (l.inputGradientMs ?? 0) + l.filterGradientMs, 0);
 const result = {
   backend: tf.getBackend(),
   wideningFactor: opts.widening,
@@ -81,6 +161,7 @@ const result = {
   time: { wallMs: round(timed.wallMs), kernelMs: typeof timed.kernelMs === 'number' ? round(timed.kernelMs) : null },
   kernelsPerStep: profile.kernels.length,
   kernels,
+  ...(convolutions ? { convolutionsAlone: { layers: convolutions, totalMs: round(convolutionsMs) } } : {}),
 };
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 await releaseWebgpu();

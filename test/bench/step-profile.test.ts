@@ -28,8 +28,33 @@ describe('bench/step-profile', () => {
       assert.ok(result.kernels.some((k) => /Conv2D/.test(k.name)) && result.kernelsPerStep > 100, JSON.stringify(result.kernels));
       const profile = JSON.parse(readFileSync(cpuProfile, 'utf8')) as { nodes: unknown[]; samples: unknown[] };
       assert.ok(profile.nodes.length > 0 && profile.samples.length > 0);
+      assert.equal('convolutionsAlone' in result, false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('--convs times every convolution alone, skipping the input gradient of the one reading the images', () => {
+    const script = fileURLToPath(new URL('../../bench/step-profile.js', import.meta.url));
+    const args = [script, '--backend', 'wasm', '--widening', '1', '--batch', '2', '--channels', '3', '--steps', '1', '--convs', '--repeats', '2'];
+    const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(run.status, 0, run.stderr);
+    const { convolutionsAlone } = JSON.parse(run.stdout) as {
+      convolutionsAlone: {
+        layers: { name: string; formula: string; forwardMs: number; inputGradientMs: number | null; filterGradientMs: number; gflops: number }[];
+        totalMs: number;
+      };
+    };
+    // WRN-pMoE at w = 1: the stem, two convs in each of the first two blocks, block 2's projection, block 3's first conv.
+    assert.deepEqual(
+      convolutionsAlone.layers.map((l) => l.name),
+      ['stem_conv', 'block1_conv1', 'block1_conv2', 'block2_conv1', 'block2_shortcut', 'block2_conv2', 'block3_conv1'],
+    );
+    assert.match(convolutionsAlone.layers[0].formula, /^conv 3x3 3->16 stride 1 on 32x32/);
+    assert.equal(convolutionsAlone.layers[0].inputGradientMs, null);
+    for (const layer of convolutionsAlone.layers.slice(1)) assert.ok(layer.inputGradientMs !== null && layer.inputGradientMs > 0, layer.name);
+    assert.ok(convolutionsAlone.layers.every((l) => l.forwardMs > 0 && l.filterGradientMs > 0 && l.gflops > 0));
+    const sum = convolutionsAlone.layers.reduce((total, l) => total + l.forwardMs + (l.inputGradientMs ?? 0) + l.filterGradientMs, 0);
+    assert.ok(Math.abs(convolutionsAlone.totalMs - sum) <= 0.15 * convolutionsAlone.layers.length + 0.05, `${convolutionsAlone.totalMs} vs ${sum}`);
   });
 });
