@@ -18,6 +18,7 @@ import { modelFlops } from '../src/analysis/flops.js';
 import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
 import { classificationLoss } from '../src/training/loss.js';
 import { positiveInteger } from './cli-args.js';
+import { gflops, summarise } from './stats.js';
 
 const opts = new Command()
   .name('step-profile')
@@ -78,7 +79,7 @@ async function medianMs(pass: () => tf.Tensor, repeats: number): Promise<number>
     if (i >= 0) times.push(performance.now() - started);
     out.dispose();
   }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  return summarise(times).medianMs;
 }
 
 interface ConvTiming {
@@ -118,7 +119,7 @@ async function timeConvolutions(repeats: number): Promise<ConvTiming[]> {
       forwardMs: round(forwardMs),
       inputGradientMs: inputGradientMs === null ? null : round(inputGradientMs),
       filterGradientMs: round(filterGradientMs),
-      gflops: round(flops / ms / 1e6),
+      gflops: round(gflops(flops, ms)),
     });
   }
   return timings;

@@ -1,7 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import type { KernelArgs } from './kernel-io.js';
+import { output, values, type KernelArgs } from './kernel-io.js';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -67,18 +65,6 @@ function scatterAddRows(dy: Float32Array, rows: ArrayLike<number>, width: number
   }
 }
 
-/**
- * On cpu, readSync returns the stored array itself (no copy), already typed by dtype: a
- * Float32Array for float32, an Int32Array for int32.
- */
-function cpuValues(backend: MathBackendCPU, info: TensorInfo): ArrayLike<number> {
-  return backend.readSync(info.dataId) as ArrayLike<number>;
-}
-
-function cpuFloats(backend: MathBackendCPU, info: TensorInfo): Float32Array {
-  return backend.readSync(info.dataId) as Float32Array;
-}
-
 function gatherInputs(args: KernelArgs): { x: TensorInfo; rows: TensorInfo; width: number; count: number } {
   const { x, rows } = args.inputs as { x: TensorInfo; rows: TensorInfo };
   checkMatrixInput(GATHER_ROWS, 'x', x);
@@ -86,25 +72,14 @@ function gatherInputs(args: KernelArgs): { x: TensorInfo; rows: TensorInfo; widt
   return { x, rows, width: x.shape[1], count: rows.shape[0] };
 }
 
-function gatherRowsCpu(args: KernelArgs): TensorInfo {
-  const backend = args.backend as MathBackendCPU;
+// One kernel for cpu and wasm. Indices are checked before the output is allocated, so a bad one
+// leaks nothing; the fills take their views after it (growing the wasm memory detaches views).
+function gatherRowsKernel(args: KernelArgs): TensorInfo {
   const { x, rows, width, count } = gatherInputs(args);
-  const rowValues = cpuValues(backend, rows);
-  checkRange(GATHER_ROWS, rowValues, x.shape[0]);
-  const out = new Float32Array(count * width);
-  copyRows(cpuFloats(backend, x), rowValues, width, out);
-  return backend.makeTensorInfo([count, width], 'float32', out);
-}
-
-function gatherRowsWasm(args: KernelArgs): TensorInfo {
-  const backend = args.backend as BackendWasm;
-  const { x, rows, width, count } = gatherInputs(args);
-  // Validate before allocating, so a bad index leaks nothing.
-  checkRange(GATHER_ROWS, backend.typedArrayFromHeap(rows), x.shape[0]);
-  const out = backend.makeOutput([count, width], 'float32');
-  // Heap views only after the last allocation: growing the wasm memory detaches them.
-  copyRows(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(rows), width, backend.typedArrayFromHeap(out) as Float32Array);
-  return out;
+  checkRange(GATHER_ROWS, values(args.backend, rows), x.shape[0]);
+  return output<Float32Array>(args.backend, [count, width], 'float32', (out) =>
+    copyRows(values(args.backend, x) as Float32Array, values(args.backend, rows), width, out),
+  );
 }
 
 function scatterInputs(args: KernelArgs): { dy: TensorInfo; rows: TensorInfo; rowCount: number; width: number } {
@@ -121,34 +96,17 @@ function scatterInputs(args: KernelArgs): { dy: TensorInfo; rows: TensorInfo; ro
   return { dy, rows, rowCount, width: dy.shape[1] };
 }
 
-function scatterAddRowsCpu(args: KernelArgs): TensorInfo {
-  const backend = args.backend as MathBackendCPU;
+function scatterAddRowsKernel(args: KernelArgs): TensorInfo {
   const { dy, rows, rowCount, width } = scatterInputs(args);
-  const rowValues = cpuValues(backend, rows);
-  checkRange(SCATTER_ADD_ROWS, rowValues, rowCount);
-  const out = new Float32Array(rowCount * width);
-  scatterAddRows(cpuFloats(backend, dy), rowValues, width, rowCount, out);
-  return backend.makeTensorInfo([rowCount, width], 'float32', out);
-}
-
-function scatterAddRowsWasm(args: KernelArgs): TensorInfo {
-  const backend = args.backend as BackendWasm;
-  const { dy, rows, rowCount, width } = scatterInputs(args);
-  checkRange(SCATTER_ADD_ROWS, backend.typedArrayFromHeap(rows), rowCount);
-  const out = backend.makeOutput([rowCount, width], 'float32');
-  scatterAddRows(
-    backend.typedArrayFromHeap(dy) as Float32Array,
-    backend.typedArrayFromHeap(rows),
-    width,
-    rowCount,
-    backend.typedArrayFromHeap(out) as Float32Array,
+  checkRange(SCATTER_ADD_ROWS, values(args.backend, rows), rowCount);
+  return output<Float32Array>(args.backend, [rowCount, width], 'float32', (out) =>
+    scatterAddRows(values(args.backend, dy) as Float32Array, values(args.backend, rows), width, rowCount, out),
   );
-  return out;
 }
 
-const KERNELS: Record<RowBackend, Record<string, tf.KernelFunc>> = {
-  cpu: { [GATHER_ROWS]: gatherRowsCpu, [SCATTER_ADD_ROWS]: scatterAddRowsCpu },
-  wasm: { [GATHER_ROWS]: gatherRowsWasm, [SCATTER_ADD_ROWS]: scatterAddRowsWasm },
+const KERNELS: Record<string, tf.KernelFunc> = {
+  [GATHER_ROWS]: gatherRowsKernel as unknown as tf.KernelFunc,
+  [SCATTER_ADD_ROWS]: scatterAddRowsKernel as unknown as tf.KernelFunc,
 };
 
 function hasKernel(name: string): boolean {
@@ -192,7 +150,7 @@ const gatherRowsGradConfig: tf.GradConfig = {
  */
 export function registerGatherRows(): void {
   for (const backendName of BACKENDS) {
-    for (const [kernelName, kernelFunc] of Object.entries(KERNELS[backendName])) {
+    for (const [kernelName, kernelFunc] of Object.entries(KERNELS)) {
       if (tf.getKernel(kernelName, backendName) == null) {
         tf.registerKernel({ kernelName, backendName, kernelFunc });
       }

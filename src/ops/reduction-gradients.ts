@@ -17,15 +17,11 @@ function reductionGradient(kernelName: 'Sum' | 'Mean'): tf.GradConfig {
       const [x] = saved;
       const axes = tf.util.parseAxisParam((attrs as unknown as tf.SumAttrs).axis, x.shape);
       const expanded = x.shape.map((size, i) => (axes.includes(i) ? 1 : size));
+      const reduced = axes.reduce((product, a) => product * x.shape[a], 1);
       return {
         x: () => {
           const grad = tf.mul(tf.reshape(dy as tf.Tensor, expanded), tf.fill(x.shape, 1));
-          return kernelName === 'Mean'
-            ? tf.div(
-                grad,
-                axes.reduce((product, a) => product * x.shape[a], 1),
-              )
-            : grad;
+          return kernelName === 'Mean' ? tf.div(grad, reduced) : grad;
         },
       };
     },
