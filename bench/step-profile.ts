@@ -89,8 +89,8 @@ interface ConvTiming {
   /** null for a layer reading the images: the step does not compute that gradient. */
   readonly inputGradientMs: number | null;
   readonly filterGradientMs: number;
-  /** The passes' FLOPs (forward, and 2x forward for the gradients) over their time. */
-  readonly gflops: number;
+  /** The passes' FLOPs (forward, and 2x forward for the gradients) over their time; null below the clock's resolution. */
+  readonly gflops: number | null;
 }
 
 /** Each Conv2D layer of the model timed alone: the kernels a training step runs for it, on random inputs of its shapes. */
@@ -119,7 +119,7 @@ async function timeConvolutions(repeats: number): Promise<ConvTiming[]> {
       forwardMs: round(forwardMs),
       inputGradientMs: inputGradientMs === null ? null : round(inputGradientMs),
       filterGradientMs: round(filterGradientMs),
-      gflops: round(gflops(flops, ms)),
+      gflops: ms > 0 ? round(gflops(flops, ms)) : null,
     });
   }
   return timings;

@@ -23,7 +23,8 @@ describe('bench/step-profile', () => {
       };
       assert.equal(result.backend, 'cpu');
       assert.equal(result.steps.length, 2);
-      assert.ok(result.steps.every((s) => s.issueMs > 0 && s.waitMs >= 0));
+      // Times are only checked to be times: a coarse clock or a fast step can read 0.
+      assert.ok(result.steps.every((s) => s.issueMs >= 0 && s.waitMs >= 0));
       // A WRN-pMoE step convolves and routes.
       assert.ok(result.kernels.some((k) => /Conv2D/.test(k.name)) && result.kernelsPerStep > 100, JSON.stringify(result.kernels));
       const profile = JSON.parse(readFileSync(cpuProfile, 'utf8')) as { nodes: unknown[]; samples: unknown[] };
@@ -41,7 +42,7 @@ describe('bench/step-profile', () => {
     assert.equal(run.status, 0, run.stderr);
     const { convolutionsAlone } = JSON.parse(run.stdout) as {
       convolutionsAlone: {
-        layers: { name: string; formula: string; forwardMs: number; inputGradientMs: number | null; filterGradientMs: number; gflops: number }[];
+        layers: { name: string; formula: string; forwardMs: number; inputGradientMs: number | null; filterGradientMs: number; gflops: number | null }[];
         totalMs: number;
       };
     };
@@ -52,8 +53,13 @@ describe('bench/step-profile', () => {
     );
     assert.match(convolutionsAlone.layers[0].formula, /^conv 3x3 3->16 stride 1 on 32x32/);
     assert.equal(convolutionsAlone.layers[0].inputGradientMs, null);
-    for (const layer of convolutionsAlone.layers.slice(1)) assert.ok(layer.inputGradientMs !== null && layer.inputGradientMs > 0, layer.name);
-    assert.ok(convolutionsAlone.layers.every((l) => l.forwardMs > 0 && l.filterGradientMs > 0 && l.gflops > 0));
+    // Times are only checked to be times: a 1x1 convolution at batch 2 can read 0.0 ms.
+    const isTime = (ms: number | null) => typeof ms === 'number' && Number.isFinite(ms) && ms >= 0;
+    for (const layer of convolutionsAlone.layers.slice(1)) assert.ok(isTime(layer.inputGradientMs), layer.name);
+    for (const layer of convolutionsAlone.layers) {
+      assert.ok(isTime(layer.forwardMs) && isTime(layer.filterGradientMs), layer.name);
+      assert.ok(layer.gflops === null || layer.gflops >= 0, `${layer.name}: gflops ${layer.gflops}`);
+    }
     const sum = convolutionsAlone.layers.reduce((total, l) => total + l.forwardMs + (l.inputGradientMs ?? 0) + l.filterGradientMs, 0);
     assert.ok(Math.abs(convolutionsAlone.totalMs - sum) <= 0.15 * convolutionsAlone.layers.length + 0.05, `${convolutionsAlone.totalMs} vs ${sum}`);
   });
