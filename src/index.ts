@@ -39,6 +39,17 @@ export {
   type WrnModelSpec,
   type WrnModelConfig,
 } from './models/wide-resnet.js';
+export {
+  describeWrnModel,
+  FORMULATIONS,
+  type Formulation,
+  type ImageModelLayers,
+  type ImageLayerSpec,
+  type ConvLayerSpec,
+  type BatchNormReluSpec,
+  type PatchMoeSpec,
+  type MapShape,
+} from './models/wrn-layers.js';
 export { saveModel, loadModel, type SavableModel } from './io/save-model.js';
 export { saveTwoLayerModel, loadTwoLayerModel } from './models/pmoe-model-io.js';
 export { saveModelFiles, loadModelFiles } from './io/model-files.js';

@@ -58,12 +58,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { createRng, type Rng } from '../util/random.js';
+import { createRng } from '../util/random.js';
 import { lazyGradientConv2d } from './conv-layer.js';
 import { trainingBatchNormalization } from './batch-norm-layer.js';
 import { GATE_MODES } from '../ops/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
 import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
+import { describeWrnModel, FORMULATIONS, IMAGES, type ConvLayerSpec, type ImageLayerSpec, type ImageModelLayers, type PatchMoeSpec } from './wrn-layers.js';
 
 type Sym = tfl.SymbolicTensor;
 
@@ -118,6 +119,8 @@ export const wrnPmoeSchema = z
     expertInitializer: oneOf(PATCH_MOE_INITIALIZERS).default('glorotUniform'),
     /** Add the 1x1 stride-2 projection of the last block's input to the PatchMoE output (the code has none). */
     shortcut: z.boolean().default(false),
+    /** How the MoE is computed: pmoe's sparse one, or the official code's dense one (models/wrn-layers.ts). */
+    formulation: oneOf(FORMULATIONS).default('sparse'),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -171,122 +174,100 @@ export const WRN_PMOE_CIFAR = Object.freeze({
   kernelSize: 1,
 } as const);
 
-/** Builds layers with seeded initialisers and readable names. */
-class Builder {
-  private readonly rng: Rng;
-  constructor(
-    seed: number,
-    private readonly momentum: number,
-  ) {
-    this.rng = createRng(`wide-resnet:${seed}`);
-  }
-
-  seed(): number {
-    return this.rng.seed();
-  }
-
-  /** A convolution whose input gradient runs only when needed (not for the stem on the images). */
-  conv(x: Sym, filters: number, kernelSize: number, strides: number, name: string): Sym {
-    return lazyGradientConv2d({
-      filters,
-      kernelSize,
-      strides,
-      padding: kernelSize === 1 ? 'valid' : 'same',
-      kernelInitializer: tfl.initializers.glorotUniform({ seed: this.seed() }),
-      biasInitializer: 'zeros',
-      name,
-    }).apply(x) as Sym;
-  }
-
-  bnRelu(x: Sym, name: string): Sym {
-    const normalised = trainingBatchNormalization({ momentum: this.momentum, name: `${name}_bn` }).apply(x) as Sym;
-    return tfl.layers.reLU({ name: `${name}_relu` }).apply(normalised) as Sym;
-  }
-
-  /** Pre-activation block: BN-ReLU -> conv3x3 stride s -> BN-ReLU -> conv3x3, plus the (projected) input. */
-  block(x: Sym, channels: number, stride: number, name: string): Sym {
-    let out = this.bnRelu(x, `${name}_pre1`);
-    out = this.conv(out, channels, 3, stride, `${name}_conv1`);
-    out = this.bnRelu(out, `${name}_pre2`);
-    out = this.conv(out, channels, 3, 1, `${name}_conv2`);
-    return tfl.layers.add({ name: `${name}_add` }).apply([this.shortcut(x, channels, stride, name), out]) as Sym;
-  }
-
-  shortcut(x: Sym, channels: number, stride: number, name: string): Sym {
-    const inChannels = x.shape[3];
-    return stride !== 1 || inChannels !== channels ? this.conv(x, channels, 1, stride, `${name}_shortcut`) : x;
-  }
-
-  head(x: Sym, classes: number): Sym {
-    const pooled = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(this.bnRelu(x, 'final')) as Sym;
-    return tfl.layers
-      .dense({
-        units: classes,
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: this.seed() }),
-        biasInitializer: 'zeros',
-        name: 'logits',
-      })
-      .apply(pooled) as Sym;
-  }
+/** A convolution whose input gradient runs only when needed (not for the stem on the images). */
+function convLayer(layer: ConvLayerSpec, seed: number): tfl.layers.Layer {
+  return lazyGradientConv2d({
+    filters: layer.outputShape[2],
+    kernelSize: layer.kernelSize,
+    strides: layer.stride,
+    padding: layer.padding,
+    kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+    biasInitializer: 'zeros',
+    name: layer.name,
+  });
 }
 
-function inputOf(config: WideResNetConfig): Sym {
-  const [h, w] = typeof config.inputSize === 'number' ? [config.inputSize, config.inputSize] : config.inputSize;
-  return tfl.input({ shape: [h, w, config.channels], name: 'images' });
+function patchMoeLayer(layer: PatchMoeSpec, config: WrnPmoeConfig, seed: number): PatchMoE {
+  if (layer.formulation !== 'sparse') throw new OptionError(`model.formulation: '${layer.formulation}' is not available yet; use 'sparse'`);
+  return new PatchMoE({
+    patchSize: config.patchSize,
+    experts: layer.experts,
+    patchesPerExpert: layer.patchesPerExpert,
+    filtersPerExpert: layer.filtersPerExpert,
+    kernelSize: layer.kernelSize,
+    gate: layer.gate,
+    kernelInitializer: config.expertInitializer,
+    seed,
+    name: layer.name,
+  });
 }
 
-/** Stem and the first two blocks, shared by both models. */
-function trunk(b: Builder, x: Sym, w: number): Sym {
-  let y = b.conv(x, 16, 3, 1, 'stem_conv');
-  y = b.block(y, 16 * w, 1, 'block1');
-  return b.block(y, 32 * w, 2, 'block2');
+/**
+ * Builds the tfjs model of a layer description: seeded initialisers drawn in the description's order
+ * (then the routers' N(0, routerInitStd^2), generated in JS, so backend-independent).
+ */
+function buildFromLayers(description: ImageModelLayers, config: WrnModelConfig, name: string): tfl.LayersModel {
+  const rng = createRng(`wide-resnet:${config.seed}`);
+  const [h, w, c] = description.inputShape;
+  const input = tfl.input({ shape: [h, w, c], name: IMAGES });
+  const outputs = new Map<string, Sym>([[IMAGES, input]]);
+  const read = (layer: ImageLayerSpec) => layer.inputs.map((inputName) => outputs.get(inputName)!);
+  let moe: PatchMoE | undefined;
+  let output: Sym = input;
+  for (const layer of description.layers) {
+    const [x] = read(layer);
+    switch (layer.kind) {
+      case 'conv':
+        output = convLayer(layer, rng.seed()).apply(x) as Sym;
+        break;
+      case 'bn-relu': {
+        const normalised = trainingBatchNormalization({ momentum: layer.momentum, epsilon: layer.epsilon, name: `${layer.name}_bn` }).apply(x) as Sym;
+        output = tfl.layers.reLU({ name: `${layer.name}_relu` }).apply(normalised) as Sym;
+        break;
+      }
+      case 'add':
+        output = tfl.layers.add({ name: layer.name }).apply(read(layer)) as Sym;
+        break;
+      case 'patch-moe':
+        moe = patchMoeLayer(layer, config as WrnPmoeConfig, rng.seed());
+        output = moe.apply(x) as Sym;
+        break;
+      case 'global-average-pool':
+        output = tfl.layers.globalAveragePooling2d({ name: layer.name }).apply(x) as Sym;
+        break;
+      case 'dense':
+        output = tfl.layers
+          .dense({
+            units: layer.outputShape[0],
+            kernelInitializer: tfl.initializers.glorotUniform({ seed: rng.seed() }),
+            biasInitializer: 'zeros',
+            name: layer.name,
+          })
+          .apply(x) as Sym;
+        break;
+    }
+    outputs.set(layer.name, output);
+  }
+  const model = tfl.model({ inputs: input, outputs: output, name });
+  if (moe) {
+    const router = moe.weights[0];
+    const initial = tf.randomNormal(router.shape as number[], 0, (config as WrnPmoeConfig).routerInitStd, 'float32', rng.seed());
+    router.write(initial);
+    initial.dispose();
+  }
+  return model;
 }
 
 /** The paper's 10-layer Wide-ResNet: logits [batch, classes]. */
 export function buildWideResNet(options: WideResNetOptions = {}): tfl.LayersModel {
-  const config = parseOptions(wideResNetSchema, options, 'WideResNet');
-  const b = new Builder(config.seed, config.batchNormMomentum);
-  const w = config.wideningFactor;
-  const input = inputOf(config);
-  let x = trunk(b, input, w);
-  x = b.block(x, 64 * w, 2, 'block3');
-  return tfl.model({ inputs: input, outputs: b.head(x, config.classes), name: 'wide_resnet' });
+  const config = { architecture: 'wrn' as const, ...parseOptions(wideResNetSchema, options, 'WideResNet') };
+  return buildFromLayers(describeWrnModel(config), config, 'wide_resnet');
 }
 
 /** WRN-pMoE: the WRN whose last block ends in a patch-level MoE. Logits [batch, classes]. */
 export function buildWrnPmoe(options: WrnPmoeOptions = {}): tfl.LayersModel {
-  const config = parseOptions(wrnPmoeSchema, options, 'WrnPmoe');
-  const b = new Builder(config.seed, config.batchNormMomentum);
-  const w = config.wideningFactor;
-  const width = 64 * w;
-  const input = inputOf(config);
-  const blockInput = trunk(b, input, w);
-  let x = b.bnRelu(blockInput, 'block3_pre1');
-  x = b.conv(x, width, 3, 2, 'block3_conv1');
-  x = b.bnRelu(x, 'moe_pre');
-  const moe = new PatchMoE({
-    patchSize: config.patchSize,
-    experts: config.experts,
-    patchesPerExpert: config.patchesPerExpert,
-    filtersPerExpert: width / config.experts,
-    kernelSize: config.kernelSize,
-    gate: config.gate,
-    kernelInitializer: config.expertInitializer,
-    seed: b.seed(),
-    name: 'moe',
-  });
-  x = moe.apply(x) as Sym;
-  if (config.shortcut) {
-    x = tfl.layers.add({ name: 'block3_add' }).apply([b.conv(blockInput, width, 1, 2, 'block3_shortcut'), x]) as Sym;
-  }
-  const model = tfl.model({ inputs: input, outputs: b.head(x, config.classes), name: 'wrn_pmoe' });
-  // Routers: N(0, routerInitStd^2) as in the official code (seeded; generated in JS, so backend-independent).
-  const router = moe.weights[0];
-  const routerSeed = b.seed();
-  const initial = tf.randomNormal(router.shape as number[], 0, config.routerInitStd, 'float32', routerSeed);
-  router.write(initial);
-  initial.dispose();
-  return model;
+  const config = { architecture: 'wrn-pmoe' as const, ...parseOptions(wrnPmoeSchema, options, 'WrnPmoe') };
+  return buildFromLayers(describeWrnModel(config), config, 'wrn_pmoe');
 }
 
 /** Number of trainable scalars (BN's gamma and beta count; its moving statistics do not). */
