@@ -56,7 +56,7 @@ export { saveModelFiles, loadModelFiles } from './io/model-files.js';
 export type { PmoeModelExtras, TwoLayerModel, TwoLayerModelFile } from './models/pmoe-model-file.js';
 
 export { trainModel, trainingSchema, type TrainingOptions, type TrainingResult, type EpochMetrics, type TrainingHooks } from './training/train.js';
-export { trainImageModel, evaluateImageModel, type ImageEpochRecord } from './training/train-image-model.js';
+export { trainImageModel, evaluateImageModel, imageStepPath, type ImageEpochRecord, type ImageStepPath } from './training/train-image-model.js';
 export { type ImageSplit } from './data/image-split.js';
 export { classificationLoss, predictions } from './training/loss.js';
 export { routerLinearLoss } from './training/router-loss.js';

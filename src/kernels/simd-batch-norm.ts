@@ -15,21 +15,29 @@ export interface BatchNormKernels {
   columnSums: (rows: number, channels: number, x: number, out: number) => void;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
+const compiled = new Map<boolean, WebAssembly.Module | null>();
 
-/** The kernels bound to an existing memory, or null where SIMD or the binding is unavailable. */
-export function bindBatchNorm(memory: WebAssembly.Memory): BatchNormKernels | null {
-  if (compiled === undefined) {
+/** The module importing a plain or (`shared`) a shared memory, or null where SIMD is unavailable. */
+function batchNormModule(shared: boolean): WebAssembly.Module | null {
+  if (!compiled.has(shared)) {
+    let module: WebAssembly.Module | null = null;
     try {
-      const bytes = moduleBytes('batch-norm');
-      compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      const bytes = moduleBytes(shared ? 'batch-norm-shared' : 'batch-norm');
+      if (WebAssembly.validate(bytes)) module = new WebAssembly.Module(bytes);
     } catch {
-      compiled = null;
+      // no WebAssembly here
     }
+    compiled.set(shared, module);
   }
-  if (compiled === null) return null;
+  return compiled.get(shared)!;
+}
+
+/** The kernels bound to an existing memory (plain, or shared as the fused trainers' two-thread arenas), or null where SIMD or the binding is unavailable. */
+export function bindBatchNorm(memory: WebAssembly.Memory): BatchNormKernels | null {
+  const module = batchNormModule(typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer);
+  if (module === null) return null;
   try {
-    return new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as BatchNormKernels;
+    return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as BatchNormKernels;
   } catch {
     return null;
   }

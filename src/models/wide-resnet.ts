@@ -64,7 +64,16 @@ import { trainingBatchNormalization } from './batch-norm-layer.js';
 import { GATE_MODES } from '../ops/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
 import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
-import { describeWrnModel, FORMULATIONS, IMAGES, type ConvLayerSpec, type ImageLayerSpec, type ImageModelLayers, type PatchMoeSpec } from './wrn-layers.js';
+import {
+  describeWrnModel,
+  FORMULATIONS,
+  IMAGES,
+  recordLayers,
+  type ConvLayerSpec,
+  type ImageLayerSpec,
+  type ImageModelLayers,
+  type PatchMoeSpec,
+} from './wrn-layers.js';
 
 type Sym = tfl.SymbolicTensor;
 
@@ -255,6 +264,7 @@ function buildFromLayers(description: ImageModelLayers, config: WrnModelConfig, 
     router.write(initial);
     initial.dispose();
   }
+  recordLayers(model, description);
   return model;
 }
 
