@@ -9,6 +9,7 @@ import { ConvLayer, directConvolution, type ConvolutionFactory } from './fused-w
 import { AddLayer, DenseLayer, GlobalAveragePool, vectorBuffer, type VectorBuffer } from './fused-wrn-head.js';
 import { StepMemory, type MapBuffer } from './fused-wrn-memory.js';
 import { SparsePatchMoe } from './fused-wrn-moe.js';
+import { OfficialPatchMoe } from './fused-wrn-official.js';
 import { BatchNormRelu } from './fused-wrn-norm.js';
 
 /**
@@ -24,7 +25,7 @@ import { BatchNormRelu } from './fused-wrn-norm.js';
  * writes them back; the tests hold its logits, loss, gradients and statistics to tfjs's autodiff.
  */
 
-type Layer = ConvLayer | BatchNormRelu | AddLayer | SparsePatchMoe | GlobalAveragePool | DenseLayer;
+type Layer = ConvLayer | BatchNormRelu | AddLayer | SparsePatchMoe | OfficialPatchMoe | GlobalAveragePool | DenseLayer;
 
 export interface FusedWrnSettings {
   readonly learningRate: number;
@@ -37,9 +38,8 @@ export interface FusedWrnSettings {
 /** Why the fused trainer cannot run this description, or null when it can. */
 export function fusedWrnUnsupported(description: ImageModelLayers): string | null {
   for (const layer of description.layers) {
-    if (layer.kind === 'patch-moe') {
-      if (layer.formulation !== 'sparse') return `${layer.name}: the '${layer.formulation}' formulation is not built yet`;
-      if (layer.inputShape[2] % 4 !== 0 || layer.filtersPerExpert % 4 !== 0) return `${layer.name}: channels and filters per expert must be multiples of 4`;
+    if (layer.kind === 'patch-moe' && (layer.inputShape[2] % 4 !== 0 || layer.filtersPerExpert % 4 !== 0)) {
+      return `${layer.name}: channels and filters per expert must be multiples of 4`;
     }
     if (layer.kind === 'conv' && (layer.outputShape[2] % 4 !== 0 || (!layer.readsImages && layer.inputShape[2] % 4 !== 0))) {
       return `${layer.name}: channels must be multiples of 4`;
@@ -97,7 +97,13 @@ export class FusedWrn {
           this.layers.push(new AddLayer(memory, spec, map(spec.inputs[0]), map(spec.inputs[1]), out()));
           break;
         case 'patch-moe':
-          this.layers.push(new SparsePatchMoe(memory, spec, map(spec.inputs[0]), out()));
+          if (spec.formulation === 'sparse') {
+            this.layers.push(new SparsePatchMoe(memory, spec, map(spec.inputs[0]), out()));
+          } else {
+            const moe = new OfficialPatchMoe(memory, spec, map(spec.inputs[0]), out(), algorithm);
+            this.norms.push(...moe.norms);
+            this.layers.push(moe);
+          }
           break;
         case 'global-average-pool': {
           const pooled = vectorBuffer(capacity, spec.outputShape[0]);
@@ -136,16 +142,17 @@ export class FusedWrn {
   }
 
   /**
-   * The training-mode loss and every trainable weight's gradient by its tfjs name (a router behind
-   * hard gates gets none, as in tfjs); updates the moving statistics as a training forward pass
-   * does, but no weight.
+   * The training-mode loss and every trainable weight's gradient by its tfjs name; updates the
+   * moving statistics as a training forward pass does, but no weight. As in tfjs, a router behind
+   * hard gates gets none where nothing reads the gates (sparse), and zeros where the gates (all 1)
+   * multiply the experts' inputs (official).
    */
   gradients(split: ImageSplit, samples: ArrayLike<number>): { loss: number; grads: Record<string, Float32Array> } {
     const { loss } = this.backward(split, samples);
     const grads: Record<string, Float32Array> = {};
-    const hard = this.description.layers.some((layer) => layer.kind === 'patch-moe' && layer.gate === 'hard');
+    const unread = this.description.layers.some((layer) => layer.kind === 'patch-moe' && layer.gate === 'hard' && layer.formulation === 'sparse');
     for (const entry of this.memory.weights) {
-      if (hard && entry.name.endsWith('/router/kernel')) continue;
+      if (unread && entry.name.endsWith('/router/kernel')) continue;
       grads[entry.name] = this.unpadded(this.memory.gradValues(entry), entry.rows, entry.cols, entry.stride);
     }
     return { loss, grads };
@@ -195,10 +202,10 @@ export class FusedWrn {
 
   /** The patch-level MoE's routing of the last forward pass: [batch, k, l] patch indices and gates. */
   routing(batch: number): { indices: Int32Array; gates: Float32Array } | null {
-    const moe = this.layers.find((layer): layer is SparsePatchMoe => layer instanceof SparsePatchMoe);
+    const moe = this.layers.find((layer) => layer instanceof SparsePatchMoe || layer instanceof OfficialPatchMoe);
     if (moe === undefined) return null;
     const size = batch * moe.spec.experts * moe.spec.patchesPerExpert;
-    return { indices: moe.chosen.slice(0, size), gates: moe.gates.slice(0, size) };
+    return { indices: moe.router.chosen.slice(0, size), gates: moe.router.gates.slice(0, size) };
   }
 
   /** Copies the weights and moving statistics into the model's variables. */
