@@ -13,6 +13,8 @@ export interface BatchNormKernels {
   affine: (rows: number, channels: number, u: number, a: number, v: number, s: number, b: number, c: number, out: number) => void;
   reluGrad: (bytes: number, x: number, dy: number, out: number) => void;
   columnSums: (rows: number, channels: number, x: number, out: number) => void;
+  reluBlockSums: (rows: number, channels: number, block: number, u: number, shift: number, dy: number, y: number, dz: number, out: number) => void;
+  affineRelu: (rows: number, channels: number, u: number, a: number, v: number, s: number, b: number, c: number, out: number) => void;
 }
 
 const compiled = new Map<boolean, WebAssembly.Module | null>();

@@ -14,6 +14,8 @@ const BLOCK = 128;
  *   inference: the same with the moving statistics (wasm-kernels.ts's FusedBatchNorm).
  * Gradient, with s = 1 / sqrt(var + eps), xhat = (x - mean) s and dz = dy 1[y > 0]:
  *   dbeta = sum dz,  dgamma = sum dz xhat,  dx = gamma s (dz - dbeta / P - xhat dgamma / P).
+ * The ReLU rides along in the affine pass forward and in the block sums backward (affineRelu,
+ * reluBlockSums: the same floats as the separate passes).
  */
 export class BatchNormRelu {
   readonly gamma: WeightEntry;
@@ -82,9 +84,7 @@ export class BatchNormRelu {
     }
     vectors.fill(0, channels, 2 * channels);
     vectors.set(beta, 3 * channels);
-    const kernels = arena.batchNorm;
-    kernels.affine(rows, channels, x, at(1), x, at(0), at(2), at(3), y);
-    kernels.reluGrad(4 * rows * channels, y, y, y);
+    arena.batchNorm.affineRelu(rows, channels, x, at(1), x, at(0), at(2), at(3), y);
   }
 
   backward(batch: number): void {
@@ -93,11 +93,11 @@ export class BatchNormRelu {
     const rows = batch * this.x.positions;
     const kernels = arena.batchNorm;
     const dz = memory.layerTemp;
-    kernels.reluGrad(4 * rows * channels, this.y.value.ptr, memory.gradient(this.y), dz);
     const vectors = arena.floats(memory.vectors);
     const at = (k: number) => memory.vectors.ptr + 4 * k * channels;
     vectors.set(this.mean, 0);
-    const [, sumDy, sumDyCentred] = this.sums(false, rows, this.x.value.ptr, at(0), dz);
+    kernels.reluBlockSums(rows, channels, BLOCK, this.x.value.ptr, at(0), memory.gradient(this.y), this.y.value.ptr, dz, memory.blockSums.ptr);
+    const [, sumDy, sumDyCentred] = this.totals(rows);
     const gamma = memory.weightValues(this.gamma);
     const dGamma = memory.gradValues(this.gamma);
     const dBeta = memory.gradValues(this.beta);
@@ -118,6 +118,12 @@ export class BatchNormRelu {
     const { memory, channels } = this;
     const kernels = memory.arena.batchNorm;
     (square ? kernels.blockSquares : kernels.blockSums)(rows, channels, BLOCK, u, shift, v, memory.blockSums.ptr);
+    return this.totals(rows);
+  }
+
+  /** The block sums' three per-channel totals, added in float64. */
+  private totals(rows: number): [Float64Array, Float64Array, Float64Array] {
+    const { memory, channels } = this;
     const partials = memory.arena.floats(memory.blockSums);
     const totals: [Float64Array, Float64Array, Float64Array] = [new Float64Array(channels), new Float64Array(channels), new Float64Array(channels)];
     const blocks = Math.ceil(rows / BLOCK);
