@@ -3,6 +3,8 @@ import type * as Os from 'node:os';
 import { nodeBuiltin } from '../util/node-builtin.js';
 import { SHARED_MAX_PAGES } from './module-bytes.js';
 import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js';
+import { moduleBytes } from './module-bytes.js';
+import type { BatchNormKernels } from './simd-batch-norm.js';
 
 /**
  * The SIMD products on two threads: this one and one worker thread, over a shared wasm memory
@@ -74,7 +76,9 @@ class KeptSpace<K> {
   }
 }
 
-const FUNCTIONS = ['gemmSeg', 'gemmTChunks', 'gemm', 'gemmT', 'spmm'] as const;
+/** The product module's functions the worker runs, then the batch-norm module's (the fused image trainer splits its passes too). */
+const FUNCTIONS = ['gemmSeg', 'gemmTChunks', 'gemm', 'gemmT', 'spmm', 'affine', 'affineRelu', 'blockSums', 'blockSquares', 'reluBlockSums'] as const;
+type BatchNormFunction = 'affine' | 'affineRelu' | 'blockSums' | 'blockSquares' | 'reluBlockSums';
 export type SplitFunction = (typeof FUNCTIONS)[number];
 // Control words: job sequence number, finished sequence number, error flag, function, claimed
 // sequence number (the last job a thread took), memory (0: the arena, else an attached one), the
@@ -93,12 +97,12 @@ const CALLER_POLL_MS = 50;
 
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-const { module, memory, control, errors, attachments } = workerData;
+const { module, batchNorm, memory, control, errors, attachments } = workerData;
 const gemmTChunks = ${gemmTChunks.toString()};
 const names = ${JSON.stringify(FUNCTIONS)};
 const memories = new Map();
 function bind(id, memory) {
-  const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  const kernels = Object.assign({}, new WebAssembly.Instance(batchNorm, { env: { memory } }).exports, new WebAssembly.Instance(module, { env: { memory } }).exports);
   memories.set(id, (name, args) => (name === 'gemmTChunks' ? gemmTChunks(kernels, ...args) : kernels[name](...args)));
 }
 bind(0, memory);
@@ -150,10 +154,11 @@ export class ArenaFullError extends Error {
   }
 }
 
-/** A shared memory both threads run the product module on: 0 is the arena's own (see GemmThreads.attach). */
+/** A shared memory both threads run the product module (and the batch-norm module) on: 0 is the arena's own (see GemmThreads.attach). */
 export interface SharedKernels {
   readonly id: number;
   readonly kernels: Kernels;
+  readonly batchNorm: BatchNormKernels;
 }
 
 export class GemmThreads {
@@ -161,6 +166,8 @@ export class GemmThreads {
   readonly kernels: Kernels;
   /** The product module both threads instantiate (shared memory; fused multiply-adds where fusedMultiplyAdd() says so). */
   readonly module: WebAssembly.Module;
+  /** The batch-norm module (simd-batch-norm.ts) for shared memories, which the worker binds beside the products. */
+  private readonly batchNormModule: WebAssembly.Module;
   private readonly own: SharedKernels;
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
   private readonly worker: WorkerThreads.Worker;
@@ -183,7 +190,8 @@ export class GemmThreads {
     this.module = module;
     this.memory = newSharedMemory();
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
-    this.own = { id: 0, kernels: this.kernels };
+    const batchNorm = (this.batchNormModule = new WebAssembly.Module(moduleBytes('batch-norm-shared')));
+    this.own = this.bind(0, this.memory);
     const threads = nodeBuiltin<typeof WorkerThreads>('node:worker_threads');
     if (!threads) throw new Error('gemm threads: no node:worker_threads here');
     const errors = new threads.MessageChannel();
@@ -195,7 +203,7 @@ export class GemmThreads {
     this.receive = threads.receiveMessageOnPort;
     this.worker = new threads.Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { module, memory: this.memory, control: this.control, errors: errors.port2, attachments: attachments.port2 },
+      workerData: { module, batchNorm, memory: this.memory, control: this.control, errors: errors.port2, attachments: attachments.port2 },
       transferList: [errors.port2, attachments.port2],
     });
     this.worker.unref();
@@ -209,12 +217,21 @@ export class GemmThreads {
   attach(memory: WebAssembly.Memory): SharedKernels {
     let binding = this.attached.get(memory);
     if (binding === undefined) {
-      binding = { id: ++this.lastId, kernels: new WebAssembly.Instance(this.module, { env: { memory } }).exports as unknown as Kernels };
+      binding = this.bind(++this.lastId, memory);
       this.attachments.postMessage({ id: binding.id, memory });
       this.attached.set(memory, binding);
       this.collected.register(memory, binding.id, memory);
     }
     return binding;
+  }
+
+  private bind(id: number, memory: WebAssembly.Memory): SharedKernels {
+    const instance = (module: WebAssembly.Module) => new WebAssembly.Instance(module, { env: { memory } }).exports;
+    return {
+      id,
+      kernels: id === 0 ? this.kernels : (instance(this.module) as unknown as Kernels),
+      batchNorm: instance(this.batchNormModule) as unknown as BatchNormKernels,
+    };
   }
 
   /** Lets the worker drop its binding of an attached memory (the memory is no longer used). */
@@ -333,7 +350,8 @@ export class GemmThreads {
       this.lastRunBy = 'caller';
       const args = workerArgs as [number, number, number, number, number, number, number, number, number];
       if (name === 'gemmTChunks') gemmTChunks(on.kernels, ...(args.slice(0, 7) as [number, number, number, number, number, number, number]));
-      else on.kernels[name](...args);
+      else if (name in on.batchNorm) on.batchNorm[name as BatchNormFunction](...args);
+      else on.kernels[name as Exclude<SplitFunction, 'gemmTChunks' | BatchNormFunction>](...args);
       return;
     }
     this.lastRunBy = 'worker';

@@ -50,6 +50,8 @@ const MAX_SPARE_BYTES = 512 * 2 ** 20;
  * expert product) ran slower split at 2^19.
  */
 const SPLIT_MULTIPLY_ADDS = 2 ** 20;
+/** Batch-norm passes over at least this many floats split across two threads (a pass over 2^16 floats took ~30 us). */
+const SPLIT_FLOATS = 2 ** 16;
 /** Data a two-thread arena holds at most: its shared memory cannot grow past 1 GiB. */
 const TWO_THREAD_MAX_BYTES = 768 * 2 ** 20;
 
@@ -228,9 +230,50 @@ export class SimdArena {
     this.kernels.relocate(count, from, to, base, marker);
   }
 
+  /**
+   * affine (or with `relu`, affineRelu) of batch-norm.wat over `rows` rows of `channels` floats
+   * (byte addresses: u, v, out [rows, channels]; a, s, b, c per channel), split by rows on two threads.
+   */
+  affine(relu: boolean, rows: number, channels: number, u: number, a: number, v: number, s: number, b: number, c: number, out: number): void {
+    const name = relu ? 'affineRelu' : 'affine';
+    const here = this.shared === null || rows * channels < SPLIT_FLOATS ? rows : Math.floor(rows / 2);
+    const bn = this.batchNorm;
+    if (here === rows) return bn[name](rows, channels, u, a, v, s, b, c, out);
+    const at = 4 * here * channels;
+    this.split(name, [rows - here, channels, u + at, a, v + at, s, b, c, out + at], () => bn[name](here, channels, u, a, v, s, b, c, out));
+  }
+
+  /**
+   * Block sums of batch-norm.wat (blockSums, blockSquares: v unused; reluBlockSums: dy, y, dz) over
+   * `rows` rows, one [3, channels] partial per block of `block` rows at out; split at a block
+   * boundary on two threads, so the partials are the same floats as on one thread.
+   */
+  blockSums(
+    name: 'blockSums' | 'blockSquares' | 'reluBlockSums',
+    rows: number,
+    channels: number,
+    block: number,
+    u: number,
+    shift: number,
+    operands: readonly number[],
+    out: number,
+  ): void {
+    const blocks = Math.ceil(rows / block);
+    const here = this.shared === null || rows * channels < SPLIT_FLOATS || blocks < 2 ? rows : block * Math.ceil(blocks / 2);
+    const bn = this.batchNorm;
+    const run = (count: number, offset: number, partials: number) => {
+      const shifted = operands.map((ptr) => ptr + offset);
+      if (name === 'reluBlockSums') return [count, channels, block, u + offset, shift, ...shifted, partials];
+      return [count, channels, block, u + offset, shift, shifted[0], partials];
+    };
+    const call = (args: number[]) => (bn[name] as (...a: number[]) => void)(...args);
+    if (here === rows) return call(run(rows, 0, out));
+    this.split(name, run(rows - here, 4 * here * channels, out + 12 * (here / block) * channels), () => call(run(here, 0, out)));
+  }
+
   /** The batch-norm kernels (simd-batch-norm.ts) bound to this arena's memory, on this thread. */
   get batchNorm(): BatchNormKernels {
-    if (this.batchNormKernels === undefined) this.batchNormKernels = bindBatchNorm(this.memory);
+    if (this.batchNormKernels === undefined) this.batchNormKernels = this.shared?.batchNorm ?? bindBatchNorm(this.memory);
     if (this.batchNormKernels === null) throw new Error('SimdArena: the batch-norm kernels do not bind to this memory');
     return this.batchNormKernels;
   }

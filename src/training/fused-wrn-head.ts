@@ -30,7 +30,7 @@ export class AddLayer {
     floats.fill(1, 0, y.channels);
     floats.fill(0, y.channels, 2 * y.channels);
     const [ones, zeros] = [vectors.ptr, vectors.ptr + 4 * y.channels];
-    memory.arena.batchNorm.affine(batch * y.positions, y.channels, this.a.value.ptr, ones, this.b.value.ptr, zeros, ones, zeros, y.value.ptr);
+    memory.arena.affine(false, batch * y.positions, y.channels, this.a.value.ptr, ones, this.b.value.ptr, zeros, ones, zeros, y.value.ptr);
   }
 
   backward(batch: number): void {

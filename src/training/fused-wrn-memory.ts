@@ -211,7 +211,7 @@ export class StepMemory {
     floats.fill(1, 0, channels);
     floats.fill(0, channels, 2 * channels);
     const [ones, zeros] = [vectors.ptr, vectors.ptr + 4 * channels];
-    this.arena.batchNorm.affine(rows, channels, a, ones, b, zeros, ones, zeros, map.grad!.ptr);
+    this.arena.affine(false, rows, channels, a, ones, b, zeros, ones, zeros, map.grad!.ptr);
     this.gradients.set(map, map.grad!);
   }
 }

@@ -84,19 +84,18 @@ export class BatchNormRelu {
     }
     vectors.fill(0, channels, 2 * channels);
     vectors.set(beta, 3 * channels);
-    arena.batchNorm.affineRelu(rows, channels, x, at(1), x, at(0), at(2), at(3), y);
+    arena.affine(true, rows, channels, x, at(1), x, at(0), at(2), at(3), y);
   }
 
   backward(batch: number): void {
     const { memory, channels, spec } = this;
     const { arena } = memory;
     const rows = batch * this.x.positions;
-    const kernels = arena.batchNorm;
     const dz = memory.layerTemp;
     const vectors = arena.floats(memory.vectors);
     const at = (k: number) => memory.vectors.ptr + 4 * k * channels;
     vectors.set(this.mean, 0);
-    kernels.reluBlockSums(rows, channels, BLOCK, this.x.value.ptr, at(0), memory.gradient(this.y), this.y.value.ptr, dz, memory.blockSums.ptr);
+    arena.blockSums('reluBlockSums', rows, channels, BLOCK, this.x.value.ptr, at(0), [memory.gradient(this.y), this.y.value.ptr, dz], memory.blockSums.ptr);
     const [, sumDy, sumDyCentred] = this.totals(rows);
     const gamma = memory.weightValues(this.gamma);
     const dGamma = memory.gradValues(this.gamma);
@@ -110,14 +109,13 @@ export class BatchNormRelu {
       vectors[2 * channels + c] = (-gamma[c] * s * s * s * sumDyCentred[c]) / rows;
       vectors[3 * channels + c] = (-gamma[c] * s * sumDy[c]) / rows;
     }
-    memory.contribute(this.x, rows, (target) => kernels.affine(rows, channels, dz, at(1), this.x.value.ptr, at(0), at(2), at(3), target));
+    memory.contribute(this.x, rows, (target) => arena.affine(false, rows, channels, dz, at(1), this.x.value.ptr, at(0), at(2), at(3), target));
   }
 
   /** Per-channel [sum (u - shift), sum v, sum (u - shift) v] over the rows, float32 blocks added in float64 (v = u - shift when `square`). */
   private sums(square: boolean, rows: number, u: number, shift: number, v: number): [Float64Array, Float64Array, Float64Array] {
     const { memory, channels } = this;
-    const kernels = memory.arena.batchNorm;
-    (square ? kernels.blockSquares : kernels.blockSums)(rows, channels, BLOCK, u, shift, v, memory.blockSums.ptr);
+    memory.arena.blockSums(square ? 'blockSquares' : 'blockSums', rows, channels, BLOCK, u, shift, [v], memory.blockSums.ptr);
     return this.totals(rows);
   }
 

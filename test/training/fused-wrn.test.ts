@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageSplit } from '../../src/data/image-split.js';
 import { initEngine, tf } from '../../src/engine/backend.js';
+import { gemmThreads, setGemmThreads } from '../../src/kernels/gemm-threads.js';
 import { buildWrnModel, resolveWrnModel, type WrnModelSpec } from '../../src/models/wide-resnet.js';
 import { layersOf } from '../../src/models/wrn-layers.js';
 import type { PatchMoE } from '../../src/routing/patch-moe-layer.js';
@@ -157,4 +158,41 @@ describe('the fused image trainer (training/fused-wrn.ts) against tfjs autodiff 
       compare(c);
     });
   }
+});
+
+describe('the fused image trainer on two threads', () => {
+  it('gives the same floats as on one thread (products and batch-norm passes split): two steps, then gradients and logits', async (t) => {
+    await initEngine('wasm');
+    if (gemmThreads() === null) return t.skip('no second thread here');
+    const config = resolveWrnModel({ ...CELEBA, patchSize: 2, gate: 'softmax-all' }, { classes: 3, inputSize: 32, channels: 1, seed: 3 });
+    // Batch 8 at 32x32x16: batch norm's passes cover 2^17 floats, above their split.
+    const split = randomSplit('fused image trainer threads', 8, 32, 1, 3);
+    const samples = Array.from({ length: 8 }, (_, i) => i);
+    const trace = () => {
+      const model = buildWrnModel(config);
+      const fused = new FusedWrn(model, layersOf(model)!, { learningRate: 0.1, batchSize: 8 });
+      try {
+        fused.step(split, samples);
+        fused.step(split, samples.slice(0, 5));
+        return { twoThreads: fused.twoThreads, ...fused.gradients(split, samples), logits: fused.logits(split, samples), moving: fused.movingStatistics() };
+      } finally {
+        fused.dispose();
+        model.dispose();
+      }
+    };
+    const two = trace();
+    setGemmThreads(false);
+    let one;
+    try {
+      one = trace();
+    } finally {
+      setGemmThreads(true);
+    }
+    assert.equal(two.twoThreads, true);
+    assert.equal(one.twoThreads, false);
+    assert.deepEqual(two.logits, one.logits);
+    assert.equal(two.loss, one.loss);
+    assert.deepEqual(two.grads, one.grads);
+    assert.deepEqual(two.moving, one.moving);
+  });
 });
