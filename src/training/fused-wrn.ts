@@ -208,6 +208,12 @@ export class FusedWrn {
     return { indices: moe.router.chosen.slice(0, size), gates: moe.router.gates.slice(0, size) };
   }
 
+  /** A copy of a layer's output map (by layer name) for the first `batch` images of the last forward pass, [batch, height, width, channels]. */
+  featureMap(name: string, batch: number): Float32Array {
+    const map = this.memory.map(name);
+    return this.memory.arena.floats(map.value).slice(0, batch * map.positions * map.pixelFloats);
+  }
+
   /** Copies the weights and moving statistics into the model's variables. */
   writeBack(): void {
     const byName = this.modelWeights();
