@@ -188,7 +188,6 @@ function convLayer(layer: ConvLayerSpec, seed: number): tfl.layers.Layer {
 }
 
 function patchMoeLayer(layer: PatchMoeSpec, config: WrnPmoeConfig, seed: number): PatchMoE {
-  if (layer.formulation !== 'sparse') throw new OptionError(`model.formulation: '${layer.formulation}' is not available yet; use 'sparse'`);
   return new PatchMoE({
     patchSize: config.patchSize,
     experts: layer.experts,
@@ -196,6 +195,8 @@ function patchMoeLayer(layer: PatchMoeSpec, config: WrnPmoeConfig, seed: number)
     filtersPerExpert: layer.filtersPerExpert,
     kernelSize: layer.kernelSize,
     gate: layer.gate,
+    formulation: layer.formulation,
+    ...(layer.expertBatchNorm ? { batchNormMomentum: layer.expertBatchNorm.momentum, batchNormEpsilon: layer.expertBatchNorm.epsilon } : {}),
     kernelInitializer: config.expertInitializer,
     seed,
     name: layer.name,

@@ -23,6 +23,9 @@ function promisedWeights(layer: ImageLayerSpec): [string, number[]][] {
       const experts = Array.from({ length: layer.experts }, (_, s): [string, number[]][] => [
         [`${layer.name}/expert${s}/kernel`, [layer.kernelSize, layer.kernelSize, channels, layer.filtersPerExpert]],
         [`${layer.name}/expert${s}/bias`, [layer.filtersPerExpert]],
+        ...(layer.expertBatchNorm === null
+          ? []
+          : ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((w): [string, number[]] => [`${layer.name}/expert${s}_bn/${w}`, [channels]])),
       ]);
       return [[`${layer.name}/router/kernel`, [layer.patch.height * layer.patch.width * channels, layer.experts]], ...experts.flat()];
     }
@@ -46,6 +49,8 @@ describe('the image models described once (models/wrn-layers.ts)', () => {
     ['WRN w = 2', { architecture: 'wrn', wideningFactor: 2 }, {}],
     ['WRN-pMoE CIFAR', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CIFAR }, {}],
     ['WRN-pMoE CelebA with shortcut', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CELEBA, shortcut: true }, { inputSize: 64 }],
+    ['WRN-pMoE CIFAR, official formulation', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CIFAR, formulation: 'official' }, {}],
+    ['WRN-pMoE CelebA, official formulation', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CELEBA, formulation: 'official' }, { inputSize: 64 }],
   ];
   for (const [label, spec, fixed] of specs) {
     it(`${label}: the tfjs model has every promised weight with its shape, and every layer's output shape`, async () => {
