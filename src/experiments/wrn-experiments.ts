@@ -15,6 +15,7 @@
 import { z } from 'zod';
 import { dataFolderProblem, IMAGE_DATA_FOLDERS, type ImageDataFolder, type ImageDataSpec, type ImageSourceName } from '../data/image-source.js';
 import { WRN_ARCHITECTURES, WRN_PMOE_CELEBA, WRN_PMOE_CIFAR, type WrnArchitecture, type WrnModelSpec } from '../models/wide-resnet.js';
+import { FORMULATIONS } from '../models/wrn-layers.js';
 import { PAPER_WRN } from './paper-numbers.js';
 import type { ImageRunSpec } from '../training/run.js';
 import { integer, oneOf, real } from '../util/options.js';
@@ -42,6 +43,8 @@ export const WRN_PROTOCOL = {
   /** WRN-pMoE: override the figure's k and l. */
   experts: integer(1).optional(),
   patchesPerExpert: integer(1).optional(),
+  /** WRN-pMoE: how the MoE is computed (routing/formulation.ts): pmoe's sparse one or the official code's. */
+  formulation: oneOf(FORMULATIONS).default('sparse'),
 };
 type Protocol = z.output<z.ZodObject<typeof WRN_PROTOCOL>>;
 
@@ -103,6 +106,8 @@ function wrnRun(p: Protocol, figure: FigureData, architecture: WrnArchitecture, 
           ...figure.pmoe,
           ...(p.experts === undefined ? {} : { experts: p.experts }),
           ...(p.patchesPerExpert === undefined ? {} : { patchesPerExpert: p.patchesPerExpert }),
+          // Left out at the default, so sparse runs keep the keys (and resume from the records) they had before the option.
+          ...(p.formulation === 'sparse' ? {} : { formulation: p.formulation }),
         };
   return {
     kind: 'image',
