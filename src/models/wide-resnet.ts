@@ -64,7 +64,18 @@ import { trainingBatchNormalization } from './batch-norm-layer.js';
 import { GATE_MODES } from '../ops/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
 import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
-import { describeWrnModel, FORMULATIONS, IMAGES, type ConvLayerSpec, type ImageLayerSpec, type ImageModelLayers, type PatchMoeSpec } from './wrn-layers.js';
+import {
+  describeWrnModel,
+  FORMULATIONS,
+  HEADS,
+  IMAGES,
+  ROUTER_INITS,
+  type Head,
+  type ConvLayerSpec,
+  type ImageLayerSpec,
+  type ImageModelLayers,
+  type PatchMoeSpec,
+} from './wrn-layers.js';
 
 type Sym = tfl.SymbolicTensor;
 
@@ -73,7 +84,7 @@ const sizeSchema = z.union([integer(1), z.tuple([integer(1), integer(1)])]);
 const wideResNetShape = {
   /** w: channels 16w, 32w, 64w in the three blocks. The paper: 10. */
   wideningFactor: integer(1).default(10),
-  /** Output logits (binary tasks: 2 logits and softmax cross-entropy, the same loss as the code's 1-logit BCE). */
+  /** Classes (binary tasks: 2 logits and softmax cross-entropy unless `head` is 'sigmoid'). */
   classes: integer(2).default(10),
   /** Input height and width: a number for square images or [height, width]. CIFAR 32, CelebA 64. */
   inputSize: sizeSchema.default(32),
@@ -87,9 +98,22 @@ const wideResNetShape = {
    * constant of 1 / (1 - momentum) steps: short runs evaluate better with e.g. 0.9.
    */
   batchNormMomentum: real(0, 1, { exclusiveMax: true }).default(0.99),
+  /**
+   * The output layer: 'softmax' (absent means it) gives one logit per class for softmax cross-entropy;
+   * 'sigmoid' (binary tasks) one logit, class 1's, for binary cross-entropy, as the official CelebA
+   * binary code (the same loss as two logits' softmax, a different parameterisation of the head).
+   */
+  head: oneOf(HEADS).optional(),
 };
 
-export const wideResNetSchema = z.object(wideResNetShape).strict();
+/** A sigmoid head needs a binary task. */
+function checkHead(c: { head?: Head; classes: number }, ctx: z.RefinementCtx): void {
+  if (c.head === 'sigmoid' && c.classes !== 2) {
+    ctx.addIssue({ code: 'custom', path: ['head'], message: `'sigmoid' (one logit) needs a binary task; this one has ${c.classes} classes: use 'softmax'` });
+  }
+}
+
+export const wideResNetSchema = z.object(wideResNetShape).strict().superRefine(checkHead);
 export type WideResNetOptions = z.input<typeof wideResNetSchema>;
 export type WideResNetConfig = z.output<typeof wideResNetSchema>;
 
@@ -121,9 +145,16 @@ export const wrnPmoeSchema = z
     shortcut: z.boolean().default(false),
     /** How the MoE is computed: pmoe's sparse one, or the official code's dense one (models/wrn-layers.ts). */
     formulation: oneOf(FORMULATIONS).default('sparse'),
+    /**
+     * The k routers' initial weights: 'independent' (absent means it) draws each router's own; 'identical'
+     * gives every router the same draw, as the official code's one shared RandomNormal instance does
+     * in Keras versions whose unseeded initialisers repeat their values.
+     */
+    routerInit: oneOf(ROUTER_INITS).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
+    checkHead(c, ctx);
     const width = 64 * c.wideningFactor;
     if (width % c.experts !== 0) {
       const divisors = Array.from({ length: width }, (_, i) => i + 1).filter((d) => width % d === 0);
@@ -252,7 +283,13 @@ function buildFromLayers(description: ImageModelLayers, config: WrnModelConfig, 
   const model = tfl.model({ inputs: input, outputs: output, name });
   if (moe) {
     const router = moe.weights[0];
-    const initial = tf.randomNormal(router.shape as number[], 0, (config as WrnPmoeConfig).routerInitStd, 'float32', rng.seed());
+    const [patchValues, experts] = router.shape as number[];
+    const { routerInitStd, routerInit } = config as WrnPmoeConfig;
+    const initial = tf.tidy(() =>
+      routerInit === 'identical'
+        ? tf.tile(tf.randomNormal([patchValues, 1], 0, routerInitStd, 'float32', rng.seed()), [1, experts])
+        : tf.randomNormal([patchValues, experts], 0, routerInitStd, 'float32', rng.seed()),
+    );
     router.write(initial);
     initial.dispose();
   }

@@ -19,6 +19,7 @@ interface WrnShape {
   readonly inputSize: number | readonly [number, number];
   readonly channels: number;
   readonly batchNormMomentum: number;
+  readonly head?: Head;
 }
 
 /** ... and of a resolved WRN-pMoE config. */
@@ -40,6 +41,13 @@ export type MapShape = readonly [height: number, width: number, channels: number
 
 /** The input of the model: the images. */
 export const IMAGES = 'images';
+
+/** The output layer: `softmax`, one logit per class (absent means it), or `sigmoid`, one logit (class 1's) for a binary task. */
+export const HEADS = ['softmax', 'sigmoid'] as const;
+export type Head = (typeof HEADS)[number];
+
+/** WRN-pMoE's initial router weights: each router its own draw, or one draw for all (the official code in some Keras versions). */
+export const ROUTER_INITS = ['independent', 'identical'] as const;
 
 /** How the patch-level MoE is computed, `sparse` or `official` (the two are described in routing/formulation.ts). */
 export { FORMULATIONS, type Formulation } from '../routing/formulation.js';
@@ -142,6 +150,7 @@ export type ImageLayerSpec = ConvLayerSpec | BatchNormReluSpec | AddSpec | Patch
 export interface ImageModelLayers {
   readonly architecture: WrnLayersConfig['architecture'];
   readonly inputShape: MapShape;
+  /** The task's classes (the logits layer has one unit per class, or one with a sigmoid head). */
   readonly classes: number;
   readonly layers: readonly ImageLayerSpec[];
 }
@@ -225,11 +234,11 @@ class Describer {
     });
   }
 
-  head(input: string, classes: number): void {
+  head(input: string, units: number): void {
     const normalised = this.bnRelu(input, 'final');
     const inputShape = this.map(normalised);
     const pooled = this.push({ kind: 'global-average-pool', name: 'pool', inputs: [normalised], inputShape, outputShape: [inputShape[2]] });
-    this.push({ kind: 'dense', name: 'logits', inputs: [pooled], inputUnits: inputShape[2], outputShape: [classes] });
+    this.push({ kind: 'dense', name: 'logits', inputs: [pooled], inputUnits: inputShape[2], outputShape: [units] });
   }
 }
 
@@ -259,6 +268,6 @@ export function describeWrnModel(config: WrnLayersConfig): ImageModelLayers {
     x = d.patchMoe(x, config, 'moe');
     if (config.shortcut) x = d.add(d.conv(blockInput, 64 * w, 1, 2, 'block3_shortcut'), x, 'block3_add');
   }
-  d.head(x, config.classes);
+  d.head(x, config.head === 'sigmoid' ? 1 : config.classes);
   return { architecture: config.architecture, inputShape: d.inputShape, classes: config.classes, layers: d.layers };
 }
