@@ -16,15 +16,18 @@
  * The PatchMoE output concatenates the k experts' channel slices: 64w channels, as the code's
  * `concatenate`.
  *
- * Differences from the official Keras code, on purpose (see PatchMoE and docs/paper.md §5):
- * - the official gate multiplies the expert's *input* (the whole map, masked) and each expert then
- *   runs BN-ReLU-conv densely over all positions, so an expert's output is nonzero even where it
- *   took no patch; ours gathers the l selected patches, runs the expert conv on them only
- *   (zero padding at patch borders), scales the result by the gate and leaves zeros elsewhere.
- * - the official code has one BatchNormalization per expert after gating; ours has one shared
- *   BN-ReLU before the PatchMoE, so routers and experts see the same normalised map.
- * - the router init is the code's N(0, 1e-4^2) (`routerInitStd`); expert and conv kernels use
- *   Keras's default glorotUniform with zero biases; every initialiser is seeded from `seed`.
+ * Differences from the official Keras code, with the options that restore it (docs/paper.md §7):
+ * - `formulation` 'sparse' (the default): one shared BN-ReLU (`moe_pre`) before routers and
+ *   experts; each expert gathers its l patches, convolves them only (zero padding at patch
+ *   borders), scales the result by the gate and leaves zeros elsewhere. 'official': the routers
+ *   read the raw conv output, the gate map multiplies each expert's *input*, and each expert runs
+ *   its own BN-ReLU-conv densely over the whole map (routing/formulation.ts).
+ * - `head` 'softmax' (default): binary tasks get two logits; 'sigmoid' is the official binary
+ *   code's one logit with binary cross-entropy.
+ * - `routerInit` 'independent' (default): each router its own N(0, routerInitStd^2) draw (the code's
+ *   1e-4); 'identical': one draw for all, as the code's shared initialiser gives in some Keras versions.
+ * - expert and conv kernels use Keras's default glorotUniform with zero biases; every initialiser
+ *   is seeded from `seed`.
  * - like the official code, WRN-pMoE's last block has no shortcut (`shortcut: true` adds the 1x1
  *   stride-2 projection of the block input to the PatchMoE output instead).
  * - the official WRN projects the shortcut of every group's first block; ours only where the
@@ -34,7 +37,7 @@
  * BatchNormalization and short runs: inference uses BN's moving statistics, which start at (0, 1)
  * and forget that start with a time constant of 1 / (1 - momentum) steps (100 at Keras's 0.99). Early
  * in training they do not describe the activations, so test accuracy is at chance for the first few
- * hundred steps although the training accuracy climbs. WRN-pMoE's last BN may lag longer: routers at
+ * hundred steps although the training accuracy climbs. Sparse WRN-pMoE's last BN may lag longer: routers at
  * N(0, 1e-4^2) make softmax-all gates about 1/n, so the PatchMoE output is ~n times smaller than its
  * input and the moving variance (from 1) has further to come down. Measured on 4-class MNIST
  * quadrants (w = 1, 1000 images, batch 32): at 0.99 both models stayed at 25 % test accuracy for 5-6
