@@ -81,7 +81,7 @@ export class PatchMoE extends tfl.layers.Layer {
   private expertNorms: ExpertNorm[] = [];
   private grid?: PatchGrid;
   private channels = 0;
-  /** Not a setting (not saved): lets tests run either formulation on any backend. */
+  /** Not a setting (not saved): lets tests build the row lists either way on any backend. */
   rowLists: RowLists = 'auto';
 
   constructor(args: PatchMoeLayerArgs) {
