@@ -67,3 +67,13 @@ export function patchMoeForwardFlops(
 export function denseConvForwardFlops(batch: number, height: number, width: number, channels: number, out: number, kernelSize: number): number {
   return matmulFlops(batch * height * width, kernelSize * kernelSize * channels, out);
 }
+
+/**
+ * The share of direct convolution's multiply-adds that Winograd F(m x m, 3x3) does on an h x w
+ * output: its products take t^2 = (m + 2)^2 multiply-adds per channel pair and tile, direct
+ * convolution 9 per channel pair and output pixel; tiles past the map's edge count whole.
+ * 4 / 9 (2.25x fewer) for m = 2, 1 / 4 for m = 4, on maps whose sides m divides.
+ */
+export function winogradMultiplyShare(m: number, height: number, width: number): number {
+  return (Math.ceil(height / m) * Math.ceil(width / m) * (m + 2) ** 2) / (9 * height * width);
+}

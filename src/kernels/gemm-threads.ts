@@ -3,10 +3,11 @@ import type * as Os from 'node:os';
 import { nodeBuiltin } from '../util/node-builtin.js';
 import { SHARED_MAX_PAGES } from './module-bytes.js';
 import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js';
+import { winogradModuleBytes, type WinogradKernels } from './simd-winograd.js';
 
 /**
  * The SIMD products on two threads: this one and one worker thread, over a shared wasm memory
- * (the arena) that both instantiate the GEMM module on.
+ * (the arena) that both instantiate the GEMM module on (and the Winograd convolutions' module, simd-winograd.ts).
  *
  * Why: tfjs's wasm backend runs one thread in Node (its multithreading flag is off there, and its
  * threaded build hands its pthread workers a blob: URL, which Node's worker_threads cannot open),
@@ -74,7 +75,7 @@ class KeptSpace<K> {
   }
 }
 
-const FUNCTIONS = ['gemmSeg', 'gemmTChunks', 'gemm', 'gemmT', 'spmm'] as const;
+const FUNCTIONS = ['gemmSeg', 'gemmTChunks', 'gemm', 'gemmT', 'spmm', 'winogradForward', 'winogradFilterGradient'] as const;
 export type SplitFunction = (typeof FUNCTIONS)[number];
 // Control words: job sequence number, finished sequence number, error flag, function, claimed
 // sequence number (the last job a thread took), memory (0: the arena, else an attached one), the
@@ -93,13 +94,19 @@ const CALLER_POLL_MS = 50;
 
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-const { module, memory, control, errors, attachments } = workerData;
+const { module, winograd, memory, control, errors, attachments } = workerData;
 const gemmTChunks = ${gemmTChunks.toString()};
 const names = ${JSON.stringify(FUNCTIONS)};
 const memories = new Map();
+// The Winograd kernels run on the arena's own memory only (they take one argument: their parameters' address).
 function bind(id, memory) {
   const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
-  memories.set(id, (name, args) => (name === 'gemmTChunks' ? gemmTChunks(kernels, ...args) : kernels[name](...args)));
+  const convolutions = id === 0 ? new WebAssembly.Instance(winograd, { env: { memory } }).exports : null;
+  memories.set(id, (name, args) =>
+    name === 'gemmTChunks' ? gemmTChunks(kernels, ...args)
+    : name === 'winogradForward' ? convolutions.forward(args[0])
+    : name === 'winogradFilterGradient' ? convolutions.filterGradient(args[0])
+    : kernels[name](...args));
 }
 bind(0, memory);
 // Memories attached later (GemmThreads.attach) arrive as messages, read when a job names one.
@@ -159,6 +166,8 @@ export interface SharedKernels {
 export class GemmThreads {
   readonly memory: WebAssembly.Memory;
   readonly kernels: Kernels;
+  /** The Winograd kernels on the arena (split() runs their drivers on either thread). */
+  readonly winograd: WinogradKernels;
   /** The product module both threads instantiate (shared memory; fused multiply-adds where fusedMultiplyAdd() says so). */
   readonly module: WebAssembly.Module;
   private readonly own: SharedKernels;
@@ -183,6 +192,8 @@ export class GemmThreads {
     this.module = module;
     this.memory = newSharedMemory();
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
+    const winograd = new WebAssembly.Module(winogradModuleBytes(fusedMultiplyAdd(), true));
+    this.winograd = new WebAssembly.Instance(winograd, { env: { memory: this.memory } }).exports as unknown as WinogradKernels;
     this.own = { id: 0, kernels: this.kernels };
     const threads = nodeBuiltin<typeof WorkerThreads>('node:worker_threads');
     if (!threads) throw new Error('gemm threads: no node:worker_threads here');
@@ -195,7 +206,7 @@ export class GemmThreads {
     this.receive = threads.receiveMessageOnPort;
     this.worker = new threads.Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { module, memory: this.memory, control: this.control, errors: errors.port2, attachments: attachments.port2 },
+      workerData: { module, winograd, memory: this.memory, control: this.control, errors: errors.port2, attachments: attachments.port2 },
       transferList: [errors.port2, attachments.port2],
     });
     this.worker.unref();
@@ -215,6 +226,12 @@ export class GemmThreads {
       this.collected.register(memory, binding.id, memory);
     }
     return binding;
+  }
+
+  private runWinograd(name: 'winogradForward' | 'winogradFilterGradient', on: SharedKernels, params: number): void {
+    if (on !== this.own) throw new Error(`gemm threads: ${name} runs on the arena's own memory only`);
+    if (name === 'winogradForward') this.winograd.forward(params);
+    else this.winograd.filterGradient(params);
   }
 
   /** Lets the worker drop its binding of an attached memory (the memory is no longer used). */
@@ -333,6 +350,7 @@ export class GemmThreads {
       this.lastRunBy = 'caller';
       const args = workerArgs as [number, number, number, number, number, number, number, number, number];
       if (name === 'gemmTChunks') gemmTChunks(on.kernels, ...(args.slice(0, 7) as [number, number, number, number, number, number, number]));
+      else if (name === 'winogradForward' || name === 'winogradFilterGradient') this.runWinograd(name, on, args[0]);
       else on.kernels[name](...args);
       return;
     }
