@@ -4,7 +4,8 @@
  * per-tap products, Winograd F(2x2, 3x3), F(4x4, 3x3)), timed alone on random inputs of the
  * layer's shapes (the kernels of src/kernels/, called directly; data in cache). The algorithms
  * alternate call by call, so that the machine's drift reaches all of them alike; medians of
- * --repeats calls. Run it with PMOE_THREADS=1 for one thread. docs/kernels.md's selection table
+ * --repeats calls (a direct forward pass of fewer than 4 input channels is tfjs's own XNNPACK
+ * convolution, which pmoe leaves those to). Run it with PMOE_THREADS=1 for one thread. docs/kernels.md's selection table
  * (convolution.ts) comes from it. GFLOP/s count the direct algorithm's FLOPs (2 B H W 9 ci co),
  * so Winograd's can exceed the machine's multiply-add peak; `multiplies` is the share of direct
  * convolution's multiply-adds that the algorithm's products do (t^2 / (9 m^2) of them, padding
@@ -56,14 +57,26 @@ await initEngine('wasm');
 const backend = tf.backend() as BackendWasm;
 const threads = gemmThreads() === null ? 1 : 2;
 
-function run(pass: Pass, algorithm: Algorithm, g: ConvGeometry, x: tf.Tensor, f: tf.Tensor, dy: tf.Tensor): tf.TensorInfo | null {
+/** One pass by one algorithm; returns what to free. Direct forward convolutions of fewer than 4 channels run tfjs's (XNNPACK), as pmoe does. */
+function run(pass: Pass, algorithm: Algorithm, g: ConvGeometry, x: tf.Tensor, f: tf.Tensor, dy: tf.Tensor): () => void {
   const m = (algorithm === 'winograd2' ? 2 : 4) as WinogradTile;
-  if (algorithm === 'direct') {
-    if (pass === 'forward') return convForward(backend, x, f, undefined, g);
-    return pass === 'inputGradient' ? convInputGradient(backend, dy, f, g) : convFilterGradient(backend, x, dy, g);
+  let out: tf.TensorInfo | null;
+  if (algorithm === 'direct' && pass === 'forward' && g.inChannels % 4 !== 0) {
+    process.env.PMOE_CONV = 'direct';
+    const y = tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same');
+    delete process.env.PMOE_CONV;
+    return () => y.dispose();
   }
-  if (pass === 'forward') return winogradForward(backend, x, f, undefined, g, m);
-  return pass === 'inputGradient' ? winogradInputGradient(backend, dy, f, g, m) : winogradFilterGradient(backend, x, dy, g, m);
+  if (algorithm === 'direct') {
+    if (pass === 'forward') out = convForward(backend, x, f, undefined, g);
+    else out = pass === 'inputGradient' ? convInputGradient(backend, dy, f, g) : convFilterGradient(backend, x, dy, g);
+  } else if (pass === 'forward') {
+    out = winogradForward(backend, x, f, undefined, g, m);
+  } else {
+    out = pass === 'inputGradient' ? winogradInputGradient(backend, dy, f, g, m) : winogradFilterGradient(backend, x, dy, g, m);
+  }
+  if (out === null) throw new Error(`${algorithm} declined the ${pass} of ${JSON.stringify(g)}`);
+  return () => backend.disposeData(out.dataId);
 }
 
 const results: { layer: string; shape: number[]; pass: Pass; ms: Record<Algorithm, number | null>; fastest: Algorithm }[] = [];
@@ -78,10 +91,9 @@ for (const { name, shape } of LAYERS) {
     for (let i = -2; i < opts.repeats; i++) {
       for (const algorithm of ALGORITHMS) {
         const started = performance.now();
-        const out = run(pass, algorithm, g, x, f, dy);
+        const free = run(pass, algorithm, g, x, f, dy);
         const elapsed = performance.now() - started;
-        if (out === null) continue;
-        backend.disposeData(out.dataId);
+        free();
         if (i >= 0) times.get(algorithm)!.push(elapsed);
       }
     }
