@@ -26,9 +26,18 @@ const opts = new Command()
   .description('direct against Winograd convolution, pass by pass, on the Wide-ResNets layers')
   .option('--repeats <n>', 'timed calls per algorithm and pass', positiveInteger, 20)
   .option('--wide', "also the paper's w = 10 layers (batch 8)")
+  .option('--cpu-time', "time the process's CPU (user + system) instead of the wall clock: one thread's work, whatever else runs")
   .option('--json', 'print JSON only')
   .parse()
-  .opts<{ repeats: number; wide?: boolean; json?: boolean }>();
+  .opts<{ repeats: number; wide?: boolean; cpuTime?: boolean; json?: boolean }>();
+
+/** Milliseconds since `from` (a mark of now()): wall time, or the process's CPU time with --cpu-time. */
+const now = opts.cpuTime
+  ? () => {
+      const used = process.cpuUsage();
+      return (used.user + used.system) / 1000;
+    }
+  : () => performance.now();
 
 /** [batch, height, width, in channels, out channels] of 3x3 'same' stride-1 layers. */
 const LAYERS: { name: string; shape: [number, number, number, number, number] }[] = [
@@ -90,9 +99,9 @@ for (const { name, shape } of LAYERS) {
     const times = new Map<Algorithm, number[]>(ALGORITHMS.map((a) => [a, []]));
     for (let i = -2; i < opts.repeats; i++) {
       for (const algorithm of ALGORITHMS) {
-        const started = performance.now();
+        const started = now();
         const free = run(pass, algorithm, g, x, f, dy);
-        const elapsed = performance.now() - started;
+        const elapsed = now() - started;
         free();
         if (i >= 0) times.get(algorithm)!.push(elapsed);
       }
@@ -108,10 +117,10 @@ for (const { name, shape } of LAYERS) {
 }
 
 if (opts.json) {
-  process.stdout.write(`${JSON.stringify({ threads, repeats: opts.repeats, results })}\n`);
+  process.stdout.write(`${JSON.stringify({ threads, repeats: opts.repeats, clock: opts.cpuTime ? 'cpu' : 'wall', results })}\n`);
 } else {
   const lines = [
-    `${threads} thread(s); medians of ${opts.repeats} calls, ms (GFLOP/s counted as direct convolution's FLOPs; multiplies: the products' share of direct's)`,
+    `${threads} thread(s); medians of ${opts.repeats} calls, ms of ${opts.cpuTime ? 'CPU' : 'wall'} time (GFLOP/s counted as direct convolution's FLOPs; xN: the share of direct's multiply-adds the products do)`,
     '| layer [B, H, W, ci, co] | pass | direct | F(2x2,3x3) | F(4x4,3x3) | fastest |',
     '| --- | --- | ---: | ---: | ---: | --- |',
   ];

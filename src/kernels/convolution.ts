@@ -32,16 +32,18 @@ export function convSetting(value = (globalThis as { process?: { env?: Record<st
 }
 
 /**
- * The tile each pass of a 3x3 stride-1 convolution takes by default, from the channels it
- * multiplies, or null for direct convolution: the selection table of docs/kernels.md, measured
- * with bench/conv-algorithms.ts on the Wide-ResNets' layers (both threads and one). A fixed table,
- * not a calibration at run time, so that a run gives the same floats on every machine it runs on.
+ * The tile each pass of a 3x3 stride-1 convolution takes by default, or null for direct
+ * convolution: the selection table of docs/kernels.md, measured with bench/conv-algorithms.ts on
+ * the Wide-ResNets' layers. A fixed table, not a calibration at run time, so that a run gives the
+ * same floats on every machine it runs on. The forward pass never takes F(4x4, 3x3): its rounding
+ * error, ~10x direct convolution's, flips ReLU masks and moves batch norm's statistics, and
+ * through them a Wide-ResNet's lower gradients by 1e-3 relative (docs/kernels.md); the gradients'
+ * errors pass on linearly, and F(4x4, 3x3)'s are as small there as F(2x2, 3x3)'s.
  */
 function selectedTile(g: ConvGeometry, pass: ConvPass): WinogradTile | null {
-  // The channels of the products: the input gradient multiplies out-channel rows.
-  const inner = pass === 'inputGradient' ? g.outChannels : g.inChannels;
-  if (inner < 4) return null; // the stems (1 or 3 channels, widened to 4): direct is as fast
-  return 4;
+  if (pass !== 'forward') return 4;
+  // A stem on 1 or 3 channels: tfjs's XNNPACK convolution is as fast as F(2x2) on them widened to 4.
+  return g.inChannels < 4 ? null : 2;
 }
 
 /** The algorithm `pass` of a convolution of geometry `g` runs with (see PMOE_CONV above). */

@@ -98,15 +98,9 @@ const { module, winograd, memory, control, errors, attachments } = workerData;
 const gemmTChunks = ${gemmTChunks.toString()};
 const names = ${JSON.stringify(FUNCTIONS)};
 const memories = new Map();
-// The Winograd kernels run on the arena's own memory only (they take one argument: their parameters' address).
 function bind(id, memory) {
-  const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
-  const convolutions = id === 0 ? new WebAssembly.Instance(winograd, { env: { memory } }).exports : null;
-  memories.set(id, (name, args) =>
-    name === 'gemmTChunks' ? gemmTChunks(kernels, ...args)
-    : name === 'winogradForward' ? convolutions.forward(args[0])
-    : name === 'winogradFilterGradient' ? convolutions.filterGradient(args[0])
-    : kernels[name](...args));
+  const kernels = Object.assign({}, new WebAssembly.Instance(winograd, { env: { memory } }).exports, new WebAssembly.Instance(module, { env: { memory } }).exports);
+  memories.set(id, (name, args) => (name === 'gemmTChunks' ? gemmTChunks(kernels, ...args) : kernels[name](...args)));
 }
 bind(0, memory);
 // Memories attached later (GemmThreads.attach) arrive as messages, read when a job names one.
@@ -157,10 +151,11 @@ export class ArenaFullError extends Error {
   }
 }
 
-/** A shared memory both threads run the product module on: 0 is the arena's own (see GemmThreads.attach). */
+/** A shared memory both threads run the product module (and the Winograd module) on: 0 is the arena's own (see GemmThreads.attach). */
 export interface SharedKernels {
   readonly id: number;
   readonly kernels: Kernels;
+  readonly winograd: WinogradKernels;
 }
 
 export class GemmThreads {
@@ -170,6 +165,8 @@ export class GemmThreads {
   readonly winograd: WinogradKernels;
   /** The product module both threads instantiate (shared memory; fused multiply-adds where fusedMultiplyAdd() says so). */
   readonly module: WebAssembly.Module;
+  /** The Winograd module (simd-winograd.ts), which both threads bind beside the products on every memory. */
+  private readonly winogradModule: WebAssembly.Module;
   private readonly own: SharedKernels;
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
   private readonly worker: WorkerThreads.Worker;
@@ -193,8 +190,9 @@ export class GemmThreads {
     this.memory = newSharedMemory();
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
     const winograd = new WebAssembly.Module(winogradModuleBytes(fusedMultiplyAdd(), true));
+    this.winogradModule = winograd;
     this.winograd = new WebAssembly.Instance(winograd, { env: { memory: this.memory } }).exports as unknown as WinogradKernels;
-    this.own = { id: 0, kernels: this.kernels };
+    this.own = { id: 0, kernels: this.kernels, winograd: this.winograd };
     const threads = nodeBuiltin<typeof WorkerThreads>('node:worker_threads');
     if (!threads) throw new Error('gemm threads: no node:worker_threads here');
     const errors = new threads.MessageChannel();
@@ -220,18 +218,13 @@ export class GemmThreads {
   attach(memory: WebAssembly.Memory): SharedKernels {
     let binding = this.attached.get(memory);
     if (binding === undefined) {
-      binding = { id: ++this.lastId, kernels: new WebAssembly.Instance(this.module, { env: { memory } }).exports as unknown as Kernels };
+      const bound = (module: WebAssembly.Module) => new WebAssembly.Instance(module, { env: { memory } }).exports;
+      binding = { id: ++this.lastId, kernels: bound(this.module) as unknown as Kernels, winograd: bound(this.winogradModule) as unknown as WinogradKernels };
       this.attachments.postMessage({ id: binding.id, memory });
       this.attached.set(memory, binding);
       this.collected.register(memory, binding.id, memory);
     }
     return binding;
-  }
-
-  private runWinograd(name: 'winogradForward' | 'winogradFilterGradient', on: SharedKernels, params: number): void {
-    if (on !== this.own) throw new Error(`gemm threads: ${name} runs on the arena's own memory only`);
-    if (name === 'winogradForward') this.winograd.forward(params);
-    else this.winograd.filterGradient(params);
   }
 
   /** Lets the worker drop its binding of an attached memory (the memory is no longer used). */
@@ -350,7 +343,7 @@ export class GemmThreads {
       this.lastRunBy = 'caller';
       const args = workerArgs as [number, number, number, number, number, number, number, number, number];
       if (name === 'gemmTChunks') gemmTChunks(on.kernels, ...(args.slice(0, 7) as [number, number, number, number, number, number, number]));
-      else if (name === 'winogradForward' || name === 'winogradFilterGradient') this.runWinograd(name, on, args[0]);
+      else if (name === 'winogradForward' || name === 'winogradFilterGradient') on.winograd[name](args[0]);
       else on.kernels[name](...args);
       return;
     }

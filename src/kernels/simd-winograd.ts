@@ -8,13 +8,13 @@ import { fusedMultiplyAdd } from './simd-gemm.js';
  * (the two-thread arena of gemm-threads.ts).
  */
 export interface WinogradKernels {
-  /** forward(params): the tiles tileStart .. tileEnd - 1 of a convolution described at `params`. */
-  forward(params: number): void;
-  /** filterGradient(params): the transformed-domain sums of the filter gradient, one float32 block per chunk of tiles. */
-  filterGradient(params: number): void;
-  transformFilter(m: number, ci: number, co: number, g: number, u: number, plane: number, ldu: number, flipped: number, work: number): void;
-  filterGradientOut(m: number, ci: number, ciOut: number, co: number, sums: number, dw: number): void;
-  sumChunks(count: number, chunks: number, partials: number, stride: number, out: number): void;
+  /** The tiles tileStart .. tileEnd - 1 of a convolution described by the parameter block at `params`. */
+  winogradForward(params: number): void;
+  /** The transformed-domain sums of a filter gradient, one float32 block per chunk of tiles. */
+  winogradFilterGradient(params: number): void;
+  winogradTransformFilter(m: number, ci: number, co: number, g: number, u: number, plane: number, ldu: number, flipped: number, work: number): void;
+  winogradFilterGradientOut(m: number, ci: number, ciOut: number, co: number, sums: number, dw: number): void;
+  winogradSumChunks(count: number, chunks: number, partials: number, stride: number, out: number): void;
 }
 
 /** The module's bytes: `fused` with relaxed SIMD's multiply-add, `shared` importing a shared memory. */

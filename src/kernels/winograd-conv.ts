@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { ConvGeometry } from './conv-gemm.js';
 import { pad4 } from './simd-gemm.js';
+import type { WinogradKernels } from './simd-winograd.js';
 import { float32View, inWorkspace, int32View, spareRows, type Workspace } from './workspace.js';
 
 /**
@@ -17,10 +18,14 @@ import { float32View, inWorkspace, int32View, spareRows, type Workspace } from '
  * - filter gradient: dg = G^T [sum over tiles of (A dy A^T) (.) (B^T x B)] G, tiles over dy; the
  *   tiles' sums go in chunks (fixed by the shape, not by the threads), each summed in float32 and
  *   the chunks added in float64.
- * Tiles split between the two threads where gemm-threads.ts runs them: each tile is computed the
- * same way by either thread, so one thread and two give the same floats. Channel counts that are
- * not multiples of 4 are widened with zeros (input channels) or narrowed after (the input
- * gradient's output); output channels must be multiples of 4 (convGeometry's rule).
+ * Tiles split between two threads where the memory has them: each tile is computed the same way by
+ * either thread, so one thread and two give the same floats.
+ *
+ * Two levels: the `...At` functions compute on byte addresses of any memory the kernels are bound
+ * to (a training step's own arena; docs/kernels.md), with the scratch the caller sets aside
+ * (winogradScratchFloats); winogradForward and the others run them on tfjs tensors of the wasm
+ * backend, in a workspace (workspace.ts), widening or narrowing channels that are not multiples
+ * of 4. Output channels must be multiples of 4 (convGeometry's rule).
  */
 
 type TensorInfo = tf.TensorInfo;
@@ -28,28 +33,24 @@ const FLOAT_BYTES = 4;
 
 /** The output tile side m of F(m x m, 3x3). */
 export type WinogradTile = 2 | 4;
+export type WinogradPass = 'forward' | 'inputGradient' | 'filterGradient';
 
 /** Whether the Winograd kernels compute this convolution: 3x3, stride 1 (undilated, NHWC: convGeometry's rules). */
 export function winogradApplies(g: ConvGeometry): boolean {
   return g.kernelHeight === 3 && g.kernelWidth === 3 && g.strideHeight === 1 && g.strideWidth === 1;
 }
 
-/** Fields of a driver call's parameter block (winograd.wat), in order. */
-interface DriverCall {
-  m: WinogradTile;
-  batch: number;
-  inH: number;
-  inW: number;
-  ci: number;
-  outH: number;
-  outW: number;
-  co: number;
-  top: number;
-  left: number;
-  x: number;
-  u: number;
-  bias: number;
-  out: number;
+/** A memory the Winograd kernels run on: the kernels bound to it, views of it, and how its drivers run. */
+export interface WinogradTarget {
+  readonly winograd: WinogradKernels;
+  /** A view of the memory (taken anew: growing it replaces the buffer). */
+  ints(): Int32Array;
+  floats(): Float32Array;
+  /**
+   * Runs a driver on each parameter block (one or two, covering disjoint tiles): the first on
+   * this thread and the second on another where there is one, else one after the other.
+   */
+  split(name: 'winogradForward' | 'winogradFilterGradient', blocks: readonly number[]): void;
 }
 
 /**
@@ -65,37 +66,184 @@ function tilesPerBlock(ci: number, co: number, pass: 'forward' | 'filterGradient
   return pass === 'forward' ? forward : Math.min(128, 2 * forward);
 }
 
-/** Tiles of the grid of an h x w map. */
-function tileCount(m: WinogradTile, batch: number, h: number, w: number): number {
-  return batch * Math.ceil(h / m) * Math.ceil(w / m);
+/** Tiles per chunk of the filter gradient's float32 sums: at most 16 chunks of at least 64 tiles, whole blocks. */
+function chunkTiles(tiles: number, nb: number): number {
+  return nb * Math.ceil(Math.max(64, Math.ceil(tiles / 16)) / nb);
+}
+
+/** The parameter block's fields (winograd.wat), in order. */
+interface DriverCall {
+  m: WinogradTile;
+  batch: number;
+  inH: number;
+  inW: number;
+  /** Input channels of the products (a multiple of 4). */
+  ci: number;
+  outH: number;
+  outW: number;
+  co: number;
+  top: number;
+  left: number;
+  x: number;
+  u: number;
+  bias: number;
+  out: number;
+}
+
+/** How one pass lays out its scratch and tiles: everything but the operands' addresses. */
+interface Layout {
+  readonly call: Omit<DriverCall, 'x' | 'u' | 'bias' | 'out'>;
+  readonly nb: number;
+  readonly tiles: number;
+  readonly chunk: number;
+  /** Floats of the filter's transform (forward, input gradient) or of the chunks' sums (filter gradient). */
+  readonly transformed: number;
+  /** Floats of one thread's blocks. */
+  readonly perThread: number;
+}
+
+/** The driver's view of a pass on geometry g (its batch: this call's). */
+function layoutOf(g: ConvGeometry, m: WinogradTile, pass: WinogradPass): Layout {
+  const side = m + 2;
+  const ci = pad4(g.inChannels);
+  const co = g.outChannels;
+  // The input gradient is a forward convolution of dy (co channels) to dx (ci, rounded up to 4).
+  const call =
+    pass === 'inputGradient'
+      ? { m, batch: g.batch, inH: g.outHeight, inW: g.outWidth, ci: co, outH: g.inHeight, outW: g.inWidth, co: ci, top: 2 - g.top, left: 2 - g.left }
+      : { m, batch: g.batch, inH: g.inHeight, inW: g.inWidth, ci, outH: g.outHeight, outW: g.outWidth, co, top: g.top, left: g.left };
+  const nb = tilesPerBlock(call.ci, call.co, pass === 'filterGradient' ? 'filterGradient' : 'forward');
+  const tiles = g.batch * Math.ceil(call.outH / m) * Math.ceil(call.outW / m);
+  const chunk = pass === 'filterGradient' ? chunkTiles(tiles, nb) : 0;
+  const sums = side * side * ci * co;
+  return {
+    call,
+    nb,
+    tiles,
+    chunk,
+    // Filter gradient: the chunks' sums, then their float64 total.
+    transformed: pass === 'filterGradient' ? (Math.ceil(tiles / chunk) + 1) * sums : sums,
+    perThread: side * side * (nb * (call.ci + call.co) + 32 + Math.max(call.ci, call.co)),
+  };
+}
+
+/** Region sizes in floats, each rounded up to 16 floats (64 bytes). */
+const region = (floats: number) => Math.ceil(floats / 16) * 16;
+const PARAMS = 32;
+
+/**
+ * The scratch, in floats, that a pass of geometry g (at its batch; a smaller batch needs no more)
+ * takes from the caller: the filter's transform or the sums, two parameter blocks and two
+ * threads' blocks. The region must be 64-byte aligned.
+ */
+export function winogradScratchFloats(g: ConvGeometry, m: WinogradTile, pass: WinogradPass): number {
+  const layout = layoutOf(g, m, pass);
+  return region(layout.transformed) + region((m + 2) ** 2 * 4) + 2 * (PARAMS + region(layout.perThread));
+}
+
+/** The scratch's parts: the filter's transform or the sums, the transform's work vectors, two parameter blocks with their threads' blocks. */
+function scratchParts(layout: Layout, scratch: number): { transformed: number; work: number; blocks: { params: number; blocks: number }[] } {
+  const work = scratch + FLOAT_BYTES * region(layout.transformed);
+  let at = work + FLOAT_BYTES * region((layout.call.m + 2) ** 2 * 4);
+  const blocks = [0, 1].map(() => {
+    const part = { params: at, blocks: at + FLOAT_BYTES * PARAMS };
+    at = part.blocks + FLOAT_BYTES * region(layout.perThread);
+    return part;
+  });
+  return { transformed: scratch, work, blocks };
+}
+
+/** Writes the parameter blocks for the tiles in two halves (at whole `unit`s), or one where there is a single unit; returns their addresses. */
+function parameterBlocks(t: WinogradTarget, layout: Layout, call: DriverCall, parts: ReturnType<typeof scratchParts>, unit: number): number[] {
+  const units = Math.ceil(layout.tiles / unit);
+  const split = Math.ceil(units / 2) * unit;
+  const ranges =
+    units < 2
+      ? [[0, layout.tiles]]
+      : [
+          [0, split],
+          [split, layout.tiles],
+        ];
+  const ints = t.ints();
+  const c = call;
+  return ranges.map(([start, end], i) => {
+    const { params, blocks } = parts.blocks[i];
+    ints.set(
+      [c.m, c.batch, c.inH, c.inW, c.ci, c.outH, c.outW, c.co, c.top, c.left, c.x, c.u, c.bias, c.out, start, end, layout.nb, blocks, layout.chunk],
+      params / 4,
+    );
+    return params;
+  });
 }
 
 /**
- * Writes one parameter block per range of tiles (each with its own scratch) and returns their
- * addresses: [start, end) pairs from `ranges`.
+ * out = conv(x, filter) + bias on byte addresses: x [batch, inH, inW, pad4(ci)] (channels past ci
+ * zero), filter [3, 3, ci, co] (tfjs's layout), bias co floats (zeros for none), out
+ * [batch, outH, outW, co]; scratch: winogradScratchFloats(g, m, 'forward') floats.
  */
-function parameterBlocks(work: Workspace, call: DriverCall, ranges: readonly (readonly [number, number])[], nb: number, chunkTiles: number): number[] {
-  const side = call.m + 2;
-  const scratchFloats = side * side * (nb * (call.ci + call.co) + 32 + Math.max(call.ci, call.co));
-  const blocks = ranges.map(() => ({ params: work.alloc(32), scratch: work.alloc(scratchFloats) }));
-  const ints = int32View(work);
-  ranges.forEach(([start, end], i) => {
-    const { params, scratch } = blocks[i];
-    const c = call;
-    ints.set([c.m, c.batch, c.inH, c.inW, c.ci, c.outH, c.outW, c.co, c.top, c.left, c.x, c.u, c.bias, c.out, start, end, nb, scratch, chunkTiles], params / 4);
-  });
-  return blocks.map((block) => block.params);
+export function winogradForwardAt(
+  t: WinogradTarget,
+  g: ConvGeometry,
+  m: WinogradTile,
+  x: number,
+  filter: number,
+  bias: number,
+  out: number,
+  scratch: number,
+): void {
+  const layout = layoutOf(g, m, 'forward');
+  const parts = scratchParts(layout, scratch);
+  const u = parts.transformed;
+  const side = m + 2;
+  const rows = layout.call.ci;
+  // Rows of U past ci multiply zero channels; they must not hold NaN.
+  if (rows !== g.inChannels) t.floats().fill(0, u / FLOAT_BYTES, u / FLOAT_BYTES + side * side * rows * g.outChannels);
+  t.winograd.winogradTransformFilter(m, g.inChannels, g.outChannels, filter, u, rows * g.outChannels, g.outChannels, 0, parts.work);
+  t.split('winogradForward', parameterBlocks(t, layout, { ...layout.call, x, u, bias, out }, parts, layout.nb));
 }
 
-/** Tiles in two halves at a block boundary where there are two blocks or more, else one range. */
-function halves(tiles: number, unit: number): (readonly [number, number])[] {
-  const units = Math.ceil(tiles / unit);
-  if (units < 2) return [[0, tiles]];
-  const split = Math.ceil(units / 2) * unit;
-  return [
-    [0, split],
-    [split, tiles],
-  ];
+/**
+ * dx [batch, inH, inW, pad4(ci)] (channels past ci written zero) from dy [batch, outH, outW, co]
+ * and filter [3, 3, ci, co], on byte addresses; zero: at least pad4(ci) zero floats; scratch:
+ * winogradScratchFloats(g, m, 'inputGradient') floats.
+ */
+export function winogradInputGradientAt(
+  t: WinogradTarget,
+  g: ConvGeometry,
+  m: WinogradTile,
+  dy: number,
+  filter: number,
+  dx: number,
+  zero: number,
+  scratch: number,
+): void {
+  const layout = layoutOf(g, m, 'inputGradient');
+  const parts = scratchParts(layout, scratch);
+  const u = parts.transformed;
+  const width = layout.call.co;
+  t.winograd.winogradTransformFilter(m, g.inChannels, g.outChannels, filter, u, g.outChannels * width, width, 1, parts.work);
+  t.split('winogradForward', parameterBlocks(t, layout, { ...layout.call, x: dy, u, bias: zero, out: dx }, parts, layout.nb));
+}
+
+/**
+ * dW [3, 3, ci, co] from x [batch, inH, inW, pad4(ci)] (channels past ci zero) and dy
+ * [batch, outH, outW, co], on byte addresses; scratch: winogradScratchFloats(g, m, 'filterGradient') floats.
+ */
+export function winogradFilterGradientAt(t: WinogradTarget, g: ConvGeometry, m: WinogradTile, x: number, dy: number, dW: number, scratch: number): void {
+  const layout = layoutOf(g, m, 'filterGradient');
+  const parts = scratchParts(layout, scratch);
+  const sumsLength = (m + 2) ** 2 * layout.call.ci * g.outChannels;
+  const chunks = Math.ceil(layout.tiles / layout.chunk);
+  const partials = parts.transformed;
+  const sums = partials + chunks * sumsLength * FLOAT_BYTES;
+  t.split('winogradFilterGradient', parameterBlocks(t, layout, { ...layout.call, x, u: dy, bias: partials, out: 0 }, parts, layout.chunk));
+  t.winograd.winogradSumChunks(sumsLength, chunks, partials, sumsLength * FLOAT_BYTES, sums);
+  t.winograd.winogradFilterGradientOut(m, layout.call.ci, g.inChannels, g.outChannels, sums, dW);
+}
+
+/** A workspace as a target: its kernels, views and thread split. */
+function targetOf(work: Workspace): WinogradTarget {
+  return { winograd: work.winograd, ints: () => int32View(work), floats: () => float32View(work), split: (name, blocks) => work.winogradSplit(name, blocks) };
 }
 
 /** x's address, widened with zero channels to `width` where it has fewer. */
@@ -110,18 +258,6 @@ function widened(work: Workspace, backend: BackendWasm, x: TensorInfo, channels:
   return ptr;
 }
 
-/** The filter g [3, 3, ci, co] transformed: U [t^2][rows][cols] (forward: rows ci, cols co; flipped: rows co, cols width). */
-function transformedFilter(work: Workspace, filter: TensorInfo, g: ConvGeometry, m: WinogradTile, flipped: boolean, rows: number, cols: number): number {
-  const side = m + 2;
-  const filterPtr = work.input(filter);
-  const u = work.alloc(side * side * rows * cols);
-  const temp = work.alloc(side * side * 4);
-  // Padded rows or columns multiply zero channels; they must not hold NaN.
-  if ((flipped ? cols : rows) !== g.inChannels) float32View(work).fill(0, u / FLOAT_BYTES, u / FLOAT_BYTES + side * side * rows * cols);
-  work.winograd.transformFilter(m, g.inChannels, g.outChannels, filterPtr, u, rows * cols, cols, flipped ? 1 : 0, temp);
-  return u;
-}
-
 /** out = conv(x, filter) + bias [batch, outHeight, outWidth, outChannels] by F(m x m, 3x3); null where it does not apply. */
 export function winogradForward(
   backend: BackendWasm,
@@ -132,33 +268,13 @@ export function winogradForward(
   m: WinogradTile,
 ): TensorInfo | null {
   if (!winogradApplies(g)) return null;
-  const ci = pad4(g.inChannels);
-  const co = g.outChannels;
   return inWorkspace(backend, (work) => {
-    const xPtr = widened(work, backend, x, g.inChannels, ci);
-    const u = transformedFilter(work, filter, g, m, false, ci, co);
-    const { zero } = spareRows(work, co + 4);
-    const biasPtr = bias === undefined ? zero : work.weights(bias);
-    const out = work.output([g.batch, g.outHeight, g.outWidth, co]);
-    const call: DriverCall = {
-      m,
-      batch: g.batch,
-      inH: g.inHeight,
-      inW: g.inWidth,
-      ci,
-      outH: g.outHeight,
-      outW: g.outWidth,
-      co,
-      top: g.top,
-      left: g.left,
-      x: xPtr,
-      u,
-      bias: biasPtr,
-      out,
-    };
-    const nb = tilesPerBlock(ci, co, 'forward');
-    const tiles = tileCount(m, g.batch, g.outHeight, g.outWidth);
-    work.winogradSplit('winogradForward', parameterBlocks(work, call, halves(tiles, nb), nb, 0));
+    const xPtr = widened(work, backend, x, g.inChannels, pad4(g.inChannels));
+    const filterPtr = work.input(filter);
+    const biasPtr = bias === undefined ? spareRows(work, g.outChannels + 4).zero : work.weights(bias);
+    const scratch = work.alloc(winogradScratchFloats(g, m, 'forward'));
+    const out = work.output([g.batch, g.outHeight, g.outWidth, g.outChannels]);
+    winogradForwardAt(targetOf(work), g, m, xPtr, filterPtr, biasPtr, out, scratch);
   });
 }
 
@@ -167,34 +283,14 @@ export function winogradInputGradient(backend: BackendWasm, dy: TensorInfo, filt
   if (!winogradApplies(g)) return null;
   const ci = g.inChannels;
   const width = pad4(ci);
-  const co = g.outChannels;
   return inWorkspace(backend, (work) => {
-    const dyPtr = work.input(dy);
-    const u = transformedFilter(work, filter, g, m, true, co, width);
+    const [dyPtr, filterPtr] = [work.input(dy), work.input(filter)];
     const { zero } = spareRows(work, width + 4);
+    const scratch = work.alloc(winogradScratchFloats(g, m, 'inputGradient'));
     const output = work.output([g.batch, g.inHeight, g.inWidth, ci]);
     const pixels = g.batch * g.inHeight * g.inWidth;
     const dx = width === ci ? output : work.alloc(pixels * width);
-    // A correlation of dy with the rotated filter: dx's window at (y, x) starts at dy's (y - (2 - top), x - (2 - left)).
-    const call: DriverCall = {
-      m,
-      batch: g.batch,
-      inH: g.outHeight,
-      inW: g.outWidth,
-      ci: co,
-      outH: g.inHeight,
-      outW: g.inWidth,
-      co: width,
-      top: 2 - g.top,
-      left: 2 - g.left,
-      x: dyPtr,
-      u,
-      bias: zero,
-      out: dx,
-    };
-    const nb = tilesPerBlock(co, width, 'forward');
-    const tiles = tileCount(m, g.batch, g.inHeight, g.inWidth);
-    work.winogradSplit('winogradForward', parameterBlocks(work, call, halves(tiles, nb), nb, 0));
+    winogradInputGradientAt(targetOf(work), g, m, dyPtr, filterPtr, dx, zero, scratch);
     if (dx !== output) {
       const floats = float32View(work);
       const [from, to] = [dx / FLOAT_BYTES, output / FLOAT_BYTES];
@@ -203,46 +299,14 @@ export function winogradInputGradient(backend: BackendWasm, dy: TensorInfo, filt
   });
 }
 
-/** Tiles per chunk of the filter gradient's float32 sums: at most 16 chunks of at least 64 tiles, whole blocks. */
-function chunkTiles(tiles: number, nb: number): number {
-  return nb * Math.ceil(Math.max(64, Math.ceil(tiles / 16)) / nb);
-}
-
 /** dW [3, 3, inChannels, outChannels] from x and dy by F(m x m, 3x3). */
 export function winogradFilterGradient(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, g: ConvGeometry, m: WinogradTile): TensorInfo | null {
   if (!winogradApplies(g)) return null;
-  const ci = pad4(g.inChannels);
-  const co = g.outChannels;
-  const side = m + 2;
-  const sumsLength = side * side * ci * co;
   return inWorkspace(backend, (work) => {
-    const xPtr = widened(work, backend, x, g.inChannels, ci);
-    const dyPtr = work.aligned(dy);
-    const dW = work.output([3, 3, g.inChannels, co]);
-    const nb = tilesPerBlock(ci, co, 'filterGradient');
-    const tiles = tileCount(m, g.batch, g.outHeight, g.outWidth);
-    const chunk = chunkTiles(tiles, nb);
-    const chunks = Math.ceil(tiles / chunk);
-    const partials = work.alloc(chunks * sumsLength);
-    const sums = work.alloc(sumsLength);
-    const call: DriverCall = {
-      m,
-      batch: g.batch,
-      inH: g.inHeight,
-      inW: g.inWidth,
-      ci,
-      outH: g.outHeight,
-      outW: g.outWidth,
-      co,
-      top: g.top,
-      left: g.left,
-      x: xPtr,
-      u: dyPtr,
-      bias: partials,
-      out: 0,
-    };
-    work.winogradSplit('winogradFilterGradient', parameterBlocks(work, call, halves(tiles, chunk), nb, chunk));
-    work.winograd.sumChunks(sumsLength, chunks, partials, sumsLength * FLOAT_BYTES, sums);
-    work.winograd.filterGradientOut(m, ci, g.inChannels, co, sums, dW);
+    const xPtr = widened(work, backend, x, g.inChannels, pad4(g.inChannels));
+    const dyPtr = work.input(dy);
+    const scratch = work.alloc(winogradScratchFloats(g, m, 'filterGradient'));
+    const dW = work.output([3, 3, g.inChannels, g.outChannels]);
+    winogradFilterGradientAt(targetOf(work), g, m, xPtr, dyPtr, dW, scratch);
   });
 }

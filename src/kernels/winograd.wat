@@ -1035,96 +1035,131 @@
             (br $each_block)))
         (br $each_chunk))))
   ;; transformFilter(m, ci, co, g, u, plane, ldu, flipped, work): U = G g G^T of every (input,
-  ;; output) channel pair of g [3][3][ci][co] (co a multiple of 4), four output channels to a
-  ;; vector; plane floats from one point's matrix to the next. Not flipped (the forward):
-  ;; U[xi][c][o] at u + (xi plane + c ldu + o) 4. Flipped (the input gradient, a convolution of dy
-  ;; with g rotated by 180 degrees and its channel axes swapped): U[xi][o][c] at
-  ;; u + (xi plane + o ldu + c) 4. work: t^2 vectors of scratch.
+  ;; output) channel pair of g [3][3][ci][co] (co a multiple of 4); plane floats from one point's
+  ;; matrix to the next. Not flipped (the forward): U[xi][c][o] at u + (xi plane + c ldu + o) 4,
+  ;; four output channels to a vector. Flipped (the input gradient, a convolution of dy with g
+  ;; rotated by 180 degrees and its channel axes swapped): U[xi][o][c] at u + (xi plane + o ldu + c) 4,
+  ;; four input channels to a vector, gathered from g (zeros past ci; ldu >= ci rounded up to 4),
+  ;; so that U's rows are written whole (scattered stores of single lanes ran 2-3x slower at 320
+  ;; channels). work: t^2 vectors of scratch.
   (func $transformFilter
     (param $m i32) (param $ci i32) (param $co i32) (param $g i32) (param $u i32) (param $plane i32) (param $ldu i32)
     (param $flipped i32) (param $work i32)
-    (local $side i32) (local $points i32) (local $c i32) (local $o i32) (local $k i32) (local $tap i32)
-    (local $a i32) (local $w i32) (local $xi i32) (local $at i32) (local $tapBytes i32)
-    (local $g0 v128) (local $g1 v128) (local $g2 v128) (local $r v128)
-    (local.set $side (i32.add (local.get $m) (i32.const 2)))
-    (local.set $points (i32.mul (local.get $side) (local.get $side)))
+    (local $c i32) (local $o i32) (local $k i32) (local $a i32) (local $tapBytes i32)
     (local.set $tapBytes (i32.mul (i32.mul (local.get $ci) (local.get $co)) (i32.const 4)))
-    (local.set $c (i32.const 0))
-    (block $c_done
-      (loop $each_c
-        (br_if $c_done (i32.ge_u (local.get $c) (local.get $ci)))
+    (if (local.get $flipped)
+      (then
         (local.set $o (i32.const 0))
         (block $o_done
           (loop $each_o
             (br_if $o_done (i32.ge_u (local.get $o) (local.get $co)))
-            ;; Columns (kx), then rows: the tap (ky, kx) of the transformed filter is g's tap
-            ;; (ky, kx), or (2 - ky, 2 - kx) flipped; work slot (i, kx) = i side + kx.
-            (local.set $k (i32.const 0))
-            (block $cols_done
-              (loop $each_col
-                (br_if $cols_done (i32.ge_u (local.get $k) (i32.const 3)))
-                (local.set $tap (local.get $k))
-                (if (local.get $flipped) (then (local.set $tap (i32.sub (i32.const 8) (local.get $k)))))
-                (local.set $a
-                  (i32.add
-                    (local.get $g)
-                    (i32.add
-                      (i32.mul (local.get $tap) (local.get $tapBytes))
-                      (i32.mul (i32.add (i32.mul (local.get $c) (local.get $co)) (local.get $o)) (i32.const 4)))))
-                (local.set $at (i32.mul (local.get $tapBytes) (select (i32.const -3) (i32.const 3) (local.get $flipped))))
-                (local.set $g0 (v128.load (local.get $a)))
-                (local.set $g1 (v128.load (i32.add (local.get $a) (local.get $at))))
-                (local.set $g2 (v128.load (i32.add (local.get $a) (i32.mul (local.get $at) (i32.const 2)))))
-                (local.set $w (i32.add (local.get $work) (i32.mul (local.get $k) (i32.const 16))))
-                (local.set $at (i32.mul (local.get $side) (i32.const 16)))
-                (call $filter1d (local.get $m) (local.get $g0) (local.get $g1) (local.get $g2) (local.get $w) (local.get $at))
-                (local.set $k (i32.add (local.get $k) (i32.const 1)))
-                (br $each_col)))
-            (local.set $k (i32.const 0))
-            (block $rows_done
-              (loop $each_row
-                (br_if $rows_done (i32.ge_u (local.get $k) (local.get $side)))
-                (local.set $w (i32.add (local.get $work) (i32.mul (i32.mul (local.get $k) (local.get $side)) (i32.const 16))))
-                (call $filter1d (local.get $m) (v128.load (local.get $w)) (v128.load offset=16 (local.get $w))
-                  (v128.load offset=32 (local.get $w)) (local.get $w) (i32.const 16))
-                (local.set $k (i32.add (local.get $k) (i32.const 1)))
-                (br $each_row)))
-            (local.set $xi (i32.const 0))
-            (block $points_done
-              (loop $each_point
-                (br_if $points_done (i32.ge_u (local.get $xi) (local.get $points)))
-                (local.set $r (v128.load (i32.add (local.get $work) (i32.mul (local.get $xi) (i32.const 16)))))
-                (if (local.get $flipped)
-                  (then
+            (local.set $c (i32.const 0))
+            (block $c_done
+              (loop $each_c
+                (br_if $c_done (i32.ge_u (local.get $c) (local.get $ci)))
+                ;; Column kx of the rotated filter: g's taps (2 - ky) 3 + (2 - kx) for ky = 0, 1, 2.
+                (local.set $k (i32.const 0))
+                (block $cols_done
+                  (loop $each_col
+                    (br_if $cols_done (i32.ge_u (local.get $k) (i32.const 3)))
+                    (call $filter1d (local.get $m)
+                      (call $gatherInputs (local.get $g) (i32.sub (i32.const 8) (local.get $k)) (local.get $c) (local.get $o) (local.get $ci) (local.get $co))
+                      (call $gatherInputs (local.get $g) (i32.sub (i32.const 5) (local.get $k)) (local.get $c) (local.get $o) (local.get $ci) (local.get $co))
+                      (call $gatherInputs (local.get $g) (i32.sub (i32.const 2) (local.get $k)) (local.get $c) (local.get $o) (local.get $ci) (local.get $co))
+                      (i32.add (local.get $work) (i32.mul (local.get $k) (i32.const 16)))
+                      (i32.mul (i32.add (local.get $m) (i32.const 2)) (i32.const 16)))
+                    (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                    (br $each_col)))
+                (call $filterRows (local.get $m) (local.get $work))
+                (call $storePoints (local.get $m) (local.get $work)
+                  (i32.add (local.get $u) (i32.mul (i32.add (i32.mul (local.get $o) (local.get $ldu)) (local.get $c)) (i32.const 4)))
+                  (i32.mul (local.get $plane) (i32.const 4)))
+                (local.set $c (i32.add (local.get $c) (i32.const 4)))
+                (br $each_c)))
+            (local.set $o (i32.add (local.get $o) (i32.const 1)))
+            (br $each_o))))
+      (else
+        (local.set $c (i32.const 0))
+        (block $c_done
+          (loop $each_c
+            (br_if $c_done (i32.ge_u (local.get $c) (local.get $ci)))
+            (local.set $o (i32.const 0))
+            (block $o_done
+              (loop $each_o
+                (br_if $o_done (i32.ge_u (local.get $o) (local.get $co)))
+                ;; Column kx: g's taps kx, 3 + kx, 6 + kx.
+                (local.set $k (i32.const 0))
+                (block $cols_done
+                  (loop $each_col
+                    (br_if $cols_done (i32.ge_u (local.get $k) (i32.const 3)))
                     (local.set $a
                       (i32.add
-                        (local.get $u)
-                        (i32.mul
-                          (i32.add
-                            (i32.mul (local.get $xi) (local.get $plane))
-                            (i32.add (i32.mul (local.get $o) (local.get $ldu)) (local.get $c)))
-                          (i32.const 4))))
-                    (local.set $at (i32.mul (local.get $ldu) (i32.const 4)))
-                    (f32.store (local.get $a) (f32x4.extract_lane 0 (local.get $r)))
-                    (f32.store (i32.add (local.get $a) (local.get $at)) (f32x4.extract_lane 1 (local.get $r)))
-                    (f32.store (i32.add (local.get $a) (i32.mul (local.get $at) (i32.const 2))) (f32x4.extract_lane 2 (local.get $r)))
-                    (f32.store (i32.add (local.get $a) (i32.mul (local.get $at) (i32.const 3))) (f32x4.extract_lane 3 (local.get $r))))
-                  (else
-                    (v128.store
-                      (i32.add
-                        (local.get $u)
-                        (i32.mul
-                          (i32.add
-                            (i32.mul (local.get $xi) (local.get $plane))
-                            (i32.add (i32.mul (local.get $c) (local.get $ldu)) (local.get $o)))
-                          (i32.const 4)))
-                      (local.get $r))))
-                (local.set $xi (i32.add (local.get $xi) (i32.const 1)))
-                (br $each_point)))
-            (local.set $o (i32.add (local.get $o) (i32.const 4)))
-            (br $each_o)))
-        (local.set $c (i32.add (local.get $c) (i32.const 1)))
-        (br $each_c))))
+                        (local.get $g)
+                        (i32.add
+                          (i32.mul (local.get $k) (local.get $tapBytes))
+                          (i32.mul (i32.add (i32.mul (local.get $c) (local.get $co)) (local.get $o)) (i32.const 4)))))
+                    (call $filter1d (local.get $m)
+                      (v128.load (local.get $a))
+                      (v128.load (i32.add (local.get $a) (i32.mul (local.get $tapBytes) (i32.const 3))))
+                      (v128.load (i32.add (local.get $a) (i32.mul (local.get $tapBytes) (i32.const 6))))
+                      (i32.add (local.get $work) (i32.mul (local.get $k) (i32.const 16)))
+                      (i32.mul (i32.add (local.get $m) (i32.const 2)) (i32.const 16)))
+                    (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                    (br $each_col)))
+                (call $filterRows (local.get $m) (local.get $work))
+                (call $storePoints (local.get $m) (local.get $work)
+                  (i32.add (local.get $u) (i32.mul (i32.add (i32.mul (local.get $c) (local.get $ldu)) (local.get $o)) (i32.const 4)))
+                  (i32.mul (local.get $plane) (i32.const 4)))
+                (local.set $o (i32.add (local.get $o) (i32.const 4)))
+                (br $each_o)))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $each_c))))))
+  ;; gatherInputs(g, tap, c, o, ci, co): [g[tap][c + l][o] for l = 0..3] of g [3][3][ci][co], zeros for c + l >= ci.
+  (func $gatherInputs (param $g i32) (param $tap i32) (param $c i32) (param $o i32) (param $ci i32) (param $co i32) (result v128)
+    (local $a i32) (local $stride i32) (local $v v128)
+    (local.set $stride (i32.mul (local.get $co) (i32.const 4)))
+    (local.set $a
+      (i32.add
+        (local.get $g)
+        (i32.mul
+          (i32.add (i32.mul (i32.add (i32.mul (local.get $tap) (local.get $ci)) (local.get $c)) (local.get $co)) (local.get $o))
+          (i32.const 4))))
+    (local.set $v (v128.load32_zero (local.get $a)))
+    (if (i32.lt_u (i32.add (local.get $c) (i32.const 1)) (local.get $ci))
+      (then (local.set $v (v128.load32_lane 1 (i32.add (local.get $a) (local.get $stride)) (local.get $v)))))
+    (if (i32.lt_u (i32.add (local.get $c) (i32.const 2)) (local.get $ci))
+      (then
+        (local.set $v (v128.load32_lane 2 (i32.add (local.get $a) (i32.mul (local.get $stride) (i32.const 2))) (local.get $v)))))
+    (if (i32.lt_u (i32.add (local.get $c) (i32.const 3)) (local.get $ci))
+      (then
+        (local.set $v (v128.load32_lane 3 (i32.add (local.get $a) (i32.mul (local.get $stride) (i32.const 3))) (local.get $v)))))
+    (local.get $v))
+  ;; filterRows(m, work): each row of the t x 3 values at work (slot (i, k) at work + (i t + k) 16,
+  ;; the columns' transforms) to its t values G [row], in place.
+  (func $filterRows (param $m i32) (param $work i32)
+    (local $side i32) (local $k i32) (local $w i32)
+    (local.set $side (i32.add (local.get $m) (i32.const 2)))
+    (local.set $k (i32.const 0))
+    (block $rows_done
+      (loop $each_row
+        (br_if $rows_done (i32.ge_u (local.get $k) (local.get $side)))
+        (local.set $w (i32.add (local.get $work) (i32.mul (i32.mul (local.get $k) (local.get $side)) (i32.const 16))))
+        (call $filter1d (local.get $m) (v128.load (local.get $w)) (v128.load offset=16 (local.get $w))
+          (v128.load offset=32 (local.get $w)) (local.get $w) (i32.const 16))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $each_row))))
+  ;; storePoints(m, work, to, stride): the t^2 vectors at work to to + xi stride.
+  (func $storePoints (param $m i32) (param $work i32) (param $to i32) (param $stride i32)
+    (local $xi i32) (local $points i32)
+    (local.set $points (i32.mul (i32.add (local.get $m) (i32.const 2)) (i32.add (local.get $m) (i32.const 2))))
+    (local.set $xi (i32.const 0))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $xi) (local.get $points)))
+        (v128.store (i32.add (local.get $to) (i32.mul (local.get $xi) (local.get $stride)))
+          (v128.load (i32.add (local.get $work) (i32.mul (local.get $xi) (i32.const 16)))))
+        (local.set $xi (i32.add (local.get $xi) (i32.const 1)))
+        (br $each))))
   ;; filter1d(m, g0, g1, g2, w, stride): the t values G [g0 g1 g2] to w + i stride.
   (func $filter1d (param $m i32) (param $g0 v128) (param $g1 v128) (param $g2 v128) (param $w i32) (param $stride i32)
     (local $s v128) (local $q v128)
@@ -1270,8 +1305,9 @@
             (f32x4.demote_f64x2_zero (local.get $lo)) (f32x4.demote_f64x2_zero (local.get $hi))))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $each))))
-  (export "forward" (func $forward))
-  (export "filterGradient" (func $filterGradient))
-  (export "transformFilter" (func $transformFilter))
-  (export "filterGradientOut" (func $filterGradientOut))
-  (export "sumChunks" (func $sumChunks)))
+  ;; Exported under names no other kernel module uses: gemm-threads.ts's worker binds the modules' exports as one set.
+  (export "winogradForward" (func $forward))
+  (export "winogradFilterGradient" (func $filterGradient))
+  (export "winogradTransformFilter" (func $transformFilter))
+  (export "winogradFilterGradientOut" (func $filterGradientOut))
+  (export "winogradSumChunks" (func $sumChunks)))

@@ -198,7 +198,7 @@ class HeapWorkspace implements Workspace {
   }
 
   winogradSplit(name: 'winogradForward' | 'winogradFilterGradient', blocks: readonly number[]): void {
-    for (const block of blocks) (name === 'winogradForward' ? this.winograd.forward : this.winograd.filterGradient)(block);
+    for (const block of blocks) this.winograd[name](block);
   }
 
   finish(): TensorInfo {
@@ -323,9 +323,8 @@ class ThreadWorkspace implements Workspace {
   }
 
   winogradSplit(name: 'winogradForward' | 'winogradFilterGradient', blocks: readonly number[]): void {
-    const run = name === 'winogradForward' ? this.winograd.forward : this.winograd.filterGradient;
-    if (blocks.length < 2) blocks.forEach((block) => run(block));
-    else this.threads.split(name, [blocks[1]], () => run(blocks[0]));
+    if (blocks.length < 2) blocks.forEach((block) => this.winograd[name](block));
+    else this.threads.split(name, [blocks[1]], () => this.winograd[name](blocks[0]));
   }
 
   finish(): TensorInfo {

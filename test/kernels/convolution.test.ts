@@ -24,14 +24,23 @@ describe('convolution.ts: which algorithm each pass runs', () => {
     assert.throws(() => convSetting('fast'), /PMOE_CONV must be one of auto, direct, winograd2, winograd4 \(unset: auto\); got "fast"/);
   });
 
-  test("the Wide-ResNets' 3x3 stride-1 layers take F(4x4, 3x3) by default; stride 2, 1x1 and PMOE_CONV=direct take the direct products", () => {
+  test("the Wide-ResNets' 3x3 stride-1 layers: F(2x2, 3x3) forward (direct on the stems' 1 or 3 channels), F(4x4, 3x3) gradients; stride 2, 1x1 and PMOE_CONV=direct: the direct products", () => {
     delete process.env.PMOE_CONV;
     const layers = [
       geometry([32, 32, 32, 16], [3, 3, 16, 16], 1, 'same'),
       geometry([32, 16, 16, 32], [3, 3, 32, 32], 1, 'same'),
       geometry([32, 8, 8, 64], [3, 3, 64, 64], 1, 'same'),
     ];
-    for (const g of layers) for (const pass of ['forward', 'inputGradient', 'filterGradient'] as const) assert.equal(convAlgorithm(g, pass), 'winograd4');
+    for (const g of layers) {
+      assert.equal(convAlgorithm(g, 'forward'), 'winograd2');
+      assert.equal(convAlgorithm(g, 'inputGradient'), 'winograd4');
+      assert.equal(convAlgorithm(g, 'filterGradient'), 'winograd4');
+    }
+    for (const channels of [1, 3]) {
+      const stem = geometry([32, 32, 32, channels], [3, 3, channels, 16], 1, 'same');
+      assert.equal(convAlgorithm(stem, 'forward'), 'direct');
+      assert.equal(convAlgorithm(stem, 'filterGradient'), 'winograd4');
+    }
     for (const g of [geometry([32, 32, 32, 16], [3, 3, 16, 32], 2, 'same'), geometry([32, 32, 32, 16], [1, 1, 16, 32], 2, 'valid')]) {
       for (const pass of ['forward', 'inputGradient', 'filterGradient'] as const) assert.equal(convAlgorithm(g, pass), 'direct');
     }
@@ -42,7 +51,7 @@ describe('convolution.ts: which algorithm each pass runs', () => {
   });
 
   for (const setting of ['direct', 'auto'] as const) {
-    test(`through tfjs's kernels on wasm (conv2d and its gradients), PMOE_CONV=${setting} gives ${setting === 'direct' ? 'the direct products' : "F(4x4, 3x3)'s"} floats, bit for bit`, async () => {
+    test(`through tfjs's kernels on wasm (conv2d and its gradients), PMOE_CONV=${setting} gives ${setting === 'direct' ? 'the direct products' : "Winograd's (F(2x2) forward, F(4x4) gradients)"} floats, bit for bit`, async () => {
       process.env.PMOE_CONV = setting;
       await initEngine('wasm');
       const backend = tf.backend() as BackendWasm;
@@ -77,7 +86,7 @@ describe('convolution.ts: which algorithm each pass runs', () => {
               filterGradient: read(convFilterGradient(backend, x, dy, g)),
             }
           : {
-              forward: read(winogradForward(backend, x, f, undefined, g, 4)),
+              forward: read(winogradForward(backend, x, f, undefined, g, 2)),
               inputGradient: read(winogradInputGradient(backend, dy, f, g, 4)),
               filterGradient: read(winogradFilterGradient(backend, x, dy, g, 4)),
             };

@@ -3,8 +3,18 @@ import assert from 'node:assert/strict';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { convFilterGradient, convForward, convGeometry, convInputGradient, directApplies, type ConvGeometry } from '../../src/kernels/conv-gemm.js';
-import { setGemmThreads } from '../../src/kernels/gemm-threads.js';
-import { winogradFilterGradient, winogradForward, winogradInputGradient, type WinogradTile } from '../../src/kernels/winograd-conv.js';
+import { gemmThreads, newSharedMemory, setGemmThreads } from '../../src/kernels/gemm-threads.js';
+import {
+  winogradFilterGradient,
+  winogradFilterGradientAt,
+  winogradForward,
+  winogradForwardAt,
+  winogradInputGradient,
+  winogradInputGradientAt,
+  winogradScratchFloats,
+  type WinogradTarget,
+  type WinogradTile,
+} from '../../src/kernels/winograd-conv.js';
 import { maxRelativeError, referenceFilterGradient, referenceForward, referenceInputGradient } from '../../bench/conv-reference.js';
 import { freshRng, gaussian } from '../support/random.js';
 import type { ConvCase } from '../support/conv-case.js';
@@ -143,6 +153,70 @@ describe('winograd-conv: F(2x2, 3x3) and F(4x4, 3x3) against a float64 loop and 
       const error = maxRelativeError(values, p.expected[pass]);
       assert.ok(error < DIRECT_TOLERANCE, `direct ${pass}: ${error.toExponential(2)}`);
     }
+    tf.dispose([p.x, p.f, p.dy, p.bias]);
+  });
+
+  test("on byte addresses of another shared memory (a training step's own arena), split across the threads: the heap's floats", async (t) => {
+    setGemmThreads(true);
+    const threads = gemmThreads();
+    if (threads === null) return t.skip('the two-thread products need two cores and worker threads');
+    // 5 input channels, widened to 8 by the caller as a trainer's maps are; tiles and chunks enough for two threads.
+    const p = await prepare({ name: 'arena', x: [8, 13, 11, 5], filter: [3, 3, 5, 12], strides: 1, pad: 'same' });
+    const memory = newSharedMemory();
+    const shared = threads.attach(memory);
+    const target: WinogradTarget = {
+      winograd: shared.winograd,
+      ints: () => new Int32Array(memory.buffer),
+      floats: () => new Float32Array(memory.buffer),
+      split: (name, blocks) => {
+        if (blocks.length < 2) return shared.winograd[name](blocks[0]);
+        splits++;
+        threads.split(name, [blocks[1]], () => shared.winograd[name](blocks[0]), shared);
+      },
+    };
+    let splits = 0;
+    let top = 64;
+    const alloc = (floats: number) => {
+      const at = top;
+      top += Math.ceil(floats / 16) * 16 * 4;
+      if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / 65536));
+      return at;
+    };
+    const g = p.geometry;
+    const width = 8;
+    const pixels = (h: number, w: number) => g.batch * h * w;
+    const [x, filter, bias, dy, zero] = [
+      alloc(pixels(g.inHeight, g.inWidth) * width),
+      alloc(9 * 5 * 12),
+      alloc(12),
+      alloc(pixels(g.outHeight, g.outWidth) * 12),
+      alloc(width),
+    ];
+    const [out, dx, dW] = [alloc(pixels(g.outHeight, g.outWidth) * 12), alloc(pixels(g.inHeight, g.inWidth) * width), alloc(9 * 5 * 12)];
+    const scratch = (m: WinogradTile) =>
+      Math.max(...(['forward', 'inputGradient', 'filterGradient'] as const).map((pass) => winogradScratchFloats(g, m, pass)));
+    const scratchAt = alloc(scratch(4));
+    const floats = () => new Float32Array(memory.buffer);
+    const xValues = p.x.dataSync();
+    for (let i = 0; i < xValues.length / 5; i++) for (let ch = 0; ch < 5; ch++) floats()[x / 4 + i * width + ch] = xValues[i * 5 + ch];
+    floats().set(p.f.dataSync(), filter / 4);
+    floats().set(p.bias.dataSync(), bias / 4);
+    floats().set(p.dy.dataSync(), dy / 4);
+    for (const m of [2, 4] as const) {
+      const heap = winograd(p, m);
+      winogradForwardAt(target, g, m, x, filter, bias, out, scratchAt);
+      winogradInputGradientAt(target, g, m, dy, filter, dx, zero, scratchAt);
+      winogradFilterGradientAt(target, g, m, x, dy, dW, scratchAt);
+      const view = floats();
+      assert.deepEqual(view.slice(out / 4, out / 4 + heap.forward.length), heap.forward, `F(${m}x${m}) forward`);
+      const narrowed = Float32Array.from({ length: heap.inputGradient.length }, (_, i) => view[dx / 4 + Math.floor(i / 5) * width + (i % 5)]);
+      assert.deepEqual(narrowed, heap.inputGradient, `F(${m}x${m}) input gradient`);
+      for (let i = 0; i < pixels(g.inHeight, g.inWidth); i++)
+        for (let ch = 5; ch < width; ch++) assert.equal(view[dx / 4 + i * width + ch], 0, 'padding channels of dx');
+      assert.deepEqual(view.slice(dW / 4, dW / 4 + heap.filterGradient.length), heap.filterGradient, `F(${m}x${m}) filter gradient`);
+    }
+    assert.equal(splits, 6, 'every pass of both tiles split across the threads');
+    threads.detach(memory);
     tf.dispose([p.x, p.f, p.dy, p.bias]);
   });
 
