@@ -86,3 +86,25 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
   }
   return difference === 0 ? 0 : difference / scale;
 }
+
+/**
+ * The largest error in any channel over that channel's spread: max over c of
+ * max |actual - expected| / std(expected) over the values of channel c (the last axis, `channels`
+ * wide). What batch norm sees: it divides each channel by its spread, so an error of this size
+ * moves the normalised values by as much.
+ */
+export function maxChannelError(actual: ArrayLike<number>, expected: ArrayLike<number>, channels: number): number {
+  let worst = 0;
+  for (let c = 0; c < channels; c++) {
+    let [sum, squares, count, difference] = [0, 0, 0, 0];
+    for (let i = c; i < expected.length; i += channels) {
+      sum += expected[i];
+      squares += expected[i] * expected[i];
+      count++;
+      difference = Math.max(difference, Math.abs(actual[i] - expected[i]));
+    }
+    const spread = Math.sqrt(Math.max(squares / count - (sum / count) ** 2, 0));
+    if (spread > 0) worst = Math.max(worst, difference / spread);
+  }
+  return worst;
+}

@@ -6,7 +6,9 @@
  * Gaussian inputs (x, dy ~ N(0, 1), filter ~ N(0, 1 / (9 ci))), the worst of the seeds. The
  * `training-like` rows draw what a training step has instead: x after a ReLU (half zeros, mean
  * 0.4) and dy with each channel's mean over the batch removed (as after batch norm), whose
- * filter gradients are small sums of large cancelling terms.
+ * filter gradients are small sums of large cancelling terms. For the forward pass it also prints
+ * the error over each output channel's spread (conv-reference.ts's maxChannelError), which is what
+ * the batch norm after a convolution sees.
  * docs/kernels.md's error table and test/kernels/winograd-conv.test.ts's tolerances come from it.
  */
 import { Command } from 'commander';
@@ -16,7 +18,7 @@ import { convFilterGradient, convForward, convGeometry, convInputGradient } from
 import { winogradFilterGradient, winogradForward, winogradInputGradient } from '../src/kernels/winograd-conv.js';
 import { createRng } from '../src/util/random.js';
 import { positiveInteger } from './cli-args.js';
-import { maxRelativeError, referenceFilterGradient, referenceForward, referenceInputGradient } from './conv-reference.js';
+import { maxChannelError, maxRelativeError, referenceFilterGradient, referenceForward, referenceInputGradient } from './conv-reference.js';
 
 const opts = new Command()
   .name('winograd-error')
@@ -50,7 +52,7 @@ function read(info: tf.TensorInfo | null): Float32Array | null {
   return values;
 }
 
-const rows: { shape: string; pass: string; algorithm: string; error: number }[] = [];
+const rows: { shape: string; pass: string; algorithm: string; error: number; channelError?: number }[] = [];
 for (const { name, shape, trainingLike } of ERROR_SHAPES) {
   const [batch, h, w, ci, co] = shape;
   const info = tf.backend_util.computeConv2DInfo([batch, h, w, ci], [3, 3, ci, co], 1, 1, 'same');
@@ -92,13 +94,14 @@ for (const { name, shape, trainingLike } of ERROR_SHAPES) {
         if (values === null) continue;
         const key = `${pass} ${algorithm}`;
         worst.set(key, Math.max(worst.get(key) ?? 0, maxRelativeError(values, expected[pass])));
+        if (pass === 'forward') worst.set(`${key} spread`, Math.max(worst.get(`${key} spread`) ?? 0, maxChannelError(values, expected.forward, co)));
       }
     }
     tf.dispose([x, f, dy]);
   }
   for (const [key, error] of worst) {
-    const [pass, algorithm] = key.split(' ');
-    rows.push({ shape: `${name} [${shape.join(', ')}]`, pass, algorithm, error });
+    const [pass, algorithm, spread] = key.split(' ');
+    if (spread === undefined) rows.push({ shape: `${name} [${shape.join(', ')}]`, pass, algorithm, error, channelError: worst.get(`${key} spread`) });
   }
 }
 
@@ -106,12 +109,17 @@ if (opts.json) {
   process.stdout.write(`${JSON.stringify({ seeds: opts.seeds, rows })}\n`);
 } else {
   const shapes = [...new Set(rows.map((row) => row.shape))];
-  const lines = ['| shape [B, H, W, ci, co] | pass | direct | F(2x2,3x3) | F(4x4,3x3) |', '| --- | --- | ---: | ---: | ---: |'];
+  const lines = [
+    `max |kernel - float64| / max |float64|, worst of ${opts.seeds} seed(s); forward: (the same over each channel's spread)`,
+    '| shape [B, H, W, ci, co] | pass | direct | F(2x2,3x3) | F(4x4,3x3) |',
+    '| --- | --- | ---: | ---: | ---: |',
+  ];
   for (const shape of shapes) {
     for (const pass of ['forward', 'inputGradient', 'filterGradient']) {
       const cell = (algorithm: string) => {
         const row = rows.find((r) => r.shape === shape && r.pass === pass && r.algorithm === algorithm);
-        return row ? row.error.toExponential(1) : '-';
+        if (!row) return '-';
+        return row.channelError === undefined ? row.error.toExponential(1) : `${row.error.toExponential(1)} (${row.channelError.toExponential(1)})`;
       };
       lines.push(`| ${shape} | ${pass} | ${ALGORITHMS.map(cell).join(' | ')} |`);
     }

@@ -22,11 +22,11 @@ import type { ConvCase } from '../support/conv-case.js';
 /**
  * Tolerances, max |kernel - float64| / max |float64|: four times the worst error that
  * bench/winograd-error.ts measured for each algorithm over the Wide-ResNets' layers and odd
- * shapes (docs/kernels.md, "Numerical error": F(2x2, 3x3) at most 9e-7, F(4x4, 3x3) 1.7e-5 at
- * 320 channels and 7e-6 up to 64, the direct products 2.2e-6).
+ * shapes (docs/kernels.md, "Numerical error": F(2x2, 3x3) at most 9.3e-7, F(4x4, 3x3) 1.7e-5 at
+ * 320 channels and 8.5e-6 up to 64, the direct products 2.7e-6).
  */
 const TOLERANCE: Record<WinogradTile, number> = { 2: 4e-6, 4: 7e-5 };
-const DIRECT_TOLERANCE = 9e-6;
+const DIRECT_TOLERANCE = 1.1e-5;
 
 /** 3x3 stride-1 geometries: the Wide-ResNets' layers (bench case d's batch) and shapes with odd edges. */
 const CASES: ConvCase[] = [
