@@ -61,8 +61,10 @@ export interface SideResult extends TimeSummary {
 
 export interface WorkloadResult {
   readonly title: string;
-  /** Analytic FLOPs of one step (flops.ts). */
+  /** Analytic FLOPs of one step (flops.ts): every GFLOP/s is of these, the direct algorithm's. */
   readonly flopsPerStep: number;
+  /** The FLOPs pmoe's kernels do per step where fewer (d, f: Winograd's convolutions), else absent. */
+  readonly performedFlopsPerStep?: number;
   readonly pmoe: SideResult;
   /** null when there is no PyTorch peer (or it failed on this workload: see checks). */
   readonly torch: SideResult | null;
@@ -220,6 +222,7 @@ async function measure(workload: Workload, peer: TorchPeer | null, options: Benc
   return {
     title: workload.title,
     flopsPerStep: workload.flops,
+    ...(workload.performedFlops !== undefined && workload.performedFlops < workload.flops ? { performedFlopsPerStep: workload.performedFlops } : {}),
     pmoe,
     torch: torchSide,
     ratio: torchSide ? pmoe.medianMs / torchSide.medianMs : null,

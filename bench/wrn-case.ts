@@ -2,6 +2,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../src/engine/backend.js';
 import { modelFlops } from '../src/analysis/flops.js';
 import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
+import { performedFlops } from './flops.js';
 import { encodeTensor, type WireTensor } from './wire.js';
 import { trainingWorkload, type Workload } from './workload.js';
 
@@ -35,6 +36,7 @@ export function wrnPmoeCase(): Workload {
     id: 'd',
     title: `WRN-pMoE step, w=${wideningFactor}, ${size}x${size}x${channels}, k=4x16, l=16, B=${batch}`,
     flops: modelFlops(model, batch).trainStep,
+    performedFlops: performedFlops(model, batch).trainStep,
     model: {
       forward: (images) => model.apply(images, { training: true }) as tf.Tensor2D,
       trainableVariables: () => variables,
