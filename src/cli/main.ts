@@ -91,7 +91,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'print one JSON object instead of the table')
     .action(async (options: { sizes: number[]; epochs: number; seed: number; jobs?: number; backend: BackendName; json?: boolean }) => {
       // Two-layer models: auto stays off the GPU (EngineOptions.gpu), as the demo's sweep workers do.
-      const backend = await initEngine(options.backend, { relaxedSimd: true, gpu: false });
+      const backend = await initEngine(options.backend, { gpu: false });
       const progress = startProgress(options.sizes.length * 3, 'demo', options.json === true && !process.stderr.isTTY);
       const result = await runDemo({ ...options, backend: options.backend }, (done, label) => progress.update(done, label));
       progress.stop();
@@ -226,7 +226,7 @@ export async function main(argv: string[]): Promise<void> {
         ].join(', '),
       );
       // train runs the two-layer models: auto stays off the GPU (EngineOptions.gpu).
-      await initEngine(o.backend as BackendName, { relaxedSimd: true, gpu: false });
+      await initEngine(o.backend as BackendName, { gpu: false });
       const progressHooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
           if (phase !== currentPhase) {
