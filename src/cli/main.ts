@@ -26,6 +26,7 @@ import { shellWord } from '../util/shell-word.js';
 import { startProgress, type Progress } from './progress.js';
 import { releaseWebgpu } from '../engine/webgpu/dawn.js';
 import { epochLogHooks } from '../training/epoch-log.js';
+import { OPTIONAL_PACKAGES, requirePackages } from '../util/optional-package.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -312,6 +313,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print a JSON summary')
     .action(async (options: ScalingCommandOptions) => {
+      requirePackages('pmoe scaling (its report)', OPTIONAL_PACKAGES.report);
       const { formatScaling, hasRetriableFailures, scalingCommand } = await import('./scaling.js');
       const result = await scalingCommand(options);
       if (hasRetriableFailures(result)) process.exitCode = 1;
@@ -351,6 +353,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print the report as JSON')
     .action(async (options: import('./scaling-regimes.js').ScalingRegimesCommandOptions) => {
+      requirePackages('pmoe scaling-regimes (its report)', OPTIONAL_PACKAGES.report);
       const { scalingRegimesCommand } = await import('./scaling-regimes.js');
       const { report, files } = await scalingRegimesCommand(options);
       if (options.json) printJson({ ...report, files });
@@ -372,6 +375,7 @@ export async function main(argv: string[]): Promise<void> {
         paths: string[],
         options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; logDir?: string; json?: boolean },
       ) => {
+        requirePackages('pmoe report', OPTIONAL_PACKAGES.report);
         const [{ checkRoutingModel, routingSection }, { trainingCurvesSection }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] =
           await Promise.all([
             import('../report/html/routing-section.js'),

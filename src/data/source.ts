@@ -2,7 +2,7 @@ import { canonicalJson } from '../util/canonical-json.js';
 import type { PatchDataset } from './dataset.js';
 import { MNIST_COLS, MNIST_ROWS } from './mnist.js';
 import { loadFashionMnist } from './fashion-mnist.js';
-import { loadMnist, type MnistSplitName } from './mnist.js';
+import { loadMnist, mnistDataDir, type MnistSplitName } from './mnist.js';
 import {
   composeMnistPatchPool,
   materialize,
@@ -105,6 +105,7 @@ export function planData(spec: DataSpec): DataPlan {
     const { source, trainSize, sampleSeed, ...options } = spec as MnistPatchDataSpec | FashionPatchDataSpec;
     const sizes = parseOptions(mnistSizes, { trainSize, sampleSeed }, 'data');
     const config = validateMnistPatchConfig(options);
+    if (source === 'mnist-patch' && config.dir === undefined) mnistDataDir(); // the optional package is there, or the run stops here
     return {
       spec: { source, ...sizes, ...config },
       patchCount: config.gridSize ** 2,

