@@ -54,7 +54,9 @@ export interface LoadedData {
   readonly lStar?: number;
 }
 
-const syntheticSizes = z.object({ trainSize: integer(1), testSize: integer(1).default(1000) });
+/** Test samples of a synthetic run unless said otherwise. */
+export const SYNTHETIC_TEST_SIZE = 1000;
+const syntheticSizes = z.object({ trainSize: integer(1), testSize: integer(1).default(SYNTHETIC_TEST_SIZE) });
 const mnistSizes = z.object({ trainSize: integer(1), sampleSeed: integer(0).default(0) });
 
 // Pools and the materialised test set are shared by every run of a process with the same options.
