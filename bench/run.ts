@@ -268,7 +268,7 @@ async function withWorkload<T>(make: () => Workload | Promise<Workload>, use: (w
 /** Runs the benchmark (or its smoke mode) and returns every figure; printing is the caller's. */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);
-  await initEngine(options.backend ?? 'wasm', { relaxedSimd: true });
+  await initEngine(options.backend ?? 'wasm');
   const machine = describeMachine();
   const checks: Check[] = [];
   let peer: TorchPeer | null = null;

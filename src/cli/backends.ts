@@ -1,6 +1,7 @@
 import { tf } from '../engine/backend.js';
 import { releaseWebgpu, startWebgpu, type AdapterSummary } from '../engine/webgpu/dawn.js';
 import { useFastKernels } from '../ops/fast-kernels.js';
+import { TFJS_VERSION } from '../ops/tfjs-versions.js';
 
 /** One backend as `pmoe backends` reports it. */
 export interface BackendStatus {
@@ -32,15 +33,29 @@ async function webgpuStatus(): Promise<BackendStatus> {
   }
 }
 
-/** tfjs-node is listed only when installed (its install downloads libtensorflow, so it is never a dependency). */
-async function tensorflowStatus(): Promise<BackendStatus | undefined> {
+/** tfjs-node: usable only where the user installed it (its install downloads libtensorflow, so it is never a dependency). */
+async function tensorflowStatus(): Promise<BackendStatus> {
   try {
     const name = '@tensorflow/tfjs-node';
     await import(name);
-  } catch {
-    return undefined;
+  } catch (error) {
+    const reason =
+      (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND'
+        ? `the optional package @tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node@${TFJS_VERSION}; its install downloads libtensorflow)`
+        : message(error);
+    return { name: 'tensorflow', usable: false, reason };
   }
   return tfjsBackend('tensorflow' as 'cpu').then((status) => ({ ...status, name: 'tensorflow' }));
+}
+
+/**
+ * Throws, with the reason, when `backend` (webgpu or tensorflow) cannot start here: for the
+ * commands whose runs go to worker processes, which would otherwise each fail and write a failed
+ * line. wasm and cpu always start; auto falls back.
+ */
+export async function checkBackendStarts(backend: string): Promise<void> {
+  const status = backend === 'webgpu' ? await webgpuStatus() : backend === 'tensorflow' ? await tensorflowStatus() : undefined;
+  if (status && !status.usable) throw new Error(`--backend ${backend}: ${status.reason}; see \`pmoe backends\``);
 }
 
 /**
@@ -50,9 +65,7 @@ async function tensorflowStatus(): Promise<BackendStatus | undefined> {
  */
 export async function listBackends(): Promise<{ backends: BackendStatus[]; auto: string; autoTwoLayer: string }> {
   await useFastKernels(); // loads the wasm backend, as every other command does through initEngine
-  const backends = [await tfjsBackend('wasm'), await tfjsBackend('cpu'), await webgpuStatus()];
-  const tensorflow = await tensorflowStatus();
-  if (tensorflow) backends.push(tensorflow);
+  const backends = [await tfjsBackend('wasm'), await tfjsBackend('cpu'), await webgpuStatus(), await tensorflowStatus()];
   const usable = (name: string) => backends.find((b) => b.name === name)?.usable === true;
   const gpu = backends.find((b) => b.name === 'webgpu');
   const autoTwoLayer = usable('tensorflow') ? 'tensorflow' : usable('wasm') ? 'wasm' : 'cpu';

@@ -60,7 +60,7 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
     shard,
     backend: options.backend,
     retry,
-    onProgress: (p) => progress.update(p.done, `${p.label}${Number.isFinite(p.etaSeconds) ? ` eta ${Math.round(p.etaSeconds)} s` : ''}`),
+    onProgress: (p) => progress.update(p.done, p.label, p.etaSeconds),
   });
   progress.stop();
   return { ...result, resultsPath, runs: specs.length, shard };
@@ -103,6 +103,9 @@ export function formatSweepSummary(name: string, result: ReproduceResult, retry:
   const lines = [
     `${name}: ${result.lines.length - failed} of ${result.runs} runs finished, ${failed} failed (${result.ran} run now${retried}); results in ${result.resultsPath}`,
   ];
+  if (result.ran === 0 && failed === 0 && result.lines.length >= result.runs) {
+    lines.push(`  nothing to run: ${result.resultsPath} holds every run already (a sweep resumes its file); --out <new file> runs them again`);
+  }
   for (const [cause, errors] of byCause) {
     const rerun = retries(retry === 'none' ? 'changeable' : retry, cause) ? 'run again on rerun' : 'kept on rerun (--retry-failed runs them again)';
     lines.push(`  ${errors.length} failed (${cause}; ${rerun}):`);

@@ -31,6 +31,7 @@ import {
 import { toUnitFloats } from './image-ops.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
 import { buildMnistQuadrants, composeMnistQuadrants } from './mnist-quadrants.js';
+import { mnistDataDir } from './mnist.js';
 
 export const IMAGE_SOURCES = [
   'mnist-quadrants',
@@ -193,6 +194,7 @@ const CLASSES: Record<ImageSourceName, number> = {
 /** Validates a spec and fills its defaults, reading nothing. */
 export function planImageData(spec: ImageDataSpec): ImageDataPlan {
   const resolved = parseOptions(imageDataSchema, spec, 'data');
+  if (resolved.source === 'mnist-quadrants' && resolved.dir === undefined) mnistDataDir(); // the optional package is there, or the run stops here
   const imageShape: [number, number, number] =
     resolved.source === 'mnist-quadrants' || resolved.source === 'fashion-quadrants'
       ? [32, 32, resolved.channels]

@@ -2,7 +2,7 @@ import { canonicalJson } from '../util/canonical-json.js';
 import type { PatchDataset } from './dataset.js';
 import { MNIST_COLS, MNIST_ROWS } from './mnist.js';
 import { loadFashionMnist } from './fashion-mnist.js';
-import { loadMnist, type MnistSplitName } from './mnist.js';
+import { loadMnist, mnistDataDir, type MnistSplitName } from './mnist.js';
 import {
   composeMnistPatchPool,
   materialize,
@@ -54,7 +54,9 @@ export interface LoadedData {
   readonly lStar?: number;
 }
 
-const syntheticSizes = z.object({ trainSize: integer(1), testSize: integer(1).default(1000) });
+/** Test samples of a synthetic run unless said otherwise. */
+export const SYNTHETIC_TEST_SIZE = 1000;
+const syntheticSizes = z.object({ trainSize: integer(1), testSize: integer(1).default(SYNTHETIC_TEST_SIZE) });
 const mnistSizes = z.object({ trainSize: integer(1), sampleSeed: integer(0).default(0) });
 
 // Pools and the materialised test set are shared by every run of a process with the same options.
@@ -105,6 +107,7 @@ export function planData(spec: DataSpec): DataPlan {
     const { source, trainSize, sampleSeed, ...options } = spec as MnistPatchDataSpec | FashionPatchDataSpec;
     const sizes = parseOptions(mnistSizes, { trainSize, sampleSeed }, 'data');
     const config = validateMnistPatchConfig(options);
+    if (source === 'mnist-patch' && config.dir === undefined) mnistDataDir(); // the optional package is there, or the run stops here
     return {
       spec: { source, ...sizes, ...config },
       patchCount: config.gridSize ** 2,

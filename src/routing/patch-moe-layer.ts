@@ -80,6 +80,8 @@ export class PatchMoE extends tfl.layers.Layer {
   /** Official formulation: each expert's batch norm. */
   private expertNorms: ExpertNorm[] = [];
   private grid?: PatchGrid;
+  /** [height, width, channels] of the feature map the layer was built for. */
+  private mapShape?: [number, number, number];
   private channels = 0;
   /** Not a setting (not saved): lets tests build the row lists either way on any backend. */
   rowLists: RowLists = 'auto';
@@ -119,6 +121,7 @@ export class PatchMoE extends tfl.layers.Layer {
       throw new RangeError(`PatchMoE.patchesPerExpert must be an integer in 1..${n} (l <= n, the number of patches); got ${patchesPerExpert}`);
     }
     this.channels = channels;
+    this.mapShape = [height, width, channels];
     const patchValues = this.patch.height * this.patch.width * channels;
     if (this.routerKernel === undefined) {
       this.routerKernel = this.addWeight('router/kernel', [patchValues, experts], 'float32', this.initializer(this.settings.routerInitializer, 0));
@@ -164,22 +167,34 @@ export class PatchMoE extends tfl.layers.Layer {
 
   /** The routing of a batch: chosen patch indices and gates per image and expert (patches in row-major grid order). */
   routing(inputs: tf.Tensor4D): Routing {
-    return tf.tidy(() => this.route(inputs).routing);
+    return tf.tidy(() => this.route(inputs, 'routing').routing);
   }
 
   /** The input's patches [batch, n, ph * pw * C] and their routing (the router product and top-l, no experts). */
-  private route(input: tf.Tensor): { patches: tf.Tensor3D; routing: Routing } {
+  private route(input: tf.Tensor, caller = 'call'): { patches: tf.Tensor3D; routing: Routing } {
     if (!this.built || !this.grid || !this.routerKernel) this.build(input.shape);
+    const expected = this.mapShape!;
+    if (input.rank !== 4 || input.shape.slice(1).some((size, axis) => size !== expected[axis])) {
+      throw new RangeError(
+        `PatchMoE.${caller}: input must be a feature map [batch, ${expected.join(', ')}] ([batch, height, width, channels], the shape the layer was built for); got [${input.shape.join(', ')}]`,
+      );
+    }
     const grid = this.grid!;
     const { patchesPerExpert: l, gate } = this.settings;
     const batch = input.shape[0];
     const n = grid.rows * grid.cols;
     const patches = patchify(input as tf.Tensor4D, this.patch);
     const router = this.routerKernel!.read() as tf.Tensor2D;
-    const routing = expertChoiceAvailable()
-      ? expertChoice(simdMatMul(tf.reshape(patches, [batch * n, patches.shape[2]]) as tf.Tensor2D, router), n, l, gate)
-      : route(patchScores(patches, router), l, gate);
-    return { patches, routing };
+    if (expertChoiceAvailable()) {
+      return { patches, routing: expertChoice(simdMatMul(tf.reshape(patches, [batch * n, patches.shape[2]]) as tf.Tensor2D, router), n, l, gate) };
+    }
+    // tf.topk has no gradient in TensorFlow.js: without pmoe's kernels, training would fail deep in the tape.
+    if (tf.engine().state.gradientDepth > 0 && tf.getGradient('TopK') == null) {
+      throw new Error(
+        "PatchMoE: training needs pmoe's kernels (TensorFlow.js has no TopK gradient): call `await initEngine()` (or `await useFastKernels()`) from 'pmoe' once before training",
+      );
+    }
+    return { patches, routing: route(patchScores(patches, router), l, gate) };
   }
 
   private forward(input: tf.Tensor): { output: tf.Tensor4D; routing: Routing } {

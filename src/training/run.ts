@@ -9,7 +9,7 @@ import type { RoutingRate } from '../analysis/routing-rate.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import type { z } from 'zod';
 import { imageTrainingSchema, trainImageModel, type ImageEpochRecord } from './train-image-model.js';
-import { trainModelYielding, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
+import { trainModelAsync, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
 import { provenance, type Provenance } from './provenance.js';
 import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
 import type { TwoLayerCnn } from '../models/two-layer-cnn.js';
@@ -215,7 +215,7 @@ export async function runOnce(
   const startedAt = new Date();
   const training = parseOptions(trainingSchema, spec.training ?? {}, 'training');
   const data = await loadData(spec.data);
-  const result = await trainModelYielding(spec.model ?? {}, data.train, data.test, training, hooks);
+  const result = await trainModelAsync(spec.model ?? {}, data.train, data.test, training, hooks);
   try {
     const record: PatchRunRecord = {
       data: data.spec,
