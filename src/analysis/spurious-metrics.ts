@@ -183,6 +183,11 @@ function sharesFor(
   return { truePatch: trueSum.map((sum, c) => share(sum, trueCount[c])), spuriousPatch: itemSum.map((sum, j) => share(sum, itemCount[j])) };
 }
 
+/** The quadrant (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) of patch `patch` of a rows x cols grid in row-major order. */
+export function quadrantOfPatch(patch: number, rows: number, cols: number): number {
+  return (Math.floor(patch / cols) < rows / 2 ? 0 : 2) + (patch % cols < cols / 2 ? 0 : 1);
+}
+
 /**
  * WRN-pMoE: per expert, the share of its l routed positions of the feature map that lie in the
  * class object's quadrant, and in the spurious item's (quadrants 0 top-left .. 3 bottom-right of
@@ -224,15 +229,13 @@ export function imageRoutingShares(
   const { rows, cols } = grid!;
   const indices = new Int32Array(count * k * l);
   chunks.reduce((offset, chunk) => (indices.set(chunk, offset), offset + chunk.length), 0);
-  // Patches are in row-major grid order.
-  const quadrantOf = (patch: number) => (Math.floor(patch / cols) < rows / 2 ? 0 : 2) + (patch % cols < cols / 2 ? 0 : 1);
   return {
     unit: 'patches',
     experts: Array.from({ length: k }, (_, s) =>
       sharesFor(count, classes, set.labels, set.spurious.values, (i, which) => {
         const quadrant = which === 'true' ? set.objectPatch[i] : set.spurious.patch[i];
         let inside = 0;
-        for (let t = 0; t < l; t++) if (quadrantOf(indices[(i * k + s) * l + t]) === quadrant) inside++;
+        for (let t = 0; t < l; t++) if (quadrantOfPatch(indices[(i * k + s) * l + t], rows, cols) === quadrant) inside++;
         return inside / l;
       }),
     ),

@@ -114,7 +114,7 @@ const configSchema = z
       .refine((v) => spuriousStrengthSchema.safeParse(v).success, { message: SPURIOUS_MESSAGE })
       .optional(),
     spuriousItems: z
-      .never({ error: 'spuriousItems does not apply: the synthetic data model draws its spurious patterns (one per class) and takes spuriousStrength only' })
+      .never({ error: 'spuriousItems must not be given: the synthetic data model draws its spurious patterns (one per class) and takes spuriousStrength only' })
       .optional(),
   })
   .superRefine((cfg, ctx) => {

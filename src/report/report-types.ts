@@ -116,4 +116,6 @@ export interface ImageReportExtras {
   /** WRN-pMoE against WRN per N, paired by seed. */
   readonly paired: readonly PairedGap[];
   readonly groupAccuracy?: readonly GroupAccuracyPoint[];
+  /** Runs on data with a spurious feature: balanced, worst-group and reversed accuracy per model and N (`group` names the measure). */
+  readonly spurious?: { readonly points: readonly GroupAccuracyPoint[]; readonly reversedFrom: readonly string[] };
 }

@@ -144,7 +144,7 @@ describe('spurious feature in the synthetic data model', () => {
 
   it('refuses a strength outside 0.5..1, spuriousItems, and a d too small for the spurious patterns', () => {
     assert.throws(() => validateSyntheticConfig({ spuriousStrength: 0.3 }), /spuriousStrength must be a number in 0.5..1/);
-    assert.throws(() => validateSyntheticConfig({ spuriousItems: [1, 2] } as never), /spuriousItems does not apply/);
+    assert.throws(() => validateSyntheticConfig({ spuriousItems: [1, 2] } as never), /spuriousItems must not be given/);
     assert.throws(() => validateSyntheticConfig({ d: 8, p: 8, spuriousStrength: 0.9 }), /d must be an integer >= 11 with spuriousStrength set/);
     assert.throws(() => planData({ source: 'synthetic', trainSize: 10, spuriousStrength: 1.5 }), OptionError);
   });
