@@ -1,9 +1,8 @@
 import { canonicalJson } from '../util/canonical-json.js';
 import type { PatchDataset } from './dataset.js';
 import { MNIST_COLS, MNIST_ROWS } from './mnist.js';
-import { loadFashionMnist } from './fashion-mnist.js';
+import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
 import { loadMnist, type MnistSplitName } from './mnist.js';
-import { FASHION_MNIST_CLASSES } from './fashion-mnist.js';
 import {
   composeMnistPatchPool,
   composeSpuriousPool,

@@ -14,7 +14,6 @@
  * (no dedicated spurious patch; the items are ordinary fillers there). The balanced and reversed
  * test sets carry the spurious patch at every s, so models trained at s = 0.5 are tested on the same sets.
  */
-import { z } from 'zod';
 import { createRng, type Rng } from '../util/random.js';
 import { real } from '../util/options.js';
 
@@ -74,9 +73,3 @@ export function spuriousItemsProblem(items: readonly number[], classes: number, 
     return `must leave at least one ${what.replace(/s$/, '')} that is not a spurious item, for the other patches`;
   return undefined;
 }
-
-/** The optional spurious options of a zod object, and the rule that one given fills in the other. */
-export const spuriousOptionFields = {
-  spuriousStrength: spuriousStrengthSchema.optional(),
-  spuriousItems: z.array(z.number()).optional(),
-};

@@ -50,7 +50,7 @@ export const spuriousSchema = z
       .array(oneOf(['mnist', 'fashion']))
       .min(1)
       .default(['mnist', 'fashion']),
-    sizes: sizeList.default([200, 400, 600, 800, 1000]),
+    sizes: sizeList.default([200, 600, 1000]),
     models: modelList,
     epochs: integer(1).default(150),
     routerEpochs: integer(0).default(100),
@@ -64,7 +64,7 @@ export const spuriousSchema = z
       .min(1)
       .default(['mnist', 'fashion']),
     wrnStrengths: strengthList.default([0.5, 0.99]),
-    wrnSizes: z.array(integer(1)).min(1).default([512, 2048]),
+    wrnSizes: z.array(integer(1)).min(1).default([512, 1024]),
     wrnSeeds: integer(1, MAX_SEEDS).default(3),
     wrnEpochs: integer(1).default(30),
     wrnModels: z

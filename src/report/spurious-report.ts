@@ -484,7 +484,7 @@ export function spuriousMarkdown(report: SpuriousReport, svgFileName: string): s
     '',
     '## What was measured',
     '',
-    "Every image carries one spurious item besides its class's (docs/spurious.md): in training its own class's with probability s, another class's otherwise. " +
+    "Every image carries one spurious item besides its class's ([docs/experiments-spurious.md](../docs/experiments-spurious.md)): in training its own class's with probability s, another class's otherwise. " +
       'Balanced: test images balanced over class x item; worst group: the lowest accuracy over those (class, item) groups; reversed: the same test images, each ' +
       "with another class's item; without the feature: the source's test set as it is without a spurious feature (at s = 0.5 the training set is also the one " +
       'without the feature). Values are mean ± sample std over seeds, in %. The routing columns (pMoE) give, on the balanced set, the most that any one expert ' +
