@@ -10,13 +10,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { studentTQuantile } from '../analysis/student-t.js';
 import { PAPER_WRN } from '../experiments/paper-numbers.js';
 import { SPURIOUS_EXPERIMENT } from '../experiments/spurious.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { SERIES_COLOURS } from './chart-spec.js';
 import { isImageLine, type OkLine, type ReportLine } from './load-results.js';
 import { markdownTable, signed } from './markdown-table.js';
+import { meanWithInterval } from './paired-gap.js';
 import { renderSvg } from './render-svg.js';
 import { compareSeriesNames, mean, sampleStd } from './statistics.js';
 
@@ -211,14 +211,6 @@ export function spuriousCells(runs: readonly SpuriousRun[]): SpuriousCell[] {
         compareModels(a.model, b.model) ||
         a.trainSize - b.trainSize,
     );
-}
-
-function meanWithInterval(differences: readonly number[]): { meanDifference: number; interval: [number, number] | null } {
-  const meanDifference = mean(differences);
-  const sd = sampleStd(differences);
-  if (sd === null) return { meanDifference, interval: null };
-  const half = studentTQuantile(0.975, differences.length - 1) * (sd / Math.sqrt(differences.length));
-  return { meanDifference, interval: [meanDifference - half, meanDifference + half] };
 }
 
 /** Mean over pairs (same part, data set, N and seed) of a run's value minus its partner's. */
