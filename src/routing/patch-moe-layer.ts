@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { integer, oneOf, parseOptions, real } from '../util/options.js';
-import { initializerSettingSchema, makeInitializer, serializeInitializer, type Initializer, type InitializerSetting } from './initializer-setting.js';
+import { initializerSettingSchema, makeInitializer, serializeInitializer, type InitializerSetting } from './initializer-setting.js';
 import { GATE_MODES } from '../ops/gate.js';
 import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import { gatesForExperts, patchScores, route, type Routing } from './route.js';
@@ -136,7 +136,7 @@ export class PatchMoE extends tfl.layers.Layer {
         );
         if (useBias) this.expertBiases.push(this.addWeight(`expert${s}/bias`, [filtersPerExpert], 'float32', tfl.initializers.zeros()));
         if (this.settings.formulation === 'official') {
-          const norm = (name: string, initializer: Initializer, trainable: boolean) =>
+          const norm = (name: string, initializer: ReturnType<typeof tfl.initializers.ones>, trainable: boolean) =>
             this.addWeight(`expert${s}_bn/${name}`, [channels], 'float32', initializer, undefined, trainable);
           this.expertNorms.push({
             gamma: norm('gamma', tfl.initializers.ones(), true),
