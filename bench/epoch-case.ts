@@ -3,6 +3,7 @@ import { modelFlops } from '../src/analysis/flops.js';
 import { loadImageData } from '../src/data/image-source.js';
 import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
 import { trainImageModel } from '../src/training/train-image-model.js';
+import type { StepPath } from '../src/training/train.js';
 import { type ImageSplit } from '../src/data/image-split.js';
 import { performedFlops } from './flops.js';
 import { encodeTensor, type WireTensor } from './wire.js';
@@ -14,6 +15,7 @@ import { readAndDispose, type Workload } from './workload.js';
  * 4 classes, batches of 32, SGD lr 0.1, batch norm momentum 0.9, widening factor 1, the CIFAR
  * pMoE setting), then the inference-mode evaluation of the test images in batches of 256.
  * N = 1000 is the middle of the experiment's sizes (250-2000); smoke mode takes 64 and 64.
+ * `path`: autodiff forces trainImageModel's tfjs path; otherwise it picks its own (fused on wasm).
  */
 export const EPOCH_SETTING = { trainSize: 1000, testSize: 1000, batchSize: 32, evalBatchSize: 256, learningRate: 0.1, momentum: 0.9 } as const;
 export const SMOKE_EPOCH_SIZES = { trainSize: 64, testSize: 64 } as const;
@@ -24,7 +26,7 @@ function wireSplit(split: ImageSplit): { x: WireTensor; labels: WireTensor } {
   return { x: encodeTensor(split.images, split.shape), labels: encodeTensor(split.labels, [split.labels.length]) };
 }
 
-export async function wrnEpochCase(smoke: boolean): Promise<Workload> {
+export async function wrnEpochCase(smoke: boolean, path: StepPath = 'fused'): Promise<Workload> {
   const { trainSize, testSize } = smoke ? SMOKE_EPOCH_SIZES : EPOCH_SETTING;
   const { batchSize, evalBatchSize, learningRate, momentum } = EPOCH_SETTING;
   const data = await loadImageData({ source: 'mnist-quadrants', trainSize, testSize, seed: 0 });
@@ -50,7 +52,14 @@ export async function wrnEpochCase(smoke: boolean): Promise<Workload> {
     // An epoch is seconds long: blocks of one.
     stepsPerBlock: 1,
     step: async () => {
-      await trainImageModel(model, data, { epochs: 1, batchSize, learningRate, evalBatchSize, seed: epochs++ });
+      await trainImageModel(model, data, {
+        epochs: 1,
+        batchSize,
+        learningRate,
+        evalBatchSize,
+        seed: epochs++,
+        ...(path === 'autodiff' ? { step: 'autodiff' } : {}),
+      });
     },
     output: () => readAndDispose(tf.tidy(() => model.apply(checked, { training: false }) as tf.Tensor)),
     torch: {

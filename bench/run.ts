@@ -305,7 +305,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     if (wanted.has('a')) cases.a = await run(() => cnnCase(path));
     if (wanted.has('b')) cases.b = await run(() => separatePmoeCase(path));
     if (wanted.has('c')) cases.c = await run(() => jointPmoeCase(path));
-    if (wanted.has('d')) cases.d = await run(wrnPmoeCase);
+    if (wanted.has('d')) cases.d = await run(() => wrnPmoeCase(path));
     if (wanted.has('e')) {
       cases.e = await withWorkload(patchMoeLayerCase, (moeWorkload) =>
         withWorkload(denseConvCase, async (denseWorkload) => {
@@ -325,7 +325,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         }),
       );
     }
-    if (wanted.has('f')) cases.f = await run(() => wrnEpochCase(options.smoke));
+    if (wanted.has('f')) cases.f = await run(() => wrnEpochCase(options.smoke, path));
     const notes = torchInfo.available && torchInfo.blas === 'generic' ? [weakPeerNote(ceiling.torch)] : [];
     if (tf.getBackend() !== 'wasm' || (torchInfo.available && torchInfo.device !== 'cpu')) notes.push(GPU_PEAK_NOTE);
     return {

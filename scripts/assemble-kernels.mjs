@@ -6,7 +6,8 @@
 // multiply-add. Two substitutions make the others, and nothing else is templated:
 //   - mul+add: every (f32x4.relaxed_madd A B C) becomes (f32x4.add C (f32x4.mul A B));
 //   - shared: the memory import (memory 1) becomes (memory 1 SHARED_MAX_PAGES shared), the
-//     arena both threads of gemm-threads.ts instantiate the module on.
+//     arena both threads of gemm-threads.ts instantiate the module on (batch-norm.wat too, for
+//     the fused trainers' shared arenas).
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +77,7 @@ async function assembleKernels() {
     'winograd-fma-shared': shared(winograd),
     'winograd-shared': shared(separateMultiplyAdd(winograd)),
     'batch-norm': source('batch-norm.wat'),
+    'batch-norm-shared': shared(source('batch-norm.wat')),
     'simd-peak-fma': peak,
     'simd-peak': separateMultiplyAdd(peak),
   };

@@ -72,7 +72,7 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry | n
  * image, or -1 (the zero row's marker) outside it. Returns the next free index. (Plain numeric
  * parameters: it fills taps x positions entries.)
  */
-function fillTap(
+export function fillTap(
   offsets: Int32Array,
   at: number,
   batch: number,
@@ -101,7 +101,7 @@ function fillTap(
 }
 
 /** Every tap's offsets into x (fillTap) for the output positions, tap t at at + t tapStride, -1 up to the next tap. */
-function fillTaps(offsets: Int32Array, at: number, tapStride: number, g: ConvGeometry, pixelBytes: number): void {
+export function fillTaps(offsets: Int32Array, at: number, tapStride: number, g: ConvGeometry, pixelBytes: number): void {
   for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
     for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
       const end = fillTap(
@@ -270,12 +270,12 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
 }
 
 /** The first index q >= 0 with (q + pad) mod stride == phase. */
-function firstOfPhase(pad: number, stride: number, phase: number): number {
+export function firstOfPhase(pad: number, stride: number, phase: number): number {
   return (((phase - pad) % stride) + stride) % stride;
 }
 
 /** How many of `size` indices q have (q + pad) mod stride == phase. */
-function countPhase(size: number, pad: number, stride: number, phase: number): number {
+export function countPhase(size: number, pad: number, stride: number, phase: number): number {
   const first = firstOfPhase(pad, stride, phase);
   return first >= size ? 0 : Math.floor((size - 1 - first) / stride) + 1;
 }

@@ -215,12 +215,12 @@ class HeapWorkspace implements Workspace {
 const SPLIT_MIN_ROWS = 64;
 
 /** Rows per float32 chunk of a transposed product: at least 1024, at most 16 chunks. */
-function chunkRows(k: number): number {
+export function chunkRows(k: number): number {
   return Math.max(1024, Math.ceil(k / 16));
 }
 
 /** c = the sum of `chunks` [size] float32 blocks at `partials`, added in float64. */
-function addChunks(floats: Float32Array, partials: number, chunks: number, size: number, c: number): void {
+export function addChunks(floats: Float32Array, partials: number, chunks: number, size: number, c: number): void {
   const sums = new Float64Array(size);
   for (let i = 0; i < chunks; i++) {
     const at = partials / FLOAT_BYTES + i * size;

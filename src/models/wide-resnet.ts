@@ -72,6 +72,7 @@ import {
   FORMULATIONS,
   HEADS,
   IMAGES,
+  recordLayers,
   ROUTER_INITS,
   type Head,
   type ConvLayerSpec,
@@ -296,6 +297,7 @@ function buildFromLayers(description: ImageModelLayers, config: WrnModelConfig, 
     router.write(initial);
     initial.dispose();
   }
+  recordLayers(model, description);
   return model;
 }
 
