@@ -140,6 +140,11 @@ export function webgpuAdapter(): AdapterSummary | undefined {
   return started?.adapter;
 }
 
+/** The device the running WebGPU backend computes on (tfjs's kernels and pmoe's own), if started. */
+export function webgpuDevice(): GPUDevice | undefined {
+  return started?.device;
+}
+
 /**
  * Waits for the GPU's queued work, removes the backend, destroys the device and drops the Dawn
  * instance: dawn.node keeps Node alive while navigator.gpu holds it, and tearing SwiftShader down

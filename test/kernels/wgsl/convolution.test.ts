@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { tf } from '../../../src/engine/backend.js';
+import { releaseWebgpu } from '../../../src/engine/webgpu/dawn.js';
+import { convGeometry, type ConvShape } from '../../../src/kernels/wgsl/conv-geometry.js';
+import { convForwardKernel } from '../../../src/kernels/wgsl/conv-forward.js';
+import { convFilterGradientKernels } from '../../../src/kernels/wgsl/conv-filter-gradient.js';
+import { convInputGradientKernels } from '../../../src/kernels/wgsl/conv-input-gradient.js';
+import { download, kernelTestDevice, output, runKernels, scaledError, upload } from '../../support/gpu-kernels.js';
+import { freshRng } from '../../support/random.js';
+
+const SHAPES: [string, ConvShape][] = [
+  ['3x3 same stride 1', { batch: 2, inHeight: 7, inWidth: 6, inChannels: 5, outChannels: 9, kernelSize: 3, stride: 1, padding: 'same' }],
+  ['3x3 same stride 2, even size', { batch: 2, inHeight: 8, inWidth: 8, inChannels: 4, outChannels: 6, kernelSize: 3, stride: 2, padding: 'same' }],
+  ['3x3 same stride 2, odd size', { batch: 3, inHeight: 7, inWidth: 9, inChannels: 3, outChannels: 5, kernelSize: 3, stride: 2, padding: 'same' }],
+  ['1x1 valid stride 1', { batch: 3, inHeight: 5, inWidth: 4, inChannels: 70, outChannels: 33, kernelSize: 1, stride: 1, padding: 'valid' }],
+  ['1x1 valid stride 2', { batch: 2, inHeight: 8, inWidth: 6, inChannels: 8, outChannels: 12, kernelSize: 1, stride: 2, padding: 'valid' }],
+  [
+    '3x3 same stride 1, wide (several tiles)',
+    { batch: 2, inHeight: 12, inWidth: 12, inChannels: 20, outChannels: 140, kernelSize: 3, stride: 1, padding: 'same' },
+  ],
+  [
+    '3x3 same on 2x2 patches, 3 groups',
+    { batch: 5, inHeight: 2, inWidth: 2, inChannels: 6, outChannels: 4, kernelSize: 3, stride: 1, padding: 'same', groups: 3 },
+  ],
+];
+
+const gaussian = (rng: ReturnType<typeof freshRng>, n: number) => Float32Array.from({ length: n }, () => rng.normal());
+
+/** tfjs on cpu: y, dx and dW of group g. */
+function reference(shape: ConvShape, x: Float32Array, w: Float32Array, bias: Float32Array, dy: Float32Array) {
+  const g = convGeometry(shape);
+  const kernelSize = g.kernelSize * g.kernelSize * g.inChannels * g.outChannels;
+  const ys: Float32Array[] = [];
+  const dxs: Float32Array[] = [];
+  const dws: Float32Array[] = [];
+  for (let group = 0; group < g.groups; group++) {
+    tf.tidy(() => {
+      const xt = tf.tensor4d(x.subarray(group * g.inputSize, (group + 1) * g.inputSize), [g.batch, g.inHeight, g.inWidth, g.inChannels]);
+      const wt = tf.tensor4d(w.subarray(group * kernelSize, (group + 1) * kernelSize), [g.kernelSize, g.kernelSize, g.inChannels, g.outChannels]);
+      const bt = tf.tensor1d(bias.subarray(group * g.outChannels, (group + 1) * g.outChannels));
+      const dyt = tf.tensor4d(dy.subarray(group * g.outputSize, (group + 1) * g.outputSize), [g.batch, g.outHeight, g.outWidth, g.outChannels]);
+      const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, g.stride, g.padding);
+      ys.push(tf.add(f(xt, wt), bt).dataSync() as Float32Array);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a as tf.Tensor4D, b as tf.Tensor4D))([xt, wt], dyt);
+      dxs.push(dx.dataSync() as Float32Array);
+      dws.push(dw.dataSync() as Float32Array);
+    });
+  }
+  const join = (parts: Float32Array[]) => Float32Array.from(parts.flatMap((p) => Array.from(p)));
+  return { y: join(ys), dx: join(dxs), dw: join(dws) };
+}
+
+describe('WGSL convolutions (implicit GEMMs) agree with tfjs on cpu', async () => {
+  const { runner, skip } = await kernelTestDevice();
+  after(() => releaseWebgpu());
+  for (const [what, shape] of SHAPES) {
+    it(`${what}: forward, input gradient (written and accumulated), filter gradient (split and whole)`, { skip }, async () => {
+      const gpu = runner!;
+      const g = convGeometry(shape);
+      const rng = freshRng(`wgsl-conv-${what}`);
+      const kernelFloats = g.kernelSize * g.kernelSize * g.inChannels * g.outChannels;
+      const x = gaussian(rng, g.groups * g.inputSize);
+      const w = gaussian(rng, g.groups * kernelFloats);
+      const bias = gaussian(rng, g.groups * g.outChannels);
+      const dy = gaussian(rng, g.groups * g.outputSize);
+      const prior = gaussian(rng, g.groups * g.inputSize);
+      const expected = reference(shape, x, w, bias, dy);
+
+      const [xb, wb, bb, dyb] = [x, w, bias, dy].map((v) => upload(gpu, v));
+      const y = output(gpu, g.groups * g.outputSize);
+      const dx = output(gpu, g.groups * g.inputSize);
+      const dxAccumulated = upload(gpu, prior);
+      const whole = convFilterGradientKernels(shape, 1);
+      const split = convFilterGradientKernels(shape, 3);
+      assert.ok(split.splits > 1, `${split.splits} splits`);
+      const dwWhole = output(gpu, g.groups * kernelFloats);
+      const dwSplit = output(gpu, g.groups * kernelFloats);
+      const partials = output(gpu, split.partialFloats);
+      await runKernels(gpu, [
+        [convForwardKernel(shape), [xb, wb, bb, y]],
+        ...convInputGradientKernels(shape).map((k) => [k, [dyb, wb, dx]] as const),
+        ...convInputGradientKernels(shape, true).map((k) => [k, [dyb, wb, dxAccumulated]] as const),
+        [whole.product, [xb, dyb, dwWhole]],
+        [split.product, [xb, dyb, partials]],
+        [split.sum!, [partials, dwSplit]],
+      ]);
+      const tolerance = 1e-5;
+      const check = (name: string, actual: Float32Array, wanted: Float32Array) => {
+        const error = scaledError(actual, wanted);
+        assert.ok(error < tolerance, `${name}: relative error ${error.toExponential(2)}`);
+      };
+      check('forward', await download(gpu, y, g.groups * g.outputSize), expected.y);
+      check('input gradient', await download(gpu, dx, g.groups * g.inputSize), expected.dx);
+      check(
+        'accumulated input gradient',
+        await download(gpu, dxAccumulated, g.groups * g.inputSize),
+        expected.dx.map((v, i) => v + prior[i]),
+      );
+      check('filter gradient', await download(gpu, dwWhole, g.groups * kernelFloats), expected.dw);
+      check('filter gradient, 3 splits', await download(gpu, dwSplit, g.groups * kernelFloats), expected.dw);
+      for (const b of [xb, wb, bb, dyb, y, dx, dxAccumulated, dwWhole, dwSplit, partials]) b.destroy();
+    });
+  }
+});
