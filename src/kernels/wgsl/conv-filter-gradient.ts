@@ -65,7 +65,7 @@ const WG = ${u32(g.kernelGroupStride)};`;
   const store =
     chosen === 1
       ? `fn store(g: u32, split: u32, m: u32, n: u32, v: f32) { out[g * WG + m * CO + n] = v; }`
-      : `fn store(g: u32, split: u32, m: u32, n: u32, v: f32) { out[((g * SPLITS + split) * M + m) * N + n] = v; }`;
+      : `fn store(g: u32, split: u32, m: u32, n: u32, v: f32) { out[((g * SPLITS + split) * GEMM_M + m) * GEMM_N + n] = v; }`;
   const source = gemmSource({ m, n, k, groups: g.groups, splits: chosen }, tile, { declarations, loadA, aContiguous: 'm', loadB, bContiguous: 'n', store });
   const name = `conv-filter-gradient ${g.batch}x${g.inHeight}x${g.inWidth}x${g.inChannels} k${g.kernelSize} s${g.stride} -> ${g.outChannels}${g.groups > 1 ? ` x${g.groups}` : ''}`;
   const product = { name: `${name} (${chosen} splits)`, code: source.code, bindings: BINDINGS, workgroups: source.workgroups };

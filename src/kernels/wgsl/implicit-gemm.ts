@@ -48,7 +48,7 @@ export interface GemmOperands {
   /** `fn loadB(g: u32, k: u32, n: u32) -> f32`, called only with k < K and n < N. */
   readonly loadB: string;
   readonly bContiguous: 'k' | 'n';
-  /** `fn store(g: u32, split: u32, m: u32, n: u32, v: f32)`, called once per output with m < M, n < N. */
+  /** `fn store(g: u32, split: u32, m: u32, n: u32, v: f32)`, called once per output with m < M, n < N. The source names M, N, K GEMM_M, GEMM_N, GEMM_K. */
   readonly store: string;
 }
 
@@ -115,15 +115,15 @@ export function gemmSource(shape: GemmShape, tile: GemmTile, operands: GemmOpera
         (j) => `  {
     let m = m0 + ty + ${u32(GEMM_THREADS * i)};
     let n = n0 + tx + ${u32(GEMM_THREADS * j)};
-    if (m < M && n < N) { store(g, split, m, n, c${i}_${j}); }
+    if (m < GEMM_M && n < GEMM_N) { store(g, split, m, n, c${i}_${j}); }
   }`,
       ),
     )
     .join('\n');
   const code = `// implicit GEMM: M ${shape.m}, N ${shape.n}, K ${shape.k}, groups ${shape.groups}, splits ${shape.splits}, tile ${bm}x${bn}x${bk}
-const M = ${u32(shape.m)};
-const N = ${u32(shape.n)};
-const K = ${u32(shape.k)};
+const GEMM_M = ${u32(shape.m)};
+const GEMM_N = ${u32(shape.n)};
+const GEMM_K = ${u32(shape.k)};
 const BK = ${u32(bk)};
 const SPLITS = ${u32(shape.splits)};
 const KCHUNK = ${u32(chunk)};
@@ -142,11 +142,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let g = wg.z / SPLITS;
   let split = wg.z % SPLITS;
   let kBegin = split * KCHUNK;
-  let kEnd = min(K, kBegin + KCHUNK);
+  let kEnd = min(GEMM_K, kBegin + KCHUNK);
 ${accumulators}
   for (var k0 = kBegin; k0 < kEnd; k0 = k0 + BK) {
-${loadTile('A', tm, bm, 'm0 + idx < M', operands.aContiguous === 'k' ? 'k' : 'wide', (idx, kg) => `loadA(g, m0 + ${idx}, ${kg})`)}
-${loadTile('B', tn, bn, 'n0 + idx < N', operands.bContiguous === 'k' ? 'k' : 'wide', (idx, kg) => `loadB(g, ${kg}, n0 + ${idx})`)}
+${loadTile('A', tm, bm, 'm0 + idx < GEMM_M', operands.aContiguous === 'k' ? 'k' : 'wide', (idx, kg) => `loadA(g, m0 + ${idx}, ${kg})`)}
+${loadTile('B', tn, bn, 'n0 + idx < GEMM_N', operands.bContiguous === 'k' ? 'k' : 'wide', (idx, kg) => `loadB(g, ${kg}, n0 + ${idx})`)}
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk = kk + 1u) {
 ${range(tm)
