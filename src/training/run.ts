@@ -5,6 +5,8 @@ import { loadData, type DataSpec, type LoadedData, type ResolvedDataSpec } from 
 import type { PatchModel } from '../models/patch-model.js';
 import type { ModelOptions } from '../models/build.js';
 import { buildWrnModel, resolveWrnModel, trainableParams, type WrnModelConfig, type WrnModelSpec } from '../models/wide-resnet.js';
+import { describeWrnModel } from '../models/wrn-layers.js';
+import type { WebgpuStepRecord } from './webgpu/train-on-webgpu.js';
 import type { RoutingRate } from '../analysis/routing-rate.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import type { z } from 'zod';
@@ -82,6 +84,8 @@ export interface ImageRunRecord {
   readonly model: WrnModelConfig;
   readonly training: z.output<typeof imageTrainingSchema>;
   readonly backend: string;
+  /** Where pmoe's WebGPU step trained the model (not tfjs's autodiff): its precision, kernels and device work. */
+  readonly webgpuStep?: WebgpuStepRecord;
   readonly epochs: readonly ImageEpochRecord[];
   readonly finalTestAccuracy: number;
   /** Test accuracy per group where the data define groups (CelebA spurious), after the last epoch. */
@@ -151,6 +155,7 @@ async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<I
     const moe = flops.perLayer.find((layer) => layer.className === 'PatchMoE')?.parts;
     const result = await trainImageModel(model, data, {
       ...plan.training,
+      layers: describeWrnModel(plan.model),
       onEpoch: (e) => hooks.onEpoch?.('model', e.epoch, plan.training.epochs, e),
     });
     const last = result.epochs.at(-1);
@@ -162,6 +167,7 @@ async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<I
       model: plan.model,
       training: plan.training,
       backend: result.backend,
+      ...(result.webgpuStep ? { webgpuStep: result.webgpuStep } : {}),
       epochs: result.epochs,
       finalTestAccuracy: last?.testAccuracy ?? NaN,
       ...(groups ? { groupAccuracy: groups } : {}),

@@ -7,6 +7,10 @@
  *
  * BatchNormalization runs in training mode during the steps (batch statistics; moving averages
  * updated, as in model.fit) and in inference mode for the test evaluation.
+ *
+ * On the webgpu backend, given the model's layer description (`layers`), the steps run on pmoe's
+ * own WebGPU step (webgpu/train-on-webgpu.ts: one command buffer per step, nothing read back inside
+ * it); the tfjs model evaluates. PMOE_IMAGE_STEP=autodiff keeps tfjs's layers and autodiff there.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ImageData, ImageSplit } from '../data/image-split.js';
@@ -16,6 +20,8 @@ import { createRng } from '../util/random.js';
 import { integer, parseOptions, real } from '../util/options.js';
 import { classificationLoss, predictions } from './loss.js';
 import { checkFinite } from './sgd.js';
+import type { ImageModelLayers } from '../models/wrn-layers.js';
+import { trainOnWebgpu, webgpuStepApplies, type WebgpuStepRecord } from './webgpu/train-on-webgpu.js';
 
 export const imageTrainingSchema = z
   .object({
@@ -35,6 +41,10 @@ export const imageTrainingSchema = z
 export type ImageTrainingOptions = z.input<typeof imageTrainingSchema> & {
   /** Called after each epoch with its record (awaited when it returns a promise). */
   readonly onEpoch?: (record: ImageEpochRecord) => void | Promise<void>;
+  /** The model's layer description (describeWrnModel of its config): on webgpu, pmoe's own step trains it. */
+  readonly layers?: ImageModelLayers;
+  /** pmoe's WebGPU step only: also read the loss and accuracy every this many steps (default: once per epoch). */
+  readonly metricsEverySteps?: number;
 };
 
 export interface ImageEpochRecord {
@@ -61,6 +71,8 @@ export interface ImageTrainingResult {
   readonly backend: string;
   /** The predicted class of each test image after the last epoch (absent without a test split). */
   readonly testPredictions?: Int32Array;
+  /** Present when pmoe's WebGPU step trained the model: its precision, kernels and device work. */
+  readonly webgpuStep?: WebgpuStepRecord;
 }
 
 function checkSplit(what: string, split: ImageSplit, inputShape: (number | null)[], classes: number): void {
@@ -119,7 +131,7 @@ export function evaluateImageModel(model: tfl.LayersModel, split: ImageSplit, ba
  * `data.test` after every epoch. The model is trained in place.
  */
 export async function trainImageModel(model: tfl.LayersModel, data: ImageData, options: ImageTrainingOptions = {}): Promise<ImageTrainingResult> {
-  const { onEpoch, ...rest } = options;
+  const { onEpoch, layers, metricsEverySteps, ...rest } = options;
   const config = parseOptions(imageTrainingSchema, rest, 'trainImageModel');
   const outputShape = model.outputs[0].shape;
   const classes = outputShape[outputShape.length - 1];
@@ -130,14 +142,42 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
   checkSplit('train', data.train, inputShape, classes);
   if (data.test) checkSplit('test', data.test, inputShape, classes);
 
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const optimizer = tf.train.sgd(config.learningRate);
   const rng = createRng(`train-image-model:${config.seed}`);
   const count = data.train.shape[0];
   const epochs: ImageEpochRecord[] = [];
-  let steps = 0;
   let testPredictions: Int32Array | undefined;
   const started = performance.now();
+  if (webgpuStepApplies(layers)) {
+    const { steps, record } = await trainOnWebgpu(
+      model,
+      layers,
+      data.train,
+      { ...config, metricsEverySteps },
+      {
+        order: () => rng.shuffle(Array.from({ length: count }, (_, i) => i)),
+        evaluate: () => {
+          const test = data.test ? evaluateImageModel(model, data.test, config.evalBatchSize) : { loss: NaN, accuracy: NaN, predicted: undefined };
+          testPredictions = test.predicted;
+          return test;
+        },
+        onEpoch: async (record) => {
+          epochs.push(record);
+          await onEpoch?.(record);
+        },
+      },
+    );
+    return {
+      epochs,
+      steps,
+      seconds: (performance.now() - started) / 1000,
+      backend: tf.getBackend(),
+      webgpuStep: record,
+      ...(testPredictions ? { testPredictions } : {}),
+    };
+  }
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer = tf.train.sgd(config.learningRate);
+  let steps = 0;
   try {
     for (let epoch = 1; epoch <= config.epochs; epoch++) {
       const epochStart = performance.now();

@@ -5,7 +5,7 @@
  * each chunk of positions writes a partial [M, N] and `splitSumKernel` adds them in a fixed order.
  */
 import { convGeometry, type ConvShape } from './conv-geometry.js';
-import { chooseSplits, chooseTile, gemmSource, usableSplits } from './implicit-gemm.js';
+import { chooseSplits, chooseTile, gemmSource, usableSplits, type GemmChoice } from './implicit-gemm.js';
 import { declareAll, flatGrid, flatMain, u32, type WgslKernel } from './kernel.js';
 
 const BINDINGS = [
@@ -28,12 +28,12 @@ export interface FilterGradientPlan {
  * Binds x [groups][batch, H, W, Ci], dy [groups][batch, Ho, Wo, Co] and either dW (each group's at
  * its kernel group stride) or the partials. `splits` (at most that many; fewer where the reduction is short) defaults to a choice that fills a large GPU.
  */
-export function convFilterGradientKernels(shape: ConvShape, splits?: number): FilterGradientPlan {
+export function convFilterGradientKernels(shape: ConvShape, splits?: number, gemm: GemmChoice = {}): FilterGradientPlan {
   const g = convGeometry(shape);
   const m = g.kernelSize * g.kernelSize * g.inChannels;
   const n = g.outChannels;
   const k = g.batch * g.outHeight * g.outWidth;
-  const tile = chooseTile(m, n);
+  const tile = chooseTile(m, n, gemm);
   const chosen = splits !== undefined ? usableSplits(k, splits) : chooseSplits({ m, n, k, groups: g.groups }, tile);
   const declarations = `${declareAll(BINDINGS)}
 const H = ${u32(g.inHeight)};

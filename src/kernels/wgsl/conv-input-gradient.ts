@@ -9,7 +9,7 @@
  * positions: no zeros inserted between dy's rows, no wasted products (stride 1 has one phase).
  */
 import { convGeometry, type ConvGeometry, type ConvShape } from './conv-geometry.js';
-import { chooseTile, gemmSource } from './implicit-gemm.js';
+import { chooseTile, gemmSource, type GemmChoice } from './implicit-gemm.js';
 import { declareAll, u32, type WgslKernel } from './kernel.js';
 
 const BINDINGS = [
@@ -26,7 +26,7 @@ function phaseAxis(size: number, kernel: number, stride: number, padBefore: numb
   return { positions, firstTap, taps };
 }
 
-function phaseKernel(g: ConvGeometry, py: number, px: number, accumulate: boolean): WgslKernel | undefined {
+function phaseKernel(g: ConvGeometry, py: number, px: number, accumulate: boolean, gemm: GemmChoice): WgslKernel | undefined {
   const rows = phaseAxis(g.inHeight, g.kernelSize, g.stride, g.padTop, py);
   const cols = phaseAxis(g.inWidth, g.kernelSize, g.stride, g.padLeft, px);
   if (rows.positions === 0 || cols.positions === 0) return undefined;
@@ -92,7 +92,7 @@ fn inputPixel(m: u32) -> u32 {
   let at = g * DXG + inputPixel(m) * CI + n;
   dx[at] = ${accumulate ? 'dx[at] + v' : 'v'};
 }`;
-  const source = gemmSource({ m, n, k, groups: g.groups, splits: 1 }, chooseTile(m, n), {
+  const source = gemmSource({ m, n, k, groups: g.groups, splits: 1 }, chooseTile(m, n, gemm), {
     declarations,
     loadA,
     aContiguous: 'k',
@@ -112,12 +112,12 @@ fn inputPixel(m: u32) -> u32 {
  * Binds dy [groups][batch, Ho, Wo, Co], the kernels and dx [groups][batch, H, W, Ci]; one kernel per
  * phase, to run in order. `accumulate` adds to dx (another layer also reads x) instead of writing it.
  */
-export function convInputGradientKernels(shape: ConvShape, accumulate = false): WgslKernel[] {
+export function convInputGradientKernels(shape: ConvShape, accumulate = false, gemm: GemmChoice = {}): WgslKernel[] {
   const g = convGeometry(shape);
   const kernels: WgslKernel[] = [];
   for (let py = 0; py < g.stride; py++) {
     for (let px = 0; px < g.stride; px++) {
-      const kernel = phaseKernel(g, py, px, accumulate);
+      const kernel = phaseKernel(g, py, px, accumulate, gemm);
       if (kernel) kernels.push(kernel);
     }
   }

@@ -52,10 +52,22 @@ export interface GemmOperands {
   readonly store: string;
 }
 
+/**
+ * How a kernel picks its tile: `tile` as given, else one for its shape with at most `maxThreadBlock`
+ * outputs per thread along each axis (1 on software adapters, where every register-blocked variant
+ * takes seconds to compile and computes nothing faster).
+ */
+export interface GemmChoice {
+  readonly tile?: GemmTile;
+  readonly maxThreadBlock?: ThreadBlock;
+}
+
 /** A tile for a product of this shape: wide where the matrix is, narrow for few columns or rows. */
-export function chooseTile(m: number, n: number): GemmTile {
-  const block = (size: number): ThreadBlock => (size >= 128 ? 4 : size >= 32 ? 2 : 1);
-  return { rowsPerThread: m >= 4096 ? 4 : block(m), colsPerThread: block(n) };
+export function chooseTile(m: number, n: number, choice: GemmChoice = {}): GemmTile {
+  if (choice.tile) return choice.tile;
+  const limit = choice.maxThreadBlock ?? 4;
+  const block = (size: number): ThreadBlock => Math.min(limit, size >= 128 ? 4 : size >= 32 ? 2 : 1) as ThreadBlock;
+  return { rowsPerThread: m >= 4096 ? (Math.min(limit, 4) as ThreadBlock) : block(m), colsPerThread: block(n) };
 }
 
 /** The reduction chunk of split-K: `splits` chunks, each a whole number of slices. */
@@ -87,13 +99,11 @@ export function gemmSource(shape: GemmShape, tile: GemmTile, operands: GemmOpera
     throw new RangeError(`implicit-gemm: ${shape.splits} splits of ${chunk} leave one empty (K = ${shape.k})`);
   const threads = GEMM_THREADS * GEMM_THREADS;
   const range = (count: number) => Array.from({ length: count }, (_, i) => i);
-  // Tile loads: element e of a slice, e = li + threads * r.
-  const loadTile = (which: 'A' | 'B', per: number, width: number, limit: string, contiguous: 'wide' | 'k', load: (outer: string, inner: string) => string) =>
-    range(per)
-      .map((r) => {
-        const e = `(li + ${u32(threads * r)})`;
-        const [kk, idx] = contiguous === 'k' ? [`(${e} % BK)`, `(${e} / BK)`] : [`(${e} / ${u32(width)})`, `(${e} % ${u32(width)})`];
-        return `    {
+  // Tile loads: element e = li + threads r of a slice, r < per (a loop: unrolled copies of the loaders made the source several times longer).
+  const loadTile = (which: 'A' | 'B', per: number, width: number, limit: string, contiguous: 'wide' | 'k', load: (outer: string, inner: string) => string) => {
+    const [kk, idx] = contiguous === 'k' ? ['e % BK', 'e / BK'] : [`e / ${u32(width)}`, `e % ${u32(width)}`];
+    return `    for (var r = 0u; r < ${u32(per)}; r = r + 1u) {
+      let e = li + r * ${u32(threads)};
       let kk = ${kk};
       let idx = ${idx};
       let kg = k0 + kk;
@@ -101,8 +111,7 @@ export function gemmSource(shape: GemmShape, tile: GemmTile, operands: GemmOpera
       if (kg < kEnd && ${limit}) { v = ${load('idx', 'kg')}; }
       tile${which}[kk * ${u32(width)} + idx] = v;
     }`;
-      })
-      .join('\n');
+  };
   const accumulators = range(tm)
     .flatMap((i) => range(tn).map((j) => `  var c${i}_${j} = 0.0;`))
     .join('\n');

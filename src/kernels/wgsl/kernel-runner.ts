@@ -25,6 +25,18 @@ const BUFFER_TYPE: Record<BindingKind, GPUBufferBindingType> = { read: 'read-onl
  * finds unused still binds.
  */
 export class KernelRunner {
+  private static readonly perDevice = new WeakMap<GPUDevice, KernelRunner>();
+
+  /** The device's runner, so that every user of a device shares its compiled pipelines. */
+  static of(device: GPUDevice): KernelRunner {
+    let runner = KernelRunner.perDevice.get(device);
+    if (!runner) {
+      runner = new KernelRunner(device);
+      KernelRunner.perDevice.set(device, runner);
+    }
+    return runner;
+  }
+
   private readonly pipelines = new Map<string, Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>>();
 
   constructor(readonly device: GPUDevice) {}

@@ -4,7 +4,7 @@
  * sum of the splits (conv-filter-gradient.ts's).
  */
 import { splitSumKernel } from './conv-filter-gradient.js';
-import { chooseSplits, chooseTile, gemmSource, usableSplits } from './implicit-gemm.js';
+import { chooseSplits, chooseTile, gemmSource, usableSplits, type GemmChoice } from './implicit-gemm.js';
 import { declareAll, type WgslKernel } from './kernel.js';
 import { patchConstants, patchMoeGeometry, type PatchMoeShape } from './patch-layout.js';
 
@@ -15,12 +15,16 @@ const BINDINGS = [
 ] as const;
 
 /** The product binds z, dScores [batch n, k] and dR (or the partials); the sum binds partials and dR. */
-export function routerGradientKernels(shape: PatchMoeShape, splits?: number): { product: WgslKernel; sum?: WgslKernel; partialFloats: number } {
+export function routerGradientKernels(
+  shape: PatchMoeShape,
+  splits?: number,
+  gemm: GemmChoice = {},
+): { product: WgslKernel; sum?: WgslKernel; partialFloats: number } {
   const g = patchMoeGeometry(shape);
   const m = g.patchValues;
   const n = g.experts;
   const k = g.batch * g.patches;
-  const tile = chooseTile(m, n);
+  const tile = chooseTile(m, n, gemm);
   const chosen = splits !== undefined ? usableSplits(k, splits) : chooseSplits({ m, n, k, groups: 1 }, tile);
   const declarations = `${declareAll(BINDINGS)}
 ${patchConstants(g)}`;

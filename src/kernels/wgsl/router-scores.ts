@@ -3,7 +3,7 @@
  * scores [batch n, k] = patches [batch n, ph pw C] R [ph pw C, k], as an implicit GEMM that reads the
  * patches straight from the map (no patchified copy).
  */
-import { gemmSource, chooseTile } from './implicit-gemm.js';
+import { chooseTile, gemmSource, type GemmChoice } from './implicit-gemm.js';
 import { declareAll, type WgslKernel } from './kernel.js';
 import { patchConstants, patchMoeGeometry, type PatchMoeShape } from './patch-layout.js';
 
@@ -14,7 +14,7 @@ const BINDINGS = [
 ] as const;
 
 /** Binds z [batch, H, W, C], the router kernel [ph pw C, k] and scores [batch n, k]. */
-export function routerScoresKernel(shape: PatchMoeShape): WgslKernel {
+export function routerScoresKernel(shape: PatchMoeShape, gemm: GemmChoice = {}): WgslKernel {
   const g = patchMoeGeometry(shape);
   const m = g.batch * g.patches;
   const declarations = `${declareAll(BINDINGS)}
@@ -23,7 +23,7 @@ ${patchConstants(g)}`;
   const loadA = `fn loadA(g: u32, m: u32, k: u32) -> f32 { return z[patchPixel(m / NP, m % NP, k / C) * C + k % C]; }`;
   const loadB = `fn loadB(g: u32, k: u32, n: u32) -> f32 { return router[k * K + n]; }`;
   const store = `fn store(g: u32, split: u32, m: u32, n: u32, v: f32) { scores[m * K + n] = v; }`;
-  const source = gemmSource({ m, n: g.experts, k: g.patchValues, groups: 1, splits: 1 }, chooseTile(m, g.experts), {
+  const source = gemmSource({ m, n: g.experts, k: g.patchValues, groups: 1, splits: 1 }, chooseTile(m, g.experts, gemm), {
     declarations,
     loadA,
     aContiguous: 'k',

@@ -6,10 +6,11 @@ import { convGeometry, type ConvShape } from '../../../src/kernels/wgsl/conv-geo
 import { convForwardKernel } from '../../../src/kernels/wgsl/conv-forward.js';
 import { convFilterGradientKernels } from '../../../src/kernels/wgsl/conv-filter-gradient.js';
 import { convInputGradientKernels } from '../../../src/kernels/wgsl/conv-input-gradient.js';
+import type { GemmChoice } from '../../../src/kernels/wgsl/implicit-gemm.js';
 import { download, kernelTestDevice, output, runKernels, scaledError, upload } from '../../support/gpu-kernels.js';
 import { freshRng } from '../../support/random.js';
 
-const SHAPES: [string, ConvShape][] = [
+const SHAPES: [string, ConvShape, GemmChoice?][] = [
   ['3x3 same stride 1', { batch: 2, inHeight: 7, inWidth: 6, inChannels: 5, outChannels: 9, kernelSize: 3, stride: 1, padding: 'same' }],
   ['3x3 same stride 2, even size', { batch: 2, inHeight: 8, inWidth: 8, inChannels: 4, outChannels: 6, kernelSize: 3, stride: 2, padding: 'same' }],
   ['3x3 same stride 2, odd size', { batch: 3, inHeight: 7, inWidth: 9, inChannels: 3, outChannels: 5, kernelSize: 3, stride: 2, padding: 'same' }],
@@ -23,6 +24,19 @@ const SHAPES: [string, ConvShape][] = [
     '3x3 same on 2x2 patches, 3 groups',
     { batch: 5, inHeight: 2, inWidth: 2, inChannels: 6, outChannels: 4, kernelSize: 3, stride: 1, padding: 'same', groups: 3 },
   ],
+  // Every register block the tile choice may pick (and the largest the generator makes).
+  ...(
+    [
+      [1, 1],
+      [2, 4],
+      [4, 1],
+      [8, 8],
+    ] as const
+  ).map(([rowsPerThread, colsPerThread]): [string, ConvShape, GemmChoice] => [
+    `3x3 same stride 2, ${rowsPerThread}x${colsPerThread} outputs per thread`,
+    { batch: 3, inHeight: 9, inWidth: 10, inChannels: 20, outChannels: 70, kernelSize: 3, stride: 2, padding: 'same' },
+    { tile: { rowsPerThread, colsPerThread } },
+  ]),
 ];
 
 const gaussian = (rng: ReturnType<typeof freshRng>, n: number) => Float32Array.from({ length: n }, () => rng.normal());
@@ -54,7 +68,7 @@ function reference(shape: ConvShape, x: Float32Array, w: Float32Array, bias: Flo
 describe('WGSL convolutions (implicit GEMMs) agree with tfjs on cpu', async () => {
   const { runner, skip } = await kernelTestDevice();
   after(() => releaseWebgpu());
-  for (const [what, shape] of SHAPES) {
+  for (const [what, shape, gemm] of SHAPES) {
     it(`${what}: forward, input gradient (written and accumulated), filter gradient (split and whole)`, { skip }, async () => {
       const gpu = runner!;
       const g = convGeometry(shape);
@@ -71,16 +85,16 @@ describe('WGSL convolutions (implicit GEMMs) agree with tfjs on cpu', async () =
       const y = output(gpu, g.groups * g.outputSize);
       const dx = output(gpu, g.groups * g.inputSize);
       const dxAccumulated = upload(gpu, prior);
-      const whole = convFilterGradientKernels(shape, 1);
-      const split = convFilterGradientKernels(shape, 3);
+      const whole = convFilterGradientKernels(shape, 1, gemm);
+      const split = convFilterGradientKernels(shape, 3, gemm);
       assert.ok(split.splits > 1, `${split.splits} splits`);
       const dwWhole = output(gpu, g.groups * kernelFloats);
       const dwSplit = output(gpu, g.groups * kernelFloats);
       const partials = output(gpu, split.partialFloats);
       await runKernels(gpu, [
-        [convForwardKernel(shape), [xb, wb, bb, y]],
-        ...convInputGradientKernels(shape).map((k) => [k, [dyb, wb, dx]] as const),
-        ...convInputGradientKernels(shape, true).map((k) => [k, [dyb, wb, dxAccumulated]] as const),
+        [convForwardKernel(shape, gemm), [xb, wb, bb, y]],
+        ...convInputGradientKernels(shape, false, gemm).map((k) => [k, [dyb, wb, dx]] as const),
+        ...convInputGradientKernels(shape, true, gemm).map((k) => [k, [dyb, wb, dxAccumulated]] as const),
         [whole.product, [xb, dyb, dwWhole]],
         [split.product, [xb, dyb, partials]],
         [split.sum!, [partials, dwSplit]],
