@@ -22,6 +22,7 @@ import { classificationLoss, predictions } from './loss.js';
 import { checkFinite } from './sgd.js';
 import type { ImageModelLayers } from '../models/wrn-layers.js';
 import { trainOnWebgpu, webgpuStepApplies, type WebgpuStepRecord } from './webgpu/train-on-webgpu.js';
+import type { Precision } from './webgpu/precision.js';
 
 export const imageTrainingSchema = z
   .object({
@@ -45,6 +46,8 @@ export type ImageTrainingOptions = z.input<typeof imageTrainingSchema> & {
   readonly layers?: ImageModelLayers;
   /** pmoe's WebGPU step only: also read the loss and accuracy every this many steps (default: once per epoch). */
   readonly metricsEverySteps?: number;
+  /** pmoe's WebGPU step only: fp32 or mixed (webgpu/precision.ts; default PMOE_PRECISION, else fp32). */
+  readonly precision?: Precision;
 };
 
 export interface ImageEpochRecord {
@@ -131,7 +134,7 @@ export function evaluateImageModel(model: tfl.LayersModel, split: ImageSplit, ba
  * `data.test` after every epoch. The model is trained in place.
  */
 export async function trainImageModel(model: tfl.LayersModel, data: ImageData, options: ImageTrainingOptions = {}): Promise<ImageTrainingResult> {
-  const { onEpoch, layers, metricsEverySteps, ...rest } = options;
+  const { onEpoch, layers, metricsEverySteps, precision, ...rest } = options;
   const config = parseOptions(imageTrainingSchema, rest, 'trainImageModel');
   const outputShape = model.outputs[0].shape;
   const classes = outputShape[outputShape.length - 1];
@@ -152,7 +155,7 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
       model,
       layers,
       data.train,
-      { ...config, metricsEverySteps },
+      { ...config, metricsEverySteps, precision },
       {
         order: () => rng.shuffle(Array.from({ length: count }, (_, i) => i)),
         evaluate: () => {

@@ -5,7 +5,9 @@
  * each chunk of positions writes a partial [M, N] and `splitSumKernel` adds them in a fixed order.
  */
 import { convGeometry, type ConvShape } from './conv-geometry.js';
-import { chooseSplits, chooseTile, gemmSource, usableSplits, type GemmChoice } from './implicit-gemm.js';
+import { GRADIENT_SCALE, GRADIENT_SCALE_VALUE } from './conv-input-gradient.js';
+import { productSource, type GemmChoice } from './gemm.js';
+import { chooseSplits, chooseTile, usableSplits } from './implicit-gemm.js';
 import { declareAll, flatGrid, flatMain, u32, type WgslKernel } from './kernel.js';
 
 const BINDINGS = [
@@ -26,7 +28,7 @@ export interface FilterGradientPlan {
 
 /**
  * Binds x [groups][batch, H, W, Ci], dy [groups][batch, Ho, Wo, Co] and either dW (each group's at
- * its kernel group stride) or the partials. `splits` (at most that many; fewer where the reduction is short) defaults to a choice that fills a large GPU.
+ * its kernel group stride) or the partials (and, on subgroup matrices, dy's scale from gradient-scale.ts). `splits` (at most that many; fewer where the reduction is short) defaults to a choice that fills a large GPU.
  */
 export function convFilterGradientKernels(shape: ConvShape, splits?: number, gemm: GemmChoice = {}): FilterGradientPlan {
   const g = convGeometry(shape);
@@ -35,7 +37,8 @@ export function convFilterGradientKernels(shape: ConvShape, splits?: number, gem
   const k = g.batch * g.outHeight * g.outWidth;
   const tile = chooseTile(m, n, gemm);
   const chosen = splits !== undefined ? usableSplits(k, splits) : chooseSplits({ m, n, k, groups: g.groups }, tile);
-  const declarations = `${declareAll(BINDINGS)}
+  const bindings = gemm.matrix ? [...BINDINGS, GRADIENT_SCALE] : BINDINGS;
+  const declarations = `${declareAll(bindings)}
 const H = ${u32(g.inHeight)};
 const W = ${u32(g.inWidth)};
 const CI = ${u32(g.inChannels)};
@@ -66,9 +69,21 @@ const WG = ${u32(g.kernelGroupStride)};`;
     chosen === 1
       ? `fn store(g: u32, split: u32, m: u32, n: u32, v: f32) { out[g * WG + m * CO + n] = v; }`
       : `fn store(g: u32, split: u32, m: u32, n: u32, v: f32) { out[((g * SPLITS + split) * GEMM_M + m) * GEMM_N + n] = v; }`;
-  const source = gemmSource({ m, n, k, groups: g.groups, splits: chosen }, tile, { declarations, loadA, aContiguous: 'm', loadB, bContiguous: 'n', store });
+  const source = productSource(
+    { m, n, k, groups: g.groups, splits: chosen },
+    { ...gemm, tile },
+    {
+      declarations,
+      loadA,
+      aContiguous: 'm',
+      loadB,
+      bContiguous: 'n',
+      store,
+      scaleB: GRADIENT_SCALE_VALUE,
+    },
+  );
   const name = `conv-filter-gradient ${g.batch}x${g.inHeight}x${g.inWidth}x${g.inChannels} k${g.kernelSize} s${g.stride} -> ${g.outChannels}${g.groups > 1 ? ` x${g.groups}` : ''}`;
-  const product = { name: `${name} (${chosen} splits)`, code: source.code, bindings: BINDINGS, workgroups: source.workgroups };
+  const product = { name: `${name} (${chosen} splits)`, code: source.code, bindings, workgroups: source.workgroups };
   if (chosen === 1) return { product, splits: 1, partialFloats: 0 };
   return {
     product,

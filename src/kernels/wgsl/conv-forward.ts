@@ -6,7 +6,7 @@
  * B is the kernel as stored). A tap outside the image reads 0 ('same' padding).
  */
 import { convGeometry, type ConvShape } from './conv-geometry.js';
-import { chooseTile, gemmSource, type GemmChoice } from './implicit-gemm.js';
+import { productSource, type GemmChoice } from './gemm.js';
 import { declareAll, u32, type WgslKernel } from './kernel.js';
 
 const BINDINGS = [
@@ -51,7 +51,7 @@ const BG = ${u32(g.biasGroupStride)};`;
 }`;
   const loadB = `fn loadB(g: u32, k: u32, n: u32) -> f32 { return w[g * WG + k * CO + n]; }`;
   const store = `fn store(g: u32, split: u32, m: u32, n: u32, v: f32) { y[g * YG + m * CO + n] = v + bias[g * BG + n]; }`;
-  const source = gemmSource({ m, n, k, groups: g.groups, splits: 1 }, chooseTile(m, n, gemm), {
+  const source = productSource({ m, n, k, groups: g.groups, splits: 1 }, gemm, {
     declarations,
     loadA,
     aContiguous: 'k',

@@ -9,8 +9,12 @@
  * positions: no zeros inserted between dy's rows, no wasted products (stride 1 has one phase).
  */
 import { convGeometry, type ConvGeometry, type ConvShape } from './conv-geometry.js';
-import { chooseTile, gemmSource, type GemmChoice } from './implicit-gemm.js';
+import { productSource, type GemmChoice } from './gemm.js';
 import { declareAll, u32, type WgslKernel } from './kernel.js';
+
+/** With subgroup matrices, dy is scaled by this (gradient-scale.ts) before it is rounded to f16. */
+export const GRADIENT_SCALE = { name: 'gradScale', kind: 'read' } as const;
+export const GRADIENT_SCALE_VALUE = 'gradScale[0]';
 
 const BINDINGS = [
   { name: 'dy', kind: 'read' },
@@ -35,7 +39,8 @@ function phaseKernel(g: ConvGeometry, py: number, px: number, accumulate: boolea
   if (k === 0 && accumulate) return undefined;
   const m = g.batch * rows.positions * cols.positions;
   const n = g.inChannels;
-  const declarations = `${declareAll(BINDINGS)}
+  const bindings = gemm.matrix ? [...BINDINGS, GRADIENT_SCALE] : BINDINGS;
+  const declarations = `${declareAll(bindings)}
 const H = ${u32(g.inHeight)};
 const W = ${u32(g.inWidth)};
 const CI = ${u32(g.inChannels)};
@@ -92,7 +97,8 @@ fn inputPixel(m: u32) -> u32 {
   let at = g * DXG + inputPixel(m) * CI + n;
   dx[at] = ${accumulate ? 'dx[at] + v' : 'v'};
 }`;
-  const source = gemmSource({ m, n, k, groups: g.groups, splits: 1 }, chooseTile(m, n, gemm), {
+  const source = productSource({ m, n, k, groups: g.groups, splits: 1 }, gemm, {
+    scaleA: GRADIENT_SCALE_VALUE,
     declarations,
     loadA,
     aContiguous: 'k',
@@ -103,13 +109,14 @@ fn inputPixel(m: u32) -> u32 {
   return {
     name: `conv-input-gradient ${g.batch}x${g.inHeight}x${g.inWidth}x${g.inChannels} k${g.kernelSize} s${g.stride} phase ${py},${px}${accumulate ? ' +=' : ''}`,
     code: source.code,
-    bindings: BINDINGS,
+    bindings,
     workgroups: source.workgroups,
   };
 }
 
 /**
- * Binds dy [groups][batch, Ho, Wo, Co], the kernels and dx [groups][batch, H, W, Ci]; one kernel per
+ * Binds dy [groups][batch, Ho, Wo, Co], the kernels and dx [groups][batch, H, W, Ci] (and, on subgroup
+ * matrices, dy's scale from gradient-scale.ts); one kernel per
  * phase, to run in order. `accumulate` adds to dx (another layer also reads x) instead of writing it.
  */
 export function convInputGradientKernels(shape: ConvShape, accumulate = false, gemm: GemmChoice = {}): WgslKernel[] {

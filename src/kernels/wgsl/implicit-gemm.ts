@@ -57,13 +57,13 @@ export interface GemmOperands {
  * outputs per thread along each axis (1 on software adapters, where every register-blocked variant
  * takes seconds to compile and computes nothing faster).
  */
-export interface GemmChoice {
+export interface TileChoice {
   readonly tile?: GemmTile;
   readonly maxThreadBlock?: ThreadBlock;
 }
 
 /** A tile for a product of this shape: wide where the matrix is, narrow for few columns or rows. */
-export function chooseTile(m: number, n: number, choice: GemmChoice = {}): GemmTile {
+export function chooseTile(m: number, n: number, choice: TileChoice = {}): GemmTile {
   if (choice.tile) return choice.tile;
   const limit = choice.maxThreadBlock ?? 4;
   const block = (size: number): ThreadBlock => Math.min(limit, size >= 128 ? 4 : size >= 32 ? 2 : 1) as ThreadBlock;

@@ -4,7 +4,7 @@
  * sum of the splits (conv-filter-gradient.ts's).
  */
 import { splitSumKernel } from './conv-filter-gradient.js';
-import { chooseSplits, chooseTile, gemmSource, usableSplits, type GemmChoice } from './implicit-gemm.js';
+import { chooseSplits, chooseTile, gemmSource, usableSplits, type TileChoice } from './implicit-gemm.js';
 import { declareAll, type WgslKernel } from './kernel.js';
 import { patchConstants, patchMoeGeometry, type PatchMoeShape } from './patch-layout.js';
 
@@ -18,7 +18,7 @@ const BINDINGS = [
 export function routerGradientKernels(
   shape: PatchMoeShape,
   splits?: number,
-  gemm: GemmChoice = {},
+  gemm: TileChoice = {},
 ): { product: WgslKernel; sum?: WgslKernel; partialFloats: number } {
   const g = patchMoeGeometry(shape);
   const m = g.patchValues;

@@ -3,7 +3,7 @@
  * scores [batch n, k] = patches [batch n, ph pw C] R [ph pw C, k], as an implicit GEMM that reads the
  * patches straight from the map (no patchified copy).
  */
-import { chooseTile, gemmSource, type GemmChoice } from './implicit-gemm.js';
+import { chooseTile, gemmSource, type TileChoice } from './implicit-gemm.js';
 import { declareAll, type WgslKernel } from './kernel.js';
 import { patchConstants, patchMoeGeometry, type PatchMoeShape } from './patch-layout.js';
 
@@ -14,7 +14,7 @@ const BINDINGS = [
 ] as const;
 
 /** Binds z [batch, H, W, C], the router kernel [ph pw C, k] and scores [batch n, k]. */
-export function routerScoresKernel(shape: PatchMoeShape, gemm: GemmChoice = {}): WgslKernel {
+export function routerScoresKernel(shape: PatchMoeShape, gemm: TileChoice = {}): WgslKernel {
   const g = patchMoeGeometry(shape);
   const m = g.batch * g.patches;
   const declarations = `${declareAll(BINDINGS)}

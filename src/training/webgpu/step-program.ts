@@ -26,8 +26,9 @@ import { expertOutputGradientKernel } from '../../kernels/wgsl/expert-output-gra
 import { gateGradientKernel } from '../../kernels/wgsl/gate-gradient.js';
 import { gatherPatchesKernel } from '../../kernels/wgsl/gather-patches.js';
 import { globalAveragePoolGradientKernel, globalAveragePoolKernel } from '../../kernels/wgsl/global-average-pool.js';
+import { GRADIENT_SCALE_CHUNKS, gradientScaleKernels } from '../../kernels/wgsl/gradient-scale.js';
 import { storageBuffer, WORD } from '../../kernels/wgsl/gpu-buffers.js';
-import type { GemmChoice } from '../../kernels/wgsl/implicit-gemm.js';
+import type { GemmChoice } from '../../kernels/wgsl/gemm.js';
 import type { BoundKernel, BufferRange, KernelRunner } from '../../kernels/wgsl/kernel-runner.js';
 import type { WgslKernel } from '../../kernels/wgsl/kernel.js';
 import { passGradientKernel } from '../../kernels/wgsl/pass-gradient.js';
@@ -103,6 +104,7 @@ export class StepProgram {
   /** Kernels in the order they run; `kernels` has them bound after build(). */
   private readonly pending: { kernel: WgslKernel; bindings: Binding[] }[] = [];
   private partialFloats = 0;
+  private scaleBuffers?: { maxima: BufferRange; scale: BufferRange };
   private readonly owned: GPUBuffer[] = [];
   kernels: readonly BoundKernel[] = [];
 
@@ -306,9 +308,10 @@ export class StepProgram {
       }
       case 'conv': {
         const shape = convShapeOf(layer, this.batch);
+        const scale = this.gradientScale(dy, this.outputSize(layer));
         const filter = convFilterGradientKernels(shape, undefined, this.gemm);
         const dw = this.weight(`${layer.name}/kernel`, 'gradients');
-        this.push(filter.product, [x, dy, filter.sum ? 'partials' : dw], filter.partialFloats);
+        this.push(filter.product, [x, dy, filter.sum ? 'partials' : dw, ...scale], filter.partialFloats);
         if (filter.sum) this.push(filter.sum, ['partials', dw]);
         const bias = biasGradientKernels({ rows: this.batch * layer.outputShape[0] * layer.outputShape[1], channels: layer.outputShape[2] });
         const db = this.weight(`${layer.name}/bias`, 'gradients');
@@ -317,7 +320,7 @@ export class StepProgram {
         if (!layer.readsImages) {
           const target = this.gradientTarget(input, written);
           for (const kernel of convInputGradientKernels(shape, target.accumulate, this.gemm))
-            this.push(kernel, [dy, this.weight(`${layer.name}/kernel`), { buffer: target.buffer }]);
+            this.push(kernel, [dy, this.weight(`${layer.name}/kernel`), { buffer: target.buffer }, ...scale]);
         }
         break;
       }
@@ -331,6 +334,18 @@ export class StepProgram {
         this.patchMoeBackward(layer, x, dy, written);
         break;
     }
+  }
+
+  /**
+   * On subgroup matrices (precision mixed), the power-of-two scale of a gradient that the products
+   * reading it round to f16: kernels that compute it, and the binding the products add. Nothing in fp32.
+   */
+  private gradientScale(dy: BufferRange, count: number): BufferRange[] {
+    if (!this.gemm.matrix) return [];
+    this.scaleBuffers ??= { maxima: { buffer: this.buffer(GRADIENT_SCALE_CHUNKS, 'gradient maxima') }, scale: { buffer: this.buffer(1, 'gradient scale') } };
+    const { maxima, scale } = this.scaleBuffers;
+    for (const kernel of gradientScaleKernels(count)) this.push(kernel, [dy, maxima, scale]);
+    return [scale];
   }
 
   private bnShape(layer: BatchNormReluSpec): { rows: number; channels: number } {
@@ -410,12 +425,13 @@ export class StepProgram {
     const db = this.experts(layer, 'bias', 'gradients').range;
     this.push(bias.partial, [dExpertOut, db, 'partials'], bias.partialFloats);
     this.push(bias.finish, [dExpertOut, db, 'partials']);
+    const scale = this.gradientScale(dExpertOut, g.experts * g.slots * g.pixels * g.filtersPerExpert);
     const filter = convFilterGradientKernels(conv, undefined, this.gemm);
     const dw = this.experts(layer, 'kernel', 'gradients').range;
-    this.push(filter.product, [b.gathered, dExpertOut, filter.sum ? 'partials' : dw], filter.partialFloats);
+    this.push(filter.product, [b.gathered, dExpertOut, filter.sum ? 'partials' : dw, ...scale], filter.partialFloats);
     if (filter.sum) this.push(filter.sum, ['partials', dw]);
     for (const kernel of convInputGradientKernels(conv, false, this.gemm))
-      this.push(kernel, [dExpertOut, this.experts(layer, 'kernel', 'weights').range, dGathered]);
+      this.push(kernel, [dExpertOut, this.experts(layer, 'kernel', 'weights').range, dGathered, ...scale]);
     this.push(gateGradientKernel(shape), [b.scores, b.chosen, b.gates, b.lse, dGates, dScores]);
     const routerGradient = routerGradientKernels(shape, undefined, this.gemm);
     const dRouter = this.weight(`${layer.name}/router/kernel`, 'gradients');

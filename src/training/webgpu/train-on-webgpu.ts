@@ -11,15 +11,20 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageSplit } from '../../data/image-split.js';
 import type { ImageModelLayers } from '../../models/wrn-layers.js';
 import { checkFinite } from '../sgd.js';
+import { PRECISIONS, type Precision } from './precision.js';
 import { webgpuStepUnsupported } from './step-program.js';
 import { WebgpuImageTrainer, type StepCounters } from './webgpu-trainer.js';
 
 /** What ran, for the run record. */
 export interface WebgpuStepRecord {
-  /** `fp32`: every kernel computes and stores in float32. */
-  readonly precision: 'fp32';
-  /** Which kernels: pmoe's WGSL kernels (src/kernels/wgsl/) and their register blocking. */
+  /** What ran (precision.ts): fp32, or mixed (the convolutions' products on f16 subgroup matrices). */
+  readonly precision: Precision;
+  /** What was asked for (--precision, PMOE_PRECISION); mixed runs fp32 where the adapter lacks it. */
+  readonly requestedPrecision: Precision;
+  /** Which kernels: pmoe's WGSL kernels (src/kernels/wgsl/), their products and blocking. */
   readonly kernels: string;
+  /** Why mixed was asked for and fp32 ran. */
+  readonly fallback?: string;
   readonly dispatchesPerStep: number;
   readonly pipelines: number;
   /** Over the whole run: one submission per step, reads once per epoch (metrics, weights). */
@@ -32,6 +37,17 @@ export interface WebgpuLoopSettings {
   readonly learningRate: number;
   /** Read the metrics (and check the loss) every this many steps as well as at the epoch's end. */
   readonly metricsEverySteps?: number;
+  /** Default: PMOE_PRECISION, else fp32. */
+  readonly precision?: Precision;
+}
+
+/** The precision PMOE_PRECISION asks for (fp32 when unset); anything else is an error naming the choices. */
+export function precisionFromEnvironment(): Precision {
+  const value = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.PMOE_PRECISION;
+  if (value === undefined || value === '') return 'fp32';
+  if (!(PRECISIONS as readonly string[]).includes(value))
+    throw new RangeError(`PMOE_PRECISION must be one of ${PRECISIONS.join(', ')}; got ${JSON.stringify(value)}`);
+  return value as Precision;
 }
 
 export interface WebgpuLoopHooks {
@@ -99,7 +115,8 @@ export async function trainOnWebgpu(
 ): Promise<{ steps: number; record: WebgpuStepRecord }> {
   const device = tfjsWebgpuDevice();
   if (!device) throw new Error('webgpu step: the webgpu backend is not active');
-  const trainer = new WebgpuImageTrainer(device, layers, { learningRate: settings.learningRate });
+  const requestedPrecision = settings.precision ?? precisionFromEnvironment();
+  const trainer = new WebgpuImageTrainer(device, layers, { learningRate: settings.learningRate, precision: requestedPrecision });
   const values = new Map(model.weights.map((w) => [w.originalName, w.read().dataSync() as Float32Array]));
   trainer.writeWeights((name) => {
     const value = values.get(name);
@@ -141,8 +158,10 @@ export async function trainOnWebgpu(
       });
     }
     const record: WebgpuStepRecord = {
-      precision: 'fp32',
-      kernels: `wgsl fp32, implicit-GEMM convolutions${trainer.gemm.maxThreadBlock === 1 ? ' (1x1 thread blocks: software adapter)' : ''}`,
+      precision: trainer.kernels.precision,
+      requestedPrecision,
+      kernels: trainer.kernels.kernels,
+      ...(trainer.kernels.fallback ? { fallback: trainer.kernels.fallback } : {}),
       dispatchesPerStep: await trainer.dispatchesPerStep(Math.min(count, settings.batchSize)),
       pipelines: trainer.pipelines,
       counters: { ...trainer.counters },

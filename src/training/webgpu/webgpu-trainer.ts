@@ -7,24 +7,20 @@
  * tfjs model for evaluation and saving).
  */
 import { bufferWith, readRanges, storageBuffer } from '../../kernels/wgsl/gpu-buffers.js';
-import type { GemmChoice } from '../../kernels/wgsl/implicit-gemm.js';
+import type { GemmChoice } from '../../kernels/wgsl/gemm.js';
 import { KernelRunner, recordDispatches } from '../../kernels/wgsl/kernel-runner.js';
 import { METRIC_WORDS } from '../../kernels/wgsl/softmax-cross-entropy.js';
 import type { ImageModelLayers } from '../../models/wrn-layers.js';
 import { parameterLayout, type ParameterLayout } from './parameter-layout.js';
+import { deviceCapabilities, planKernels, type KernelPlan, type Precision } from './precision.js';
 import { StepProgram, type SharedBuffers } from './step-program.js';
 
 export interface WebgpuTrainerOptions {
   readonly learningRate: number;
+  /** fp32 (default), or mixed where the adapter has f16 subgroup matrices (precision.ts); fp32 otherwise. */
+  readonly precision?: Precision;
   /** How the convolutions pick their tiles; by default register blocks up to 4x4, 1x1 on a software adapter. */
   readonly gemm?: GemmChoice;
-}
-
-/** SwiftShader and other CPU implementations of WebGPU, as the device reports its adapter. */
-export function isSoftwareDevice(device: GPUDevice): boolean {
-  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).adapterInfo;
-  if (!info) return false;
-  return info.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe/i.test(`${info.architecture} ${info.device} ${info.description}`);
 }
 
 /** What the step has done on the device since it was made: submissions, dispatches, reads (buffer maps). */
@@ -49,6 +45,8 @@ export class WebgpuImageTrainer {
   private readonly shared: SharedBuffers;
   private readonly programs = new Map<number, Promise<StepProgram>>();
   readonly gemm: GemmChoice;
+  /** The kernels this trainer runs, and why mixed fell back to fp32 where it did. */
+  readonly kernels: KernelPlan;
 
   constructor(
     readonly device: GPUDevice,
@@ -57,7 +55,9 @@ export class WebgpuImageTrainer {
   ) {
     this.layout = parameterLayout(description);
     this.runner = KernelRunner.of(device);
-    this.gemm = options.gemm ?? (isSoftwareDevice(device) ? { maxThreadBlock: 1 } : {});
+    const capabilities = deviceCapabilities(device);
+    this.kernels = planKernels(options.precision ?? 'fp32', capabilities);
+    this.gemm = options.gemm ?? (this.kernels.matrix ? { matrix: this.kernels.matrix } : capabilities.software ? { maxThreadBlock: 1 } : {});
     this.shared = {
       weights: storageBuffer(device, this.layout.trainableFloats, 'weights'),
       gradients: storageBuffer(device, this.layout.trainableFloats, 'gradients'),

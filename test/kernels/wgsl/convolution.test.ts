@@ -6,7 +6,9 @@ import { convGeometry, type ConvShape } from '../../../src/kernels/wgsl/conv-geo
 import { convForwardKernel } from '../../../src/kernels/wgsl/conv-forward.js';
 import { convFilterGradientKernels } from '../../../src/kernels/wgsl/conv-filter-gradient.js';
 import { convInputGradientKernels } from '../../../src/kernels/wgsl/conv-input-gradient.js';
-import type { GemmChoice } from '../../../src/kernels/wgsl/implicit-gemm.js';
+import type { GemmChoice } from '../../../src/kernels/wgsl/gemm.js';
+import { GRADIENT_SCALE_CHUNKS, gradientScaleKernels } from '../../../src/kernels/wgsl/gradient-scale.js';
+import { deviceCapabilities, planKernels } from '../../../src/training/webgpu/precision.js';
 import { download, kernelTestDevice, output, runKernels, scaledError, upload } from '../../support/gpu-kernels.js';
 import { freshRng } from '../../support/random.js';
 
@@ -39,6 +41,9 @@ const SHAPES: [string, ConvShape, GemmChoice?][] = [
   ]),
 ];
 
+// One device for every suite here, released after the last.
+after(() => releaseWebgpu());
+
 const gaussian = (rng: ReturnType<typeof freshRng>, n: number) => Float32Array.from({ length: n }, () => rng.normal());
 
 /** tfjs on cpu: y, dx and dW of group g. */
@@ -67,7 +72,6 @@ function reference(shape: ConvShape, x: Float32Array, w: Float32Array, bias: Flo
 
 describe('WGSL convolutions (implicit GEMMs) agree with tfjs on cpu', async () => {
   const { runner, skip } = await kernelTestDevice();
-  after(() => releaseWebgpu());
   for (const [what, shape, gemm] of SHAPES) {
     it(`${what}: forward, input gradient (written and accumulated), filter gradient (split and whole)`, { skip }, async () => {
       const gpu = runner!;
@@ -114,6 +118,70 @@ describe('WGSL convolutions (implicit GEMMs) agree with tfjs on cpu', async () =
       check('filter gradient', await download(gpu, dwWhole, g.groups * kernelFloats), expected.dw);
       check('filter gradient, 3 splits', await download(gpu, dwSplit, g.groups * kernelFloats), expected.dw);
       for (const b of [xb, wb, bb, dyb, y, dx, dxAccumulated, dwWhole, dwSplit, partials]) b.destroy();
+    });
+  }
+});
+
+describe('mixed precision: the convolutions on f16 subgroup matrices agree with tfjs on cpu within f16 rounding', async () => {
+  const { runner, skip } = await kernelTestDevice();
+  const plan = runner ? planKernels('mixed', deviceCapabilities(runner.device)) : undefined;
+  const reason = skip ?? (plan?.matrix ? undefined : `no f16 subgroup matrices on this adapter (${plan?.fallback})`);
+  // f16 operands (11-bit significands), f32 sums: errors of a few 1e-3 of the largest output.
+  const TOLERANCE = 2e-2;
+  for (const [what, shape] of SHAPES.filter(([, , gemm]) => !gemm)) {
+    it(`${what}: forward, input gradient, filter gradient (dy scaled by its power of two)`, { skip: reason }, async () => {
+      const gpu = runner!;
+      const gemm: GemmChoice = { matrix: plan!.matrix! };
+      const g = convGeometry(shape);
+      const rng = freshRng(`wgsl-conv-mixed-${what}`);
+      const kernelFloats = g.kernelSize * g.kernelSize * g.inChannels * g.outChannels;
+      const x = gaussian(rng, g.groups * g.inputSize);
+      const w = gaussian(rng, g.groups * kernelFloats);
+      const bias = gaussian(rng, g.groups * g.outChannels);
+      // Gradients as small as a training step's: the scale keeps them out of f16's subnormals.
+      const dy = Float32Array.from(gaussian(rng, g.groups * g.outputSize), (v) => v * 1e-6);
+      const expected = reference(shape, x, w, bias, dy);
+      const [xb, wb, bb, dyb] = [x, w, bias, dy].map((v) => upload(gpu, v));
+      const y = output(gpu, g.groups * g.outputSize);
+      const dx = output(gpu, g.groups * g.inputSize);
+      const dw = output(gpu, g.groups * kernelFloats);
+      const filter = convFilterGradientKernels(shape, 1, gemm);
+      const maxima = output(gpu, GRADIENT_SCALE_CHUNKS);
+      const scale = output(gpu, 1);
+      await runKernels(gpu, [
+        [convForwardKernel(shape, gemm), [xb, wb, bb, y]],
+        ...gradientScaleKernels(dy.length).map((k) => [k, [dyb, maxima, scale]] as const),
+        ...convInputGradientKernels(shape, false, gemm).map((k) => [k, [dyb, wb, dx, scale]] as const),
+        [filter.product, [xb, dyb, dw, scale]],
+      ]);
+      const check = (name: string, actual: Float32Array, wanted: Float32Array) => {
+        const error = scaledError(actual, wanted, 0);
+        assert.ok(error < TOLERANCE, `${name}: relative error ${error.toExponential(2)}`);
+      };
+      check('forward', await download(gpu, y, g.groups * g.outputSize), expected.y);
+      check('input gradient', await download(gpu, dx, g.groups * g.inputSize), expected.dx);
+      check('filter gradient', await download(gpu, dw, g.groups * kernelFloats), expected.dw);
+    });
+  }
+});
+
+describe('gradient scale: the power of two that brings the largest magnitude to 2^13..2^14', async () => {
+  const { runner, skip } = await kernelTestDevice();
+  for (const magnitude of [1e-7, 0.5, 3e3]) {
+    it(`values up to ${magnitude}`, { skip }, async () => {
+      const gpu = runner!;
+      const rng = freshRng(`wgsl-gradient-scale-${magnitude}`);
+      const values = Float32Array.from({ length: 300_001 }, () => magnitude * (rng.next() * 2 - 1));
+      const largest = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const buffers = [upload(gpu, values), output(gpu, GRADIENT_SCALE_CHUNKS), output(gpu, 1)];
+      await runKernels(
+        gpu,
+        gradientScaleKernels(values.length).map((k) => [k, buffers] as const),
+      );
+      const scale = buffers[2];
+      const [s] = await download(gpu, scale, 1);
+      assert.equal(Math.log2(s), Math.round(Math.log2(s)), `${s} is a power of two`);
+      assert.ok(largest * s <= 2 ** 14 && largest * s > 2 ** 13, `largest ${largest} scaled by ${s}`);
     });
   }
 });
