@@ -335,6 +335,12 @@ export async function main(argv: string[]): Promise<void> {
     .option('--no-retry', 'keep the failed runs of the results file (default: run again those whose cause can change: data, crash, killed, out of memory)')
     .option('--log-dir <dir>', 'append one JSON line per evaluated epoch of each run to <dir>/<run key>.jsonl as it trains (and a CSV beside it)')
     .addOption(backendOption())
+    .addOption(
+      new Option(
+        '--precision <p>',
+        "WRN and WRN-pMoE on webgpu: pmoe's step in fp32, or mixed (convolutions on f16 subgroup matrices where the GPU has them)",
+      ).choices(['fp32', 'mixed']),
+    )
     .option('--json', 'print a JSON summary')
     .action(async (name: string, options: ReproduceOptions) => {
       await checkBackendStarts(options.backend);

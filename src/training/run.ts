@@ -15,6 +15,8 @@ import type { PatchDataset } from '../data/dataset.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelOptions } from '../models/build.js';
 import { buildWrnModel, resolveWrnModel, trainableParams, type WrnModelConfig, type WrnModelSpec } from '../models/wide-resnet.js';
+import { describeWrnModel } from '../models/wrn-layers.js';
+import type { WebgpuStepRecord } from './webgpu/train-on-webgpu.js';
 import type { RoutingRate } from '../analysis/routing-rate.js';
 import { imageRoutingShares, patchRoutingShares, spuriousMetrics, spuriousMetricsOfGroups, type SpuriousMetrics } from '../analysis/spurious-metrics.js';
 import { evaluateImageModel } from './train-image-model.js';
@@ -97,6 +99,8 @@ export interface ImageRunRecord {
   readonly model: WrnModelConfig;
   readonly training: z.output<typeof imageTrainingSchema>;
   readonly backend: string;
+  /** Where pmoe's WebGPU step trained the model (not tfjs's autodiff): its precision, kernels and device work. */
+  readonly webgpuStep?: WebgpuStepRecord;
   readonly epochs: readonly ImageEpochRecord[];
   readonly finalTestAccuracy: number;
   /** One-logit (sigmoid head) models: the last epoch's test accuracy at the official code's logit > 0.5 (finalTestAccuracy is at logit > 0). */
@@ -170,6 +174,7 @@ async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<I
     const moe = flops.perLayer.find((layer) => layer.className === 'PatchMoE')?.parts;
     const result = await trainImageModel(model, data, {
       ...plan.training,
+      layers: describeWrnModel(plan.model),
       onEpoch: (e) => hooks.onEpoch?.('model', e.epoch, plan.training.epochs, e),
     });
     const last = result.epochs.at(-1);
@@ -182,6 +187,7 @@ async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<I
       model: plan.model,
       training: plan.training,
       backend: result.backend,
+      ...(result.webgpuStep ? { webgpuStep: result.webgpuStep } : {}),
       epochs: result.epochs,
       finalTestAccuracy: last?.testAccuracy ?? NaN,
       ...(last?.testAccuracyLogitAboveHalf === undefined ? {} : { finalTestAccuracyLogitAboveHalf: last.testAccuracyLogitAboveHalf }),

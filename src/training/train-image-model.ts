@@ -17,6 +17,10 @@
  * step of fused-wrn.ts for the models buildWideResNet / buildWrnPmoe make, elsewhere (and with
  * PMOE_IMAGE_STEP=autodiff or `step: 'autodiff'`) tfjs's layers under optimizer.minimize, the
  * reference that the fused step is tested against. Their records agree up to float rounding.
+ *
+ * On the webgpu backend, given the model's layer description (`layers`), the steps run on pmoe's
+ * own WebGPU step (webgpu/train-on-webgpu.ts: one command buffer per step, nothing read back inside
+ * it); the tfjs model evaluates. PMOE_IMAGE_STEP=autodiff keeps tfjs's layers and autodiff there.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ImageData, ImageSplit } from '../data/image-split.js';
@@ -29,6 +33,9 @@ import { layersOf } from '../models/wrn-layers.js';
 import { classificationLoss } from './loss.js';
 import { checkFinite } from './sgd.js';
 import { FusedWrn, fusedWrnUnsupported } from './fused-wrn.js';
+import type { ImageModelLayers } from '../models/wrn-layers.js';
+import { trainOnWebgpu, webgpuStepApplies, type WebgpuStepRecord } from './webgpu/train-on-webgpu.js';
+import type { Precision } from './webgpu/precision.js';
 
 export const imageTrainingSchema = z
   .object({
@@ -46,9 +53,9 @@ export const imageTrainingSchema = z
   .strict();
 
 /**
- * How an image model's steps and evaluations are computed: `fused`, the tape-free step of
- * fused-wrn.ts (hand-derived gradients on pmoe's SIMD kernels); `autodiff`, the tfjs model under
- * optimizer.minimize and model.apply, the reference.
+ * How an image model's steps and evaluations are computed: `fused`, a tape-free step with
+ * hand-derived gradients (fused-wrn.ts on pmoe's SIMD kernels on wasm; webgpu/ on webgpu);
+ * `autodiff`, the tfjs model under optimizer.minimize and model.apply, the reference.
  */
 export type ImageStepPath = 'fused' | 'autodiff';
 export const IMAGE_STEP_PATHS: readonly ImageStepPath[] = ['fused', 'autodiff'];
@@ -60,6 +67,12 @@ export type ImageTrainingOptions = z.input<typeof imageTrainingSchema> & {
   readonly onEpoch?: (record: ImageEpochRecord) => void | Promise<void>;
   /** The step path; by default PMOE_IMAGE_STEP, else `fused` where it runs (imageStepPath). */
   readonly step?: ImageStepPath;
+  /** The model's layer description (describeWrnModel of its config): on webgpu, pmoe's own step trains it. */
+  readonly layers?: ImageModelLayers;
+  /** pmoe's WebGPU step only: also read the loss and accuracy every this many steps (default: once per epoch). */
+  readonly metricsEverySteps?: number;
+  /** pmoe's WebGPU step only: fp32 or mixed (webgpu/precision.ts; default PMOE_PRECISION, else fp32). */
+  readonly precision?: Precision;
 };
 
 export interface ImageEpochRecord {
@@ -90,6 +103,8 @@ export interface ImageTrainingResult {
   readonly step: ImageStepPath;
   /** The predicted class of each test image after the last epoch (absent without a test split). */
   readonly testPredictions?: Int32Array;
+  /** Present when pmoe's WebGPU step trained the model: its precision, kernels and device work. */
+  readonly webgpuStep?: WebgpuStepRecord;
 }
 
 function checkSplit(what: string, split: ImageSplit, inputShape: (number | null)[], classes: number): void {
@@ -201,7 +216,7 @@ export function imageStepPath(model: tfl.LayersModel, requested?: ImageStepPath)
  * `data.test` after every epoch. The model is trained in place.
  */
 export async function trainImageModel(model: tfl.LayersModel, data: ImageData, options: ImageTrainingOptions = {}): Promise<ImageTrainingResult> {
-  const { onEpoch, step: requested, ...rest } = options;
+  const { onEpoch, step: requested, layers: givenLayers, metricsEverySteps, precision, ...rest } = options;
   const config = parseOptions(imageTrainingSchema, rest, 'trainImageModel');
   const outputShape = model.outputs[0].shape;
   const units = outputShape[outputShape.length - 1];
@@ -213,17 +228,46 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
   checkSplit('train', data.train, inputShape, classes);
   if (data.test) checkSplit('test', data.test, inputShape, classes);
 
-  const path = imageStepPath(model, requested);
-  const count = data.train.shape[0];
-  const trainer =
-    path === 'fused' ? new FusedWrn(model, layersOf(model)!, { learningRate: config.learningRate, batchSize: Math.min(config.batchSize, count) }) : null;
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const optimizer = trainer ? null : tf.train.sgd(config.learningRate);
   const rng = createRng(`train-image-model:${config.seed}`);
+  const count = data.train.shape[0];
   const epochs: ImageEpochRecord[] = [];
-  let steps = 0;
   let testPredictions: Int32Array | undefined;
   const started = performance.now();
+  const layers = givenLayers ?? layersOf(model);
+  if (requested !== 'autodiff' && webgpuStepApplies(layers)) {
+    const { steps, record } = await trainOnWebgpu(
+      model,
+      layers,
+      data.train,
+      { ...config, metricsEverySteps, precision },
+      {
+        order: () => rng.shuffle(Array.from({ length: count }, (_, i) => i)),
+        evaluate: () => {
+          const test = data.test ? evaluateImageModel(model, data.test, config.evalBatchSize) : { loss: NaN, accuracy: NaN, predicted: undefined };
+          testPredictions = test.predicted;
+          return test;
+        },
+        onEpoch: async (record) => {
+          epochs.push(record);
+          await onEpoch?.(record);
+        },
+      },
+    );
+    return {
+      epochs,
+      steps,
+      seconds: (performance.now() - started) / 1000,
+      backend: tf.getBackend(),
+      step: 'fused',
+      webgpuStep: record,
+      ...(testPredictions ? { testPredictions } : {}),
+    };
+  }
+  const path = imageStepPath(model, requested);
+  const trainer = path === 'fused' ? new FusedWrn(model, layers!, { learningRate: config.learningRate, batchSize: Math.min(config.batchSize, count) }) : null;
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer = trainer ? null : tf.train.sgd(config.learningRate);
+  let steps = 0;
   try {
     for (let epoch = 1; epoch <= config.epochs; epoch++) {
       const epochStart = performance.now();
