@@ -5,6 +5,7 @@ import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
 import { trainImageModel } from '../src/training/train-image-model.js';
 import type { StepPath } from '../src/training/train.js';
 import { type ImageSplit } from '../src/data/image-split.js';
+import { performedFlops } from './flops.js';
 import { encodeTensor, type WireTensor } from './wire.js';
 import { readAndDispose, type Workload } from './workload.js';
 
@@ -36,6 +37,9 @@ export async function wrnEpochCase(smoke: boolean, path: StepPath = 'fused'): Pr
   for (const weight of model.weights) weights[weight.originalName] = encodeTensor(weight.read().dataSync() as Float32Array, weight.shape as number[]);
   const checked = tf.tensor4d(data.test.images.subarray(0, CHECKED_IMAGES * size * size * channels), [CHECKED_IMAGES, size, size, channels]);
   const flops = modelFlops(model, 1);
+  // Per image: the training steps' batches and the evaluation's differ, and so may their convolutions' algorithms.
+  const performedTraining = performedFlops(model, batchSize).trainStep / batchSize;
+  const performedTest = performedFlops(model, evalBatchSize).forward / evalBatchSize;
   let epochs = 0;
   const train = wireSplit(data.train);
   const test = wireSplit(data.test);
@@ -43,6 +47,7 @@ export async function wrnEpochCase(smoke: boolean, path: StepPath = 'fused'): Pr
     id: 'f',
     title: `WRN-pMoE epoch, wrn-mnist: N=${trainSize} + ${testSize} test, B=${batchSize}, w=1, k=4x16, l=16`,
     flops: flops.trainStep * trainSize + flops.forward * testSize,
+    performedFlops: performedTraining * trainSize + performedTest * testSize,
     training: false,
     // An epoch is seconds long: blocks of one.
     stepsPerBlock: 1,

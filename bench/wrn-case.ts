@@ -2,6 +2,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../src/engine/backend.js';
 import { modelFlops } from '../src/analysis/flops.js';
 import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
+import { performedFlops } from './flops.js';
 import { layersOf } from '../src/models/wrn-layers.js';
 import { FusedWrn } from '../src/training/fused-wrn.js';
 import type { StepPath } from '../src/training/train.js';
@@ -69,6 +70,7 @@ export function wrnPmoeCase(path: StepPath = 'fused'): Workload {
     id: 'd',
     title,
     flops,
+    performedFlops: performedFlops(model, batch).trainStep,
     model: {
       forward: (images) => model.apply(images, { training: true }) as tf.Tensor2D,
       trainableVariables: () => variables,
