@@ -1,7 +1,7 @@
 ;; Winograd convolutions F(2x2, 3x3) and F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for
 ;; Convolutional Neural Networks", 2016): 3x3 stride-1 convolutions, NHWC, f32, every pointer a
-;; byte address in the imported memory. Driven by src/kernels/winograd-conv.ts, which documents
-;; the numerical error of each tile size.
+;; byte address in the imported memory. Driven by src/kernels/winograd-conv.ts; docs/kernels.md
+;; has the numerical error of each tile size.
 ;;
 ;; With m the output tile side (2 or 4) and t = m + 2 the input tile side, a convolution of x with
 ;; g computes each m x m output tile from the t x t input window under it:
@@ -25,9 +25,9 @@
 ;; products stay in cache: V [t^2][nb][ci], M [t^2][nb][co] (point-major, so that each point's
 ;; product reads contiguous rows; each point's matrix 64 bytes past the last one's end, because a
 ;; transform reads one vector of each of the t^2 points, and at strides of a power of two those
-;; fall into a few of the L1 cache's sets: 1.5-2x slower where nb ci was 512 or 1024). A tile is computed the same way whatever block or thread takes
-;; it, so results do not depend on the split. Windows that reach past the input's edges are copied
-;; into a zero-padded buffer first.
+;; fall into a few of the L1 cache's sets: 1.5-2x slower where nb ci was 512 or 1024). A tile is
+;; computed the same way whatever block or thread takes it, so results do not depend on the
+;; split. Windows that reach past the input's edges are copied into a zero-padded buffer first.
 ;;
 ;; A call's parameters are a block of i32 fields at $p (byte offsets):
 ;;   0 m, 4 batch, 8 inH, 12 inW, 16 ci, 20 outH, 24 outW, 28 co, 32 top, 36 left (the window of
