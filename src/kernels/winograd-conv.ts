@@ -66,9 +66,14 @@ function tilesPerBlock(ci: number, co: number, pass: 'forward' | 'filterGradient
   return pass === 'forward' ? forward : Math.min(128, 2 * forward);
 }
 
-/** Tiles per chunk of the filter gradient's float32 sums: at most 16 chunks of at least 64 tiles, whole blocks. */
-function chunkTiles(tiles: number, nb: number): number {
-  return nb * Math.ceil(Math.max(64, Math.ceil(tiles / 16)) / nb);
+/**
+ * Tiles per chunk of the filter gradient's float32 sums: at most 16 chunks of at least 64 tiles,
+ * whole blocks, and no more chunks than 64 MB of sums hold (`sums` floats each: at 640 channels
+ * one chunk's sums are 59 MB).
+ */
+function chunkTiles(tiles: number, nb: number, sums: number): number {
+  const chunks = Math.max(1, Math.min(16, Math.floor(2 ** 24 / sums)));
+  return nb * Math.ceil(Math.max(64, Math.ceil(tiles / chunks)) / nb);
 }
 
 /** The parameter block's fields (winograd.wat), in order. */
@@ -114,8 +119,8 @@ function layoutOf(g: ConvGeometry, m: WinogradTile, pass: WinogradPass): Layout 
       : { m, batch: g.batch, inH: g.inHeight, inW: g.inWidth, ci, outH: g.outHeight, outW: g.outWidth, co, top: g.top, left: g.left };
   const nb = tilesPerBlock(call.ci, call.co, pass === 'filterGradient' ? 'filterGradient' : 'forward');
   const tiles = g.batch * Math.ceil(call.outH / m) * Math.ceil(call.outW / m);
-  const chunk = pass === 'filterGradient' ? chunkTiles(tiles, nb) : 0;
   const sums = side * side * ci * co;
+  const chunk = pass === 'filterGradient' ? chunkTiles(tiles, nb, sums) : 0;
   return {
     call,
     nb,

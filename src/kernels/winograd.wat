@@ -1,7 +1,7 @@
 ;; Winograd convolutions F(2x2, 3x3) and F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for
 ;; Convolutional Neural Networks", 2016): 3x3 stride-1 convolutions, NHWC, f32, every pointer a
-;; byte address in the imported memory. Driven by src/kernels/winograd-conv.ts, which documents
-;; the numerical error of each tile size.
+;; byte address in the imported memory. Driven by src/kernels/winograd-conv.ts; docs/kernels.md
+;; has the numerical error of each tile size.
 ;;
 ;; With m the output tile side (2 or 4) and t = m + 2 the input tile side, a convolution of x with
 ;; g computes each m x m output tile from the t x t input window under it:
@@ -25,9 +25,9 @@
 ;; products stay in cache: V [t^2][nb][ci], M [t^2][nb][co] (point-major, so that each point's
 ;; product reads contiguous rows; each point's matrix 64 bytes past the last one's end, because a
 ;; transform reads one vector of each of the t^2 points, and at strides of a power of two those
-;; fall into a few of the L1 cache's sets: 1.5-2x slower where nb ci was 512 or 1024). A tile is computed the same way whatever block or thread takes
-;; it, so results do not depend on the split. Windows that reach past the input's edges are copied
-;; into a zero-padded buffer first.
+;; fall into a few of the L1 cache's sets: 1.5-2x slower where nb ci was 512 or 1024). A tile is
+;; computed the same way whatever block or thread takes it, so results do not depend on the
+;; split. Windows that reach past the input's edges are copied into a zero-padded buffer first.
 ;;
 ;; A call's parameters are a block of i32 fields at $p (byte offsets):
 ;;   0 m, 4 batch, 8 inH, 12 inW, 16 ci, 20 outH, 24 outW, 28 co, 32 top, 36 left (the window of
@@ -485,43 +485,60 @@
             (br $each_row)))
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
         (br $each_o))))
-  ;; window(src, rs, ps, y0, x0, h, w, side, cib, buf): the side x side window of pixels
-  ;; (y0 + r, x0 + k) of an h x w image (pixel (y, x) at src + y rs + x ps, cib bytes each),
-  ;; zeros outside it, copied to buf (side x side pixels of cib bytes, row-major).
+  ;; window(src, rs, y0, x0, h, w, side, cib, buf): the side x side window of pixels
+  ;; (y0 + r, x0 + k) of an h x w image (pixel (y, x) at src + y rs + x cib, cib bytes each),
+  ;; zeros outside it, copied to buf (side x side pixels of cib bytes, row-major). Per row: zeros
+  ;; up to the first column inside, the columns inside (adjacent in NHWC) copied as one run, zeros
+  ;; after.
   (func $window
-    (param $src i32) (param $rs i32) (param $ps i32) (param $y0 i32) (param $x0 i32) (param $h i32) (param $w i32)
-    (param $side i32) (param $cib i32) (param $buf i32)
-    (local $r i32) (local $k i32) (local $y i32) (local $x i32) (local $from i32) (local $c i32) (local $inside i32)
+    (param $src i32) (param $rs i32) (param $y0 i32) (param $x0 i32) (param $h i32) (param $w i32) (param $side i32)
+    (param $cib i32) (param $buf i32)
+    (local $r i32) (local $y i32) (local $first i32) (local $end i32) (local $at i32) (local $to i32)
+    (local $from i32) (local $rowEnd i32)
+    ;; Columns k inside: max(0, -x0) <= k < min(side, w - x0), as byte offsets into a row of buf.
+    (local.set $first (i32.sub (i32.const 0) (local.get $x0)))
+    (if (i32.lt_s (local.get $first) (i32.const 0)) (then (local.set $first (i32.const 0))))
+    (local.set $end (i32.sub (local.get $w) (local.get $x0)))
+    (if (i32.gt_s (local.get $end) (local.get $side)) (then (local.set $end (local.get $side))))
+    (if (i32.lt_s (local.get $end) (local.get $first)) (then (local.set $end (local.get $first))))
+    (local.set $first (i32.mul (local.get $first) (local.get $cib)))
+    (local.set $end (i32.mul (local.get $end) (local.get $cib)))
     (local.set $r (i32.const 0))
     (block $rows_done
       (loop $each_row
         (br_if $rows_done (i32.ge_u (local.get $r) (local.get $side)))
         (local.set $y (i32.add (local.get $y0) (local.get $r)))
-        (local.set $k (i32.const 0))
-        (block $cols_done
-          (loop $each_col
-            (br_if $cols_done (i32.ge_u (local.get $k) (local.get $side)))
-            (local.set $x (i32.add (local.get $x0) (local.get $k)))
-            ;; unsigned compares: a negative coordinate is a large one
-            (local.set $inside
-              (i32.and (i32.lt_u (local.get $y) (local.get $h)) (i32.lt_u (local.get $x) (local.get $w))))
+        (local.set $rowEnd (i32.add (local.get $buf) (i32.mul (local.get $side) (local.get $cib))))
+        (local.set $to (local.get $buf))
+        ;; unsigned compare: a negative row is a large one
+        (if (i32.lt_u (local.get $y) (local.get $h))
+          (then
+            (block $left_done
+              (loop $each_left
+                (br_if $left_done (i32.ge_u (local.get $to) (i32.add (local.get $buf) (local.get $first))))
+                (v128.store (local.get $to) (v128.const i32x4 0 0 0 0))
+                (local.set $to (i32.add (local.get $to) (i32.const 16)))
+                (br $each_left)))
             (local.set $from
               (i32.add
                 (local.get $src)
-                (i32.add (i32.mul (local.get $y) (local.get $rs)) (i32.mul (local.get $x) (local.get $ps)))))
-            (local.set $c (i32.const 0))
-            (block $c_done
-              (loop $each_c
-                (br_if $c_done (i32.ge_u (local.get $c) (local.get $cib)))
-                (v128.store (i32.add (local.get $buf) (local.get $c))
-                  (if (result v128) (local.get $inside)
-                    (then (v128.load (i32.add (local.get $from) (local.get $c))))
-                    (else (v128.const i32x4 0 0 0 0))))
-                (local.set $c (i32.add (local.get $c) (i32.const 16)))
-                (br $each_c)))
-            (local.set $buf (i32.add (local.get $buf) (local.get $cib)))
-            (local.set $k (i32.add (local.get $k) (i32.const 1)))
-            (br $each_col)))
+                (i32.add (i32.mul (local.get $y) (local.get $rs)) (i32.mul (local.get $x0) (local.get $cib)))))
+            (local.set $from (i32.add (local.get $from) (local.get $first)))
+            (local.set $at (i32.add (local.get $buf) (local.get $end)))
+            (block $inside_done
+              (loop $each_inside
+                (br_if $inside_done (i32.ge_u (local.get $to) (local.get $at)))
+                (v128.store (local.get $to) (v128.load (local.get $from)))
+                (local.set $to (i32.add (local.get $to) (i32.const 16)))
+                (local.set $from (i32.add (local.get $from) (i32.const 16)))
+                (br $each_inside)))))
+        (block $zeros_done
+          (loop $each_zero
+            (br_if $zeros_done (i32.ge_u (local.get $to) (local.get $rowEnd)))
+            (v128.store (local.get $to) (v128.const i32x4 0 0 0 0))
+            (local.set $to (i32.add (local.get $to) (i32.const 16)))
+            (br $each_zero)))
+        (local.set $buf (local.get $rowEnd))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $each_row))))
   ;; blockGemm(M, N, K, a, lda, b, c): C[i, j] = sum_p A[i, p] B[p, j], row i of A at a + i lda,
@@ -808,7 +825,7 @@
                 (i32.add (i32.mul (local.get $y0) (local.get $rs)) (i32.mul (local.get $x0) (local.get $cib)))))
             (local.set $srs (local.get $rs)))
           (else
-            (call $window (local.get $image) (local.get $rs) (local.get $cib) (local.get $y0) (local.get $x0)
+            (call $window (local.get $image) (local.get $rs) (local.get $y0) (local.get $x0)
               (local.get $inH) (local.get $inW) (local.get $side) (local.get $cib) (local.get $wbuf))
             (local.set $src (local.get $wbuf))
             (local.set $srs (i32.mul (local.get $side) (local.get $cib)))))
@@ -1008,7 +1025,7 @@
                         (i32.add (i32.mul (local.get $oy) (local.get $drs)) (i32.mul (local.get $ox) (local.get $cob)))))
                     (local.set $srs (local.get $drs)))
                   (else
-                    (call $window (local.get $image) (local.get $drs) (local.get $cob) (local.get $oy) (local.get $ox)
+                    (call $window (local.get $image) (local.get $drs) (local.get $oy) (local.get $ox)
                       (local.get $outH) (local.get $outW) (local.get $m) (local.get $cob) (local.get $wbuf))
                     (local.set $src (local.get $wbuf))
                     (local.set $srs (i32.mul (local.get $m) (local.get $cob)))))

@@ -50,6 +50,18 @@ const CASES: ConvCase[] = [
     ],
   },
   { name: 'a map smaller than a tile (2x3), 4 -> 4 channels', x: [2, 2, 3, 4], filter: [3, 3, 4, 4], strides: 1, pad: 'same' },
+  {
+    name: 'padding wider than the kernel (3 top, 3 right), 4 -> 8 channels',
+    x: [2, 6, 7, 4],
+    filter: [3, 3, 4, 8],
+    strides: 1,
+    pad: [
+      [0, 0],
+      [3, 0],
+      [0, 3],
+      [0, 0],
+    ],
+  },
 ];
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
