@@ -1,7 +1,8 @@
 import { tf } from '../src/engine/backend.js';
 import { modelFlops } from '../src/analysis/flops.js';
 import { loadImageData } from '../src/data/image-source.js';
-import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
+import { buildWrnPmoe, WRN_PMOE_CIFAR, wrnPmoeSchema } from '../src/models/wide-resnet.js';
+import { describeWrnModel } from '../src/models/wrn-layers.js';
 import { trainImageModel } from '../src/training/train-image-model.js';
 import type { StepPath } from '../src/training/train.js';
 import { type ImageSplit } from '../src/data/image-split.js';
@@ -32,7 +33,10 @@ export async function wrnEpochCase(smoke: boolean, path: StepPath = 'fused'): Pr
   const data = await loadImageData({ source: 'mnist-quadrants', trainSize, testSize, seed: 0 });
   const [, size, , channels] = data.train.shape;
   const classes = data.classNames.length;
-  const model = buildWrnPmoe({ ...WRN_PMOE_CIFAR, wideningFactor: 1, classes, inputSize: size, channels, batchNormMomentum: momentum, seed: 0 });
+  const options = { ...WRN_PMOE_CIFAR, wideningFactor: 1, classes, inputSize: size, channels, batchNormMomentum: momentum, seed: 0 };
+  const model = buildWrnPmoe(options);
+  // On webgpu trainImageModel trains these layers with pmoe's own step, as a sweep does.
+  const layers = describeWrnModel({ architecture: 'wrn-pmoe', ...wrnPmoeSchema.parse(options) });
   const weights: Record<string, WireTensor> = {};
   for (const weight of model.weights) weights[weight.originalName] = encodeTensor(weight.read().dataSync() as Float32Array, weight.shape as number[]);
   const checked = tf.tensor4d(data.test.images.subarray(0, CHECKED_IMAGES * size * size * channels), [CHECKED_IMAGES, size, size, channels]);
@@ -58,6 +62,7 @@ export async function wrnEpochCase(smoke: boolean, path: StepPath = 'fused'): Pr
         learningRate,
         evalBatchSize,
         seed: epochs++,
+        layers,
         ...(path === 'autodiff' ? { step: 'autodiff' } : {}),
       });
     },

@@ -72,8 +72,3 @@ export function convGeometry(shape: ConvShape): ConvGeometry {
     outputSize: shape.batch * rows.out * cols.out * shape.outChannels,
   };
 }
-
-/** Floating-point operations of one forward pass (multiply and add counted apart), all groups. */
-export function convFlops(g: ConvGeometry): number {
-  return 2 * g.groups * g.batch * g.outHeight * g.outWidth * g.outChannels * g.kernelSize * g.kernelSize * g.inChannels;
-}

@@ -4,7 +4,7 @@
  * WebGPU's flag values (GPUBufferUsage, GPUMapMode, GPUShaderStage), which in Node exist as globals
  * only once dawn.node is loaded: these modules are imported before that.
  */
-export const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 } as const;
+export const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, STORAGE: 128 } as const;
 export const MAP_READ = 1;
 export const COMPUTE_STAGE = 4;
 
@@ -24,15 +24,6 @@ export function bufferWith(device: GPUDevice, values: Float32Array | Uint32Array
   const buffer = device.createBuffer({ label, size: Math.max(1, values.length) * WORD, usage: STORAGE_USAGE, mappedAtCreation: true });
   const view = values instanceof Float32Array ? new Float32Array(buffer.getMappedRange()) : new Uint32Array(buffer.getMappedRange());
   view.set(values instanceof Int32Array ? new Uint32Array(values.buffer, values.byteOffset, values.length) : values);
-  buffer.unmap();
-  return buffer;
-}
-
-/** A uniform buffer holding `values` (padded to 16 bytes). */
-export function uniformWith(device: GPUDevice, values: Float32Array | Uint32Array, label: string): GPUBuffer {
-  const size = Math.ceil((values.length * WORD) / 16) * 16 || 16;
-  const buffer = device.createBuffer({ label, size, usage: USAGE.UNIFORM | USAGE.COPY_DST, mappedAtCreation: true });
-  new (values instanceof Float32Array ? Float32Array : Uint32Array)(buffer.getMappedRange()).set(values);
   buffer.unmap();
   return buffer;
 }
