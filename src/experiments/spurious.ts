@@ -64,7 +64,7 @@ export const spuriousSchema = z
       .min(1)
       .default(['mnist', 'fashion']),
     wrnStrengths: strengthList.default([0.5, 0.99]),
-    wrnSizes: z.array(integer(1)).min(1).default([512, 1024]),
+    wrnSizes: z.array(integer(1)).min(1).default([512]),
     wrnSeeds: integer(1, MAX_SEEDS).default(3),
     wrnEpochs: integer(1).default(30),
     wrnModels: z

@@ -379,7 +379,7 @@ function panelRow(cells: readonly SpuriousCell[], metric: Metric, title: string,
       height: 130,
       layer: [
         {
-          mark: { type: 'errorbar' as const, ticks: true },
+          mark: { type: 'errorbar' as const, ticks: true, opacity: 0.5 },
           encoding: { x: xAxis, y: { field: 'low', type: 'quantitative' as const, title: y.title }, y2: { field: 'high' }, color },
         },
         { mark: { type: 'line' as const, strokeWidth: 1.5 }, encoding: { x: xAxis, y, color } },

@@ -29,7 +29,7 @@ describe('pmoe reproduce spurious', () => {
     assert.ok(synthetic.every((s) => s.data.source === 'synthetic' && (s.data as { n?: number }).n === 16));
 
     const wrn = plan({ parts: ['wrn'] }) as ImageRunSpec[];
-    assert.equal(wrn.length, 2 * 2 * 2 * 2 * 3);
+    assert.equal(wrn.length, 2 * 2 * 2 * 3);
     assert.deepEqual([...new Set(wrn.map(strengthOf))], [0.5, 0.99]);
     assert.ok(wrn.every((s) => s.training?.epochs === 30 && s.data.trainSize % 32 === 0));
     assert.equal(new Set([...grids, ...synthetic, ...wrn].map(runKey)).size, grids.length + synthetic.length + wrn.length);
