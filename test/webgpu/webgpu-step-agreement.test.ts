@@ -24,6 +24,19 @@ const CASES: [string, WrnModelSpec, number][] = [
     [`WRN-pMoE CIFAR-style (1x1 patches, 1x1 experts), ${gate}`, { architecture: 'wrn-pmoe', wideningFactor: 1, ...CIFAR_STYLE, gate }, 8],
     [`WRN-pMoE CelebA-style (2x2 patches, 3x3 experts), ${gate}`, { architecture: 'wrn-pmoe', wideningFactor: 1, ...CELEBA_STYLE, gate }, 16],
   ]),
+  ...(['softmax-selected', 'softmax-all', 'hard'] as const).flatMap((gate): [string, WrnModelSpec, number][] => [
+    [
+      `WRN-pMoE official CIFAR-style (1x1 patches, 1x1 experts), ${gate}`,
+      { architecture: 'wrn-pmoe', wideningFactor: 1, ...CIFAR_STYLE, gate, formulation: 'official' },
+      8,
+    ],
+    // 3x3 experts over the whole 4x4 map reach across the 2x2 patches' borders.
+    [
+      `WRN-pMoE official CelebA-style (2x2 patches, 3x3 experts), ${gate}`,
+      { architecture: 'wrn-pmoe', wideningFactor: 1, ...CELEBA_STYLE, gate, formulation: 'official' },
+      16,
+    ],
+  ]),
   ['WRN-pMoE with the shortcut', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CIFAR_STYLE, gate: 'softmax-all', shortcut: true }, 8],
 ];
 

@@ -4,7 +4,7 @@
  * moving statistics in a third. Each weight starts at a multiple of 64 floats (WebGPU's 256-byte
  * storage offset alignment), so each binds as its own range. Names are the tfjs model's weight
  * names; a PatchMoE's expert kernels (and biases) follow each other at one stride, so the experts
- * bind as one grouped range.
+ * bind as one grouped range (the official formulation's expert batch norms bind one by one).
  */
 import type { ImageModelLayers, PatchMoeSpec } from '../../models/wrn-layers.js';
 
@@ -68,6 +68,14 @@ export function parameterLayout(description: ImageModelLayers): ParameterLayout 
         add(`${layer.name}/router/kernel`, [layer.patch.height * layer.patch.width * channels, layer.experts]);
         for (let s = 0; s < layer.experts; s++) add(`${layer.name}/expert${s}/kernel`, [layer.kernelSize, layer.kernelSize, channels, layer.filtersPerExpert]);
         for (let s = 0; s < layer.experts; s++) add(`${layer.name}/expert${s}/bias`, [layer.filtersPerExpert]);
+        if (layer.expertBatchNorm) {
+          for (let s = 0; s < layer.experts; s++) {
+            add(`${layer.name}/expert${s}_bn/gamma`, [channels]);
+            add(`${layer.name}/expert${s}_bn/beta`, [channels]);
+            add(`${layer.name}/expert${s}_bn/moving_mean`, [channels], false);
+            add(`${layer.name}/expert${s}_bn/moving_variance`, [channels], false);
+          }
+        }
         break;
       }
       case 'dense':

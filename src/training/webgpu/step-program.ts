@@ -1,6 +1,6 @@
 /// <reference types="@webgpu/types" />
 /**
- * The WebGPU training step of an image model (WRN, WRN-pMoE with the sparse formulation), built by
+ * The WebGPU training step of an image model (WRN, WRN-pMoE in either formulation), built by
  * walking its layer description (models/wrn-layers.ts) forward and then backward: a fixed list of
  * dispatches of pmoe's WGSL kernels (src/kernels/wgsl/) over buffers allocated once per batch size.
  * Forward: each layer's output into its own buffer (batch norm keeps its batch statistics); the
@@ -21,9 +21,11 @@ import { convForwardKernel } from '../../kernels/wgsl/conv-forward.js';
 import type { ConvShape } from '../../kernels/wgsl/conv-geometry.js';
 import { convInputGradientKernels } from '../../kernels/wgsl/conv-input-gradient.js';
 import { denseInputGradientKernel, denseKernel, denseWeightGradientKernel } from '../../kernels/wgsl/dense.js';
+import { expertChannelsKernel } from '../../kernels/wgsl/expert-channels.js';
 import { expertChoiceKernel } from '../../kernels/wgsl/expert-choice.js';
 import { expertOutputGradientKernel } from '../../kernels/wgsl/expert-output-gradient.js';
 import { gateGradientKernel } from '../../kernels/wgsl/gate-gradient.js';
+import { gateMapGradientKernel, gateMapInputGradientKernel, gateMapKernel } from '../../kernels/wgsl/gate-map.js';
 import { gatherPatchesKernel } from '../../kernels/wgsl/gather-patches.js';
 import { globalAveragePoolGradientKernel, globalAveragePoolKernel } from '../../kernels/wgsl/global-average-pool.js';
 import { GRADIENT_SCALE_CHUNKS, gradientScaleKernels } from '../../kernels/wgsl/gradient-scale.js';
@@ -57,7 +59,6 @@ const floats = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 /** Why the WebGPU step cannot train a description, or null when it can. */
 export function webgpuStepUnsupported(description: ImageModelLayers): string | null {
   const moe = description.layers.find((layer): layer is PatchMoeSpec => layer.kind === 'patch-moe');
-  if (moe && moe.formulation !== 'sparse') return `the PatchMoE formulation '${moe.formulation}' (the WebGPU step computes 'sparse')`;
   if (moe && moe.patchesPerExpert > 64) return `l = ${moe.patchesPerExpert} patches per expert (the expert-choice kernel keeps at most 64)`;
   const head = description.layers.at(-1);
   if (head?.kind !== 'dense' || head.outputShape[0] !== description.classes) return 'a one-logit head';
@@ -238,17 +239,7 @@ export class StepProgram {
         const { rows, channels } = this.bnShape(layer);
         const stats = this.buffer(2 * channels, `${layer.name} statistics`);
         this.activations.set(`${layer.name}/statistics`, stats);
-        const statistics = batchNormStatisticsKernels({ rows, channels, momentum: layer.momentum, epsilon: layer.epsilon });
-        const movingMean = this.weight(`${layer.name}_bn/moving_mean`, 'state');
-        const movingVariance = this.weight(`${layer.name}_bn/moving_variance`, 'state');
-        for (const kernel of statistics.kernels) this.push(kernel, [x, { buffer: stats }, movingMean, movingVariance, 'partials'], statistics.partialFloats);
-        this.push(batchNormReluKernel({ rows, channels }), [
-          x,
-          { buffer: stats },
-          this.weight(`${layer.name}_bn/gamma`),
-          this.weight(`${layer.name}_bn/beta`),
-          { buffer: output },
-        ]);
+        this.batchNormReluForward(`${layer.name}_bn`, layer, rows, channels, x, { buffer: stats }, { buffer: output });
         break;
       }
       case 'add':
@@ -298,13 +289,9 @@ export class StepProgram {
       case 'bn-relu': {
         const { rows, channels } = this.bnShape(layer);
         const target = this.gradientTarget(input, written);
-        const kernels = batchNormReluGradientKernels({ rows, channels, accumulate: target.accumulate });
         const y = { buffer: this.activation(layer.name) };
         const stats = { buffer: this.activation(`${layer.name}/statistics`) };
-        const dgamma = this.weight(`${layer.name}_bn/gamma`, 'gradients');
-        const dbeta = this.weight(`${layer.name}_bn/beta`, 'gradients');
-        for (const kernel of kernels.sums) this.push(kernel, [x, y, dy, stats, dgamma, dbeta, 'partials'], kernels.partialFloats);
-        this.push(kernels.inputGradient, [x, y, dy, stats, this.weight(`${layer.name}_bn/gamma`), dgamma, dbeta, { buffer: target.buffer }]);
+        this.batchNormReluBackward(`${layer.name}_bn`, rows, channels, { x, y, dy, stats, dx: { buffer: target.buffer } }, target.accumulate);
         break;
       }
       case 'conv': {
@@ -349,6 +336,39 @@ export class StepProgram {
     return [scale];
   }
 
+  /** ReLU(BN(x)) of x [rows, channels] into y, with the weights `<bn>/gamma`, ...; the batch statistics into stats. */
+  private batchNormReluForward(
+    bn: string,
+    norm: { momentum: number; epsilon: number },
+    rows: number,
+    channels: number,
+    x: BufferRange,
+    stats: BufferRange,
+    y: BufferRange,
+  ): void {
+    const statistics = batchNormStatisticsKernels({ rows, channels, momentum: norm.momentum, epsilon: norm.epsilon });
+    const movingMean = this.weight(`${bn}/moving_mean`, 'state');
+    const movingVariance = this.weight(`${bn}/moving_variance`, 'state');
+    for (const kernel of statistics.kernels) this.push(kernel, [x, stats, movingMean, movingVariance, 'partials'], statistics.partialFloats);
+    this.push(batchNormReluKernel({ rows, channels }), [x, stats, this.weight(`${bn}/gamma`), this.weight(`${bn}/beta`), y]);
+  }
+
+  /** Its backward: gamma's and beta's gradients, and dx written (or added to, with `accumulate`). */
+  private batchNormReluBackward(
+    bn: string,
+    rows: number,
+    channels: number,
+    at: { x: BufferRange; y: BufferRange; dy: BufferRange; stats: BufferRange; dx: BufferRange },
+    accumulate: boolean,
+  ): void {
+    const { x, y, dy, stats, dx } = at;
+    const kernels = batchNormReluGradientKernels({ rows, channels, accumulate });
+    const dgamma = this.weight(`${bn}/gamma`, 'gradients');
+    const dbeta = this.weight(`${bn}/beta`, 'gradients');
+    for (const kernel of kernels.sums) this.push(kernel, [x, y, dy, stats, dgamma, dbeta, 'partials'], kernels.partialFloats);
+    this.push(kernels.inputGradient, [x, y, dy, stats, this.weight(`${bn}/gamma`), dgamma, dbeta, dx]);
+  }
+
   private bnShape(layer: BatchNormReluSpec): { rows: number; channels: number } {
     const [height, width, channels] = layer.outputShape;
     return { rows: this.batch * height * width, channels };
@@ -382,7 +402,8 @@ export class StepProgram {
     };
   }
 
-  private moeBuffers(layer: PatchMoeSpec) {
+  /** The routing's buffers: scores [batch n, k], chosen and gates [batch, k, l], lse [batch, k], slot [batch, k, n]. */
+  private routingBuffers(layer: PatchMoeSpec) {
     const g = patchMoeGeometry(patchMoeShapeOf(layer, this.batch));
     const choices = g.batch * g.experts * g.patchesPerExpert;
     return {
@@ -391,17 +412,48 @@ export class StepProgram {
       gates: this.moeBuffer(layer, 'gates', choices),
       lse: this.moeBuffer(layer, 'lse', g.batch * g.experts),
       slot: this.moeBuffer(layer, 'slot', g.batch * g.experts * g.patches),
+    };
+  }
+
+  private moeBuffers(layer: PatchMoeSpec) {
+    const g = patchMoeGeometry(patchMoeShapeOf(layer, this.batch));
+    return {
+      ...this.routingBuffers(layer),
       gathered: this.moeBuffer(layer, 'gathered', g.experts * g.slots * g.patchValues),
       expertOut: this.moeBuffer(layer, 'expert outputs', g.experts * g.slots * g.pixels * g.filtersPerExpert),
     };
   }
 
+  /** Router scores on the MoE's input z and each expert's choice of patches (both formulations). */
+  private route(layer: PatchMoeSpec, z: BufferRange): void {
+    const shape = patchMoeShapeOf(layer, this.batch);
+    const b = this.routingBuffers(layer);
+    this.push(routerScoresKernel(shape, this.gemm), [z, this.weight(`${layer.name}/router/kernel`), b.scores]);
+    this.push(expertChoiceKernel(shape), [b.scores, b.chosen, b.gates, b.lse, b.slot]);
+  }
+
+  /** From the gates' gradient: the scores' and the router kernel's gradients (both formulations). */
+  private routeBackward(layer: PatchMoeSpec, z: BufferRange, dGates: BufferRange): BufferRange {
+    const shape = patchMoeShapeOf(layer, this.batch);
+    const g = patchMoeGeometry(shape);
+    const b = this.routingBuffers(layer);
+    const dScores = this.moeBuffer(layer, 'd scores', g.batch * g.patches * g.experts);
+    this.push(gateGradientKernel(shape), [b.scores, b.chosen, b.gates, b.lse, dGates, dScores]);
+    const routerGradient = routerGradientKernels(shape, undefined, this.gemm);
+    const dRouter = this.weight(`${layer.name}/router/kernel`, 'gradients');
+    this.push(routerGradient.product, [z, dScores, routerGradient.sum ? 'partials' : dRouter], routerGradient.partialFloats);
+    if (routerGradient.sum) this.push(routerGradient.sum, ['partials', dRouter]);
+    return dScores;
+  }
+
   private patchMoeForward(layer: PatchMoeSpec, z: BufferRange, output: GPUBuffer): void {
+    if (layer.formulation === 'official') {
+      this.officialForward(layer, z, output);
+      return;
+    }
     const shape = patchMoeShapeOf(layer, this.batch);
     const b = this.moeBuffers(layer);
-    const router = this.weight(`${layer.name}/router/kernel`);
-    this.push(routerScoresKernel(shape, this.gemm), [z, router, b.scores]);
-    this.push(expertChoiceKernel(shape), [b.scores, b.chosen, b.gates, b.lse, b.slot]);
+    this.route(layer, z);
     this.push(gatherPatchesKernel(shape), [z, b.chosen, b.gathered]);
     this.push(convForwardKernel(this.expertConv(layer), this.gemm), [
       b.gathered,
@@ -413,13 +465,16 @@ export class StepProgram {
   }
 
   private patchMoeBackward(layer: PatchMoeSpec, z: BufferRange, dy: BufferRange, written: Set<string>): void {
+    if (layer.formulation === 'official') {
+      this.officialBackward(layer, z, dy, written);
+      return;
+    }
     const shape = patchMoeShapeOf(layer, this.batch);
     const g = patchMoeGeometry(shape);
     const b = this.moeBuffers(layer);
     const dExpertOut = this.moeBuffer(layer, 'd expert outputs', g.experts * g.slots * g.pixels * g.filtersPerExpert);
     const dGates = this.moeBuffer(layer, 'd gates', g.batch * g.experts * g.patchesPerExpert);
     const dGathered = this.moeBuffer(layer, 'd gathered', g.experts * g.slots * g.patchValues);
-    const dScores = this.moeBuffer(layer, 'd scores', g.batch * g.patches * g.experts);
     this.push(expertOutputGradientKernel(shape), [dy, b.expertOut, b.chosen, b.gates, dExpertOut, dGates]);
     const conv = this.expertConv(layer);
     const bias = biasGradientKernels({ rows: g.slots * g.pixels, channels: g.filtersPerExpert, groups: g.experts, outGroupStride: conv.biasGroupStride });
@@ -433,15 +488,112 @@ export class StepProgram {
     if (filter.sum) this.push(filter.sum, ['partials', dw]);
     for (const kernel of convInputGradientKernels(conv, false, this.gemm))
       this.push(kernel, [dExpertOut, this.experts(layer, 'kernel', 'weights').range, dGathered, ...scale]);
-    this.push(gateGradientKernel(shape), [b.scores, b.chosen, b.gates, b.lse, dGates, dScores]);
-    const routerGradient = routerGradientKernels(shape, undefined, this.gemm);
-    const dRouter = this.weight(`${layer.name}/router/kernel`, 'gradients');
-    this.push(routerGradient.product, [z, dScores, routerGradient.sum ? 'partials' : dRouter], routerGradient.partialFloats);
-    if (routerGradient.sum) this.push(routerGradient.sum, ['partials', dRouter]);
+    const dScores = this.routeBackward(layer, z, dGates);
     const target = this.gradientTarget(layer.inputs[0], written);
     this.push(patchInputGradientKernel(shape, target.accumulate), [
       dGathered,
       b.slot,
+      dScores,
+      this.weight(`${layer.name}/router/kernel`),
+      { buffer: target.buffer },
+    ]);
+  }
+  /**
+   * The official formulation's k experts as one grouped convolution over the whole map, each on its
+   * gated copy of the map after its own BN-ReLU: input m, r [k, batch, H, W, C], output [k, batch, H, W, f].
+   */
+  private officialExpertConv(layer: PatchMoeSpec): ConvShape {
+    const [height, width, channels] = layer.inputShape;
+    return {
+      batch: this.batch,
+      inHeight: height,
+      inWidth: width,
+      inChannels: channels,
+      outChannels: layer.filtersPerExpert,
+      kernelSize: layer.kernelSize,
+      stride: 1,
+      padding: layer.kernelSize === 1 ? 'valid' : 'same',
+      groups: layer.experts,
+      kernelGroupStride: expertStride(this.layout, layer, 'kernel'),
+      biasGroupStride: expertStride(this.layout, layer, 'bias'),
+    };
+  }
+
+  /** The official formulation's maps: m (gated input), r (its BN-ReLU) and their gradients, and expert s's part of one. */
+  private officialBuffers(layer: PatchMoeSpec) {
+    const [height, width, channels] = layer.inputShape;
+    const mapFloats = this.batch * height * width * channels;
+    const words = layer.experts * mapFloats;
+    if ((mapFloats * WORD) % 256 !== 0)
+      throw new Error(`webgpu step: ${layer.name} (official) needs batch H W C in multiples of 64 floats to bind each expert's map (has ${mapFloats})`);
+    const expert = (range: BufferRange, s: number): BufferRange => ({ buffer: range.buffer, offset: s * mapFloats * WORD, size: mapFloats * WORD });
+    return {
+      rows: this.batch * height * width,
+      channels,
+      expert,
+      masked: this.moeBuffer(layer, 'masked', words),
+      normalised: this.moeBuffer(layer, 'normalised', words),
+      expertOut: this.moeBuffer(layer, 'expert outputs', this.batch * height * width * layer.experts * layer.filtersPerExpert),
+      statistics: (s: number) => this.moeBuffer(layer, `expert${s}/statistics`, 2 * channels),
+    };
+  }
+
+  private officialForward(layer: PatchMoeSpec, z: BufferRange, output: GPUBuffer): void {
+    const norm = layer.expertBatchNorm;
+    if (!norm) throw new Error(`webgpu step: ${layer.name} (official) has no expert batch norm`);
+    const shape = patchMoeShapeOf(layer, this.batch);
+    const r = this.routingBuffers(layer);
+    const o = this.officialBuffers(layer);
+    this.route(layer, z);
+    this.push(gateMapKernel(shape), [z, r.gates, r.slot, o.masked]);
+    for (let s = 0; s < layer.experts; s++)
+      this.batchNormReluForward(`${layer.name}/expert${s}_bn`, norm, o.rows, o.channels, o.expert(o.masked, s), o.statistics(s), o.expert(o.normalised, s));
+    this.push(convForwardKernel(this.officialExpertConv(layer), this.gemm), [
+      o.normalised,
+      this.experts(layer, 'kernel', 'weights').range,
+      this.experts(layer, 'bias', 'weights').range,
+      o.expertOut,
+    ]);
+    this.push(expertChannelsKernel({ rows: o.rows, experts: layer.experts, filters: layer.filtersPerExpert }, 'concatenate'), [
+      o.expertOut,
+      { buffer: output },
+    ]);
+  }
+
+  private officialBackward(layer: PatchMoeSpec, z: BufferRange, dy: BufferRange, written: Set<string>): void {
+    const shape = patchMoeShapeOf(layer, this.batch);
+    const g = patchMoeGeometry(shape);
+    const r = this.routingBuffers(layer);
+    const o = this.officialBuffers(layer);
+    const outFloats = o.rows * layer.experts * layer.filtersPerExpert;
+    const dExpertOut = this.moeBuffer(layer, 'd expert outputs', outFloats);
+    const dNormalised = this.moeBuffer(layer, 'd normalised', layer.experts * o.rows * o.channels);
+    const dMasked = this.moeBuffer(layer, 'd masked', layer.experts * o.rows * o.channels);
+    const dGates = this.moeBuffer(layer, 'd gates', g.batch * g.experts * g.patchesPerExpert);
+    this.push(expertChannelsKernel({ rows: o.rows, experts: layer.experts, filters: layer.filtersPerExpert }, 'split'), [dy, dExpertOut]);
+    const conv = this.officialExpertConv(layer);
+    const bias = biasGradientKernels({ rows: o.rows, channels: layer.filtersPerExpert, groups: layer.experts, outGroupStride: conv.biasGroupStride });
+    const db = this.experts(layer, 'bias', 'gradients').range;
+    this.push(bias.partial, [dExpertOut, db, 'partials'], bias.partialFloats);
+    this.push(bias.finish, [dExpertOut, db, 'partials']);
+    const scale = this.gradientScale(dExpertOut, outFloats);
+    const filter = convFilterGradientKernels(conv, undefined, this.gemm);
+    const dw = this.experts(layer, 'kernel', 'gradients').range;
+    this.push(filter.product, [o.normalised, dExpertOut, filter.sum ? 'partials' : dw, ...scale], filter.partialFloats);
+    if (filter.sum) this.push(filter.sum, ['partials', dw]);
+    for (const kernel of convInputGradientKernels(conv, false, this.gemm))
+      this.push(kernel, [dExpertOut, this.experts(layer, 'kernel', 'weights').range, dNormalised, ...scale]);
+    for (let s = 0; s < layer.experts; s++) {
+      const at = { x: o.expert(o.masked, s), y: o.expert(o.normalised, s), dy: o.expert(dNormalised, s), stats: o.statistics(s), dx: o.expert(dMasked, s) };
+      this.batchNormReluBackward(`${layer.name}/expert${s}_bn`, o.rows, o.channels, at, false);
+    }
+    this.push(gateMapGradientKernel(shape), [dMasked, z, r.chosen, dGates]);
+    const dScores = this.routeBackward(layer, z, dGates);
+    const target = this.gradientTarget(layer.inputs[0], written);
+    this.push(gateMapInputGradientKernel(shape, target.accumulate), [
+      dMasked,
+      r.gates,
+      r.slot,
       dScores,
       this.weight(`${layer.name}/router/kernel`),
       { buffer: target.buffer },
