@@ -9,9 +9,8 @@
 import { declareAll, flatGrid, flatMain, flatWorkgroup, u32, type WgslKernel } from './kernel.js';
 import { patchConstants, patchMoeGeometry, type PatchMoeGeometry, type PatchMoeShape } from './patch-layout.js';
 
-/** WGSL: for element i of one map [batch, H, W, C], its channel c, pixel, image b and patch j. */
-const pixelOf = `  let c = i % C;
-  let pixel = i / C;
+/** WGSL: for element i of one map [batch, H, W, C], its pixel's column, row, image b and patch j. */
+const pixelOf = `  let pixel = i / C;
   let xw = pixel % W;
   let yh = (pixel / W) % H;
   let b = pixel / (W * H);
@@ -113,6 +112,7 @@ ${patchConstants(g)}
 ${flatMain(grid)}
   if (i >= ${u32(count)}) { return; }
 ${pixelOf}
+  let c = i % C;
   let q = (yh % PH) * PW + xw % PW;
   var total = 0.0;
   for (var s = 0u; s < K; s = s + 1u) {
