@@ -519,7 +519,7 @@ export class StepProgram {
     };
   }
 
-  /** The official formulation's maps: m (gated input), r (its BN-ReLU) and their gradients, and expert s's part of one. */
+  /** The official formulation's buffers: m (the gated copies), r (their BN-ReLUs), the experts' outputs and batch statistics; `expert` binds expert s's part of a [k, ...] map. */
   private officialBuffers(layer: PatchMoeSpec) {
     const [height, width, channels] = layer.inputShape;
     const mapFloats = this.batch * height * width * channels;
