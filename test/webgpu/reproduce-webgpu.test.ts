@@ -24,7 +24,7 @@ interface Line {
 /** A short wrn-mnist sweep (both models, one seed) on a backend; its records by architecture. */
 async function sweep(dir: string, backend: string): Promise<Map<string, Line['record']>> {
   const out = join(dir, `${backend}.jsonl`);
-  const settings = ['sizes=[60]', 'testSize=100', 'epochs=2', 'batchSize=20', 'seeds=1'];
+  const settings = ['sizes=[60]', 'testSize=100', 'epochs=2', 'batchSize=20', 'seeds=1', 'wideningFactor=1'];
   const args = [BIN, 'reproduce', 'wrn-mnist', '--backend', backend, '--jobs', '1', '--out', out, '--json', ...settings.flatMap((s) => ['--set', s])];
   await run(process.execPath, args, { env: { ...process.env, PMOE_WEBGPU_SOFTWARE: '1' }, maxBuffer: 1 << 24, timeout: 1_800_000 });
   const lines = (await readFile(out, 'utf8'))
