@@ -30,15 +30,24 @@ export interface BrowserRunSettings {
   readonly seed: number;
 }
 
-/** The run spec of `settings`: what `pmoe train` runs for the same options (data.dir aside). */
+/**
+ * The run spec of `settings`: what `pmoe train` runs for the same options (commandOf). The seed
+ * seeds the synthetic data, or draws the N MNIST-patch images from the pool (whose own seed is 0);
+ * `dir` names the MNIST files (the page's digit pool written as IDX files, for a run in Node).
+ */
 export function runSpecOf(settings: BrowserRunSettings, dir?: string): PatchRunSpec {
   const { source, model, trainSize, experts, patchesPerExpert, gate, epochs, seed } = settings;
   const data: PatchRunSpec['data'] =
-    source === 'synthetic'
-      ? { source, trainSize, seed }
-      : { source, trainSize, sampleSeed: seed, seed, ...(dir === undefined ? {} : { dir }) };
+    source === 'synthetic' ? { source, trainSize, seed } : { source, trainSize, sampleSeed: seed, ...(dir === undefined ? {} : { dir }) };
   const pmoe = model === 'cnn' ? {} : { patchesPerExpert, gate, ...(model === 'joint' ? { experts } : {}) };
   return { data, model: pmoe, training: { model, epochs, seed } };
+}
+
+/** The `pmoe train` command of the same run (for MNIST-patch, on all of MNIST rather than the page's digit pool). */
+export function commandOf(settings: BrowserRunSettings): string {
+  const { source, model, trainSize, experts, patchesPerExpert, gate, epochs, seed } = settings;
+  const pmoe = model === 'cnn' ? '' : `${model === 'joint' ? ` --experts ${experts}` : ''} --patches-per-expert ${patchesPerExpert} --gate ${gate}`;
+  return `pmoe train --data ${source} --train-size ${trainSize} --model ${model}${pmoe} --epochs ${epochs} --seed ${seed}`;
 }
 
 export interface BrowserData {

@@ -8,7 +8,7 @@
 import type { GateMode } from '../ops/gate.js';
 import type { ModelKind } from '../models/build.js';
 import type { EpochMetrics } from '../training/train.js';
-import type { BrowserBackend, BrowserRunSettings, BrowserSource } from './browser-run.js';
+import { commandOf, type BrowserBackend, type BrowserRunSettings, type BrowserSource } from './browser-run.js';
 import { expertLegendHtml, expertPanelsSvg, routingOverviewSvg, type ImageRouting } from './routing-svg.js';
 import type { ExampleImage, ExampleRouting, FromWorker, ToWorker } from './train-messages.js';
 
@@ -30,6 +30,7 @@ interface Run {
   state: 'starting' | 'running' | 'paused' | 'done' | 'error';
   backend?: string;
   stepPath?: string;
+  fma?: boolean;
   examples?: readonly ExampleImage[];
   gridSize?: number;
   routing?: readonly ExampleRouting[];
@@ -189,14 +190,16 @@ export function setupTrainPanel(options: TrainPanelOptions = {}): void {
   function status(): void {
     if (!main) return;
     const latest = main.curve.epochs.at(-1) ?? 0;
-    const where = main.backend ? `TensorFlow.js backend <strong data-backend="${main.backend}">${main.backend}</strong>, ${main.stepPath === 'fused' ? "pmoe's fused WebAssembly SIMD steps" : 'tfjs autodiff steps'}` : 'starting the worker…';
+    const where = main.backend ? `TensorFlow.js backend <strong data-backend="${main.backend}">${main.backend}</strong>, ${main.stepPath === 'fused' ? `pmoe's fused WebAssembly SIMD steps <span data-fma="${main.fma}">(${main.fma ? 'with' : 'without'} fused multiply-add)</span>` : 'tfjs autodiff steps'}` : 'starting the worker…';
     const stateText = { starting: 'starting', running: 'training', paused: 'stopped (Continue goes on)', done: 'finished', error: 'failed' }[main.state];
-    $('train-status').innerHTML = `${where}; epoch ${latest} of ${main.settings.epochs}, ${stateText}.`;
+    $('train-status').innerHTML = `${where}; epoch ${latest} of ${main.settings.epochs}, ${stateText}. The same run in a shell: <code>${commandOf(main.settings)}</code>${main.settings.source === 'mnist-patch' ? ' (which draws the digits from all of MNIST, not from the page\'s pool)' : ''}.`;
     const accuracy = main.curve.testAccuracy.at(-1);
     const rate = main.curve.routingRate.at(-1);
     const summary = $('train-summary');
     summary.dataset.epoch = String(latest);
     if (accuracy !== undefined) summary.dataset.testAccuracy = String(accuracy);
+    summary.dataset.testAccuracies = main.curve.testAccuracy.join(',');
+    if (cnn) summary.dataset.cnnTestAccuracies = cnn.curve.testAccuracy.join(',');
     if (rate !== undefined) summary.dataset.routingRate = String(rate);
     const chance = main.settings.model === 'cnn' || !main.gridSize ? '' : ` (l/n = ${main.settings.patchesPerExpert}/${main.gridSize ** 2} = ${percent(main.settings.patchesPerExpert / main.gridSize ** 2)} is what routing at random would reach per expert)`;
     summary.innerHTML =
@@ -214,6 +217,7 @@ export function setupTrainPanel(options: TrainPanelOptions = {}): void {
         case 'ready':
           run.backend = message.backend;
           run.stepPath = message.stepPath;
+          run.fma = message.fma;
           run.state = 'running';
           if (isMain) setState('running');
           break;

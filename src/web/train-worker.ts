@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths, type BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { collectRouting, discriminativeRoutingRate } from '../analysis/routing-rate.js';
 import type { PatchDataset } from '../data/dataset.js';
-import { simdAvailable } from '../kernels/simd-gemm.js';
+import { fusedMultiplyAdd } from '../kernels/simd-gemm.js';
 import { checkWasmInternals } from '../kernels/wasm-internals.js';
 import type { PatchModel, RoutedPatchModel } from '../models/patch-model.js';
 import { serializeTwoLayerModel, type TwoLayerModel } from '../models/pmoe-model-file.js';
@@ -124,7 +124,7 @@ function modelText(): string {
 
 async function train(settings: BrowserRunSettings, backend: BrowserBackend): Promise<void> {
   const name = await startBackend(backend);
-  post({ type: 'ready', backend: name, stepPath: defaultStepPath(), simd: simdAvailable() });
+  post({ type: 'ready', backend: name, stepPath: defaultStepPath(), fma: fusedMultiplyAdd() });
   const spec = runSpecOf(settings);
   const mnist = PMOE_DIGIT_POOL && spec.data.source === 'mnist-patch'
     ? { train: await decodeShippedSplit(PMOE_DIGIT_POOL, 'train'), test: await decodeShippedSplit(PMOE_DIGIT_POOL, 'test') }

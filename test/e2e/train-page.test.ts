@@ -12,11 +12,23 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { fig4Lines, writeResults } from '../support/report-fixtures.js';
-import { chromiumMissing, e2eSkip, openBrowser, type BrowserSession } from '../support/browser.js';
+import { chromiumMissing, e2eSkip, openBrowser, type BrowserSession, type Page } from '../support/browser.js';
 import { pmoe, serve, WEB } from '../support/pmoe-cli.js';
+import { initEngine } from '../../src/engine/backend.js';
+import { fusedMultiplyAdd } from '../../src/kernels/simd-gemm.js';
+import { runOnce } from '../../src/training/run.js';
+import { runSpecOf, type BrowserRunSettings } from '../../src/web/browser-run.js';
+import { makeDigitPool, writeDigitPoolIdx } from '../../src/web/make-digit-pool.js';
 
 const skip = e2eSkip();
+
+/** Waits for the page's training to finish, failing with the page's message if it fails instead. */
+async function trainingDone(page: Page, timeout: number): Promise<void> {
+  await page.waitForSelector('body[data-train-state="done"], body[data-train-state="error"]', { state: 'attached', timeout });
+  if ((await page.getAttribute('body', 'data-train-state')) === 'error') assert.fail(`training failed: ${await page.textContent('#train-error')}`);
+}
 const [N, EPOCHS, L, n] = [200, 20, 6, 16];
+const SETTINGS: BrowserRunSettings = { source: 'mnist-patch', model: 'joint', trainSize: N, experts: 8, patchesPerExpert: L, gate: 'softmax-selected', epochs: EPOCHS, seed: 0 };
 
 describe('train mode of the interactive page in Chromium', { skip, timeout: 900_000 }, () => {
   const missing = chromiumMissing();
@@ -37,7 +49,7 @@ describe('train mode of the interactive page in Chromium', { skip, timeout: 900_
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('trains a joint pMoE from file://, stops and continues, and downloads a model pmoe accepts', async () => {
+  it('trains a joint pMoE from file://, stops and continues, and downloads a model pmoe accepts', async (t) => {
     const { page, errors } = browser!;
     await page.goto(pathToFileURL(join(WEB, 'index.html')).href);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
@@ -56,6 +68,7 @@ describe('train mode of the interactive page in Chromium', { skip, timeout: 900_
     assert.ok(['webgpu', 'wasm', 'cpu'].includes(backend ?? ''), `backend shown: ${backend}`);
 
     await page.waitForFunction(() => Number(document.getElementById('train-summary')?.dataset.epoch) >= 3, undefined, { timeout: 300_000 });
+    if (process.env.PMOE_TRAIN_SCREENSHOT) await page.locator('#train-panel').screenshot({ path: process.env.PMOE_TRAIN_SCREENSHOT });
     // While the worker trains, the page's own thread still answers: a click on a test image redraws the viewer.
     const renders = Number(await page.getAttribute('body', 'data-renders'));
     await page.locator('#gallery .sample[data-index="2"]').click();
@@ -66,7 +79,6 @@ describe('train mode of the interactive page in Chromium', { skip, timeout: 900_
     assert.ok((await page.locator('#train-curves polyline[data-series="routing rate"]').count()) === 1);
     assert.equal(await page.locator('#train-examples .train-overviews svg').count(), 4);
     assert.equal(await page.locator('#train-examples .expert-panel').count(), 8);
-    if (process.env.PMOE_TRAIN_SCREENSHOT) await page.screenshot({ path: process.env.PMOE_TRAIN_SCREENSHOT, fullPage: false });
 
     // Stop holds training at the end of an epoch; Continue goes on from there.
     await page.click('#train-stop');
@@ -76,12 +88,13 @@ describe('train mode of the interactive page in Chromium', { skip, timeout: 900_
     await page.waitForTimeout(500);
     assert.equal(Number(await page.getAttribute('#train-summary', 'data-epoch')), pausedAt, 'no epoch while stopped');
     await page.click('#train-continue');
-    await page.waitForSelector('body[data-train-state="done"]', { timeout: 600_000 });
+    await trainingDone(page, 600_000);
 
     const summary = await page.locator('#train-summary').evaluate((element) => ({ ...(element as HTMLElement).dataset }));
     assert.equal(Number(summary.epoch), EPOCHS);
     const accuracy = Number(summary.testAccuracy);
     const rate = Number(summary.routingRate);
+    t.diagnostic(`page: backend ${backend}, test accuracy ${accuracy}, routing rate ${rate}`);
     assert.ok(accuracy > 0.75, `test accuracy ${accuracy} is well above chance (0.5)`);
     assert.ok(rate > L / n, `routing rate ${rate} is above l/n = ${L / n}`);
     // The trained pMoE replaces the model the viewer shows.
@@ -98,6 +111,19 @@ describe('train mode of the interactive page in Chromium', { skip, timeout: 900_
     assert.equal(file.metrics.testAccuracy, accuracy);
     assert.deepEqual(errors, []);
 
+    // The same run in Node (what `pmoe train` runs), on the page's digit pool written as MNIST files.
+    await initEngine('auto', { gpu: false });
+    await writeDigitPoolIdx(await makeDigitPool(), join(dir, 'digit-pool'));
+    const record = await runOnce(runSpecOf(SETTINGS, join(dir, 'digit-pool')));
+    const inNode = record.epochs.map((e) => e.testAccuracy);
+    t.diagnostic(`node: backend ${record.backend}, test accuracy ${record.finalTestAccuracy}, routing rate ${record.routingRate?.rate}`);
+    // Same data, seed and step path (pmoe's fused WebAssembly steps on wasm): the same floats, epoch by epoch.
+    const fma = (await page.getAttribute('#train-status [data-fma]', 'data-fma')) === 'true';
+    if (backend === 'wasm' && record.backend === 'wasm' && fma === fusedMultiplyAdd()) {
+      assert.deepEqual((summary.testAccuracies ?? '').split(',').map(Number), inNode);
+      assert.equal(rate, record.routingRate?.rate);
+    }
+
     const results = await writeResults(dir, 'fig4.jsonl', fig4Lines({ cnn: [60, 70], separate: [80, 90], joint: [75, 85] }, [100, 200]));
     const stdout = await pmoe('report', results, '--out', join(dir, 'report'), '--routing-model', modelDir);
     assert.match(stdout, /page: .*index\.html/);
@@ -107,6 +133,42 @@ describe('train mode of the interactive page in Chromium', { skip, timeout: 900_
       const response = await fetch(new URL('model.json', served.url));
       assert.equal(response.status, 200);
       assert.equal((await response.json()).metrics.testAccuracy, accuracy);
+    } finally {
+      await served.stop();
+    }
+  });
+
+  it('served by pmoe serve: trains a joint pMoE on the synthetic data model with a CNN beside it, as runOnce does', async (t) => {
+    const { page, errors } = browser!;
+    const served = await serve();
+    try {
+      await page.goto(served.url);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+      await page.selectOption('#train-source', 'synthetic');
+      await page.selectOption('#train-model', 'joint');
+      await page.fill('#train-n', '100');
+      await page.fill('#train-epochs', '5');
+      await page.check('#train-cnn');
+      await page.click('#train-start');
+      await trainingDone(page, 300_000);
+      await page.waitForFunction(() => (document.getElementById('train-summary')?.dataset.cnnTestAccuracies ?? '').split(',').length === 5, undefined, {
+        timeout: 300_000,
+      });
+      const summary = await page.locator('#train-summary').evaluate((element) => ({ ...(element as HTMLElement).dataset }));
+      assert.equal(await page.locator('#train-curves polyline[data-series="CNN test acc."]').count(), 1);
+      assert.equal(await page.locator('#train-examples .train-overviews svg').count(), 4);
+      assert.match((await page.getAttribute('body', 'data-model-source')) ?? '', /served by pmoe serve/, 'a synthetic model leaves the viewer alone');
+      const settings: BrowserRunSettings = { ...SETTINGS, source: 'synthetic', trainSize: 100, epochs: 5 };
+      await initEngine('auto', { gpu: false });
+      const [pmoeRecord, cnnRecord] = [await runOnce(runSpecOf(settings)), await runOnce(runSpecOf({ ...settings, model: 'cnn' }))];
+      t.diagnostic(`page: pMoE ${summary.testAccuracies}, CNN ${summary.cnnTestAccuracies}; node: pMoE ${pmoeRecord.epochs.map((e) => e.testAccuracy)}, CNN ${cnnRecord.epochs.map((e) => e.testAccuracy)}`);
+      const backend = await page.getAttribute('#train-status [data-backend]', 'data-backend');
+      const fma = (await page.getAttribute('#train-status [data-fma]', 'data-fma')) === 'true';
+      if (backend === 'wasm' && pmoeRecord.backend === 'wasm' && fma === fusedMultiplyAdd()) {
+        assert.deepEqual((summary.testAccuracies ?? '').split(',').map(Number), pmoeRecord.epochs.map((e) => e.testAccuracy));
+        assert.deepEqual((summary.cnnTestAccuracies ?? '').split(',').map(Number), cnnRecord.epochs.map((e) => e.testAccuracy));
+      }
+      assert.deepEqual(errors, []);
     } finally {
       await served.stop();
     }
