@@ -74,4 +74,6 @@ const result = await build({
 });
 const bytes = Object.values(result.metafile.outputs).reduce((sum, output) => sum + output.bytes, 0);
 // On stderr: `npm run -s bench -- --json` and `npm pack --json` run this build and print JSON on stdout.
-process.stderr.write(`web/dist/app.js bundled (${(bytes / 1024).toFixed(0)} KiB, of which the training worker ${(workerSource.length / 1024).toFixed(0)} KiB)\n`);
+process.stderr.write(
+  `web/dist/app.js bundled (${(bytes / 1024).toFixed(0)} KiB, of which the training worker ${(workerSource.length / 1024).toFixed(0)} KiB)\n`,
+);

@@ -24,7 +24,7 @@ export interface ExampleRouting {
 }
 
 export type FromWorker =
-    /** `fma`: pmoe's kernels use relaxed SIMD's fused multiply-add (as `pmoe train` does where V8 has it). */
+  /** `fma`: pmoe's kernels use relaxed SIMD's fused multiply-add (as `pmoe train` does where V8 has it). */
   | { readonly type: 'ready'; readonly backend: string; readonly stepPath: string; readonly fma: boolean }
   | {
       readonly type: 'data';

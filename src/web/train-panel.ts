@@ -79,8 +79,13 @@ function settingsFromForm(): BrowserRunSettings {
 }
 
 /** A line chart of series in [0, max] over epochs 1..total, as SVG text. */
-function chartSvg(title: string, total: number, series: { name: string; colour: string; xs: number[]; ys: number[]; dash?: boolean }[], fixedMax?: number): string {
-  const [width, height, left, bottom, top] = [360, 170, 38, 22, 18];
+function chartSvg(
+  title: string,
+  total: number,
+  series: { name: string; colour: string; xs: number[]; ys: number[]; dash?: boolean }[],
+  fixedMax?: number,
+): string {
+  const [width, height, left, bottom, top] = [420, 170, 38, 22, 18];
   const max = fixedMax ?? Math.max(1e-6, ...series.flatMap((s) => s.ys.filter(Number.isFinite)));
   const x = (epoch: number) => left + ((width - left - 8) * epoch) / Math.max(1, total);
   const y = (v: number) => top + (height - top - bottom) * (1 - Math.min(v, max) / max);
@@ -90,8 +95,18 @@ function chartSvg(title: string, total: number, series: { name: string; colour: 
       const points = s.xs.map((e, i) => `${x(e).toFixed(1)},${y(s.ys[i]).toFixed(1)}`).join(' ');
       return `<polyline class="series" data-series="${s.name}" points="${points}" fill="none" stroke="${s.colour}" stroke-width="2"${s.dash ? ' stroke-dasharray="5 3"' : ''}/>`;
     });
-  const legend = series.map((s, i) => `<text x="${left + 4 + i * 105}" y="12" font-size="11" fill="${s.colour}">${s.name}</text>`).join('');
-  const ticks = [0, 0.5, 1].map((f) => `<text x="${left - 4}" y="${y(f * max) + 4}" font-size="10" text-anchor="end" fill="#555">${fixedMax === 1 ? `${100 * f}%` : (f * max).toPrecision(2)}</text>`);
+  let legendX = left;
+  const legend = series
+    .map((s) => {
+      const text = `<text x="${legendX}" y="12" font-size="11" fill="${s.colour}">${s.name}</text>`;
+      legendX += 6 * s.name.length + 12;
+      return text;
+    })
+    .join('');
+  const ticks = [0, 0.5, 1].map(
+    (f) =>
+      `<text x="${left - 4}" y="${y(f * max) + 4}" font-size="10" text-anchor="end" fill="#555">${fixedMax === 1 ? `${100 * f}%` : (f * max).toPrecision(2)}</text>`,
+  );
   return (
     `<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${title}">` +
     `<rect x="${left}" y="${top}" width="${width - left - 8}" height="${height - top - bottom}" fill="#fafafa" stroke="#ccc"/>` +
@@ -190,9 +205,12 @@ export function setupTrainPanel(options: TrainPanelOptions = {}): void {
   function status(): void {
     if (!main) return;
     const latest = main.curve.epochs.at(-1) ?? 0;
-    const where = main.backend ? `TensorFlow.js backend <strong data-backend="${main.backend}">${main.backend}</strong>, ${main.stepPath === 'fused' ? `pmoe's fused WebAssembly SIMD steps <span data-fma="${main.fma}">(${main.fma ? 'with' : 'without'} fused multiply-add)</span>` : 'tfjs autodiff steps'}` : 'starting the worker…';
+    const where = main.backend
+      ? `TensorFlow.js backend <strong data-backend="${main.backend}">${main.backend}</strong>, ${main.stepPath === 'fused' ? `pmoe's fused WebAssembly SIMD steps <span data-fma="${main.fma}">(${main.fma ? 'with' : 'without'} fused multiply-add)</span>` : 'tfjs autodiff steps'}`
+      : 'starting the worker…';
     const stateText = { starting: 'starting', running: 'training', paused: 'stopped (Continue goes on)', done: 'finished', error: 'failed' }[main.state];
-    $('train-status').innerHTML = `${where}; epoch ${latest} of ${main.settings.epochs}, ${stateText}. The same run in a shell: <code>${commandOf(main.settings)}</code>${main.settings.source === 'mnist-patch' ? ' (which draws the digits from all of MNIST, not from the page\'s pool)' : ''}.`;
+    $('train-status').innerHTML =
+      `${where}; epoch ${latest} of ${main.settings.epochs}, ${stateText}. The same run in a shell: <code>${commandOf(main.settings)}</code>${main.settings.source === 'mnist-patch' ? " (which draws the digits from all of MNIST, not from the page's pool)" : ''}.`;
     const accuracy = main.curve.testAccuracy.at(-1);
     const rate = main.curve.routingRate.at(-1);
     const summary = $('train-summary');
@@ -201,7 +219,10 @@ export function setupTrainPanel(options: TrainPanelOptions = {}): void {
     summary.dataset.testAccuracies = main.curve.testAccuracy.join(',');
     if (cnn) summary.dataset.cnnTestAccuracies = cnn.curve.testAccuracy.join(',');
     if (rate !== undefined) summary.dataset.routingRate = String(rate);
-    const chance = main.settings.model === 'cnn' || !main.gridSize ? '' : ` (l/n = ${main.settings.patchesPerExpert}/${main.gridSize ** 2} = ${percent(main.settings.patchesPerExpert / main.gridSize ** 2)} is what routing at random would reach per expert)`;
+    const chance =
+      main.settings.model === 'cnn' || !main.gridSize
+        ? ''
+        : ` (l/n = ${main.settings.patchesPerExpert}/${main.gridSize ** 2} = ${percent(main.settings.patchesPerExpert / main.gridSize ** 2)} is what routing at random would reach per expert)`;
     summary.innerHTML =
       `Test accuracy <strong>${percent(accuracy)}</strong>` +
       (main.settings.model === 'cnn' ? '' : `; discriminative routing rate <strong>${percent(rate)}</strong>${chance}`) +
@@ -210,7 +231,12 @@ export function setupTrainPanel(options: TrainPanelOptions = {}): void {
   }
 
   function startRun(settings: BrowserRunSettings, backend: BrowserBackend, isMain: boolean): Run {
-    const run: Run = { worker: newWorker(), settings, curve: { epochs: [], trainLoss: [], testLoss: [], testAccuracy: [], routingRate: [] }, state: 'starting' };
+    const run: Run = {
+      worker: newWorker(),
+      settings,
+      curve: { epochs: [], trainLoss: [], testLoss: [], testAccuracy: [], routingRate: [] },
+      state: 'starting',
+    };
     run.worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;
       switch (message.type) {
@@ -226,7 +252,8 @@ export function setupTrainPanel(options: TrainPanelOptions = {}): void {
           run.gridSize = message.gridSize;
           break;
         case 'progress':
-          if (isMain && message.phase === 'routers') $('train-status').textContent = `separate training: router phase, epoch ${message.epoch} of ${message.total}`;
+          if (isMain && message.phase === 'routers')
+            $('train-status').textContent = `separate training: router phase, epoch ${message.epoch} of ${message.total}`;
           return;
         case 'epoch':
           if (message.metrics) push(run.curve, message.metrics, message.routingRate);

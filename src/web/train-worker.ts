@@ -31,7 +31,10 @@ declare const PMOE_TFJS_WASM_SIMD: string;
 /** Fixed test images shown epoch by epoch. */
 const EXAMPLES = 4;
 
-const scope = self as unknown as { postMessage(message: FromWorker, transfer?: Transferable[]): void; onmessage: ((event: MessageEvent<ToWorker>) => void) | null };
+const scope = self as unknown as {
+  postMessage(message: FromWorker, transfer?: Transferable[]): void;
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+};
 const post = (message: FromWorker) => scope.postMessage(message);
 
 // trainModelAsync gives the event loop a turn with setImmediate, which browsers lack: a message
@@ -126,9 +129,10 @@ async function train(settings: BrowserRunSettings, backend: BrowserBackend): Pro
   const name = await startBackend(backend);
   post({ type: 'ready', backend: name, stepPath: defaultStepPath(), fma: fusedMultiplyAdd() });
   const spec = runSpecOf(settings);
-  const mnist = PMOE_DIGIT_POOL && spec.data.source === 'mnist-patch'
-    ? { train: await decodeShippedSplit(PMOE_DIGIT_POOL, 'train'), test: await decodeShippedSplit(PMOE_DIGIT_POOL, 'test') }
-    : undefined;
+  const mnist =
+    PMOE_DIGIT_POOL && spec.data.source === 'mnist-patch'
+      ? { train: await decodeShippedSplit(PMOE_DIGIT_POOL, 'train'), test: await decodeShippedSplit(PMOE_DIGIT_POOL, 'test') }
+      : undefined;
   const { train: trainSet, test, gridSize } = makeBrowserData(spec, mnist);
   const examples = examplesOf(test, gridSize, spec.data.source === 'mnist-patch');
   post({ type: 'data', trainCount: trainSet.count, testCount: test.count, patchCount: test.patchCount, gridSize, examples });

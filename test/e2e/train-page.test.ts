@@ -28,7 +28,16 @@ async function trainingDone(page: Page, timeout: number): Promise<void> {
   if ((await page.getAttribute('body', 'data-train-state')) === 'error') assert.fail(`training failed: ${await page.textContent('#train-error')}`);
 }
 const [N, EPOCHS, L, n] = [200, 20, 6, 16];
-const SETTINGS: BrowserRunSettings = { source: 'mnist-patch', model: 'joint', trainSize: N, experts: 8, patchesPerExpert: L, gate: 'softmax-selected', epochs: EPOCHS, seed: 0 };
+const SETTINGS: BrowserRunSettings = {
+  source: 'mnist-patch',
+  model: 'joint',
+  trainSize: N,
+  experts: 8,
+  patchesPerExpert: L,
+  gate: 'softmax-selected',
+  epochs: EPOCHS,
+  seed: 0,
+};
 
 describe('train mode of the interactive page in Chromium', { skip, timeout: 900_000 }, () => {
   const missing = chromiumMissing();
@@ -161,12 +170,20 @@ describe('train mode of the interactive page in Chromium', { skip, timeout: 900_
       const settings: BrowserRunSettings = { ...SETTINGS, source: 'synthetic', trainSize: 100, epochs: 5 };
       await initEngine('auto', { gpu: false });
       const [pmoeRecord, cnnRecord] = [await runOnce(runSpecOf(settings)), await runOnce(runSpecOf({ ...settings, model: 'cnn' }))];
-      t.diagnostic(`page: pMoE ${summary.testAccuracies}, CNN ${summary.cnnTestAccuracies}; node: pMoE ${pmoeRecord.epochs.map((e) => e.testAccuracy)}, CNN ${cnnRecord.epochs.map((e) => e.testAccuracy)}`);
+      t.diagnostic(
+        `page: pMoE ${summary.testAccuracies}, CNN ${summary.cnnTestAccuracies}; node: pMoE ${pmoeRecord.epochs.map((e) => e.testAccuracy)}, CNN ${cnnRecord.epochs.map((e) => e.testAccuracy)}`,
+      );
       const backend = await page.getAttribute('#train-status [data-backend]', 'data-backend');
       const fma = (await page.getAttribute('#train-status [data-fma]', 'data-fma')) === 'true';
       if (backend === 'wasm' && pmoeRecord.backend === 'wasm' && fma === fusedMultiplyAdd()) {
-        assert.deepEqual((summary.testAccuracies ?? '').split(',').map(Number), pmoeRecord.epochs.map((e) => e.testAccuracy));
-        assert.deepEqual((summary.cnnTestAccuracies ?? '').split(',').map(Number), cnnRecord.epochs.map((e) => e.testAccuracy));
+        assert.deepEqual(
+          (summary.testAccuracies ?? '').split(',').map(Number),
+          pmoeRecord.epochs.map((e) => e.testAccuracy),
+        );
+        assert.deepEqual(
+          (summary.cnnTestAccuracies ?? '').split(',').map(Number),
+          cnnRecord.epochs.map((e) => e.testAccuracy),
+        );
       }
       assert.deepEqual(errors, []);
     } finally {
