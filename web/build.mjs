@@ -51,7 +51,7 @@ const worker = await build({
   ...common,
   entryPoints: [join(root, 'src/web/train-worker.ts')],
   write: false,
-  legalComments: 'none',
+  legalComments: 'eof', // the licences of what only the worker bundles (tfjs's wasm and webgpu backends) stay in its text
   define: {
     PMOE_DIGIT_POOL: JSON.stringify(await digitPool()),
     PMOE_TFJS_WASM_SIMD: JSON.stringify((await readFile(wasmBinary)).toString('base64')),

@@ -78,13 +78,16 @@ function settingsFromForm(): BrowserRunSettings {
   return settings;
 }
 
+interface Series {
+  readonly name: string;
+  readonly colour: string;
+  readonly xs: readonly number[];
+  readonly ys: readonly number[];
+  readonly dash?: boolean;
+}
+
 /** A line chart of series in [0, max] over epochs 1..total, as SVG text. */
-function chartSvg(
-  title: string,
-  total: number,
-  series: { name: string; colour: string; xs: number[]; ys: number[]; dash?: boolean }[],
-  fixedMax?: number,
-): string {
+function chartSvg(title: string, total: number, series: readonly Series[], fixedMax?: number): string {
   const [width, height, left, bottom, top] = [420, 170, 38, 22, 18];
   const max = fixedMax ?? Math.max(1e-6, ...series.flatMap((s) => s.ys.filter(Number.isFinite)));
   const x = (epoch: number) => left + ((width - left - 8) * epoch) / Math.max(1, total);
@@ -157,15 +160,15 @@ export function setupTrainPanel(options: TrainPanelOptions = {}): void {
     const total = main.settings.epochs;
     const mine = main.curve;
     const label = main.settings.model === 'cnn' ? 'CNN' : `${main.settings.model} pMoE`;
-    const loss = [
+    const loss: Series[] = [
       { name: `${label} train`, colour: '#4c78a8', xs: mine.epochs, ys: mine.trainLoss },
       { name: `${label} test`, colour: '#e45756', xs: mine.epochs, ys: mine.testLoss },
     ];
-    const accuracy = [{ name: `${label} test acc.`, colour: '#e45756', xs: mine.epochs, ys: mine.testAccuracy }];
+    const accuracy: Series[] = [{ name: `${label} test acc.`, colour: '#e45756', xs: mine.epochs, ys: mine.testAccuracy }];
     if (main.settings.model !== 'cnn') accuracy.push({ name: 'routing rate', colour: '#54a24b', xs: mine.epochs, ys: mine.routingRate });
     if (cnn) {
-      loss.push({ name: 'CNN test', colour: '#888', xs: cnn.curve.epochs, ys: cnn.curve.testLoss, dash: true } as never);
-      accuracy.push({ name: 'CNN test acc.', colour: '#888', xs: cnn.curve.epochs, ys: cnn.curve.testAccuracy, dash: true } as never);
+      loss.push({ name: 'CNN test', colour: '#888', xs: cnn.curve.epochs, ys: cnn.curve.testLoss, dash: true });
+      accuracy.push({ name: 'CNN test acc.', colour: '#888', xs: cnn.curve.epochs, ys: cnn.curve.testAccuracy, dash: true });
     }
     $('train-curves').innerHTML = chartSvg('training and test loss', total, loss) + chartSvg('test accuracy and routing rate', total, accuracy, 1);
   }

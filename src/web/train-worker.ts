@@ -114,7 +114,8 @@ function modelText(): string {
   const { settings, last, routingRate, epochs } = current;
   const spec = runSpecOf(settings);
   const file = serializeTwoLayerModel(current.model as TwoLayerModel, {
-    data: { ...spec.data, digitPool: "the page's digit pool: " + (PMOE_DIGIT_POOL?.source ?? 'none') } as never,
+    // MNIST-patch: the images came from the page's digit pool; without a `dir`, the report and the viewer rebuild test images from all of MNIST.
+    data: { ...spec.data, ...(spec.data.source === 'mnist-patch' && PMOE_DIGIT_POOL ? { digitPool: PMOE_DIGIT_POOL.source } : {}) },
     training: { ...spec.training, epochs, trainedIn: 'browser' },
     metrics: {
       ...(last ? { testAccuracy: last.testAccuracy, trainAccuracy: last.trainAccuracy } : {}),
