@@ -155,6 +155,11 @@ describe('train mode of the interactive page in Chromium', { skip, timeout: 900_
       await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
       await page.selectOption('#train-source', 'synthetic');
       await page.selectOption('#train-model', 'joint');
+      // Bad settings are refused before any worker starts, naming what was wrong.
+      await page.fill('#train-n', '101');
+      await page.click('#train-start');
+      assert.match((await page.textContent('#train-error')) ?? '', /N must be even: the two classes get N \/ 2 images each \(got 101\)/);
+      assert.equal(await page.getAttribute('body', 'data-train-state'), 'idle');
       await page.fill('#train-n', '100');
       await page.fill('#train-epochs', '5');
       await page.check('#train-cnn');
