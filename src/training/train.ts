@@ -116,11 +116,12 @@ export interface TrainingControl {
  * A Keras-style callback of trainModelAsync. Epochs count from 1. `onEpochEnd` follows the epochs
  * of the model (for separate pMoE: the experts' phase, after the routers'); its `logs` are that
  * epoch's metrics, undefined on epochs not evaluated (`evalEvery`). `onEpoch` (TrainingHooks)
- * sees every phase, the routers' too. The Promise a callback returns is awaited.
+ * sees every phase, the routers' too. The Promise a callback returns is awaited. `model` (always given by
+ * trainModelAsync) is the model being trained, with this epoch's weights: read it, never dispose it.
  */
 export interface TrainingCallback extends TrainingHooks {
   onTrainBegin?(control: TrainingControl): void | Promise<void>;
-  onEpochEnd?(epoch: number, logs: EpochMetrics | undefined, control: TrainingControl): void | Promise<void>;
+  onEpochEnd?(epoch: number, logs: EpochMetrics | undefined, control: TrainingControl, model?: PatchModel): void | Promise<void>;
   onTrainEnd?(result: TrainingResult): void | Promise<void>;
 }
 
@@ -165,7 +166,7 @@ export async function trainModelAsync<K extends ModelKind = 'joint'>(
     }
     if (next.value) {
       try {
-        for (const callback of list) await callback.onEpochEnd?.(next.value.epoch, next.value.metrics, control);
+        for (const callback of list) await callback.onEpochEnd?.(next.value.epoch, next.value.metrics, control, next.value.model);
       } catch (error) {
         steps.throw(error); // the generator disposes its model and rethrows
       }
@@ -233,6 +234,7 @@ type ModelSettings = Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'cl
 interface EpochEnd {
   readonly epoch: number;
   readonly metrics: EpochMetrics | undefined;
+  readonly model: PatchModel;
 }
 
 /**
@@ -386,7 +388,7 @@ function* trainByLoss(
         history.push(metrics);
       }
       hooks.onEpoch?.(phase, epoch, config.epochs, metrics);
-      if ((yield { epoch, metrics }) === true) break;
+      if ((yield { epoch, metrics, model }) === true) break;
     }
   } finally {
     optimizer.dispose();

@@ -3,7 +3,9 @@
  * TensorFlow.js (cpu backend). Pick a test image or change cells' digits, and see the prediction
  * and which patches each expert takes, with gate values. Bundled by esbuild into web/dist/app.js
  * (web/build.mjs) with the shipped test images and the default model inlined, so the page works
- * from file:// as well as from `pmoe serve` (which serves the model given with --model).
+ * from file:// as well as from `pmoe serve` (which serves the model given with --model). Its train
+ * mode (./train-panel.ts) trains a model in a Web Worker; a pMoE trained there on MNIST-patch
+ * replaces the model shown here.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -11,6 +13,7 @@ import { registerGatherRows } from '../ops/gather-rows.js';
 import { parsePmoeModelFile, deserializeTwoLayerPmoe, validatePmoeModelFile, type PmoeModelFile } from '../models/pmoe-model-file.js';
 import type { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
 import { expertColour, expertLegendHtml, expertPanelsSvg, gateText, routingOverviewSvg, type ImageRouting } from './routing-svg.js';
+import { setupTrainPanel } from './train-panel.js';
 import { base64ToBytes, composeImage, composePatches, type WebSamples } from './web-data.js';
 
 /** Inlined at build time by esbuild's `define` (web/build.mjs). */
@@ -288,6 +291,17 @@ async function main(): Promise<void> {
   const { file, source } = await initialModel();
   useModel(file, source);
   render();
+  setupTrainPanel({
+    onModel(text) {
+      try {
+        useModel(parsePmoeModelFile(text, 'the model trained here'), 'trained in this page');
+        showError(null);
+        render();
+      } catch (error) {
+        showError(`Could not show the model trained here: ${(error as Error).message}`);
+      }
+    },
+  });
 }
 
 main().catch((error: unknown) => {

@@ -44,8 +44,10 @@ export interface RunningServer {
 }
 
 // The page loads its own script, style sheet and model only; SVG and style attributes are drawn by the script.
+// Its training worker is started from a Blob URL of its own script, compiles WebAssembly (tfjs's wasm backend,
+// pmoe's kernels) and fetches the wasm binary from a Blob URL.
 const CONTENT_SECURITY_POLICY =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src blob:; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const SECURITY_HEADERS: OutgoingHttpHeaders = {
   'x-content-type-options': 'nosniff',
