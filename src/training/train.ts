@@ -116,12 +116,12 @@ export interface TrainingControl {
  * A Keras-style callback of trainModelAsync. Epochs count from 1. `onEpochEnd` follows the epochs
  * of the model (for separate pMoE: the experts' phase, after the routers'); its `logs` are that
  * epoch's metrics, undefined on epochs not evaluated (`evalEvery`). `onEpoch` (TrainingHooks)
- * sees every phase, the routers' too. The Promise a callback returns is awaited.
+ * sees every phase, the routers' too. A Promise a callback returns is awaited; other values are ignored.
  */
 export interface TrainingCallback extends TrainingHooks {
-  onTrainBegin?(control: TrainingControl): void | Promise<void>;
-  onEpochEnd?(epoch: number, logs: EpochMetrics | undefined, control: TrainingControl): void | Promise<void>;
-  onTrainEnd?(result: TrainingResult): void | Promise<void>;
+  onTrainBegin?(control: TrainingControl): unknown;
+  onEpochEnd?(epoch: number, logs: EpochMetrics | undefined, control: TrainingControl): unknown;
+  onTrainEnd?(result: TrainingResult): unknown;
 }
 
 /** How long training runs between turns of the event loop in trainModelAsync. */
