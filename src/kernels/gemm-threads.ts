@@ -195,6 +195,8 @@ export class GemmThreads {
     this.receive = threads.receiveMessageOnPort;
     this.worker = new threads.Worker(WORKER_SOURCE, {
       eval: true,
+      // The source is CommonJS; a parent started with --input-type=module would make it ESM.
+      execArgv: workerExecArgv(process.execArgv),
       workerData: { module, memory: this.memory, control: this.control, errors: errors.port2, attachments: attachments.port2 },
       transferList: [errors.port2, attachments.port2],
     });
@@ -347,6 +349,11 @@ export class GemmThreads {
       throw new Error(`gemm threads: ${name} failed on the worker thread: ${report ?? 'no report'}`);
     }
   }
+}
+
+/** The parent's Node options less --input-type (which would decide how the worker's eval'd source is read). */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  return execArgv.filter((arg, i) => !arg.startsWith('--input-type') && execArgv[i - 1] !== '--input-type');
 }
 
 /** A shared memory of the size the product module imports (1 GiB of address space, committed as it is written). */
