@@ -201,7 +201,8 @@ export interface EarlyStopping extends TrainingCallback {
 
 /**
  * Keras's EarlyStopping for trainModelAsync: stops training once `monitor` has not improved by more
- * than `minDelta` for `patience` evaluated epochs. The model keeps the weights of its last epoch.
+ * than `minDelta` for `patience` evaluated epochs (0 and 1 both stop at the first, as in Keras and
+ * tfjs). The model keeps the weights of its last epoch.
  */
 export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping {
   const { monitor, minDelta, patience, mode } = parseOptions(earlyStoppingSchema, options, 'earlyStopping');
@@ -217,7 +218,7 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping
       if (!logs) return;
       const value = sign * logs[monitor];
       if (value < best - minDelta) [best, wait] = [value, 0];
-      else if (++wait > patience) {
+      else if (++wait >= patience) {
         state.stoppedEpoch = epoch;
         control.stopTraining = true;
       }
