@@ -13,7 +13,8 @@ describe('bench/step-profile', () => {
       const script = fileURLToPath(new URL('../../bench/step-profile.js', import.meta.url));
       const cpuProfile = join(dir, 'steps.cpuprofile');
       const args = [script, '--backend', 'cpu', '--widening', '1', '--batch', '4', '--steps', '2', '--cpu-profile', cpuProfile];
-      const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+      // A generous limit: on a loaded machine the cpu backend's steps take minutes, and the limit is only a guard against a hang.
+      const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000 });
       assert.equal(run.status, 0, run.stderr);
       const result = JSON.parse(run.stdout) as {
         backend: string;
@@ -38,7 +39,7 @@ describe('bench/step-profile', () => {
   it('--convs times every convolution alone, skipping the input gradient of the one reading the images', () => {
     const script = fileURLToPath(new URL('../../bench/step-profile.js', import.meta.url));
     const args = [script, '--backend', 'wasm', '--widening', '1', '--batch', '2', '--channels', '3', '--steps', '1', '--convs', '--repeats', '2'];
-    const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000 });
     assert.equal(run.status, 0, run.stderr);
     const { convolutionsAlone } = JSON.parse(run.stdout) as {
       convolutionsAlone: {
