@@ -43,6 +43,9 @@ export {
   describeWrnModel,
   FORMULATIONS,
   type Formulation,
+  HEADS,
+  type Head,
+  ROUTER_INITS,
   type ImageModelLayers,
   type ImageLayerSpec,
   type ConvLayerSpec,
@@ -69,7 +72,7 @@ export {
   type EarlyStopping,
   type EarlyStoppingOptions,
 } from './training/train.js';
-export { trainImageModel, evaluateImageModel, type ImageEpochRecord } from './training/train-image-model.js';
+export { trainImageModel, evaluateImageModel, imageStepPath, type ImageEpochRecord, type ImageStepPath } from './training/train-image-model.js';
 export { type ImageSplit } from './data/image-split.js';
 export { classificationLoss, predictions } from './training/loss.js';
 export { routerLinearLoss } from './training/router-loss.js';

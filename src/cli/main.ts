@@ -81,6 +81,12 @@ function summariseRun(record: PatchRunRecord): string {
     `model ${record.training.model}, ${record.data.source} data, N = ${record.data.trainSize}, ${record.data.source === 'synthetic' ? record.data.testSize : record.data.testCount} test samples${record.lStar === undefined ? '' : `, l* = ${record.lStar}`}, backend ${record.backend}`,
     `test accuracy ${(100 * (last?.testAccuracy ?? NaN)).toFixed(2)}%  train accuracy ${(100 * (last?.trainAccuracy ?? NaN)).toFixed(2)}%  test loss ${last?.testLoss.toFixed(4)}`,
   ];
+  if (record.spurious) {
+    const s = record.spurious;
+    lines.push(
+      `spurious feature s = ${s.strength}: balanced test accuracy ${(100 * s.balancedAccuracy).toFixed(2)}%, worst group ${(100 * s.worstGroupAccuracy).toFixed(2)}%, reversed ${(100 * s.reversedAccuracy).toFixed(2)}%`,
+    );
+  }
   if (record.routingRate)
     lines.push(
       `discriminative routing rate ${(100 * record.routingRate.rate).toFixed(2)}% (per class ${record.routingRate.perClass.map((r) => (100 * r).toFixed(1)).join(', ')})`,
@@ -155,6 +161,16 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--classes <n>', `synthetic: number of classes (default ${SYNTHETIC_DEFAULTS.classes})`, parseInteger)
     .option('--data-seed <n>', 'synthetic: seed of the data (default: --seed)', parseInteger)
+    .option(
+      '--spurious-strength <x>',
+      "a spurious feature: training images carry their own class's spurious item with probability s in 0.5..1 (0.5: no association); adds balanced and reversed test sets",
+      parseNumber,
+    )
+    .option(
+      '--spurious-items <list>',
+      'mnist-patch, fashion-patch: the spurious item (a fill digit) of each class (default 6,7; Fashion-MNIST 3,9)',
+      parseIntegerList,
+    )
     .option('--neurons <n>', 'cnn: neurons m (paper 40)', parseInteger)
     .option('--experts <n>', 'pmoe: experts k (separate: the number of classes; joint: 8)', parseInteger)
     .option('--neurons-per-expert <n>', 'pmoe: neurons per expert m/k (separate 20, joint 5)', parseInteger)
@@ -211,6 +227,8 @@ export async function main(argv: string[]): Promise<void> {
               confusers: o.confusers,
               classes: o.classes,
               seed: o.dataSeed ?? o.seed,
+              spuriousStrength: o.spuriousStrength,
+              spuriousItems: o.spuriousItems,
             }
           : {
               source: o.data,
@@ -221,6 +239,8 @@ export async function main(argv: string[]): Promise<void> {
               seed: o.dataSeed,
               discriminativeDigits: o.discriminativeDigits,
               fillDigits: o.fillDigits,
+              spuriousStrength: o.spuriousStrength,
+              spuriousItems: o.spuriousItems,
             }
       ) as Record<string, unknown>;
       const model = {
@@ -315,6 +335,12 @@ export async function main(argv: string[]): Promise<void> {
     .option('--no-retry', 'keep the failed runs of the results file (default: run again those whose cause can change: data, crash, killed, out of memory)')
     .option('--log-dir <dir>', 'append one JSON line per evaluated epoch of each run to <dir>/<run key>.jsonl as it trains (and a CSV beside it)')
     .addOption(backendOption())
+    .addOption(
+      new Option(
+        '--precision <p>',
+        "WRN and WRN-pMoE on webgpu: pmoe's step in fp32, or mixed (convolutions on f16 subgroup matrices where the GPU has them)",
+      ).choices(['fp32', 'mixed']),
+    )
     .option('--json', 'print a JSON summary')
     .action(async (name: string, options: ReproduceOptions) => {
       await checkBackendStarts(options.backend);

@@ -22,6 +22,8 @@ export interface ReproduceOptions {
   shardCount?: number;
   out?: string;
   backend: BackendName;
+  /** pmoe's WebGPU step of the image models: fp32 (default) or mixed (f16 subgroup matrices where the GPU has them). */
+  precision?: 'fp32' | 'mixed';
   /** `key=value` overrides of the experiment's options; values are JSON (numbers, lists) or plain text. */
   set: string[];
   json?: boolean;
@@ -50,8 +52,10 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
   const resultsPath = options.out ?? shardResultsPath(`${name}${options.quick ? '-quick' : ''}`, shard);
   await checkWritable(resultsPath, '--out');
   if (shard && 'source' in shard) process.stderr.write(`${name}: shard ${shard.index} of ${shard.count} from ${shard.source}\n`);
-  // The sweep's worker processes inherit the environment: this is how they learn where to log.
+  // The sweep's worker processes inherit the environment: this is how they learn where to log, and
+  // the precision of pmoe's WebGPU step.
   if (options.logDir !== undefined) process.env[EPOCH_LOG_DIR_VARIABLE] = resolve(options.logDir);
+  if (options.precision !== undefined) process.env.PMOE_PRECISION = options.precision;
   const progress = startProgress(specs.length, name, options.json === true && !process.stderr.isTTY);
   const result = await runSweep(specs, {
     experiment: name,

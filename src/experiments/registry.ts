@@ -4,6 +4,7 @@ import { fig6 } from './fig6.js';
 import { fig4, fig4Fashion, fig5, fig7, fig8, fig9 } from './mnist-experiments.js';
 import { pairAtlas } from './pair-atlas.js';
 import { scaling } from './scaling.js';
+import { spurious } from './spurious.js';
 import { WRN_EXPERIMENTS } from './wrn-experiments.js';
 
 /** Every named experiment, by name. */
@@ -17,6 +18,7 @@ export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Objec
   fig9,
   'pair-atlas': pairAtlas,
   ...WRN_EXPERIMENTS,
+  spurious,
 });
 
 /**

@@ -341,6 +341,7 @@ function sliceFirst(data: PatchDataset, count: number): PatchDataset {
     discriminativePatch: data.discriminativePatch.subarray(0, count),
     count,
     lStar: undefined,
+    spurious: data.spurious && { values: data.spurious.values.subarray(0, count), patch: data.spurious.patch.subarray(0, count) },
   };
 }
 
