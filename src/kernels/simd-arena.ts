@@ -49,7 +49,7 @@ const MAX_SPARE_BYTES = 512 * 2 ** 20;
  * slower split at 2^19.
  */
 const SPLIT_MULTIPLY_ADDS = 2 ** 20;
-/** Batch-norm passes over at least this many floats split across two threads (a pass over 2^16 floats took ~30 us). */
+/** Batch-norm passes over at least this many floats split across two threads (a shorter pass gains less than the hand-off costs). */
 const SPLIT_FLOATS = 2 ** 16;
 /** Data a two-thread arena holds at most: its shared memory cannot grow past 1 GiB. */
 const TWO_THREAD_MAX_BYTES = 768 * 2 ** 20;

@@ -33,11 +33,34 @@ function tableAfter(header: string): string[][] {
 }
 
 describe('README.md', () => {
-  it('is at most about 200 lines and opens with the two set-up commands', () => {
+  it('is at most about 200 lines and opens, under its title, with the two set-up commands', () => {
     assert.ok(readme.split('\n').length <= 200, `${readme.split('\n').length} lines`);
-    const [setup] = codeBlocks('bash');
-    assert.match(setup, /^npm ci && npm run demo +#/m);
-    assert.match(setup, /^npm test +#/m);
+    const setup = /^# pmoe\n\n```bash\n([^`]*)```\n/.exec(readme)?.[1];
+    assert.ok(setup, 'a bash block right after the title');
+    assert.deepEqual(
+      setup
+        .trimEnd()
+        .split('\n')
+        .map((line) => line.replace(/ +#.*$/, '')),
+      ['npm ci && npm run demo', 'npm test'],
+    );
+  });
+
+  it('its command examples run as written (their /tmp/ paths in a temporary folder)', () => {
+    const examples = codeBlocks('bash').find((block) => block.includes('node bin/pmoe.js'));
+    assert.ok(examples, 'a block of pmoe command examples');
+    const workDir = mkdtempSync(join(tmpdir(), 'pmoe-readme-commands-'));
+    try {
+      for (const line of examples.trim().split('\n')) {
+        const [node, bin, ...args] = line.replaceAll('/tmp/', `${workDir}/`).split(/ +/);
+        assert.deepEqual([node, bin], ['node', 'bin/pmoe.js'], line);
+        const run = spawnSync(process.execPath, [join(repo, bin), ...args], { cwd: workDir, encoding: 'utf8', timeout: 600_000 });
+        assert.equal(run.status, 0, `${line}: ${run.stderr}`);
+      }
+      assert.ok(existsSync(join(workDir, 'report', 'index.html')), 'the report example wrote its page');
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
   });
 
   describe('its TypeScript blocks type-check and run as written', () => {
