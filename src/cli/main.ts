@@ -259,14 +259,14 @@ export async function main(argv: string[]): Promise<void> {
       let currentPhase = '';
       const spec = { data: defined(data) as never, model: defined(model), training: defined(training) };
       // --patches-per-expert lstar: l* is known once the data is drawn; 1 + confusers bounds it.
-      const lStar = spec.model.patchesPerExpert === 'lstar';
-      if (lStar && o.data !== 'synthetic') {
+      const wantsLStar = spec.model.patchesPerExpert === 'lstar';
+      if (wantsLStar && o.data !== 'synthetic') {
         throw new OptionError(`--patches-per-expert lstar: l* is known for --data synthetic only (got --data ${String(o.data)})`);
       }
       // Every setting, the memory and the output path are checked before the engine starts.
       try {
         const bound = Math.min(Number(o.n ?? SYNTHETIC_DEFAULTS.n), 1 + Number(o.confusers ?? SYNTHETIC_DEFAULTS.confusers));
-        preflightRun(lStar ? { ...spec, model: { ...spec.model, patchesPerExpert: bound } } : spec);
+        preflightRun(wantsLStar ? { ...spec, model: { ...spec.model, patchesPerExpert: bound } } : spec);
       } catch (error) {
         throw withFlags(error, command);
       }
@@ -283,7 +283,7 @@ export async function main(argv: string[]): Promise<void> {
       );
       // train runs the two-layer models: auto stays off the GPU (EngineOptions.gpu).
       await initEngine(o.backend as BackendName, { gpu: false });
-      if (lStar) spec.model.patchesPerExpert = (await loadData(spec.data)).lStar; // the same draw as the run's
+      if (wantsLStar) spec.model.patchesPerExpert = (await loadData(spec.data)).lStar; // the same draw as the run's
       const progressHooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
           if (phase !== currentPhase) {

@@ -76,8 +76,7 @@ export interface EngineOptions {
   /**
    * Whether `auto` may pick a GPU (webgpu); default true. The pmoe command says false for the
    * two-layer models: their steps are a few hundred small kernels, slower on a GPU through tfjs
-   * than their fused WebAssembly steps (bench case a on an H200's machine: 5.5 ms a step on
-   * webgpu; 0.9 ms on wasm on one of its CPU cores).
+   * than their fused WebAssembly steps on one CPU core (bench case a; docs/gpu.md).
    */
   readonly gpu?: boolean;
 }

@@ -239,8 +239,7 @@ const quadrantSpurious = (o: Record<string, unknown>) =>
  * such figure. WRN-pMoE takes the CIFAR setting unchanged, as the 8x8 map is CIFAR's: 64 patches of
  * 1x1, k = 4 experts, l = 16 (one quadrant's worth of the map), 1x1 experts.
  *
- * The defaults are a reduced scale sized for 2 cores and 2 workers (about 2.5 minutes on a quiet
- * machine: ~2.1 ms per training image and epoch, ~0.6 ms per test image, one thread per worker):
+ * The defaults are a reduced scale sized for 2 cores and 2 workers (minutes, one thread per worker):
  * widening factor 1, N = 250..2000, 2 seeds, 6 epochs of batch 32 (4x the steps of batch
  * 128 at these N), BN momentum 0.9 (short runs; see wide-resnet.ts), 1000 test images.
  */

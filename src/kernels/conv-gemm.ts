@@ -11,7 +11,7 @@ import { float32View, inWorkspace, spareRows } from './workspace.js';
  * Why: the wasm backend's gradients of small-channel convolutions were the largest part of a
  * Wide-ResNet training step (bench case d): Conv2DBackpropFilter ran as an XNNPACK convolution
  * with the batch as channels and the whole image as its kernel, and stride-2 input gradients
- * convolved dy with zeros inserted (4x the work, 1-3 GFLOP/s measured).
+ * convolved dy with zeros inserted (4x the work).
  * - forward: out[p] = sum over taps t of x[pixel(p, t)] W_t;
  * - input gradient, split by output phase (q + pad) mod stride so that every row of a phase has
  *   the same taps and none of them multiplies an inserted zero: dx[q] = sum_t dy[p(q, t)] W_t^T;

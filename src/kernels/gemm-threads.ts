@@ -102,9 +102,9 @@ const [JOB, DONE, FAILED, FUNCTION, CLAIMED, MEMORY, REST, ARGS] = [0, 1, 2, 3, 
 const MAX_ARGS = 9;
 const WAIT_LIMIT_MS = 120_000;
 /**
- * How long each side polls before it sleeps in Atomics.wait: waking a sleeping thread took ~1 ms
- * on these VMs (measured: a 2 ms half of a product finished 1 ms after this thread's half), which
- * lost most of what the second thread gained. The worker polls this long after each job, so it is
+ * How long each side polls before it sleeps in Atomics.wait: waking a sleeping thread is slow on
+ * these VMs, as long as a good part of a product's half, which lost most of what the second
+ * thread gained. The worker polls this long after each job, so it is
  * awake for the next product of a training step; then it sleeps, leaving the core to others.
  */
 const WORKER_POLL_MS = 5;
@@ -359,9 +359,7 @@ export class GemmThreads {
    * Runs `name(...workerArgs)` on the worker while `here` runs on this thread; returns when both
    * have. Whichever thread comes to the worker's part first takes it (one atomic exchange): when
    * the worker is descheduled or asleep, as on a machine shared with other work, this thread
-   * runs it after its own part instead of waiting. Measured on this 2-core VM at load average
-   * ~31 (other jobs on both cores), a WRN-pMoE step (bench case d): 2553-2588 ms waiting,
-   * 1006-1171 ms taking, 490 ms on one thread (PMOE_THREADS=1).
+   * runs it after its own part instead of waiting (docs/performance.md, "Under contention").
    */
   split(name: SplitFunction, workerArgs: number[], here: () => void, on: SharedKernels = this.own): void {
     const control = this.control;

@@ -430,7 +430,7 @@
     (v128.store offset=112 (local.get $c) (local.get $v7)))
   ;; rows2x16(sa, ea, sb, eb, base, ldb, ca, cb): 16 columns (B's at `base`) of two rows of spmm,
   ;; whose pairs span sa..ea and sb..eb, written at ca and cb; $end: where row a's common steps end.
-  ;; One row's pair at a time in the loop body: with both rows' splats live V8 ran it 1.7x slower.
+  ;; One row's pair at a time in the loop body: with both rows' splats live V8 runs it slower.
   (func $rows2x16
     (param $sa i32) (param $ea i32) (param $sb i32) (param $eb i32) (param $base i32) (param $ldb i32)
     (param $ca i32) (param $cb i32)

@@ -7,18 +7,18 @@ type TensorInfo = tf.TensorInfo;
 const FLOAT_BYTES = 4;
 
 /**
- * Rough costs in ns on one wasm thread (Node 20, AVX-512 host), used only to choose a formulation.
- * XNNPACK packs the right-hand operand into a new operator on every call with a fresh data id, at
- * ~10 ns per element (XNN_FLAG_TRANSPOSE_WEIGHTS packing; measured 5-15 over shapes 784x5 to
- * 320x784), which dwarfs its ~0.1 ns per multiply-add when the left operand has few rows; a wasm
- * Transpose moves ~1-4 ns per element; the generic loop costs ~1.2-1.9 ns per multiply-add.
+ * A rough cost model in ns on one wasm thread, used only to choose a formulation: XNNPACK packs the
+ * right-hand operand into a new operator on every call with a fresh data id
+ * (XNN_FLAG_TRANSPOSE_WEIGHTS), a cost per element that dwarfs its cost per multiply-add when the
+ * left operand has few rows; a wasm Transpose moves each element once; the generic loop is an order
+ * of magnitude slower per multiply-add than XNNPACK.
  */
 const COST = { pack: 10, transpose: 1.5, xnnMac: 0.1, loopMac: 1.5, call: 3000 };
 
 /**
  * tfjs 4.22's wasm BatchMatMul and _FusedMatMul reach XNNPACK only for one 2-D product with no
  * transposed operand; anything else (batch > 1, transposeA, transposeB) falls to a generic loop
- * 10-30x slower. The wrappers here transpose explicitly and run one XNNPACK product per batch
+ * an order of magnitude slower. The wrappers here transpose explicitly and run one XNNPACK product per batch
  * element, on views into the operands' memory (no copies).
  *
  * XNNPACK's operator for a product is cached under the right-hand operand's data id, packed for the

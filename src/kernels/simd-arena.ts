@@ -35,9 +35,8 @@ export function countNonzeros(values: Float32Array): number {
 
 /**
  * Memories of disposed arenas, taken again by the next arenas of this thread. Why: the first write
- * to a fresh page is slow on the virtual machines this project runs on (~2.6 ms per MB measured:
- * 0.13 s for a 50 MB buffer, 1.7 ms for writing it again), and a sweep worker builds a new arena of
- * tens of MB for every run. At most MAX_SPARE are kept, each at most MAX_SPARE_BYTES.
+ * to a fresh page is much slower than writing it again on the virtual machines this project runs
+ * on (CHANGELOG.md), and a sweep worker builds a new arena of tens of MB for every run. At most MAX_SPARE are kept, each at most MAX_SPARE_BYTES.
  */
 const spareMemories = { plain: [] as WebAssembly.Memory[], shared: [] as WebAssembly.Memory[] };
 const MAX_SPARE = 2;
@@ -45,12 +44,12 @@ const MAX_SPARE_BYTES = 512 * 2 ** 20;
 
 /**
  * Products of at least this many multiply-adds split across two threads when the arena has them:
- * ~40 us on one thread here, against a few microseconds per split while the worker polls and up
- * to a wake-up when it sleeps. The bench's separate-pMoE step (case b: 0.63 M multiply-adds per
- * expert product) ran slower split at 2^19.
+ * long enough on one thread to pay for a split while the worker polls (and for a wake-up when it
+ * sleeps). The bench's separate-pMoE step (case b: 0.63 M multiply-adds per expert product) ran
+ * slower split at 2^19.
  */
 const SPLIT_MULTIPLY_ADDS = 2 ** 20;
-/** Batch-norm passes over at least this many floats split across two threads (a pass over 2^16 floats took ~30 us). */
+/** Batch-norm passes over at least this many floats split across two threads (a shorter pass gains less than the hand-off costs). */
 const SPLIT_FLOATS = 2 ** 16;
 /** Data a two-thread arena holds at most: its shared memory cannot grow past 1 GiB. */
 const TWO_THREAD_MAX_BYTES = 768 * 2 ** 20;

@@ -3,7 +3,8 @@ import { moduleBytes } from './module-bytes.js';
 /**
  * The batch-norm kernels (src/kernels/batch-norm.wat, where each one's contract is): block sums
  * for the statistics and the gradient, the affine pass, float64 column sums, and the ReLU
- * gradient. Why not JS loops over the heap: measured ~4 ns per element and pass, 5 passes per layer.
+ * gradient. Why not JS loops over the heap: several times slower per element and pass, with 5
+ * passes per layer.
  */
 
 type BlockSums = (rows: number, channels: number, block: number, u: number, shift: number, v: number, out: number) => void;

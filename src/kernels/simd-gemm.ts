@@ -4,9 +4,9 @@
  * the arena that training's fused steps run them in.
  *
  * Why not a tfjs op: the wasm backend's fast product (XNNPACK) packs its right-hand operand into a
- * new operator whenever that tensor is new (~10-16 ns per element, measured), and the weights and
- * gradients of a training step are new every step; its transposed products fall to a loop 10-30x
- * slower; and every op costs engine overhead. These kernels read their left operand through a table
+ * new operator whenever that tensor is new, and the weights and gradients of a training step are
+ * new every step; its transposed products fall to a loop an order of magnitude slower; and every
+ * op costs engine overhead. These kernels read their left operand through a table
  * of row addresses, so a mini-batch, the patches an expert selected, or their transpose are used in
  * place: no gather, no transpose, no packing.
  *

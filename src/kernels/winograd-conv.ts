@@ -56,10 +56,9 @@ export interface WinogradTarget {
 /**
  * Tiles per block: every block reads all of U (t^2 ci co floats) once and its own tiles' V and M
  * (t^2 nb (ci + co)), so nb grows with ci co / (ci + co); the filter gradient, which also reads
- * and writes its sums (t^2 ci co) once per block, takes twice as many. Measured (one thread, CPU
- * time, F(4x4) on 16-160 channels): the forward within 5 % of its best for nb from 8 to 32 at
- * 16-64 channels, and 12 % faster at nb 64-128 than 16 at 160; the filter gradient 1.2-1.6x faster
- * at 32-128 than at 8-16.
+ * and writes its sums (t^2 ci co) once per block, takes twice as many. Chosen by measurement
+ * (F(4x4) on 16-160 channels, docs/kernels.md): the forward is flat in nb at 16-64 channels and
+ * gains from larger blocks at 160; the filter gradient gains from 32-128 over 8-16.
  */
 function tilesPerBlock(ci: number, co: number, pass: 'forward' | 'filterGradient'): number {
   const forward = Math.min(128, Math.max(16, pad4((ci * co) / (ci + co))));

@@ -23,7 +23,7 @@ export interface Workspace {
   input(info: TensorInfo): number;
   /**
    * input() for a product's B, read with vector loads: 16-byte aligned (tfjs aligns tensors to 8
-   * bytes, and a misaligned B cost the products ~20%).
+   * bytes, and a misaligned B slows the products).
    */
   aligned(info: TensorInfo): number;
   /** aligned() for a tensor likely to come again (a layer's weights): the arena keeps its copy. */
@@ -71,8 +71,8 @@ const alignUp = (ptr: number) => Math.ceil(ptr / 64) * 64;
 /**
  * Relative tables kept on each backend's heap (malloc'd blocks, outside tfjs's tensors), least
  * recently used first. Why: on one thread the convolutions' operands lie at heap addresses that
- * change from call to call, so their tables were built on every call, 12 % of a one-thread
- * Wide-ResNet run; placing kept offsets is a pass of a few instructions per 4 entries.
+ * change from call to call, so their tables would be built on every call, a measurable part of a
+ * one-thread Wide-ResNet run; placing kept offsets is a pass of a few instructions per 4 entries.
  */
 const keptOffsets = new WeakMap<BackendWasm, { tables: Map<string, { ptr: number; length: number }>; bytes: number }>();
 /**
@@ -282,9 +282,9 @@ class ThreadWorkspace implements Workspace {
 
   /**
    * The arena is laid out the same way by every call of the same operation on the same shapes,
-   * so its placed tables repeat exactly: built once (~1-2 ms for a 3x3 layer at batch 32), then
-   * kept in the arena under a key that names the parts' addresses too, and used in place
-   * (copying them cost ~2.5 ms of a Wide-ResNet step).
+   * so its placed tables repeat exactly: built once, then kept in the arena under a key that names
+   * the parts' addresses too, and used in place (copying them per call was a measurable part of a
+   * Wide-ResNet step).
    */
   relativeTable(key: string, length: number, build: (offsets: Int32Array, at: number) => void, parts: readonly TablePart[]): number {
     const placedKey = `${key} ${parts.map((part) => `${part.base}/${part.marker}`).join(' ')}`;

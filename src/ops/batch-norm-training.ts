@@ -16,7 +16,7 @@ import type { KernelArgs } from './kernel-io.js';
  *
  * Why: tfjs-layers trains BatchNormalization through tf.moments and FusedBatchNorm, about a dozen
  * ops forward and backward (Multiply, Sum, Sub, Mean, Identity, tiles of the per-channel factors),
- * which took ~90 ms of a ~240 ms Wide-ResNet step on wasm (bench case d). This is two passes over x
+ * a large part of a Wide-ResNet step on wasm (bench case d; CHANGELOG.md). This is two passes over x
  * for the statistics, one for y, and two for the gradient, by the SIMD kernels of
  * simd-batch-norm.ts where the channels are a multiple of 4 (JS loops otherwise), with block sums
  * added in float64 (see the precision note on Sum in wasm-kernels.ts). wasm only; the plain

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * A gradient for FusedBatchNorm that multiplies by the per-channel factors through broadcasting.
- * tfjs's own expands them to the activation's full size with Tile, which is slow on wasm (about
- * half of a Wide-ResNet training step, measured). y = (x - mean) / sqrt(variance + eps) * scale + offset.
+ * tfjs's own expands them to the activation's full size with Tile, which is slow on wasm (a large
+ * part of a Wide-ResNet training step). y = (x - mean) / sqrt(variance + eps) * scale + offset.
  */
 const batchNormGradConfig: tf.GradConfig = {
   kernelName: 'FusedBatchNorm',

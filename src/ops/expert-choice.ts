@@ -12,8 +12,8 @@ import { output, values, type KernelArgs } from './kernel-io.js';
  * scores through the gates. The arithmetic is src/ops/expert-choice-core.ts's.
  *
  * Why: route() on [batch, k, n] scores is a transpose, tf.topk, and five to seven ops for the
- * gates, each with its gradient: ~2 ms of a WRN-pMoE step and of case e's forward on wasm, for
- * a few thousand numbers that plain loops handle in well under 0.1 ms. route() stays the
+ * gates, each with its gradient and the engine's cost per op, for a few thousand numbers that
+ * plain loops handle in a fraction of that. route() stays the
  * reference (and the path on other backends); the tests compare the two.
  */
 export const EXPERT_CHOICE = 'PmoeExpertChoice';

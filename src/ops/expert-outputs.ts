@@ -120,7 +120,7 @@ function expertOutputsWasm(args: KernelArgs): TensorInfo[] {
   }
 }
 
-/** Rates measured on this project's machine: a product on one thread, a copy into the shared arena. */
+/** A rough cost model for the split below: a product's rate on one thread, and a copy's into the shared arena. */
 const FLOPS_PER_MS = 20e6;
 const COPY_BYTES_PER_MS = 2.5e6;
 
@@ -139,7 +139,7 @@ function rowsHere(perExpert: number, channels: number, filters: number): number 
 /**
  * Each expert's rows past `here` on the worker thread, while this thread runs `products(s)`, its
  * own rows in place: only the worker's rows of x and of z are copied (into the arena and back;
- * copies into shared memory run at ~4.6 GB/s, 4x slower than on the heap), each expert's while
+ * copies into shared memory are slower than on the heap), each expert's while
  * the worker runs the expert before, and the weights once per tensor (keptCopy).
  */
 function onWorker(

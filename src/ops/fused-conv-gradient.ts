@@ -4,8 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
  * A gradient for the FusedConv2D kernel (linear activation, NHWC, undilated), so that a layer can
  * run that kernel directly and leave its gradients to the tape. tfjs's fused conv2d op wraps the
  * kernel in a custom gradient that computes dx, dW and db eagerly; the tape's lazy gradients skip
- * dx where nothing needs it, as for a model's first convolution on its input images (1.3-2.1 ms of
- * a WRN-pMoE training step at batch 32). The same kernels and sums as tfjs's, so the same values.
+ * dx where nothing needs it, as for a model's first convolution on its input images. The same kernels and sums as tfjs's, so the same values.
  */
 const fusedConvGradConfig: tf.GradConfig = {
   kernelName: 'FusedConv2D',

@@ -145,8 +145,8 @@ const gatherRowsGradConfig: tf.GradConfig = {
 
 /**
  * Registers the PmoeGatherRows / PmoeScatterAddRows kernels on cpu and wasm and the gradient of
- * PmoeGatherRows. Idempotent. tfjs 4.22's gather is ~1000x slower than a row copy on both
- * backends, and its gradient's UnsortedSegmentSum is quadratic on cpu.
+ * PmoeGatherRows. Idempotent. tfjs 4.22's gather is orders of magnitude slower than a row copy
+ * on both backends, and its gradient's UnsortedSegmentSum is quadratic on cpu.
  */
 export function registerGatherRows(): void {
   for (const backendName of BACKENDS) {

@@ -6,8 +6,7 @@ import { output, values, type KernelArgs } from './kernel-io.js';
  * BatchNormalization computes it, as one kernel on cpu and wasm. Why: batch norm updates its
  * moving mean and variance inside the training step's gradient tape, where the three tf ops
  * (Sub, Mul, Sub) clone their saved inputs for a backward pass that never comes: nine kernels
- * per statistic, 83-87 us on wasm within a tape against 6.6 us for this one (measured), and a
- * Wide-ResNet step updates 14. It has no gradient: nothing differentiates a moving statistic.
+ * per statistic against one (docs/performance.md), and a Wide-ResNet step updates 14. It has no gradient: nothing differentiates a moving statistic.
  * Other backends run the three tf ops, which are also the reference the tests compare with.
  */
 const MOVING_AVERAGE = 'PmoeMovingAverage';

@@ -4,10 +4,10 @@ import * as tf from '@tensorflow/tfjs-core';
  * Sum's or Mean's gradient config: dy broadcast back over the reduced axes (divided by their size
  * for Mean), as dy times ones of x's shape. tfjs's (as tfjs-layers registers them) make those
  * ones with tf.ones, an array built and filled in JavaScript and then uploaded: on webgpu that was
- * 0.67 s of a 1 s WRN-pMoE training step at w = 10 (batch norm's means over [batch, height, width]
- * of 84 MB activations). Here they are a Fill on the backend (on the GPU there). A broadcastTo
- * would skip the product, but wasm's Tile took 8.8 ms for a [32, 8, 8, 64] pooling gradient
- * (the product with filled ones 1.7 ms). Values are the same to the bit (dy * 1 = dy).
+ * a large part of a WRN-pMoE training step at w = 10 (batch norm's means over [batch, height, width] of
+ * large activations). Here they are a Fill on the backend (on the GPU there). A broadcastTo would
+ * skip the product, but wasm's Tile is slower than the product with filled ones (CHANGELOG.md).
+ * Values are the same to the bit (dy * 1 = dy).
  */
 function reductionGradient(kernelName: 'Sum' | 'Mean'): tf.GradConfig {
   return {

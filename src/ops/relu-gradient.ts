@@ -5,7 +5,7 @@ import { heapBatchNormKernels } from '../kernels/heap-kernels.js';
 /**
  * ReLU's gradient, dx = dy where x > 0 else 0, as one pass on wasm (simd-batch-norm.ts's
  * reluGrad) instead of tfjs's dy * cast(step(x)): three kernels and two activation-sized
- * temporaries per ReLU, ~6 ms of a Wide-ResNet step (measured). Other backends keep tfjs's
+ * temporaries per ReLU. Other backends keep tfjs's
  * formulation, which is also the reference the tests compare with.
  */
 const RELU_GRAD = 'PmoeReluGrad';

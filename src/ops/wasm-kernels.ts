@@ -207,7 +207,7 @@ function fixBatchedGather(plainGather: tf.KernelFunc): tf.KernelFunc {
 }
 
 /**
- * tfjs 4.22's wasm Conv2DBackpropInput is a plain loop, ~10x slower than the forward conv on a
+ * tfjs 4.22's wasm Conv2DBackpropInput is a plain loop, far slower than the forward conv on a
  * 3x3 layer. Where kernels/convolution.ts applies (channels-last, undilated, output channels in
  * multiples of 4), its Winograd or phase-split SIMD products run it. Otherwise the input gradient is a stride-1 forward conv of dy, zero-upsampled by the stride,
  * with the filter rotated by 180 degrees and its channel axes swapped, padded by k - 1 - pad:
@@ -289,8 +289,8 @@ function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
 /**
  * Conv2D and FusedConv2D (bias, no activation) by kernels/convolution.ts where it applies: Winograd
  * on 3x3 stride-1 layers, else the per-tap SIMD products where the input has channels in
- * multiples of 4 (10-25 % faster than XNNPACK on the Wide-ResNet's 16-64-channel 3x3 layers,
- * measured, and no operator packing per new filter). Everything else keeps the original kernel.
+ * multiples of 4 (faster than XNNPACK on the Wide-ResNet's 16-64-channel 3x3 layers, and no
+ * operator packing per new filter). Everything else keeps the original kernel.
  */
 function fastConv2D(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
@@ -318,7 +318,7 @@ function fastConv2D(original: tf.KernelFunc): tf.KernelFunc {
 /**
  * Identity shares the input's data (a reference count, as the cpu backend and the wasm Reshape
  * do) instead of copying it: tfjs clones every tensor a gradient saves, and on wasm each clone
- * was a full copy (45 activation-sized copies per Wide-ResNet step, ~8 ms). Backend data is never
+ * was a full copy (45 activation-sized copies per Wide-ResNet step). Backend data is never
  * written in place, so sharing is safe. Strings keep the original kernel.
  */
 function sharedIdentity(original: tf.KernelFunc): tf.KernelFunc {
@@ -333,9 +333,9 @@ function sharedIdentity(original: tf.KernelFunc): tf.KernelFunc {
 /**
  * Inference-mode batch norm over the last axis by the SIMD affine pass of simd-batch-norm.ts:
  * y = (x - mean) b + offset with b = scale / sqrt(variance + epsilon) per channel. The wasm
- * kernel is a scalar loop: it took 72 ms of the 210 ms forward pass of 256 WRN-pMoE images, the
- * convolutions 134 (measured, one thread). Per-channel parameters only ([C] each, C a multiple
- * of 4); other shapes go to the original kernel.
+ * kernel is a scalar loop, a large part of a WRN-pMoE forward pass (CHANGELOG.md has the
+ * measurement). Per-channel parameters only ([C] each, C a multiple of 4); other shapes go to the
+ * original kernel.
  */
 function simdBatchNorm(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {

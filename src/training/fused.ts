@@ -40,7 +40,7 @@ export const EVAL_CHUNK = 250;
 
 /**
  * Below this share of nonzero values a set's patches are kept as sparse rows (MNIST digits: ~20%):
- * the sparse products skip the zeros (measured ~3x faster at 20%, ~1.5x slower when dense) and
+ * the sparse products skip the zeros (faster when most values are zero, slower when dense) and
  * give the same sums, since a zero term adds nothing.
  */
 export const SPARSE_BELOW = 0.5;

@@ -116,13 +116,14 @@ export interface TrainingControl {
  * A Keras-style callback of trainModelAsync. Epochs count from 1. `onEpochEnd` follows the epochs
  * of the model (for separate pMoE: the experts' phase, after the routers'); its `logs` are that
  * epoch's metrics, undefined on epochs not evaluated (`evalEvery`). `onEpoch` (TrainingHooks)
- * sees every phase, the routers' too. The Promise a callback returns is awaited. `model` (always given by
- * trainModelAsync) is the model being trained, with this epoch's weights: read it, never dispose it.
+ * sees every phase, the routers' too. A Promise a callback returns is awaited; other values are ignored.
+ * `model` (always given by trainModelAsync) is the model being trained, with this epoch's weights: read it,
+ * never dispose it.
  */
 export interface TrainingCallback extends TrainingHooks {
-  onTrainBegin?(control: TrainingControl): void | Promise<void>;
-  onEpochEnd?(epoch: number, logs: EpochMetrics | undefined, control: TrainingControl, model?: PatchModel): void | Promise<void>;
-  onTrainEnd?(result: TrainingResult): void | Promise<void>;
+  onTrainBegin?(control: TrainingControl): unknown;
+  onEpochEnd?(epoch: number, logs: EpochMetrics | undefined, control: TrainingControl, model?: PatchModel): unknown;
+  onTrainEnd?(result: TrainingResult): unknown;
 }
 
 /** How long training runs between turns of the event loop in trainModelAsync. */
@@ -202,7 +203,8 @@ export interface EarlyStopping extends TrainingCallback {
 
 /**
  * Keras's EarlyStopping for trainModelAsync: stops training once `monitor` has not improved by more
- * than `minDelta` for `patience` evaluated epochs. The model keeps the weights of its last epoch.
+ * than `minDelta` for `patience` evaluated epochs (0 and 1 both stop at the first, as in Keras and
+ * tfjs). The model keeps the weights of its last epoch.
  */
 export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping {
   const { monitor, minDelta, patience, mode } = parseOptions(earlyStoppingSchema, options, 'earlyStopping');
@@ -218,7 +220,7 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping
       if (!logs) return;
       const value = sign * logs[monitor];
       if (value < best - minDelta) [best, wait] = [value, 0];
-      else if (++wait > patience) {
+      else if (++wait >= patience) {
         state.stoppedEpoch = epoch;
         control.stopTraining = true;
       }

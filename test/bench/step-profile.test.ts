@@ -39,7 +39,7 @@ describe('bench/step-profile', () => {
   it('--convs times every convolution alone, skipping the input gradient of the one reading the images', () => {
     const script = fileURLToPath(new URL('../../bench/step-profile.js', import.meta.url));
     const args = [script, '--backend', 'wasm', '--widening', '1', '--batch', '2', '--channels', '3', '--steps', '1', '--convs', '--repeats', '2'];
-    const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000 });
     assert.equal(run.status, 0, run.stderr);
     const { convolutionsAlone } = JSON.parse(run.stdout) as {
       convolutionsAlone: {

@@ -50,6 +50,21 @@ describe('output paths', { timeout: 180_000 }, () => {
     assert.equal(readFileSync(file, 'utf8'), 'keep\n');
   });
 
+  it(
+    'train --save-model and reproduce --out where no folder can be made (under /proc) fail at once instead of hanging',
+    { skip: process.platform !== 'linux' },
+    async () => {
+      assert.match(
+        await pmoeFails(...LONG_TRAIN, '--save-model', '/proc/pmoe-model'),
+        /^pmoe: --save-model: cannot write into the folder '\/proc\/pmoe-model': no folder can be made in '\/proc'/,
+      );
+      assert.match(
+        await pmoeFails('reproduce', 'fig4', '--quick', '--out', '/proc/pmoe/fig4.jsonl'),
+        /^pmoe: --out: cannot write to '\/proc\/pmoe\/fig4.jsonl': /,
+      );
+    },
+  );
+
   it('reproduce --out naming a folder fails before any run, naming the option and the folder', async () => {
     const stderr = await pmoeFails('reproduce', 'fig4', '--quick', '--out', join(dir, 'a-folder'));
     assert.match(stderr, /^pmoe: --out: cannot write to '.*a-folder': it is a folder, not a file \(EISDIR\)\n$/);

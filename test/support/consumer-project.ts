@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, lstatSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
@@ -37,16 +37,26 @@ function resolveIn(lock: Record<string, LockEntry>, from: string, name: string):
   }
 }
 
+/** Packages a consumer project installs beside pmoe: names this checkout also has (its lockfile gives their versions). */
+export interface ConsumerPackages {
+  /** Dependencies of the application, e.g. `@tensorflow/tfjs`. */
+  dependencies?: readonly string[];
+  /** Development dependencies, e.g. `@types/node`. */
+  devDependencies?: readonly string[];
+}
+
 /**
  * Writes `project` (package.json, package-lock.json, the tarball) depending on pmoe's tarball, its
- * required peers and `devDependencies` (names this checkout also has, e.g. @types/node), then runs
- * `npm ci --offline` there. Returns npm's output; throws with it when the install fails.
+ * required peers and `packages`, then runs `npm ci --offline` there. Returns npm's output; throws
+ * with it when the install fails.
  */
-export async function installConsumer(repo: string, tarball: string, project: string, devDependencies: readonly string[] = []): Promise<string> {
+export async function installConsumer(repo: string, tarball: string, project: string, packages: ConsumerPackages = {}): Promise<string> {
   const repoLock = (JSON.parse(await readFile(join(repo, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }).packages;
   const manifest = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as Manifest;
   const peers = Object.keys(manifest.peerDependencies ?? {}).filter((name) => !manifest.peerDependenciesMeta?.[name]?.optional);
-  const wanted = [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.optionalDependencies ?? {}), ...peers, ...devDependencies];
+  const extra = packages.dependencies ?? [];
+  const devDependencies = packages.devDependencies ?? [];
+  const wanted = [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.optionalDependencies ?? {}), ...peers, ...extra, ...devDependencies];
   const entries: Record<string, LockEntry> = {};
   const stack = wanted.map((name) => resolveIn(repoLock, '', name));
   while (stack.length > 0) {
@@ -60,8 +70,9 @@ export async function installConsumer(repo: string, tarball: string, project: st
   await mkdir(project, { recursive: true });
   await copyFile(tarball, join(project, basename(tarball)));
   const pmoeSpec = `file:${basename(tarball)}`;
-  const dependencies = { pmoe: pmoeSpec, ...Object.fromEntries(peers.map((name) => [name, manifest.peerDependencies![name]])) };
-  const devVersions = Object.fromEntries(devDependencies.map((name) => [name, manifest.devDependencies?.[name] ?? '*']));
+  const versionOf = (name: string) => manifest.peerDependencies?.[name] ?? manifest.devDependencies?.[name] ?? '*';
+  const dependencies = { pmoe: pmoeSpec, ...Object.fromEntries([...peers, ...extra].map((name) => [name, versionOf(name)])) };
+  const devVersions = Object.fromEntries(devDependencies.map((name) => [name, versionOf(name)]));
   const root = { name: 'consumer', version: '1.0.0', private: true, type: 'module', dependencies, devDependencies: devVersions };
   await writeFile(join(project, 'package.json'), `${JSON.stringify(root, null, 2)}\n`);
   const integrity = `sha512-${createHash('sha512')
@@ -108,4 +119,27 @@ export function treeBytes(dir: string, skip: (path: string) => boolean = () => f
     else if (info.isFile()) total += info.size;
   }
   return total;
+}
+
+/**
+ * Bytes of the installed packages of `project` that no `@tensorflow/` package and none of `besides`
+ * (names) needs: what pmoe adds to an application of TensorFlow.js. Reads npm's record of the
+ * installed tree (node_modules/.package-lock.json); a package's own folder, without nested node_modules.
+ */
+export function bytesBeyond(project: string, besides: readonly string[] = []): number {
+  const lock = (JSON.parse(readFileSync(join(project, 'node_modules', '.package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }).packages;
+  const keys = Object.keys(lock).filter((key) => key !== '');
+  const needed = new Set<string>();
+  const stack = keys.filter((key) => /(^|\/)node_modules\/@tensorflow\//.test(key) || besides.some((name) => key === `node_modules/${name}`));
+  while (stack.length > 0) {
+    const key = stack.pop()!;
+    if (needed.has(key)) continue;
+    needed.add(key);
+    const entry = lock[key];
+    for (const name of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies })) {
+      const found = resolveIn(lock, key, name);
+      if (found) stack.push(found);
+    }
+  }
+  return keys.filter((key) => !needed.has(key)).reduce((total, key) => total + treeBytes(join(project, key), (path) => basename(path) === 'node_modules'), 0);
 }

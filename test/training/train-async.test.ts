@@ -49,8 +49,8 @@ describe('trainModelAsync: the training as a Promise with Keras-style callbacks'
 
   it('earlyStopping stops after `patience` evaluated epochs without improvement; the weights are those trainModel has after as many epochs', async () => {
     await initEngine('wasm');
-    // No later epoch can improve by a billion: the first sets the best, and the (patience + 1)-th after it stops.
-    const stop = earlyStopping({ monitor: 'testAccuracy', minDelta: 1e9, patience: 2 });
+    // No later epoch can improve by a billion: the first sets the best, and the patience-th after it stops.
+    const stop = earlyStopping({ monitor: 'testAccuracy', minDelta: 1e9, patience: 3 });
     const fitted = await trainModelAsync({}, train, test, { epochs: 20, seed: 2 }, [stop]);
     assert.equal(stop.stoppedEpoch, 4);
     assert.equal(fitted.epochs.length, 4);
@@ -90,7 +90,8 @@ describe('trainModelAsync: the training as a Promise with Keras-style callbacks'
       return callback.stoppedEpoch;
     };
     assert.equal(stopsAt({ patience: 0 }), 3); // testLoss rises at epoch 3
-    assert.equal(stopsAt({ patience: 1 }), 6); // best 0.3 at 4, then two epochs worse
+    assert.equal(stopsAt({ patience: 1 }), 3); // as in Keras: one epoch without improvement
+    assert.equal(stopsAt({ patience: 2 }), 6); // best 0.3 at 4, then two epochs worse
     assert.equal(stopsAt({ monitor: 'testAccuracy', patience: 0 }), 3); // accuracy is maximised
     assert.equal(stopsAt({ patience: 5 }), undefined);
     assert.equal(stopsAt({ patience: 0, minDelta: 0.12 }), 2); // 0.4 is not 0.12 below 0.5

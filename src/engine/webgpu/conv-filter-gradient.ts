@@ -13,8 +13,8 @@ export const IM2COL_FLOATS = 1 << 26;
  * is im2col(x)^T dy, where im2col(x) [b y x, (i, j, c)] puts each output position's taps side by
  * side (one strided slice of the padded input per tap, concatenated on channels). Written for
  * tfjs-backend-webgpu 4.22, whose own kernel gives each filter entry one thread that loops over the
- * whole batch and image: on an H200 at the WRN's w = 10 shapes (batch 128) it ran at 1.2-1.4
- * TFLOP/s, the products at 5-9, and it took 40 % of a WRN-pMoE training step. Returns undefined
+ * whole batch and image, several times slower than the products on the WRN's w = 10 shapes
+ * (docs/gpu.md has the measurements). Returns undefined
  * for what it does not cover (channels-first data, see below), which the backend's kernel then runs.
  */
 export function filterGradientByProducts(args: KernelArgs, im2colFloats = IM2COL_FLOATS): TensorInfo | undefined {
