@@ -89,7 +89,9 @@ export async function benchInProcesses(script: string, args: readonly string[], 
   const results: BenchResult[] = [];
   for (let run = 0; run < runs; run++) {
     log(`run ${run + 1}/${runs}`);
-    const child = spawn(process.execPath, [...process.execArgv, script, ...args.filter((arg) => arg !== '--json'), '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...process.execArgv, script, ...args.filter((arg) => arg !== '--json'), '--json'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const code = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve));

@@ -275,7 +275,8 @@ export class WinogradConvolution implements StepConvolution {
     private readonly tiles: ConvTiles,
   ) {
     if (!winogradApplies(g)) throw new Error(`fused image trainer: ${y.name} is not a 3x3 stride-1 convolution, which Winograd's algorithms need`);
-    if (x.pixelFloats !== pad4(g.inChannels)) throw new Error(`fused image trainer: ${y.name} reads ${x.pixelFloats} floats per pixel, not ${pad4(g.inChannels)}`);
+    if (x.pixelFloats !== pad4(g.inChannels))
+      throw new Error(`fused image trainer: ${y.name} reads ${x.pixelFloats} floats per pixel, not ${pad4(g.inChannels)}`);
     const passes: ConvPass[] = withInputGradient ? ['forward', 'inputGradient', 'filterGradient'] : ['forward', 'filterGradient'];
     const needsDirect = passes.some((pass) => tiles[pass] === null);
     this.direct = needsDirect ? new DirectConvolution(memory, g, x, y, withInputGradient && tiles.inputGradient === null) : null;
@@ -333,7 +334,10 @@ export const selectedConvolution: ConvolutionFactory = (memory, geometry, x, y, 
 export function selectedScratchFloats(spec: ConvLayerSpec, capacity: number): number {
   const g = layerGeometry(spec, capacity);
   const tiles = selectedTiles(g, !spec.readsImages);
-  return Math.max(0, ...(Object.entries(tiles) as [ConvPass, WinogradTile | null][]).map(([pass, tile]) => (tile === null ? 0 : winogradScratchFloats(g, tile, pass))));
+  return Math.max(
+    0,
+    ...(Object.entries(tiles) as [ConvPass, WinogradTile | null][]).map(([pass, tile]) => (tile === null ? 0 : winogradScratchFloats(g, tile, pass))),
+  );
 }
 
 /** A conv layer of the description: its weights, `<name>/kernel` [k, k, ci, co] and `<name>/bias` [co], and its convolution. */

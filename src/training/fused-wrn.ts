@@ -55,7 +55,10 @@ function estimateBytes(description: ImageModelLayers, capacity: number): number 
   const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
   const perImage = description.layers.reduce((sum, layer) => {
     // The official formulation's experts have maps of their own: input and ReLU output [H, W, C], output [H, W, f].
-    const experts = layer.kind === 'patch-moe' && layer.formulation === 'official' ? layer.experts * (2 * size(layer.inputShape) + size(layer.outputShape) / layer.experts) : 0;
+    const experts =
+      layer.kind === 'patch-moe' && layer.formulation === 'official'
+        ? layer.experts * (2 * size(layer.inputShape) + size(layer.outputShape) / layer.experts)
+        : 0;
     return sum + size(layer.outputShape) + experts;
   }, 0);
   const winograd = Math.max(0, ...description.layers.map((layer) => (layer.kind === 'conv' ? selectedScratchFloats(layer, capacity) : 0)));

@@ -8,7 +8,13 @@ function side(medianMs: number) {
 }
 
 function workload(pmoeMs: number, torchMs: number | null): WorkloadResult {
-  return { title: 'a case', flopsPerStep: 1e6, pmoe: side(pmoeMs), torch: torchMs === null ? null : side(torchMs), ratio: torchMs === null ? null : pmoeMs / torchMs };
+  return {
+    title: 'a case',
+    flopsPerStep: 1e6,
+    pmoe: side(pmoeMs),
+    torch: torchMs === null ? null : side(torchMs),
+    ratio: torchMs === null ? null : pmoeMs / torchMs,
+  };
 }
 
 function result(d: WorkloadResult, ok = true): BenchResult {

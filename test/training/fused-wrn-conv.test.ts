@@ -54,7 +54,21 @@ function geometryOf(c: Case, batch: number): ConvGeometry {
   const [inHeight, inWidth, inChannels] = c.input;
   const pad = c.pad ?? 1;
   const [outHeight, outWidth] = [inHeight + 2 * pad - 2, inWidth + 2 * pad - 2];
-  return { batch, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels: c.outChannels, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, top: pad, left: pad };
+  return {
+    batch,
+    inHeight,
+    inWidth,
+    inChannels,
+    outHeight,
+    outWidth,
+    outChannels: c.outChannels,
+    kernelHeight: 3,
+    kernelWidth: 3,
+    strideHeight: 1,
+    strideWidth: 1,
+    top: pad,
+    left: pad,
+  };
 }
 
 interface Inputs {
