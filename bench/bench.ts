@@ -9,6 +9,7 @@ import { formatReport } from './report.js';
 import { CASE_IDS, FULL_DEFAULTS, runBench, SMOKE_DEFAULTS, type CaseId } from './run.js';
 import { DEFAULT_PYTHON, DEFAULT_TORCH_THREADS } from './torch-peer.js';
 import { positiveInteger } from './cli-args.js';
+import { benchInProcesses, formatRuns, summariseRuns, withoutRuns } from './runs.js';
 
 function caseList(value: string): CaseId[] {
   const ids = value.split(',').map((id) => id.trim());
@@ -27,6 +28,7 @@ const program = new Command()
     if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('must be an integer of at least 0');
     return parsed;
   })
+  .option('--runs <n>', 'the whole bench n times, each in a fresh process, and per case the medians over the runs (default 1)', positiveInteger)
   .option('--smoke', 'a few steps of each case: finiteness, no leaks, and pmoe/PyTorch numerical agreement (what CI runs)', false)
   .option('--json', 'print one JSON object instead of the table', false)
   .option('--cases <list>', `comma-separated subset of ${CASE_IDS.join(',')}`, caseList, [...CASE_IDS])
@@ -50,6 +52,7 @@ const program = new Command()
 
 program.parse();
 const opts = program.opts<{
+  runs?: number;
   steps?: number;
   rounds?: number;
   warmup?: number;
@@ -64,6 +67,14 @@ const opts = program.opts<{
   backend: 'wasm' | 'webgpu';
 }>();
 const defaults = opts.smoke ? SMOKE_DEFAULTS : FULL_DEFAULTS;
+
+if (opts.runs !== undefined && opts.runs > 1) {
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const results = await benchInProcesses(process.argv[1], withoutRuns(process.argv.slice(2)), opts.runs, log);
+  const summary = summariseRuns(results);
+  process.stdout.write(opts.json ? `${JSON.stringify({ summary, runs: results }, null, 2)}\n` : `${formatRuns(summary)}\n`);
+  process.exit(summary.ok ? 0 : 1);
+}
 
 const result = await runBench({
   steps: opts.steps ?? defaults.steps,

@@ -7,9 +7,10 @@ import { winogradApplies, winogradFilterGradient, winogradForward, winogradInput
  * pmoe's convolutions on the wasm backend's heap, one entry point per pass, each choosing its
  * algorithm: Winograd F(2x2, 3x3) or F(4x4, 3x3) (winograd-conv.ts) for 3x3 stride-1 layers
  * where the selection below measured it faster, the per-tap direct products (conv-gemm.ts)
- * otherwise. The tfjs kernels of ops/wasm-kernels.ts call these; so can a training step that runs
- * without tfjs's tape (docs/kernels.md). Each returns a tensor the caller owns, or null where no
- * SIMD kernel applies (the caller then runs its own).
+ * otherwise. The tfjs kernels of ops/wasm-kernels.ts call these. Each returns a tensor the caller
+ * owns, or null where no SIMD kernel applies (the caller then runs its own). The fused image
+ * trainer (training/fused-wrn-conv.ts), which runs without tfjs's tape on its own arena, takes
+ * the same choice from convTile().
  *
  * `PMOE_CONV` overrides the choice: `direct` (the per-tap products everywhere: the floats pmoe
  * computed before Winograd, bit for bit), `winograd2` or `winograd4` (that tile wherever Winograd
@@ -56,6 +57,12 @@ export function convAlgorithm(g: ConvGeometry, pass: ConvPass): ConvAlgorithm {
 }
 
 const tileOf = (algorithm: ConvAlgorithm): WinogradTile => (algorithm === 'winograd2' ? 2 : 4);
+
+/** The Winograd tile `pass` of a convolution of geometry `g` runs with, or null for direct convolution (convAlgorithm's choice). */
+export function convTile(g: ConvGeometry, pass: ConvPass): WinogradTile | null {
+  const algorithm = convAlgorithm(g, pass);
+  return algorithm === 'direct' ? null : tileOf(algorithm);
+}
 
 /** out = conv(x, filter) + bias [batch, outHeight, outWidth, outChannels]; bias [outChannels] or none. */
 export function conv2dForward(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | undefined, g: ConvGeometry): TensorInfo | null {

@@ -1,6 +1,8 @@
 import { gemmTChunks, gemmThreads, newSharedMemory, type GemmThreads, type SharedKernels, type SplitFunction } from './gemm-threads.js';
 import { bindBatchNorm, type BatchNormKernels } from './simd-batch-norm.js';
 import { fusedMultiplyAdd, gemmModule, type Kernels } from './simd-gemm.js';
+import { bindWinograd } from './simd-winograd.js';
+import type { WinogradTarget } from './winograd-conv.js';
 import { addChunks, chunkRows } from './workspace.js';
 
 /**
@@ -85,6 +87,7 @@ export class SimdArena {
   /** A row table shifted to the second half of gemmT's output rows (the worker's part). */
   private shiftedRows: Region | null = null;
   private batchNormKernels: BatchNormKernels | null | undefined;
+  private winogradOn: WinogradTarget | undefined;
   private top = SLACK;
   /** Whether the memory held an earlier arena's data (so alloc() zeroes what it hands out). */
   private readonly reused: boolean;
@@ -275,6 +278,27 @@ export class SimdArena {
     if (this.batchNormKernels === undefined) this.batchNormKernels = this.shared?.batchNorm ?? bindBatchNorm(this.memory);
     if (this.batchNormKernels === null) throw new Error('SimdArena: the batch-norm kernels do not bind to this memory');
     return this.batchNormKernels;
+  }
+
+  /**
+   * This arena as a memory the Winograd convolutions run on (winograd-conv.ts's `...At` functions):
+   * the kernels bound to it, and their drivers' two parameter blocks split across the two threads
+   * where the arena has them (each tile computed by one thread: the same floats as on one).
+   */
+  get winograd(): WinogradTarget {
+    if (this.winogradOn !== undefined) return this.winogradOn;
+    const kernels = this.shared?.winograd ?? bindWinograd(this.memory);
+    if (kernels === null) throw new Error('SimdArena: the Winograd kernels do not bind to this memory');
+    this.winogradOn = {
+      winograd: kernels,
+      ints: () => new Int32Array(this.memory.buffer),
+      floats: () => new Float32Array(this.memory.buffer),
+      split: (name, blocks) => {
+        if (blocks.length < 2 || this.shared === null) for (const block of blocks) kernels[name](block);
+        else this.split(name, [blocks[1]], () => kernels[name](blocks[0]));
+      },
+    };
+    return this.winogradOn;
   }
 
   /** The nonzeros of a dense row-major [rows, cols] matrix (`nonzeros` of them, counted here when not given), as SparseRows in this arena. */

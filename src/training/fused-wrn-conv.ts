@@ -1,14 +1,25 @@
 import { countPhase, fillTap, fillTaps, firstOfPhase, type ConvGeometry } from '../kernels/conv-gemm.js';
+import { convTile, type ConvPass } from '../kernels/convolution.js';
 import { chunkedPartials, type Region } from '../kernels/simd-arena.js';
 import { pad4 } from '../kernels/simd-gemm.js';
+import {
+  winogradApplies,
+  winogradFilterGradientAt,
+  winogradForwardAt,
+  winogradInputGradientAt,
+  winogradScratchFloats,
+  type WinogradTile,
+} from '../kernels/winograd-conv.js';
 import type { ConvLayerSpec } from '../models/wrn-layers.js';
 import type { MapBuffer, StepMemory, WeightEntry } from './fused-wrn-memory.js';
 
 /**
- * The convolutions of the fused image trainer, behind one small interface so that another
- * algorithm (Winograd, say) can replace the direct one layer by layer: a StepConvolution is built
- * once per layer for its input and output maps and computes the forward pass and both gradients
- * on byte addresses of the trainer's arena (NHWC, kernels [kh, kw, ci, co] as tfjs keeps them).
+ * The convolutions of the fused image trainer, behind one small interface so that the algorithm
+ * can change layer by layer and pass by pass: a StepConvolution is built once per layer for its
+ * input and output maps and computes the forward pass and both gradients on byte addresses of
+ * the trainer's arena (NHWC, kernels [kh, kw, ci, co] as tfjs keeps them). Two algorithms:
+ * direct (per-tap SIMD products) and Winograd (kernels/winograd-conv.ts); selectedConvolution
+ * takes each pass's from kernels/convolution.ts's table, as the wasm backend's kernels do.
  */
 export interface StepConvolution {
   /** Fills what depends on the memory's final layout (called once, after StepMemory.finish()). */
@@ -48,6 +59,14 @@ export function layerGeometry(spec: ConvLayerSpec, batch: number): ConvGeometry 
 }
 
 const FLOAT_BYTES = 4;
+
+/** dBias [co] = dy's column sums over `positions` rows, added in float64 in `sums` (2 co elements). */
+function biasGradient(memory: StepMemory, sums: Region, positions: number, co: number, dy: number, dBias: number): void {
+  const arena = memory.arena;
+  arena.doubles(sums).fill(0);
+  arena.batchNorm.columnSums(positions, co, dy, sums.ptr);
+  new Float32Array(arena.floats(sums).buffer, dBias, co).set(arena.doubles(sums));
+}
 
 /** One output phase of the input gradient: the input rows with (q + pad) mod stride = (py, px), and the taps that reach them. */
 interface Phase {
@@ -156,9 +175,7 @@ export class DirectConvolution implements StepConvolution {
         new Float32Array(floats.buffer, dKernel + t * ci * co * FLOAT_BYTES, ci * co).set(floats.subarray(0, ci * co));
       }
     }
-    arena.doubles(this.biasSums).fill(0);
-    arena.batchNorm.columnSums(positions, co, dy, this.biasSums.ptr);
-    new Float32Array(arena.floats(this.biasSums).buffer, dBias, co).set(arena.doubles(this.biasSums));
+    biasGradient(this.memory, this.biasSums, positions, co, dy, dBias);
   }
 
   inputGradient(batch: number, kernel: number, dy: number, dx: number): void {
@@ -236,6 +253,92 @@ export class DirectConvolution implements StepConvolution {
 /** The direct algorithm for every layer. */
 export const directConvolution: ConvolutionFactory = (memory, geometry, x, y, withInputGradient) =>
   new DirectConvolution(memory, geometry, x, y, withInputGradient);
+
+/** Per pass, the Winograd tile F(m x m, 3x3) it runs with, or null for the direct algorithm. */
+export type ConvTiles = Readonly<Record<ConvPass, WinogradTile | null>>;
+
+/**
+ * A 3x3 stride-1 layer by Winograd's algorithms (kernels/winograd-conv.ts's `...At` functions on
+ * the arena, split across its threads), each pass with its own tile; a pass without one runs the
+ * direct algorithm. The passes share the trainer's Winograd scratch (they run one at a time).
+ */
+export class WinogradConvolution implements StepConvolution {
+  private readonly direct: DirectConvolution | null;
+  private readonly biasSums: Region;
+
+  constructor(
+    private readonly memory: StepMemory,
+    private readonly g: ConvGeometry,
+    private readonly x: MapBuffer,
+    private readonly y: MapBuffer,
+    withInputGradient: boolean,
+    private readonly tiles: ConvTiles,
+  ) {
+    if (!winogradApplies(g)) throw new Error(`fused image trainer: ${y.name} is not a 3x3 stride-1 convolution, which Winograd's algorithms need`);
+    if (x.pixelFloats !== pad4(g.inChannels))
+      throw new Error(`fused image trainer: ${y.name} reads ${x.pixelFloats} floats per pixel, not ${pad4(g.inChannels)}`);
+    const passes: ConvPass[] = withInputGradient ? ['forward', 'inputGradient', 'filterGradient'] : ['forward', 'filterGradient'];
+    const needsDirect = passes.some((pass) => tiles[pass] === null);
+    this.direct = needsDirect ? new DirectConvolution(memory, g, x, y, withInputGradient && tiles.inputGradient === null) : null;
+    for (const pass of passes) {
+      const tile = tiles[pass];
+      if (tile !== null) memory.need('winograd', winogradScratchFloats(g, tile, pass));
+    }
+    this.biasSums = memory.arena.alloc(2 * g.outChannels);
+  }
+
+  prepare(): void {
+    this.direct?.prepare();
+  }
+
+  forward(batch: number, kernel: number, bias: number): void {
+    const tile = this.tiles.forward;
+    if (tile === null) return this.direct!.forward(batch, kernel, bias);
+    const { memory } = this;
+    winogradForwardAt(memory.arena.winograd, { ...this.g, batch }, tile, this.x.value.ptr, kernel, bias, this.y.value.ptr, memory.winogradScratch);
+  }
+
+  filterGradient(batch: number, dy: number, dKernel: number, dBias: number): void {
+    const tile = this.tiles.filterGradient;
+    if (tile === null) return this.direct!.filterGradient(batch, dy, dKernel, dBias);
+    const { memory, g } = this;
+    winogradFilterGradientAt(memory.arena.winograd, { ...g, batch }, tile, this.x.value.ptr, dy, dKernel, memory.winogradScratch);
+    biasGradient(memory, this.biasSums, batch * g.outHeight * g.outWidth, g.outChannels, dy, dBias);
+  }
+
+  inputGradient(batch: number, kernel: number, dy: number, dx: number): void {
+    const tile = this.tiles.inputGradient;
+    if (tile === null) return this.direct!.inputGradient(batch, kernel, dy, dx);
+    const { memory } = this;
+    winogradInputGradientAt(memory.arena.winograd, { ...this.g, batch }, tile, dy, kernel, dx, memory.zeroRow, memory.winogradScratch);
+  }
+}
+
+/** Each pass's tile as kernels/convolution.ts chooses it (its table, or PMOE_CONV), for a layer of geometry g. */
+export function selectedTiles(g: ConvGeometry, withInputGradient: boolean): ConvTiles {
+  return {
+    forward: convTile(g, 'forward'),
+    inputGradient: withInputGradient ? convTile(g, 'inputGradient') : null,
+    filterGradient: convTile(g, 'filterGradient'),
+  };
+}
+
+/** Every pass by the algorithm kernels/convolution.ts selects for its shape (PMOE_CONV=direct: the direct one everywhere, the same floats as directConvolution). */
+export const selectedConvolution: ConvolutionFactory = (memory, geometry, x, y, withInputGradient) => {
+  const tiles = selectedTiles(geometry, withInputGradient);
+  if (Object.values(tiles).every((tile) => tile === null)) return new DirectConvolution(memory, geometry, x, y, withInputGradient);
+  return new WinogradConvolution(memory, geometry, x, y, withInputGradient, tiles);
+};
+
+/** Floats of Winograd scratch a conv layer takes at `capacity` images under selectedConvolution (0 where it runs directly). */
+export function selectedScratchFloats(spec: ConvLayerSpec, capacity: number): number {
+  const g = layerGeometry(spec, capacity);
+  const tiles = selectedTiles(g, !spec.readsImages);
+  return Math.max(
+    0,
+    ...(Object.entries(tiles) as [ConvPass, WinogradTile | null][]).map(([pass, tile]) => (tile === null ? 0 : winogradScratchFloats(g, tile, pass))),
+  );
+}
 
 /** A conv layer of the description: its weights, `<name>/kernel` [k, k, ci, co] and `<name>/bias` [co], and its convolution. */
 export class ConvLayer {

@@ -34,7 +34,7 @@ export interface WeightEntry {
   readonly offset: number;
 }
 
-type ScratchKind = 'partials' | 'temp' | 'row' | 'blockSums' | 'vectors';
+type ScratchKind = 'partials' | 'temp' | 'row' | 'blockSums' | 'vectors' | 'winograd';
 
 export class StepMemory {
   readonly maps = new Map<string, MapBuffer>();
@@ -107,6 +107,7 @@ export class StepMemory {
       row: arena.alloc(row),
       blockSums: arena.alloc(size('blockSums')),
       vectors: arena.alloc(size('vectors')),
+      winograd: arena.alloc(size('winograd')),
     };
   }
 
@@ -153,6 +154,11 @@ export class StepMemory {
   /** A scratch map for a layer's own use (the other half of the temp region serves contribute()). */
   get layerTemp(): number {
     return this.all.temp.ptr + 4 * (this.all.temp.length / 2);
+  }
+
+  /** The Winograd convolutions' scratch (64-byte aligned; `need('winograd', ...)` floats), one pass at a time. */
+  get winogradScratch(): number {
+    return this.all.winograd.ptr;
   }
 
   get blockSums(): Region {

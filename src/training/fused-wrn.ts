@@ -5,7 +5,7 @@ import { arenaThreads, SimdArena } from '../kernels/simd-arena.js';
 import { pad4 } from '../kernels/simd-gemm.js';
 import { IMAGES, type ImageLayerSpec, type ImageModelLayers } from '../models/wrn-layers.js';
 import { lossAndGradient } from './fused.js';
-import { ConvLayer, directConvolution, type ConvolutionFactory } from './fused-wrn-conv.js';
+import { ConvLayer, selectedConvolution, selectedScratchFloats, type ConvolutionFactory } from './fused-wrn-conv.js';
 import { AddLayer, DenseLayer, GlobalAveragePool, vectorBuffer, type VectorBuffer } from './fused-wrn-head.js';
 import { StepMemory, type MapBuffer } from './fused-wrn-memory.js';
 import { SparsePatchMoe } from './fused-wrn-moe.js';
@@ -31,7 +31,7 @@ export interface FusedWrnSettings {
   readonly learningRate: number;
   /** The largest batch a step or an evaluation chunk is given. */
   readonly batchSize: number;
-  /** The convolution algorithm (the direct one by default). */
+  /** The convolution algorithm (by default each pass's as kernels/convolution.ts selects it: Winograd or direct). */
   readonly convolution?: ConvolutionFactory;
 }
 
@@ -61,7 +61,8 @@ function estimateBytes(description: ImageModelLayers, capacity: number): number 
         : 0;
     return sum + size(layer.outputShape) + experts;
   }, 0);
-  return Math.ceil(4 * capacity * perImage * 3.5) + (16 << 20);
+  const winograd = Math.max(0, ...description.layers.map((layer) => (layer.kind === 'conv' ? selectedScratchFloats(layer, capacity) : 0)));
+  return Math.ceil(4 * capacity * perImage * 3.5) + 4 * winograd + (16 << 20);
 }
 
 export class FusedWrn {
@@ -88,7 +89,7 @@ export class FusedWrn {
     this.classes = description.classes;
     this.labels = new Int32Array(capacity);
     const vectors = new Map<string, VectorBuffer>();
-    const algorithm = settings.convolution ?? directConvolution;
+    const algorithm = settings.convolution ?? selectedConvolution;
     let logits: VectorBuffer | undefined;
     for (const spec of description.layers) {
       const map = (name: string) => memory.map(name);
