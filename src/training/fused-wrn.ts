@@ -38,7 +38,6 @@ export interface FusedWrnSettings {
 /** Why the fused trainer cannot run this description, or null when it can. */
 export function fusedWrnUnsupported(description: ImageModelLayers): string | null {
   for (const layer of description.layers) {
-    if (layer.kind === 'patch-moe' && layer.formulation !== 'sparse') return `${layer.name}: the fused step computes the sparse formulation only`;
     if (layer.kind === 'dense' && layer.outputShape[0] !== description.classes) return `${layer.name}: the fused step trains a softmax head only`;
     if (layer.kind === 'patch-moe' && (layer.inputShape[2] % 4 !== 0 || layer.filtersPerExpert % 4 !== 0)) {
       return `${layer.name}: channels and filters per expert must be multiples of 4`;
