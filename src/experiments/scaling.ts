@@ -50,7 +50,7 @@ import { MODEL_KINDS, type ModelKind } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
 import type { PatchRunSpec, RunSpec } from '../training/run.js';
 import { integer, oneOf, OptionError, real } from '../util/options.js';
-import { MAX_SEEDS } from './plan-size.js';
+import { MAX_EPOCHS, MAX_SEEDS } from './plan-size.js';
 import type { ResultLine } from './results-file.js';
 import { inShard, runKey, type Shard } from './shard.js';
 import { canonicalJson } from '../util/canonical-json.js';
@@ -91,13 +91,14 @@ export const scalingSchema = z
     jointGate: oneOf(['softmax-selected', 'softmax-all']).default('softmax-selected'),
     init: oneOf(INIT_SCHEMES).default('paper'),
     // Training.
-    steps: integer(1).default(400),
+    /** At most MAX_EPOCHS, so that no run's epochs (at most its steps) exceed the trainers' limit. */
+    steps: integer(1, MAX_EPOCHS).default(400),
     /** When set, every run trains this many epochs instead (the step budget then grows with N). */
-    epochsPerRun: integer(1).optional(),
+    epochsPerRun: integer(1, MAX_EPOCHS).optional(),
     batchSize: integer(1).default(20),
     learningRate: positive().default(0.25),
     learningRateScaling: oneOf(['pooled', 'none']).default('pooled'),
-    routerEpochs: integer(1).default(10),
+    routerEpochs: integer(1, MAX_EPOCHS).default(10),
   })
   .strict()
   .superRefine((o, ctx) => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { pearson, spearman } from '../analysis/correlation.js';
 import { classProjections, pairSeparability, type PairSeparability } from '../analysis/pair-separability.js';
+import { turnEventLoop } from '../util/event-loop.js';
 import { loadFashionMnist } from '../data/fashion-mnist.js';
 import { loadMnist } from '../data/mnist.js';
 import { PAIR_ATLAS_EXPERIMENT } from '../experiments/pair-atlas.js';
@@ -197,11 +198,15 @@ async function predictorsFor(
   patchesPerExpert: number,
 ): Promise<PairPredictor[]> {
   const split = source === 'fashion-patch' ? await loadFashionMnist('train', dir) : await loadMnist('train', dir);
-  const projections = classProjections(split);
-  return pairs.map((pair) => {
+  const projections = await classProjections(split);
+  const predictors: PairPredictor[] = [];
+  for (const pair of pairs) {
+    // One pair's separability is tens of milliseconds: the event loop turns between pairs (a Ctrl-C is handled at once).
+    await turnEventLoop();
     const fillers = Array.from({ length: 10 }, (_, d) => d).filter((d) => d !== pair[0] && d !== pair[1]);
-    return { pair, ...pairSeparability(projections, pair, fillers, { patchCount, patchesPerExpert }) };
-  });
+    predictors.push({ pair, ...pairSeparability(projections, pair, fillers, { patchCount, patchesPerExpert }) });
+  }
+  return predictors;
 }
 
 export async function buildPairAtlasReport(lines: readonly ResultLine[], context: PairAtlasContext): Promise<PairAtlasReport> {

@@ -9,7 +9,7 @@ import type { RoutingRate } from '../analysis/routing-rate.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import type { z } from 'zod';
 import { imageTrainingSchema, trainImageModel, type ImageEpochRecord } from './train-image-model.js';
-import { trainModelYielding, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
+import { routerSampleCount, trainModelYielding, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
 import { provenance, type Provenance } from './provenance.js';
 import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
 import type { TwoLayerCnn } from '../models/two-layer-cnn.js';
@@ -217,7 +217,8 @@ export async function runOnce(
     const record: PatchRunRecord = {
       data: data.spec,
       model: resolvedModel(result.model),
-      training,
+      // N_r as trained with: a routerSamples above N used the N samples there are.
+      training: training.routerSamples === undefined ? training : { ...training, routerSamples: routerSampleCount(training, data.train.count) },
       backend: tf.getBackend(),
       lStar: data.lStar,
       epochs: result.epochs,

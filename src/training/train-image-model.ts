@@ -15,12 +15,12 @@ import { z } from 'zod';
 import { createRng } from '../util/random.js';
 import { integer, parseOptions, real } from '../util/options.js';
 import { classificationLoss, predictions } from './loss.js';
-import { checkFinite } from './sgd.js';
+import { checkFinite, MAX_EPOCHS } from './sgd.js';
 
 export const imageTrainingSchema = z
   .object({
     /** The official code: 50. */
-    epochs: integer(1).default(50),
+    epochs: integer(1, MAX_EPOCHS).default(50),
     /** The official code: 128. The last batch of an epoch may be smaller. */
     batchSize: integer(1).default(128),
     /** The official code: 0.1, plain SGD. */

@@ -45,10 +45,15 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, wha
   return result.data;
 }
 
-/** An integer schema whose message states the allowed range. */
+/** An integer schema whose message states the allowed range; integers past 2^53 - 1 (not exact as numbers) are refused too. */
 export function integer(min: number, max = Infinity) {
   const allowed = max === Infinity ? `an integer >= ${min}` : `an integer in ${min}..${max}`;
-  return z.number({ error: `must be ${allowed}` }).refine((v) => Number.isInteger(v) && v >= min && v <= max, { message: `must be ${allowed}` });
+  return z
+    .number({ error: `must be ${allowed}` })
+    .refine((v) => Number.isInteger(v) && v >= min && v <= max, { message: `must be ${allowed}`, abort: true })
+    .refine((v) => !Number.isInteger(v) || Number.isSafeInteger(v), {
+      message: `must be at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1; larger integers are not exact)`,
+    });
 }
 
 /** A finite number schema in [min, max] (bounds inclusive unless said otherwise). */

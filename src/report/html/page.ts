@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { writeFileAtomically } from '../../util/atomic-write.js';
 import type { ReportSummary } from '../report.js';
 import { inlineJson, inlineScriptText, vendorScripts } from './vendor.js';
-import { escapeHtml, markdownToHtml } from './markdown-html.js';
+import { escapeHtml, markdownToHtmlInTurns } from './markdown-html.js';
 import type { RoutingSection } from './routing-section.js';
 import type { TrainingCurvesSection } from './training-curves.js';
 
@@ -48,7 +48,7 @@ async function experimentPart(experiment: ReportSummary['experiments'][number], 
     `<figure class="experiment-figure"><div class="vega-figure" id="figure-${index}" data-vega-spec="spec-${index}" role="img" aria-label="${escapeHtml(experiment.experiment)} figure"></div>` +
     `<noscript><img src="${escapeHtml(encodeURIComponent(svgName))}" alt="${escapeHtml(experiment.experiment)} figure"></noscript></figure>`;
   // Long tables scroll in place, so a figure is never far from the next one.
-  const html = markdownToHtml(withToken)
+  const html = (await markdownToHtmlInTurns(withToken))
     .replace(`<p>${FIGURE_TOKEN}</p>`, figure)
     .replace(/<table>/g, '<div class="table-wrap"><table>')
     .replace(/<\/table>/g, '</table></div>');
@@ -118,7 +118,9 @@ const EMBED_SCRIPT = `
 
 /** The page's HTML from the report's summary (its files are read back) and, optionally, a routing model. */
 export async function renderHtmlReport(summary: ReportSummary, options: HtmlReportOptions = {}): Promise<string> {
-  const parts = await Promise.all(summary.experiments.map((experiment, i) => experimentPart(experiment, i)));
+  // One after the other, the event loop turning between them (a Ctrl-C is handled at once).
+  const parts: ExperimentPart[] = [];
+  for (const [i, experiment] of summary.experiments.entries()) parts.push(await experimentPart(experiment, i));
   const { routing, curves } = options;
   const vendors = await vendorScripts();
   const specs = [...parts.map((part, i) => ({ id: `spec-${i}`, spec: part.spec })), ...(routing?.specs ?? []), ...(curves?.specs ?? [])];
