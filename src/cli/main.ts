@@ -11,6 +11,7 @@ import { runOnce, type PatchRunRecord } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
 import { maxJobs } from '../experiments/sweep.js';
+import { MAX_EPOCHS } from '../experiments/plan-size.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
 import { formatSweepSummary, reproduce, retryPolicy, sweepSummary, type ReproduceOptions } from './reproduce.js';
 import { parseOverrides } from '../util/overrides.js';
@@ -21,13 +22,14 @@ import { preflightRun } from '../experiments/preflight.js';
 import { integer, OptionError, real } from '../util/options.js';
 import { parseInteger, parseIntegerList, parseNumber, parseWith } from './numbers.js';
 import { exitOnSignals } from './interrupt.js';
-import { checkRecordsOutput, checkWritableFolder } from './output-path.js';
+import { checkRecordsOutput, checkReportFolder, checkWritableFolder } from './output-path.js';
 import { fsProblem } from '../util/fs-problem.js';
 import { shellWord } from '../util/shell-word.js';
 import { startProgress, type Progress } from './progress.js';
 import { releaseWebgpu } from '../engine/webgpu/dawn.js';
 import { epochLogHooks } from '../training/epoch-log.js';
-import { PMOE_MODEL_FILE } from '../models/pmoe-model-file.js';
+import { PMOE_MODEL_FILE, PMOE_MODEL_MARK } from '../models/pmoe-model-file.js';
+import { replaceableFileProblem } from '../util/output-file.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -88,7 +90,7 @@ export function pmoeProgram(argv: readonly string[]): Command {
       "train the CNN, separate pMoE and joint pMoE on the paper's synthetic data model at a few training-set sizes; print test accuracy and routing rate",
     )
     .option('--sizes <list>', 'training-set sizes N, comma-separated', parseWith(z.array(integer(1)).min(1), parseIntegerList), DEMO_DEFAULTS.sizes)
-    .option('--epochs <n>', 'epochs per run', parseWith(integer(1)), DEMO_DEFAULTS.epochs)
+    .option('--epochs <n>', 'epochs per run', parseWith(integer(1, MAX_EPOCHS)), DEMO_DEFAULTS.epochs)
     .option('--seed <n>', 'seed of data and models', parseWith(integer(0)), DEMO_DEFAULTS.seed)
     .option('--jobs <n>', 'parallel workers (default: one per core; one on a GPU)', jobsArgument)
     .addOption(backendOption())
@@ -220,7 +222,11 @@ export function pmoeProgram(argv: readonly string[]): Command {
       }
       // Loaded when used: the report and web modules (Vega among them) would double the start-up time of every command.
       const { runOnceAndSave } = await import('../web/train-and-save.js');
-      if (o.saveModel) await checkWritableFolder(o.saveModel as string, '--save-model', [PMOE_MODEL_FILE]);
+      if (o.saveModel) {
+        await checkWritableFolder(o.saveModel as string, '--save-model', [PMOE_MODEL_FILE], (file) =>
+          replaceableFileProblem(file, PMOE_MODEL_MARK, 'pmoe (a saved model)'),
+        );
+      }
       if (o.logDir) await checkWritableFolder(o.logDir as string, '--log-dir');
       if (o.out) await checkRecordsOutput(o.out as string, '--out');
       let savedTo: string | undefined;
@@ -390,7 +396,7 @@ export function pmoeProgram(argv: readonly string[]): Command {
           import('../report/report.js'),
           import('../report/html/page.js'),
         ]);
-        await checkWritableFolder(options.out, '--out', [HTML_REPORT_FILE]);
+        await checkReportFolder(options.out, '--out', [HTML_REPORT_FILE]);
         exitOnSignals('report', () => `the report in ${options.out} is incomplete (files already written there are whole; index.html is written last)`);
         // The model is validated and its pictures drawn before any part of the report is written.
         const routing = options.routingModel ? await routingSection(await checkRoutingModel(options.routingModel)) : undefined;

@@ -7,8 +7,9 @@ import { constants } from 'node:fs';
 import { access, mkdir, open, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { resultsFileProblem } from '../experiments/results-file.js';
+import { reportFileProblem } from '../report/report-files.js';
 import { fileType, fsProblem } from '../util/fs-problem.js';
-import { outputFileProblem } from '../util/output-file.js';
+import { outputFileProblem, replaceableFileProblem } from '../util/output-file.js';
 import { OptionError } from '../util/options.js';
 
 /**
@@ -69,23 +70,25 @@ export async function checkRecordsOutput(path: string, option: string): Promise<
  */
 export async function checkReplaceable(path: string, option: string, mark: string, writer: string): Promise<void> {
   await checkWritable(path, option);
-  const info = await stat(path).catch(() => undefined);
-  if (!info) return;
-  // The header is in the first lines: a few kilobytes are enough to know.
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const { buffer, bytesRead } = await handle.read(Buffer.alloc(4096), 0, 4096, 0).finally(() => handle.close());
-  const head = buffer.subarray(0, bytesRead).toString('utf8');
-  if (!head.includes(mark)) {
-    throw new OptionError(`${option}: '${path}' exists and was not written by ${writer}; it is not replaced: name another file, or remove it first`);
-  }
+  const problem = replaceableFileProblem(path, mark, writer);
+  if (problem) throw new OptionError(`${option}: '${path}' ${problem.replace(/^it /, '')}`);
 }
+
+/** `checkWritableFolder` for a report's folder: each of its `files` new, or one a report wrote (report/report-files.ts). */
+export const checkReportFolder = (path: string, option: string, files: readonly string[]) => checkWritableFolder(path, option, files, reportFileProblem);
 
 /**
  * Fails before any work when files could not be written into the folder `path`: it must be a
  * folder, or not exist yet under a folder that can take it; each of `files` (names inside it
- * that the command will write) must be a regular file or not exist yet. Nothing is created.
+ * that the command will write) must be a regular file or not exist yet (`problemOf` decides:
+ * by default outputFileProblem). Nothing is created.
  */
-export async function checkWritableFolder(path: string, option: string, files: readonly string[] = []): Promise<void> {
+export async function checkWritableFolder(
+  path: string,
+  option: string,
+  files: readonly string[] = [],
+  problemOf: (file: string) => string | undefined = outputFileProblem,
+): Promise<void> {
   const fail = (problem: string): never => {
     throw new OptionError(`${option}: cannot write into the folder '${path}': ${problem}`);
   };
@@ -106,7 +109,7 @@ export async function checkWritableFolder(path: string, option: string, files: r
   }
   await access(existing, constants.W_OK | constants.X_OK).catch((error: unknown) => fail(fsProblem(error)));
   for (const name of files) {
-    const problem = outputFileProblem(join(path, name));
+    const problem = problemOf(join(path, name));
     if (problem) fail(`'${join(path, name)}': ${problem}`);
   }
 }

@@ -8,7 +8,7 @@ import { buildScalingRegimesReport, writeScalingRegimesReport, type ScalingRegim
 import { startProgress, type Progress } from './progress.js';
 import { parseOverrides } from '../util/overrides.js';
 import { shellWord } from '../util/shell-word.js';
-import { checkResultsOutput, checkWritableFolder } from './output-path.js';
+import { checkReportFolder, checkResultsOutput, checkWritableFolder } from './output-path.js';
 import { reportFileNames } from '../report/report.js';
 
 export interface ScalingRegimesCommandOptions {
@@ -33,7 +33,7 @@ export async function scalingRegimesCommand(
     resultsPath: regimeResultsPath(options.resultsDir, c.regime.name, quick),
   }));
   const quiet = options.json === true && !process.stderr.isTTY;
-  await checkWritableFolder(options.reportDir, '--report-dir', reportFileNames(`${SCALING_REGIMES_EXPERIMENT}${quick ? '-quick' : ''}`));
+  await checkReportFolder(options.reportDir, '--report-dir', reportFileNames(`${SCALING_REGIMES_EXPERIMENT}${quick ? '-quick' : ''}`));
   if (!options.reportOnly) {
     await checkWritableFolder(options.resultsDir, '--results-dir');
     for (const { resultsPath } of chosen) await checkResultsOutput(resultsPath, '--results-dir');

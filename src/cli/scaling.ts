@@ -24,7 +24,7 @@ import {
 import { describeCell, scalingTable, writeScalingReport, type ScalingReport, type ScalingReportFiles } from '../report/scaling-report.js';
 import { parseOptions } from '../util/options.js';
 import { shellWord } from '../util/shell-word.js';
-import { checkResultsOutput, checkWritableFolder } from './output-path.js';
+import { checkReportFolder, checkResultsOutput } from './output-path.js';
 import { reportFileNames } from '../report/report.js';
 import { startProgress, type Progress } from './progress.js';
 
@@ -74,7 +74,7 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
   if (shard && 'source' in shard) process.stderr.write(`scaling: shard ${shard.index} of ${shard.count} from ${shard.source}\n`);
   const resultsPath = options.out ?? shardResultsPath(`scaling${options.quick ? '-quick' : ''}`, shard);
   const reportDir = options.reportDir ?? (shard ? `report/scaling.shard-${shard.index}-of-${shard.count}` : 'report');
-  await checkWritableFolder(reportDir, '--report-dir', reportFileNames(SCALING_EXPERIMENT));
+  await checkReportFolder(reportDir, '--report-dir', reportFileNames(SCALING_EXPERIMENT));
   if (!options.reportOnly) await checkResultsOutput(resultsPath, '--out');
   let outcome: ScalingOutcome | undefined;
   if (!options.reportOnly) {

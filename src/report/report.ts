@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { turnEventLoop } from '../util/event-loop.js';
-import { checkOutputFile } from '../util/output-file.js';
+import { OutputFileError } from '../util/output-file.js';
+import { reportFileProblem } from './report-files.js';
 import { shellWord } from '../util/shell-word.js';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
@@ -96,9 +97,13 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
     machine: options.machine ?? machineAtReportTime(),
     regenerate: regenerateCommand(resultsPaths, outDir, options),
   };
-  // Every file about to be written is checked first (a regular file or a new one), so that none is written when one cannot be.
+  // Every file about to be written is checked first (a new one, or one a report wrote), so that none is written when one cannot be.
   for (const experiment of merged.byExperiment.keys()) {
-    for (const name of reportFileNames(fileStem(experiment))) checkOutputFile(join(outDir, name));
+    for (const name of reportFileNames(fileStem(experiment))) {
+      const path = join(outDir, name);
+      const problem = reportFileProblem(path);
+      if (problem) throw new OutputFileError(path, problem);
+    }
   }
   await mkdir(outDir, { recursive: true });
   const experiments: ExperimentSummary[] = [];

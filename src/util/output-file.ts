@@ -5,7 +5,7 @@
  * a write as root would turn into a setting. Every append (appendToFile) and every atomic
  * replacement (atomic-write.ts) goes through here, whatever command asked for it.
  */
-import { closeSync, constants, fstatSync, openSync, statfsSync, statSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, statSync, writeSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileType, fsProblem } from './fs-problem.js';
 
@@ -67,6 +67,34 @@ export function outputFileProblem(path: string): string | undefined {
   if (problem) return problem;
   const kernel = kernelFileSystem(path);
   return kernel ? `it is on the ${kernel} file system, a kernel interface, not storage` : undefined;
+}
+
+/** How much of an existing file is read for the mark of its writer: marks are in a file's first lines. */
+const HEAD_BYTES = 256 * 1024;
+
+/**
+ * Why a command that writes `path` whole may not replace what is there, or undefined: besides
+ * outputFileProblem, an existing file must be empty or hold `mark` (what that command always writes
+ * in a file's first part, such as a header), so that a file someone else wrote (a README where a
+ * report goes, a ~/.bashrc a planted link points to) is never replaced.
+ */
+export function replaceableFileProblem(path: string, mark: string, writer: string): string | undefined {
+  const problem = outputFileProblem(path);
+  if (problem) return problem;
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined; // not there yet: a new file
+  }
+  try {
+    const head = Buffer.alloc(HEAD_BYTES);
+    const length = readSync(fd, head, 0, HEAD_BYTES, 0);
+    if (length === 0 || head.subarray(0, length).toString('utf8').includes(mark)) return undefined;
+  } finally {
+    closeSync(fd);
+  }
+  return `it exists and was not written by ${writer} (it lacks ${JSON.stringify(mark)}), so it is not replaced: name another path, or remove the file`;
 }
 
 /** Throws an OutputFileError when `path` may not be written as a file (outputFileProblem). */

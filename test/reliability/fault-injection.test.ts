@@ -573,6 +573,32 @@ describe('class: data loss: a file that is not a results file is never rewritten
     assert.equal(await readFile(target, 'utf8'), before);
   });
 
+  it("pmoe report into a folder with a README.md, from results of an experiment named 'README': refused before any file is written", async () => {
+    const dir = await mkdtemp(join(work, 'loss-'));
+    const out = join(dir, 'reports');
+    await mkdir(out);
+    await writeFile(join(out, 'README.md'), NOT_RESULTS_FILES['a README']);
+    const results = join(dir, 'named.jsonl');
+    await writeFile(results, `${JSON.stringify(okLine('README', { model: 'cnn', trainSize: 100, seed: 0, accuracy: 0.8 }))}\n`);
+    const stderr = await pmoeRefuses(['report', results, '--out', out]);
+    counted('data loss');
+    assert.match(stderr, /cannot write to '.*README\.md': it exists and was not written by pmoe report/);
+    assert.deepEqual(await readdir(out), ['README.md']);
+    assert.equal(await readFile(join(out, 'README.md'), 'utf8'), NOT_RESULTS_FILES['a README']);
+  });
+
+  it('pmoe train --save-model into a folder whose pmoe-model.json links to another file: refused before training; the file unchanged', async () => {
+    const dir = await mkdtemp(join(work, 'loss-'));
+    const victim = join(dir, 'notes.txt');
+    await writeFile(victim, NOT_RESULTS_FILES['a README']);
+    await mkdir(join(dir, 'model'));
+    await symlink(victim, join(dir, 'model', 'pmoe-model.json'));
+    const stderr = await pmoeRefuses(writeFolderCommand('train --save-model', join(dir, 'model'), { results: '' })!.args);
+    counted('data loss');
+    assert.match(stderr, /--save-model: .*pmoe-model\.json': it exists and was not written by pmoe \(a saved model\)/);
+    assert.equal(await readFile(victim, 'utf8'), NOT_RESULTS_FILES['a README']);
+  });
+
   for (const key of Object.keys(PATH_OPTIONS).filter((name) => PATH_OPTIONS[name] === 'generated')) {
     it(`pmoe ${key} naming a file it did not write: refused; the file unchanged`, async () => {
       const dir = await mkdtemp(join(work, 'loss-'));
@@ -627,6 +653,20 @@ describe('class: special files: no device, named pipe or socket is written as an
       assert.ok((await stat(join(folder, command.file))).isFIFO());
     });
   }
+  it('inputs too: a named pipe among report --log-dir files, or as a results file to report on, is refused, not waited on', async () => {
+    const dir = await mkdtemp(join(work, 'special-'));
+    await mkdir(join(dir, 'logs'));
+    makeFifo(join(dir, 'logs', 'run.jsonl'));
+    makeFifo(join(dir, 'pipe.jsonl'));
+    const results = await writeTwoRuns(join(dir, 'r.jsonl'));
+    counted('special files', 2);
+    assert.match(
+      await pmoeRefuses(['report', results, '--log-dir', join(dir, 'logs'), '--out', join(dir, 'a')]),
+      /run\.jsonl is a named pipe, not a regular file/,
+    );
+    assert.match(await pmoeRefuses(['report', join(dir, 'pipe.jsonl'), '--out', join(dir, 'b')]), /pipe\.jsonl is a named pipe, not a regular file/);
+  });
+
   it('the one check: a device, a pipe, a socket, a folder and a kernel file are refused; a regular file, a new one and a link to one are not', async () => {
     const dir = await mkdtemp(join(work, 'special-'));
     makeFifo(join(dir, 'pipe'));

@@ -76,6 +76,9 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: ['report', '--out', `${out}/report`], expect: ["missing required argument 'results'"] },
     // pmoe demo and serve
     { args: ['demo', '--sizes', '0,3'], expect: ['--sizes', "'0,3'", 'integer >= 1'] },
+    { args: ['demo', '--epochs', '1000000'], expect: ['--epochs', "'1000000'", 'integer in 1..100000'] },
+    // A log folder every worker would fail on is refused once, before any run.
+    { args: sweep('--log-dir', results), expect: ['--log-dir', 'cannot write into the folder', 'it is a file, not a folder'] },
     { args: ['serve', '--port', '70000'], expect: ['--port', "'70000'", '0..65535'] },
     { args: ['serve', '--port', '0x50'], expect: ['--port', "'0x50'", 'in decimal'] },
   ];

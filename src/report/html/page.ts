@@ -7,6 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { writeFileAtomically } from '../../util/atomic-write.js';
+import { OutputFileError } from '../../util/output-file.js';
+import { reportFileProblem } from '../report-files.js';
 import type { ReportSummary } from '../report.js';
 import { inlineJson, inlineScriptText, vendorScripts } from './vendor.js';
 import { escapeHtml, markdownToHtmlInTurns } from './markdown-html.js';
@@ -172,6 +174,8 @@ export async function renderHtmlReport(summary: ReportSummary, options: HtmlRepo
 export async function writeHtmlReport(summary: ReportSummary, options: HtmlReportOptions = {}): Promise<string> {
   const html = await renderHtmlReport(summary, options);
   const path = join(summary.outDir, HTML_REPORT_FILE);
+  const problem = reportFileProblem(path);
+  if (problem) throw new OutputFileError(path, problem);
   await writeFileAtomically(path, html);
   return path;
 }
