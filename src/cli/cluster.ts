@@ -10,7 +10,7 @@ import { writeFileAtomically } from '../util/atomic-write.js';
 import { integer, OptionError } from '../util/options.js';
 import { isBareWord, refuseControlCharacters, shellWord } from '../util/shell-word.js';
 import { parseWith } from './numbers.js';
-import { checkReplaceable } from './output-path.js';
+import { checkReplaceable, checkWritableFolder } from './output-path.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/pmoe.js', import.meta.url));
 
@@ -71,6 +71,8 @@ function checkTexts(argv: readonly string[], texts: Readonly<Record<string, stri
   for (const [option, value] of Object.entries(texts)) {
     for (const text of typeof value === 'string' ? [value] : (value ?? [])) {
       refuseControlCharacters(text, option);
+      // An empty --pmoe would leave `exec reproduce ...`, running whatever `reproduce` is on the node.
+      if (text.trim() === '') throw new OptionError(`${option}: must not be empty`);
       if (bare.includes(option) && !isBareWord(text)) {
         throw new OptionError(`${option}: must be one word of letters, digits and _@%+=:,./- as an #SBATCH directive takes it (got ${JSON.stringify(text)})`);
       }
@@ -125,6 +127,7 @@ export function clusterCommand(argvOf: () => readonly string[]): Command {
       const workdir = resolve(o.workdir);
       const logDir = resolve(workdir, 'logs');
       await checkOut(out);
+      await checkWritableFolder(logDir, '--workdir');
       const script = slurmScript(job, {
         pmoe: o.pmoe ? o.pmoe.split(/\s+/).filter(Boolean) : [process.execPath, BIN],
         workdir,

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { resultsFileProblem } from '../experiments/results-file.js';
 import { reportFileProblem } from '../report/report-files.js';
 import { fileType, fsProblem } from '../util/fs-problem.js';
-import { outputFileProblem, replaceableFileProblem } from '../util/output-file.js';
+import { kernelFileSystemProblem, outputFileProblem, replaceableFileProblem } from '../util/output-file.js';
 import { OptionError } from '../util/options.js';
 
 /**
@@ -92,6 +92,8 @@ export async function checkWritableFolder(
   const fail = (problem: string): never => {
     throw new OptionError(`${option}: cannot write into the folder '${path}': ${problem}`);
   };
+  const kernel = kernelFileSystemProblem(path);
+  if (kernel) fail(kernel);
   // The nearest part of the path that exists: the folder itself, or where it would be made.
   let existing = resolve(path);
   for (;;) {

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -110,7 +110,7 @@ export async function lockResults(resultsPath: string): Promise<() => Promise<vo
     created = !existsSync(real);
     closeSync(openForAppend(real));
     const identity = identityLockPath(real);
-    mkdirSync(dirname(identity), { recursive: true, mode: 0o700 });
+    ownLockFolder(dirname(identity));
     releaseIdentity = await lockOne(identity, resultsPath, real);
   } catch (error) {
     removeIfCreatedEmpty();
@@ -124,6 +124,21 @@ export async function lockResults(resultsPath: string): Promise<() => Promise<vo
     removeIfCreatedEmpty();
     await releaseName();
   };
+}
+
+/**
+ * Makes the identity locks' folder, and checks it is this user's own: in a shared /tmp another user
+ * could have made it first, with links in it that the pid file would be written through.
+ */
+function ownLockFolder(folder: string): void {
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const info = lstatSync(folder);
+  const uid = process.getuid?.();
+  if (!info.isDirectory() || (uid !== undefined && info.uid !== uid) || (info.mode & 0o022) !== 0) {
+    throw new Error(
+      `the lock folder ${folder} is not this user's own (${info.isDirectory() ? `owner ${info.uid}, mode ${(info.mode & 0o777).toString(8)}` : 'not a folder'}): remove it, or set TMPDIR to a folder of your own`,
+    );
+  }
 }
 
 /** Takes the lock `<target>.lock` for the results file `resultsPath` (whose real file is `real`), taking it over from a dead holder. */

@@ -16,6 +16,7 @@ export function fsProblem(error: unknown): string {
     ENOENT: 'a folder on the path does not exist',
     ENXIO: 'it is a named pipe or device with nothing at the other end',
     ELOOP: 'too many levels of symbolic links',
+    ENAMETOOLONG: 'a name on the path is longer than the file system allows',
   };
   if (code && words[code]) return `${words[code]} (${code})`;
   // An error that already says what was wrong, apart from the file it names (OutputFileError).

@@ -65,6 +65,15 @@ export function outputFileProblem(path: string): string | undefined {
   }
   const problem = info && typeProblem(info);
   if (problem) return problem;
+  return kernelFileSystemProblem(path);
+}
+
+/**
+ * Why `path` (a file or a folder, existing or not) is not storage: it is on a kernel interface's
+ * file system (/proc, /sys, ...); undefined elsewhere. (Besides what a write there would do, Node's
+ * recursive mkdir under /proc never returns.)
+ */
+export function kernelFileSystemProblem(path: string): string | undefined {
   const kernel = kernelFileSystem(path);
   return kernel ? `it is on the ${kernel} file system, a kernel interface, not storage` : undefined;
 }

@@ -653,6 +653,24 @@ describe('class: special files: no device, named pipe or socket is written as an
       assert.ok((await stat(join(folder, command.file))).isFIFO());
     });
   }
+  it(
+    'a folder on a kernel file system (/proc) is refused for every folder option, before any mkdir (which never returns there)',
+    { skip: process.platform !== 'linux' && 'Linux file systems' },
+    async () => {
+      counted('special files', 2);
+      assert.match(
+        await pmoeRefuses(['train', '--epochs', '1', '--log-dir', '/proc/pmoe-logs']),
+        /--log-dir: cannot write into the folder '\/proc\/pmoe-logs': it is on the proc file system/,
+      );
+      const dir = await mkdtemp(join(work, 'special-'));
+      assert.match(
+        await pmoeRefuses(['cluster', 'slurm', 'fig4', '--tasks', '2', '--workdir', '/proc/pmoe-work', '--out', join(dir, 'job.sbatch')]),
+        /--workdir: cannot write into the folder '\/proc\/pmoe-work\/logs': it is on the proc file system/,
+      );
+      assert.deepEqual(await readdir(dir), []);
+    },
+  );
+
   it('inputs too: a named pipe among report --log-dir files, or as a results file to report on, is refused, not waited on', async () => {
     const dir = await mkdtemp(join(work, 'special-'));
     await mkdir(join(dir, 'logs'));
@@ -759,6 +777,16 @@ describe('class: injection: no text in a cluster option becomes a command', () =
       'an option did not arrive whole',
     );
     assert.ok(!existsSync(join(workdir, canary)) && !existsSync(join(dir, canary)), 'a command in an option ran');
+  });
+
+  it('an empty --pmoe (the task would run whatever `reproduce` is on the node) is refused', async () => {
+    for (const kind of ['slurm', 'k8s']) {
+      const dir = await mkdtemp(join(work, 'inject-'));
+      const error = await runIn(dir, ['cluster', kind, 'fig4', '--tasks', '2', '--pmoe', ' ', '--out', join(dir, 'job')]);
+      counted('injection');
+      assert.match(String(error), /--pmoe: must not be empty/);
+      assert.deepEqual(await readdir(dir), []);
+    }
   });
 
   it('#SBATCH values are one bare word each: a space or a quote in --partition, --time or --mem is refused', async () => {
