@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { loadResultsFile, ReportInputError, type LoadedResultsFile } from '../report/load-results.js';
 import { distinctFiles, fileIdentity, mergeResultLines } from '../report/merge-results.js';
+import { lockResults } from '../experiments/results-lock.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { OptionError } from '../util/options.js';
 import { checkResultsOutput } from './output-path.js';
@@ -37,6 +38,17 @@ export async function mergeCommand(paths: readonly string[], out: string): Promi
         'add it to the files to merge (its runs are kept), or name a new file',
     );
   }
+  // --out is a results file like any other: a sweep appending to it meanwhile would lose its lines to the rename.
+  await mkdir(dirname(out), { recursive: true });
+  const release = await lockResults(out);
+  try {
+    return await mergeInto(inputs, out, paths);
+  } finally {
+    await release();
+  }
+}
+
+async function mergeInto(inputs: { paths: string[]; warnings: string[] }, out: string, paths: readonly string[]): Promise<MergeSummary> {
   const files: LoadedResultsFile[] = [];
   for (const path of inputs.paths) files.push(await loadResultsFile(path, { keepAllFields: true }));
   const merged = mergeResultLines(files);
@@ -54,7 +66,6 @@ export async function mergeCommand(paths: readonly string[], out: string): Promi
     );
   }
   const [[experiment, lines]] = [...merged.byExperiment];
-  await mkdir(dirname(out), { recursive: true });
   await writeFileAtomically(out, lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
   const ok = lines.filter((line) => line.status === 'ok').length;
   return {

@@ -27,6 +27,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import writeFileAtomic from 'write-file-atomic';
 import * as tf from '@tensorflow/tfjs-core';
 import { pmoeProgram } from '../../src/cli/main.js';
+import { mergeCommand } from '../../src/cli/merge.js';
+import { statusCommand } from '../../src/cli/status.js';
 import { slurmScript } from '../../src/cluster/slurm-script.js';
 import { loadCelebaImages, loadCelebaIndex } from '../../src/data/celeba.js';
 import { loadCifar10 } from '../../src/data/cifar10.js';
@@ -874,6 +876,33 @@ describe('class: locks: every name of a file, hard links included, finds its loc
     counted('locks');
     assert.equal(merged.inputs.length, 1, 'the one file was read twice');
     assert.match(merged.warnings.join('\n'), /hard\.jsonl is the same file as .*r\.jsonl: read once/);
+  });
+});
+
+describe('class: locks (merge and status)', () => {
+  it('pmoe merge takes the lock of its --out: merging into a file a sweep is writing is refused, the file unchanged', async () => {
+    const dir = await mkdtemp(join(work, 'locks-'));
+    const shard = await writeTwoRuns(join(dir, 'shard.jsonl'));
+    const out = await writeTwoRuns(join(dir, 'merged.jsonl'));
+    const before = await readFile(out, 'utf8');
+    const release = await lockResults(out);
+    try {
+      counted('locks');
+      await assert.rejects(mergeCommand([shard, out], out), ResultsLockedError);
+      assert.equal(await readFile(out, 'utf8'), before);
+    } finally {
+      await release();
+    }
+  });
+
+  it('pmoe status counts a file under two names (a hard link in the folder) once', async () => {
+    const dir = await mkdtemp(join(work, 'locks-'));
+    const path = await writeTwoRuns(join(dir, 'fig4.jsonl'));
+    await link(path, join(dir, 'fig4-copy.jsonl'));
+    counted('locks');
+    const [status] = await statusCommand([dir], {});
+    assert.equal(status.experiment, 'fig4');
+    assert.deepEqual([status.done, status.shards.flatMap((shard) => shard.files).length], [2, 1], JSON.stringify(status));
   });
 });
 
