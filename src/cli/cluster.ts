@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
@@ -173,6 +173,8 @@ export function clusterCommand(argvOf: () => readonly string[]): Command {
         { experiment, '--set': o.set, '--image': o.image, '--claim': o.claim, '--mem': o.mem, '--workdir': o.workdir, '--pmoe': o.pmoe, '--out': out },
         [],
       );
+      // The container's working folder and the volume's mount point: Kubernetes takes absolute paths only.
+      if (!isAbsolute(o.workdir)) throw new OptionError(`--workdir: must be an absolute path in the container, such as /work (got ${JSON.stringify(o.workdir)})`);
       const job = sweepJob(experiment, o);
       const { summary, warning } = describeSplit(job);
       await checkOut(out);

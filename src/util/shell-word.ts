@@ -10,24 +10,25 @@
 import { OptionError } from './options.js';
 
 const SAFE = /^[\w@%+=:,./-]+$/;
-/** C0 controls, DEL, C1 controls and the Unicode line and paragraph separators. */
+/**
+ * C0 controls, DEL, C1 controls, the Unicode line and paragraph separators, and the invisible
+ * format characters that reorder or hide text (bidirectional overrides and isolates, zero-width
+ * characters), which would make a script read otherwise than it runs.
+ */
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/u;
 // eslint-disable-next-line no-control-regex -- as CONTROL
-const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu;
+const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/gu;
 
 const codePoint = (character: string) => `U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-const ansiEscape = (character: string) => `\\x${character.codePointAt(0)!.toString(16).padStart(2, '0')}`;
+// Its UTF-8 bytes, each as \xHH: bash turns them back into the same bytes whatever the locale.
+const ansiEscape = (character: string) => [...Buffer.from(character, 'utf8')].map((byte) => `\\x${byte.toString(16).padStart(2, '0')}`).join('');
 
 /** A word as a POSIX shell reads it back: bare when safe, else single-quoted; control characters in ANSI-C quotes. */
 export function shellWord(text: string): string {
   if (SAFE.test(text)) return text;
   if (!CONTROL.test(text)) return `'${text.replace(/'/g, `'\\''`)}'`;
-  const escaped = text
-    .replace(/[\\']/g, '\\$&')
-    .replace(CONTROL_ALL, (character) =>
-      character.codePointAt(0)! < 0x80 ? ansiEscape(character) : `\\u${character.codePointAt(0)!.toString(16).padStart(4, '0')}`,
-    );
+  const escaped = text.replace(/[\\']/g, '\\$&').replace(CONTROL_ALL, ansiEscape);
   return `$'${escaped}'`;
 }
 

@@ -791,6 +791,16 @@ describe('class: injection: no text in a cluster option becomes a command', () =
     }
   });
 
+  it('invisible reordering characters (a right-to-left override) and a relative k8s --workdir are refused', async () => {
+    const dir = await mkdtemp(join(work, 'inject-'));
+    const spoof = await runIn(dir, ['cluster', 'slurm', 'fig4', '--tasks', '2', '--set', 'seeds=2\u202e#', '--out', join(dir, 'job')]);
+    const relative = await runIn(dir, ['cluster', 'k8s', 'fig4', '--tasks', '2', '--workdir', 'work', '--out', join(dir, 'job')]);
+    counted('injection', 2);
+    assert.match(String(spoof), /--set: holds the control character U\+202E/);
+    assert.match(String(relative), /--workdir: must be an absolute path in the container/);
+    assert.deepEqual(await readdir(dir), []);
+  });
+
   it('#SBATCH values are one bare word each: a space or a quote in --partition, --time or --mem is refused', async () => {
     for (const [option, value] of [
       ['--partition', 'gpu --output=/etc/passwd'],
@@ -806,7 +816,18 @@ describe('class: injection: no text in a cluster option becomes a command', () =
   });
 
   it('shellWord: every text reads back as itself in bash, control characters included, and none leaves a raw newline', async () => {
-    const texts = ['plain', "it's", 'a b', 'a\nb; echo PWNED', '$(echo PWNED)', '`echo PWNED`', 'tab\there', 'x\u0085y\u2028z', "q'\\\u001b[31m"];
+    const texts = [
+      'plain',
+      "it's",
+      'a b',
+      'a\nb; echo PWNED',
+      '$(echo PWNED)',
+      '`echo PWNED`',
+      'tab\there',
+      'x\u0085y\u2028z',
+      "q'\\\u001b[31m",
+      'a\u202eb\u200bc',
+    ];
     for (const text of texts) {
       const word = shellWord(text);
       assert.doesNotMatch(word, /[\n\r\u2028\u2029]/, `${JSON.stringify(text)} left a line break`);
