@@ -174,7 +174,8 @@ export function clusterCommand(argvOf: () => readonly string[]): Command {
         [],
       );
       // The container's working folder and the volume's mount point: Kubernetes takes absolute paths only.
-      if (!isAbsolute(o.workdir)) throw new OptionError(`--workdir: must be an absolute path in the container, such as /work (got ${JSON.stringify(o.workdir)})`);
+      if (!isAbsolute(o.workdir))
+        throw new OptionError(`--workdir: must be an absolute path in the container, such as /work (got ${JSON.stringify(o.workdir)})`);
       const job = sweepJob(experiment, o);
       const { summary, warning } = describeSplit(job);
       await checkOut(out);

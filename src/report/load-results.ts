@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { judgeResultLine, NOT_JSON } from '../experiments/result-line.js';
+import { NotResultsFileError, readResults, type ResultLine } from '../experiments/results-file.js';
 import { turnEventLoop } from '../util/event-loop.js';
 import { fileLines, openLines } from '../util/file-lines.js';
 import { fsProblem } from '../util/fs-problem.js';
@@ -96,4 +97,26 @@ export async function loadResultsFile(path: string, options: { keepAllFields?: b
     throw new ReportInputError([...header, ...bad.slice(0, BAD_LINES_SHOWN), ...more].join('\n'));
   }
   return { path, lines, tornLines };
+}
+
+/**
+ * The lines of a results file as the sweep reads it (readResults: a missing file is empty, a torn
+ * last line dropped), for the reports that read results that way (scaling, pair atlas), but with
+ * the report's strictness: a line the report refuses fails the report, naming the file and line,
+ * as `pmoe report` would, instead of being left out.
+ */
+export function readResultsForReport(path: string): ResultLine[] {
+  let content: ReturnType<typeof readResults>;
+  try {
+    content = readResults(path);
+  } catch (error) {
+    if (error instanceof NotResultsFileError) throw new ReportInputError(error.message);
+    throw error;
+  }
+  const refused = content.refusedLines;
+  if (refused.length > 0) {
+    const shown = refused.slice(0, BAD_LINES_SHOWN).map((line) => `results file ${path}, line ${line.line}: not a pmoe result line (${line.problem})`);
+    throw new ReportInputError([`results file ${path}: ${refused.length} bad lines (a sweep over the file runs them again)`, ...shown].join('\n'));
+  }
+  return content.lines;
 }

@@ -14,7 +14,8 @@ import { turnEventLoop } from '../util/event-loop.js';
 import { loadFashionMnist } from '../data/fashion-mnist.js';
 import { loadMnist } from '../data/mnist.js';
 import { PAIR_ATLAS_EXPERIMENT } from '../experiments/pair-atlas.js';
-import { readResults, type ResultLine } from '../experiments/results-file.js';
+import type { ResultLine } from '../experiments/results-file.js';
+import { readResultsForReport } from './load-results.js';
 import type { PatchRunRecord } from '../training/run.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { markdownTable, signed } from './markdown-table.js';
@@ -87,7 +88,7 @@ const pairName = ([a, b]: readonly [number, number]) => `${a}-${b}`;
 export function readPairAtlasLines(paths: readonly string[]): ResultLine[] {
   const byKey = new Map<string, ResultLine>();
   for (const path of paths) {
-    for (const line of readResults(path).lines) {
+    for (const line of readResultsForReport(path)) {
       if (line.experiment !== PAIR_ATLAS_EXPERIMENT) continue;
       const earlier = byKey.get(line.key);
       if (!earlier || (earlier.status === 'failed' && line.status === 'ok')) byKey.set(line.key, line);

@@ -40,7 +40,7 @@ import { runKey } from '../../src/experiments/shard.js';
 import { maxJobs, runSweep } from '../../src/experiments/sweep.js';
 import { ArenaLimitError } from '../../src/kernels/simd-arena.js';
 import { markdownToHtml, markdownToHtmlInTurns } from '../../src/report/html/markdown-html.js';
-import { loadResultsFile } from '../../src/report/load-results.js';
+import { loadResultsFile, readResultsForReport } from '../../src/report/load-results.js';
 import { mergeResultsFiles } from '../../src/report/merge-results.js';
 import { buildTrainer } from '../../src/training/fused.js';
 import { outsideFolderProblem } from '../../src/util/inside-folder.js';
@@ -951,6 +951,8 @@ describe('class: resume and report judge every line alike', () => {
       for (const line of [2, 3, 4, 5]) assert.match(String(error), new RegExp(`line ${line}: not a pmoe result line`));
       return true;
     });
+    // The reports that read results as the sweep does (scaling, pair atlas) refuse them as pmoe report does.
+    assert.throws(() => readResultsForReport(path), /judged\.jsonl: 4 bad lines[\s\S]*line 2: not a pmoe result line/);
     const resumed = await runSweep(specs, { experiment: 'reliability', resultsPath: path, jobs: 2, backend: 'wasm' });
     assert.equal(resumed.ran, 2, 'the runs whose lines were refused ran again, the finished one did not');
     assert.deepEqual(
