@@ -1,8 +1,7 @@
-import { closeSync, fsyncSync } from 'node:fs';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { fileLines, openLines, type FileLine } from '../util/file-lines.js';
 import { fsProblem } from '../util/fs-problem.js';
-import { appendToFile, openForAppend, OutputFileError, writeAll } from '../util/output-file.js';
+import { appendToFile } from '../util/output-file.js';
 import { judgeResultLine, type ResultLine } from './result-line.js';
 
 export type { ResultLine } from './result-line.js';
@@ -135,16 +134,7 @@ export async function repairResults(path: string, content: ResultsContent): Prom
  * file (or a new one) is appended to (util/output-file.ts); a failed write names the file.
  */
 export function appendJsonLine(path: string, value: unknown): void {
-  const bytes = Buffer.from(`${JSON.stringify(value)}\n`);
-  const fd = openForAppend(path);
-  try {
-    writeAll(fd, bytes);
-    fsyncSync(fd);
-  } catch (error) {
-    throw new OutputFileError(path, fsProblem(error), { cause: error });
-  } finally {
-    closeSync(fd);
-  }
+  appendToFile(path, `${JSON.stringify(value)}\n`, { sync: true });
 }
 
 export function appendResult(path: string, line: ResultLine): void {

@@ -88,13 +88,13 @@ export function identityLockPath(path: string): string {
  * Holds an exclusive lock on a results file so that two sweeps never append the same runs to one
  * file. Two locks, each a `<name>.lock` directory kept fresh while held: one beside the real file
  * (resolveResultsPath), which other machines sharing the folder see, and one keyed by the file's
- * identity (device and inode, identityLockPath), which every name of the file on this machine
- * finds, hard links included. (A missing file is created, empty, so that it has an identity, and
- * removed on release if it is still empty.) Each holder's pid and host go in `<name>.lock-pid` (not inside the lock directory: a
- * new entry there would change the mtime that proper-lockfile checks), so that a sweep resumed
- * right after its predecessor was killed takes over at once instead of waiting for the heartbeat
- * to go stale. Returns the release function; both also go when the process exits or is
- * interrupted (SIGINT, SIGTERM); a SIGKILL leaves them to the next holder.
+ * identity (identityLockPath), which every name of the file on this machine finds, hard links
+ * included. (A missing file is created, empty, so that it has an identity, and removed on release
+ * if it is still empty.) Each holder's pid and host go in `<name>.lock-pid` (not inside the lock
+ * directory: a new entry there would change the mtime that proper-lockfile checks), so that a
+ * sweep resumed right after its predecessor was killed takes over at once instead of waiting for
+ * the heartbeat to go stale. Returns the release function; both also go when the process exits or
+ * is interrupted (SIGINT, SIGTERM); a SIGKILL leaves them to the next holder.
  */
 export async function lockResults(resultsPath: string): Promise<() => Promise<void>> {
   const real = resolveResultsPath(resultsPath);

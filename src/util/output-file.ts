@@ -5,7 +5,7 @@
  * a write as root would turn into a setting. Every append (appendToFile) and every atomic
  * replacement (atomic-write.ts) goes through here, whatever command asked for it.
  */
-import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, statSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, statfsSync, statSync, writeSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileType, fsProblem } from './fs-problem.js';
 
@@ -134,15 +134,19 @@ export function openForAppend(path: string): number {
 }
 
 /** Writes all of `bytes` to `fd` (writeSync may write less than asked: a signal, a quota). */
-export function writeAll(fd: number, bytes: Uint8Array): void {
+function writeAll(fd: number, bytes: Uint8Array): void {
   for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
 }
 
-/** Appends `text` to `path` (made if missing; checked by openForAppend). A failed write names the file. */
-export function appendToFile(path: string, text: string): void {
+/**
+ * Appends `text` to `path` (made if missing; checked by openForAppend), and with `sync` waits until
+ * it is on the disk. A failed write names the file.
+ */
+export function appendToFile(path: string, text: string, { sync = false } = {}): void {
   const fd = openForAppend(path);
   try {
     writeAll(fd, Buffer.from(text));
+    if (sync) fsyncSync(fd);
   } catch (error) {
     throw new OutputFileError(path, fsProblem(error), { cause: error });
   } finally {
