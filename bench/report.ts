@@ -106,6 +106,18 @@ export function formatReport(result: BenchResult): string {
   lines.push(
     'FLOPs: matrix products and convolutions only; a-c count the work a step must do (2x the forward: their products read data and their output layer is fixed), d and f 3x the forward of trained products (bench/flops.ts); f: N training steps per image plus the test forwards.',
   );
+  const performed = (['d', 'f'] as const).flatMap((id) => {
+    const workload = result.cases[id];
+    if (!workload?.performedFlopsPerStep) return [];
+    const share = workload.performedFlopsPerStep / workload.flopsPerStep;
+    return [`${id} ${sig(workload.performedFlopsPerStep / 1e6)} MFLOP (${sig(share)} of it, ${sig(workload.pmoe.gflops * share)} GFLOP/s)`];
+  });
+  if (performed.length > 0) {
+    lines.push(
+      "d and f's GFLOP/s count the direct algorithm's FLOPs on both sides, so a fraction of the peak above 100 % is possible: " +
+        `pmoe's Winograd convolutions (3x3 stride-1 layers) multiply less. What pmoe's kernels do per step: ${performed.join('; ')}.`,
+    );
+  }
   lines.push('');
   const agreement = result.checks.filter((check) => check.tolerance !== undefined);
   if (agreement.length > 0) {

@@ -1,7 +1,9 @@
+import { closestName } from '../util/suggest.js';
 import type { ExperimentDefinition } from './definition.js';
 import { fig6 } from './fig6.js';
 import { fig4, fig4Fashion, fig5, fig7, fig8, fig9 } from './mnist-experiments.js';
 import { pairAtlas } from './pair-atlas.js';
+import { spurious } from './spurious.js';
 import { WRN_EXPERIMENTS } from './wrn-experiments.js';
 
 /** Every named experiment, by name. */
@@ -15,6 +17,7 @@ export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Objec
   fig9,
   'pair-atlas': pairAtlas,
   ...WRN_EXPERIMENTS,
+  spurious,
 });
 
 /**
@@ -34,6 +37,10 @@ export function experimentByName(name: string): ExperimentDefinition {
   const found = Object.hasOwn(EXPERIMENTS, name) ? EXPERIMENTS[name] : undefined;
   const adaptive = Object.hasOwn(ADAPTIVE_EXPERIMENTS, name) ? (ADAPTIVE_EXPERIMENTS as Record<string, { command: string }>)[name] : undefined;
   if (!found && adaptive) throw new RangeError(`'${name}' is adaptive (its runs depend on earlier results): run it with \`${adaptive.command}\``);
-  if (!found) throw new RangeError(`unknown experiment '${name}'; known: ${Object.keys(EXPERIMENTS).join(', ')}`);
+  if (!found) {
+    const names = [...Object.keys(EXPERIMENTS), ...Object.keys(ADAPTIVE_EXPERIMENTS)];
+    const meant = closestName(name, names);
+    throw new RangeError(`unknown experiment '${name}'${meant ? ` (did you mean ${meant}?)` : ''}; known: ${Object.keys(EXPERIMENTS).join(', ')}`);
+  }
   return found;
 }

@@ -16,9 +16,11 @@ import { z } from 'zod';
 import { dataFolderProblem, IMAGE_DATA_FOLDERS, type ImageDataFolder, type ImageDataSpec, type ImageSourceName } from '../data/image-source.js';
 import { CIFAR10_RECORDS_PER_FILE } from '../data/cifar10.js';
 import { WRN_ARCHITECTURES, WRN_PMOE_CELEBA, WRN_PMOE_CIFAR, type WrnArchitecture, type WrnModelSpec } from '../models/wide-resnet.js';
+import { FORMULATIONS, HEADS, ROUTER_INITS, type Head } from '../models/wrn-layers.js';
 import { PAPER_WRN } from './paper-numbers.js';
 import type { ImageRunSpec } from '../training/run.js';
 import { integer, oneOf, real } from '../util/options.js';
+import { spuriousStrengthSchema } from '../data/spurious.js';
 import { defineExperiment } from './definition.js';
 import { MAX_EPOCHS, MAX_SEEDS } from './plan-size.js';
 
@@ -43,8 +45,15 @@ export const WRN_PROTOCOL = {
   /** WRN-pMoE: override the figure's k and l. */
   experts: integer(1).optional(),
   patchesPerExpert: integer(1).optional(),
+  /** WRN-pMoE: how the MoE is computed (routing/formulation.ts): pmoe's sparse one or the official code's. */
+  formulation: oneOf(FORMULATIONS).default('sparse'),
+  /** WRN-pMoE: 'identical' starts every router from one draw (the official code under some Keras versions); default independent draws. */
+  routerInit: oneOf(ROUTER_INITS).optional(),
 };
-type Protocol = z.output<z.ZodObject<typeof WRN_PROTOCOL>>;
+type Protocol = z.output<z.ZodObject<typeof WRN_PROTOCOL>> & { head?: Head };
+
+/** The binary CelebA figures' extra option: the official code's one-logit head (both models). */
+const binaryHeadOption = { head: oneOf(HEADS).optional() };
 
 const sizeList = z.array(integer(1)).min(1);
 
@@ -94,7 +103,7 @@ interface FigureData {
 
 /** One run: `architecture` on N = trainSize images drawn with `seed`, initialised and shuffled with `seed`. */
 function wrnRun(p: Protocol, figure: FigureData, architecture: WrnArchitecture, trainSize: number, seed: number): ImageRunSpec {
-  const base = { wideningFactor: p.wideningFactor, batchNormMomentum: p.batchNormMomentum };
+  const base = { wideningFactor: p.wideningFactor, batchNormMomentum: p.batchNormMomentum, ...(p.head === undefined ? {} : { head: p.head }) };
   const model: WrnModelSpec =
     architecture === 'wrn'
       ? { architecture, ...base }
@@ -104,6 +113,9 @@ function wrnRun(p: Protocol, figure: FigureData, architecture: WrnArchitecture, 
           ...figure.pmoe,
           ...(p.experts === undefined ? {} : { experts: p.experts }),
           ...(p.patchesPerExpert === undefined ? {} : { patchesPerExpert: p.patchesPerExpert }),
+          // Left out at the default, so sparse runs keep the keys (and resume from the records) they had before the option.
+          ...(p.formulation === 'sparse' ? {} : { formulation: p.formulation }),
+          ...(p.routerInit === undefined ? {} : { routerInit: p.routerInit }),
         };
   return {
     kind: 'image',
@@ -192,14 +204,14 @@ function cifarFigure(
   });
 }
 
-export const fig10 = celebaFigure('fig10', 'celeba-smiling', 'CelebA smiling (binary, 64x64)');
+export const fig10 = celebaFigure('fig10', 'celeba-smiling', 'CelebA smiling (binary, 64x64)', binaryHeadOption);
 
 /** Trained on 95 % smiling/black-hair and not-smiling/blond-hair images; tested on a balanced set, with per-group accuracy. */
 export const fig11 = celebaFigure(
   'fig11',
   'celeba-spurious',
   'CelebA smiling with hair colour as a spurious feature (balanced test set)',
-  { spuriousFraction: real(0, 1).default(0.95) },
+  { spuriousFraction: real(0, 1).default(0.95), ...binaryHeadOption },
   (o) => (o.spuriousFraction === 0.95 ? {} : { fraction: o.spuriousFraction }),
 );
 
@@ -217,6 +229,10 @@ export const fig15 = cifarFigure(
 );
 
 export const fig16 = cifarFigure('fig16', 'cifar-vehicles', 'CIFAR-Vehicles (a vehicle in one quadrant, animals in the others; 4 classes)');
+
+/** The spurious options of a quadrant experiment, only those set (so runs without them keep their keys). */
+const quadrantSpurious = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries({ spuriousStrength: o.spuriousStrength, spuriousItems: o.spuriousItems }).filter(([, v]) => v !== undefined));
 
 /**
  * WRN vs WRN-pMoE on MNIST quadrants, the CIFAR-Vehicles analogue of ../data/mnist-quadrants.ts:
@@ -242,10 +258,13 @@ export const wrnMnist = defineExperiment({
       wideningFactor: integer(1).default(1),
       batchNormMomentum: real(0, 1, { exclusiveMax: true }).default(0.9),
       sizes: sizeList.default([250, 500, 1000, 2000]),
+      /** A spurious feature (../data/spurious.ts): s, and the filler digit (item) of each class (default 4, 5, 6, 7). */
+      spuriousStrength: spuriousStrengthSchema.optional(),
+      spuriousItems: z.array(integer(0, 9)).optional(),
     })
     .strict(),
   quick: { sizes: [250, 1000], seeds: 1, epochs: 3, testSize: 400 },
-  specs: (o) => wrnSpecs(o, { source: 'mnist-quadrants', data: () => ({}), pmoe: CIFAR_PMOE }),
+  specs: (o) => wrnSpecs(o, { source: 'mnist-quadrants', data: quadrantSpurious, pmoe: CIFAR_PMOE }),
   runCount: wrnRunCount,
   runProblem: wrnRunProblem('wrn-mnist', 'mnist-quadrants'),
 });
@@ -260,7 +279,7 @@ export const wrnFashion = defineExperiment({
   name: 'wrn-fashion',
   description:
     'WRN vs WRN-pMoE test accuracy against N on Fashion-MNIST quadrants (apt-get install dataset-fashion-mnist) at a reduced scale (pmoe reproduce wrn-fashion)',
-  specs: (o) => wrnSpecs(o, { source: 'fashion-quadrants', data: () => ({}), pmoe: CIFAR_PMOE }),
+  specs: (o) => wrnSpecs(o, { source: 'fashion-quadrants', data: quadrantSpurious, pmoe: CIFAR_PMOE }),
   runProblem: wrnRunProblem('wrn-fashion', 'fashion-quadrants'),
 });
 

@@ -18,6 +18,8 @@ import { SCALING_EXPERIMENT } from '../experiments/scaling.js';
 import { writeScalingReport } from './scaling-report.js';
 import { PAIR_ATLAS_EXPERIMENT } from '../experiments/pair-atlas.js';
 import { writePairAtlasReport } from './pair-atlas-report.js';
+import { SPURIOUS_EXPERIMENT } from '../experiments/spurious.js';
+import { writeSpuriousReport } from './spurious-report.js';
 
 export interface ReportOptions extends FigureOptions {
   /** The time stamped on the reports; default now. */
@@ -119,6 +121,12 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
     if (experiment === PAIR_ATLAS_EXPERIMENT) {
       // Heat maps over pairs of classes, with predictors computed from the data: a report of its own.
       const { report: _atlas, ...summary } = await writePairAtlasReport(resultsPaths, outDir, context);
+      experiments.push(summary);
+      continue;
+    }
+    if (experiment === SPURIOUS_EXPERIMENT) {
+      // Several parts (two-layer and image runs, three data families) in one report of its own.
+      const { report: _spurious, ...summary } = await writeSpuriousReport(lines, outDir, context);
       experiments.push(summary);
       continue;
     }

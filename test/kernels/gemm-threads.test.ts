@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { ArenaFullError, gemmThreads, threadsSetting } from '../../src/kernels/gemm-threads.js';
+import { ArenaFullError, gemmThreads, threadsSetting, workerExecArgv } from '../../src/kernels/gemm-threads.js';
 
 describe('PMOE_THREADS', () => {
   it('takes positive integers and refuses anything else, naming the variable and the value', () => {
@@ -21,6 +21,22 @@ describe('PMOE_THREADS', () => {
     const result = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, PMOE_THREADS: 'lots' }, encoding: 'utf8' });
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /PMOE_THREADS must be a positive integer .*got "lots"/);
+  });
+});
+
+describe('the second thread under a parent started with --input-type=module', () => {
+  it("drops that option from the worker, whose eval'd source is CommonJS", () => {
+    assert.deepEqual(workerExecArgv(['--input-type=module', '--max-old-space-size=100']), ['--max-old-space-size=100']);
+    assert.deepEqual(workerExecArgv(['--input-type', 'module', '--expose-gc']), ['--expose-gc']);
+  });
+
+  it('starts, and the process exits cleanly', () => {
+    // A worker that failed to start would raise an uncaught error in the parent within its wait.
+    const url = new URL('../../src/kernels/gemm-threads.js', import.meta.url).href;
+    const script = `const m = await import('${url}'); m.gemmThreads(); await new Promise((r) => setTimeout(r, 1000)); console.log('done');`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.trim(), 'done');
   });
 });
 

@@ -17,7 +17,9 @@ export function cliCases(out: string, results: string): CliCase[] {
   const train = (...args: string[]) => ['train', '--out', file, ...args];
   return [
     // pmoe train: every flag is checked before the engine starts.
-    { args: train('--wings', '2'), expect: ["unknown option '--wings'", '--train-size <n>'] },
+    { args: train('--wings', '2'), expect: ["unknown option '--wings'", 'see `pmoe train --help`'] },
+    { args: train('--data', 'mnist-patch', '--d', '10'), expect: ['--d', 'read by --data synthetic only', 'not by --data mnist-patch'] },
+    { args: train('--data', 'mnist-patch', '--patches-per-expert', 'lstar'), expect: ['--patches-per-expert lstar', '--data synthetic only'] },
     { args: train('--epochs', '-1'), expect: ['--epochs', '(got -1)', 'integer in 0..100000'] },
     // The epochs a sweep takes, no more; numbers in plain decimal only.
     { args: train('--epochs', '1e9'), expect: ['--epochs', '(got 1000000000)', 'integer in 0..100000'] },
@@ -40,6 +42,7 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: sweep('--set', 'wings=2'), expect: ["unknown option 'wings'", '(got 2)', 'known: seeds'] },
     { args: sweep('--set', 'epochs=-1'), expect: ['fig4.epochs', '(got -1)', 'integer in 1..100000'] },
     { args: sweep('--set', 'sizes=[100,500'), expect: ['--set sizes', "'[100,500'", 'not valid JSON'] },
+    { args: sweep('--set', 'sizes=100,500'), expect: ['fig4.sizes', "(got '100,500')", 'write a list in brackets, as [100,500]'] },
     { args: sweep('--set', 'models=["cnn","big"]'), expect: ['fig4.models.1', "(got 'big')", "'cnn', 'separate', 'joint'"] },
     { args: sweep('--set', '=3'), expect: ['--set', "'=3'", 'key=value'] },
     { args: sweep('--jobs', '0'), expect: ['--jobs', "'0'", 'integer in 1..'] },

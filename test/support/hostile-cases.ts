@@ -65,8 +65,11 @@ export const PATH_OPTIONS: Readonly<Record<string, PathUse>> = {
 /** Whether an option's value names a path: `<file>`, `<dir>`. */
 export const takesPath = (option: Option) => /<(file|dir)>/.test(option.flags);
 
-/** Whether an option's value is parsed as a number or a list of numbers. */
-export const takesNumber = (option: Option) => /<(n|x|list)>/.test(option.flags) && option.parseArg !== undefined;
+/**
+ * Whether an option's value is parsed as a number or a list of numbers (or a number or a word, as
+ * `--patches-per-expert <l>`): any option with a parser but fixed choices or `--set`'s key=value.
+ */
+export const takesNumber = (option: Option) => option.parseArg !== undefined && option.argChoices === undefined && !option.flags.includes('<key=value>');
 
 /** Texts that go into a generated file as given: the options with a value that is neither a number nor one of fixed choices. */
 export const takesText = (option: Option) => option.required && option.argChoices === undefined && !takesNumber(option);
