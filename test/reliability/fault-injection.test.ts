@@ -34,6 +34,7 @@ import { loadCelebaImages, loadCelebaIndex } from '../../src/data/celeba.js';
 import { loadCifar10 } from '../../src/data/cifar10.js';
 import { DataFileError } from '../../src/data/data-file-error.js';
 import { initEngine } from '../../src/engine/backend.js';
+import { fileLoadHandler } from '../../src/io/model-files.js';
 import { appendResult, readResults, refusedLinesPath, repairResults, type ResultLine } from '../../src/experiments/results-file.js';
 import { lockResults, ResultsLockedError } from '../../src/experiments/results-lock.js';
 import { runKey } from '../../src/experiments/shard.js';
@@ -867,6 +868,24 @@ describe('class: data-file paths: a name read from a data file stays inside its 
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+    });
+  }
+  for (const [index, name] of ['../outside.bin', '/etc/passwd', 'sub/../../outside.bin'].entries()) {
+    it(`a TensorFlow.js model.json naming the weights file '${name}' is refused before any weights are read`, async () => {
+      const dir = join(work, `tfjs-model-${index}`);
+      await mkdir(join(dir, 'model'), { recursive: true });
+      await writeFile(join(dir, 'outside.bin'), '');
+      await writeFile(join(dir, 'model', 'weights.bin'), '');
+      const manifest = (paths: string[]) => JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths, weights: [] }] });
+      counted('data-file paths');
+      await writeFile(join(dir, 'model', 'model.json'), manifest([name]));
+      await assert.rejects(fileLoadHandler(join(dir, 'model', 'model.json')).load!(), (error: unknown) => {
+        assert.match(String(error), new RegExp(`model\.json: the weights file "${escapeRegExp(name)}" it names is refused: it`));
+        return true;
+      });
+      // The file beside model.json, as saveModelFiles names it, is read.
+      await writeFile(join(dir, 'model', 'model.json'), manifest(['weights.bin']));
+      assert.equal(((await fileLoadHandler(join(dir, 'model', 'model.json')).load!()).weightData as ArrayBuffer).byteLength, 0);
     });
   }
   it('names inside the folder, in a subfolder or with a harmless ./ or .., are read', () => {
