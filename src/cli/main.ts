@@ -25,6 +25,7 @@ import { preflightRun } from '../experiments/preflight.js';
 import { integer, OptionError, real } from '../util/options.js';
 import { parseInteger, parseIntegerList, parseIntegerOr, parseNumber, parseWith } from './numbers.js';
 import { exitOnSignals } from './interrupt.js';
+import { checkEnvironment } from './environment.js';
 import { checkRecordsOutput, checkReportFolder, checkWritableFolder } from './output-path.js';
 import { fsProblem } from '../util/fs-problem.js';
 import { shellWord } from '../util/shell-word.js';
@@ -548,6 +549,8 @@ export function pmoeProgram(argv: readonly string[]): Command {
   const commandPath = (command: Command): string => (command.parent ? `${commandPath(command.parent)} ${command.name()}` : command.name());
   const everyCommand = (command: Command): Command[] => [command, ...command.commands.flatMap(everyCommand)];
   for (const command of everyCommand(program)) command.showHelpAfterError(`see \`${commandPath(command)} --help\``);
+  // The environment's settings are checked before any command works (environment.ts).
+  program.hook('preAction', () => checkEnvironment());
   return program;
 }
 

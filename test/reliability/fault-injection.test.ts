@@ -26,6 +26,7 @@ import { promisify } from 'node:util';
 import { InvalidArgumentError, type Command } from 'commander';
 import writeFileAtomic from 'write-file-atomic';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkEnvironment } from '../../src/cli/environment.js';
 import { pmoeProgram } from '../../src/cli/main.js';
 import { mergeCommand } from '../../src/cli/merge.js';
 import { statusCommand } from '../../src/cli/status.js';
@@ -41,6 +42,7 @@ import { runKey } from '../../src/experiments/shard.js';
 import { maxJobs, runSweep } from '../../src/experiments/sweep.js';
 import { ArenaLimitError } from '../../src/kernels/simd-arena.js';
 import { markdownToHtml, markdownToHtmlInTurns } from '../../src/report/html/markdown-html.js';
+import { OptionError } from '../../src/util/options.js';
 import { loadResultsFile, readResultsForReport } from '../../src/report/load-results.js';
 import { mergeResultsFiles } from '../../src/report/merge-results.js';
 import { buildTrainer } from '../../src/training/fused.js';
@@ -1021,6 +1023,30 @@ describe('class: limits', () => {
       }
     }
     await assert.rejects(runSweep([], { experiment: 'x', jobs: maxJobs() + 1 }), /jobs: must be an integer in 1\.\.\d+, four worker processes per core/);
+  });
+
+  it('an environment setting pmoe computes by (threads, convolutions, precision, step, FMA, memory, locks) is checked before any work', async () => {
+    const hostile = {
+      PMOE_THREADS: 'lots',
+      PMOE_CONV: 'fast',
+      PMOE_PRECISION: 'half',
+      PMOE_IMAGE_STEP: 'tape',
+      PMOE_FMA: 'false',
+      PMOE_MEMORY_LIMIT_MB: '0x10',
+      PMOE_LOCK_STALE_MS: '1e999',
+    };
+    for (const [name, value] of Object.entries(hostile)) {
+      const out = join(work, `environment-${name}.jsonl`);
+      // fig4 runs none of the image settings: before this check its workers failed every run, or never read them.
+      const stderr = await pmoeRefuses(['reproduce', 'fig4', '--quick', '--out', out], { [name]: value });
+      counted('limits');
+      assert.ok(stderr.includes(name) && stderr.includes(value), `${name}=${value}: ${stderr}`);
+      assert.equal(existsSync(out), false, `${name}=${value}: ${out} was written`);
+      assert.throws(() => checkEnvironment({ [name]: value }), OptionError, name);
+    }
+    const good = { PMOE_THREADS: '1', PMOE_CONV: 'direct', PMOE_PRECISION: 'mixed', PMOE_IMAGE_STEP: 'autodiff', PMOE_FMA: '0', PMOE_MEMORY_LIMIT_MB: '512', PMOE_LOCK_STALE_MS: '5000' };
+    assert.doesNotThrow(() => checkEnvironment(good));
+    assert.doesNotThrow(() => checkEnvironment({}));
   });
 
   it('pmoe train takes as many epochs as a sweep, no more; --router-samples above N is recorded as the N samples used', async () => {
