@@ -38,7 +38,7 @@ export function parseIntegerOr<W extends string>(word: W): (value: string) => nu
     if (value === word) return word;
     const parsed = parseDecimal(value);
     if (parsed === undefined || !Number.isInteger(parsed)) {
-      throw new InvalidArgumentError(`expected an integer (in decimal) or '${word}', got '${value}'`);
+      throw new InvalidArgumentError(`expected an integer or '${word}', got '${value}' (numbers are written in decimal, such as 20)`);
     }
     return parsed;
   };

@@ -8,6 +8,8 @@ export class OptionError extends RangeError {
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'string') return `'${value}'`;
+  // JSON writes Infinity and NaN as null (--set epochs=1e999 reads as Infinity).
+  if (typeof value === 'number') return String(value);
   return JSON.stringify(value) ?? String(value);
 }
 

@@ -41,6 +41,8 @@ export function cliCases(out: string, results: string): CliCase[] {
     // pmoe reproduce: --set keys and values go through the experiment's schema, then every run is checked.
     { args: sweep('--set', 'wings=2'), expect: ["unknown option 'wings'", '(got 2)', 'known: seeds'] },
     { args: sweep('--set', 'epochs=-1'), expect: ['fig4.epochs', '(got -1)', 'integer in 1..100000'] },
+    // JSON reads 1e999 as Infinity: the message says so (JSON.stringify wrote null).
+    { args: sweep('--set', 'epochs=1e999'), expect: ['fig4.epochs', '(got Infinity)', 'integer in 1..100000'] },
     { args: sweep('--set', 'sizes=[100,500'), expect: ['--set sizes', "'[100,500'", 'not valid JSON'] },
     { args: sweep('--set', 'sizes=100,500'), expect: ['fig4.sizes', "(got '100,500')", 'write a list in brackets, as [100,500]'] },
     { args: sweep('--set', 'models=["cnn","big"]'), expect: ['fig4.models.1', "(got 'big')", "'cnn', 'separate', 'joint'"] },
