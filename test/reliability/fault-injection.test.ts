@@ -1044,7 +1044,15 @@ describe('class: limits', () => {
       assert.equal(existsSync(out), false, `${name}=${value}: ${out} was written`);
       assert.throws(() => checkEnvironment({ [name]: value }), OptionError, name);
     }
-    const good = { PMOE_THREADS: '1', PMOE_CONV: 'direct', PMOE_PRECISION: 'mixed', PMOE_IMAGE_STEP: 'autodiff', PMOE_FMA: '0', PMOE_MEMORY_LIMIT_MB: '512', PMOE_LOCK_STALE_MS: '5000' };
+    const good = {
+      PMOE_THREADS: '1',
+      PMOE_CONV: 'direct',
+      PMOE_PRECISION: 'mixed',
+      PMOE_IMAGE_STEP: 'autodiff',
+      PMOE_FMA: '0',
+      PMOE_MEMORY_LIMIT_MB: '512',
+      PMOE_LOCK_STALE_MS: '5000',
+    };
     assert.doesNotThrow(() => checkEnvironment(good));
     assert.doesNotThrow(() => checkEnvironment({}));
   });
