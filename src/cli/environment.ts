@@ -21,9 +21,6 @@ const CHOICES: Readonly<Record<string, readonly string[]>> = {
  */
 export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): void {
   const set = (name: string) => env[name] !== undefined && env[name] !== '';
-  const fail = (error: unknown): never => {
-    throw new OptionError(error instanceof Error ? error.message : String(error));
-  };
   for (const [name, choices] of Object.entries(CHOICES)) {
     if (set(name) && !choices.includes(env[name]!)) {
       throw new OptionError(`${name} must be one of ${choices.join(', ')} (unset: the default); got ${JSON.stringify(env[name])}`);
@@ -33,7 +30,7 @@ export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): void {
     if (set('PMOE_THREADS')) threadsSetting(env.PMOE_THREADS!);
     convSetting(env.PMOE_CONV);
   } catch (error) {
-    fail(error);
+    throw new OptionError((error as Error).message, { cause: error });
   }
   memoryLimit(env);
   if (set('PMOE_LOCK_STALE_MS')) {
