@@ -882,7 +882,7 @@ describe('class: data-file paths: a name read from a data file stays inside its 
       counted('data-file paths');
       await writeFile(join(dir, 'model', 'model.json'), manifest([name]));
       await assert.rejects(fileLoadHandler(join(dir, 'model', 'model.json')).load!(), (error: unknown) => {
-        assert.match(String(error), new RegExp(`model\.json: the weights file "${escapeRegExp(name)}" it names is refused: it`));
+        assert.match(String(error), new RegExp(`model\\.json: the weights file "${escapeRegExp(name)}" it names is refused: it`));
         return true;
       });
       // The file beside model.json, as saveModelFiles names it, is read.
