@@ -12,6 +12,7 @@
  *   filler item's images) / the standard deviation of <w, x> over all their images, for each
  *   class, the smaller of the two: how far the class item stands out along w from its nearest filler.
  */
+import { turnEventLoop } from '../util/event-loop.js';
 import { createRng } from '../util/random.js';
 import { indicesByDigit, type MnistSplit } from '../data/mnist.js';
 
@@ -28,8 +29,14 @@ export interface ClassProjections {
   readonly projections: Float64Array;
 }
 
-/** Projections of every image on every class mean (computed once per split; about 0.5 G multiply-adds for 60,000 images). */
-export function classProjections(split: MnistSplit): ClassProjections {
+/** Images projected between two turns of the event loop, so that a signal handler (Ctrl-C) runs soon. */
+const IMAGES_PER_TURN = 2000;
+
+/**
+ * Projections of every image on every class mean (computed once per split; about 0.5 G
+ * multiply-adds for 60,000 images). The event loop turns every IMAGES_PER_TURN images.
+ */
+export async function classProjections(split: MnistSplit): Promise<ClassProjections> {
   const d = split.rows * split.cols;
   const byClass = indicesByDigit(split);
   const means = byClass.map((indices) => {
@@ -40,6 +47,7 @@ export function classProjections(split: MnistSplit): ClassProjections {
   });
   const projections = new Float64Array(split.count * 10);
   for (let i = 0; i < split.count; i++) {
+    if (i > 0 && i % IMAGES_PER_TURN === 0) await turnEventLoop();
     const row = split.images.subarray(i * d, (i + 1) * d);
     for (let c = 0; c < 10; c++) {
       const mean = means[c];

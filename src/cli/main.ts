@@ -12,6 +12,8 @@ import { GATE_MODES, POOLINGS } from '../ops/gate.js';
 import { runOnce, type PatchRunRecord } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
+import { maxJobs } from '../experiments/sweep.js';
+import { MAX_EPOCHS } from '../experiments/plan-size.js';
 import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
 import { formatSweepSummary, reproduce, retryPolicy, sweepSummary, type ReproduceOptions } from './reproduce.js';
 import { parseOverrides } from '../util/overrides.js';
@@ -23,12 +25,15 @@ import { preflightRun } from '../experiments/preflight.js';
 import { integer, OptionError, real } from '../util/options.js';
 import { parseInteger, parseIntegerList, parseIntegerOr, parseNumber, parseWith } from './numbers.js';
 import { exitOnSignals } from './interrupt.js';
-import { checkWritable, checkWritableFolder } from './output-path.js';
+import { checkEnvironment } from './environment.js';
+import { checkRecordsOutput, checkReportFolder, checkWritableFolder } from './output-path.js';
 import { fsProblem } from '../util/fs-problem.js';
 import { shellWord } from '../util/shell-word.js';
 import { startProgress, type Progress } from './progress.js';
 import { releaseWebgpu } from '../engine/webgpu/dawn.js';
 import { epochLogHooks } from '../training/epoch-log.js';
+import { PMOE_MODEL_FILE, PMOE_MODEL_MARK } from '../models/pmoe-model-file.js';
+import { replaceableFileProblem } from '../util/output-file.js';
 import { OPTIONAL_PACKAGES, requirePackages } from '../util/optional-package.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -39,7 +44,8 @@ function backendOption() {
     .default('auto');
 }
 
-const jobsArgument = parseWith(integer(1));
+// Four worker processes per core at most (maxJobs): one process per planned run would exhaust the machine.
+const jobsArgument = parseWith(integer(1, maxJobs()));
 const shardCountArgument = parseWith(integer(1));
 
 // Run-spec keys whose `pmoe train` flag has another name.
@@ -95,7 +101,8 @@ function summariseRun(record: PatchRunRecord): string {
   return lines.join('\n');
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** The `pmoe` command with every subcommand and option, not yet run: main parses argv with it (tests walk its options). */
+export function pmoeProgram(argv: readonly string[]): Command {
   const program = new Command('pmoe')
     .description('Patch-level Mixture-of-Experts CNNs (pMoE, ICML 2023) on TensorFlow.js')
     .version(version)
@@ -107,7 +114,7 @@ export async function main(argv: string[]): Promise<void> {
       "train the CNN, separate pMoE and joint pMoE on the paper's synthetic data model at a few training-set sizes; print test accuracy and routing rate",
     )
     .option('--sizes <list>', 'training-set sizes N, comma-separated', parseWith(z.array(integer(1)).min(1), parseIntegerList), DEMO_DEFAULTS.sizes)
-    .option('--epochs <n>', 'epochs per run', parseWith(integer(1)), DEMO_DEFAULTS.epochs)
+    .option('--epochs <n>', 'epochs per run', parseWith(integer(1, MAX_EPOCHS)), DEMO_DEFAULTS.epochs)
     .option('--seed <n>', 'seed of data and models', parseWith(integer(0)), DEMO_DEFAULTS.seed)
     .option('--jobs <n>', 'parallel workers (default: one per core; one on a GPU)', jobsArgument)
     .addOption(backendOption())
@@ -272,8 +279,13 @@ export async function main(argv: string[]): Promise<void> {
       }
       // Loaded when used: the report and web modules (Vega among them) would double the start-up time of every command.
       const { runOnceAndSave } = await import('../web/train-and-save.js');
-      if (o.saveModel) await checkWritableFolder(o.saveModel as string, '--save-model');
-      if (o.out) await checkWritable(o.out as string, '--out');
+      if (o.saveModel) {
+        await checkWritableFolder(o.saveModel as string, '--save-model', [PMOE_MODEL_FILE], (file) =>
+          replaceableFileProblem(file, PMOE_MODEL_MARK, 'pmoe (a saved model)'),
+        );
+      }
+      if (o.logDir) await checkWritableFolder(o.logDir as string, '--log-dir');
+      if (o.out) await checkRecordsOutput(o.out as string, '--out');
       let savedTo: string | undefined;
       const keepRunningOnSignals = exitOnSignals('train', () =>
         [
@@ -441,15 +453,20 @@ export async function main(argv: string[]): Promise<void> {
         options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; logDir?: string; json?: boolean },
       ) => {
         requirePackages('pmoe report', OPTIONAL_PACKAGES.report);
-        const [{ checkRoutingModel, routingSection }, { trainingCurvesSection }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] =
-          await Promise.all([
-            import('../report/html/routing-section.js'),
-            import('../report/html/training-curves.js'),
-            import('../report/report-command.js'),
-            import('../report/report.js'),
-            import('../report/html/page.js'),
-          ]);
-        await checkWritableFolder(options.out, '--out');
+        const [
+          { checkRoutingModel, routingSection },
+          { trainingCurvesSection },
+          { reportCommand },
+          { regenerateCommand },
+          { HTML_REPORT_FILE, writeHtmlReport },
+        ] = await Promise.all([
+          import('../report/html/routing-section.js'),
+          import('../report/html/training-curves.js'),
+          import('../report/report-command.js'),
+          import('../report/report.js'),
+          import('../report/html/page.js'),
+        ]);
+        await checkReportFolder(options.out, '--out', [HTML_REPORT_FILE]);
         exitOnSignals('report', () => `the report in ${options.out} is incomplete (files already written there are whole; index.html is written last)`);
         // The model is validated and its pictures drawn before any part of the report is written.
         const routing = options.routingModel ? await routingSection(await checkRoutingModel(options.routingModel)) : undefined;
@@ -532,6 +549,13 @@ export async function main(argv: string[]): Promise<void> {
   const commandPath = (command: Command): string => (command.parent ? `${commandPath(command.parent)} ${command.name()}` : command.name());
   const everyCommand = (command: Command): Command[] => [command, ...command.commands.flatMap(everyCommand)];
   for (const command of everyCommand(program)) command.showHelpAfterError(`see \`${commandPath(command)} --help\``);
+  // The environment's settings are checked before any command works (environment.ts).
+  program.hook('preAction', () => checkEnvironment());
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = pmoeProgram(argv);
   try {
     await program.parseAsync(argv);
   } finally {

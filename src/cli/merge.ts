@@ -1,8 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { loadResultsFile, ReportInputError } from '../report/load-results.js';
-import { mergeResultLines } from '../report/merge-results.js';
+import { loadResultsFile, ReportInputError, type LoadedResultsFile } from '../report/load-results.js';
+import { distinctFiles, fileIdentity, mergeResultLines } from '../report/merge-results.js';
+import { lockResults } from '../experiments/results-lock.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
+import { OptionError } from '../util/options.js';
+import { checkResultsOutput } from './output-path.js';
 
 export interface MergeSummary {
   readonly experiment: string;
@@ -24,7 +27,30 @@ export interface MergeSummary {
  */
 export async function mergeCommand(paths: readonly string[], out: string): Promise<MergeSummary> {
   if (paths.length === 0) throw new ReportInputError('pmoe merge: no results files given (pass the shard files, e.g. results/fig4.shard-*-of-8.jsonl)');
-  const files = await Promise.all(paths.map((path) => loadResultsFile(path, { keepAllFields: true })));
+  await checkResultsOutput(out, '--out');
+  const inputs = await distinctFiles(paths);
+  // The merge replaces --out: the runs it holds are kept only when it is one of the files merged.
+  const outIdentity = await fileIdentity(out);
+  const identities = await Promise.all(inputs.paths.map(fileIdentity));
+  if (outIdentity !== undefined && outIdentity.size > 0 && !identities.some((identity) => identity?.id === outIdentity.id)) {
+    throw new OptionError(
+      `--out: '${out}' already holds results and is not one of the files merged, so the merge would replace its runs: ` +
+        'add it to the files to merge (its runs are kept), or name a new file',
+    );
+  }
+  // --out is a results file like any other: a sweep appending to it meanwhile would lose its lines to the rename.
+  await mkdir(dirname(out), { recursive: true });
+  const release = await lockResults(out);
+  try {
+    return await mergeInto(inputs, out, paths);
+  } finally {
+    await release();
+  }
+}
+
+async function mergeInto(inputs: { paths: string[]; warnings: string[] }, out: string, paths: readonly string[]): Promise<MergeSummary> {
+  const files: LoadedResultsFile[] = [];
+  for (const path of inputs.paths) files.push(await loadResultsFile(path, { keepAllFields: true }));
   const merged = mergeResultLines(files);
   if (merged.byExperiment.size === 0) throw new ReportInputError(`pmoe merge: no result lines in ${paths.join(', ')}`);
   if (merged.byExperiment.size > 1) {
@@ -40,7 +66,6 @@ export async function mergeCommand(paths: readonly string[], out: string): Promi
     );
   }
   const [[experiment, lines]] = [...merged.byExperiment];
-  await mkdir(dirname(out), { recursive: true });
   await writeFileAtomically(out, lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
   const ok = lines.filter((line) => line.status === 'ok').length;
   return {
@@ -51,7 +76,7 @@ export async function mergeCommand(paths: readonly string[], out: string): Promi
     failed: lines.length - ok,
     inputs: merged.inputs,
     duplicatesDropped: merged.duplicatesDropped,
-    warnings: merged.warnings,
+    warnings: [...inputs.warnings, ...merged.warnings],
   };
 }
 

@@ -1,10 +1,12 @@
 import { InvalidArgumentError } from 'commander';
 import type { z } from 'zod';
+import { parseDecimal } from '../util/decimal.js';
 
-/** Commander parsers that reject text that is not a number, before any work starts. */
+/** Commander parsers that reject text that is not a number (in plain decimal: parseDecimal), before any work starts. */
 export function parseNumber(value: string): number {
-  const parsed = Number(value);
-  if (value.trim() === '' || !Number.isFinite(parsed)) throw new InvalidArgumentError(`expected a finite number, got '${value}'`);
+  const parsed = parseDecimal(value);
+  if (parsed === undefined)
+    throw new InvalidArgumentError(`expected a finite number, got '${value}' (numbers are written in decimal, such as 20, 0.2 or 1e-3)`);
   return parsed;
 }
 
@@ -34,8 +36,10 @@ export function parseWith<T>(schema: z.ZodType<T>, read: (value: string) => unkn
 export function parseIntegerOr<W extends string>(word: W): (value: string) => number | W {
   return (value) => {
     if (value === word) return word;
-    const parsed = Number(value);
-    if (value.trim() === '' || !Number.isInteger(parsed)) throw new InvalidArgumentError(`expected an integer or '${word}', got '${value}'`);
+    const parsed = parseDecimal(value);
+    if (parsed === undefined || !Number.isInteger(parsed)) {
+      throw new InvalidArgumentError(`expected an integer or '${word}', got '${value}' (numbers are written in decimal, such as 20)`);
+    }
     return parsed;
   };
 }

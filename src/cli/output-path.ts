@@ -1,7 +1,15 @@
+/**
+ * The checks every command makes of the paths it will write, before any work: what a path may be
+ * is decided once, in util/output-file.ts (a regular file or a new one), and what an existing file
+ * may hold, here: a results file only results, a generated script only what pmoe wrote.
+ */
 import { constants } from 'node:fs';
 import { access, mkdir, mkdtemp, open, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fsProblem } from '../util/fs-problem.js';
+import { resultsFileProblem } from '../experiments/results-file.js';
+import { reportFileProblem } from '../report/report-files.js';
+import { fileType, fsProblem } from '../util/fs-problem.js';
+import { kernelFileSystemProblem, outputFileProblem, replaceableFileProblem } from '../util/output-file.js';
 import { OptionError } from '../util/options.js';
 
 /**
@@ -22,35 +30,87 @@ async function makeFolders(path: string): Promise<void> {
 }
 
 /**
- * Fails before any work when `path` could not be appended to at the end: its folder is made if
- * missing, then the file is opened for appending (and removed again if that created it).
+ * Fails before any work when `path` could not be appended to at the end: it must be a regular file
+ * or a new one (outputFileProblem); its folder is made if missing, then the file is opened for
+ * appending (and removed again if that created it).
  */
 export async function checkWritable(path: string, option: string): Promise<void> {
+  const fail = (problem: string): never => {
+    throw new OptionError(`${option}: cannot write to '${path}': ${problem}`);
+  };
+  const problem = outputFileProblem(path);
+  if (problem) fail(problem);
   try {
-    const existing = await stat(path).catch(() => undefined);
-    if (existing?.isDirectory()) throw Object.assign(new Error('a folder'), { code: 'EISDIR' });
     await makeFolders(dirname(path));
-    const created = await open(path, 'wx').catch((error: NodeJS.ErrnoException) => {
+    const created = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'EEXIST') return undefined;
       throw error;
     });
     if (created) {
       await created.close();
       await rm(path);
-    } else await (await open(path, 'a')).close();
+    } else await (await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK)).close();
   } catch (error) {
-    throw new OptionError(`${option}: cannot write to '${path}': ${fsProblem(error)}`);
+    fail(fsProblem(error));
   }
 }
 
 /**
- * Fails before any work when files could not be written into the folder `path`: it must be a
- * folder, or not exist yet under a folder that can take it. Nothing is left behind.
+ * `checkWritable`, and an existing file must be a results file: a sweep rewrites its file as it
+ * resumes, keeping only result lines, so a README or a `pmoe train --out` file would lose the rest.
  */
-export async function checkWritableFolder(path: string, option: string): Promise<void> {
+export async function checkResultsOutput(path: string, option: string): Promise<void> {
+  await checkWritable(path, option);
+  const problem = resultsFileProblem(path);
+  if (problem) {
+    throw new OptionError(
+      `${option}: '${path}' is not a pmoe results file (${problem}); a sweep rewrites its results file as it resumes, ` +
+        'so it writes only to a new file or to one whose every line is a sweep result line: name another file',
+    );
+  }
+}
+
+/** `train --out`: appends a run record, which must not go into a sweep's results file (the sweep and the report would refuse it). */
+export async function checkRecordsOutput(path: string, option: string): Promise<void> {
+  await checkWritable(path, option);
+  const info = await stat(path).catch(() => undefined);
+  if (info && info.size > 0 && resultsFileProblem(path) === undefined) {
+    throw new OptionError(
+      `${option}: '${path}' is a sweep's results file; a pmoe train record there would make it unreadable to pmoe reproduce and pmoe report: name another file`,
+    );
+  }
+}
+
+/**
+ * A file that the command replaces whole (a generated script): it must be new, or hold `mark`
+ * (the header the command writes), so that a file someone else wrote is never replaced.
+ */
+export async function checkReplaceable(path: string, option: string, mark: string, writer: string): Promise<void> {
+  await checkWritable(path, option);
+  const problem = replaceableFileProblem(path, mark, writer);
+  if (problem) throw new OptionError(`${option}: '${path}' ${problem.replace(/^it /, '')}`);
+}
+
+/** `checkWritableFolder` for a report's folder: each of its `files` new, or one a report wrote (report/report-files.ts). */
+export const checkReportFolder = (path: string, option: string, files: readonly string[]) => checkWritableFolder(path, option, files, reportFileProblem);
+
+/**
+ * Fails before any work when files could not be written into the folder `path`: it must be a
+ * folder, or not exist yet under a folder that can take it; each of `files` (names inside it
+ * that the command will write) must be a regular file or not exist yet (`problemOf` decides:
+ * by default outputFileProblem). Nothing is created.
+ */
+export async function checkWritableFolder(
+  path: string,
+  option: string,
+  files: readonly string[] = [],
+  problemOf: (file: string) => string | undefined = outputFileProblem,
+): Promise<void> {
   const fail = (problem: string): never => {
     throw new OptionError(`${option}: cannot write into the folder '${path}': ${problem}`);
   };
+  const kernel = kernelFileSystemProblem(path);
+  if (kernel) fail(kernel);
   // The nearest part of the path that exists: the folder itself, or where it would be made.
   let existing = resolve(path);
   for (;;) {
@@ -59,7 +119,8 @@ export async function checkWritableFolder(path: string, option: string): Promise
       return fail(fsProblem(error));
     });
     if (info) {
-      if (!info.isDirectory()) fail(existing === resolve(path) ? 'it is a file, not a folder' : `'${existing}' is a file, not a folder`);
+      const what = info.isFile() ? 'a file' : fileType(info);
+      if (!info.isDirectory()) fail(existing === resolve(path) ? `it is ${what}, not a folder` : `'${existing}' is ${what}, not a folder`);
       break;
     }
     if (dirname(existing) === existing) break;
@@ -71,4 +132,8 @@ export async function checkWritableFolder(path: string, option: string): Promise
     fail(`no folder can be made in '${existing}': ${fsProblem(error)}`),
   );
   await rmdir(probe);
+  for (const name of files) {
+    const problem = problemOf(join(path, name));
+    if (problem) fail(`'${join(path, name)}': ${problem}`);
+  }
 }

@@ -9,7 +9,7 @@ import { shardResultsPath } from '../experiments/shard-files.js';
 import type { Shard } from '../experiments/shard.js';
 import { runSweep, type SweepResult } from '../experiments/sweep.js';
 import { OptionError, parseOptions } from '../util/options.js';
-import { checkWritable } from './output-path.js';
+import { checkResultsOutput, checkWritableFolder } from './output-path.js';
 import { startProgress } from './progress.js';
 import { EPOCH_LOG_DIR_VARIABLE } from '../experiments/sweep-worker-env.js';
 
@@ -50,7 +50,9 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
   const specs = experiment.specs(settings);
   const shard = resolveShard(options.shard, options.shardCount);
   const resultsPath = options.out ?? shardResultsPath(`${name}${options.quick ? '-quick' : ''}`, shard);
-  await checkWritable(resultsPath, '--out');
+  await checkResultsOutput(resultsPath, '--out');
+  // Every worker would fail every run on a log folder it cannot write: say so once, before any.
+  if (options.logDir !== undefined) await checkWritableFolder(options.logDir, '--log-dir');
   if (shard && 'source' in shard) process.stderr.write(`${name}: shard ${shard.index} of ${shard.count} from ${shard.source}\n`);
   // The sweep's worker processes inherit the environment: this is how they learn where to log, and
   // the precision of pmoe's WebGPU step.

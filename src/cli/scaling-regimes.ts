@@ -7,6 +7,9 @@ import { runScaling, scalingCells, scalingSpec, sweepRunner } from '../experimen
 import { buildScalingRegimesReport, writeScalingRegimesReport, type ScalingRegimesReport } from '../report/scaling-regimes-report.js';
 import { startProgress, type Progress } from './progress.js';
 import { parseOverrides } from '../util/overrides.js';
+import { shellWord } from '../util/shell-word.js';
+import { checkReportFolder, checkResultsOutput, checkWritableFolder } from './output-path.js';
+import { reportFileNames } from '../report/report.js';
 
 export interface ScalingRegimesCommandOptions {
   quick?: boolean;
@@ -30,7 +33,10 @@ export async function scalingRegimesCommand(
     resultsPath: regimeResultsPath(options.resultsDir, c.regime.name, quick),
   }));
   const quiet = options.json === true && !process.stderr.isTTY;
+  await checkReportFolder(options.reportDir, '--report-dir', reportFileNames(`${SCALING_REGIMES_EXPERIMENT}${quick ? '-quick' : ''}`));
   if (!options.reportOnly) {
+    await checkWritableFolder(options.resultsDir, '--results-dir');
+    for (const { resultsPath } of chosen) await checkResultsOutput(resultsPath, '--results-dir');
     // Every regime's largest runs are checked before the first one starts.
     for (const { settings } of chosen) for (const cell of scalingCells(settings).cells) preflightRun(scalingSpec(settings, cell, settings.high, 0));
     await mkdir(options.resultsDir, { recursive: true });
@@ -61,10 +67,10 @@ export async function scalingRegimesCommand(
     'pmoe scaling-regimes --report-only',
     ...(quick ? ['--quick'] : []),
     '--results-dir',
-    options.resultsDir,
+    shellWord(options.resultsDir),
     '--report-dir',
-    options.reportDir,
-    ...options.set.map((pair) => `--set '${pair}'`),
+    shellWord(options.reportDir),
+    ...options.set.map((pair) => `--set ${shellWord(pair)}`),
   ].join(' ');
   const report = buildScalingRegimesReport(chosen, { generatedAt: new Date(), regenerate });
   const files = await writeScalingRegimesReport(report, options.reportDir, quick);

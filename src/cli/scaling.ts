@@ -12,6 +12,7 @@ import { readResults } from '../experiments/results-file.js';
 import { retries, type FailureCause } from '../experiments/failure.js';
 import {
   runScaling,
+  SCALING_EXPERIMENT,
   scalingCells,
   scalingSchema,
   scalingSpec,
@@ -22,7 +23,9 @@ import {
 } from '../experiments/scaling.js';
 import { describeCell, scalingTable, writeScalingReport, type ScalingReport, type ScalingReportFiles } from '../report/scaling-report.js';
 import { parseOptions } from '../util/options.js';
-import { checkWritable, checkWritableFolder } from './output-path.js';
+import { shellWord } from '../util/shell-word.js';
+import { checkReportFolder, checkResultsOutput } from './output-path.js';
+import { reportFileNames } from '../report/report.js';
 import { startProgress, type Progress } from './progress.js';
 
 export interface ScalingCommandOptions {
@@ -60,9 +63,6 @@ export interface ScalingCommandResult {
 export const hasRetriableFailures = (result: ScalingCommandResult) =>
   Object.entries(result.failedByCause).some(([cause, count]) => (count ?? 0) > 0 && retries('changeable', cause as FailureCause));
 
-const SHELL_SAFE = /^[\w@%+=:,./[\]-]+$/;
-const shellQuote = (text: string) => (SHELL_SAFE.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
-
 /**
  * `pmoe scaling`: runs the sample-complexity bisections (resumable, one results file), then writes
  * the report from that file. With --report-only it only writes the report.
@@ -74,8 +74,8 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
   if (shard && 'source' in shard) process.stderr.write(`scaling: shard ${shard.index} of ${shard.count} from ${shard.source}\n`);
   const resultsPath = options.out ?? shardResultsPath(`scaling${options.quick ? '-quick' : ''}`, shard);
   const reportDir = options.reportDir ?? (shard ? `report/scaling.shard-${shard.index}-of-${shard.count}` : 'report');
-  await checkWritableFolder(reportDir, '--report-dir');
-  if (!options.reportOnly) await checkWritable(resultsPath, '--out');
+  await checkReportFolder(reportDir, '--report-dir', reportFileNames(SCALING_EXPERIMENT));
+  if (!options.reportOnly) await checkResultsOutput(resultsPath, '--out');
   let outcome: ScalingOutcome | undefined;
   if (!options.reportOnly) {
     // Bisections reach N = high at most: each cell's largest run is checked before the first round.
@@ -116,10 +116,10 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
     'pmoe scaling --report-only',
     ...(options.quick ? ['--quick'] : []),
     '--out',
-    shellQuote(resultsPath),
+    shellWord(resultsPath),
     '--report-dir',
-    shellQuote(reportDir),
-    ...options.set.map((pair) => `--set ${shellQuote(pair)}`),
+    shellWord(reportDir),
+    ...options.set.map((pair) => `--set ${shellWord(pair)}`),
   ].join(' ');
   const { report, files } = await writeScalingReport(
     [resultsPath],

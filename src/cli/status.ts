@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { shardOfPath } from '../experiments/shard-files.js';
 import { sweepStatus, type ExperimentStatus, type PlanChoice, type RunCounts } from '../experiments/sweep-status.js';
 import { loadResultsFile, ReportInputError } from '../report/load-results.js';
+import { distinctFiles } from '../report/merge-results.js';
 
 /** The results files named: files as given, folders as the .jsonl files directly in them. */
 async function resultsFiles(paths: readonly string[]): Promise<string[]> {
@@ -20,7 +21,10 @@ async function resultsFiles(paths: readonly string[]): Promise<string[]> {
       );
   }
   if (files.length === 0) throw new ReportInputError(`pmoe status: no .jsonl results files in ${paths.join(', ')}`);
-  return files;
+  // A file under two names (a link, a folder and a file in it) is counted once, as the report reads it.
+  const distinct = await distinctFiles(files);
+  for (const warning of distinct.warnings) process.stderr.write(`warning: ${warning}\n`);
+  return distinct.paths;
 }
 
 /** `pmoe status`: per experiment, runs done / failed / missing of the planned runs, per shard. */

@@ -8,6 +8,7 @@
  * Windows line ends and a final empty line are accepted.
  */
 import { join, resolve } from 'node:path';
+import { outsideFolderProblem } from '../util/inside-folder.js';
 import jpeg from 'jpeg-js';
 import { DataFileError } from './data-file-error.js';
 import { readDataFile } from './read-data-file.js';
@@ -80,6 +81,9 @@ export function parseCelebaAttributes(text: string, file: string): { files: stri
       fail(lineNumber, `expected a file name and ${CELEBA_ATTRIBUTE_COUNT} values, found ${Math.max(0, parts.length - 1)} values in '${shorten(all[r + 2])}'`);
     }
     const name = parts[0];
+    const outside = outsideFolderProblem(name);
+    if (outside)
+      fail(lineNumber, `image name '${shorten(name)}' does not stay inside ${CELEBA_IMAGE_DIR}/ (${outside}); names are files there, such as 000001.jpg`);
     const earlier = seen.get(name);
     if (earlier !== undefined) fail(lineNumber, `image ${name} is listed twice (first on line ${earlier})`);
     seen.set(name, lineNumber);
@@ -183,7 +187,12 @@ export async function loadCelebaImages(
   const images = new Uint8Array(files.length * imageSize);
   // Reads run a few ahead of the (synchronous) decoding.
   const ahead = 8;
-  const paths = files.map((name) => join(resolve(dir), CELEBA_IMAGE_DIR, name));
+  const imageDir = join(resolve(dir), CELEBA_IMAGE_DIR);
+  const paths = files.map((name) => {
+    const problem = outsideFolderProblem(name);
+    if (problem) throw new DataFileError(join(imageDir, name), `the image name '${name}' does not stay inside ${imageDir} (${problem})`, 'CelebA image');
+    return join(imageDir, name);
+  });
   const reads: Promise<Buffer>[] = [];
   const startRead = (i: number) => {
     if (i >= paths.length) return;

@@ -33,8 +33,9 @@ export interface Cifar10Split {
 
 export interface Cifar10Options {
   /**
-   * Records each file must hold. The real files hold exactly 10000 (the default); a number checks
-   * that count, 'any' accepts any whole number of records (small fixtures, truncated copies).
+   * Records each file must hold. The real files hold exactly 10000 (the default); a number (at most
+   * 10000) checks that count, 'any' accepts any whole number of records up to 10000 (small
+   * fixtures, truncated copies).
    */
   readonly recordsPerFile?: number | 'any';
 }
@@ -64,6 +65,12 @@ function cifar10SizeProblem(size: number, expected: number | 'any'): string | un
     );
   }
   const count = size / CIFAR10_RECORD_BYTES;
+  if (expected === 'any' && count > CIFAR10_RECORDS_PER_FILE) {
+    return (
+      `holds ${count} records (${size} bytes), more than the ${CIFAR10_RECORDS_PER_FILE} of a CIFAR-10 batch file; ` +
+      `recordsPerFile 'any' (cifarRecordsPerFile in a sweep) takes fixtures and truncated copies of at most that many`
+    );
+  }
   if (expected !== 'any' && count !== expected) {
     return `holds ${count} records (${size} bytes) but expected ${expected} records (${expected * CIFAR10_RECORD_BYTES} bytes of ${CIFAR10_RECORD_BYTES}-byte records)`;
   }
@@ -111,8 +118,8 @@ export async function loadCifar10(dir: string, split: Cifar10SplitName, options:
     throw new RangeError(`CIFAR-10 split must be 'train' or 'test' (got ${JSON.stringify(split)})`);
   }
   const expected = options.recordsPerFile ?? CIFAR10_RECORDS_PER_FILE;
-  if (expected !== 'any' && !(Number.isInteger(expected) && expected >= 1)) {
-    throw new RangeError(`CIFAR-10 option recordsPerFile must be an integer >= 1 or 'any' (got ${JSON.stringify(expected)})`);
+  if (expected !== 'any' && !(Number.isInteger(expected) && expected >= 1 && expected <= CIFAR10_RECORDS_PER_FILE)) {
+    throw new RangeError(`CIFAR-10 option recordsPerFile must be an integer in 1..${CIFAR10_RECORDS_PER_FILE} or 'any' (got ${JSON.stringify(expected)})`);
   }
   const files = cifar10Files(dir, split);
   // In order, so that a missing or bad file is reported as the first one, every time.

@@ -15,7 +15,7 @@ import { canonicalJson } from '../util/canonical-json.js';
 import type { ImageSplit } from './image-split.js';
 import { integer, OptionError, parseOptions, real } from '../util/options.js';
 import { CELEBA_ATTRIBUTE_FILE, CELEBA_IMAGE_DIR, CELEBA_PARTITION_FILE, loadCelebaImages, loadCelebaIndex, readJpeg, type CelebaIndex } from './celeba.js';
-import { cifar10Files, loadCifar10, type Cifar10Split, type Cifar10SplitName } from './cifar10.js';
+import { CIFAR10_RECORDS_PER_FILE, cifar10Files, loadCifar10, type Cifar10Split, type Cifar10SplitName } from './cifar10.js';
 import {
   celebaSmiling,
   celebaSmilingEyeglasses,
@@ -127,7 +127,7 @@ export const imageDataSchema = z.discriminatedUnion(
         /** Class-balanced draw from the 10,000 test images; the official code tests on all of them. */
         testSize: integer(1).default(10_000),
         /** Records each CIFAR file must hold: 10000 for the real files; 'any' for smaller copies (fixtures). */
-        recordsPerFile: z.union([integer(1), z.literal('any')]).default(10_000),
+        recordsPerFile: z.union([integer(1, CIFAR10_RECORDS_PER_FILE), z.literal('any')]).default(10_000),
       })
       .strict(),
     z
@@ -137,7 +137,7 @@ export const imageDataSchema = z.discriminatedUnion(
         ...sizes,
         /** The test split holds 1000 images of each vehicle class. */
         testSize: integer(1).default(4000),
-        recordsPerFile: z.union([integer(1), z.literal('any')]).default(10_000),
+        recordsPerFile: z.union([integer(1, CIFAR10_RECORDS_PER_FILE), z.literal('any')]).default(10_000),
       })
       .strict(),
     z
@@ -150,7 +150,7 @@ export const imageDataSchema = z.discriminatedUnion(
         backgroundCount: integer(1).default(1000),
         ...sizes,
         testSize: integer(1).default(10_000),
-        recordsPerFile: z.union([integer(1), z.literal('any')]).default(10_000),
+        recordsPerFile: z.union([integer(1, CIFAR10_RECORDS_PER_FILE), z.literal('any')]).default(10_000),
       })
       .strict(),
     z.object({ source: z.literal('celeba-smiling'), dir: folder, ...sizes, testSize: integer(2).default(2000), imageSize: celebaImageSize }).strict(),

@@ -1,17 +1,10 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { fileType } from '../util/fs-problem.js';
 import { DataFileError, readProblem } from './data-file-error.js';
 
-/** What a path names when it is not a regular file, in words. */
-function fileType(info: Stats): string {
-  if (info.isDirectory()) return 'a folder';
-  if (info.isCharacterDevice()) return 'a character device such as /dev/zero';
-  if (info.isBlockDevice()) return 'a block device';
-  if (info.isFIFO()) return 'a named pipe';
-  if (info.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 
 export interface DataFileLimits {
   /** The size the file must have, in bytes, or a check of its size returning what is wrong (undefined when fine). */
@@ -44,6 +37,7 @@ export async function readDataFile(file: string, kind: string, limits: DataFileL
         : undefined;
   if (sizeProblem) fail(sizeProblem);
   if (maxBytes !== undefined && info.size > maxBytes) fail(`holds ${info.size} bytes, more than the ${maxBytes} a ${kind} may have`);
+  if (info.size > MAX_LENGTH) fail(`holds ${info.size} bytes, more than one read can hold (${MAX_LENGTH})`);
   // O_NONBLOCK: should the path have been swapped for a named pipe since the stat, open does not wait for a writer.
   const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK).catch((error: unknown) => fail(problemOf(error), error));
   try {

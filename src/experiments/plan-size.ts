@@ -7,8 +7,8 @@ import { OptionError } from '../util/options.js';
 
 /** The most seeds one experiment takes (the paper uses 5, Figure 5 uses 20). */
 export const MAX_SEEDS = 1000;
-/** The most epochs (or router epochs) of one run. */
-export const MAX_EPOCHS = 100_000;
+/** The most epochs (or router epochs) of one run: the trainers' own limit, so that `pmoe train` and sweeps agree. */
+export { MAX_EPOCHS } from '../training/sgd.js';
 /** The most runs one sweep plans. */
 export const MAX_PLANNED_RUNS = 100_000;
 /**

@@ -1,16 +1,10 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { writeFileAtomically } from '../util/atomic-write.js';
-import type { RunRecord, RunSpec } from '../training/run.js';
-import type { FailedAttempt, FailureCause } from './failure.js';
+import { fileLines, openLines, type FileLine } from '../util/file-lines.js';
+import { fsProblem } from '../util/fs-problem.js';
+import { appendToFile } from '../util/output-file.js';
+import { judgeResultLine, type ResultLine } from './result-line.js';
 
-/**
- * One line of a results file: a finished run, or one that failed, keyed by its spec.
- * `failedAttempts` lists every failed attempt at the run, oldest first (a failed line's last entry
- * is its own `cause` and `error`); lines written before causes were recorded have neither.
- */
-export type ResultLine =
-  | { key: string; experiment: string; status: 'ok'; spec: RunSpec; record: RunRecord; failedAttempts?: readonly FailedAttempt[] }
-  | { key: string; experiment: string; status: 'failed'; spec: RunSpec; error: string; cause?: FailureCause; failedAttempts?: readonly FailedAttempt[] };
+export type { ResultLine } from './result-line.js';
 
 /**
  * Which of two lines of one run stands: a later line replaces a failed one (the run was retried),
@@ -20,66 +14,127 @@ export function standingLine<L extends { readonly status: string }>(earlier: L, 
   return earlier.status === 'failed' ? later : earlier;
 }
 
+/** A line that `pmoe report` refuses (result-line.ts): its number in the file and why. */
+export interface RefusedLine {
+  readonly line: number;
+  /** The line as the file holds it. */
+  readonly text: string;
+  readonly experiment: string;
+  readonly key: string;
+  readonly problem: string;
+}
+
 export interface ResultsContent {
   /** One line per run (standingLine), in the order of the file. */
   readonly lines: ResultLine[];
-  /** Lines that are not complete JSON records: at most a last line torn by a kill. */
+  /** 1 when the last line is a sweep's line cut short (a write killed); a line cut short with lines after it is refused. */
   readonly tornLines: number;
   /** Lines of runs that a later line replaced (a failure retried) or that repeat a finished run. */
   readonly supersededLines: number;
+  /** Lines shaped as a sweep's but refused by the report's checks: not finished, so their runs run again; the rewrite drops them. */
+  readonly refusedLines: readonly RefusedLine[];
 }
 
-/** Reads a JSON Lines results file; a missing file is empty. */
+const CUT_SHORT = 'a result line cut short with lines after it (files joined after a write was cut?); only the last line may be cut short';
+
+/** A file that holds something other than a sweep's lines: nothing that rewrites results files touches it. */
+export class NotResultsFileError extends Error {
+  override name = 'NotResultsFileError';
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(
+      `'${path}' is not a pmoe results file (${problem}); a sweep rewrites its results file as it resumes, so it writes only ` +
+        'to a new file or to one whose every line is a sweep result line: name another results file',
+    );
+  }
+}
+
+/** The lines of `path` (none when it is missing); a path that is not a regular file is a NotResultsFileError. */
+function* resultsFileLines(path: string): Generator<FileLine> {
+  let fd: number | undefined;
+  try {
+    fd = openLines(path);
+  } catch (error) {
+    throw new NotResultsFileError(path, fsProblem(error));
+  }
+  if (fd !== undefined) yield* fileLines(fd);
+}
+
+/** Why `path` is not a results file that a sweep may resume and rewrite (its first foreign line), or undefined: a missing file is an empty one. */
+export function resultsFileProblem(path: string): string | undefined {
+  try {
+    for (const { text, number, ended } of resultsFileLines(path)) {
+      const verdict = judgeResultLine(text);
+      if (verdict.kind === 'foreign') return `line ${number}: ${verdict.problem}`;
+      if (verdict.kind === 'torn' && ended) return `line ${number}: ${CUT_SHORT}`;
+    }
+  } catch (error) {
+    if (error instanceof NotResultsFileError) return error.problem;
+    throw error;
+  }
+  return undefined;
+}
+
+/**
+ * Reads a JSON Lines results file; a missing file is empty. Lines are judged as `pmoe report`
+ * judges them (result-line.ts): a file with a line that is not a sweep's is refused whole
+ * (NotResultsFileError), and lines the report refuses are set apart, not counted as runs.
+ */
 export function readResults(path: string): ResultsContent {
-  if (!existsSync(path)) return { lines: [], tornLines: 0, supersededLines: 0 };
-  const text = readFileSync(path, 'utf8');
-  const byKey = new Map<string, ResultLine>();
+  const byRun = new Map<string, ResultLine>();
+  const refusedLines: RefusedLine[] = [];
   let tornLines = 0;
   let supersededLines = 0;
-  const parts = text.split('\n');
-  parts.forEach((part, index) => {
-    if (part === '') return;
-    const complete = index < parts.length - 1; // the last part has no newline: torn
-    let parsed: ResultLine;
-    try {
-      parsed = JSON.parse(part) as ResultLine;
-      if (!complete || typeof parsed.key !== 'string') throw new Error('incomplete');
-    } catch {
-      tornLines++;
-      return;
+  for (const { text, number, ended } of resultsFileLines(path)) {
+    const verdict = judgeResultLine(text);
+    if (verdict.kind === 'blank') continue;
+    // A kill cuts only the last line short; one with lines after it is not what a sweep leaves.
+    if (verdict.kind === 'torn' && ended) throw new NotResultsFileError(path, `line ${number}: ${CUT_SHORT}`);
+    if (verdict.kind === 'torn') tornLines++;
+    else if (verdict.kind === 'foreign') throw new NotResultsFileError(path, `line ${number}: ${verdict.problem}`);
+    else if (verdict.kind === 'refused') refusedLines.push({ line: number, text, experiment: verdict.experiment, key: verdict.key, problem: verdict.problem });
+    else {
+      const { line } = verdict;
+      // As the report merges: one key is one run within an experiment (fig4's joint runs are fig9's too).
+      const run = JSON.stringify([line.experiment, line.key]);
+      const earlier = byRun.get(run);
+      if (!earlier) byRun.set(run, line);
+      else {
+        supersededLines++;
+        const standing = standingLine(earlier, line);
+        // A replacing line moves to the end, where the file holds it.
+        if (standing !== earlier) byRun.delete(run);
+        byRun.set(run, standing);
+      }
     }
-    const earlier = byKey.get(parsed.key);
-    if (earlier) {
-      supersededLines++;
-      const standing = standingLine(earlier, parsed);
-      // A replacing line moves to the end, where the file holds it.
-      if (standing !== earlier) byKey.delete(parsed.key);
-      byKey.set(parsed.key, standing);
-    } else byKey.set(parsed.key, parsed);
-  });
-  return { lines: [...byKey.values()], tornLines, supersededLines };
+  }
+  return { lines: [...byRun.values()], tornLines, supersededLines, refusedLines };
 }
 
-/** Rewrites the file atomically without torn or superseded lines, so appends start on a clean line and each run has one. */
+/** Where the lines a rewrite of `path` drops as refused are kept. */
+export const refusedLinesPath = (path: string) => `${path}.refused`;
+
+/**
+ * Rewrites the file atomically with one line per run, without torn, superseded or refused lines,
+ * so appends start on a clean line. Refused lines are appended to refusedLinesPath first, so no
+ * line is lost. Only ever called on what readResults read, so never on a file that is not a
+ * results file.
+ */
 export async function repairResults(path: string, content: ResultsContent): Promise<void> {
-  if (content.tornLines === 0 && content.supersededLines === 0) return;
+  if (content.tornLines === 0 && content.supersededLines === 0 && content.refusedLines.length === 0) return;
+  if (content.refusedLines.length > 0) appendToFile(refusedLinesPath(path), content.refusedLines.map((line) => `${line.text}\n`).join(''));
   await writeFileAtomically(path, content.lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
 }
 
 /**
  * Appends `value` as one JSON line and syncs it to disk: a kill leaves either the whole line or a
- * torn tail (no newline yet) that `readResults` drops, never a lost earlier line.
+ * torn tail (no newline yet) that `readResults` drops, never a lost earlier line. Only a regular
+ * file (or a new one) is appended to (util/output-file.ts); a failed write names the file.
  */
 export function appendJsonLine(path: string, value: unknown): void {
-  const bytes = Buffer.from(`${JSON.stringify(value)}\n`);
-  const fd = openSync(path, 'a');
-  try {
-    // writeSync may write less than asked (a signal, a full pipe or quota): write the rest.
-    for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  appendToFile(path, `${JSON.stringify(value)}\n`, { sync: true });
 }
 
 export function appendResult(path: string, line: ResultLine): void {

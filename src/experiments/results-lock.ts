@@ -1,8 +1,10 @@
-import { readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { closeSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { onExit } from 'signal-exit';
+import { parseDecimal } from '../util/decimal.js';
+import { openForAppend } from '../util/output-file.js';
 
 /**
  * How old (ms) a lock's heartbeat may get before another process may take it over: the holder
@@ -10,8 +12,8 @@ import { onExit } from 'signal-exit';
  * shortens it for tests (proper-lockfile's minimum is 2000).
  */
 export function lockStaleMs(): number {
-  const fromEnv = Number(process.env.PMOE_LOCK_STALE_MS);
-  return Number.isFinite(fromEnv) && fromEnv >= 2000 ? fromEnv : 10_000;
+  const fromEnv = parseDecimal(process.env.PMOE_LOCK_STALE_MS ?? '');
+  return fromEnv !== undefined && fromEnv >= 2000 ? fromEnv : 10_000;
 }
 
 /**
@@ -46,12 +48,15 @@ export class ResultsLockedError extends Error {
     readonly holder?: { readonly pid: number; readonly host: string },
     /** The file resultsPath names (resolveResultsPath), whose lock is held. */
     readonly realPath: string = resolveResultsPath(resultsPath),
+    /** Held under another name of the same file: a hard link. */
+    readonly otherName = false,
   ) {
     const seconds = Math.round(lockStaleMs() / 1000);
     const by = holder ? `, pid ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}` : '';
     const file = realPath === resolve(resultsPath) ? resultsPath : `${resultsPath} (the file ${realPath})`;
+    const lock = otherName ? 'under another name of the same file, a hard link' : `lock ${realPath}.lock`;
     super(
-      `${file} is being written by another pmoe process (lock ${realPath}.lock${by}): wait for it to finish, or write ` +
+      `${file} is being written by another pmoe process (${lock}${by}): wait for it to finish, or write ` +
         `elsewhere with --out. If that process was killed on another machine sharing this folder, its lock expires ${seconds} s after it stopped.`,
     );
     this.name = 'ResultsLockedError';
@@ -69,19 +74,78 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Holds an exclusive lock on a results file (a `<file>.lock` directory beside it, kept fresh while
- * held) so that two sweeps never append the same runs to one file. The holder's pid and host go in
- * `<file>.lock-pid` (not inside the lock directory: a new entry there would change the mtime that
- * proper-lockfile checks), so that a sweep resumed right after its predecessor was killed takes
- * over at once instead of waiting for the heartbeat to go stale. Returns the release function;
- * both also go when the process exits or is interrupted (SIGINT, SIGTERM); a SIGKILL leaves them
- * to the next holder. The lock is on the real file (resolveResultsPath), whatever name it was given by.
+ * Where the identity lock of a file is: one folder per user on this machine, one entry per device,
+ * inode and birth time (where the file system keeps one; 0 elsewhere), so that every name of a
+ * file (a hard link in any folder) finds the same lock, and a new file that reuses the inode of a
+ * deleted one does not.
+ */
+export function identityLockPath(path: string): string {
+  const { dev, ino, birthtimeNs } = statSync(path, { bigint: true });
+  return join(tmpdir(), `pmoe-locks-${process.getuid?.() ?? 'user'}`, `${dev}-${ino}-${birthtimeNs}`);
+}
+
+/**
+ * Holds an exclusive lock on a results file so that two sweeps never append the same runs to one
+ * file. Two locks, each a `<name>.lock` directory kept fresh while held: one beside the real file
+ * (resolveResultsPath), which other machines sharing the folder see, and one keyed by the file's
+ * identity (identityLockPath), which every name of the file on this machine finds, hard links
+ * included. (A missing file is created, empty, so that it has an identity, and removed on release
+ * if it is still empty.) Each holder's pid and host go in `<name>.lock-pid` (not inside the lock
+ * directory: a new entry there would change the mtime that proper-lockfile checks), so that a
+ * sweep resumed right after its predecessor was killed takes over at once instead of waiting for
+ * the heartbeat to go stale. Returns the release function; both also go when the process exits or
+ * is interrupted (SIGINT, SIGTERM); a SIGKILL leaves them to the next holder.
  */
 export async function lockResults(resultsPath: string): Promise<() => Promise<void>> {
   const real = resolveResultsPath(resultsPath);
-  const pidFile = `${real}.lock-pid`;
+  const releaseName = await lockOne(real, resultsPath, real);
+  // Made here only to have an identity; removed again on release if nothing was written to it.
+  let created = false;
+  const removeIfCreatedEmpty = () => {
+    const info = created ? statSync(real, { throwIfNoEntry: false }) : undefined;
+    if (info?.isFile() && info.size === 0) rmSync(real, { force: true });
+  };
+  let releaseIdentity: () => Promise<void>;
+  try {
+    created = !existsSync(real);
+    closeSync(openForAppend(real));
+    const identity = identityLockPath(real);
+    ownLockFolder(dirname(identity));
+    releaseIdentity = await lockOne(identity, resultsPath, real);
+  } catch (error) {
+    removeIfCreatedEmpty();
+    await releaseName();
+    // Held under another name of the same file (a hard link): say so.
+    if (error instanceof ResultsLockedError) throw new ResultsLockedError(resultsPath, error.holder, real, true);
+    throw error;
+  }
+  return async () => {
+    await releaseIdentity();
+    removeIfCreatedEmpty();
+    await releaseName();
+  };
+}
+
+/**
+ * Makes the identity locks' folder, and checks it is this user's own: in a shared /tmp another user
+ * could have made it first, with links in it that the pid file would be written through.
+ */
+function ownLockFolder(folder: string): void {
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const info = lstatSync(folder);
+  const uid = process.getuid?.();
+  if (!info.isDirectory() || (uid !== undefined && info.uid !== uid) || (info.mode & 0o022) !== 0) {
+    throw new Error(
+      `the lock folder ${folder} is not this user's own (${info.isDirectory() ? `owner ${info.uid}, mode ${(info.mode & 0o777).toString(8)}` : 'not a folder'}): remove it, or set TMPDIR to a folder of your own`,
+    );
+  }
+}
+
+/** Takes the lock `<target>.lock` for the results file `resultsPath` (whose real file is `real`), taking it over from a dead holder. */
+async function lockOne(target: string, resultsPath: string, real: string): Promise<() => Promise<void>> {
+  const pidFile = `${target}.lock-pid`;
   const attempt = () =>
-    lockfile.lock(real, {
+    lockfile.lock(target, {
       realpath: false,
       stale: lockStaleMs(),
       retries: 0,
@@ -103,7 +167,7 @@ export async function lockResults(resultsPath: string): Promise<() => Promise<vo
     if (!dead) throw new ResultsLockedError(resultsPath, pidText && host ? { pid: holder, host } : undefined, real);
     // The holder is gone (killed): its lock is ours to clear. A second resumer racing here usually loses at the
     // mkdir; if it clears the lock just after we took it, our heartbeat notices and onCompromised stops us.
-    rmSync(`${real}.lock`, { recursive: true, force: true });
+    rmSync(`${target}.lock`, { recursive: true, force: true });
     try {
       release = await attempt();
     } catch (again) {

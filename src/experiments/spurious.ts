@@ -28,7 +28,7 @@ import type { RunSpec } from '../training/run.js';
 import { defineExperiment } from './definition.js';
 import { fig4, fig4Fashion, modelList, mnistRunProblem } from './mnist-experiments.js';
 import { MAX_SEEDS } from './plan-size.js';
-import { scalingCells, scalingSchema, scalingSpec } from './scaling.js';
+import { scalingCells, scalingSchema, scalingSpec } from './scaling-plan.js';
 import { wrnFashion, wrnMnist } from './wrn-experiments.js';
 
 export const SPURIOUS_EXPERIMENT = 'spurious';

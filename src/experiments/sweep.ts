@@ -8,7 +8,10 @@ import type { RunRecord, RunSpec } from '../training/run.js';
 import { memoryLimit } from '../util/memory-estimate.js';
 import { causeOfExit, retries, type FailedAttempt, type FailureCause, type RetryPolicy } from './failure.js';
 import { preflightRun } from './preflight.js';
-import { appendResult, readResults, repairResults, type ResultLine } from './results-file.js';
+import { fsProblem } from '../util/fs-problem.js';
+import { OptionError } from '../util/options.js';
+import { OutputFileError } from '../util/output-file.js';
+import { appendResult, readResults, refusedLinesPath, repairResults, type RefusedLine, type ResultLine } from './results-file.js';
 import { lockResults, resolveResultsPath } from './results-lock.js';
 import { inShard, runKey, type Shard } from './shard.js';
 import type { WorkerReply } from './sweep-worker.js';
@@ -45,6 +48,8 @@ export interface SweepResult {
   readonly ran: number;
   /** Of those, runs that had failed before and were tried again. */
   readonly retried: number;
+  /** Lines of the results file that the report refuses (result-line.ts): their runs ran again, the lines moved to `<file>.refused`. */
+  readonly refusedLines: readonly RefusedLine[];
 }
 
 /** Every failed attempt a line records (a line from before causes were recorded: its one error, cause unknown). */
@@ -68,12 +73,21 @@ export function defaultJobs(backend: BackendName = 'auto', gpuRuns = true): numb
 }
 
 /**
+ * The most worker processes one sweep starts: four per core of this machine. Each is a process of
+ * its own (its memory, its engine), and more than the cores only queue for them.
+ */
+export const maxJobs = (): number => 4 * availableParallelism();
+
+/**
  * Runs the independent runs of a sweep in worker processes (the wasm backend is single-threaded,
  * so processes are how a sweep uses every core). Each finished run is appended to the results
  * file at once; runs already there are skipped, so a killed sweep resumes where it stopped.
  * Runs that failed there are run again as `retry` says; the new line keeps every attempt's cause.
  */
 export async function runSweep(specs: readonly RunSpec[], options: SweepOptions): Promise<SweepResult> {
+  if (options.jobs !== undefined && !(Number.isInteger(options.jobs) && options.jobs >= 1 && options.jobs <= maxJobs())) {
+    throw new OptionError(`jobs: must be an integer in 1..${maxJobs()}, four worker processes per core of this machine at most (got ${options.jobs})`);
+  }
   const unique = new Map(specs.map((spec) => [runKey(spec), spec]));
   const keyed = [...unique].map(([key, spec]) => ({ key, spec }));
   const selected = options.shard ? inShard(keyed, options.shard) : keyed;
@@ -94,14 +108,26 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
   try {
     // The real file, through symlinks: the one the lock is on.
     const file = options.resultsPath === undefined ? undefined : resolveResultsPath(options.resultsPath);
+    // Judged line by line as the report judges it: a file that is not a results file is refused here, before any run.
     const content = file === undefined ? undefined : readResults(file);
-    const finished = new Map<string, ResultLine>(content?.lines.map((line) => [line.key, line]));
+    // Finished means finished under this experiment: a line the report files under another one does not count.
+    const finished = new Map<string, ResultLine>(content?.lines.filter((line) => line.experiment === options.experiment).map((line) => [line.key, line]));
     const policy = options.retry ?? 'changeable';
     const todo = selected.filter(({ key }) => {
       const line = finished.get(key);
       return line === undefined || (line.status === 'failed' && retries(policy, line.cause ?? 'error'));
     });
-    if (file !== undefined && content) await repairResults(file, content);
+    if (file !== undefined && content) {
+      await repairResults(file, content);
+      const refused = content.refusedLines;
+      if (refused.length > 0) {
+        const shown = refused.slice(0, 3).map((line) => `line ${line.line}: ${line.problem}`);
+        process.stderr.write(
+          `warning: ${file}: ${refused.length} line(s) that pmoe report refuses (${shown.join('; ')}${refused.length > 3 ? '; ...' : ''}) ` +
+            `moved to ${refusedLinesPath(file)}; runs of this sweep among them run again\n`,
+        );
+      }
+    }
     const total = selected.length;
     let done = total - todo.length;
     let ranNow = 0;
@@ -116,16 +142,19 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
     report('starting');
 
     let next = 0;
+    // A line that cannot be written (a full disk) ends the sweep: no lane starts another run, and the runs under way are stopped.
+    let writeFailure: Error | undefined;
+    const workers = new Set<Worker>();
     const lane = async () => {
       let worker: Worker | undefined;
       try {
-        while (next < todo.length) {
+        while (next < todo.length && writeFailure === undefined) {
           const { key, spec } = todo[next++];
-          worker ??= startWorker(options.backend, Math.max(1, Math.floor(availableParallelism() / jobs)), gpuRuns);
+          if (worker === undefined) workers.add((worker = startWorker(options.backend, Math.max(1, Math.floor(availableParallelism() / jobs)), gpuRuns)));
           const reply = await ask(worker, key, spec);
+          if (writeFailure !== undefined) break;
           const earlier = finished.get(key);
           const before = earlier ? failedAttemptsOf(earlier) : [];
-          if (before.length > 0) retried++;
           const line: ResultLine =
             'record' in reply
               ? { key, experiment: options.experiment, status: 'ok', spec, record: reply.record, ...(before.length > 0 ? { failedAttempts: before } : {}) }
@@ -138,23 +167,60 @@ export async function runSweep(specs: readonly RunSpec[], options: SweepOptions)
                   cause: reply.cause,
                   failedAttempts: [...before, { cause: reply.cause, error: reply.error }],
                 };
-          if (file !== undefined) appendResult(file, line);
+          if (file !== undefined) {
+            try {
+              appendResult(file, line);
+            } catch (error) {
+              writeFailure = new ResultsWriteError(file, describeRun(spec, 'todo'), done, total, error);
+              for (const running of workers) running.process.kill('SIGTERM');
+              break;
+            }
+          }
+          if (before.length > 0) retried++;
           finished.set(key, line);
-          if ('crashed' in reply) worker = undefined;
+          if ('crashed' in reply) {
+            workers.delete(worker);
+            worker = undefined;
+          }
           done++;
           ranNow++;
           report(describeRun(spec, line.status));
         }
       } finally {
-        worker?.process.disconnect();
+        if (worker?.process.connected) worker.process.disconnect();
       }
     };
     await Promise.all(Array.from({ length: jobs }, lane));
+    if (writeFailure) throw writeFailure;
     // A retried run's new line replaced its failed one: drop the old line from the file.
     if (file !== undefined && retried > 0) await repairResults(file, readResults(file));
-    return { lines: selected.map(({ key }) => finished.get(key)!).filter(Boolean), ran: ranNow, retried };
+    return {
+      lines: selected.map(({ key }) => finished.get(key)!).filter(Boolean),
+      ran: ranNow,
+      retried,
+      refusedLines: content?.refusedLines ?? [],
+    };
   } finally {
     await release?.();
+  }
+}
+
+/** A results line that could not be appended (a full disk, a quota): names the file, the run and what is kept. */
+export class ResultsWriteError extends Error {
+  override name = 'ResultsWriteError';
+  constructor(
+    readonly path: string,
+    run: string,
+    finished: number,
+    total: number,
+    cause: unknown,
+  ) {
+    const problem = cause instanceof OutputFileError ? cause.problem : fsProblem(cause);
+    super(
+      `cannot append run ${run} to the results file '${path}': ${problem}. The sweep stopped; ${finished} of its ${total} runs are ` +
+        'in the file, and the same command resumes after them once the file can be written',
+      { cause },
+    );
   }
 }
 

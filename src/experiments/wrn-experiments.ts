@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { dataFolderProblem, IMAGE_DATA_FOLDERS, type ImageDataFolder, type ImageDataSpec, type ImageSourceName } from '../data/image-source.js';
+import { CIFAR10_RECORDS_PER_FILE } from '../data/cifar10.js';
 import { WRN_ARCHITECTURES, WRN_PMOE_CELEBA, WRN_PMOE_CIFAR, type WrnArchitecture, type WrnModelSpec } from '../models/wide-resnet.js';
 import { FORMULATIONS, HEADS, ROUTER_INITS, type Head } from '../models/wrn-layers.js';
 import { PAPER_WRN } from './paper-numbers.js';
@@ -89,7 +90,7 @@ function requireFolders(kinds: readonly ImageDataFolder[]) {
 const cifarOptions = {
   cifarDir: z.string().optional(),
   /** 10000 for the real files; 'any' accepts smaller copies (test fixtures). */
-  cifarRecordsPerFile: z.union([integer(1), z.literal('any')]).default(10_000),
+  cifarRecordsPerFile: z.union([integer(1, CIFAR10_RECORDS_PER_FILE), z.literal('any')]).default(10_000),
 };
 const celebaOptions = { celebaDir: z.string().optional() };
 

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { writeFileAtomically } from '../util/atomic-write.js';
+import { outsideFolderProblem } from '../util/inside-folder.js';
 
 const TOPOLOGY_FILE = 'model.json';
 const WEIGHTS_FILE = 'weights.bin';
@@ -65,7 +66,13 @@ export function fileLoadHandler(path: string): tf.io.IOHandler {
         throw new Error(`${topologyPath} lacks modelTopology or weightsManifest: not a TensorFlow.js layers model`);
       }
       const weightSpecs = manifest.weightsManifest.flatMap((group) => group.weights);
-      const weightPaths = manifest.weightsManifest.flatMap((group) => group.paths).map((file) => join(dirname(topologyPath), file));
+      // The weight files' names come from the file: each must stay in model.json's folder.
+      const weightNames: unknown[] = manifest.weightsManifest.flatMap((group) => (Array.isArray(group?.paths) ? group.paths : [group?.paths]));
+      for (const name of weightNames) {
+        const problem = typeof name === 'string' ? outsideFolderProblem(name) : 'it is not a text';
+        if (problem) throw new Error(`${topologyPath}: the weights file ${JSON.stringify(name)} it names is refused: ${problem}`);
+      }
+      const weightPaths = (weightNames as string[]).map((file) => join(dirname(topologyPath), file));
       const buffers = await Promise.all(weightPaths.map((file) => readNamed(file, 'weights')));
       const weightData = tf.io.concatenateArrayBuffers(buffers.map((b) => new Uint8Array(b).slice().buffer));
       const expected = weightSpecs.reduce(

@@ -423,8 +423,8 @@ function threadsWanted(): boolean {
 
 /** PMOE_THREADS as a number of threads: a positive integer (2 or more: two threads). */
 export function threadsSetting(value: string): number {
-  const threads = Number(value);
-  if (!Number.isInteger(threads) || threads < 1) {
+  const threads = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(threads) || threads < 1) {
     throw new RangeError(`PMOE_THREADS must be a positive integer (1: one thread, 2 or more: two threads for pmoe's products); got ${JSON.stringify(value)}`);
   }
   return threads;

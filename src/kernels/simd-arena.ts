@@ -66,6 +66,21 @@ export function arenaThreads(bytes: number): GemmThreads | null {
   return bytes <= TWO_THREAD_MAX_BYTES ? gemmThreads() : null;
 }
 
+/** An arena that cannot grow to hold what is asked of it: past its memory's limit, or past what the machine gives. */
+export class ArenaLimitError extends RangeError {
+  override name = 'ArenaLimitError';
+  constructor(
+    /** The size it would have had. */
+    readonly bytes: number,
+    /** A two-thread arena's shared memory holds 1 GiB; one thread's, 4 GiB. */
+    readonly twoThreads: boolean,
+    options?: ErrorOptions,
+  ) {
+    const limit = twoThreads ? "the two-thread arena's shared memory holds 1 GiB" : 'a WebAssembly memory holds at most 4 GiB';
+    super(`SimdArena: cannot grow to ${bytes} bytes (${limit})`, options);
+  }
+}
+
 /**
  * A wasm memory that regions are carved from (never freed: an arena lives as long as one
  * training run; dispose() hands its memory to the next arena) and the kernels over it (gemm,
@@ -125,11 +140,7 @@ export class SimdArena {
       try {
         this.memory.grow(Math.ceil(missing / PAGE));
       } catch (error) {
-        if (this.shared && error instanceof RangeError) {
-          throw new RangeError(`SimdArena: ${this.top} bytes exceed the two-thread arena's 1 GiB; PMOE_THREADS=1 runs on one thread without that limit`, {
-            cause: error,
-          });
-        }
+        if (error instanceof RangeError) throw new ArenaLimitError(this.top, this.shared !== null, { cause: error });
         throw error;
       }
     }

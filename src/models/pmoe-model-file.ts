@@ -30,6 +30,8 @@ export const PMOE_MODEL_FORMAT = 'pmoe-two-layer';
 export const PMOE_MODEL_VERSION = 2;
 /** The file name a saved model has inside its folder. */
 export const PMOE_MODEL_FILE = 'pmoe-model.json';
+/** How every saved model begins: an existing pmoe-model.json without it is not replaced. */
+export const PMOE_MODEL_MARK = `{"format":"${PMOE_MODEL_FORMAT}"`;
 
 /** One tensor: float32 values, little-endian, as base64. */
 export interface EncodedTensor {

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { DataFileError } from '../data/data-file-error.js';
 import { readDataFile } from '../data/read-data-file.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
+import { OutputFileError, replaceableFileProblem } from '../util/output-file.js';
 import {
   deserializeTwoLayerModel,
   parseTwoLayerModelFile,
   PMOE_MODEL_FILE,
+  PMOE_MODEL_MARK,
   requirePmoe,
   serializeTwoLayerModel,
   type PmoeModelExtras,
@@ -23,6 +25,9 @@ import {
 export async function saveTwoLayerModel(model: TwoLayerModel, dir: string, extras: PmoeModelExtras = {}): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, PMOE_MODEL_FILE);
+  // Replaces only a model saved before (or an empty file): never a file a planted link points to.
+  const problem = replaceableFileProblem(path, PMOE_MODEL_MARK, 'pmoe (a saved model)');
+  if (problem) throw new OutputFileError(path, problem);
   await writeFileAtomically(path, `${JSON.stringify(serializeTwoLayerModel(model, extras))}\n`);
   return path;
 }

@@ -1,14 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
 import type { z } from 'zod';
-import { experimentRunProblem } from '../experiments/registry.js';
-import {
-  describeIssues,
-  resultLineSchema,
-  type imageRecordSchema,
-  type imageSpecSchema,
-  type patchRecordSchema,
-  type patchSpecSchema,
-} from '../experiments/result-schema.js';
+import { judgeResultLine, NOT_JSON } from '../experiments/result-line.js';
+import { NotResultsFileError, readResults, type ResultLine } from '../experiments/results-file.js';
+import { turnEventLoop } from '../util/event-loop.js';
+import { fileLines, openLines } from '../util/file-lines.js';
+import { fsProblem } from '../util/fs-problem.js';
+import type { imageRecordSchema, imageSpecSchema, patchRecordSchema, patchSpecSchema } from '../experiments/result-schema.js';
 
 /** A results file the report cannot use; the message names the file (and the line where there is one). */
 export class ReportInputError extends Error {
@@ -51,51 +47,49 @@ export interface LoadedResultsFile {
 /** The most bad lines one error lists. */
 const BAD_LINES_SHOWN = 10;
 
+/** Lines, or bytes of lines, read between two turns of the event loop, so that a signal handler runs soon while a large file is checked. */
+const LINES_PER_TURN = 1000;
+const BYTES_PER_TURN = 2 ** 21;
+
 /**
  * Reads one JSON Lines results file strictly: unlike the sweep's reader (which treats a missing
- * file as empty and drops what it cannot parse, so it can resume), a report must not silently
- * lose runs, so only a torn last line is tolerated. Every line is checked against the schema the
- * sweep writes with, and against the runs its experiment makes (a fig8 line labelled fig4 is
- * refused); the error lists the bad lines. Fields the report does not read are dropped unless
- * `keepAllFields`.
+ * file as empty and sets refused lines apart, so it can resume), a report must not silently
+ * lose runs, so only a torn last line is tolerated. Every line is judged as the sweep judges it
+ * (experiments/result-line.ts: the schema the sweep writes with, the key of its spec, the runs
+ * its experiment makes); the error lists the bad lines. Fields the report does not read are
+ * dropped unless `keepAllFields`. The file is read a megabyte at a time, and the event loop turns
+ * every LINES_PER_TURN lines or BYTES_PER_TURN characters.
  */
 export async function loadResultsFile(path: string, options: { keepAllFields?: boolean } = {}): Promise<LoadedResultsFile> {
-  let text: string;
+  let fd: number | undefined;
   try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new ReportInputError(`results file ${path} is not a file`);
-    text = await readFile(path, 'utf8');
+    fd = openLines(path);
   } catch (error) {
-    if (error instanceof ReportInputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ReportInputError(`results file not found: ${path}`);
-    throw new ReportInputError(`cannot read results file ${path}: ${(error as Error).message}`);
+    if (code === 'EISDIR' || code === 'ENOTREG') throw new ReportInputError(`results file ${path} is not a file (${(error as Error).message})`);
+    throw new ReportInputError(`cannot read results file ${path}: ${fsProblem(error)}`);
   }
-  const parts = text.split('\n');
+  if (fd === undefined) throw new ReportInputError(`results file not found: ${path}`);
   const lines: ReportLine[] = [];
   const bad: string[] = [];
   let tornLines = 0;
-  for (const [index, part] of parts.entries()) {
-    if (part.trim() === '') continue;
-    const lineNumber = index + 1;
-    const isLast = index === parts.length - 1;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(part);
-    } catch {
-      if (isLast) {
-        tornLines++;
-        continue;
-      }
-      throw new ReportInputError(`results file ${path}, line ${lineNumber}: not JSON (is this a pmoe results file?)`);
+  let linesSinceTurn = 0;
+  let bytesSinceTurn = 0;
+  for (const { text, number, ended } of fileLines(fd)) {
+    bytesSinceTurn += text.length;
+    if (++linesSinceTurn >= LINES_PER_TURN || bytesSinceTurn >= BYTES_PER_TURN) {
+      await turnEventLoop();
+      linesSinceTurn = bytesSinceTurn = 0;
     }
-    const checked = resultLineSchema(parsed).safeParse(parsed);
-    const problem = checked.success
-      ? experimentRunProblem(checked.data.experiment, (parsed as { spec: unknown }).spec)
-      : describeIssues(checked.error.issues, parsed);
-    if (problem !== undefined) bad.push(`results file ${path}, line ${lineNumber}: not a pmoe result line (${problem})`);
+    const verdict = judgeResultLine(text);
+    const where = `results file ${path}, line ${number}`;
+    if (verdict.kind === 'blank') continue;
+    if (verdict.kind === 'torn' && !ended) tornLines++;
+    else if (verdict.kind === 'torn' || (verdict.kind === 'foreign' && verdict.problem === NOT_JSON))
+      bad.push(`${where}: not JSON (is this a pmoe results file?)`);
+    else if (verdict.kind !== 'valid') bad.push(`${where}: not a pmoe result line (${verdict.problem})`);
     // keepAllFields: checked but whole, for `pmoe merge`, which writes the lines back.
-    else if (checked.success) lines.push((options.keepAllFields ? parsed : checked.data) as ReportLine);
+    else lines.push((options.keepAllFields ? verdict.line : verdict.checked) as ReportLine);
   }
   if (bad.length > 0) {
     const more = bad.length > BAD_LINES_SHOWN ? [`... and ${bad.length - BAD_LINES_SHOWN} more bad lines`] : [];
@@ -103,4 +97,26 @@ export async function loadResultsFile(path: string, options: { keepAllFields?: b
     throw new ReportInputError([...header, ...bad.slice(0, BAD_LINES_SHOWN), ...more].join('\n'));
   }
   return { path, lines, tornLines };
+}
+
+/**
+ * The lines of a results file as the sweep reads it (readResults: a missing file is empty, a torn
+ * last line dropped), for the reports that read results that way (scaling, pair atlas), but with
+ * the report's strictness: a line the report refuses fails the report, naming the file and line,
+ * as `pmoe report` would, instead of being left out.
+ */
+export function readResultsForReport(path: string): ResultLine[] {
+  let content: ReturnType<typeof readResults>;
+  try {
+    content = readResults(path);
+  } catch (error) {
+    if (error instanceof NotResultsFileError) throw new ReportInputError(error.message);
+    throw error;
+  }
+  const refused = content.refusedLines;
+  if (refused.length > 0) {
+    const shown = refused.slice(0, BAD_LINES_SHOWN).map((line) => `results file ${path}, line ${line.line}: not a pmoe result line (${line.problem})`);
+    throw new ReportInputError([`results file ${path}: ${refused.length} bad lines (a sweep over the file runs them again)`, ...shown].join('\n'));
+  }
+  return content.lines;
 }

@@ -1,4 +1,4 @@
-import { realpath } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { standingLine } from '../experiments/results-file.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { loadResultsFile, ReportInputError, type LoadedResultsFile, type ReportLine } from './load-results.js';
@@ -85,18 +85,39 @@ export function mergeResultLines(files: readonly LoadedResultsFile[]): MergedRes
   };
 }
 
-/** Reads every file (each must exist and parse) and merges them; a file named twice (a symlink, another spelling) is read once. */
-export async function mergeResultsFiles(paths: readonly string[]): Promise<MergedResults> {
-  if (paths.length === 0) throw new ReportInputError('no results files given (pass one or more .jsonl files written by pmoe reproduce)');
-  const byRealPath = new Map<string, string>();
+/** A file's identity (device and inode, links followed) and size; undefined when it does not exist. */
+export async function fileIdentity(path: string): Promise<{ id: string; size: number } | undefined> {
+  return stat(path).then(
+    (info) => ({ id: `${info.dev}:${info.ino}`, size: info.size }),
+    () => undefined,
+  );
+}
+
+/**
+ * `paths` with every file once: two names of one file (a symbolic link, another spelling, a hard
+ * link: the same device and inode) keep the first, with a warning.
+ */
+export async function distinctFiles(paths: readonly string[]): Promise<{ paths: string[]; warnings: string[] }> {
+  const byIdentity = new Map<string, string>();
   const warnings: string[] = [];
   for (const path of paths) {
-    const real = await realpath(path).catch(() => path); // a missing file fails in loadResultsFile, naming it
-    const first = byRealPath.get(real);
-    if (first === undefined) byRealPath.set(real, path);
+    // A missing file fails where it is read, naming it.
+    const identity = (await fileIdentity(path))?.id ?? `missing:${path}`;
+    const first = byIdentity.get(identity);
+    if (first === undefined) byIdentity.set(identity, path);
     else warnings.push(`${path} is the same file as ${first}: read once`);
   }
-  const files = await Promise.all([...byRealPath.values()].map((path) => loadResultsFile(path)));
+  return { paths: [...byIdentity.values()], warnings };
+}
+
+/** Reads every file (each must exist and parse) and merges them; a file named twice (distinctFiles) is read once. */
+export async function mergeResultsFiles(paths: readonly string[]): Promise<MergedResults> {
+  if (paths.length === 0) throw new ReportInputError('no results files given (pass one or more .jsonl files written by pmoe reproduce)');
+  const distinct = await distinctFiles(paths);
+  const warnings = distinct.warnings;
+  const files: LoadedResultsFile[] = [];
+  // One after the other: each read lets the event loop turn as it goes (loadResultsFile).
+  for (const path of distinct.paths) files.push(await loadResultsFile(path));
   const merged = mergeResultLines(files);
   if (merged.byExperiment.size === 0) throw new ReportInputError(`no result lines in ${paths.join(', ')}`);
   return { ...merged, warnings: [...warnings, ...merged.warnings] };

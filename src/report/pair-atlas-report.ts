@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { pearson, spearman } from '../analysis/correlation.js';
 import { classProjections, pairSeparability, type PairSeparability } from '../analysis/pair-separability.js';
+import { turnEventLoop } from '../util/event-loop.js';
 import { loadFashionMnist } from '../data/fashion-mnist.js';
 import { loadMnist } from '../data/mnist.js';
 import { PAIR_ATLAS_EXPERIMENT } from '../experiments/pair-atlas.js';
-import { readResults, type ResultLine } from '../experiments/results-file.js';
+import type { ResultLine } from '../experiments/results-file.js';
+import { readResultsForReport } from './load-results.js';
 import type { PatchRunRecord } from '../training/run.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { markdownTable, signed } from './markdown-table.js';
@@ -86,7 +88,7 @@ const pairName = ([a, b]: readonly [number, number]) => `${a}-${b}`;
 export function readPairAtlasLines(paths: readonly string[]): ResultLine[] {
   const byKey = new Map<string, ResultLine>();
   for (const path of paths) {
-    for (const line of readResults(path).lines) {
+    for (const line of readResultsForReport(path)) {
       if (line.experiment !== PAIR_ATLAS_EXPERIMENT) continue;
       const earlier = byKey.get(line.key);
       if (!earlier || (earlier.status === 'failed' && line.status === 'ok')) byKey.set(line.key, line);
@@ -197,11 +199,15 @@ async function predictorsFor(
   patchesPerExpert: number,
 ): Promise<PairPredictor[]> {
   const split = source === 'fashion-patch' ? await loadFashionMnist('train', dir) : await loadMnist('train', dir);
-  const projections = classProjections(split);
-  return pairs.map((pair) => {
+  const projections = await classProjections(split);
+  const predictors: PairPredictor[] = [];
+  for (const pair of pairs) {
+    // One pair's separability is tens of milliseconds: the event loop turns between pairs (a Ctrl-C is handled at once).
+    await turnEventLoop();
     const fillers = Array.from({ length: 10 }, (_, d) => d).filter((d) => d !== pair[0] && d !== pair[1]);
-    return { pair, ...pairSeparability(projections, pair, fillers, { patchCount, patchesPerExpert }) };
-  });
+    predictors.push({ pair, ...pairSeparability(projections, pair, fillers, { patchCount, patchesPerExpert }) });
+  }
+  return predictors;
 }
 
 export async function buildPairAtlasReport(lines: readonly ResultLine[], context: PairAtlasContext): Promise<PairAtlasReport> {

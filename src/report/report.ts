@@ -1,5 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { writeFileAtomically } from '../util/atomic-write.js';
+import { turnEventLoop } from '../util/event-loop.js';
+import { OutputFileError } from '../util/output-file.js';
+import { reportFileProblem } from './report-files.js';
+import { shellWord } from '../util/shell-word.js';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { chartSpec } from './chart-spec.js';
@@ -50,17 +54,17 @@ export interface ReportSummary {
   readonly warnings: readonly string[];
 }
 
-const SHELL_SAFE = /^[\w@%+=:,./-]+$/;
-const shellQuote = (text: string) => (SHELL_SAFE.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
-
 /** The command line that remakes this report, with the options that change it. */
 export function regenerateCommand(resultsPaths: readonly string[], outDir: string, options: FigureOptions = {}): string {
   const extra = [
     options.successAccuracy === undefined ? '' : `--success-accuracy ${options.successAccuracy}`,
     options.routerPatchesPerExpert === undefined ? '' : `--router-l ${options.routerPatchesPerExpert.join(',')}`,
   ];
-  return ['pmoe report', ...resultsPaths.map(shellQuote), '--out', shellQuote(outDir), ...extra].filter(Boolean).join(' ');
+  return ['pmoe report', ...resultsPaths.map(shellWord), '--out', shellWord(outDir), ...extra].filter(Boolean).join(' ');
 }
+
+/** The files a report of `stem` (an experiment's file stem) writes into its folder: figure, Markdown, JSON, Vega-Lite spec. */
+export const reportFileNames = (stem: string) => ['.svg', '.md', '.json', '.vl.json'].map((extension) => `${stem}${extension}`);
 
 /** An experiment name as a file name: the name comes from the results file, so it must not reach outside outDir. */
 export function fileStem(experiment: string): string {
@@ -95,9 +99,19 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
     machine: options.machine ?? machineAtReportTime(),
     regenerate: regenerateCommand(resultsPaths, outDir, options),
   };
+  // Every file about to be written is checked first (a new one, or one a report wrote), so that none is written when one cannot be.
+  for (const experiment of merged.byExperiment.keys()) {
+    for (const name of reportFileNames(fileStem(experiment))) {
+      const path = join(outDir, name);
+      const problem = reportFileProblem(path);
+      if (problem) throw new OutputFileError(path, problem);
+    }
+  }
   await mkdir(outDir, { recursive: true });
   const experiments: ExperimentSummary[] = [];
   for (const [experiment, lines] of merged.byExperiment) {
+    // Each experiment's report is one stretch of work: between them a signal handler (Ctrl-C) runs.
+    await turnEventLoop();
     if (experiment === SCALING_EXPERIMENT) {
       // Bisections over N, not curves: a report of its own (scaling-report.ts); --success-accuracy is its target.
       const { report: _scaling, ...summary } = await writeScalingReport(resultsPaths, outDir, { targetAccuracy: options.successAccuracy }, context);
@@ -140,8 +154,10 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
 async function renderExperiment(experiment: string, lines: readonly ReportLine[], options: FigureOptions, context: ReportContext): Promise<RenderedExperiment> {
   const view = figureViewFor(experiment, options, lines);
   const built = buildExperimentReport(experiment, lines, view, context);
+  await turnEventLoop();
   const spec = chartSpec(view, built.points);
   const { svg, warnings } = await renderSvg(spec);
   const report = warnings.length === 0 ? built : { ...built, warnings: [...built.warnings, ...warnings.map((w) => `chart: ${w}`)] };
+  await turnEventLoop();
   return { report, spec, svg, markdown: experimentMarkdown(report, `${fileStem(experiment)}.svg`) };
 }

@@ -21,7 +21,8 @@ import { writeFileAtomically } from '../util/atomic-write.js';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { FitError, fitPowerLaw, powerLawAt, type PowerLawFit } from '../analysis/power-law.js';
-import { readResults, standingLine, type ResultLine } from '../experiments/results-file.js';
+import { standingLine, type ResultLine } from '../experiments/results-file.js';
+import { readResultsForReport } from './load-results.js';
 import { cellRatio, reachedTarget, SCALING_EXPERIMENT, scalingRunInfo, type ScalingCell } from '../experiments/scaling.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { SERIES_COLOURS } from './chart-spec.js';
@@ -127,7 +128,7 @@ export function readScalingLines(paths: readonly string[]): { lines: ResultLine[
   const byKey = new Map<string, ResultLine>();
   let duplicates = 0;
   for (const path of paths) {
-    for (const line of readResults(path).lines) {
+    for (const line of readResultsForReport(path)) {
       if (line.experiment !== SCALING_EXPERIMENT) continue;
       const earlier = byKey.get(line.key);
       if (earlier) {

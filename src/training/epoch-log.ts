@@ -1,4 +1,5 @@
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { appendToFile } from '../util/output-file.js';
 import { join } from 'node:path';
 import type { TrainingHooks } from './train.js';
 
@@ -74,9 +75,10 @@ export function epochLogHooks(dir: string, run: string, next: TrainingHooks = {}
         wallTimeMs: Math.round(performance.now() - started),
         time: new Date().toISOString(),
       };
-      appendFileSync(paths.jsonl, `${JSON.stringify(line)}\n`);
+      // appendToFile: a regular file or a new one only (a named pipe there would stop training until read).
+      appendToFile(paths.jsonl, `${JSON.stringify(line)}\n`);
       const header = headerWritten ? '' : `${EPOCH_LOG_COLUMNS.join(',')}\n`;
-      appendFileSync(paths.csv, `${header}${EPOCH_LOG_COLUMNS.map((column) => csvCell(line[column])).join(',')}\n`);
+      appendToFile(paths.csv, `${header}${EPOCH_LOG_COLUMNS.map((column) => csvCell(line[column])).join(',')}\n`);
       headerWritten = true;
     },
   };

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { PatchDataset } from '../data/dataset.js';
-import { arenaThreads, countNonzeros, SimdArena, type Region, type SparseRows } from '../kernels/simd-arena.js';
+import { ArenaLimitError, arenaThreads, countNonzeros, SimdArena, type Region, type SparseRows } from '../kernels/simd-arena.js';
+import { OptionError } from '../util/options.js';
 import { pad4 } from '../kernels/simd-gemm.js';
 import type { Evaluation } from './evaluate.js';
 
@@ -106,7 +107,37 @@ export class ArenaSet {
  */
 export function trainerArena(...sets: PatchDataset[]): SimdArena {
   const bytes = sets.reduce((sum, set) => sum + 4 * set.count * set.patchCount * set.patchDim, 0);
-  return new SimdArena(undefined, arenaThreads(bytes));
+  return new SimdArena(undefined, oneThreadArenas ? null : arenaThreads(bytes));
+}
+
+/** Set while buildTrainer builds a trainer again on one thread. */
+let oneThreadArenas = false;
+
+/**
+ * A fused trainer from `make`: one whose arena outgrows the two-thread memory's 1 GiB (the data
+ * fit, but a large batch's scratch does not) is built again on one thread, whose memory holds
+ * 4 GiB and gives the same results. One that does not fit even there is an Error naming the
+ * batch size, the samples and what to change.
+ */
+export function buildTrainer<T>(make: () => T, what: { readonly batchSize: number; readonly samples: number }): T {
+  try {
+    return make();
+  } catch (error) {
+    if (!(error instanceof ArenaLimitError)) throw error;
+    if (error.twoThreads) {
+      oneThreadArenas = true;
+      try {
+        return buildTrainer(make, what);
+      } finally {
+        oneThreadArenas = false;
+      }
+    }
+    throw new OptionError(
+      `training.batchSize: a batch of ${what.batchSize} samples with ${what.samples} samples of data needs more than the 4 GiB ` +
+        `that the fused trainer's WebAssembly memory holds (${error.bytes} bytes asked): use a smaller batch size (--batch-size) or fewer samples`,
+      { cause: error },
+    );
+  }
 }
 
 /** Repeats the last address up to a multiple of 4 rows (the extra output rows are ignored); returns that count. */

@@ -24,7 +24,7 @@ import { predictClasses } from './evaluate.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import type { z } from 'zod';
 import { imageTrainingSchema, trainImageModel, type ImageEpochRecord } from './train-image-model.js';
-import { trainModelAsync, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
+import { routerSampleCount, trainModelAsync, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
 import { provenance, type Provenance } from './provenance.js';
 import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
 import type { TwoLayerCnn } from '../models/two-layer-cnn.js';
@@ -278,7 +278,8 @@ export async function runOnce(
     const record: PatchRunRecord = {
       data: data.spec,
       model: resolvedModel(result.model),
-      training,
+      // N_r as trained with: a routerSamples above N used the N samples there are.
+      training: training.routerSamples === undefined ? training : { ...training, routerSamples: routerSampleCount(training, data.train.count) },
       backend: tf.getBackend(),
       lStar: data.lStar,
       epochs: result.epochs,

@@ -3,6 +3,9 @@ import type { PatchDataset } from '../data/dataset.js';
 import type { Rng } from '../util/random.js';
 import { makeBatch, type Batch } from '../data/batches.js';
 
+/** The most epochs (or router epochs) one run trains: `pmoe train` and every sweep refuse more. */
+export const MAX_EPOCHS = 100_000;
+
 /** Plain mini-batch SGD settings (the paper: lr 0.2, batch 20). */
 export interface SgdSettings {
   readonly learningRate: number;

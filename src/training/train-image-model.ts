@@ -31,7 +31,7 @@ import { integer, parseOptions, real } from '../util/options.js';
 import { simdAvailable } from '../kernels/simd-gemm.js';
 import { layersOf } from '../models/wrn-layers.js';
 import { classificationLoss } from './loss.js';
-import { checkFinite } from './sgd.js';
+import { checkFinite, MAX_EPOCHS } from './sgd.js';
 import { FusedWrn, fusedWrnUnsupported } from './fused-wrn.js';
 import type { ImageModelLayers } from '../models/wrn-layers.js';
 import { trainOnWebgpu, webgpuStepApplies, type WebgpuStepRecord } from './webgpu/train-on-webgpu.js';
@@ -40,7 +40,7 @@ import type { Precision } from './webgpu/precision.js';
 export const imageTrainingSchema = z
   .object({
     /** The official code: 50. */
-    epochs: integer(1).default(50),
+    epochs: integer(1, MAX_EPOCHS).default(50),
     /** The official code: 128. The last batch of an epoch may be smaller. */
     batchSize: integer(1).default(128),
     /** The official code: 0.1, plain SGD. */

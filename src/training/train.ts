@@ -10,8 +10,8 @@ import { integer, oneOf, OptionError, parseOptions, real } from '../util/options
 import { classificationLoss } from './loss.js';
 import { evaluate } from './evaluate.js';
 import { routerLinearLoss } from './router-loss.js';
-import { checkFinite, checkFiniteWeights, epochOrder, sgdEpoch } from './sgd.js';
-import type { FusedTrainer } from './fused.js';
+import { checkFinite, checkFiniteWeights, epochOrder, MAX_EPOCHS, sgdEpoch } from './sgd.js';
+import { buildTrainer, type FusedTrainer } from './fused.js';
 import { FusedCnn } from './fused-cnn.js';
 import { FusedPmoe, FusedRouterPhase } from './fused-pmoe.js';
 import { simdAvailable } from '../kernels/simd-gemm.js';
@@ -22,11 +22,11 @@ export const trainingSchema = z
   .object({
     model: oneOf(MODEL_KINDS).default('joint'),
     /** Epochs of SGD on the logistic loss; 0 only for separate training (routers only, as in Figure 8). */
-    epochs: integer(0).default(150),
+    epochs: integer(0, MAX_EPOCHS).default(150),
     batchSize: integer(1).default(20),
     learningRate: real(0, Infinity, { exclusiveMin: true }).default(0.2),
     /** Separate regime: epochs of the router phase (the official code: 100). */
-    routerEpochs: integer(0).default(100),
+    routerEpochs: integer(0, MAX_EPOCHS).default(100),
     /** Separate regime: learning rate of the router phase; defaults to learningRate. */
     routerLearningRate: real(0, Infinity, { exclusiveMin: true }).optional(),
     /** Separate regime: N_r, the samples the routers learn from (the first N_r of the training set); default all. */
@@ -281,6 +281,11 @@ function* trainingSteps<K extends ModelKind = 'joint'>(
   }
 }
 
+/** N_r as used: routerSamples, at most the N training samples there are (and all of them by default). */
+export function routerSampleCount(config: Pick<TrainingConfig, 'routerSamples'>, trainCount: number): number {
+  return Math.min(config.routerSamples ?? trainCount, trainCount);
+}
+
 function* trainRouterPhase(
   model: TwoLayerPmoe,
   train: PatchDataset,
@@ -291,10 +296,11 @@ function* trainRouterPhase(
   path: StepPath,
 ): Generator<void, RouterPhaseResult> {
   const learningRate = config.routerLearningRate ?? config.learningRate;
-  const count = Math.min(config.routerSamples ?? train.count, train.count);
+  const count = routerSampleCount(config, train.count);
   const routerData: PatchDataset = count === train.count ? train : sliceFirst(train, count);
   const settings = { learningRate, batchSize: config.batchSize };
-  const fused = path === 'fused' ? new FusedRouterPhase(model, routerData, settings) : null;
+  const fused =
+    path === 'fused' ? buildTrainer(() => new FusedRouterPhase(model, routerData, settings), { batchSize: config.batchSize, samples: routerData.count }) : null;
   const optimizer = tf.train.sgd(learningRate);
   const losses: number[] = [];
   try {
@@ -402,8 +408,9 @@ function* trainByLoss(
 /** The fused trainer of the paper's two-layer models. */
 function fusedTrainer(model: PatchModel, train: PatchDataset, test: PatchDataset, config: TrainingConfig): FusedTrainer | null {
   const settings = { learningRate: config.learningRate, batchSize: config.batchSize };
-  if (model instanceof TwoLayerCnn) return new FusedCnn(model, train, test, settings);
-  if (model instanceof TwoLayerPmoe) return new FusedPmoe(model, train, test, settings);
+  const what = { batchSize: config.batchSize, samples: train.count + test.count };
+  if (model instanceof TwoLayerCnn) return buildTrainer(() => new FusedCnn(model, train, test, settings), what);
+  if (model instanceof TwoLayerPmoe) return buildTrainer(() => new FusedPmoe(model, train, test, settings), what);
   return null;
 }
 

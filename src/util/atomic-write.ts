@@ -2,6 +2,7 @@ import { readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { fsProblem } from './fs-problem.js';
+import { checkOutputFile, OutputFileError } from './output-file.js';
 
 /**
  * Temporaries older than this are from a write that was killed. The age, not the name, keeps
@@ -49,13 +50,16 @@ export function removeStaleTemps(path: string, now = Date.now()): void {
 
 /**
  * Writes `path` atomically (temporary file, then rename), first clearing temporaries of killed
- * earlier writes. A failure (disk full, read-only) names the file.
+ * earlier writes. Only a regular file or a new one is written (output-file.ts): the rename would
+ * otherwise replace a device node, or whatever a symbolic link points to, with a file. A failure
+ * (disk full, read-only) names the file.
  */
 export async function writeFileAtomically(path: string, data: string | Buffer): Promise<void> {
+  checkOutputFile(path);
   removeStaleTemps(path);
   try {
     await writeFileAtomic(path, data);
   } catch (error) {
-    throw new Error(`cannot write ${path}: ${fsProblem(error)}`, { cause: error });
+    throw new OutputFileError(path, fsProblem(error), { cause: error });
   }
 }

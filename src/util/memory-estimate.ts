@@ -1,4 +1,5 @@
 import { totalmem } from 'node:os';
+import { parseDecimal } from './decimal.js';
 import { OptionError } from './options.js';
 
 /** A run refused before any data is made: its estimated memory is over the limit. */
@@ -47,8 +48,8 @@ export interface MemoryLimit {
 export function memoryLimit(env: NodeJS.ProcessEnv = process.env): MemoryLimit {
   const text = env[MEMORY_LIMIT_ENV];
   if (text !== undefined && text.trim() !== '') {
-    const megabytes = Number(text);
-    if (!Number.isFinite(megabytes) || megabytes <= 0) {
+    const megabytes = parseDecimal(text.trim());
+    if (megabytes === undefined || megabytes <= 0) {
       throw new OptionError(`${MEMORY_LIMIT_ENV}: must be a number of megabytes > 0 (got '${text}')`);
     }
     return { bytes: megabytes * 2 ** 20, source: `${MEMORY_LIMIT_ENV}=${text}` };

@@ -8,6 +8,8 @@ export class OptionError extends RangeError {
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'string') return `'${value}'`;
+  // JSON writes Infinity and NaN as null (--set epochs=1e999 reads as Infinity).
+  if (typeof value === 'number') return String(value);
   return JSON.stringify(value) ?? String(value);
 }
 
@@ -48,10 +50,15 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, wha
   return result.data;
 }
 
-/** An integer schema whose message states the allowed range. */
+/** An integer schema whose message states the allowed range; integers past 2^53 - 1 (not exact as numbers) are refused too. */
 export function integer(min: number, max = Infinity) {
   const allowed = max === Infinity ? `an integer >= ${min}` : `an integer in ${min}..${max}`;
-  return z.number({ error: `must be ${allowed}` }).refine((v) => Number.isInteger(v) && v >= min && v <= max, { message: `must be ${allowed}` });
+  return z
+    .number({ error: `must be ${allowed}` })
+    .refine((v) => Number.isInteger(v) && v >= min && v <= max, { message: `must be ${allowed}`, abort: true })
+    .refine((v) => !Number.isInteger(v) || Number.isSafeInteger(v), {
+      message: `must be at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1; larger integers are not exact)`,
+    });
 }
 
 /** A finite number schema in [min, max] (bounds inclusive unless said otherwise). */

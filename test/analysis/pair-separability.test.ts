@@ -21,28 +21,28 @@ function splitOf(patterns: (c: number, k: number) => number, perClass = 20): Mni
 }
 
 describe('pair separability', () => {
-  it('class items on their own pixels stand out along the class-mean difference: every sample routed, a large margin', () => {
+  it('class items on their own pixels stand out along the class-mean difference: every sample routed, a large margin', async () => {
     // Class c inks pixels [78c, 78c + 78): disjoint supports.
     const split = splitOf((c, k) => (k >= 78 * c && k < 78 * (c + 1) ? 200 : 0));
-    const result = pairSeparability(classProjections(split), [1, 0], [2, 3, 4, 5, 6, 7, 8, 9], { patchCount: 16, patchesPerExpert: 2, samples: 300 });
+    const result = pairSeparability(await classProjections(split), [1, 0], [2, 3, 4, 5, 6, 7, 8, 9], { patchCount: 16, patchesPerExpert: 2, samples: 300 });
     assert.equal(result.meanDirectionRate, 1);
     assert.ok(result.projectionMargin > 1, `margin ${result.projectionMargin}`);
   });
 
-  it('fillers that carry a class item with more ink outrank it along either direction: routing fails and the margin is negative', () => {
+  it('fillers that carry a class item with more ink outrank it along either direction: routing fails and the margin is negative', async () => {
     // Class 2 inks class 1's pixels, class 3 class 0's, both darker than the items themselves.
     const split = splitOf((c, k) => {
       const home = c === 2 ? 1 : c === 3 ? 0 : c;
       return k >= 78 * home && k < 78 * (home + 1) ? (c >= 2 ? 250 : 120) : 0;
     });
-    const result = pairSeparability(classProjections(split), [1, 0], [2, 3], { patchCount: 16, patchesPerExpert: 2, samples: 300 });
+    const result = pairSeparability(await classProjections(split), [1, 0], [2, 3], { patchCount: 16, patchesPerExpert: 2, samples: 300 });
     assert.ok(result.meanDirectionRate < 0.05, `rate ${result.meanDirectionRate}`);
     assert.ok(result.projectionMargin < 0, `margin ${result.projectionMargin}`);
   });
 
-  it('the projections equal the plain dot products of each image with each class mean', () => {
+  it('the projections equal the plain dot products of each image with each class mean', async () => {
     const split = splitOf((c, k) => (k * (c + 3)) % 256, 3);
-    const { projections } = classProjections(split);
+    const { projections } = await classProjections(split);
     for (const i of [0, 7, 29]) {
       for (const c of [0, 4, 9]) {
         let dot = 0;

@@ -26,7 +26,10 @@ describe("the pmoe command's messages", () => {
   it('an error is its line and where to read the help, never the whole help', async () => {
     const cases: [string[], RegExp][] = [
       [['train', '--wings', '2'], /^error: unknown option '--wings'\nsee `pmoe train --help`\n$/],
-      [['train', '--lr', 'fast'], /^error: option '--lr <x>' argument 'fast' is invalid\. expected a finite number, got 'fast'\nsee `pmoe train --help`\n$/],
+      [
+        ['train', '--lr', 'fast'],
+        /^error: option '--lr <x>' argument 'fast' is invalid\. expected a finite number, got 'fast' \(numbers are written in decimal, such as 20, 0\.2 or 1e-3\)\nsee `pmoe train --help`\n$/,
+      ],
       [['cluster', 'slurm', 'fig4'], /^error: required option '--tasks <n>' not specified\nsee `pmoe cluster slurm --help`\n$/],
       [['frobnicate'], /^error: unknown command 'frobnicate'\nsee `pmoe --help`\n$/],
     ];

@@ -77,13 +77,33 @@ describe('output paths', { timeout: 180_000 }, () => {
     assert.equal(readFileSync(join(dir, 'a-file'), 'utf8'), 'keep\n');
   });
 
-  it('a full disk when the record is appended names --out and the file', async () => {
-    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+  it('a device as --out (a link to /dev/full) is refused before training, naming the option and the device', async () => {
     const full = join(dir, 'full.jsonl');
     symlinkSync('/dev/full', full);
-    const stderr = await pmoeFails('train', '--train-size', '40', '--test-size', '40', '--epochs', '1', '--out', full);
-    assert.match(stderr, /pmoe: --out: cannot append the run record to '.*full\.jsonl': no space left on the device \(ENOSPC\)/);
+    const stderr = await pmoeFails(...LONG_TRAIN, '--out', full);
+    assert.match(stderr, /^pmoe: --out: cannot write to '.*full\.jsonl': it is a character device such as \/dev\/zero, not a regular file\n$/);
   });
+
+  it(
+    'a write that fails when the record is appended (the file may not grow) names --out, the file and the cause',
+    { skip: process.platform === 'win32' },
+    async () => {
+      // ulimit -f 1: the process may write files of one block at most; Node ignores SIGXFSZ, so the write fails with EFBIG,
+      // as a write to a full disk fails with ENOSPC, once training is over.
+      const out = join(dir, 'limited.jsonl');
+      const args = ['train', '--train-size', '40', '--test-size', '40', '--epochs', '1', '--out', out].map((word) => `'${word}'`).join(' ');
+      const failed = await run('bash', ['-c', `ulimit -f 1; exec '${process.execPath}' '${BIN}' ${args}`], { timeout: 120_000 }).then(
+        () => undefined,
+        (error: { code?: number; stderr: string }) => error,
+      );
+      assert.ok(failed, 'pmoe train succeeded');
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(
+        failed.stderr,
+        /pmoe: --out: cannot append the run record to '.*limited\.jsonl': the file would grow past the largest size this process may write \(EFBIG\)/,
+      );
+    },
+  );
 
   it('file-system errors read as words, the code kept', () => {
     const error = (code: string) => Object.assign(new Error(`${code}: raw`), { code });

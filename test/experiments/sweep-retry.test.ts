@@ -9,9 +9,11 @@ import { encodeCifar10 } from '../../src/data/cifar10.js';
 import { DataFileError } from '../../src/data/data-file-error.js';
 import { causeOfError, causeOfExit, retries } from '../../src/experiments/failure.js';
 import { readResults, type ResultLine } from '../../src/experiments/results-file.js';
+import { runKey } from '../../src/experiments/shard.js';
 import { runSweep } from '../../src/experiments/sweep.js';
 import { DivergenceError } from '../../src/training/sgd.js';
 import type { RunSpec } from '../../src/training/run.js';
+import { okLine } from '../support/report-fixtures.js';
 
 const bin = fileURLToPath(new URL('../../../bin/pmoe.js', import.meta.url));
 
@@ -79,17 +81,17 @@ describe('failed runs and their causes', () => {
   it('a later line replaces a failed one of the same run, never a finished one', async () => {
     const path = join(work, 'superseded.jsonl');
     const spec = DIVERGING;
-    const failed: ResultLine = { key: 'a', experiment: 't', status: 'failed', spec, error: 'data file cut short', cause: 'data' };
+    const failed: ResultLine = { key: runKey(spec), experiment: 't', status: 'failed', spec, error: 'data file cut short', cause: 'data' };
     const retried: ResultLine = { ...failed, error: 'again', cause: 'killed' };
-    const finished = { key: 'b', experiment: 't', status: 'ok', spec, record: {} } as unknown as ResultLine;
-    const copy: ResultLine = { key: 'b', experiment: 't', status: 'failed', spec, error: 'x', cause: 'crash' };
+    const finished = { ...okLine('t', { model: 'cnn', trainSize: 100, seed: 0, accuracy: 0.8 }) };
+    const copy: ResultLine = { key: finished.key, experiment: 't', status: 'failed', spec: finished.spec, error: 'x', cause: 'crash' };
     await writeFile(path, [failed, finished, retried, copy].map((line) => `${JSON.stringify(line)}\n`).join(''));
     const content = readResults(path);
     assert.deepEqual(
       content.lines.map((line) => [line.key, line.status === 'failed' ? line.error : 'ok']),
       [
-        ['b', 'ok'],
-        ['a', 'again'],
+        [finished.key, 'ok'],
+        [failed.key, 'again'],
       ],
     );
     assert.equal(content.supersededLines, 2);

@@ -95,7 +95,7 @@ describe('one sweep per results file', () => {
       assert.equal(await exited(cli), 1);
       assert.match(stderr, /is being written by another pmoe process/);
       assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
-      assert.ok(!existsSync(path), 'no results file written');
+      assert.equal(readFileSync(path, 'utf8'), '', 'nothing written (the holder made the file, empty, to lock its identity)');
       terminated.child.kill('SIGTERM');
       await exited(terminated.child);
       assert.ok(!existsSync(`${path}.lock`) && !existsSync(`${path}.lock-pid`), 'SIGTERM releases the lock on the way out');
@@ -127,7 +127,7 @@ describe('one sweep per results file', () => {
             (error: unknown) => error instanceof ResultsLockedError && error.message.includes(other) && error.message.includes(`the file ${path}`),
           );
         }
-        assert.ok(!existsSync(path), 'nothing written');
+        assert.equal(readFileSync(path, 'utf8'), '', 'nothing written (the holder made the file, empty, to lock its identity)');
       } finally {
         held.child.kill('SIGTERM');
         await exited(held.child);
@@ -174,7 +174,7 @@ describe('one sweep per results file', () => {
       try {
         const reportDir = join(dir, 'report');
         await assert.rejects(scalingCommand({ quick: true, out: path, reportDir, backend: 'wasm', set: [] }), ResultsLockedError);
-        assert.ok(!existsSync(path) && !existsSync(reportDir), 'nothing written');
+        assert.ok(readFileSync(path, 'utf8') === '' && !existsSync(reportDir), 'nothing written');
         // Its rounds run under the lock it holds: a sweep told so does not try to take it again.
         const [spec] = smallSweep();
         const { ran } = await runSweep([spec], { experiment: 'lock-test', resultsPath: path, resultsLocked: true, jobs: 1, backend: 'wasm' });

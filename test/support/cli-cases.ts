@@ -20,7 +20,12 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: train('--wings', '2'), expect: ["unknown option '--wings'", 'see `pmoe train --help`'] },
     { args: train('--data', 'mnist-patch', '--d', '10'), expect: ['--d', 'read by --data synthetic only', 'not by --data mnist-patch'] },
     { args: train('--data', 'mnist-patch', '--patches-per-expert', 'lstar'), expect: ['--patches-per-expert lstar', '--data synthetic only'] },
-    { args: train('--epochs', '-1'), expect: ['--epochs', '(got -1)', 'integer >= 0'] },
+    { args: train('--epochs', '-1'), expect: ['--epochs', '(got -1)', 'integer in 0..100000'] },
+    // The epochs a sweep takes, no more; numbers in plain decimal only.
+    { args: train('--epochs', '1e9'), expect: ['--epochs', '(got 1000000000)', 'integer in 0..100000'] },
+    { args: train('--train-size', '0x10'), expect: ['--train-size', "'0x10'", 'in decimal'] },
+    { args: train('--lr', '+0.2'), expect: ['--lr', "'+0.2'", 'in decimal'] },
+    { args: train('--seed', '1e20'), expect: ['--seed', '(got 100000000000000000000)', 'larger integers are not exact'] },
     { args: train('--model', 'cnn', '--epochs', '0'), expect: ['--epochs', '(got 0)', 'integer >= 1 for the cnn model'] },
     { args: train('--lr', '0'), expect: ['--lr', '(got 0)', 'finite number > 0'] },
     { args: train('--train-size', '2.5'), expect: ['--train-size', "'2.5'", 'integer'] },
@@ -36,11 +41,16 @@ export function cliCases(out: string, results: string): CliCase[] {
     // pmoe reproduce: --set keys and values go through the experiment's schema, then every run is checked.
     { args: sweep('--set', 'wings=2'), expect: ["unknown option 'wings'", '(got 2)', 'known: seeds'] },
     { args: sweep('--set', 'epochs=-1'), expect: ['fig4.epochs', '(got -1)', 'integer in 1..100000'] },
+    // JSON reads 1e999 as Infinity: the message says so (JSON.stringify wrote null).
+    { args: sweep('--set', 'epochs=1e999'), expect: ['fig4.epochs', '(got Infinity)', 'integer in 1..100000'] },
     { args: sweep('--set', 'sizes=[100,500'), expect: ['--set sizes', "'[100,500'", 'not valid JSON'] },
     { args: sweep('--set', 'sizes=100,500'), expect: ['fig4.sizes', "(got '100,500')", 'write a list in brackets, as [100,500]'] },
     { args: sweep('--set', 'models=["cnn","big"]'), expect: ['fig4.models.1', "(got 'big')", "'cnn', 'separate', 'joint'"] },
     { args: sweep('--set', '=3'), expect: ['--set', "'=3'", 'key=value'] },
-    { args: sweep('--jobs', '0'), expect: ['--jobs', "'0'", 'integer >= 1'] },
+    { args: sweep('--jobs', '0'), expect: ['--jobs', "'0'", 'integer in 1..'] },
+    // One process per planned run would exhaust the machine: four per core at most.
+    { args: sweep('--jobs', '100000'), expect: ['--jobs', "'100000'", 'integer in 1..'] },
+    { args: sweep('--set', 'seeds=0x10'), expect: ['fig4.seeds', "(got '0x10')"] },
     { args: sweep('--backend', 'gpu'), expect: ['--backend', "'gpu'", 'auto, wasm, cpu, tensorflow'] },
     { args: ['reproduce', 'fig7', '--quick', '--out', file, '--set', 'patchesPerExpert=[20]'], expect: ['patchesPerExpert', '(got 20)', '1..16'] },
     // Counts are bounded, and so is the sweep they plan, before a run is planned (a billion seeds aborted V8).
@@ -71,6 +81,10 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: ['report', '--out', `${out}/report`], expect: ["missing required argument 'results'"] },
     // pmoe demo and serve
     { args: ['demo', '--sizes', '0,3'], expect: ['--sizes', "'0,3'", 'integer >= 1'] },
+    { args: ['demo', '--epochs', '1000000'], expect: ['--epochs', "'1000000'", 'integer in 1..100000'] },
+    // A log folder every worker would fail on is refused once, before any run.
+    { args: sweep('--log-dir', results), expect: ['--log-dir', 'cannot write into the folder', 'it is a file, not a folder'] },
     { args: ['serve', '--port', '70000'], expect: ['--port', "'70000'", '0..65535'] },
+    { args: ['serve', '--port', '0x50'], expect: ['--port', "'0x50'", 'in decimal'] },
   ];
 }

@@ -1,6 +1,7 @@
 /** What the kill tests write: file versions that prove themselves complete, and result lines. */
 import { createHash } from 'node:crypto';
 import type { ResultLine } from '../../src/experiments/results-file.js';
+import { runKey } from '../../src/experiments/shard.js';
 
 /** Version k of the rewritten file: a header naming k and the hash of a body of up to 600 KB. */
 export function fileVersion(k: number): string {
@@ -18,11 +19,6 @@ export function versionOf(text: string): number | null {
 
 /** Result line k: a failed run whose error text is 100 bytes to 200 KB, so some writes span many pages. */
 export function resultLine(k: number): ResultLine {
-  return {
-    key: `line-${k}`,
-    experiment: 'kill-test',
-    status: 'failed',
-    spec: { data: { source: 'synthetic', trainSize: k + 1 } },
-    error: 'x'.repeat(100 + ((k * 104_729) % 200_000)),
-  };
+  const spec = { data: { source: 'synthetic', trainSize: k + 1 } } as const;
+  return { key: runKey(spec), experiment: 'kill-test', status: 'failed', spec, error: 'x'.repeat(100 + ((k * 104_729) % 200_000)) };
 }

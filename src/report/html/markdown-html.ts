@@ -4,6 +4,7 @@
  * tags the report writes itself (<details>, <summary>).
  */
 import { Marked, type Tokens } from 'marked';
+import { turnEventLoop } from '../../util/event-loop.js';
 
 export const escapeHtml = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -26,4 +27,39 @@ export function markdownToHtml(markdown: string, headingShift = 1): string {
     },
   });
   return marked.parse(markdown) as string;
+}
+
+/** Table rows converted per marked call by markdownToHtmlInTurns. */
+const ROWS_PER_TURN = 500;
+const DELIMITER_ROW = /^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+
+/**
+ * markdownToHtml, with the event loop turning while it works (a Ctrl-C is handled at once): a
+ * table of more than ROWS_PER_TURN rows (a report's list of every run) is converted a slice at a
+ * time and the slices' rows joined into one table. Only a table with a blank line (or the start or
+ * end of the text) on either side is sliced, so the HTML is the same as markdownToHtml's.
+ */
+export async function markdownToHtmlInTurns(markdown: string, headingShift = 1): Promise<string> {
+  const lines = markdown.split('\n');
+  const out: string[] = [];
+  let textStart = 0;
+  for (let i = 0; i + 1 < lines.length; i++) {
+    if (!(lines[i].startsWith('|') && DELIMITER_ROW.test(lines[i + 1]) && (i === 0 || lines[i - 1].trim() === ''))) continue;
+    let end = i + 2;
+    while (end < lines.length && lines[end].startsWith('|')) end++;
+    if (end - i - 2 <= ROWS_PER_TURN || (end < lines.length && lines[end].trim() !== '')) continue;
+    // Without its blank last lines, as marked ends the block before a table in the whole text.
+    if (i > textStart) out.push(markdownToHtml(lines.slice(textStart, i).join('\n').replace(/\n+$/, ''), headingShift));
+    const header = lines.slice(i, i + 2);
+    for (let start = i + 2; start < end; start += ROWS_PER_TURN) {
+      await turnEventLoop();
+      const html = markdownToHtml([...header, ...lines.slice(start, Math.min(end, start + ROWS_PER_TURN))].join('\n'), headingShift);
+      const rows = html.slice(html.indexOf('<tbody>') + '<tbody>'.length, html.lastIndexOf('</tbody>'));
+      out.push(start === i + 2 ? html.slice(0, html.indexOf('<tbody>') + '<tbody>'.length) + rows : rows);
+    }
+    out.push('</tbody></table>\n');
+    textStart = i = end;
+  }
+  if (textStart < lines.length) out.push(markdownToHtml(lines.slice(textStart).join('\n'), headingShift));
+  return out.join('');
 }

@@ -7,9 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { writeFileAtomically } from '../../util/atomic-write.js';
+import { OutputFileError } from '../../util/output-file.js';
+import { reportFileProblem } from '../report-files.js';
 import type { ReportSummary } from '../report.js';
 import { inlineJson, inlineScriptText, vendorScripts } from './vendor.js';
-import { escapeHtml, markdownToHtml } from './markdown-html.js';
+import { escapeHtml, markdownToHtmlInTurns } from './markdown-html.js';
 import type { RoutingSection } from './routing-section.js';
 import type { TrainingCurvesSection } from './training-curves.js';
 
@@ -48,7 +50,7 @@ async function experimentPart(experiment: ReportSummary['experiments'][number], 
     `<figure class="experiment-figure"><div class="vega-figure" id="figure-${index}" data-vega-spec="spec-${index}" role="img" aria-label="${escapeHtml(experiment.experiment)} figure"></div>` +
     `<noscript><img src="${escapeHtml(encodeURIComponent(svgName))}" alt="${escapeHtml(experiment.experiment)} figure"></noscript></figure>`;
   // Long tables scroll in place, so a figure is never far from the next one.
-  const html = markdownToHtml(withToken)
+  const html = (await markdownToHtmlInTurns(withToken))
     .replace(`<p>${FIGURE_TOKEN}</p>`, figure)
     .replace(/<table>/g, '<div class="table-wrap"><table>')
     .replace(/<\/table>/g, '</table></div>');
@@ -118,7 +120,9 @@ const EMBED_SCRIPT = `
 
 /** The page's HTML from the report's summary (its files are read back) and, optionally, a routing model. */
 export async function renderHtmlReport(summary: ReportSummary, options: HtmlReportOptions = {}): Promise<string> {
-  const parts = await Promise.all(summary.experiments.map((experiment, i) => experimentPart(experiment, i)));
+  // One after the other, the event loop turning between them (a Ctrl-C is handled at once).
+  const parts: ExperimentPart[] = [];
+  for (const [i, experiment] of summary.experiments.entries()) parts.push(await experimentPart(experiment, i));
   const { routing, curves } = options;
   const vendors = await vendorScripts();
   const specs = [...parts.map((part, i) => ({ id: `spec-${i}`, spec: part.spec })), ...(routing?.specs ?? []), ...(curves?.specs ?? [])];
@@ -170,6 +174,8 @@ export async function renderHtmlReport(summary: ReportSummary, options: HtmlRepo
 export async function writeHtmlReport(summary: ReportSummary, options: HtmlReportOptions = {}): Promise<string> {
   const html = await renderHtmlReport(summary, options);
   const path = join(summary.outDir, HTML_REPORT_FILE);
+  const problem = reportFileProblem(path);
+  if (problem) throw new OutputFileError(path, problem);
   await writeFileAtomically(path, html);
   return path;
 }

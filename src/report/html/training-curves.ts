@@ -2,7 +2,8 @@
  * The page's training curves: every run's per-epoch log (`pmoe train|reproduce --log-dir`), test
  * accuracy and training loss against the epoch, one line per run.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { fileLines, openLines } from '../../util/file-lines.js';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { EpochLogLine } from '../../training/epoch-log.js';
@@ -25,21 +26,25 @@ export async function readEpochLogs(dir: string): Promise<EpochLogLine[]> {
   }
   const lines: EpochLogLine[] = [];
   for (const name of names) {
-    const text = await readFile(join(dir, name), 'utf8');
-    text.split('\n').forEach((line, index) => {
-      if (line.trim() === '') return;
+    const path = join(dir, name);
+    // A regular file only: a named pipe would wait for a writer, a link to /dev/zero never end (openLines refuses both).
+    const fd = openLines(path);
+    if (fd === undefined) continue;
+    for (const { text, number, ended } of fileLines(fd)) {
+      if (text.trim() === '') continue;
       let value: Partial<EpochLogLine>;
       try {
-        value = JSON.parse(line) as Partial<EpochLogLine>;
+        value = JSON.parse(text) as Partial<EpochLogLine>;
       } catch {
         // A run killed mid-write leaves a torn last line: skip it, as results files do.
-        return;
+        if (!ended) continue;
+        throw new Error(`${path} line ${number} is not an epoch log line (not JSON)`);
       }
       if (typeof value.run !== 'string' || typeof value.epoch !== 'number') {
-        throw new Error(`${join(dir, name)} line ${index + 1} is not an epoch log line (needs run and epoch)`);
+        throw new Error(`${path} line ${number} is not an epoch log line (needs run and epoch)`);
       }
       lines.push(value as EpochLogLine);
-    });
+    }
   }
   return lines;
 }
