@@ -13,17 +13,18 @@ const run = promisify(execFile);
 
 describe('npm script helpers', () => {
   it('the web build logs to stderr only (npm run -s bench -- --json and npm pack --json print its output)', { timeout: 120_000 }, async () => {
-    // A copy of web/ beside links to src/ and node_modules/, so the bundle it writes lands outside the repository.
+    // A copy of web/ beside links to src/, dist/ (the digit pool's maker) and node_modules/, so the bundle it writes lands outside the repository.
     const root = mkdtempSync(join(tmpdir(), 'pmoe-web-build-'));
     try {
       mkdirSync(join(root, 'web'));
       cpSync(join(REPO, 'web', 'build.mjs'), join(root, 'web', 'build.mjs'));
       cpSync(join(REPO, 'web', 'data'), join(root, 'web', 'data'), { recursive: true });
       symlinkSync(join(REPO, 'src'), join(root, 'src'));
+      symlinkSync(join(REPO, 'dist'), join(root, 'dist'));
       symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
       const { stdout, stderr } = await run(process.execPath, [join(root, 'web', 'build.mjs')], { cwd: root });
       assert.equal(stdout, '');
-      assert.match(stderr, /web\/dist\/app\.js bundled \(\d+ KiB\)/);
+      assert.match(stderr, /web\/dist\/app\.js bundled \(\d+ KiB/);
       assert.ok(statSync(join(root, 'web', 'dist', 'app.js')).size > 0);
     } finally {
       rmSync(root, { recursive: true, force: true });
