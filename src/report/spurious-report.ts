@@ -272,7 +272,8 @@ export function spuriousComparisons(runs: readonly SpuriousRun[]): { againstNoAs
 const fixed = (value: number | null | undefined, digits = 1) => (typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '—');
 const interval = (bounds: readonly [number, number] | null) => (bounds ? `[${signed(bounds[0], 1)}, ${signed(bounds[1], 1)}]` : '—');
 const beyond = (d: PairedDifference) => d.interval !== null && (d.interval[0] > 0 || d.interval[1] < 0);
-const described = (d: PairedDifference) => `${signed(d.meanDifference, 1)} points (95% interval ${interval(d.interval)}, ${d.pairs} pairs)`;
+const described = (d: PairedDifference) =>
+  `${signed(d.meanDifference, 1)} points (${d.interval ? `95% interval ${interval(d.interval)}, ${d.pairs} pairs` : `${d.pairs} pair${d.pairs === 1 ? '' : 's'}, no interval`})`;
 
 function findingsOf(cells: readonly SpuriousCell[], comparisons: ReturnType<typeof spuriousComparisons>): string[] {
   const out: string[] = [];
