@@ -6,6 +6,7 @@ import type { PatchModel } from '../models/patch-model.js';
 import type { ModelOptions } from '../models/build.js';
 import { buildWrnModel, resolveWrnModel, trainableParams, type WrnModelConfig, type WrnModelSpec } from '../models/wide-resnet.js';
 import type { RoutingRate } from '../analysis/routing-rate.js';
+import type { RoutingUtilisation } from '../analysis/utilisation.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import type { z } from 'zod';
 import { imageTrainingSchema, trainImageModel, type ImageEpochRecord } from './train-image-model.js';
@@ -57,6 +58,8 @@ export interface PatchRunRecord {
   /** Separate training: entry l - 1 is the router's test routing rate at l patches per expert. */
   readonly routerRateByPatchesPerExpert?: readonly number[];
   readonly routingRate?: RoutingRate;
+  /** pMoE: how the router used its experts after training (test set) and in the last epoch's steps. Absent from records written before it was recorded. */
+  readonly utilisation?: RoutingUtilisation;
   readonly finalTestAccuracy: number;
   readonly wallTimeMs: number;
   /** Absent from records written before provenance was recorded. */
@@ -225,6 +228,7 @@ export async function runOnce(
       routerRoutingRate: result.routerPhase?.routingRate,
       routerRateByPatchesPerExpert: result.routerPhase?.rateByPatchesPerExpert,
       routingRate: result.routingRate,
+      utilisation: result.utilisation,
       finalTestAccuracy: result.epochs.at(-1)?.testAccuracy ?? NaN,
       wallTimeMs: result.wallTimeMs,
       provenance: await provenance(startedAt),

@@ -164,9 +164,16 @@ describe('fused training steps match the autodiff formulation on fresh random in
       const fused = trainer.routing(samples);
       const x = tf.tensor3d(data.patches, [4, N, D]);
       const reference = route(patchScores(x, model.routers), 4, gate);
-      assert.deepEqual(Array.from(fused.indices), Array.from(reference.indices.dataSync()), `${gate}: same patches chosen`);
-      assert.deepEqual(Array.from(fused.indices.subarray(0, 4)), [0, 1, 2, 3], 'all tied: the first l');
-      assertClose(fused.gates, reference.gates.dataSync(), `${gate}: gates`);
+      // The reference's [batch, k, l] in the experts' buffers: place b l + t of expert s holds row b n + index.
+      const [indices, gates] = [reference.indices.dataSync(), reference.gates.dataSync()];
+      const rows = fused.rows.map((_, i) => {
+        const [s, b, t] = [Math.floor(i / fused.places), Math.floor((i % fused.places) / 4), i % 4];
+        return b * N + indices[(b * 3 + s) * 4 + t];
+      });
+      const expectedGates = Array.from(fused.gates, (_, i) => gates[(Math.floor((i % fused.places) / 4) * 3 + Math.floor(i / fused.places)) * 4 + (i % 4)]);
+      assert.deepEqual(Array.from(fused.rows), Array.from(rows), `${gate}: same patches chosen`);
+      assert.deepEqual(Array.from(fused.rows.subarray(0, 4)), [0, 1, 2, 3], 'all tied: the first l');
+      assertClose(fused.gates, expectedGates, `${gate}: gates`);
       compare(
         trainer,
         model,
