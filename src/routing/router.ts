@@ -159,6 +159,41 @@ export interface HostRouter {
   ): void;
 }
 
+/** A [rows, >= columns] matrix on the host: entry (i, c) at values[i * stride + c]. */
+export interface StridedRows {
+  readonly values: Floats;
+  readonly rows: number;
+  readonly stride: number;
+}
+
+/** Soft MoE's weights of a batch on the host: logits, dispatch (softmax over each image's rows) and combine (over the slots), [rows, k p]. */
+export interface SoftHostState {
+  readonly logits: Float64Array;
+  readonly dispatch: Float64Array;
+  readonly combine: Float64Array;
+}
+
+/** Soft MoE's routing on plain arrays (routers/soft-moe.ts documents the arithmetic). */
+export interface SoftHostRouter {
+  /** n: patch rows per image. */
+  readonly patches: number;
+  /** k p: slot columns. */
+  readonly columns: number;
+  normaliseKernel(mu: StridedRows, out: StridedRows): Float64Array;
+  kernelGradient(mu: StridedRows, dNormalised: StridedRows, inverse: Float64Array, out: StridedRows): void;
+  forward(products: HostScores, rowNorms: Floats, scale: number, out: SoftHostState): void;
+  backward(
+    state: SoftHostState,
+    dDispatch: Float64Array,
+    dCombine: Float64Array,
+    rowNorms: Floats,
+    scale: number,
+    rows: number,
+    dProducts: Floats,
+    stride: number,
+  ): number;
+}
+
 /**
  * One configured router. `route` picks its fast kernel (cpu and wasm) or its plain reference in one
  * place (./route-scores.ts); `reference` is the plain formulation the tests hold the fast one to.
@@ -179,6 +214,8 @@ export interface Router {
   readonly differentiable: boolean;
   /** The kernel on plain arrays, for sparse routers. */
   readonly host?: HostRouter;
+  /** Soft MoE's routing on plain arrays (routers/soft-moe.ts), for the fused step. */
+  readonly soft?: SoftHostRouter;
   /** Routes a batch: its fast kernel where the backend has it, else `reference`. */
   route(input: RouterInput): Dispatch;
   /** The plain formulation (tf ops, autodiff). */

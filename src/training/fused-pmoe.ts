@@ -38,7 +38,7 @@ interface FixedRouting {
  * The rows are read in place through row tables; an empty place reads any row and counts for nothing.
  * With frozen routers (separate training's expert phase) the routing of both sets is computed once
  * (by the tf path, so it is the autodiff path's routing) and the router product is skipped.
- * Soft MoE has no kernel on plain arrays: `fusedPmoeAvailable` says so, and training takes the tf path.
+ * Soft MoE's dense dispatch has its own step (fused-soft-moe.ts).
  */
 export class FusedPmoe implements FusedTrainer {
   private readonly arena: SimdArena;
@@ -77,7 +77,7 @@ export class FusedPmoe implements FusedTrainer {
     private readonly settings: FusedSettings,
   ) {
     const { patchCount: n, patchDim: d, experts: k, neuronsPerExpert: h, patchesPerExpert: l, pooling } = model.config;
-    if (!model.router.host) throw new Error(`FusedPmoe: the ${model.router.config.name} router has no kernel on plain arrays (fusedPmoeAvailable)`);
+    if (!model.router.host) throw new Error(`FusedPmoe: the ${model.router.config.name} router has no kernel on plain arrays`);
     this.host = model.router.host;
     this.shape = { n, d, k, kp: pad4(k), h, hp: pad4(h), l, outputs: model.output.shape[1] };
     const { kp, hp } = this.shape;
@@ -296,11 +296,6 @@ export class FusedPmoe implements FusedTrainer {
     this.sets.train.productT(batch * n, this.shape.kp, this.rows, this.dScores, this.routerGrads);
     return loss;
   }
-}
-
-/** Whether the fused step can train this model: its router has a kernel on plain arrays. */
-export function fusedPmoeAvailable(model: TwoLayerPmoe): boolean {
-  return model.router.host !== undefined;
 }
 
 /** The routing of every sample of `data` by the model's (frozen) routers, through the tf path. */

@@ -15,7 +15,8 @@ import { routerLinearLoss } from './router-loss.js';
 import { checkFinite, checkFiniteWeights, epochOrder, sgdEpoch } from './sgd.js';
 import type { FusedTrainer } from './fused.js';
 import { FusedCnn } from './fused-cnn.js';
-import { FusedPmoe, FusedRouterPhase, fusedPmoeAvailable } from './fused-pmoe.js';
+import { FusedPmoe, FusedRouterPhase } from './fused-pmoe.js';
+import { FusedSoftPmoe } from './fused-soft-moe.js';
 import { simdAvailable } from '../kernels/simd-gemm.js';
 import { TwoLayerCnn } from '../models/two-layer-cnn.js';
 
@@ -311,7 +312,7 @@ function* trainByLoss(
           testAccuracy: tested.accuracy,
         };
         history.push(metrics);
-        if (pmoe) utilisation = utilisationOf(pmoe, test, fused instanceof FusedPmoe ? fused.takeStepStats() : steps.take());
+        if (pmoe) utilisation = utilisationOf(pmoe, test, fused?.takeStepStats?.() ?? steps.take());
       }
       hooks.onEpoch?.(phase, epoch, config.epochs, metrics, metrics ? utilisation : undefined);
     }
@@ -326,8 +327,11 @@ function* trainByLoss(
 function fusedTrainer(model: PatchModel, train: PatchDataset, test: PatchDataset, config: TrainingConfig): FusedTrainer | null {
   const settings = { learningRate: config.learningRate, batchSize: config.batchSize };
   if (model instanceof TwoLayerCnn) return new FusedCnn(model, train, test, settings);
-  // A router without a kernel on plain arrays (Soft MoE) trains on the tf path.
-  if (model instanceof TwoLayerPmoe) return fusedPmoeAvailable(model) ? new FusedPmoe(model, train, test, settings) : null;
+  if (model instanceof TwoLayerPmoe) {
+    if (model.router.host) return new FusedPmoe(model, train, test, settings);
+    // A router with no kernel on plain arrays trains on the tf path.
+    return model.router.soft ? new FusedSoftPmoe(model, train, test, settings) : null;
+  }
   return null;
 }
 
