@@ -14,6 +14,8 @@ import { SCALING_EXPERIMENT } from '../experiments/scaling.js';
 import { writeScalingReport } from './scaling-report.js';
 import { PAIR_ATLAS_EXPERIMENT } from '../experiments/pair-atlas.js';
 import { writePairAtlasReport } from './pair-atlas-report.js';
+import { ROUTERS_EXPERIMENT } from '../experiments/routers.js';
+import { writeRoutersReport } from './routers-report.js';
 
 export interface ReportOptions extends FigureOptions {
   /** The time stamped on the reports; default now. */
@@ -105,6 +107,12 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
     if (experiment === PAIR_ATLAS_EXPERIMENT) {
       // Heat maps over pairs of classes, with predictors computed from the data: a report of its own.
       const { report: _atlas, ...summary } = await writePairAtlasReport(resultsPaths, outDir, context);
+      experiments.push(summary);
+      continue;
+    }
+    if (experiment === ROUTERS_EXPERIMENT) {
+      // Several data sets and measures per router: a report of its own.
+      const { report: _routers, ...summary } = await writeRoutersReport(resultsPaths, outDir, context);
       experiments.push(summary);
       continue;
     }
