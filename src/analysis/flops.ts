@@ -6,11 +6,13 @@
  * - Conv2D: 2 * Hout * Wout * kh * kw * Cin * Cout (zero padding of 'same' convs counted as work,
  *   the usual convention; the bias add is not counted).
  * - Dense: 2 * inputs * units (bias not counted).
- * - PatchMoE, on its gathered patches only (what pmoe actually computes):
- *   routers 2 * n * (ph * pw * C) * k (every patch scored by every router), plus
- *   experts k * l patch convolutions of 2 * ph * pw * ks * ks * C * f each (an expert's ks x ks
- *   conv over one ph x pw patch, padding counted as in Conv2D). The top-l selection, the gate's
- *   softmax, the gate multiply and the gather/scatter copies are not counted.
+ * - PatchMoE, as its formulation computes it (routing/formulation.ts):
+ *   routers 2 * n * (ph * pw * C) * k (every patch scored by every router), plus the experts:
+ *   sparse: k * l patch convolutions of 2 * ph * pw * ks * ks * C * f each (an expert's ks x ks
+ *   conv over one ph x pw patch, padding counted as in Conv2D), on the gathered patches only;
+ *   official: k convolutions over the whole map, 2 * H * W * ks * ks * C * f each (n / l times the
+ *   sparse experts' count). The top-l selection, the gate's softmax, the gate multiply, the
+ *   official experts' batch norms and the gather/scatter copies are not counted.
  * - BatchNormalization, ReLU, Add, Concatenate, pooling, flatten and the like: ignored (0). They are
  *   elementwise, a few FLOPs per activation: for the paper's WRN (w = 10) under 1 % of the conv work.
  * Backward = 2 x forward for every parameterised layer (conv, dense, PatchMoE): one product for the
@@ -23,6 +25,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { PatchMoE } from '../routing/patch-moe-layer.js';
+import type { Formulation } from '../routing/formulation.js';
 
 export interface LayerFlops {
   readonly name: string;
@@ -95,13 +98,17 @@ export interface PatchMoeFlopsArgs {
   readonly filtersPerExpert: number;
   /** Side of each expert's kernel. */
   readonly kernelSize: number;
+  /** Default sparse. */
+  readonly formulation?: Formulation;
 }
 
-/** Forward FLOPs of a PatchMoE per image, on the gathered patches only: { routers, experts }. */
+/** Forward FLOPs of a PatchMoE per image: { routers, experts } (sparse: the experts on the gathered patches only). */
 export function patchMoeFlops(a: PatchMoeFlopsArgs): { routers: number; experts: number } {
   const n = (a.height / a.patchHeight) * (a.width / a.patchWidth);
   const patchValues = a.patchHeight * a.patchWidth * a.channels;
   const routers = 2 * n * patchValues * a.experts;
+  if (a.formulation === 'official')
+    return { routers, experts: a.experts * conv2dFlops(a.height, a.width, a.kernelSize, a.kernelSize, a.channels, a.filtersPerExpert) };
   const perPatch = conv2dFlops(a.patchHeight, a.patchWidth, a.kernelSize, a.kernelSize, a.channels, a.filtersPerExpert);
   return { routers, experts: a.experts * a.patchesPerExpert * perPatch };
 }
@@ -148,13 +155,16 @@ function layerFlops(layer: tfl.layers.Layer, batch: number): LayerFlops {
     const moe = layer as PatchMoE;
     const [height, width, channels] = singleShape(inputShapeOf(layer), `input of layer '${name}'`);
     const [patchHeight, patchWidth] = pair(moe.settings.patchSize);
-    const { experts, patchesPerExpert, filtersPerExpert, kernelSize } = moe.settings;
-    const parts = patchMoeFlops({ height, width, channels, patchHeight, patchWidth, experts, patchesPerExpert, filtersPerExpert, kernelSize });
+    const { experts, patchesPerExpert, filtersPerExpert, kernelSize, formulation } = moe.settings;
+    const parts = patchMoeFlops({ height, width, channels, patchHeight, patchWidth, experts, patchesPerExpert, filtersPerExpert, kernelSize, formulation });
     const n = (height / patchHeight) * (width / patchWidth);
+    const expertConvs =
+      formulation === 'official'
+        ? `${experts} convs ${kernelSize}x${kernelSize} ${channels}->${filtersPerExpert} over the whole map (official formulation)`
+        : `${experts} x ${patchesPerExpert} patch convs ${kernelSize}x${kernelSize} ${channels}->${filtersPerExpert}`;
     return result(
       parts.routers + parts.experts,
-      `PatchMoE on ${height}x${width}x${channels}: ${experts} routers over ${n} patches of ${patchHeight}x${patchWidth}, ` +
-        `${experts} x ${patchesPerExpert} patch convs ${kernelSize}x${kernelSize} ${channels}->${filtersPerExpert}`,
+      `PatchMoE on ${height}x${width}x${channels}: ${experts} routers over ${n} patches of ${patchHeight}x${patchWidth}, ${expertConvs}`,
       parts,
     );
   }

@@ -26,6 +26,7 @@ const epochSchema = z.object({
   trainAccuracy: share,
   testLoss: numberOrNull,
   testAccuracy: share,
+  testAccuracyLogitAboveHalf: share.optional(),
 });
 
 const modelSchema = z.object({ patchesPerExpert: count(1).optional(), experts: count(1).optional(), init: z.string().optional() });
@@ -64,11 +65,15 @@ export const imageRecordSchema = z.object({
     patchesPerExpert: count(1).optional(),
     patchSize: z.union([count(1), z.array(count(1)).readonly()]).optional(),
     kernelSize: count(1).optional(),
+    formulation: z.string().optional(),
+    head: z.string().optional(),
+    routerInit: z.string().optional(),
   }),
   training: z.object({ epochs: count(1), batchSize: count(1), learningRate: z.number().positive(), seed: count(0) }),
   backend: z.string(),
   epochs: z.array(epochSchema).readonly(),
   finalTestAccuracy: share,
+  finalTestAccuracyLogitAboveHalf: share.optional(),
   groupAccuracy: z
     .array(z.object({ group: z.string(), count: count(0), accuracy: share }))
     .readonly()

@@ -15,6 +15,7 @@
 import { z } from 'zod';
 import { dataFolderProblem, IMAGE_DATA_FOLDERS, type ImageDataFolder, type ImageDataSpec, type ImageSourceName } from '../data/image-source.js';
 import { WRN_ARCHITECTURES, WRN_PMOE_CELEBA, WRN_PMOE_CIFAR, type WrnArchitecture, type WrnModelSpec } from '../models/wide-resnet.js';
+import { FORMULATIONS, HEADS, ROUTER_INITS, type Head } from '../models/wrn-layers.js';
 import { PAPER_WRN } from './paper-numbers.js';
 import type { ImageRunSpec } from '../training/run.js';
 import { integer, oneOf, real } from '../util/options.js';
@@ -42,8 +43,15 @@ export const WRN_PROTOCOL = {
   /** WRN-pMoE: override the figure's k and l. */
   experts: integer(1).optional(),
   patchesPerExpert: integer(1).optional(),
+  /** WRN-pMoE: how the MoE is computed (routing/formulation.ts): pmoe's sparse one or the official code's. */
+  formulation: oneOf(FORMULATIONS).default('sparse'),
+  /** WRN-pMoE: 'identical' starts every router from one draw (the official code under some Keras versions); default independent draws. */
+  routerInit: oneOf(ROUTER_INITS).optional(),
 };
-type Protocol = z.output<z.ZodObject<typeof WRN_PROTOCOL>>;
+type Protocol = z.output<z.ZodObject<typeof WRN_PROTOCOL>> & { head?: Head };
+
+/** The binary CelebA figures' extra option: the official code's one-logit head (both models). */
+const binaryHeadOption = { head: oneOf(HEADS).optional() };
 
 const sizeList = z.array(integer(1)).min(1);
 
@@ -93,7 +101,7 @@ interface FigureData {
 
 /** One run: `architecture` on N = trainSize images drawn with `seed`, initialised and shuffled with `seed`. */
 function wrnRun(p: Protocol, figure: FigureData, architecture: WrnArchitecture, trainSize: number, seed: number): ImageRunSpec {
-  const base = { wideningFactor: p.wideningFactor, batchNormMomentum: p.batchNormMomentum };
+  const base = { wideningFactor: p.wideningFactor, batchNormMomentum: p.batchNormMomentum, ...(p.head === undefined ? {} : { head: p.head }) };
   const model: WrnModelSpec =
     architecture === 'wrn'
       ? { architecture, ...base }
@@ -103,6 +111,9 @@ function wrnRun(p: Protocol, figure: FigureData, architecture: WrnArchitecture, 
           ...figure.pmoe,
           ...(p.experts === undefined ? {} : { experts: p.experts }),
           ...(p.patchesPerExpert === undefined ? {} : { patchesPerExpert: p.patchesPerExpert }),
+          // Left out at the default, so sparse runs keep the keys (and resume from the records) they had before the option.
+          ...(p.formulation === 'sparse' ? {} : { formulation: p.formulation }),
+          ...(p.routerInit === undefined ? {} : { routerInit: p.routerInit }),
         };
   return {
     kind: 'image',
@@ -191,14 +202,14 @@ function cifarFigure(
   });
 }
 
-export const fig10 = celebaFigure('fig10', 'celeba-smiling', 'CelebA smiling (binary, 64x64)');
+export const fig10 = celebaFigure('fig10', 'celeba-smiling', 'CelebA smiling (binary, 64x64)', binaryHeadOption);
 
 /** Trained on 95 % smiling/black-hair and not-smiling/blond-hair images; tested on a balanced set, with per-group accuracy. */
 export const fig11 = celebaFigure(
   'fig11',
   'celeba-spurious',
   'CelebA smiling with hair colour as a spurious feature (balanced test set)',
-  { spuriousFraction: real(0, 1).default(0.95) },
+  { spuriousFraction: real(0, 1).default(0.95), ...binaryHeadOption },
   (o) => (o.spuriousFraction === 0.95 ? {} : { fraction: o.spuriousFraction }),
 );
 

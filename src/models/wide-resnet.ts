@@ -16,15 +16,18 @@
  * The PatchMoE output concatenates the k experts' channel slices: 64w channels, as the code's
  * `concatenate`.
  *
- * Differences from the official Keras code, on purpose (see PatchMoE and docs/paper.md §5):
- * - the official gate multiplies the expert's *input* (the whole map, masked) and each expert then
- *   runs BN-ReLU-conv densely over all positions, so an expert's output is nonzero even where it
- *   took no patch; ours gathers the l selected patches, runs the expert conv on them only
- *   (zero padding at patch borders), scales the result by the gate and leaves zeros elsewhere.
- * - the official code has one BatchNormalization per expert after gating; ours has one shared
- *   BN-ReLU before the PatchMoE, so routers and experts see the same normalised map.
- * - the router init is the code's N(0, 1e-4^2) (`routerInitStd`); expert and conv kernels use
- *   Keras's default glorotUniform with zero biases; every initialiser is seeded from `seed`.
+ * Differences from the official Keras code, with the options that restore it (docs/paper.md §7):
+ * - `formulation` 'sparse' (the default): one shared BN-ReLU (`moe_pre`) before routers and
+ *   experts; each expert gathers its l patches, convolves them only (zero padding at patch
+ *   borders), scales the result by the gate and leaves zeros elsewhere. 'official': the routers
+ *   read the raw conv output, the gate map multiplies each expert's *input*, and each expert runs
+ *   its own BN-ReLU-conv densely over the whole map (routing/formulation.ts).
+ * - `head` 'softmax' (default): binary tasks get two logits; 'sigmoid' is the official binary
+ *   code's one logit with binary cross-entropy.
+ * - `routerInit` 'independent' (default): each router its own N(0, routerInitStd^2) draw (the code's
+ *   1e-4); 'identical': one draw for all, as the code's shared initialiser gives in some Keras versions.
+ * - expert and conv kernels use Keras's default glorotUniform with zero biases; every initialiser
+ *   is seeded from `seed`.
  * - like the official code, WRN-pMoE's last block has no shortcut (`shortcut: true` adds the 1x1
  *   stride-2 projection of the block input to the PatchMoE output instead).
  * - the official WRN projects the shortcut of every group's first block; ours only where the
@@ -34,7 +37,7 @@
  * BatchNormalization and short runs: inference uses BN's moving statistics, which start at (0, 1)
  * and forget that start with a time constant of 1 / (1 - momentum) steps (100 at Keras's 0.99). Early
  * in training they do not describe the activations, so test accuracy is at chance for the first few
- * hundred steps although the training accuracy climbs. WRN-pMoE's last BN may lag longer: routers at
+ * hundred steps although the training accuracy climbs. Sparse WRN-pMoE's last BN may lag longer: routers at
  * N(0, 1e-4^2) make softmax-all gates about 1/n, so the PatchMoE output is ~n times smaller than its
  * input and the moving variance (from 1) has further to come down. Measured on 4-class MNIST
  * quadrants (w = 1, 1000 images, batch 32): at 0.99 both models stayed at 25 % test accuracy for 5-6
@@ -64,7 +67,18 @@ import { trainingBatchNormalization } from './batch-norm-layer.js';
 import { GATE_MODES } from '../ops/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
 import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
-import { describeWrnModel, FORMULATIONS, IMAGES, type ConvLayerSpec, type ImageLayerSpec, type ImageModelLayers, type PatchMoeSpec } from './wrn-layers.js';
+import {
+  describeWrnModel,
+  FORMULATIONS,
+  HEADS,
+  IMAGES,
+  ROUTER_INITS,
+  type Head,
+  type ConvLayerSpec,
+  type ImageLayerSpec,
+  type ImageModelLayers,
+  type PatchMoeSpec,
+} from './wrn-layers.js';
 
 type Sym = tfl.SymbolicTensor;
 
@@ -73,7 +87,7 @@ const sizeSchema = z.union([integer(1), z.tuple([integer(1), integer(1)])]);
 const wideResNetShape = {
   /** w: channels 16w, 32w, 64w in the three blocks. The paper: 10. */
   wideningFactor: integer(1).default(10),
-  /** Output logits (binary tasks: 2 logits and softmax cross-entropy, the same loss as the code's 1-logit BCE). */
+  /** Classes (binary tasks: 2 logits and softmax cross-entropy unless `head` is 'sigmoid'). */
   classes: integer(2).default(10),
   /** Input height and width: a number for square images or [height, width]. CIFAR 32, CelebA 64. */
   inputSize: sizeSchema.default(32),
@@ -87,9 +101,22 @@ const wideResNetShape = {
    * constant of 1 / (1 - momentum) steps: short runs evaluate better with e.g. 0.9.
    */
   batchNormMomentum: real(0, 1, { exclusiveMax: true }).default(0.99),
+  /**
+   * The output layer: 'softmax' (absent means it) gives one logit per class for softmax cross-entropy;
+   * 'sigmoid' (binary tasks) one logit, class 1's, for binary cross-entropy, as the official CelebA
+   * binary code (the same loss as two logits' softmax, a different parameterisation of the head).
+   */
+  head: oneOf(HEADS).optional(),
 };
 
-export const wideResNetSchema = z.object(wideResNetShape).strict();
+/** A sigmoid head needs a binary task. */
+function checkHead(c: { head?: Head; classes: number }, ctx: z.RefinementCtx): void {
+  if (c.head === 'sigmoid' && c.classes !== 2) {
+    ctx.addIssue({ code: 'custom', path: ['head'], message: `'sigmoid' (one logit) needs a binary task; this one has ${c.classes} classes: use 'softmax'` });
+  }
+}
+
+export const wideResNetSchema = z.object(wideResNetShape).strict().superRefine(checkHead);
 export type WideResNetOptions = z.input<typeof wideResNetSchema>;
 export type WideResNetConfig = z.output<typeof wideResNetSchema>;
 
@@ -121,9 +148,16 @@ export const wrnPmoeSchema = z
     shortcut: z.boolean().default(false),
     /** How the MoE is computed: pmoe's sparse one, or the official code's dense one (models/wrn-layers.ts). */
     formulation: oneOf(FORMULATIONS).default('sparse'),
+    /**
+     * The k routers' initial weights: 'independent' (absent means it) draws each router's own; 'identical'
+     * gives every router the same draw, as the official code's one shared RandomNormal instance does
+     * in Keras versions whose unseeded initialisers repeat their values.
+     */
+    routerInit: oneOf(ROUTER_INITS).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
+    checkHead(c, ctx);
     const width = 64 * c.wideningFactor;
     if (width % c.experts !== 0) {
       const divisors = Array.from({ length: width }, (_, i) => i + 1).filter((d) => width % d === 0);
@@ -188,7 +222,6 @@ function convLayer(layer: ConvLayerSpec, seed: number): tfl.layers.Layer {
 }
 
 function patchMoeLayer(layer: PatchMoeSpec, config: WrnPmoeConfig, seed: number): PatchMoE {
-  if (layer.formulation !== 'sparse') throw new OptionError(`model.formulation: '${layer.formulation}' is not available yet; use 'sparse'`);
   return new PatchMoE({
     patchSize: config.patchSize,
     experts: layer.experts,
@@ -196,6 +229,8 @@ function patchMoeLayer(layer: PatchMoeSpec, config: WrnPmoeConfig, seed: number)
     filtersPerExpert: layer.filtersPerExpert,
     kernelSize: layer.kernelSize,
     gate: layer.gate,
+    formulation: layer.formulation,
+    ...(layer.expertBatchNorm ? { batchNormMomentum: layer.expertBatchNorm.momentum, batchNormEpsilon: layer.expertBatchNorm.epsilon } : {}),
     kernelInitializer: config.expertInitializer,
     seed,
     name: layer.name,
@@ -251,7 +286,13 @@ function buildFromLayers(description: ImageModelLayers, config: WrnModelConfig, 
   const model = tfl.model({ inputs: input, outputs: output, name });
   if (moe) {
     const router = moe.weights[0];
-    const initial = tf.randomNormal(router.shape as number[], 0, (config as WrnPmoeConfig).routerInitStd, 'float32', rng.seed());
+    const [patchValues, experts] = router.shape as number[];
+    const { routerInitStd, routerInit } = config as WrnPmoeConfig;
+    const initial = tf.tidy(() =>
+      routerInit === 'identical'
+        ? tf.tile(tf.randomNormal([patchValues, 1], 0, routerInitStd, 'float32', rng.seed()), [1, experts])
+        : tf.randomNormal([patchValues, experts], 0, routerInitStd, 'float32', rng.seed()),
+    );
     router.write(initial);
     initial.dispose();
   }

@@ -9,6 +9,7 @@
  * Shapes are per image, channels last: [height, width, channels]; the batch is the step's.
  */
 import type { GateMode } from '../ops/gate.js';
+import type { Formulation } from '../routing/formulation.js';
 
 /** What the description reads of a resolved WRN config (models/wide-resnet.ts fills the defaults). */
 interface WrnShape {
@@ -18,6 +19,7 @@ interface WrnShape {
   readonly inputSize: number | readonly [number, number];
   readonly channels: number;
   readonly batchNormMomentum: number;
+  readonly head?: Head;
 }
 
 /** ... and of a resolved WRN-pMoE config. */
@@ -40,18 +42,15 @@ export type MapShape = readonly [height: number, width: number, channels: number
 /** The input of the model: the images. */
 export const IMAGES = 'images';
 
-/**
- * How WRN-pMoE's patch-level MoE is computed.
- * - `sparse` (pmoe's default): one shared BN-ReLU before routers and experts; each expert gathers its
- *   l patches and convolves inside each patch (zero padding at the patch border); the gate scales the
- *   expert's output (bias included); positions an expert did not take are zero.
- * - `official` (the authors' Keras code): the routers read the raw map; expert s multiplies the map by
- *   its gate mask (the gate value of each chosen patch tiled over the patch, zero elsewhere), then runs
- *   its own BN-ReLU-conv densely over the whole map ('same' padding, so a 3x3 kernel reaches across
- *   patch borders); positions it did not take carry conv(ReLU(BN(0))), a learned constant.
- */
-export const FORMULATIONS = ['sparse', 'official'] as const;
-export type Formulation = (typeof FORMULATIONS)[number];
+/** The output layer: `softmax`, one logit per class (absent means it), or `sigmoid`, one logit (class 1's) for a binary task. */
+export const HEADS = ['softmax', 'sigmoid'] as const;
+export type Head = (typeof HEADS)[number];
+
+/** WRN-pMoE's initial router weights: each router its own draw, or one draw for all (the official code in some Keras versions). */
+export const ROUTER_INITS = ['independent', 'identical'] as const;
+
+/** How the patch-level MoE is computed, `sparse` or `official` (the two are described in routing/formulation.ts). */
+export { FORMULATIONS, type Formulation } from '../routing/formulation.js';
 
 interface LayerBase {
   /** Unique; the tfjs layer (or layer-name prefix) and weight-name prefix. */
@@ -94,10 +93,20 @@ export interface AddSpec extends LayerBase {
 
 /**
  * The patch-level MoE (the paper's symbols: n patches, k experts, l patches per expert). Weights:
- * `<name>/router/kernel` [ph * pw * C, k] (patch values in row-major pixel order, channels last);
- * `<name>/expert<s>/kernel` [kernelSize, kernelSize, C, filtersPerExpert] and `<name>/expert<s>/bias`;
- * with `official`, each expert's BN too (`<name>/expert<s>_bn/gamma`, ...). Output: the k experts'
- * maps concatenated on channels, expert-major: [H, W, k * filtersPerExpert].
+ * `<name>/router/kernel` [ph * pw * C, k] (patch values in row-major pixel order, channels last;
+ * column s scores patches for expert s); `<name>/expert<s>/kernel` [kernelSize, kernelSize, C,
+ * filtersPerExpert] and `<name>/expert<s>/bias`; with `official`, each expert's batch norm over the
+ * C input channels: `<name>/expert<s>_bn/gamma`, `<name>/expert<s>_bn/beta` (trainable) and
+ * `<name>/expert<s>_bn/moving_mean`, `<name>/expert<s>_bn/moving_variance` (updated in training mode
+ * as a `bn-relu` layer's). Output: the k experts' maps concatenated on channels, expert-major:
+ * [H, W, k * filtersPerExpert].
+ *
+ * Forward, both formulations: scores = patches x router kernel; expert s takes its l top-scoring
+ * patches of each image, with gates G (`gate`). Then, per expert s:
+ * - sparse: y_s = G * (conv_s(patch) + bias_s) on each chosen patch alone (zero padding at its
+ *   border), zero elsewhere.
+ * - official: m_s = the map times G tiled over each chosen patch (zero elsewhere);
+ *   y_s = conv_s(ReLU(BN_s(m_s))) + bias_s over the whole map ('same' padding).
  */
 export interface PatchMoeSpec extends LayerBase {
   readonly kind: 'patch-moe';
@@ -141,6 +150,7 @@ export type ImageLayerSpec = ConvLayerSpec | BatchNormReluSpec | AddSpec | Patch
 export interface ImageModelLayers {
   readonly architecture: WrnLayersConfig['architecture'];
   readonly inputShape: MapShape;
+  /** The task's classes (the logits layer has one unit per class, or one with a sigmoid head). */
   readonly classes: number;
   readonly layers: readonly ImageLayerSpec[];
 }
@@ -224,11 +234,11 @@ class Describer {
     });
   }
 
-  head(input: string, classes: number): void {
+  head(input: string, units: number): void {
     const normalised = this.bnRelu(input, 'final');
     const inputShape = this.map(normalised);
     const pooled = this.push({ kind: 'global-average-pool', name: 'pool', inputs: [normalised], inputShape, outputShape: [inputShape[2]] });
-    this.push({ kind: 'dense', name: 'logits', inputs: [pooled], inputUnits: inputShape[2], outputShape: [classes] });
+    this.push({ kind: 'dense', name: 'logits', inputs: [pooled], inputUnits: inputShape[2], outputShape: [units] });
   }
 }
 
@@ -258,6 +268,6 @@ export function describeWrnModel(config: WrnLayersConfig): ImageModelLayers {
     x = d.patchMoe(x, config, 'moe');
     if (config.shortcut) x = d.add(d.conv(blockInput, 64 * w, 1, 2, 'block3_shortcut'), x, 'block3_add');
   }
-  d.head(x, config.classes);
+  d.head(x, config.head === 'sigmoid' ? 1 : config.classes);
   return { architecture: config.architecture, inputShape: d.inputShape, classes: config.classes, layers: d.layers };
 }

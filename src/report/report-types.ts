@@ -64,7 +64,7 @@ export interface ModelCost {
   readonly series: string;
   readonly runs: number;
   readonly trainableParams: readonly number[];
-  /** Analytic forward FLOPs per image (the PatchMoE counted on its gathered patches). */
+  /** Analytic forward FLOPs per image (the PatchMoE as its formulation computes it). */
   readonly forwardFlopsPerSample: readonly number[];
   /** Forward plus backward FLOPs per training image. */
   readonly trainStepFlopsPerSample: readonly number[];
@@ -116,4 +116,15 @@ export interface ImageReportExtras {
   /** WRN-pMoE against WRN per N, paired by seed. */
   readonly paired: readonly PairedGap[];
   readonly groupAccuracy?: readonly GroupAccuracyPoint[];
+  /** One-logit (sigmoid head) runs: mean test accuracy (%) under both rules, per model and N. */
+  readonly logitRules?: readonly LogitRulesPoint[];
+}
+
+/** Test accuracy of one-logit runs under the argmax-equivalent rule (logit > 0) and the official code's (logit > 0.5). */
+export interface LogitRulesPoint {
+  readonly series: string;
+  readonly x: number;
+  readonly runs: number;
+  readonly aboveZero: number;
+  readonly aboveHalf: number;
 }

@@ -12,7 +12,7 @@ import { isImageLine, type ImageOkLine } from './load-results.js';
 import { markdownTable, signed } from './markdown-table.js';
 import { PAPER_TABLE2, PAPER_WRN, PAPER_WRN_PROTOCOL, type WrnModelName } from '../experiments/paper-numbers.js';
 import { aggregate, curveOf, mean, type AggregatedPoint, type Observation } from './statistics.js';
-import type { ImageReportExtras, ModelCost, TrainingTimePoint } from './report-types.js';
+import type { ImageReportExtras, LogitRulesPoint, ModelCost, TrainingTimePoint } from './report-types.js';
 import { pairedGaps } from './paired-gap.js';
 
 const MODEL_LABELS: Record<WrnModelName, string> = { wrn: 'WRN', 'wrn-pmoe': 'WRN-pMoE' };
@@ -34,22 +34,38 @@ const TITLES: Record<string, string> = {
 /** Whether this module reports `experiment` (the WRN experiments of src/experiments/wrn-experiments.ts). */
 export const isWrnExperiment = (experiment: string) => Object.hasOwn(TITLES, experiment);
 
-function protocolOf(lines: readonly ImageOkLine[]): ProtocolSetting[] {
-  const pmoe = (line: ImageOkLine) => (line.record.model.architecture === 'wrn-pmoe' ? line.record.model : undefined);
-  return protocolSettings(lines, [
-    { setting: 'data source', read: (l) => l.record.data.source, paper: null },
-    { setting: 'test images', read: (l) => l.record.data.testSize, paper: null },
-    { setting: 'widening factor', read: (l) => l.record.model.wideningFactor, paper: PAPER_WRN_PROTOCOL.wideningFactor },
-    { setting: 'epochs', read: (l) => l.record.training.epochs, paper: PAPER_WRN_PROTOCOL.epochs },
-    { setting: 'batch size', read: (l) => l.record.training.batchSize, paper: PAPER_WRN_PROTOCOL.batchSize },
-    { setting: 'learning rate', read: (l) => l.record.training.learningRate, paper: PAPER_WRN_PROTOCOL.learningRate },
-    { setting: 'BN momentum', read: (l) => l.record.model.batchNormMomentum, paper: PAPER_WRN_PROTOCOL.batchNormMomentum },
-    { setting: 'WRN-pMoE experts k', read: (l) => pmoe(l)?.experts, paper: null },
-    { setting: 'WRN-pMoE patches per expert l', read: (l) => pmoe(l)?.patchesPerExpert, paper: null },
-    { setting: 'WRN-pMoE patch size', read: (l) => pmoe(l)?.patchSize, paper: null },
-    { setting: 'WRN-pMoE expert kernel', read: (l) => pmoe(l)?.kernelSize, paper: null },
-  ]);
+/** What the official code sets where pmoe's default differs or the paper's text and code disagree, per experiment. */
+function officialSettings(experiment: string): { patchesPerExpert: string | null; head: string | null } {
+  return {
+    // The paper's text gives Figure 15 the CIFAR setting's l = 16; the official background-noise script has l = 2.
+    patchesPerExpert: experiment === 'fig15' ? '16 (text); 2 (official code: --set patchesPerExpert=2)' : null,
+    head: experiment === 'fig10' || experiment === 'fig11' ? 'sigmoid (official code: --set head=sigmoid)' : null,
+  };
 }
+
+const protocolOf =
+  (experiment: string) =>
+  (lines: readonly ImageOkLine[]): ProtocolSetting[] => {
+    const pmoe = (line: ImageOkLine) => (line.record.model.architecture === 'wrn-pmoe' ? line.record.model : undefined);
+    const official = officialSettings(experiment);
+    return protocolSettings(lines, [
+      { setting: 'data source', read: (l) => l.record.data.source, paper: null },
+      { setting: 'test images', read: (l) => l.record.data.testSize, paper: null },
+      { setting: 'widening factor', read: (l) => l.record.model.wideningFactor, paper: PAPER_WRN_PROTOCOL.wideningFactor },
+      { setting: 'epochs', read: (l) => l.record.training.epochs, paper: PAPER_WRN_PROTOCOL.epochs },
+      { setting: 'batch size', read: (l) => l.record.training.batchSize, paper: PAPER_WRN_PROTOCOL.batchSize },
+      { setting: 'learning rate', read: (l) => l.record.training.learningRate, paper: PAPER_WRN_PROTOCOL.learningRate },
+      { setting: 'BN momentum', read: (l) => l.record.model.batchNormMomentum, paper: PAPER_WRN_PROTOCOL.batchNormMomentum },
+      { setting: 'output head', read: (l) => l.record.model.head ?? 'softmax', paper: official.head },
+      { setting: 'WRN-pMoE experts k', read: (l) => pmoe(l)?.experts, paper: null },
+      { setting: 'WRN-pMoE patches per expert l', read: (l) => pmoe(l)?.patchesPerExpert, paper: official.patchesPerExpert },
+      { setting: 'WRN-pMoE patch size', read: (l) => pmoe(l)?.patchSize, paper: null },
+      { setting: 'WRN-pMoE expert kernel', read: (l) => pmoe(l)?.kernelSize, paper: null },
+      // Records written before the option have no formulation: they are sparse.
+      { setting: 'WRN-pMoE formulation', read: (l) => (pmoe(l) ? (pmoe(l)!.formulation ?? 'sparse') : undefined), paper: 'official' },
+      { setting: 'WRN-pMoE router init', read: (l) => (pmoe(l) ? (pmoe(l)!.routerInit ?? 'independent') : undefined), paper: null },
+    ]);
+  };
 
 function gapFinding(experiment: string, points: readonly AggregatedPoint[]): Finding {
   const paper = PAPER_WRN[experiment as keyof typeof PAPER_WRN];
@@ -130,7 +146,9 @@ function extrasOf(experiment: string, lines: readonly ImageOkLine[]): ImageRepor
   });
   const grouped = lines.filter((l) => l.record.groupAccuracy !== undefined);
   const paired = pairedGaps(lines);
-  if (grouped.length === 0) return { costs, trainingTime, paired };
+  const logitRules = logitRulesOf(seriesList, bySeries);
+  const withRules = logitRules.length > 0 ? { logitRules } : {};
+  if (grouped.length === 0) return { costs, trainingTime, paired, ...withRules };
   const observations: (Observation & { group: string })[] = grouped.flatMap((line) =>
     line.record.groupAccuracy!.map((g) => ({
       series: `${wrnLabel(line.record.model.architecture)} | ${g.group}`,
@@ -145,7 +163,24 @@ function extrasOf(experiment: string, lines: readonly ImageOkLine[]): ImageRepor
     const [series, group] = p.series.split(' | ');
     return { ...p, series, group };
   });
-  return { costs, trainingTime, paired, groupAccuracy };
+  return { costs, trainingTime, paired, groupAccuracy, ...withRules };
+}
+
+/** Mean final test accuracy (%) under both one-logit rules, per model and N, over the runs that recorded both. */
+function logitRulesOf(seriesList: readonly string[], bySeries: ReadonlyMap<string, ImageOkLine[]>): LogitRulesPoint[] {
+  return seriesList.flatMap((series) => {
+    const runs = bySeries.get(series)!.filter((l) => typeof l.record.finalTestAccuracyLogitAboveHalf === 'number');
+    return distinct(runs.map((l) => l.record.data.trainSize)).map((x): LogitRulesPoint => {
+      const atN = runs.filter((l) => l.record.data.trainSize === x);
+      return {
+        series,
+        x,
+        runs: atN.length,
+        aboveZero: mean(atN.map((l) => 100 * finiteOr(l.record.finalTestAccuracy))),
+        aboveHalf: mean(atN.map((l) => 100 * finiteOr(l.record.finalTestAccuracyLogitAboveHalf))),
+      };
+    });
+  });
 }
 
 /** The figure of a Wide-ResNet experiment: test accuracy (%) against N, one curve per model. */
@@ -179,7 +214,7 @@ export function wrnView(experiment: string): FigureView<ImageOkLine> & { extras(
               : "Not one of the paper's figures: no paper values to compare.",
         },
     accepts: isImageLine,
-    protocol: protocolOf,
+    protocol: protocolOf(experiment),
     observe: (line) => [
       {
         series: wrnLabel(line.record.model.architecture),
@@ -242,8 +277,8 @@ export function imageExtrasMarkdown(extras: ImageReportExtras): string[] {
   }
   out.push('## Cost per model', '');
   out.push(
-    'FLOPs are analytic (src/analysis/flops.ts: convolutions and dense layers, 2 per multiply-add; the PatchMoE counted on the ' +
-      'patches it gathers, routers included). A training step costs forward + backward (backward = 2 x forward). Times are from the records, ' +
+    'FLOPs are analytic (src/analysis/flops.ts: convolutions and dense layers, 2 per multiply-add; the PatchMoE as its formulation ' +
+      'computes it, routers included: sparse on the patches it gathers, official over the whole map). A training step costs forward + backward (backward = 2 x forward). Times are from the records, ' +
       'SGD steps only (no evaluation); the achieved rate is the training FLOPs over that time.',
     '',
   );
@@ -290,6 +325,26 @@ export function imageExtrasMarkdown(extras: ImageReportExtras): string[] {
     ),
     '',
   );
+  if (extras.logitRules && extras.logitRules.length > 0) {
+    out.push('## Accuracy of the one-logit head under both rules', '');
+    out.push(
+      "Mean final test accuracy (%) over the runs. The figure and tables above use logit > 0 (sigmoid > 0.5, the same rule as argmax over two logits); the official code's Keras BinaryAccuracy thresholds the raw logit at 0.5 (sigmoid > 0.62), which is what the paper's binary CelebA numbers measured.",
+      '',
+      markdownTable(
+        ['model', 'N', 'runs', 'logit > 0 (%)', 'logit > 0.5, official (%)', 'difference (points)'],
+        extras.logitRules.map((r) => [
+          r.series,
+          String(r.x),
+          String(r.runs),
+          r.aboveZero.toFixed(2),
+          r.aboveHalf.toFixed(2),
+          signed(r.aboveHalf - r.aboveZero, 2),
+        ]),
+        ['left', 'right', 'right', 'right', 'right', 'right'],
+      ),
+      '',
+    );
+  }
   if (extras.groupAccuracy && extras.groupAccuracy.length > 0) {
     out.push('## Test accuracy per group', '');
     out.push(

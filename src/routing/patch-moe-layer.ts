@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { integer, oneOf, parseOptions } from '../util/options.js';
-import { initializerSettingSchema, makeInitializer, serializeInitializer, type InitializerSetting } from './initializer-setting.js';
+import { integer, oneOf, parseOptions, real } from '../util/options.js';
+import { initializerSettingSchema, makeInitializer, serializeInitializer, type Initializer, type InitializerSetting } from './initializer-setting.js';
 import { GATE_MODES } from '../ops/gate.js';
 import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import { gatesForExperts, patchScores, route, type Routing } from './route.js';
@@ -12,6 +12,9 @@ import { expertChoice, expertChoiceAvailable } from '../ops/expert-choice.js';
 import { expertOutputs, expertTargets, plainExpertOutputs } from '../ops/expert-outputs.js';
 import { simdMatMul } from '../ops/rows-product.js';
 import { concatRows, expandRows, expandRowsTensor, expertRowsTensor, patchRowsTensor, routingRows } from './routing-rows.js';
+import { batchNormTraining } from '../ops/batch-norm-training.js';
+import { movingAverage } from '../ops/moving-average.js';
+import { FORMULATIONS } from './formulation.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type LayerVariable = tfl.LayerVariable;
@@ -28,8 +31,13 @@ const patchMoeSchema = z
     patchesPerExpert: integer(1),
     /** Output channels of each expert; the layer outputs experts * filtersPerExpert channels. */
     filtersPerExpert: integer(1),
-    /** Side of each expert's square convolution kernel, applied inside the patch with 'same' padding. */
+    /** Side of each expert's square convolution kernel, 'same' padding: inside each patch (sparse) or over the whole map (official). */
     kernelSize: integer(1).default(1),
+    /** How the MoE is computed (routing/formulation.ts): pmoe's sparse one or the official code's dense one. */
+    formulation: oneOf(FORMULATIONS).default('sparse'),
+    /** Official formulation: the momentum and epsilon of each expert's batch norm (Keras's defaults, as the official code). */
+    batchNormMomentum: real(0, 1, { exclusiveMax: true }).default(0.99),
+    batchNormEpsilon: real(0, Infinity, { exclusiveMin: true }).default(1e-3),
     gate: oneOf(GATE_MODES).default('softmax-selected'),
     useBias: z.boolean().default(true),
     /** Each expert's kernel: an Initializer, a name or tfjs's serialised form; each expert gets its own instance (and seed), so experts differ. */
@@ -57,9 +65,11 @@ const HOST_MEMORY_BACKENDS = ['cpu', 'wasm'];
 /**
  * A patch-level mixture of experts over a feature map [batch, H, W, C] (the paper's pMoE layer,
  * as used in WRN-pMoE). The map is cut into n patches; each of k routers scores every patch and
- * takes its top l (expert choice); each expert runs a convolution on its l gathered patches only,
- * scaled by the gate; outputs go back to their patches' places in the expert's own channel slice.
- * Output [batch, H, W, k * filtersPerExpert], zeros where an expert took nothing.
+ * takes its top l (expert choice). Sparse formulation (the default): each expert runs a convolution
+ * on its l gathered patches only, scaled by the gate; outputs go back to their patches' places in
+ * the expert's own channel slice, zeros where an expert took nothing. Official formulation: each
+ * expert runs BN-ReLU-conv over the whole map, gated on its input (routing/formulation.ts).
+ * Output [batch, H, W, k * filtersPerExpert], expert-major channels.
  */
 export class PatchMoE extends tfl.layers.Layer {
   static readonly className = 'PatchMoE';
@@ -67,9 +77,11 @@ export class PatchMoE extends tfl.layers.Layer {
   private routerKernel?: LayerVariable;
   private expertKernels: LayerVariable[] = [];
   private expertBiases: LayerVariable[] = [];
+  /** Official formulation: each expert's batch norm. */
+  private expertNorms: ExpertNorm[] = [];
   private grid?: PatchGrid;
   private channels = 0;
-  /** Not a setting (not saved): lets tests run either formulation on any backend. */
+  /** Not a setting (not saved): lets tests build the row lists either way on any backend. */
   rowLists: RowLists = 'auto';
 
   constructor(args: PatchMoeLayerArgs) {
@@ -120,6 +132,16 @@ export class PatchMoE extends tfl.layers.Layer {
           ),
         );
         if (useBias) this.expertBiases.push(this.addWeight(`expert${s}/bias`, [filtersPerExpert], 'float32', tfl.initializers.zeros()));
+        if (this.settings.formulation === 'official') {
+          const norm = (name: string, initializer: Initializer, trainable: boolean) =>
+            this.addWeight(`expert${s}_bn/${name}`, [channels], 'float32', initializer, undefined, trainable);
+          this.expertNorms.push({
+            gamma: norm('gamma', tfl.initializers.ones(), true),
+            beta: norm('beta', tfl.initializers.zeros(), true),
+            movingMean: norm('moving_mean', tfl.initializers.zeros(), false),
+            movingVariance: norm('moving_variance', tfl.initializers.ones(), false),
+          });
+        }
       }
     }
     this.built = true;
@@ -130,9 +152,11 @@ export class PatchMoE extends tfl.layers.Layer {
     return [shape[0], shape[1], shape[2], this.settings.experts * this.settings.filtersPerExpert];
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  /** `training: true` (as tfjs-layers' BatchNormalization): the official formulation's batch norms use and record batch statistics. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown> = {}): tf.Tensor {
     return tf.tidy(() => {
-      const { output, routing } = this.forward(Array.isArray(inputs) ? inputs[0] : inputs);
+      const input = Array.isArray(inputs) ? inputs[0] : inputs;
+      const { output, routing } = this.settings.formulation === 'official' ? this.officialForward(input, kwargs['training'] === true) : this.forward(input);
       tf.dispose([routing.indices, routing.gates]);
       return output;
     });
@@ -214,6 +238,52 @@ export class PatchMoE extends tfl.layers.Layer {
     });
   }
 
+  /**
+   * The official formulation: expert s gets the map times its gate map (each chosen patch's gate
+   * tiled over the patch, zero elsewhere), then BN_s, ReLU and its conv over the whole map.
+   */
+  private officialForward(input: tf.Tensor, training: boolean): { output: tf.Tensor4D; routing: Routing } {
+    return tf.tidy(() => {
+      const { routing } = this.route(input);
+      const grid = this.grid!;
+      const { experts: k, patchesPerExpert: l } = this.settings;
+      const { height: ph, width: pw } = this.patch;
+      const [batch, height, width] = input.shape;
+      const n = grid.rows * grid.cols;
+      // [batch * k, 1, n]: the l gates scattered to their patches (a product with the chosen patches' one-hot rows).
+      const chosen = tf.reshape(tf.oneHot(tf.reshape(routing.indices, [batch * k * l]), n), [batch * k, l, n]);
+      const scattered = tf.matMul(tf.reshape(routing.gates, [batch * k, 1, l]), chosen);
+      // Tiled over each patch's pixels (rank 4: tfjs has the tile gradient up to rank 4 only).
+      let gateMap = tf.reshape(scattered, [batch * k * grid.rows, 1, grid.cols, 1]);
+      if (ph * pw > 1) gateMap = tf.tile(gateMap, [1, ph, 1, pw]);
+      const perExpert = tf.split(tf.transpose(tf.reshape(gateMap, [batch, k, height, width]), [0, 2, 3, 1]), k, 3);
+      const outputs = perExpert.map((gates, s) => {
+        const normalised = this.expertNorm(s, tf.mul(input, gates), training);
+        const filter = this.expertKernels[s].read() as tf.Tensor4D;
+        return tf.fused.conv2d({ x: tf.relu(normalised) as tf.Tensor4D, filter, strides: 1, pad: 'same', bias: this.expertBiases[s]?.read() });
+      });
+      return { output: tf.concat(outputs, 3) as tf.Tensor4D, routing };
+    });
+  }
+
+  /** Expert s's batch norm, as tfjs-layers' BatchNormalization: batch statistics and moving averages when training, moving statistics otherwise. */
+  private expertNorm(s: number, x: tf.Tensor, training: boolean): tf.Tensor {
+    const { gamma, beta, movingMean, movingVariance } = this.expertNorms[s];
+    const { batchNormMomentum: momentum, batchNormEpsilon: epsilon } = this.settings;
+    const [scale, offset] = [gamma.read() as tf.Tensor1D, beta.read() as tf.Tensor1D];
+    if (!training) return tf.batchNorm(x, movingMean.read(), movingVariance.read(), offset, scale, epsilon);
+    const [y, mean, variance] = batchNormTraining(x, scale, offset, epsilon);
+    for (const [variable, value] of [
+      [movingMean, mean],
+      [movingVariance, variance],
+    ] as const) {
+      tf.tidy(() => {
+        variable.write(movingAverage(variable.read(), value, momentum));
+      });
+    }
+    return y;
+  }
+
   override getConfig(): tf.serialization.ConfigDict {
     const settings = Object.fromEntries(Object.entries(this.settings).filter(([, value]) => value !== undefined));
     return {
@@ -228,6 +298,13 @@ export class PatchMoE extends tfl.layers.Layer {
 tf.serialization.registerClass(PatchMoE);
 
 let layerCount = 0;
+
+interface ExpertNorm {
+  readonly gamma: LayerVariable;
+  readonly beta: LayerVariable;
+  readonly movingMean: LayerVariable;
+  readonly movingVariance: LayerVariable;
+}
 
 /** A PatchMoE layer, as tf.layers.dense makes a Dense one. */
 export function patchMoE(args: PatchMoeLayerArgs): PatchMoE {

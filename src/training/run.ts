@@ -87,6 +87,8 @@ export interface ImageRunRecord {
   readonly backend: string;
   readonly epochs: readonly ImageEpochRecord[];
   readonly finalTestAccuracy: number;
+  /** One-logit (sigmoid head) models: the last epoch's test accuracy at the official code's logit > 0.5 (finalTestAccuracy is at logit > 0). */
+  readonly finalTestAccuracyLogitAboveHalf?: number;
   /** Test accuracy per group where the data define groups (CelebA spurious), after the last epoch. */
   readonly groupAccuracy?: readonly { readonly group: string; readonly count: number; readonly accuracy: number }[];
   readonly trainableParams: number;
@@ -167,6 +169,7 @@ async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<I
       backend: result.backend,
       epochs: result.epochs,
       finalTestAccuracy: last?.testAccuracy ?? NaN,
+      ...(last?.testAccuracyLogitAboveHalf === undefined ? {} : { finalTestAccuracyLogitAboveHalf: last.testAccuracyLogitAboveHalf }),
       ...(groups ? { groupAccuracy: groups } : {}),
       trainableParams: trainableParams(model),
       flops: {

@@ -7,6 +7,11 @@
  *
  * BatchNormalization runs in training mode during the steps (batch statistics; moving averages
  * updated, as in model.fit) and in inference mode for the test evaluation.
+ *
+ * A model with one output (a sigmoid head, binary tasks) outputs class 1's logit f, as the official
+ * CelebA binary code: binary cross-entropy, class 1 predicted for f > 0 (the same rule as argmax
+ * over two logits). The official code's Keras BinaryAccuracy thresholds the raw logit at 0.5
+ * instead (sigmoid 0.62); that accuracy is recorded beside (`testAccuracyLogitAboveHalf`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ImageData, ImageSplit } from '../data/image-split.js';
@@ -14,7 +19,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { createRng } from '../util/random.js';
 import { integer, parseOptions, real } from '../util/options.js';
-import { classificationLoss, predictions } from './loss.js';
+import { classificationLoss } from './loss.js';
 import { checkFinite } from './sgd.js';
 
 export const imageTrainingSchema = z
@@ -46,6 +51,8 @@ export interface ImageEpochRecord {
   /** Inference-mode loss and accuracy on the test split after the epoch (NaN without a test split). */
   readonly testLoss: number;
   readonly testAccuracy: number;
+  /** One-logit (sigmoid) models: test accuracy with class 1 predicted for logit > 0.5, the official code's Keras BinaryAccuracy on raw logits. */
+  readonly testAccuracyLogitAboveHalf?: number;
   /** Wall time of the epoch's training steps, seconds. */
   readonly trainSeconds: number;
   /** Wall time of the epoch including the test evaluation, seconds. */
@@ -92,26 +99,53 @@ function batchOf(split: ImageSplit, order: ArrayLike<number>, start: number, end
   return { x: tf.tensor4d(images, [end - start, h, w, c]), y: tf.tensor1d(labels, 'int32') };
 }
 
-/** Inference-mode mean loss and accuracy over a split, and the predicted class of each image. */
-export function evaluateImageModel(model: tfl.LayersModel, split: ImageSplit, batchSize = 256): { loss: number; accuracy: number; predicted: Int32Array } {
+/** Mean loss: softmax cross-entropy, or binary cross-entropy on one logit (class 1's). */
+function imageLoss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return logits.shape[1] === 1
+    ? (tf.losses.sigmoidCrossEntropy(tf.reshape(tf.cast(labels, 'float32'), [-1, 1]), logits) as tf.Scalar)
+    : classificationLoss(logits, labels);
+}
+
+/** Predicted class: argmax, or, on one logit (class 1's), class 1 where it exceeds `threshold` (0: the argmax rule). */
+function imagePredictions(logits: tf.Tensor2D, threshold = 0): tf.Tensor1D {
+  return logits.shape[1] === 1 ? (tf.cast(tf.greater(tf.reshape(logits, [-1]), threshold), 'int32') as tf.Tensor1D) : (tf.argMax(logits, 1) as tf.Tensor1D);
+}
+
+/**
+ * Inference-mode mean loss and accuracy over a split, and the predicted class of each image; one-logit
+ * models also the accuracy at the official code's logit > 0.5.
+ */
+export function evaluateImageModel(
+  model: tfl.LayersModel,
+  split: ImageSplit,
+  batchSize = 256,
+): { loss: number; accuracy: number; predicted: Int32Array; accuracyLogitAboveHalf?: number } {
   const count = split.shape[0];
   const order = Int32Array.from({ length: count }, (_, i) => i);
   const predicted = new Int32Array(count);
+  let aboveHalfCorrect: number | undefined;
   let lossSum = 0;
   for (let start = 0; start < count; start += batchSize) {
     const end = Math.min(count, start + batchSize);
     const { x, y } = batchOf(split, order, start, end);
-    const [loss, classes] = tf.tidy(() => {
+    const [loss, classes, aboveHalf] = tf.tidy(() => {
       const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-      return [tf.mul(classificationLoss(logits, y), end - start), predictions(logits)];
+      const hits = logits.shape[1] === 1 ? [tf.sum(tf.cast(tf.equal(imagePredictions(logits, 0.5), y), 'int32'))] : [];
+      return [tf.mul(imageLoss(logits, y), end - start), imagePredictions(logits), ...hits];
     });
     lossSum += loss.dataSync()[0];
     predicted.set(classes.dataSync() as Int32Array, start);
-    tf.dispose([x, y, loss, classes]);
+    if (aboveHalf) aboveHalfCorrect = (aboveHalfCorrect ?? 0) + aboveHalf.dataSync()[0];
+    tf.dispose([x, y, loss, classes, ...(aboveHalf ? [aboveHalf] : [])]);
   }
   let correct = 0;
   for (let i = 0; i < count; i++) if (predicted[i] === split.labels[i]) correct++;
-  return { loss: lossSum / count, accuracy: correct / count, predicted };
+  return {
+    loss: lossSum / count,
+    accuracy: correct / count,
+    predicted,
+    ...(aboveHalfCorrect === undefined ? {} : { accuracyLogitAboveHalf: aboveHalfCorrect / count }),
+  };
 }
 
 /**
@@ -122,10 +156,11 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
   const { onEpoch, ...rest } = options;
   const config = parseOptions(imageTrainingSchema, rest, 'trainImageModel');
   const outputShape = model.outputs[0].shape;
-  const classes = outputShape[outputShape.length - 1];
-  if (outputShape.length !== 2 || classes == null || classes < 2) {
-    throw new RangeError(`trainImageModel: the model must output logits [batch, classes >= 2]; it outputs [${outputShape.join(', ')}]`);
+  const units = outputShape[outputShape.length - 1];
+  if (outputShape.length !== 2 || units == null || units < 1) {
+    throw new RangeError(`trainImageModel: the model must output logits [batch, classes >= 2] or one logit [batch, 1]; it outputs [${outputShape.join(', ')}]`);
   }
+  const classes = units === 1 ? 2 : units;
   const inputShape = model.inputs[0].shape;
   checkSplit('train', data.train, inputShape, classes);
   if (data.test) checkSplit('test', data.test, inputShape, classes);
@@ -151,8 +186,8 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
         const loss = optimizer.minimize(
           () => {
             const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-            hits = tf.keep(tf.sum(tf.cast(tf.equal(predictions(logits), y), 'int32')) as tf.Scalar);
-            return classificationLoss(logits, y);
+            hits = tf.keep(tf.sum(tf.cast(tf.equal(imagePredictions(logits), y), 'int32')) as tf.Scalar);
+            return imageLoss(logits, y);
           },
           true,
           variables,
@@ -173,6 +208,7 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
         trainAccuracy: correct / count,
         testLoss: test.loss,
         testAccuracy: test.accuracy,
+        ...('accuracyLogitAboveHalf' in test && test.accuracyLogitAboveHalf !== undefined ? { testAccuracyLogitAboveHalf: test.accuracyLogitAboveHalf } : {}),
         trainSeconds,
         seconds: (performance.now() - epochStart) / 1000,
       };

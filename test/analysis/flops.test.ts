@@ -60,6 +60,21 @@ describe('modelFlops', () => {
     model.dispose();
   });
 
+  it('counts the official formulation densely: routers as sparse, experts k convs over the whole map (n / l times the sparse experts)', async () => {
+    await initEngine('cpu');
+    const model = single(
+      new PatchMoE({ patchSize: 2, experts: 2, patchesPerExpert: 3, filtersPerExpert: 3, kernelSize: 3, formulation: 'official' }),
+      [4, 4, 2],
+    );
+    const moe = modelFlops(model, 2).perLayer.find((l) => l.className === 'PatchMoE')!;
+    const routers = 2 * 4 * (2 * 2 * 2) * 2;
+    const experts = 2 * (2 * 4 * 4 * 3 * 3 * 2 * 3); // k * (2 * H * W * ks * ks * C * f) = 3456
+    assert.deepEqual(moe.parts, { routers: 2 * routers, experts: 2 * experts });
+    assert.match(moe.formula, /2 convs 3x3 2->3 over the whole map \(official formulation\)/);
+    assert.equal(experts / (2 * 3 * (2 * 2 * 2 * 3 * 3 * 2 * 3)), 4 / 3, 'n / l = 4 / 3 times the sparse count');
+    model.dispose();
+  });
+
   it('refuses a layer with weights and no rule, naming it', async () => {
     await initEngine('cpu');
     const model = single(tfl.layers.conv1d({ filters: 2, kernelSize: 3, name: 'odd_conv' }), [8, 3]);
@@ -112,7 +127,12 @@ describe('modelFlops', () => {
     // n = 64 patches of 1x1x64, k = 4, l = 16, 1x1 experts 64 -> 16: routers 2*64*64*4, experts 4*16*2*64*16.
     assert.equal(moe.forward, 32 * (2 * 64 * 64 * 4 + 4 * 16 * 2 * 64 * 16));
     assert.ok(modelFlops(pmoe).forward < modelFlops(wrn).forward);
+    // The official formulation: the same routers, the 4 experts over all 64 positions (n / l = 4 times the sparse experts).
+    const official = buildWrnPmoe({ wideningFactor: 1, classes: 10, ...WRN_PMOE_CIFAR, formulation: 'official' });
+    const dense = modelFlops(official, 32).perLayer.find((l) => l.className === 'PatchMoE')!;
+    assert.deepEqual(dense.parts, { routers: 32 * 2 * 64 * 64 * 4, experts: 32 * 4 * 64 * 2 * 64 * 16 });
     wrn.dispose();
     pmoe.dispose();
+    official.dispose();
   });
 });

@@ -162,6 +162,37 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
     assert.throws(() => expand('wrn-mnist', { experts: 5 }).forEach(planImageRun), /model\.experts: must divide 64 \* wideningFactor = 64/);
   });
 
+  it('formulation and routerInit reach the WRN-pMoE runs only, head (binary figures) both models; at their defaults the specs and keys are unchanged', () => {
+    const plain = expand('wrn-mnist', { sizes: [24], seeds: 2 });
+    const official = expand('wrn-mnist', { sizes: [24], seeds: 2, formulation: 'official', routerInit: 'identical' });
+    assert.deepEqual(expand('wrn-mnist', { sizes: [24], seeds: 2, formulation: 'sparse' }).map(runKey), plain.map(runKey), 'sparse is the default: same keys');
+    assert.ok(plain.every((spec) => !('formulation' in spec.model) && !('routerInit' in spec.model)));
+    for (const [i, spec] of official.entries()) {
+      if (spec.model.architecture === 'wrn') {
+        assert.equal(runKey(spec), runKey(plain[i]), 'a WRN run does not depend on the formulation (it pairs with the sparse sweep’s)');
+      } else {
+        assert.deepEqual([spec.model.formulation, spec.model.routerInit], ['official', 'identical']);
+        assert.notEqual(runKey(spec), runKey(plain[i]));
+        assert.deepEqual(
+          [planImageRun(spec).model].map((m) => m.architecture === 'wrn-pmoe' && [m.formulation, m.routerInit]),
+          [['official', 'identical']],
+        );
+      }
+    }
+    for (const name of ['fig10', 'fig11']) {
+      const specs = expand(name, { celebaDir: folders.celebaDir, head: 'sigmoid', sizes: [100], seeds: 1 });
+      assert.deepEqual(
+        specs.map((spec) => [spec.model.architecture, spec.model.head, planImageRun(spec).model.head]),
+        [
+          ['wrn', 'sigmoid', 'sigmoid'],
+          ['wrn-pmoe', 'sigmoid', 'sigmoid'],
+        ],
+      );
+    }
+    assert.throws(() => parseOptions(experimentByName('fig12').schema, { celebaDir: folders.celebaDir, head: 'sigmoid' }, 'fig12'), /unknown option 'head'/);
+    assert.throws(() => expand('wrn-mnist', { formulation: 'dense' }), /formulation/);
+  });
+
   it('a missing or incomplete data folder fails the options before any run, naming the folder, the files expected and that nothing is downloaded', async () => {
     const cases: [string, Record<string, unknown>, RegExp[]][] = [
       [
@@ -192,8 +223,11 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
 
   it('one tiny wrn-mnist run per model through runOnce: finite numbers, the analytic FLOPs and parameters of the model it trained, the same record on a rerun', async () => {
     await initEngine('wasm');
-    const specs = expand('wrn-mnist', { sizes: [24], seeds: 1, epochs: 1, testSize: 16 });
-    assert.equal(specs.length, 2);
+    const specs = [
+      ...expand('wrn-mnist', { sizes: [24], seeds: 1, epochs: 1, testSize: 16 }),
+      ...expand('wrn-mnist', { sizes: [24], seeds: 1, epochs: 1, testSize: 16, models: ['wrn-pmoe'], formulation: 'official' }),
+    ];
+    assert.equal(specs.length, 3);
     for (const spec of specs) {
       const record = await runOnce(spec);
       assert.equal(record.kind, 'image');
@@ -214,6 +248,9 @@ describe('WRN experiments (Figures 10-16, wrn-mnist)', () => {
       if (record.model.architecture === 'wrn-pmoe') {
         const moe = flops.perLayer.find((l) => l.className === 'PatchMoE')!;
         assert.deepEqual(record.flops.patchMoe, moe.parts);
+        // Sparse: 4 experts x 16 of the 64 positions, 1x1 conv 64 -> 16; official: every position.
+        const positions = record.model.formulation === 'official' ? 64 : 16;
+        assert.equal(record.flops.patchMoe?.experts, 4 * positions * 2 * 64 * 16, record.model.formulation);
       } else assert.equal(record.flops.patchMoe, undefined);
       model.dispose();
       assert.equal(numbers(await runOnce(spec)), numbers(record), 'same spec, same record (timings aside)');

@@ -95,6 +95,24 @@ describe('Wide-ResNet and WRN-pMoE', () => {
     withShortcut.dispose();
   });
 
+  it("routerInit 'identical' gives every router one draw (the official code's shared initialiser); the default draws each its own", async () => {
+    await initEngine('wasm');
+    const columns = (options: Record<string, unknown>) => {
+      const model = buildWrnPmoe({ wideningFactor: 1, classes: 4, ...WRN_PMOE_CIFAR, seed: 3, ...options });
+      const router = (model.getLayer('moe') as PatchMoE).getWeights()[0].arraySync() as number[][];
+      model.dispose();
+      return router[0].map((_, s) => router.map((row) => row[s]));
+    };
+    const identical = columns({ routerInit: 'identical' });
+    assert.equal(identical.length, 4);
+    for (const column of identical) assert.deepEqual(column, identical[0]);
+    const independent = columns({});
+    assert.notDeepEqual(independent[1], independent[0]);
+    assert.deepEqual(columns({ routerInit: 'independent' }), independent, "'independent' is the default");
+    const std = Math.sqrt(identical[0].reduce((sum, v) => sum + v * v, 0) / identical[0].length);
+    assert.ok(std > 0.5e-4 && std < 2e-4, `router std ${std}`);
+  });
+
   it('WRN-pMoE saves and loads (model.json + weights.bin) with the same outputs and BN statistics', async () => {
     await initEngine('wasm');
     const model = buildWrnPmoe({ wideningFactor: 1, classes: 4, ...WRN_PMOE_CELEBA, seed: 5 });

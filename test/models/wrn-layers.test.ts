@@ -23,6 +23,9 @@ function promisedWeights(layer: ImageLayerSpec): [string, number[]][] {
       const experts = Array.from({ length: layer.experts }, (_, s): [string, number[]][] => [
         [`${layer.name}/expert${s}/kernel`, [layer.kernelSize, layer.kernelSize, channels, layer.filtersPerExpert]],
         [`${layer.name}/expert${s}/bias`, [layer.filtersPerExpert]],
+        ...(layer.expertBatchNorm === null
+          ? []
+          : ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((w): [string, number[]] => [`${layer.name}/expert${s}_bn/${w}`, [channels]])),
       ]);
       return [[`${layer.name}/router/kernel`, [layer.patch.height * layer.patch.width * channels, layer.experts]], ...experts.flat()];
     }
@@ -41,11 +44,15 @@ const { inputSize: _cifar, ...CIFAR } = WRN_PMOE_CIFAR;
 const { inputSize: _celeba, ...CELEBA } = WRN_PMOE_CELEBA;
 
 describe('the image models described once (models/wrn-layers.ts)', () => {
-  const specs: [string, WrnModelSpec, { inputSize?: number }][] = [
+  const specs: [string, WrnModelSpec, { inputSize?: number; classes?: number }][] = [
     ['WRN w = 1', { architecture: 'wrn', wideningFactor: 1 }, {}],
     ['WRN w = 2', { architecture: 'wrn', wideningFactor: 2 }, {}],
     ['WRN-pMoE CIFAR', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CIFAR }, {}],
     ['WRN-pMoE CelebA with shortcut', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CELEBA, shortcut: true }, { inputSize: 64 }],
+    ['WRN-pMoE CIFAR, official formulation', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CIFAR, formulation: 'official' }, {}],
+    ['WRN-pMoE CelebA, official formulation', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CELEBA, formulation: 'official' }, { inputSize: 64 }],
+    ['WRN, sigmoid head (binary)', { architecture: 'wrn', wideningFactor: 1, head: 'sigmoid' }, { classes: 2 }],
+    ['WRN-pMoE CelebA, sigmoid head (binary)', { architecture: 'wrn-pmoe', wideningFactor: 1, ...CELEBA, head: 'sigmoid' }, { inputSize: 64, classes: 2 }],
   ];
   for (const [label, spec, fixed] of specs) {
     it(`${label}: the tfjs model has every promised weight with its shape, and every layer's output shape`, async () => {
@@ -64,7 +71,9 @@ describe('the image models described once (models/wrn-layers.ts)', () => {
         const tfName = layer.kind === 'bn-relu' ? `${layer.name}_relu` : layer.name;
         assert.deepEqual(model.getLayer(tfName).outputShape, [null, ...layer.outputShape], layer.name);
       }
-      assert.deepEqual(model.outputs[0].shape, [null, description.classes]);
+      const logits = description.layers.at(-1)!;
+      assert.deepEqual(model.outputs[0].shape, [null, spec.head === 'sigmoid' ? 1 : description.classes]);
+      assert.deepEqual(model.outputs[0].shape, [null, ...logits.outputShape]);
       assert.deepEqual((model.inputs[0] as tfl.SymbolicTensor).shape, [null, ...description.inputShape]);
     });
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { writeReport } from '../../src/report/report.js';
 import { fig4Lines, imageFailedLine, imageOkLine, tempDir, writeResults } from '../support/report-fixtures.js';
+import type { ResultLine } from '../../src/experiments/results-file.js';
 
 const now = new Date('2025-01-02T03:04:05Z');
 
@@ -127,6 +128,53 @@ describe('reports of the WRN experiments', () => {
       assert.match(mdMnist, /The paper has no MNIST-quadrant experiment .*no paper values to compare/);
       assert.deepEqual(row(mdMnist, 'WRN', '500'), ['WRN', '500', '60.00 ± —', '1']);
       assert.match(mdMnist, /## Cost per model/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the settings say the formulation, the head and, for fig15, both sources of l; one-logit runs get both accuracy rules', async () => {
+    const dir = await tempDir();
+    try {
+      const withRecord = (line: ResultLine, model: Record<string, unknown>, record: Record<string, unknown> = {}): ResultLine => {
+        if (line.status !== 'ok') throw new Error('an ok line');
+        return { ...line, record: { ...line.record, ...record, model: { ...line.record.model, ...model } } as typeof line.record };
+      };
+      const fig10 = [0, 1].flatMap((seed) => [
+        withRecord(
+          imageOkLine('fig10', { architecture: 'wrn', source: 'celeba-smiling', trainSize: 2000, seed, accuracy: 0.8 }),
+          { head: 'sigmoid' },
+          {
+            finalTestAccuracyLogitAboveHalf: 0.78 - seed / 100,
+          },
+        ),
+        withRecord(
+          imageOkLine('fig10', { architecture: 'wrn-pmoe', source: 'celeba-smiling', trainSize: 2000, seed, accuracy: 0.85 }),
+          { head: 'sigmoid', formulation: 'official' },
+          { finalTestAccuracyLogitAboveHalf: 0.8 },
+        ),
+      ]);
+      const fig15 = [imageOkLine('fig15', { architecture: 'wrn-pmoe', source: 'cifar-background', trainSize: 10000, seed: 0, accuracy: 0.5 })];
+      const path = await writeResults(dir, 'heads.jsonl', [...fig10, ...fig15]);
+      const out = join(dir, 'report');
+      await writeReport([path], out, { now });
+      const md10 = await readFile(join(out, 'fig10.md'), 'utf8');
+      assert.deepEqual(row(md10, 'WRN-pMoE formulation'), ['WRN-pMoE formulation', 'official', 'official']);
+      assert.deepEqual(row(md10, 'output head'), ['output head', 'sigmoid', 'sigmoid (official code: --set head=sigmoid)']);
+      assert.match(md10, /## Accuracy of the one-logit head under both rules/);
+      assert.deepEqual(row(md10, 'WRN', '2000', '2', '80.00'), ['WRN', '2000', '2', '80.00', '77.50', '-2.50']);
+      assert.deepEqual(row(md10, 'WRN-pMoE', '2000', '2', '85.00'), ['WRN-pMoE', '2000', '2', '85.00', '80.00', '-5.00']);
+      const json10 = JSON.parse(await readFile(join(out, 'fig10.json'), 'utf8'));
+      assert.equal(json10.image.logitRules.length, 2);
+      const md15 = await readFile(join(out, 'fig15.md'), 'utf8');
+      assert.deepEqual(row(md15, 'WRN-pMoE patches per expert l'), [
+        'WRN-pMoE patches per expert l',
+        '16',
+        '16 (text); 2 (official code: --set patchesPerExpert=2)',
+      ]);
+      assert.deepEqual(row(md15, 'WRN-pMoE formulation'), ['WRN-pMoE formulation', 'sparse', 'official'], 'records without the field are sparse');
+      assert.deepEqual(row(md15, 'output head'), ['output head', 'softmax', '—']);
+      assert.doesNotMatch(md15, /under both rules/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

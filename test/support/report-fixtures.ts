@@ -77,7 +77,7 @@ export interface ImageFixtureRun {
   readonly seed: number;
   /** Final test accuracy as a fraction. */
   readonly accuracy: number;
-  readonly source?: 'mnist-quadrants' | 'cifar-vehicles' | 'celeba-spurious' | 'celeba-smiling-eyeglasses';
+  readonly source?: 'mnist-quadrants' | 'cifar-vehicles' | 'celeba-spurious' | 'celeba-smiling-eyeglasses' | 'celeba-smiling' | 'cifar-background';
   readonly forwardFlops?: number;
   readonly params?: number;
   readonly trainTimeMs?: number;
