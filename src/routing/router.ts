@@ -66,10 +66,11 @@ export interface SparseDispatch extends SparseLayout {
   readonly metrics: tf.Tensor1D;
 }
 
-/** How a sparse router's places are laid out (see SparseDispatch). */
+/** How a sparse router's places are laid out (see SparseDispatch); `full`: no place is ever empty. */
 export interface SparseLayout {
   readonly slotsPerImage?: number;
   readonly unitGates?: boolean;
+  readonly full?: boolean;
 }
 
 /**

@@ -140,5 +140,14 @@ export function createBatchExpertChoice(config: BatchExpertChoiceConfig, shape: 
         metrics: routerMetrics(auxiliaryLossesTf(scores, settings, input.mode, input.noise), out.dropped),
       };
     });
-  return sparseRouter({ config, shape, host, reference, auxiliaryWeights: weights, drawsNoise: config.noiseStd > 0, gatesDifferentiable: true });
+  return sparseRouter({
+    config,
+    shape,
+    host,
+    reference,
+    auxiliaryWeights: weights,
+    drawsNoise: config.noiseStd > 0,
+    gatesDifferentiable: true,
+    layout: { full: true },
+  });
 }

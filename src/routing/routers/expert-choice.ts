@@ -89,28 +89,22 @@ class ExpertChoiceHost implements HostRouter {
   }
 }
 
-/** route()'s per-image routing [batch, k, l] as the experts' buffers [k, batch l]. */
-export function perImageDispatch(indices: tf.Tensor3D, gates: tf.Tensor3D, n: number): { rows: tf.Tensor2D; gates: tf.Tensor2D } {
-  const [batch, k, l] = indices.shape;
-  return tf.tidy(() => {
-    const offsets = tf.reshape(tf.range(0, batch * n, n, 'int32'), [1, batch, 1]);
-    const rows = tf.reshape(tf.add(tf.transpose(indices, [1, 0, 2]), offsets), [k, batch * l]) as tf.Tensor2D;
-    return { rows, gates: tf.reshape(tf.transpose(gates, [1, 0, 2]), [k, batch * l]) as tf.Tensor2D };
-  });
-}
-
 export function createExpertChoice(config: ExpertChoiceConfig, shape: RouterShape, gate: GateMode): Router {
   const weights = auxiliaryWeights({ importance: config.importanceLoss, zLoss: config.zLoss });
   const settings: AuxiliarySettings = { weights, topK: 1, noiseScale: 0 };
   const { patches: n, experts: k, patchesPerExpert: l } = shape;
-  const layout = { slotsPerImage: l, ...(gate === 'hard' ? { unitGates: true } : {}) };
+  const layout = { slotsPerImage: l, full: true, ...(gate === 'hard' ? { unitGates: true } : {}) };
   const reference = (input: RouterInput): SparseDispatch =>
     tf.tidy(() => {
       const scores = simdMatMul(input.patches, input.kernel);
-      const routing = route(tf.transpose(tf.reshape(scores, [input.batch, n, k]), [0, 2, 1]) as tf.Tensor3D, l, gate);
+      // route() selects along the last axis: on [k, batch, n] its indices are the buffers' layout
+      // already (no int32 transpose, which webgpu reads back).
+      const routing = route(tf.transpose(tf.reshape(scores, [input.batch, n, k]), [2, 0, 1]) as tf.Tensor3D, l, gate);
+      const offsets = tf.reshape(tf.range(0, input.batch * n, n, 'int32'), [1, input.batch, 1]);
       return {
         kind: 'sparse' as const,
-        ...perImageDispatch(routing.indices, routing.gates, n),
+        rows: tf.reshape(tf.add(routing.indices, offsets), [k, input.batch * l]) as tf.Tensor2D,
+        gates: tf.reshape(routing.gates, [k, input.batch * l]) as tf.Tensor2D,
         ...layout,
         metrics: routerMetrics(auxiliaryLossesTf(scores, settings, 'eval'), 0),
       };
