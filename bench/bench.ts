@@ -39,7 +39,7 @@ const program = new Command()
   .addOption(
     new Option(
       '--path <path>',
-      'how pmoe computes the model steps a-c: fused (what training runs on wasm) or autodiff (the reference; what webgpu runs)',
+      'how pmoe computes the model steps a-d and f: fused (what training runs on wasm) or autodiff (the reference; what webgpu runs)',
     ).choices(['fused', 'autodiff']),
   )
   .addOption(

@@ -1,3 +1,9 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { tf } from '../src/engine/backend.js';
+import { modelFlops } from '../src/analysis/flops.js';
+import { convGeometry } from '../src/kernels/conv-gemm.js';
+import { convAlgorithm, type ConvPass } from '../src/kernels/convolution.js';
+
 /**
  * Analytic FLOP counts of one benchmark step (multiply and add count as two). Only matrix
  * products and convolutions are counted; elementwise work (ReLU, softmax, the loss, the SGD
@@ -66,4 +72,52 @@ export function patchMoeForwardFlops(
 /** A dense q x q convolution C -> C' over every position of a [B, H, W, C] map, stride 1: 2 B H W q q C C'. */
 export function denseConvForwardFlops(batch: number, height: number, width: number, channels: number, out: number, kernelSize: number): number {
   return matmulFlops(batch * height * width, kernelSize * kernelSize * channels, out);
+}
+
+/**
+ * The share of direct convolution's multiply-adds that Winograd F(m x m, 3x3) does on an h x w
+ * output: its products take t^2 = (m + 2)^2 multiply-adds per channel pair and tile, direct
+ * convolution 9 per channel pair and output pixel; tiles past the map's edge count whole.
+ * 4 / 9 (2.25x fewer) for m = 2, 1 / 4 for m = 4, on maps whose sides m divides.
+ */
+export function winogradMultiplyShare(m: number, height: number, width: number): number {
+  return (Math.ceil(height / m) * Math.ceil(width / m) * (m + 2) ** 2) / (9 * height * width);
+}
+
+/**
+ * The FLOPs (2 per multiply-add) that pmoe's kernels do in one forward pass and one training step
+ * of a Wide-ResNet, against modelFlops' direct count: each convolution pass at the share of its
+ * algorithm (convolution.ts's choice for the layer's geometry; Winograd's from
+ * winogradMultiplyShare), everything else as counted there. The same passes as the direct count
+ * (a training step: forward, input and filter gradient of every layer), so the two compare.
+ */
+export function performedFlops(model: tfl.LayersModel, batch: number): { forward: number; trainStep: number } {
+  const direct = modelFlops(model, batch);
+  let forward = direct.forward;
+  let trainStep = direct.trainStep;
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'Conv2D') continue;
+    const config = layer.getConfig() as { kernelSize: number[]; strides: number[]; padding: 'same' | 'valid' };
+    const shapes = layer.inboundNodes[0].inputShapes;
+    const [, h, w, ci] = (Array.isArray(shapes[0]) ? shapes[0] : shapes) as number[];
+    const co = (layer.outputShape as number[])[3];
+    const info = tf.backend_util.computeConv2DInfo(
+      [batch, h, w, ci],
+      [config.kernelSize[0], config.kernelSize[1], ci, co],
+      config.strides as [number, number],
+      1,
+      config.padding,
+    );
+    const g = convGeometry(info);
+    if (g === null) continue;
+    const passFlops = direct.perLayer.find((entry) => entry.name === layer.name)!.forward;
+    const share = (pass: ConvPass) => {
+      const algorithm = convAlgorithm(g, pass);
+      return algorithm === 'direct' ? 1 : winogradMultiplyShare(algorithm === 'winograd2' ? 2 : 4, info.outHeight, info.outWidth);
+    };
+    const [forwardShare, inputShare, filterShare] = [share('forward'), share('inputGradient'), share('filterGradient')];
+    forward -= passFlops * (1 - forwardShare);
+    trainStep -= passFlops * (3 - forwardShare - inputShare - filterShare);
+  }
+  return { forward, trainStep };
 }

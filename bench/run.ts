@@ -61,8 +61,10 @@ export interface SideResult extends TimeSummary {
 
 export interface WorkloadResult {
   readonly title: string;
-  /** Analytic FLOPs of one step (flops.ts). */
+  /** Analytic FLOPs of one step (flops.ts): every GFLOP/s is of these, the direct algorithm's. */
   readonly flopsPerStep: number;
+  /** The FLOPs pmoe's kernels do per step where fewer (d, f: Winograd's convolutions), else absent. */
+  readonly performedFlopsPerStep?: number;
   readonly pmoe: SideResult;
   /** null when there is no PyTorch peer (or it failed on this workload: see checks). */
   readonly torch: SideResult | null;
@@ -220,6 +222,7 @@ async function measure(workload: Workload, peer: TorchPeer | null, options: Benc
   return {
     title: workload.title,
     flopsPerStep: workload.flops,
+    ...(workload.performedFlops !== undefined && workload.performedFlops < workload.flops ? { performedFlopsPerStep: workload.performedFlops } : {}),
     pmoe,
     torch: torchSide,
     ratio: torchSide ? pmoe.medianMs / torchSide.medianMs : null,
@@ -265,7 +268,7 @@ async function withWorkload<T>(make: () => Workload | Promise<Workload>, use: (w
 /** Runs the benchmark (or its smoke mode) and returns every figure; printing is the caller's. */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);
-  await initEngine(options.backend ?? 'wasm', { relaxedSimd: true });
+  await initEngine(options.backend ?? 'wasm');
   const machine = describeMachine();
   const checks: Check[] = [];
   let peer: TorchPeer | null = null;
@@ -302,7 +305,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     if (wanted.has('a')) cases.a = await run(() => cnnCase(path));
     if (wanted.has('b')) cases.b = await run(() => separatePmoeCase(path));
     if (wanted.has('c')) cases.c = await run(() => jointPmoeCase(path));
-    if (wanted.has('d')) cases.d = await run(wrnPmoeCase);
+    if (wanted.has('d')) cases.d = await run(() => wrnPmoeCase(path));
     if (wanted.has('e')) {
       cases.e = await withWorkload(patchMoeLayerCase, (moeWorkload) =>
         withWorkload(denseConvCase, async (denseWorkload) => {
@@ -322,7 +325,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         }),
       );
     }
-    if (wanted.has('f')) cases.f = await run(() => wrnEpochCase(options.smoke));
+    if (wanted.has('f')) cases.f = await run(() => wrnEpochCase(options.smoke, path));
     const notes = torchInfo.available && torchInfo.blas === 'generic' ? [weakPeerNote(ceiling.torch)] : [];
     if (tf.getBackend() !== 'wasm' || (torchInfo.available && torchInfo.device !== 'cpu')) notes.push(GPU_PEAK_NOTE);
     return {

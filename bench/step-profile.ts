@@ -7,8 +7,15 @@
  * `--convs` also times each convolution of the model alone, on random inputs of its shapes
  * (forward, input gradient, filter gradient), for a floor under the step's time: what the
  * products cost with nothing else around them (docs/performance.md uses it for case d).
+ *
+ * On webgpu, `--step pmoe` (the default there) profiles pmoe's own WebGPU step instead
+ * (bench/webgpu-step.ts): per step the time to encode and submit it, the wait for the GPU, and
+ * the queue submissions, compute dispatches and buffer reads it made (counted by wrapping
+ * dawn.node's methods); `--step tfjs` profiles tfjs's layers and autodiff, with the same counts.
+ * `--model`, `--setting` (cifar: 32x32, k 4, l 16, 1x1 experts; celeba: 64x64, k 8, l 2, 3x3 experts)
+ * and `--input-size` choose the model for the pmoe step.
  */
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { Command, Option } from 'commander';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -19,6 +26,8 @@ import { buildWrnPmoe, WRN_PMOE_CIFAR } from '../src/models/wide-resnet.js';
 import { classificationLoss } from '../src/training/loss.js';
 import { positiveInteger } from './cli-args.js';
 import { gflops, summarise } from './stats.js';
+import { countDeviceWork, type DeviceWork } from './gpu-counters.js';
+import { timeWebgpuStep, type SettingName } from './webgpu-step.js';
 
 const opts = new Command()
   .name('step-profile')
@@ -31,6 +40,10 @@ const opts = new Command()
   .option('--cpu-profile <path>', 'write a V8 CPU profile of the timed steps here')
   .option('--convs', 'also time each convolution alone (median of --repeats)')
   .option('--repeats <n>', 'timings per convolution pass with --convs', positiveInteger, 30)
+  .addOption(new Option('--step <which>', "pmoe's own WebGPU step or tfjs's autodiff (default: pmoe on webgpu)").choices(['pmoe', 'tfjs']))
+  .addOption(new Option('--model <name>', 'model of the pmoe step').choices(['wrn', 'wrn-pmoe']).default('wrn-pmoe'))
+  .addOption(new Option('--setting <name>', 'WRN-pMoE setting of the pmoe step').choices(['cifar', 'celeba']).default('cifar'))
+  .option('--input-size <n>', "input height and width of the pmoe step (default the setting's)", positiveInteger)
   .parse()
   .opts<{
     backend: 'webgpu' | 'wasm' | 'cpu';
@@ -41,9 +54,23 @@ const opts = new Command()
     cpuProfile?: string;
     convs?: boolean;
     repeats: number;
+    step?: 'pmoe' | 'tfjs';
+    model: 'wrn' | 'wrn-pmoe';
+    setting: SettingName;
+    inputSize?: number;
   }>();
 
 await initEngine(opts.backend);
+if ((opts.step ?? (opts.backend === 'webgpu' ? 'pmoe' : 'tfjs')) === 'pmoe') {
+  if (opts.backend !== 'webgpu') throw new Error(`step-profile: --step pmoe runs on webgpu (got --backend ${opts.backend})`);
+  const timing = await timeWebgpuStep(
+    { architecture: opts.model, setting: opts.setting, wideningFactor: opts.widening, batch: opts.batch, channels: opts.channels, inputSize: opts.inputSize },
+    opts.steps,
+  );
+  await releaseWebgpu();
+  writeSync(1, `${JSON.stringify({ backend: 'webgpu', step: 'pmoe', ...timing }, null, 2)}\n`); // synchronous: exit follows
+  process.exit(0);
+}
 const classes = 4;
 const model = buildWrnPmoe({ ...WRN_PMOE_CIFAR, wideningFactor: opts.widening, classes, inputSize: 32, channels: opts.channels, seed: 0 });
 const x = tf.randomNormal([opts.batch, 32, 32, opts.channels], 0, 1, 'float32', 1);
@@ -53,14 +80,15 @@ const labels = tf.tensor1d(
 );
 const optimizer = tf.train.sgd(0.01);
 
-function step(): { issueMs: number; waitMs: number } {
+function step(): { issueMs: number; waitMs: number; device?: DeviceWork } {
+  const work = tf.getBackend() === 'webgpu' ? countDeviceWork() : undefined;
   const started = performance.now();
   const loss = optimizer.minimize(() => classificationLoss(model.apply(x, { training: true }) as tf.Tensor2D, labels), true)!;
   const issued = performance.now();
   loss.dataSync();
   const read = performance.now();
   loss.dispose();
-  return { issueMs: issued - started, waitMs: read - issued };
+  return { issueMs: issued - started, waitMs: read - issued, ...(work ? { device: work() } : {}) };
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
@@ -158,7 +186,8 @@ const result = {
   backend: tf.getBackend(),
   wideningFactor: opts.widening,
   batch: opts.batch,
-  steps: steps.map(({ issueMs, waitMs }) => ({ issueMs: round(issueMs), waitMs: round(waitMs) })),
+  step: 'tfjs',
+  steps: steps.map(({ issueMs, waitMs, device }) => ({ issueMs: round(issueMs), waitMs: round(waitMs), ...device })),
   time: { wallMs: round(timed.wallMs), kernelMs: typeof timed.kernelMs === 'number' ? round(timed.kernelMs) : null },
   kernelsPerStep: profile.kernels.length,
   kernels,

@@ -22,6 +22,8 @@ export interface Workload {
   readonly title: string;
   /** Analytic FLOPs of one step (see flops.ts). */
   readonly flops: number;
+  /** The FLOPs pmoe's kernels do instead (Winograd's convolutions multiply less: flops.ts's performedFlops), where they differ. */
+  readonly performedFlops?: number;
   readonly training: boolean;
   step(): void | Promise<void>;
   /** Steps per timed block and warm-up steps, where they differ from the bench's (an epoch: 1). */
@@ -52,6 +54,7 @@ export function trainingWorkload(args: {
   id: string;
   title: string;
   flops: number;
+  performedFlops?: number;
   model: PatchModelLike;
   /** Names (as the peer reports gradients) of model.trainableVariables(), in order. */
   variableNames: string[];
@@ -67,6 +70,7 @@ export function trainingWorkload(args: {
     id: args.id,
     title: args.title,
     flops: args.flops,
+    performedFlops: args.performedFlops,
     training: true,
     torch: args.torch,
     step: () => {

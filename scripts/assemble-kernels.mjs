@@ -2,11 +2,12 @@
 // writes them, base64-encoded, to src/kernels/modules.generated.ts (not in git; `npm run build`
 // runs this first), so that the library compiles them synchronously in Node and in the browser.
 //
-// Variants: gemm.wat (and simd-peak.wat, the benchmark's peak loop) is written with relaxed SIMD's fused multiply-add. Two substitutions make
-// the others, and nothing else is templated:
+// Variants: gemm.wat and winograd.wat (and simd-peak.wat, the benchmark's peak loop) are written with relaxed SIMD's fused
+// multiply-add. Two substitutions make the others, and nothing else is templated:
 //   - mul+add: every (f32x4.relaxed_madd A B C) becomes (f32x4.add C (f32x4.mul A B));
 //   - shared: the memory import (memory 1) becomes (memory 1 SHARED_MAX_PAGES shared), the
-//     arena both threads of gemm-threads.ts instantiate the module on.
+//     arena both threads of gemm-threads.ts instantiate the module on (batch-norm.wat too, for
+//     the fused trainers' shared arenas).
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ import writeFileAtomic from 'write-file-atomic';
 const kernels = join(dirname(dirname(fileURLToPath(import.meta.url))), 'src', 'kernels');
 const SHARED_MAX_PAGES = 16384; // 1 GiB of address space
 const MEMORY_IMPORT = '(import "env" "memory" (memory 1))';
-const FEATURES = { simd: true, relaxed_simd: true, threads: true };
+const FEATURES = { simd: true, relaxed_simd: true, threads: true, bulk_memory: true };
 
 /** The end of the s-expression starting at or after `at` (after blanks). */
 function expressionEnd(text, at) {
@@ -64,13 +65,19 @@ async function assembleKernels() {
   // Comments dropped (lines kept, for wabt's error positions): the substitutions see only code.
   const source = (name) => readFileSync(join(kernels, name), 'utf8').replace(/;;.*$/gm, '');
   const gemm = source('gemm.wat');
+  const winograd = source('winograd.wat');
   const peak = source('simd-peak.wat');
   const texts = {
     'gemm-fma': gemm,
     gemm: separateMultiplyAdd(gemm),
     'gemm-fma-shared': shared(gemm),
     'gemm-shared': shared(separateMultiplyAdd(gemm)),
+    'winograd-fma': winograd,
+    winograd: separateMultiplyAdd(winograd),
+    'winograd-fma-shared': shared(winograd),
+    'winograd-shared': shared(separateMultiplyAdd(winograd)),
     'batch-norm': source('batch-norm.wat'),
+    'batch-norm-shared': shared(source('batch-norm.wat')),
     'simd-peak-fma': peak,
     'simd-peak': separateMultiplyAdd(peak),
   };

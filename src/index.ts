@@ -55,11 +55,24 @@ export {
 } from './models/wrn-layers.js';
 export { saveModel, loadModel, type SavableModel } from './io/save-model.js';
 export { saveTwoLayerModel, loadTwoLayerModel } from './models/pmoe-model-io.js';
-export { saveModelFiles, loadModelFiles } from './io/model-files.js';
+export { saveModelFiles, loadModelFiles, fileSaveHandler, fileLoadHandler, registerFileHandlers } from './io/model-files.js';
 export type { PmoeModelExtras, TwoLayerModel, TwoLayerModelFile } from './models/pmoe-model-file.js';
 
-export { trainModel, trainingSchema, type TrainingOptions, type TrainingResult, type EpochMetrics, type TrainingHooks } from './training/train.js';
-export { trainImageModel, evaluateImageModel, type ImageEpochRecord } from './training/train-image-model.js';
+export {
+  trainModel,
+  trainModelAsync,
+  earlyStopping,
+  trainingSchema,
+  type TrainingOptions,
+  type TrainingResult,
+  type EpochMetrics,
+  type TrainingHooks,
+  type TrainingCallback,
+  type TrainingControl,
+  type EarlyStopping,
+  type EarlyStoppingOptions,
+} from './training/train.js';
+export { trainImageModel, evaluateImageModel, imageStepPath, type ImageEpochRecord, type ImageStepPath } from './training/train-image-model.js';
 export { type ImageSplit } from './data/image-split.js';
 export { classificationLoss, predictions } from './training/loss.js';
 export { routerLinearLoss } from './training/router-loss.js';

@@ -1,6 +1,8 @@
 import { tf } from '../engine/backend.js';
 import { releaseWebgpu, startWebgpu, type AdapterSummary } from '../engine/webgpu/dawn.js';
 import { useFastKernels } from '../ops/fast-kernels.js';
+import { TFJS_VERSION } from '../ops/tfjs-versions.js';
+import { planKernels, type KernelPlan } from '../training/webgpu/precision.js';
 
 /** One backend as `pmoe backends` reports it. */
 export interface BackendStatus {
@@ -9,6 +11,8 @@ export interface BackendStatus {
   readonly adapter?: AdapterSummary;
   /** One line, when not usable. */
   readonly reason?: string;
+  /** webgpu: the kernels pmoe's own training step runs there at each --precision (WRN and WRN-pMoE). */
+  readonly step?: { readonly fp32: KernelPlan; readonly mixed: KernelPlan };
 }
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0];
@@ -24,7 +28,8 @@ async function tfjsBackend(name: 'wasm' | 'cpu'): Promise<BackendStatus> {
 async function webgpuStatus(): Promise<BackendStatus> {
   try {
     const adapter = await startWebgpu(false);
-    return { name: 'webgpu', usable: true, adapter };
+    const capabilities = { ...adapter, subgroupMaxSize: adapter.subgroupSizes?.[1] };
+    return { name: 'webgpu', usable: true, adapter, step: { fp32: planKernels('fp32', capabilities), mixed: planKernels('mixed', capabilities) } };
   } catch (error) {
     return { name: 'webgpu', usable: false, reason: message(error) };
   } finally {
@@ -32,15 +37,29 @@ async function webgpuStatus(): Promise<BackendStatus> {
   }
 }
 
-/** tfjs-node is listed only when installed (its install downloads libtensorflow, so it is never a dependency). */
-async function tensorflowStatus(): Promise<BackendStatus | undefined> {
+/** tfjs-node: usable only where the user installed it (its install downloads libtensorflow, so it is never a dependency). */
+async function tensorflowStatus(): Promise<BackendStatus> {
   try {
     const name = '@tensorflow/tfjs-node';
     await import(name);
-  } catch {
-    return undefined;
+  } catch (error) {
+    const reason =
+      (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND'
+        ? `the optional package @tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node@${TFJS_VERSION}; its install downloads libtensorflow)`
+        : message(error);
+    return { name: 'tensorflow', usable: false, reason };
   }
   return tfjsBackend('tensorflow' as 'cpu').then((status) => ({ ...status, name: 'tensorflow' }));
+}
+
+/**
+ * Throws, with the reason, when `backend` (webgpu or tensorflow) cannot start here: for the
+ * commands whose runs go to worker processes, which would otherwise each fail and write a failed
+ * line. wasm and cpu always start; auto falls back.
+ */
+export async function checkBackendStarts(backend: string): Promise<void> {
+  const status = backend === 'webgpu' ? await webgpuStatus() : backend === 'tensorflow' ? await tensorflowStatus() : undefined;
+  if (status && !status.usable) throw new Error(`--backend ${backend}: ${status.reason}; see \`pmoe backends\``);
 }
 
 /**
@@ -50,9 +69,7 @@ async function tensorflowStatus(): Promise<BackendStatus | undefined> {
  */
 export async function listBackends(): Promise<{ backends: BackendStatus[]; auto: string; autoTwoLayer: string }> {
   await useFastKernels(); // loads the wasm backend, as every other command does through initEngine
-  const backends = [await tfjsBackend('wasm'), await tfjsBackend('cpu'), await webgpuStatus()];
-  const tensorflow = await tensorflowStatus();
-  if (tensorflow) backends.push(tensorflow);
+  const backends = [await tfjsBackend('wasm'), await tfjsBackend('cpu'), await webgpuStatus(), await tensorflowStatus()];
   const usable = (name: string) => backends.find((b) => b.name === name)?.usable === true;
   const gpu = backends.find((b) => b.name === 'webgpu');
   const autoTwoLayer = usable('tensorflow') ? 'tensorflow' : usable('wasm') ? 'wasm' : 'cpu';
@@ -65,7 +82,17 @@ export function formatBackends(listing: { backends: BackendStatus[]; auto: strin
     const adapter = b.adapter
       ? ` (${[b.adapter.vendor, b.adapter.architecture, b.adapter.description].filter(Boolean).join(', ')}${b.adapter.software ? '; software adapter' : ''})`
       : '';
-    return `${b.name.padEnd(10)} ${b.usable ? 'usable' : 'not usable'}${adapter}${b.reason ? `: ${b.reason}` : ''}`;
+    const line = `${b.name.padEnd(10)} ${b.usable ? 'usable' : 'not usable'}${adapter}${b.reason ? `: ${b.reason}` : ''}`;
+    if (!b.adapter || !b.step) return line;
+    const indent = ' '.repeat(11);
+    const matrices = b.adapter.subgroupMatrixConfigs.map((c) => `${c.componentType} -> ${c.resultComponentType} ${c.M}x${c.N}x${c.K}`);
+    return [
+      line,
+      `${indent}features: ${b.adapter.features.join(', ') || 'none'}`,
+      `${indent}subgroup matrices: ${matrices.join(', ') || 'none'}${b.adapter.subgroupSizes ? `; subgroup size ${b.adapter.subgroupSizes.join('-')}` : ''}`,
+      `${indent}pmoe's WRN step: ${b.step.fp32.kernels} (--precision fp32, the default)`,
+      `${indent}--precision mixed: ${b.step.mixed.fallback ? `runs fp32 (${b.step.mixed.fallback})` : b.step.mixed.kernels}`,
+    ].join('\n');
   });
   const auto =
     listing.auto === listing.autoTwoLayer

@@ -4,7 +4,7 @@ const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
  * Until the returned function is called, SIGINT (Ctrl-C) or SIGTERM ends the process with
  * 128 + the signal's number (130 or 143, as a shell reports a process killed by it), after saying
  * on stderr that the command stopped and what `unwritten` describes. Handlers run between turns of
- * the event loop, so long computations must yield to it (trainModelYielding does, every 50 ms).
+ * the event loop, so long computations must yield to it (trainModelAsync does, every 50 ms).
  * Files are appended synchronously or written atomically, so none is left half-written.
  */
 export function exitOnSignals(command: string, unwritten: () => string): () => void {

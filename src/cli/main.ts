@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { BACKEND_NAMES, initEngine, type BackendName } from '../engine/backend.js';
-import { DATA_SOURCES } from '../data/source.js';
+import { DATA_SOURCES, loadData, SYNTHETIC_TEST_SIZE } from '../data/source.js';
+import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
+import { MNIST_PATCH_DEFAULTS } from '../data/mnist-patch.js';
 import { MODEL_KINDS } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
 import { OUTPUT_WEIGHTS } from '../models/output-weights.js';
@@ -15,11 +17,12 @@ import { runDemo, DEMO_DEFAULTS, formatDemoTable } from './demo.js';
 import { formatSweepSummary, reproduce, retryPolicy, sweepSummary, type ReproduceOptions } from './reproduce.js';
 import { parseOverrides } from '../util/overrides.js';
 import { clusterCommand } from './cluster.js';
+import { checkBackendStarts } from './backends.js';
 import type { ScalingCommandOptions } from './scaling.js';
 import { appendJsonLine } from '../experiments/results-file.js';
 import { preflightRun } from '../experiments/preflight.js';
 import { integer, OptionError, real } from '../util/options.js';
-import { parseInteger, parseIntegerList, parseNumber, parseWith } from './numbers.js';
+import { parseInteger, parseIntegerList, parseIntegerOr, parseNumber, parseWith } from './numbers.js';
 import { exitOnSignals } from './interrupt.js';
 import { checkWritable, checkWritableFolder } from './output-path.js';
 import { fsProblem } from '../util/fs-problem.js';
@@ -27,6 +30,7 @@ import { shellWord } from '../util/shell-word.js';
 import { startProgress, type Progress } from './progress.js';
 import { releaseWebgpu } from '../engine/webgpu/dawn.js';
 import { epochLogHooks } from '../training/epoch-log.js';
+import { OPTIONAL_PACKAGES, requirePackages } from '../util/optional-package.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -54,6 +58,20 @@ function withFlags(error: unknown, command: Command): unknown {
   return error;
 }
 
+// `pmoe train` options that only one kind of data reads.
+const SYNTHETIC_ONLY = ['d', 'n', 'p', 'deltaD', 'deltaR', 'noise', 'confusers', 'classes'];
+const GRID_ONLY = ['gridSize', 'discriminativeDigits', 'fillDigits', 'sampleSeed'];
+
+/** Refuses a data option the chosen --data does not read, rather than ignoring it. */
+function checkDataFlags(o: Record<string, unknown>, command: Command): void {
+  const synthetic = o.data === 'synthetic';
+  const given = (synthetic ? GRID_ONLY : SYNTHETIC_ONLY).filter((key) => o[key] !== undefined);
+  if (given.length === 0) return;
+  const flags = given.map((key) => command.options.find((option) => option.attributeName() === key)?.long ?? key);
+  const readers = synthetic ? '--data mnist-patch and fashion-patch' : '--data synthetic';
+  throw new OptionError(`${flags.join(', ')}: read by ${readers} only, not by --data ${String(o.data)}`);
+}
+
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
@@ -64,6 +82,12 @@ function summariseRun(record: PatchRunRecord): string {
     `model ${record.training.model}, ${record.data.source} data, N = ${record.data.trainSize}, ${record.data.source === 'synthetic' ? record.data.testSize : record.data.testCount} test samples${record.lStar === undefined ? '' : `, l* = ${record.lStar}`}, backend ${record.backend}`,
     `test accuracy ${(100 * (last?.testAccuracy ?? NaN)).toFixed(2)}%  train accuracy ${(100 * (last?.trainAccuracy ?? NaN)).toFixed(2)}%  test loss ${last?.testLoss.toFixed(4)}`,
   ];
+  if (record.spurious) {
+    const s = record.spurious;
+    lines.push(
+      `spurious feature s = ${s.strength}: balanced test accuracy ${(100 * s.balancedAccuracy).toFixed(2)}%, worst group ${(100 * s.worstGroupAccuracy).toFixed(2)}%, reversed ${(100 * s.reversedAccuracy).toFixed(2)}%`,
+    );
+  }
   if (record.routingRate)
     lines.push(
       `discriminative routing rate ${(100 * record.routingRate.rate).toFixed(2)}% (per class ${record.routingRate.perClass.map((r) => (100 * r).toFixed(1)).join(', ')})`,
@@ -76,7 +100,6 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command('pmoe')
     .description('Patch-level Mixture-of-Experts CNNs (pMoE, ICML 2023) on TensorFlow.js')
     .version(version)
-    .showHelpAfterError()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
   program
@@ -92,7 +115,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'print one JSON object instead of the table')
     .action(async (options: { sizes: number[]; epochs: number; seed: number; jobs?: number; backend: BackendName; json?: boolean }) => {
       // Two-layer models: auto stays off the GPU (EngineOptions.gpu), as the demo's sweep workers do.
-      const backend = await initEngine(options.backend, { relaxedSimd: true, gpu: false });
+      const backend = await initEngine(options.backend, { gpu: false });
       const progress = startProgress(options.sizes.length * 3, 'demo', options.json === true && !process.stderr.isTTY);
       const result = await runDemo({ ...options, backend: options.backend }, (done, label) => progress.update(done, label));
       progress.stop();
@@ -113,8 +136,12 @@ export async function main(argv: string[]): Promise<void> {
         .default('synthetic'),
     )
     .option('--train-size <n>', 'N, training samples', parseInteger, 200)
-    .option('--test-size <n>', 'test samples (mnist-patch: the test pool, default 1000)', parseInteger)
-    .option('--grid-size <n>', 'mnist-patch, fashion-patch: cells per side, n = grid^2 (paper 4)', parseInteger)
+    .option(
+      '--test-size <n>',
+      `test samples (default ${SYNTHETIC_TEST_SIZE}; mnist-patch, fashion-patch: the test pool, default ${MNIST_PATCH_DEFAULTS.testCount})`,
+      parseInteger,
+    )
+    .option('--grid-size <n>', `mnist-patch, fashion-patch: cells per side, n = grid^2 (default ${MNIST_PATCH_DEFAULTS.gridSize}, the paper's)`, parseInteger)
     .option(
       '--discriminative-digits <list>',
       'mnist-patch, fashion-patch: the class items, one per class (default 1,0; Fashion-MNIST: 1 Trouser, 0 T-shirt/top)',
@@ -122,19 +149,37 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--fill-digits <list>', 'mnist-patch, fashion-patch: the items of the other cells (default 2,3,4,5,6,7,8,9)', parseIntegerList)
     .option('--sample-seed <n>', 'mnist-patch: seed of the N training images drawn from the pool (default --seed)', parseInteger)
-    .option('--d <n>', 'synthetic: patch dimension d', parseInteger)
-    .option('--n <n>', 'synthetic: patches per sample n', parseInteger)
-    .option('--p <n>', 'synthetic: number of class-irrelevant pattern sets p', parseInteger)
-    .option('--delta-d <x>', 'synthetic: <o_1, o_2>', parseNumber)
-    .option('--delta-r <x>', 'synthetic: bound on |<o_i, q>| for irrelevant patches q', parseNumber)
-    .option('--noise <x>', 'synthetic: spread of each irrelevant set', parseNumber)
-    .option('--confusers <n>', 'synthetic: most irrelevant patches per sample that lean towards the patterns', parseInteger)
-    .option('--classes <n>', 'synthetic: number of classes', parseInteger)
+    .option('--d <n>', `synthetic: patch dimension d (default ${SYNTHETIC_DEFAULTS.d})`, parseInteger)
+    .option('--n <n>', `synthetic: patches per sample n (default ${SYNTHETIC_DEFAULTS.n})`, parseInteger)
+    .option('--p <n>', `synthetic: number of class-irrelevant pattern sets p (default ${SYNTHETIC_DEFAULTS.p})`, parseInteger)
+    .option('--delta-d <x>', `synthetic: <o_1, o_2> (default ${SYNTHETIC_DEFAULTS.deltaD})`, parseNumber)
+    .option('--delta-r <x>', `synthetic: bound on |<o_i, q>| for irrelevant patches q (default ${SYNTHETIC_DEFAULTS.deltaR})`, parseNumber)
+    .option('--noise <x>', `synthetic: spread of each irrelevant set (default ${SYNTHETIC_DEFAULTS.noise})`, parseNumber)
+    .option(
+      '--confusers <n>',
+      `synthetic: most irrelevant patches per sample that lean towards the patterns (default ${SYNTHETIC_DEFAULTS.confusers}; l* = 1 + confusers)`,
+      parseInteger,
+    )
+    .option('--classes <n>', `synthetic: number of classes (default ${SYNTHETIC_DEFAULTS.classes})`, parseInteger)
     .option('--data-seed <n>', 'synthetic: seed of the data (default: --seed)', parseInteger)
+    .option(
+      '--spurious-strength <x>',
+      "a spurious feature: training images carry their own class's spurious item with probability s in 0.5..1 (0.5: no association); adds balanced and reversed test sets",
+      parseNumber,
+    )
+    .option(
+      '--spurious-items <list>',
+      'mnist-patch, fashion-patch: the spurious item (a fill digit) of each class (default 6,7; Fashion-MNIST 3,9)',
+      parseIntegerList,
+    )
     .option('--neurons <n>', 'cnn: neurons m (paper 40)', parseInteger)
     .option('--experts <n>', 'pmoe: experts k (separate: the number of classes; joint: 8)', parseInteger)
     .option('--neurons-per-expert <n>', 'pmoe: neurons per expert m/k (separate 20, joint 5)', parseInteger)
-    .option('--patches-per-expert <n>', 'pmoe: l, patches each expert takes (separate 2, joint 6)', parseInteger)
+    .option(
+      '--patches-per-expert <l>',
+      "pmoe: l, patches each expert takes (separate 2, joint 6); lstar: l* of the drawn synthetic data, the separate regime's l",
+      parseIntegerOr('lstar'),
+    )
     .addOption(new Option('--gate <mode>', 'pmoe: gate (separate: hard, joint: softmax-selected)').choices(GATE_MODES))
     .addOption(new Option('--pooling <mode>', 'pmoe: pool over the l selected (paper) or all n (official code)').choices(POOLINGS))
     .option(
@@ -161,6 +206,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print the run record as JSON')
     .action(async (o: Record<string, unknown>, command: Command) => {
+      checkDataFlags(o, command);
       const training = {
         model: o.model,
         epochs: o.epochs,
@@ -187,6 +233,8 @@ export async function main(argv: string[]): Promise<void> {
               confusers: o.confusers,
               classes: o.classes,
               seed: o.dataSeed ?? o.seed,
+              spuriousStrength: o.spuriousStrength,
+              spuriousItems: o.spuriousItems,
             }
           : {
               source: o.data,
@@ -197,6 +245,8 @@ export async function main(argv: string[]): Promise<void> {
               seed: o.dataSeed,
               discriminativeDigits: o.discriminativeDigits,
               fillDigits: o.fillDigits,
+              spuriousStrength: o.spuriousStrength,
+              spuriousItems: o.spuriousItems,
             }
       ) as Record<string, unknown>;
       const model = {
@@ -215,9 +265,15 @@ export async function main(argv: string[]): Promise<void> {
       let progress: Progress | undefined;
       let currentPhase = '';
       const spec = { data: defined(data) as never, model: defined(model), training: defined(training) };
+      // --patches-per-expert lstar: l* is known once the data is drawn; 1 + confusers bounds it.
+      const lStar = spec.model.patchesPerExpert === 'lstar';
+      if (lStar && o.data !== 'synthetic') {
+        throw new OptionError(`--patches-per-expert lstar: l* is known for --data synthetic only (got --data ${String(o.data)})`);
+      }
       // Every setting, the memory and the output path are checked before the engine starts.
       try {
-        preflightRun(spec);
+        const bound = Math.min(Number(o.n ?? SYNTHETIC_DEFAULTS.n), 1 + Number(o.confusers ?? SYNTHETIC_DEFAULTS.confusers));
+        preflightRun(lStar ? { ...spec, model: { ...spec.model, patchesPerExpert: bound } } : spec);
       } catch (error) {
         throw withFlags(error, command);
       }
@@ -233,7 +289,8 @@ export async function main(argv: string[]): Promise<void> {
         ].join(', '),
       );
       // train runs the two-layer models: auto stays off the GPU (EngineOptions.gpu).
-      await initEngine(o.backend as BackendName, { relaxedSimd: true, gpu: false });
+      await initEngine(o.backend as BackendName, { gpu: false });
+      if (lStar) spec.model.patchesPerExpert = (await loadData(spec.data)).lStar; // the same draw as the run's
       const progressHooks: TrainingHooks = {
         onEpoch(phase, epoch, total, metrics) {
           if (phase !== currentPhase) {
@@ -285,8 +342,15 @@ export async function main(argv: string[]): Promise<void> {
     .option('--no-retry', 'keep the failed runs of the results file (default: run again those whose cause can change: data, crash, killed, out of memory)')
     .option('--log-dir <dir>', 'append one JSON line per evaluated epoch of each run to <dir>/<run key>.jsonl as it trains (and a CSV beside it)')
     .addOption(backendOption())
+    .addOption(
+      new Option(
+        '--precision <p>',
+        "WRN and WRN-pMoE on webgpu: pmoe's step in fp32, or mixed (convolutions on f16 subgroup matrices where the GPU has them)",
+      ).choices(['fp32', 'mixed']),
+    )
     .option('--json', 'print a JSON summary')
     .action(async (name: string, options: ReproduceOptions) => {
+      await checkBackendStarts(options.backend);
       const result = await reproduce(name, options);
       const summary = sweepSummary(name, result);
       if (options.json) printJson(summary);
@@ -319,6 +383,8 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print a JSON summary')
     .action(async (options: ScalingCommandOptions) => {
+      requirePackages('pmoe scaling (its report)', OPTIONAL_PACKAGES.report);
+      await checkBackendStarts(options.backend);
       const { formatScaling, hasRetriableFailures, scalingCommand } = await import('./scaling.js');
       const result = await scalingCommand(options);
       if (hasRetriableFailures(result)) process.exitCode = 1;
@@ -358,6 +424,8 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--json', 'print the report as JSON')
     .action(async (options: import('./scaling-regimes.js').ScalingRegimesCommandOptions) => {
+      requirePackages('pmoe scaling-regimes (its report)', OPTIONAL_PACKAGES.report);
+      await checkBackendStarts(options.backend);
       const { scalingRegimesCommand } = await import('./scaling-regimes.js');
       const { report, files } = await scalingRegimesCommand(options);
       if (options.json) printJson({ ...report, files });
@@ -379,6 +447,7 @@ export async function main(argv: string[]): Promise<void> {
         paths: string[],
         options: { out: string; successAccuracy?: number; routerL?: number[]; routingModel?: string; logDir?: string; json?: boolean },
       ) => {
+        requirePackages('pmoe report', OPTIONAL_PACKAGES.report);
         const [{ checkRoutingModel, routingSection }, { trainingCurvesSection }, { reportCommand }, { regenerateCommand }, { writeHtmlReport }] =
           await Promise.all([
             import('../report/html/routing-section.js'),
@@ -466,6 +535,10 @@ export async function main(argv: string[]): Promise<void> {
       else process.stdout.write(`${formatBackends(listing)}\n`);
     });
 
+  // A command-line error says which help to read, instead of printing the whole help after it.
+  const commandPath = (command: Command): string => (command.parent ? `${commandPath(command.parent)} ${command.name()}` : command.name());
+  const everyCommand = (command: Command): Command[] => [command, ...command.commands.flatMap(everyCommand)];
+  for (const command of everyCommand(program)) command.showHelpAfterError(`see \`${commandPath(command)} --help\``);
   try {
     await program.parseAsync(argv);
   } finally {

@@ -29,3 +29,13 @@ export function parseWith<T>(schema: z.ZodType<T>, read: (value: string) => unkn
     return result.data;
   };
 }
+
+/** A parser for an integer or the one word `word` (`--patches-per-expert lstar`). */
+export function parseIntegerOr<W extends string>(word: W): (value: string) => number | W {
+  return (value) => {
+    if (value === word) return word;
+    const parsed = Number(value);
+    if (value.trim() === '' || !Number.isInteger(parsed)) throw new InvalidArgumentError(`expected an integer or '${word}', got '${value}'`);
+    return parsed;
+  };
+}

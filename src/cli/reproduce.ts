@@ -22,6 +22,8 @@ export interface ReproduceOptions {
   shardCount?: number;
   out?: string;
   backend: BackendName;
+  /** pmoe's WebGPU step of the image models: fp32 (default) or mixed (f16 subgroup matrices where the GPU has them). */
+  precision?: 'fp32' | 'mixed';
   /** `key=value` overrides of the experiment's options; values are JSON (numbers, lists) or plain text. */
   set: string[];
   json?: boolean;
@@ -50,8 +52,10 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
   const resultsPath = options.out ?? shardResultsPath(`${name}${options.quick ? '-quick' : ''}`, shard);
   await checkWritable(resultsPath, '--out');
   if (shard && 'source' in shard) process.stderr.write(`${name}: shard ${shard.index} of ${shard.count} from ${shard.source}\n`);
-  // The sweep's worker processes inherit the environment: this is how they learn where to log.
+  // The sweep's worker processes inherit the environment: this is how they learn where to log, and
+  // the precision of pmoe's WebGPU step.
   if (options.logDir !== undefined) process.env[EPOCH_LOG_DIR_VARIABLE] = resolve(options.logDir);
+  if (options.precision !== undefined) process.env.PMOE_PRECISION = options.precision;
   const progress = startProgress(specs.length, name, options.json === true && !process.stderr.isTTY);
   const result = await runSweep(specs, {
     experiment: name,
@@ -60,7 +64,7 @@ export async function reproduce(name: string, options: ReproduceOptions): Promis
     shard,
     backend: options.backend,
     retry,
-    onProgress: (p) => progress.update(p.done, `${p.label}${Number.isFinite(p.etaSeconds) ? ` eta ${Math.round(p.etaSeconds)} s` : ''}`),
+    onProgress: (p) => progress.update(p.done, p.label, p.etaSeconds),
   });
   progress.stop();
   return { ...result, resultsPath, runs: specs.length, shard };
@@ -103,6 +107,9 @@ export function formatSweepSummary(name: string, result: ReproduceResult, retry:
   const lines = [
     `${name}: ${result.lines.length - failed} of ${result.runs} runs finished, ${failed} failed (${result.ran} run now${retried}); results in ${result.resultsPath}`,
   ];
+  if (result.ran === 0 && failed === 0 && result.lines.length >= result.runs) {
+    lines.push(`  nothing to run: ${result.resultsPath} holds every run already (a sweep resumes its file); --out <new file> runs them again`);
+  }
   for (const [cause, errors] of byCause) {
     const rerun = retries(retry === 'none' ? 'changeable' : retry, cause) ? 'run again on rerun' : 'kept on rerun (--retry-failed runs them again)';
     lines.push(`  ${errors.length} failed (${cause}; ${rerun}):`);

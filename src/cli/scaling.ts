@@ -96,7 +96,7 @@ export async function scalingCommand(options: ScalingCommandOptions): Promise<Sc
           resultsLocked: true,
           jobs: options.jobs,
           backend: options.backend,
-          onProgress: (_round, p) => progress?.update(p.done, `${p.label}${Number.isFinite(p.etaSeconds) ? ` eta ${Math.round(p.etaSeconds)} s` : ''}`),
+          onProgress: (_round, p) => progress?.update(p.done, p.label, p.etaSeconds),
         }),
         onRound: ({ round, open, runs, queries }) => {
           progress?.stop();

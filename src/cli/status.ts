@@ -41,7 +41,8 @@ export function formatStatus(statuses: readonly ExperimentStatus[]): string {
       s.planned === null
         ? `${s.done + s.failed} runs (planned runs unknown: they match neither the default nor the quick settings; pass the --quick/--set the sweep used)`
         : `${s.planned} ${s.adaptive ? 'runs so far (adaptive: the next rounds depend on these)' : 'planned runs'}, ${s.settings} settings`;
-    out.push(`${s.experiment}: ${plan}: ${counts(s)}${s.unplanned > 0 && s.planned !== null ? `; ${s.unplanned} runs not in this plan` : ''}`);
+    const name = s.sweep === s.experiment ? s.experiment : `${s.sweep} (${s.experiment})`;
+    out.push(`${name}: ${plan}: ${counts(s)}${s.unplanned > 0 && s.planned !== null ? `; ${s.unplanned} runs not in this plan` : ''}`);
     const unfinished: number[] = [];
     for (const row of s.shards) {
       const where = row.shard ? `shard ${row.shard.index} of ${row.shard.count}` : 'not sharded';

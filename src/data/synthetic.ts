@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { PatchDataset } from './dataset.js';
 import { createRng, type Rng } from '../util/random.js';
 import { OptionError } from '../util/options.js';
+import { NO_ASSOCIATION, spuriousRng, spuriousStrengthSchema, spuriousValues, type SpuriousAssignment } from './spurious.js';
 
 export interface SyntheticConfig {
   /** d: patch dimension; needs room for the c patterns plus one orthogonal direction. */
@@ -30,6 +31,11 @@ export interface SyntheticConfig {
   readonly classes: number;
   /** Seeds the fixed patterns and set centres. */
   readonly seed: number;
+  /**
+   * s: when set, the model has one spurious pattern per class (./spurious.ts); a training sample
+   * then carries its class's with probability s in place of one irrelevant patch. Absent: no spurious patterns.
+   */
+  readonly spuriousStrength?: number;
 }
 
 export const SYNTHETIC_DEFAULTS: SyntheticConfig = Object.freeze({
@@ -87,6 +93,7 @@ function rangeField(message: string, ok: (v: number) => boolean, fallback: numbe
 }
 
 const D = SYNTHETIC_DEFAULTS;
+const SPURIOUS_MESSAGE = 'spuriousStrength must be a number in 0.5..1 (0.5: no association)';
 const configSchema = z
   .strictObject({
     // Lower bounds that hold whatever the other fields are; the cross-field rules come below.
@@ -102,6 +109,13 @@ const configSchema = z
       .number({ error: 'seed must be a safe integer' })
       .refine((v) => Number.isSafeInteger(v), { message: 'seed must be a safe integer' })
       .default(D.seed),
+    spuriousStrength: z
+      .number({ error: SPURIOUS_MESSAGE })
+      .refine((v) => spuriousStrengthSchema.safeParse(v).success, { message: SPURIOUS_MESSAGE })
+      .optional(),
+    spuriousItems: z
+      .never({ error: 'spuriousItems must not be given: the synthetic data model draws its spurious patterns (one per class) and takes spuriousStrength only' })
+      .optional(),
   })
   .superRefine((cfg, ctx) => {
     // Each rule runs only when the fields it relates are valid on their own, so every message is about one mistake.
@@ -116,6 +130,14 @@ const configSchema = z
         message: 'deltaD must satisfy 0 <= deltaD < 1 when classes > 2',
       });
     }
+    const spuriousDimensions = spuriousSpanNeeded(cfg);
+    if (spuriousDimensions !== undefined && isInt(d, 1) && d < spuriousDimensions) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['d'],
+        message: `d must be an integer >= ${spuriousDimensions} with spuriousStrength set (the spurious patterns are orthogonal to the class patterns and to the ${cfg.p} set centres)`,
+      });
+    }
     if (isInt(n, 2) && isInt(confusers, 0) && confusers > n - 1) {
       ctx.addIssue({
         code: 'custom',
@@ -124,6 +146,13 @@ const configSchema = z
       });
     }
   });
+
+/** Dimensions the patterns, the set centres and the spurious patterns span together; undefined without spurious patterns or valid sizes. */
+function spuriousSpanNeeded(cfg: { spuriousStrength?: number; classes: number; p: number }): number | undefined {
+  if (cfg.spuriousStrength === undefined || !isInt(cfg.classes, 2) || !isInt(cfg.p, 1)) return undefined;
+  const binary = cfg.classes === 2;
+  return (binary ? 2 : cfg.classes + 1) + cfg.p + (binary ? 1 : cfg.classes);
+}
 
 function lookup(input: unknown, key: PropertyKey | undefined): unknown {
   if (key === undefined || input === null || typeof input !== 'object') return undefined;
@@ -210,6 +239,18 @@ function randomOrthonormal(rng: Rng, d: number, count: number): Float64Array[] {
   return basis;
 }
 
+/** `count` orthonormal vectors, uniformly random in the complement of the orthonormal `span`. */
+function randomOrthogonalBasis(rng: Rng, d: number, span: readonly Float64Array[], count: number): Float64Array[] {
+  const taken = [...span];
+  const basis: Float64Array[] = [];
+  while (basis.length < count) {
+    const v = randomOrthogonalUnit(rng, d, taken);
+    taken.push(v);
+    basis.push(v);
+  }
+  return basis;
+}
+
 /** A uniformly random unit vector orthogonal to the orthonormal `span`. */
 function randomOrthogonalUnit(rng: Rng, d: number, span: readonly Float64Array[]): Float64Array {
   for (;;) {
@@ -236,8 +277,19 @@ export interface SyntheticModel {
   isDeltaPrimeClose(q: ArrayLike<number>): boolean;
   /** An irrelevant patch of set `setIndex`, as float32, satisfying the delta_r bound. */
   drawIrrelevantPatch(setIndex: number, rng: Rng): Float32Array;
-  /** `count` samples; the stream is seeded by `seed` alone, so (model, count, seed) fixes the data. */
-  sample(count: number, seed: number): PatchDataset;
+  /**
+   * The spurious patterns u_1..u_c (binary: v and -v, a pair whose sign is the label's in
+   * association), unit vectors orthogonal to the class patterns and the set centres; absent
+   * without config.spuriousStrength.
+   */
+  readonly spuriousPatterns?: readonly Float32Array[];
+  /**
+   * `count` samples; the stream is seeded by `seed` alone, so (model, count, seed) fixes the data.
+   * With `spurious` (a model with spurious patterns), one irrelevant patch of every sample, at a
+   * position drawn from a stream of its own, is replaced by the spurious pattern the assignment
+   * gives it; every other value is the same as without.
+   */
+  sample(count: number, seed: number, spurious?: { readonly assignment: SpuriousAssignment; readonly strength: number }): PatchDataset;
 }
 
 /**
@@ -299,6 +351,19 @@ export function createSyntheticModel(partial: Partial<SyntheticConfig> = {}): Sy
   }
   const centres = centres64.map((c) => Float32Array.from(c));
 
+  // Drawn after everything else from the model's stream, so the patterns and centres are those of the model without them.
+  let spuriousPatterns: Float32Array[] | undefined;
+  if (config.spuriousStrength !== undefined) {
+    const taken = [...patternSpan];
+    for (const centre of centres64) {
+      const v = Float64Array.from(centre);
+      projectOut(v, taken);
+      if (normalizeInPlace(v) > 1e-6) taken.push(v);
+    }
+    const directions = randomOrthogonalBasis(rng, d, taken, binary ? 1 : classes);
+    spuriousPatterns = (binary ? [directions[0], directions[0].map((x) => -x)] : directions).map((u) => Float32Array.from(u));
+  }
+
   const limit = Math.max(deltaR, FLOAT32_SLACK);
   const noiseScale = noise / Math.sqrt(d);
 
@@ -325,12 +390,21 @@ export function createSyntheticModel(partial: Partial<SyntheticConfig> = {}): Sy
   const closenessThreshold = (1 - deltaD) / 2;
   const isDeltaPrimeClose = (q: ArrayLike<number>) => differences.some((diff) => Math.abs(dot(diff, q)) > closenessThreshold);
 
-  function sample(count: number, seed: number): PatchDataset {
+  function sample(count: number, seed: number, spurious?: { readonly assignment: SpuriousAssignment; readonly strength: number }): PatchDataset {
     checkCount('count', count);
     checkSeed('seed', seed);
+    if (spurious && !spuriousPatterns) throw new OptionError('sample: spurious samples need a model with spuriousStrength set');
     // A stream of its own, so sample seed s and config seed s do not replay the same numbers.
     const source = createRng(`sample:${seed}`);
     const labels = balancedLabels(source, count, classes);
+    // The spurious patch's position and pattern come from streams of their own: the rest is drawn as without them.
+    const spuriousPosition = spurious ? createRng(`synthetic-spurious-position:${seed}`) : undefined;
+    const layout = spurious
+      ? {
+          values: spuriousValues(labels, classes, spurious.assignment, spurious.strength, spuriousRng('synthetic', seed, 'sample', spurious.assignment)),
+          patch: new Int32Array(count),
+        }
+      : undefined;
     const patchSize = d;
     const sampleSize = n * d;
     const data = new Float32Array(count * sampleSize);
@@ -350,12 +424,20 @@ export function createSyntheticModel(partial: Partial<SyntheticConfig> = {}): Sy
       source.shuffle(others);
       // With p = 1 there is no far set: every irrelevant patch comes from the single (near) set.
       const nearCount = farSetCount === 0 ? n - 1 : source.int(confusers + 1);
+      // Positions other than the discriminative one, in order: the spurious patch takes one of them.
+      const replaced = spuriousPosition ? spuriousPosition.int(n - 1) : -1;
+      const replacedAt = replaced < 0 ? -1 : replaced >= position ? replaced + 1 : replaced;
       let close = 0;
       for (let t = 0; t < others.length; t++) {
         const set = t < nearCount ? source.int(nearSetCount) : nearSetCount + source.int(farSetCount);
         const q = drawIrrelevantPatch(set, source);
+        if (others[t] === replacedAt) continue;
         data.set(q, base + others[t] * patchSize);
         if (isDeltaPrimeClose(q)) close++;
+      }
+      if (layout) {
+        layout.patch[i] = replacedAt;
+        data.set(spuriousPatterns![layout.values[i]], base + replacedAt * patchSize);
       }
       maxClose = Math.max(maxClose, close);
     }
@@ -370,6 +452,7 @@ export function createSyntheticModel(partial: Partial<SyntheticConfig> = {}): Sy
       classes,
       // Counted on the data actually drawn: whether near patches are delta'-close depends on delta_r and delta_d.
       lStar: 1 + maxClose,
+      ...(layout ? { spurious: layout } : {}),
     };
   }
 
@@ -381,6 +464,7 @@ export function createSyntheticModel(partial: Partial<SyntheticConfig> = {}): Sy
     closenessThreshold,
     isDeltaPrimeClose,
     drawIrrelevantPatch,
+    ...(spuriousPatterns ? { spuriousPatterns } : {}),
     sample,
   };
 }
@@ -406,14 +490,34 @@ export interface SyntheticSplit {
   /** max of the two sets' l*. */
   readonly lStar: number;
   readonly model: SyntheticModel;
+  /**
+   * With spuriousStrength set: the test samples again, each carrying a spurious pattern, balanced
+   * over class x spurious pattern and reversed (never its own class's); ./spurious.ts.
+   */
+  readonly spurious?: { readonly balanced: PatchDataset; readonly reversed: PatchDataset };
 }
 
-/** Train and test sets from one model, drawn from two different seeds derived from config.seed. */
+/**
+ * Train and test sets from one model, drawn from two different seeds derived from config.seed.
+ * With spuriousStrength s > 0.5 the training samples carry spurious patterns in association s; at
+ * s = 0.5 they are the samples drawn without spurious patterns.
+ */
 export function makeSyntheticSplit(config: Partial<SyntheticConfig>, trainCount: number, testCount: number): SyntheticSplit {
   checkCount('trainCount', trainCount);
   checkCount('testCount', testCount);
   const model = createSyntheticModel(config);
-  const train = model.sample(trainCount, deriveSeed(model.config.seed, 'train'));
-  const test = model.sample(testCount, deriveSeed(model.config.seed, 'test'));
-  return { train, test, lStar: Math.max(train.lStar ?? 1, test.lStar ?? 1), model };
+  const strength = model.config.spuriousStrength;
+  const trainSeed = deriveSeed(model.config.seed, 'train');
+  const testSeed = deriveSeed(model.config.seed, 'test');
+  const associated = strength !== undefined && strength !== NO_ASSOCIATION;
+  const train = model.sample(trainCount, trainSeed, associated ? { assignment: 'training', strength } : undefined);
+  const test = model.sample(testCount, testSeed);
+  const spurious =
+    strength === undefined
+      ? undefined
+      : {
+          balanced: model.sample(testCount, testSeed, { assignment: 'balanced', strength }),
+          reversed: model.sample(testCount, testSeed, { assignment: 'reversed', strength }),
+        };
+  return { train, test, lStar: Math.max(train.lStar ?? 1, test.lStar ?? 1), model, ...(spurious ? { spurious } : {}) };
 }

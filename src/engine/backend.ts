@@ -5,7 +5,8 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 // tfjs-core alone registers no gradients; the tfjs-layers bundle registers all of core's.
 import '@tensorflow/tfjs-layers';
 import { useFastKernels } from '../ops/fast-kernels.js';
-import { enableRelaxedSimd } from '../kernels/relaxed-simd.js';
+import { chooseFusedMultiplyAdd } from '../kernels/simd-gemm.js';
+import { registerFileHandlers } from '../io/model-files.js';
 import { checkWasmInternals } from '../kernels/wasm-internals.js';
 import { mayHaveGpu } from './webgpu/gpu-device.js';
 
@@ -65,7 +66,12 @@ async function init(backend: BackendName, gpu: boolean): Promise<string> {
 }
 
 export interface EngineOptions {
-  /** Set V8's relaxed-SIMD flag where the runtime needs it (enableRelaxedSimd); default false. */
+  /**
+   * Whether pmoe's products use relaxed SIMD's fused multiply-add (setting V8's flag for it where
+   * the runtime needs one); default true, as in the `pmoe` command, so that both compute the same
+   * numbers. false (or PMOE_FMA=0) keeps the separate multiply and add; it must come before the
+   * first product of the process.
+   */
   readonly relaxedSimd?: boolean;
   /**
    * Whether `auto` may pick a GPU (webgpu); default true. The pmoe command says false for the
@@ -79,11 +85,12 @@ export interface EngineOptions {
 /**
  * Starts TensorFlow.js the way the `pmoe` command runs it: installs pmoe's kernels
  * (useFastKernels) and picks a backend: `auto` prefers a GPU through WebGPU, then tfjs-node when
- * installed, then wasm, then cpu. Returns the backend's name. Idempotent; asking again for a
- * different backend switches to it.
+ * installed, then wasm, then cpu; in Node it registers `file://` save and load handlers
+ * (registerFileHandlers). Returns the backend's name. Idempotent; asking again for a different
+ * backend switches to it.
  */
 export async function initEngine(backend: BackendName = 'auto', options: EngineOptions = {}): Promise<string> {
-  if (options.relaxedSimd) enableRelaxedSimd();
+  if (options.relaxedSimd !== undefined) chooseFusedMultiplyAdd(options.relaxedSimd);
   if (!BACKEND_NAMES.includes(backend)) {
     throw new Error(`backend must be one of ${BACKEND_NAMES.join(', ')}; got '${String(backend)}'`);
   }
@@ -92,7 +99,11 @@ export async function initEngine(backend: BackendName = 'auto', options: EngineO
   if (initialised && requested === request) return initialised;
   if (initialised) await initialised.catch(() => undefined);
   requested = request;
-  initialised = init(backend, gpu);
+  initialised = init(backend, gpu).then((name) => {
+    // After the backend: tfjs-node, when `auto` loads it, registers file:// handlers of its own.
+    if (typeof process === 'object' && process.versions?.node) registerFileHandlers();
+    return name;
+  });
   return initialised;
 }
 

@@ -40,6 +40,9 @@ export const MNIST_PROTOCOL = {
   gridSize: z.unknown().optional(),
   discriminativeDigits: z.unknown().optional(),
   fillDigits: z.unknown().optional(),
+  /** A spurious feature (../data/spurious.ts): s and the fill digit (item) of each class; checked by checkConstruction. */
+  spuriousStrength: z.unknown().optional(),
+  spuriousItems: z.unknown().optional(),
 };
 type Protocol = z.output<z.ZodObject<typeof MNIST_PROTOCOL>>;
 
@@ -49,12 +52,17 @@ type Protocol = z.output<z.ZodObject<typeof MNIST_PROTOCOL>>;
  * evenly over the classes.
  */
 export function checkConstruction(o: Protocol & { sizes?: number[] }, ctx: z.RefinementCtx): void {
-  const problems = mnistPatchProblems({
-    gridSize: o.gridSize,
-    discriminativeDigits: o.discriminativeDigits,
-    fillDigits: o.fillDigits,
-    testCount: o.testCount,
-  } as MnistPatchOptions);
+  const problems = mnistPatchProblems(
+    {
+      gridSize: o.gridSize,
+      discriminativeDigits: o.discriminativeDigits,
+      fillDigits: o.fillDigits,
+      testCount: o.testCount,
+      spuriousStrength: o.spuriousStrength,
+      spuriousItems: o.spuriousItems,
+    } as MnistPatchOptions,
+    o.dataset,
+  );
   for (const problem of problems) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
   const classes = Array.isArray(o.discriminativeDigits) ? o.discriminativeDigits.length : 2;
   if (problems.length > 0 || !Array.isArray(o.sizes)) return;
@@ -107,8 +115,10 @@ export function mnistRun(
 }
 
 function definedConstruction(p: Protocol): MnistPatchOptions {
-  const { gridSize, discriminativeDigits, fillDigits } = p;
-  return Object.fromEntries(Object.entries({ gridSize, discriminativeDigits, fillDigits }).filter(([, v]) => v !== undefined)) as MnistPatchOptions;
+  const { gridSize, discriminativeDigits, fillDigits, spuriousStrength, spuriousItems } = p;
+  return Object.fromEntries(
+    Object.entries({ gridSize, discriminativeDigits, fillDigits, spuriousStrength, spuriousItems }).filter(([, v]) => v !== undefined),
+  ) as MnistPatchOptions;
 }
 
 const seedsOf = (p: Protocol) => Array.from({ length: p.seeds }, (_, i) => i);

@@ -1,9 +1,11 @@
+import { closestName } from '../util/suggest.js';
 import type { ExperimentDefinition } from './definition.js';
 import { fig6 } from './fig6.js';
 import { fig4, fig4Fashion, fig5, fig7, fig8, fig9 } from './mnist-experiments.js';
 import { pairAtlas } from './pair-atlas.js';
 import { routers } from './routers.js';
 import { scaling } from './scaling.js';
+import { spurious } from './spurious.js';
 import { WRN_EXPERIMENTS } from './wrn-experiments.js';
 
 /** Every named experiment, by name. */
@@ -18,6 +20,7 @@ export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Objec
   'pair-atlas': pairAtlas,
   routers,
   ...WRN_EXPERIMENTS,
+  spurious,
 });
 
 /**
@@ -36,6 +39,10 @@ export function experimentByName(name: string): ExperimentDefinition {
   const found = Object.hasOwn(EXPERIMENTS, name) ? EXPERIMENTS[name] : undefined;
   const adaptive = Object.hasOwn(ADAPTIVE_EXPERIMENTS, name) ? (ADAPTIVE_EXPERIMENTS as Record<string, { command: string }>)[name] : undefined;
   if (!found && adaptive) throw new RangeError(`'${name}' is adaptive (its runs depend on earlier results): run it with \`${adaptive.command}\``);
-  if (!found) throw new RangeError(`unknown experiment '${name}'; known: ${Object.keys(EXPERIMENTS).join(', ')}`);
+  if (!found) {
+    const names = [...Object.keys(EXPERIMENTS), ...Object.keys(ADAPTIVE_EXPERIMENTS)];
+    const meant = closestName(name, names);
+    throw new RangeError(`unknown experiment '${name}'${meant ? ` (did you mean ${meant}?)` : ''}; known: ${Object.keys(EXPERIMENTS).join(', ')}`);
+  }
   return found;
 }

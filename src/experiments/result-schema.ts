@@ -29,6 +29,24 @@ const epochSchema = z.object({
   testAccuracyLogitAboveHalf: share.optional(),
 });
 
+/** A run on data with a spurious feature (../analysis/spurious-metrics.ts). */
+const spuriousSchema = z.object({
+  strength: z.number().min(0).max(1),
+  classNames: z.array(z.string()).readonly(),
+  itemNames: z.array(z.string()).readonly(),
+  groups: z.array(z.object({ class: count(0), item: count(0), name: z.string(), count: count(0), accuracy: share })).readonly(),
+  balancedAccuracy: share,
+  worstGroupAccuracy: share,
+  reversedAccuracy: share,
+  reversedFrom: z.enum(['reversed set', 'minority groups']),
+  routing: z
+    .object({
+      unit: z.enum(['images', 'patches']),
+      experts: z.array(z.object({ truePatch: z.array(share).readonly(), spuriousPatch: z.array(share).readonly() })).readonly(),
+    })
+    .optional(),
+});
+
 const modelSchema = z.object({ patchesPerExpert: count(1).optional(), experts: count(1).optional(), init: z.string().optional() });
 
 /** A two-layer run (CNN, separate or joint pMoE). */
@@ -50,6 +68,7 @@ export const patchRecordSchema = z.object({
   routerRoutingRate: routingRateSchema.optional(),
   routerRateByPatchesPerExpert: z.array(share).readonly().optional(),
   finalTestAccuracy: share,
+  spurious: spuriousSchema.optional(),
   wallTimeMs: nonNegative,
 });
 
@@ -78,6 +97,7 @@ export const imageRecordSchema = z.object({
     .array(z.object({ group: z.string(), count: count(0), accuracy: share }))
     .readonly()
     .optional(),
+  spurious: spuriousSchema.optional(),
   trainableParams: count(0),
   flops: z.object({ forwardPerSample: nonNegative, trainStepPerSample: nonNegative, training: nonNegative }),
   steps: count(0),

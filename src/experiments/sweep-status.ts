@@ -9,12 +9,14 @@
  * replayed from the files (ScalingDriverOptions.runSpecs reads lines instead of training), and
  * "missing" are the runs of the first round the files do not complete.
  */
+import { basename } from 'node:path';
 import type { RunSpec } from '../training/run.js';
 import { parseOptions } from '../util/options.js';
 import { EXPERIMENTS } from './registry.js';
 import type { ResultLine } from './results-file.js';
 import { runScaling, SCALING_EXPERIMENT, SCALING_QUICK, scalingSchema, type ScalingOptions, type SpecRunner } from './scaling.js';
 import { inShard, runKey, type Shard } from './shard.js';
+import { REGIME_NAMES, regimeSettings } from './scaling-regimes.js';
 
 type StatusLine = Pick<ResultLine, 'key' | 'experiment' | 'status'>;
 
@@ -42,6 +44,8 @@ export interface ShardStatus extends RunCounts {
 
 export interface ExperimentStatus extends RunCounts {
   readonly experiment: string;
+  /** The sweep: its results files' name without shard suffix and `.jsonl` (`fig4`, `fig4-quick`, `scaling-regimes-noise-low`). */
+  readonly sweep: string;
   /** Which settings' plan the runs match: 'default', 'quick', 'given' (--set/--quick), or null when none. */
   readonly settings: string | null;
   /** Lines whose run is not in that plan. */
@@ -61,14 +65,21 @@ interface Candidate {
   readonly settings: Record<string, unknown>;
 }
 
+function userChose(choice: PlanChoice): boolean {
+  return choice.quick === true || (choice.overrides !== undefined && Object.keys(choice.overrides).length > 0);
+}
+
 function candidates(quickSettings: Record<string, unknown>, choice: PlanChoice): Candidate[] {
-  if (choice.quick || (choice.overrides && Object.keys(choice.overrides).length > 0)) {
-    return [{ label: 'given', settings: { ...(choice.quick ? quickSettings : {}), ...choice.overrides } }];
-  }
+  if (userChose(choice)) return [{ label: 'given', settings: { ...(choice.quick ? quickSettings : {}), ...choice.overrides } }];
   return [
     { label: 'default', settings: {} },
     { label: 'quick', settings: quickSettings },
   ];
+}
+
+/** The sweep a results file belongs to: its name without folder, shard suffix and `.jsonl`. */
+export function sweepOfPath(path: string): string {
+  return basename(path).replace(/(\.shard-\d+-of-\d+)?\.jsonl$/, '');
 }
 
 /** Latest line per key, a success beating a failure (a rerun that succeeded did finish). */
@@ -104,7 +115,7 @@ function shardRows(inputs: readonly StatusInput[]): { shard?: Shard; inputs: Sta
   return rows;
 }
 
-function fixedStatus(experiment: string, inputs: readonly StatusInput[], choice: PlanChoice): ExperimentStatus {
+function fixedStatus(experiment: string, sweep: string, inputs: readonly StatusInput[], choice: PlanChoice): ExperimentStatus {
   const definition = EXPERIMENTS[experiment];
   const all = inputs.flatMap((input) => input.lines);
   const keys = new Set(all.map((line) => line.key));
@@ -132,6 +143,7 @@ function fixedStatus(experiment: string, inputs: readonly StatusInput[], choice:
   const planKeys = new Set(plan.map(({ key }) => key));
   return {
     experiment,
+    sweep,
     settings: known ? best!.label : null,
     ...(known ? count([...planKeys], all) : unplannedCounts(all)),
     unplanned: [...keys].filter((key) => !planKeys.has(key)).length,
@@ -175,16 +187,31 @@ async function replayScaling(settings: ScalingOptions, shard: Shard | undefined,
   return { ...counts, planned: used.size + missing, missing, used };
 }
 
-async function scalingStatus(inputs: readonly StatusInput[], choice: PlanChoice): Promise<ExperimentStatus> {
+/** A `pmoe scaling-regimes` sweep's own settings, read from its file name (`scaling-regimes-<regime>[-quick]`). */
+function regimeCandidate(sweep: string): { label: string; settings: ScalingOptions } | undefined {
+  const match = /^scaling-regimes-(.+?)(-quick)?$/.exec(sweep);
+  if (!match || !REGIME_NAMES.includes(match[1])) return undefined;
+  const [{ settings }] = regimeSettings({ regimes: [match[1]] }, match[2] !== undefined);
+  return { label: `regime ${match[1]}${match[2] ? ', quick' : ''}`, settings };
+}
+
+async function scalingStatus(sweep: string, inputs: readonly StatusInput[], choice: PlanChoice): Promise<ExperimentStatus> {
   const all = inputs.flatMap((input) => input.lines);
   const keys = new Set(all.map((line) => line.key));
   let best: { label: string; settings: ScalingOptions; used: number } | undefined;
-  for (const candidate of candidates(SCALING_QUICK as Record<string, unknown>, choice)) {
-    const settings = parseOptions(scalingSchema, candidate.settings, SCALING_EXPERIMENT);
+  const regime = userChose(choice) ? undefined : regimeCandidate(sweep);
+  const tried = regime
+    ? [regime]
+    : candidates(SCALING_QUICK as Record<string, unknown>, choice).map((c) => ({
+        label: c.label,
+        settings: parseOptions(scalingSchema, c.settings, SCALING_EXPERIMENT),
+      }));
+  for (const { label, settings } of tried) {
+    const candidate = { label };
     const { used } = await replayScaling(settings, undefined, all);
     if (!best || used.size > best.used) best = { label: candidate.label, settings, used: used.size };
   }
-  const known = best !== undefined && (best.used > 0 || keys.size === 0 || best.label === 'given');
+  const known = best !== undefined && (best.used > 0 || keys.size === 0 || best.label === 'given' || regime !== undefined);
   const shards: ShardStatus[] = [];
   const usedKeys = new Set<string>();
   for (const { shard, inputs: files } of shardRows(inputs)) {
@@ -208,6 +235,7 @@ async function scalingStatus(inputs: readonly StatusInput[], choice: PlanChoice)
   );
   return {
     experiment: SCALING_EXPERIMENT,
+    sweep,
     settings: known ? best!.label : null,
     ...(known ? total : unplannedCounts(all)),
     unplanned: [...keys].filter((key) => !usedKeys.has(key)).length,
@@ -217,23 +245,34 @@ async function scalingStatus(inputs: readonly StatusInput[], choice: PlanChoice)
 }
 
 /**
- * The status of every experiment in the inputs, in name order. The scaling rows are replays, so
- * a shard row and an unsharded row of the same runs each count them.
+ * The status of every sweep in the inputs: one per experiment and results file name (shards of one
+ * sweep together), in name order, so that a `--quick` sweep beside the full one, or each regime of
+ * `pmoe scaling-regimes`, has its own plan. The scaling rows are replays, so a shard row and an
+ * unsharded row of the same runs each count them.
  */
 export async function sweepStatus(inputs: readonly StatusInput[], choice: PlanChoice = {}): Promise<ExperimentStatus[]> {
-  const names = [...new Set(inputs.flatMap((input) => input.lines.map((line) => line.experiment)))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const groups = new Map<string, { experiment: string; sweep: string; inputs: StatusInput[] }>();
+  for (const input of inputs) {
+    const sweep = sweepOfPath(input.path);
+    for (const experiment of new Set(input.lines.map((line) => line.experiment))) {
+      const id = `${experiment}\u0000${sweep}`;
+      if (!groups.has(id)) groups.set(id, { experiment, sweep, inputs: [] });
+      // Each input keeps its shard but only this experiment's lines.
+      groups.get(id)!.inputs.push({ ...input, lines: input.lines.filter((line) => line.experiment === experiment) });
+    }
+  }
+  const ordered = [...groups.values()].sort(
+    (a, b) => a.experiment.localeCompare(b.experiment, 'en', { numeric: true }) || a.sweep.localeCompare(b.sweep, 'en', { numeric: true }),
+  );
   const statuses: ExperimentStatus[] = [];
-  for (const experiment of names) {
-    // Each input keeps its shard but only this experiment's lines.
-    const own = inputs
-      .map((input) => ({ ...input, lines: input.lines.filter((line) => line.experiment === experiment) }))
-      .filter((input) => input.lines.length > 0);
-    if (experiment === SCALING_EXPERIMENT) statuses.push(await scalingStatus(own, choice));
-    else if (experiment in EXPERIMENTS) statuses.push(fixedStatus(experiment, own, choice));
+  for (const { experiment, sweep, inputs: own } of ordered) {
+    if (experiment === SCALING_EXPERIMENT) statuses.push(await scalingStatus(sweep, own, choice));
+    else if (experiment in EXPERIMENTS) statuses.push(fixedStatus(experiment, sweep, own, choice));
     else {
       const all = own.flatMap((input) => input.lines);
       statuses.push({
         experiment,
+        sweep,
         settings: null,
         ...unplannedCounts(all),
         unplanned: new Set(all.map((l) => l.key)).size,

@@ -11,7 +11,7 @@ export type WorkerRequest = { key: string; spec: RunSpec };
 export type WorkerReply = { key: string; record: import('../training/run.js').RunRecord } | { key: string; error: string; cause: FailureCause };
 
 // A worker process of `runSweep`: one engine, one run at a time; it ends with its parent.
-const ready = initEngine((process.env.PMOE_BACKEND ?? 'auto') as BackendName, { relaxedSimd: true, gpu: process.env[AUTO_GPU_VARIABLE] !== '0' });
+const ready = initEngine((process.env.PMOE_BACKEND ?? 'auto') as BackendName, { gpu: process.env[AUTO_GPU_VARIABLE] !== '0' });
 process.on('disconnect', () => process.exit(0));
 // Training is synchronous, so a parent killed mid-run (SIGKILL) sends no 'disconnect' the worker
 // could see: it checks for a new parent (init adopts orphans) after every epoch instead.

@@ -19,6 +19,7 @@ import { FORMULATIONS, HEADS, ROUTER_INITS, type Head } from '../models/wrn-laye
 import { PAPER_WRN } from './paper-numbers.js';
 import type { ImageRunSpec } from '../training/run.js';
 import { integer, oneOf, real } from '../util/options.js';
+import { spuriousStrengthSchema } from '../data/spurious.js';
 import { defineExperiment } from './definition.js';
 import { MAX_EPOCHS, MAX_SEEDS } from './plan-size.js';
 
@@ -228,6 +229,10 @@ export const fig15 = cifarFigure(
 
 export const fig16 = cifarFigure('fig16', 'cifar-vehicles', 'CIFAR-Vehicles (a vehicle in one quadrant, animals in the others; 4 classes)');
 
+/** The spurious options of a quadrant experiment, only those set (so runs without them keep their keys). */
+const quadrantSpurious = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries({ spuriousStrength: o.spuriousStrength, spuriousItems: o.spuriousItems }).filter(([, v]) => v !== undefined));
+
 /**
  * WRN vs WRN-pMoE on MNIST quadrants, the CIFAR-Vehicles analogue of ../data/mnist-quadrants.ts:
  * 32x32 images, the class digit (0-3) in one quadrant, digits 4-9 in the others. The paper has no
@@ -252,10 +257,13 @@ export const wrnMnist = defineExperiment({
       wideningFactor: integer(1).default(1),
       batchNormMomentum: real(0, 1, { exclusiveMax: true }).default(0.9),
       sizes: sizeList.default([250, 500, 1000, 2000]),
+      /** A spurious feature (../data/spurious.ts): s, and the filler digit (item) of each class (default 4, 5, 6, 7). */
+      spuriousStrength: spuriousStrengthSchema.optional(),
+      spuriousItems: z.array(integer(0, 9)).optional(),
     })
     .strict(),
   quick: { sizes: [250, 1000], seeds: 1, epochs: 3, testSize: 400 },
-  specs: (o) => wrnSpecs(o, { source: 'mnist-quadrants', data: () => ({}), pmoe: CIFAR_PMOE }),
+  specs: (o) => wrnSpecs(o, { source: 'mnist-quadrants', data: quadrantSpurious, pmoe: CIFAR_PMOE }),
   runCount: wrnRunCount,
   runProblem: wrnRunProblem('wrn-mnist', 'mnist-quadrants'),
 });
@@ -270,7 +278,7 @@ export const wrnFashion = defineExperiment({
   name: 'wrn-fashion',
   description:
     'WRN vs WRN-pMoE test accuracy against N on Fashion-MNIST quadrants (apt-get install dataset-fashion-mnist) at a reduced scale (pmoe reproduce wrn-fashion)',
-  specs: (o) => wrnSpecs(o, { source: 'fashion-quadrants', data: () => ({}), pmoe: CIFAR_PMOE }),
+  specs: (o) => wrnSpecs(o, { source: 'fashion-quadrants', data: quadrantSpurious, pmoe: CIFAR_PMOE }),
   runProblem: wrnRunProblem('wrn-fashion', 'fashion-quadrants'),
 });
 

@@ -154,7 +154,101 @@
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $each_vector)))
         (br $each_row))))
-  ;; reluGrad(bytes, x, dy, out): out = dy where x > 0, else 0 (bytes a multiple of 16).
+;; reluBlockSums(P, C, block, u, shift, dy, y, dz, out): blockSums with v = dz = dy where y > 0,
+  ;; else 0 (reluGrad's mask), which it also writes: batch norm's backward sums after a ReLU in
+  ;; one pass (the fused image trainer, src/training/fused-wrn-norm.ts). The same floats as
+  ;; reluGrad, then blockSums.
+  (func $reluBlockSums
+    (type $params9) (param $rows i32) (param $channels i32) (param $block i32) (param $u i32) (param $shift i32)
+    (param $dy i32) (param $y i32) (param $dz i32) (param $out i32)
+    (local $b0 i32) (local $end i32) (local $j i32) (local $pu i32) (local $at i32) (local $ld i32)
+    (local $op i32) (local $sh v128) (local $au v128) (local $av v128) (local $auv v128) (local $d v128)
+    (local $vv v128)
+    (local.set $ld (i32.mul (local.get $channels) (i32.const 4)))
+    (local.set $op (local.get $out))
+    (local.set $b0 (i32.const 0))
+    (block $blocks_done
+      (loop $each_block
+        (br_if $blocks_done (i32.ge_u (local.get $b0) (local.get $rows)))
+        (local.set $end (i32.add (local.get $b0) (local.get $block)))
+        (local.set $end
+          (select (local.get $rows) (local.get $end) (i32.gt_u (local.get $end) (local.get $rows))))
+        (local.set $j (i32.const 0))
+        (block $channels_done
+          (loop $each_channel
+            (br_if $channels_done (i32.ge_u (local.get $j) (local.get $ld)))
+            (local.set $sh (v128.load (i32.add (local.get $shift) (local.get $j))))
+            (local.set $au (v128.const i32x4 0 0 0 0))
+            (local.set $av (v128.const i32x4 0 0 0 0))
+            (local.set $auv (v128.const i32x4 0 0 0 0))
+            ;; $at: the byte offset of (row, channel j) in every [P, C] operand.
+            (local.set $at (i32.add (i32.mul (local.get $b0) (local.get $ld)) (local.get $j)))
+            (local.get $b0)
+            (block $rows_done
+              (loop $each_row
+                (br_if $rows_done (i32.ge_u (local.get $b0) (local.get $end)))
+                (local.set $d (f32x4.sub (v128.load (i32.add (local.get $u) (local.get $at))) (local.get $sh)))
+                (local.set $vv
+                  (v128.and
+                    (v128.load (i32.add (local.get $dy) (local.get $at)))
+                    (f32x4.gt (v128.load (i32.add (local.get $y) (local.get $at))) (v128.const i32x4 0 0 0 0))))
+                (v128.store (i32.add (local.get $dz) (local.get $at)) (local.get $vv))
+                (local.set $au (f32x4.add (local.get $au) (local.get $d)))
+                (local.set $av (f32x4.add (local.get $av) (local.get $vv)))
+                (local.set $auv (f32x4.add (local.get $auv) (f32x4.mul (local.get $d) (local.get $vv))))
+                (local.set $at (i32.add (local.get $at) (local.get $ld)))
+                (local.set $b0 (i32.add (local.get $b0) (i32.const 1)))
+                (br $each_row)))
+            (local.set $b0)
+            (v128.store (i32.add (local.get $op) (local.get $j)) (local.get $au))
+            (local.set $op (i32.add (local.get $op) (local.get $ld)))
+            (v128.store (i32.add (local.get $op) (local.get $j)) (local.get $av))
+            (local.set $op (i32.add (local.get $op) (local.get $ld)))
+            (v128.store (i32.add (local.get $op) (local.get $j)) (local.get $auv))
+            (local.set $op
+              (i32.add (local.get $op) (i32.mul (i32.mul (local.get $ld) (i32.const 2)) (i32.const -1))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $each_channel)))
+        (local.set $op (i32.add (local.get $op) (i32.mul (local.get $ld) (i32.const 3))))
+        (local.set $b0 (local.get $end))
+        (br $each_block))))
+  ;; affineRelu(P, C, u, a, v, s, b, c, out): affine, then out = the result where it is > 0, else 0
+  ;; (reluGrad's mask): batch norm and the ReLU after it in one pass. The same floats as affine,
+  ;; then reluGrad.
+  (func $affineRelu
+    (type $params9) (param $rows i32) (param $channels i32) (param $u i32) (param $a i32) (param $v i32)
+    (param $s i32) (param $b i32) (param $c i32) (param $out i32)
+    (local $i i32) (local $total i32) (local $j i32) (local $ld i32) (local $r v128)
+    (local.set $ld (i32.mul (local.get $channels) (i32.const 4)))
+    (local.set $total (i32.mul (local.get $rows) (local.get $ld)))
+    (local.set $i (i32.const 0))
+    (block $rows_done
+      (loop $each_row
+        (br_if $rows_done (i32.ge_u (local.get $i) (local.get $total)))
+        (local.set $j (i32.const 0))
+        (block $vectors_done
+          (loop $each_vector
+            (br_if $vectors_done (i32.ge_u (local.get $j) (local.get $ld)))
+            (local.set $r
+              (f32x4.add
+                (f32x4.add
+                  (f32x4.mul
+                    (v128.load (i32.add (local.get $u) (local.get $i)))
+                    (v128.load (i32.add (local.get $a) (local.get $j))))
+                  (f32x4.mul
+                    (f32x4.sub
+                      (v128.load (i32.add (local.get $v) (local.get $i)))
+                      (v128.load (i32.add (local.get $s) (local.get $j))))
+                    (v128.load (i32.add (local.get $b) (local.get $j)))))
+                (v128.load (i32.add (local.get $c) (local.get $j)))))
+            (v128.store
+              (i32.add (local.get $out) (local.get $i))
+              (v128.and (local.get $r) (f32x4.gt (local.get $r) (v128.const i32x4 0 0 0 0))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $each_vector)))
+        (br $each_row))))
+    ;; reluGrad(bytes, x, dy, out): out = dy where x > 0, else 0 (bytes a multiple of 16).
   (func $reluGrad
     (type $params4) (param $bytes i32) (param $x i32) (param $dy i32) (param $out i32)
     (local $i i32)
@@ -207,4 +301,6 @@
   (export "blockSquares" (func $blockSquares))
   (export "affine" (func $affine))
   (export "reluGrad" (func $reluGrad))
-  (export "columnSums" (func $columnSums)))
+  (export "columnSums" (func $columnSums))
+  (export "reluBlockSums" (func $reluBlockSums))
+  (export "affineRelu" (func $affineRelu)))

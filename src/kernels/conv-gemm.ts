@@ -42,10 +42,12 @@ export interface ConvGeometry {
   readonly left: number;
 }
 
-/** The geometry of a conv tfjs describes, or null where these kernels do not apply (NCHW, dilation, channel counts). */
+/**
+ * The geometry of a conv tfjs describes, or null where pmoe's convolution kernels (these and
+ * winograd-conv.ts) do not apply: NCHW, dilation, output channels not a multiple of 4.
+ */
 export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry | null {
   if (info.dataFormat !== 'channelsLast' || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
-  if (info.inChannels % 4 !== 0 && info.inChannels > 4) return null;
   if (info.outChannels % 4 !== 0) return null;
   return {
     batch: info.batchSize,
@@ -70,7 +72,7 @@ export function convGeometry(info: tf.backend_util.Conv2DInfo): ConvGeometry | n
  * image, or -1 (the zero row's marker) outside it. Returns the next free index. (Plain numeric
  * parameters: it fills taps x positions entries.)
  */
-function fillTap(
+export function fillTap(
   offsets: Int32Array,
   at: number,
   batch: number,
@@ -99,7 +101,7 @@ function fillTap(
 }
 
 /** Every tap's offsets into x (fillTap) for the output positions, tap t at at + t tapStride, -1 up to the next tap. */
-function fillTaps(offsets: Int32Array, at: number, tapStride: number, g: ConvGeometry, pixelBytes: number): void {
+export function fillTaps(offsets: Int32Array, at: number, tapStride: number, g: ConvGeometry, pixelBytes: number): void {
   for (let ty = 0, t = 0; ty < g.kernelHeight; ty++) {
     for (let tx = 0; tx < g.kernelWidth; tx++, t++) {
       const end = fillTap(
@@ -121,8 +123,14 @@ function fillTaps(offsets: Int32Array, at: number, tapStride: number, g: ConvGeo
   }
 }
 
+/** Whether the per-tap products take a geometry: input channels a multiple of 4 or fewer than 4. */
+export function directApplies(g: ConvGeometry): boolean {
+  return g.inChannels % 4 === 0 || g.inChannels < 4;
+}
+
 /** out = conv(x, filter) + bias [batch, outHeight, outWidth, outChannels]; bias [outChannels] or none. */
 export function convForward(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | undefined, g: ConvGeometry): TensorInfo | null {
+  if (!directApplies(g)) return null;
   const positions = g.batch * g.outHeight * g.outWidth;
   const rows = pad4(positions);
   const taps = g.kernelHeight * g.kernelWidth;
@@ -155,6 +163,7 @@ export function convForward(backend: BackendWasm, x: TensorInfo, filter: TensorI
 
 /** dx [batch, inHeight, inWidth, inChannels] from dy and the filter [kh, kw, inChannels, outChannels]. */
 export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, g: ConvGeometry): TensorInfo | null {
+  if (!directApplies(g)) return null;
   const { strideHeight: sh, strideWidth: sw, inChannels: ci, outChannels: co } = g;
   // Fewer than 4 input channels (an RGB stem, whose input gradient tfjs computes although nothing
   // uses it): rows of 4 with zero weights past ci, narrowed after.
@@ -261,18 +270,19 @@ export function convInputGradient(backend: BackendWasm, dy: TensorInfo, filter: 
 }
 
 /** The first index q >= 0 with (q + pad) mod stride == phase. */
-function firstOfPhase(pad: number, stride: number, phase: number): number {
+export function firstOfPhase(pad: number, stride: number, phase: number): number {
   return (((phase - pad) % stride) + stride) % stride;
 }
 
 /** How many of `size` indices q have (q + pad) mod stride == phase. */
-function countPhase(size: number, pad: number, stride: number, phase: number): number {
+export function countPhase(size: number, pad: number, stride: number, phase: number): number {
   const first = firstOfPhase(pad, stride, phase);
   return first >= size ? 0 : Math.floor((size - 1 - first) / stride) + 1;
 }
 
 /** dW [kh, kw, inChannels, outChannels] from x and dy. */
 export function convFilterGradient(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, g: ConvGeometry): TensorInfo | null {
+  if (!directApplies(g)) return null;
   const { inChannels: ci, outChannels: co } = g;
   // Narrow inputs are widened to 4 channels, so that each row holds the four values the product reads.
   const width = pad4(ci);

@@ -3,10 +3,13 @@ import type * as Os from 'node:os';
 import { nodeBuiltin } from '../util/node-builtin.js';
 import { SHARED_MAX_PAGES } from './module-bytes.js';
 import { fusedMultiplyAdd, gemmModuleBytes, type Kernels } from './simd-gemm.js';
+import { winogradModuleBytes, type WinogradKernels } from './simd-winograd.js';
+import { moduleBytes } from './module-bytes.js';
+import type { BatchNormKernels } from './simd-batch-norm.js';
 
 /**
  * The SIMD products on two threads: this one and one worker thread, over a shared wasm memory
- * (the arena) that both instantiate the GEMM module on.
+ * (the arena) that both instantiate the GEMM module on (and the Winograd convolutions' module, simd-winograd.ts).
  *
  * Why: tfjs's wasm backend runs one thread in Node (its multithreading flag is off there, and its
  * threaded build hands its pthread workers a blob: URL, which Node's worker_threads cannot open),
@@ -74,7 +77,23 @@ class KeptSpace<K> {
   }
 }
 
-const FUNCTIONS = ['gemmSeg', 'gemmTChunks', 'gemm', 'gemmT', 'spmm'] as const;
+/** The product module's functions the worker runs, the Winograd drivers, then the batch-norm module's (the fused image trainer splits its passes too). */
+const FUNCTIONS = [
+  'gemmSeg',
+  'gemmTChunks',
+  'gemm',
+  'gemmT',
+  'spmm',
+  'winogradForward',
+  'winogradFilterGradient',
+  'affine',
+  'affineRelu',
+  'blockSums',
+  'blockSquares',
+  'reluBlockSums',
+] as const;
+type BatchNormFunction = 'affine' | 'affineRelu' | 'blockSums' | 'blockSquares' | 'reluBlockSums';
+type WinogradFunction = 'winogradForward' | 'winogradFilterGradient';
 export type SplitFunction = (typeof FUNCTIONS)[number];
 // Control words: job sequence number, finished sequence number, error flag, function, claimed
 // sequence number (the last job a thread took), memory (0: the arena, else an attached one), the
@@ -93,12 +112,13 @@ const CALLER_POLL_MS = 50;
 
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-const { module, memory, control, errors, attachments } = workerData;
+const { module, winograd, batchNorm, memory, control, errors, attachments } = workerData;
 const gemmTChunks = ${gemmTChunks.toString()};
 const names = ${JSON.stringify(FUNCTIONS)};
 const memories = new Map();
 function bind(id, memory) {
-  const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  const instance = (m) => new WebAssembly.Instance(m, { env: { memory } }).exports;
+  const kernels = Object.assign({}, instance(batchNorm), instance(winograd), instance(module));
   memories.set(id, (name, args) => (name === 'gemmTChunks' ? gemmTChunks(kernels, ...args) : kernels[name](...args)));
 }
 bind(0, memory);
@@ -150,17 +170,25 @@ export class ArenaFullError extends Error {
   }
 }
 
-/** A shared memory both threads run the product module on: 0 is the arena's own (see GemmThreads.attach). */
+/** A shared memory both threads run the product module (and the Winograd and batch-norm modules) on: 0 is the arena's own (see GemmThreads.attach). */
 export interface SharedKernels {
   readonly id: number;
   readonly kernels: Kernels;
+  readonly winograd: WinogradKernels;
+  readonly batchNorm: BatchNormKernels;
 }
 
 export class GemmThreads {
   readonly memory: WebAssembly.Memory;
   readonly kernels: Kernels;
+  /** The Winograd kernels on the arena (split() runs their drivers on either thread). */
+  readonly winograd: WinogradKernels;
   /** The product module both threads instantiate (shared memory; fused multiply-adds where fusedMultiplyAdd() says so). */
   readonly module: WebAssembly.Module;
+  /** The Winograd module (simd-winograd.ts), which both threads bind beside the products on every memory. */
+  private readonly winogradModule: WebAssembly.Module;
+  /** The batch-norm module (simd-batch-norm.ts) for shared memories, which the worker binds beside the products. */
+  private readonly batchNormModule: WebAssembly.Module;
   private readonly own: SharedKernels;
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
   private readonly worker: WorkerThreads.Worker;
@@ -183,7 +211,10 @@ export class GemmThreads {
     this.module = module;
     this.memory = newSharedMemory();
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
-    this.own = { id: 0, kernels: this.kernels };
+    const winograd = (this.winogradModule = new WebAssembly.Module(winogradModuleBytes(fusedMultiplyAdd(), true)));
+    const batchNorm = (this.batchNormModule = new WebAssembly.Module(moduleBytes('batch-norm-shared')));
+    this.own = this.bind(0, this.memory);
+    this.winograd = this.own.winograd;
     const threads = nodeBuiltin<typeof WorkerThreads>('node:worker_threads');
     if (!threads) throw new Error('gemm threads: no node:worker_threads here');
     const errors = new threads.MessageChannel();
@@ -197,7 +228,7 @@ export class GemmThreads {
       eval: true,
       // The source is CommonJS; a parent started with --input-type=module would make it ESM.
       execArgv: workerExecArgv(process.execArgv),
-      workerData: { module, memory: this.memory, control: this.control, errors: errors.port2, attachments: attachments.port2 },
+      workerData: { module, winograd, batchNorm, memory: this.memory, control: this.control, errors: errors.port2, attachments: attachments.port2 },
       transferList: [errors.port2, attachments.port2],
     });
     this.worker.unref();
@@ -211,12 +242,22 @@ export class GemmThreads {
   attach(memory: WebAssembly.Memory): SharedKernels {
     let binding = this.attached.get(memory);
     if (binding === undefined) {
-      binding = { id: ++this.lastId, kernels: new WebAssembly.Instance(this.module, { env: { memory } }).exports as unknown as Kernels };
+      binding = this.bind(++this.lastId, memory);
       this.attachments.postMessage({ id: binding.id, memory });
       this.attached.set(memory, binding);
       this.collected.register(memory, binding.id, memory);
     }
     return binding;
+  }
+
+  private bind(id: number, memory: WebAssembly.Memory): SharedKernels {
+    const instance = (module: WebAssembly.Module) => new WebAssembly.Instance(module, { env: { memory } }).exports;
+    return {
+      id,
+      kernels: id === 0 ? this.kernels : (instance(this.module) as unknown as Kernels),
+      winograd: instance(this.winogradModule) as unknown as WinogradKernels,
+      batchNorm: instance(this.batchNormModule) as unknown as BatchNormKernels,
+    };
   }
 
   /** Lets the worker drop its binding of an attached memory (the memory is no longer used). */
@@ -335,7 +376,9 @@ export class GemmThreads {
       this.lastRunBy = 'caller';
       const args = workerArgs as [number, number, number, number, number, number, number, number, number];
       if (name === 'gemmTChunks') gemmTChunks(on.kernels, ...(args.slice(0, 7) as [number, number, number, number, number, number, number]));
-      else on.kernels[name](...args);
+      else if (name === 'winogradForward' || name === 'winogradFilterGradient') on.winograd[name as WinogradFunction](args[0]);
+      else if (name in on.batchNorm) on.batchNorm[name as BatchNormFunction](...args);
+      else on.kernels[name as Exclude<SplitFunction, 'gemmTChunks' | BatchNormFunction | WinogradFunction>](...args);
       return;
     }
     this.lastRunBy = 'worker';

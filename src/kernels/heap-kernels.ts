@@ -1,6 +1,7 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { bindBatchNorm, type BatchNormKernels } from './simd-batch-norm.js';
 import { bindGemm, type Kernels } from './simd-gemm.js';
+import { bindWinograd, type WinogradKernels } from './simd-winograd.js';
 import { heapMemory } from './wasm-internals.js';
 
 function bindOnce<T>(bind: (memory: WebAssembly.Memory) => T | null) {
@@ -20,3 +21,6 @@ export const heapKernels = bindOnce<Kernels>(bindGemm);
 
 /** The batch-norm kernels of simd-batch-norm.ts, bound the same way. */
 export const heapBatchNormKernels = bindOnce<BatchNormKernels>(bindBatchNorm);
+
+/** The Winograd convolution kernels of simd-winograd.ts, bound the same way. */
+export const heapWinogradKernels = bindOnce<WinogradKernels>(bindWinograd);

@@ -1,5 +1,7 @@
-import { gemmThreads, newSharedMemory, type GemmThreads, type SharedKernels, type SplitFunction } from './gemm-threads.js';
+import { gemmTChunks, gemmThreads, newSharedMemory, type GemmThreads, type SharedKernels, type SplitFunction } from './gemm-threads.js';
+import { bindBatchNorm, type BatchNormKernels } from './simd-batch-norm.js';
 import { fusedMultiplyAdd, gemmModule, type Kernels } from './simd-gemm.js';
+import { addChunks, chunkRows } from './workspace.js';
 
 /**
  * The arena that training's fused steps run the SIMD products in (simd-gemm.ts): one wasm memory
@@ -48,8 +50,15 @@ const MAX_SPARE_BYTES = 512 * 2 ** 20;
  * expert product) ran slower split at 2^19.
  */
 const SPLIT_MULTIPLY_ADDS = 2 ** 20;
+/** Batch-norm passes over at least this many floats split across two threads (a pass over 2^16 floats took ~30 us). */
+const SPLIT_FLOATS = 2 ** 16;
 /** Data a two-thread arena holds at most: its shared memory cannot grow past 1 GiB. */
 const TWO_THREAD_MAX_BYTES = 768 * 2 ** 20;
+
+/** Floats of scratch that gemmTChunked needs for a product over k rows. */
+export function chunkedPartials(m: number, n: number, k: number): number {
+  return Math.ceil(k / chunkRows(k)) * m * n;
+}
 
 /** The process's two-thread products for an arena that will hold about `bytes` of data: null where they are off or the data are too large for a shared memory. */
 export function arenaThreads(bytes: number): GemmThreads | null {
@@ -76,6 +85,7 @@ export class SimdArena {
   private readonly shared: SharedKernels | null;
   /** A row table shifted to the second half of gemmT's output rows (the worker's part). */
   private shiftedRows: Region | null = null;
+  private batchNormKernels: BatchNormKernels | null | undefined;
   private top = SLACK;
   /** Whether the memory held an earlier arena's data (so alloc() zeroes what it hands out). */
   private readonly reused: boolean;
@@ -169,6 +179,103 @@ export class SimdArena {
     const [table, worker] = [this.ints(rows), this.ints(shifted)];
     for (let p = 0; p < k; p++) worker[p] = table[p] + 4 * here;
     this.split('gemmT', [m - here, n, k, shifted.ptr, b.ptr, c.ptr + 4 * here * n], () => this.kernels.gemmT(here, n, k, rows.ptr, b.ptr, c.ptr));
+  }
+
+  /**
+   * gemmSeg (gemm.wat: row i of A is `segs` segments of segK floats, segment s at the address
+   * rows[s stride + i]; row i of C written at crows[i]; plus bias [n]), on byte addresses of this
+   * arena: the convolutions of the fused image trainer. m and n multiples of 4. Split by output
+   * rows on two threads from SPLIT_MULTIPLY_ADDS (each row summed by one thread: the same floats).
+   */
+  gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void {
+    if (m % 4 !== 0 || n % 4 !== 0 || stride < m) throw new RangeError(`simd gemm: bad gemmSeg m=${m} n=${n} stride=${stride}`);
+    const here = this.rowsHere(m, m * n * segK * segs);
+    if (here === m) return this.kernels.gemmSeg(m, n, segK, segs, rows, stride, b, crows, bias);
+    this.split('gemmSeg', [m - here, n, segK, segs, rows + 4 * here, stride, b, crows + 4 * here, bias], () =>
+      this.kernels.gemmSeg(here, n, segK, segs, rows, stride, b, crows, bias),
+    );
+  }
+
+  /**
+   * C [m, n] = A^T B as gemmT (A_p the m floats at the byte address rows[p], p < k; B [k, n] at
+   * byte address b; C at byte address c), summed in float32 chunks of chunkRows(k) rows that are
+   * added in float64, as the wasm backend's convolution gradients are; chunks split across the two
+   * threads. `partials`: scratch of at least chunkedPartials(m, n, k) floats.
+   */
+  gemmTChunked(m: number, n: number, k: number, rows: number, b: number, c: number, partials: Region): void {
+    const chunk = chunkRows(k);
+    const chunks = Math.ceil(k / chunk);
+    if (m % 4 !== 0 || n % 4 !== 0 || partials.length < chunks * m * n)
+      throw new RangeError(`simd gemm: bad gemmTChunked m=${m} n=${n} k=${k} for its partials`);
+    if (chunks < 2 || this.shared === null || m * n * k < SPLIT_MULTIPLY_ADDS) {
+      gemmTChunks(this.kernels, m, n, k, rows, b, partials.ptr, chunk);
+    } else {
+      const hereRows = Math.ceil(chunks / 2) * chunk;
+      const workerPartials = partials.ptr + Math.ceil(chunks / 2) * m * n * 4;
+      this.split('gemmTChunks', [m, n, k - hereRows, rows + 4 * hereRows, b + hereRows * n * 4, workerPartials, chunk], () =>
+        gemmTChunks(this.kernels, m, n, hereRows, rows, b, partials.ptr, chunk),
+      );
+    }
+    addChunks(new Float32Array(this.memory.buffer), partials.ptr, chunks, m * n, c);
+  }
+
+  /** scaleRows (gemm.wat): row i at crows[i] = scales[i] times the n floats at arows[i]; byte addresses of tables of m entries, n a multiple of 4. */
+  scaleRows(m: number, n: number, arows: number, crows: number, scales: number): void {
+    if (n % 4 !== 0) throw new RangeError(`simd gemm: bad scaleRows n=${n}`);
+    this.kernels.scaleRows(m, n, arows, crows, scales);
+  }
+
+  /** relocate (gemm.wat): to[i] = from[i] < 0 ? marker : from[i] + base over `count` int32s at byte addresses from and to (a row table kept as offsets, placed). */
+  relocate(count: number, from: number, to: number, base: number, marker: number): void {
+    this.kernels.relocate(count, from, to, base, marker);
+  }
+
+  /**
+   * affine (or with `relu`, affineRelu) of batch-norm.wat over `rows` rows of `channels` floats
+   * (byte addresses: u, v, out [rows, channels]; a, s, b, c per channel), split by rows on two threads.
+   */
+  affine(relu: boolean, rows: number, channels: number, u: number, a: number, v: number, s: number, b: number, c: number, out: number): void {
+    const name = relu ? 'affineRelu' : 'affine';
+    const here = this.shared === null || rows * channels < SPLIT_FLOATS ? rows : Math.floor(rows / 2);
+    const bn = this.batchNorm;
+    if (here === rows) return bn[name](rows, channels, u, a, v, s, b, c, out);
+    const at = 4 * here * channels;
+    this.split(name, [rows - here, channels, u + at, a, v + at, s, b, c, out + at], () => bn[name](here, channels, u, a, v, s, b, c, out));
+  }
+
+  /**
+   * Block sums of batch-norm.wat (blockSums, blockSquares: v unused; reluBlockSums: dy, y, dz) over
+   * `rows` rows, one [3, channels] partial per block of `block` rows at out; split at a block
+   * boundary on two threads, so the partials are the same floats as on one thread.
+   */
+  blockSums(
+    name: 'blockSums' | 'blockSquares' | 'reluBlockSums',
+    rows: number,
+    channels: number,
+    block: number,
+    u: number,
+    shift: number,
+    operands: readonly number[],
+    out: number,
+  ): void {
+    const blocks = Math.ceil(rows / block);
+    const here = this.shared === null || rows * channels < SPLIT_FLOATS || blocks < 2 ? rows : block * Math.ceil(blocks / 2);
+    const bn = this.batchNorm;
+    const run = (count: number, offset: number, partials: number) => {
+      const shifted = operands.map((ptr) => ptr + offset);
+      if (name === 'reluBlockSums') return [count, channels, block, u + offset, shift, ...shifted, partials];
+      return [count, channels, block, u + offset, shift, shifted[0], partials];
+    };
+    const call = (args: number[]) => (bn[name] as (...a: number[]) => void)(...args);
+    if (here === rows) return call(run(rows, 0, out));
+    this.split(name, run(rows - here, 4 * here * channels, out + 12 * (here / block) * channels), () => call(run(here, 0, out)));
+  }
+
+  /** The batch-norm kernels (simd-batch-norm.ts) bound to this arena's memory, on this thread. */
+  get batchNorm(): BatchNormKernels {
+    if (this.batchNormKernels === undefined) this.batchNormKernels = this.shared?.batchNorm ?? bindBatchNorm(this.memory);
+    if (this.batchNormKernels === null) throw new Error('SimdArena: the batch-norm kernels do not bind to this memory');
+    return this.batchNormKernels;
   }
 
   /** The nonzeros of a dense row-major [rows, cols] matrix (`nonzeros` of them, counted here when not given), as SparseRows in this arena. */

@@ -13,23 +13,33 @@ export interface BatchNormKernels {
   affine: (rows: number, channels: number, u: number, a: number, v: number, s: number, b: number, c: number, out: number) => void;
   reluGrad: (bytes: number, x: number, dy: number, out: number) => void;
   columnSums: (rows: number, channels: number, x: number, out: number) => void;
+  reluBlockSums: (rows: number, channels: number, block: number, u: number, shift: number, dy: number, y: number, dz: number, out: number) => void;
+  affineRelu: (rows: number, channels: number, u: number, a: number, v: number, s: number, b: number, c: number, out: number) => void;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
+const compiled = new Map<boolean, WebAssembly.Module | null>();
 
-/** The kernels bound to an existing memory, or null where SIMD or the binding is unavailable. */
-export function bindBatchNorm(memory: WebAssembly.Memory): BatchNormKernels | null {
-  if (compiled === undefined) {
+/** The module importing a plain or (`shared`) a shared memory, or null where SIMD is unavailable. */
+function batchNormModule(shared: boolean): WebAssembly.Module | null {
+  if (!compiled.has(shared)) {
+    let module: WebAssembly.Module | null = null;
     try {
-      const bytes = moduleBytes('batch-norm');
-      compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      const bytes = moduleBytes(shared ? 'batch-norm-shared' : 'batch-norm');
+      if (WebAssembly.validate(bytes)) module = new WebAssembly.Module(bytes);
     } catch {
-      compiled = null;
+      // no WebAssembly here
     }
+    compiled.set(shared, module);
   }
-  if (compiled === null) return null;
+  return compiled.get(shared)!;
+}
+
+/** The kernels bound to an existing memory (plain, or shared as the fused trainers' two-thread arenas), or null where SIMD or the binding is unavailable. */
+export function bindBatchNorm(memory: WebAssembly.Memory): BatchNormKernels | null {
+  const module = batchNormModule(typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer);
+  if (module === null) return null;
   try {
-    return new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as BatchNormKernels;
+    return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as BatchNormKernels;
   } catch {
     return null;
   }

@@ -18,6 +18,7 @@
  */
 
 import { moduleBytes } from './module-bytes.js';
+import { nodeBuiltin } from '../util/node-builtin.js';
 
 /** The product module's bytes: `fused` with relaxed SIMD's multiply-add (fusedMultiplyAdd()), `shared` importing a shared memory. */
 export function gemmModuleBytes(fused: boolean, shared = false): Uint8Array<ArrayBuffer> {
@@ -30,20 +31,45 @@ let fused: boolean | undefined;
  * Whether the kernels use relaxed SIMD's f32x4.relaxed_madd: one instruction, and one rounding,
  * where the CPU has FMA (V8 emits vfmadd on x64), in place of a multiply and an add. The
  * products' inner loops are bound by those two instructions, so it nearly halves their time.
- * Node 20's V8 has relaxed SIMD behind a flag, which only enableRelaxedSimd (relaxed-simd.ts) sets,
- * when the user opts in; later V8s ship it. `PMOE_FMA=0` keeps the separate multiply and add.
+ * On by default, for the library and the `pmoe` command alike, so both compute the same floats;
+ * `PMOE_FMA=0`, or `initEngine(backend, { relaxedSimd: false })` before the first product, keeps
+ * the separate multiply and add. Chosen once per process, at the first product.
  */
 export function fusedMultiplyAdd(): boolean {
-  if (fused === undefined) {
-    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-    fused = env?.PMOE_FMA !== '0' && relaxedSimdValidates();
+  if (fused === undefined) fused = fmaAllowed() && relaxedSimdValidates();
+  return fused;
+}
+
+function fmaAllowed(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.PMOE_FMA !== '0';
+}
+
+/**
+ * Fixes fusedMultiplyAdd()'s choice before the first product. Turning fused multiply-adds off after
+ * the kernels chose them throws: the process's products would no longer be the same floats.
+ */
+export function chooseFusedMultiplyAdd(wanted: boolean): boolean {
+  if (fused === undefined) fused = wanted && fmaAllowed() && relaxedSimdValidates();
+  else if (fused && !wanted) {
+    throw new Error(
+      'relaxedSimd: false comes too late: pmoe already computes with fused multiply-adds in this process; pass it to the first initEngine call, or set PMOE_FMA=0',
+    );
   }
   return fused;
 }
 
-function relaxedSimdValidates(): boolean {
+/**
+ * Whether relaxed SIMD validates here, after setting V8's flag for it where the runtime needs one:
+ * Node 20's V8 has the instructions behind the process-wide --experimental-wasm-relaxed-simd
+ * (later V8s ship them: nothing to set).
+ */
+export function relaxedSimdValidates(): boolean {
   if (typeof WebAssembly !== 'object') return false;
-  return WebAssembly.validate(gemmModuleBytes(true));
+  const bytes = gemmModuleBytes(true);
+  if (WebAssembly.validate(bytes)) return true;
+  nodeBuiltin<typeof import('node:v8')>('node:v8')?.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

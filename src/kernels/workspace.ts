@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { ArenaFullError, gemmTChunks, gemmThreads, type GemmThreads } from './gemm-threads.js';
-import { heapKernels } from './heap-kernels.js';
+import { heapKernels, heapWinogradKernels } from './heap-kernels.js';
 import { heapBlocks, heapMemory } from './wasm-internals.js';
 import type { Kernels } from './simd-gemm.js';
+import type { WinogradKernels } from './simd-winograd.js';
 
 type TensorInfo = tf.TensorInfo;
 const FLOAT_BYTES = 4;
@@ -12,10 +13,12 @@ const FLOAT_BYTES = 4;
  * Where one operation's operands, tables and result live, and how its products run: the
  * backend's heap (one thread, operands in place) or the two-thread arena of gemm-threads.ts
  * (operands copied in, products split between the threads). Addresses are byte addresses in
- * `memory`; take views after the last allocation. Used by conv-gemm.ts and rows-product.ts.
+ * `memory`; take views after the last allocation. Used by conv-gemm.ts, winograd-conv.ts and rows-product.ts.
  */
 export interface Workspace {
   readonly memory: WebAssembly.Memory;
+  /** The Winograd convolution kernels bound to `memory`. */
+  readonly winograd: WinogradKernels;
   /** The address of a tensor's data that the products may read through row tables (their A). */
   input(info: TensorInfo): number;
   /**
@@ -45,6 +48,11 @@ export interface Workspace {
   gemmSeg(m: number, n: number, segK: number, segs: number, rows: number, stride: number, b: number, crows: number, bias: number): void;
   /** C [m, n] = A^T B over k rows (gemmT), in chunks added in float64. */
   gemmT(m: number, n: number, k: number, rows: number, b: number, c: number): void;
+  /**
+   * Runs a Winograd driver on each parameter block (at most two, covering disjoint tiles): in the
+   * arena the first on this thread and the second on the worker, on the heap one after the other.
+   */
+  winogradSplit(name: 'winogradForward' | 'winogradFilterGradient', blocks: readonly number[]): void;
   /** The result as a backend tensor; frees the scratch. */
   finish(): TensorInfo;
   /** Frees everything after a failure. */
@@ -116,6 +124,7 @@ class HeapWorkspace implements Workspace {
   constructor(
     private readonly backend: BackendWasm,
     private readonly kernels: Kernels,
+    readonly winograd: WinogradKernels,
   ) {
     this.memory = heapMemory(backend);
   }
@@ -188,6 +197,10 @@ class HeapWorkspace implements Workspace {
     addChunks(new Float32Array(this.memory.buffer), partials, Math.ceil(k / chunk), m * n, c);
   }
 
+  winogradSplit(name: 'winogradForward' | 'winogradFilterGradient', blocks: readonly number[]): void {
+    for (const block of blocks) this.winograd[name](block);
+  }
+
   finish(): TensorInfo {
     for (const region of this.scratch) this.backend.disposeData(region.dataId);
     return this.result!;
@@ -202,12 +215,12 @@ class HeapWorkspace implements Workspace {
 const SPLIT_MIN_ROWS = 64;
 
 /** Rows per float32 chunk of a transposed product: at least 1024, at most 16 chunks. */
-function chunkRows(k: number): number {
+export function chunkRows(k: number): number {
   return Math.max(1024, Math.ceil(k / 16));
 }
 
 /** c = the sum of `chunks` [size] float32 blocks at `partials`, added in float64. */
-function addChunks(floats: Float32Array, partials: number, chunks: number, size: number, c: number): void {
+export function addChunks(floats: Float32Array, partials: number, chunks: number, size: number, c: number): void {
   const sums = new Float64Array(size);
   for (let i = 0; i < chunks; i++) {
     const at = partials / FLOAT_BYTES + i * size;
@@ -218,6 +231,7 @@ function addChunks(floats: Float32Array, partials: number, chunks: number, size:
 
 class ThreadWorkspace implements Workspace {
   readonly memory: WebAssembly.Memory;
+  readonly winograd: WinogradKernels;
   private result: { ptr: number; shape: number[] } | undefined;
 
   constructor(
@@ -225,6 +239,7 @@ class ThreadWorkspace implements Workspace {
     private readonly threads: GemmThreads,
   ) {
     this.memory = threads.memory;
+    this.winograd = threads.winograd;
   }
 
   input(info: TensorInfo): number {
@@ -307,6 +322,11 @@ class ThreadWorkspace implements Workspace {
     addChunks(this.threads.floats(), partials, chunks, m * n, c);
   }
 
+  winogradSplit(name: 'winogradForward' | 'winogradFilterGradient', blocks: readonly number[]): void {
+    if (blocks.length < 2) blocks.forEach((block) => this.winograd[name](block));
+    else this.threads.split(name, [blocks[1]], () => this.winograd[name](blocks[0]));
+  }
+
   finish(): TensorInfo {
     const { ptr, shape } = this.result!;
     const out = this.backend.makeOutput(shape, 'float32');
@@ -336,7 +356,8 @@ export function inWorkspace(backend: BackendWasm, body: (work: Workspace) => voi
     }
   }
   const kernels = heapKernels(backend);
-  return kernels === null ? null : runIn(new HeapWorkspace(backend, kernels), body);
+  const winograd = heapWinogradKernels(backend);
+  return kernels === null || winograd === null ? null : runIn(new HeapWorkspace(backend, kernels, winograd), body);
 }
 
 function runIn(work: Workspace, body: (work: Workspace) => void): TensorInfo {

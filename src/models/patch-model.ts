@@ -13,6 +13,17 @@ export interface PatchModel {
   dispose(): void;
 }
 
+/**
+ * `patches` as the [batch, n, d] patch tensor a two-layer model of `n` patches of `d` values reads,
+ * or a RangeError naming the expected shape.
+ */
+export function checkPatches(patches: tf.Tensor, patchCount: number, patchDim: number, caller: string): tf.Tensor3D {
+  if (patches.rank !== 3 || patches.shape[1] !== patchCount || patches.shape[2] !== patchDim) {
+    throw new RangeError(`${caller}: patches must be [batch, ${patchCount}, ${patchDim}] ([batch, n, d]); got [${patches.shape.join(', ')}]`);
+  }
+  return patches as tf.Tensor3D;
+}
+
 /** A model that routes patches to experts and can show its routing. */
 export interface RoutedPatchModel extends PatchModel {
   forwardWithRouting(patches: tf.Tensor3D): { logits: tf.Tensor2D; routing: Routing };

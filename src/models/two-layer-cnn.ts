@@ -4,7 +4,7 @@ import { integer, oneOf, parseOptions, real } from '../util/options.js';
 import { initStd, INIT_SCHEMES } from './init.js';
 import { tfSeed } from '../util/random.js';
 import { makeOutputWeights, OUTPUT_WEIGHTS } from './output-weights.js';
-import type { PatchModel } from './patch-model.js';
+import { checkPatches, type PatchModel } from './patch-model.js';
 
 /**
  * The paper's two-layer CNN (eq. 5): f_C(x) = sum_r a_r (1/n) sum_j ReLU(<w_r, x^(j)>).
@@ -45,6 +45,15 @@ export class TwoLayerCnn implements PatchModel {
 
   get classes(): number {
     return this.config.classes;
+  }
+
+  /**
+   * The logits of `patches` [batch, n, d]: [batch, 1] for two classes (the paper's f), [batch,
+   * classes] otherwise. The counterpart of a Layers model's predict, so that whatever loadModel
+   * returns answers predict.
+   */
+  predict(patches: tf.Tensor): tf.Tensor2D {
+    return this.forward(checkPatches(patches, this.config.patchCount, this.config.patchDim, 'TwoLayerCnn.predict'));
   }
 
   forward(patches: tf.Tensor3D): tf.Tensor2D {

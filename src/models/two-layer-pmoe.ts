@@ -10,7 +10,7 @@ import { integer, oneOf, parseOptions, real } from '../util/options.js';
 import { initStd, INIT_SCHEMES, REGIMES } from './init.js';
 import { createRng, tfSeed, type Rng } from '../util/random.js';
 import { makeOutputWeights, OUTPUT_WEIGHTS } from './output-weights.js';
-import type { RoutedPatchModel } from './patch-model.js';
+import { checkPatches, type RoutedPatchModel } from './patch-model.js';
 
 /**
  * The paper's two-layer pMoE (eq. 1):
@@ -102,6 +102,15 @@ export class TwoLayerPmoe implements RoutedPatchModel {
 
   get classes(): number {
     return this.config.classes;
+  }
+
+  /**
+   * The logits of `patches` [batch, n, d]: [batch, 1] for two classes (the paper's f), [batch,
+   * classes] otherwise. The counterpart of a Layers model's predict, so that whatever loadModel
+   * returns answers predict.
+   */
+  predict(patches: tf.Tensor): tf.Tensor2D {
+    return this.forward(checkPatches(patches, this.config.patchCount, this.config.patchDim, 'TwoLayerPmoe.predict'));
   }
 
   /** Logits [batch, logits]; `train` routes as in training (noise, training capacity). */

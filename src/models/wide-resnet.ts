@@ -73,6 +73,7 @@ import {
   FORMULATIONS,
   HEADS,
   IMAGES,
+  recordLayers,
   ROUTER_INITS,
   type Head,
   type ConvLayerSpec,
@@ -300,6 +301,7 @@ function buildFromLayers(description: ImageModelLayers, config: WrnModelConfig, 
     router.write(initial);
     initial.dispose();
   }
+  recordLayers(model, description);
   return model;
 }
 

@@ -276,3 +276,15 @@ export function describeWrnModel(config: WrnLayersConfig): ImageModelLayers {
   d.head(x, config.head === 'sigmoid' ? 1 : config.classes);
   return { architecture: config.architecture, inputShape: d.inputShape, classes: config.classes, layers: d.layers };
 }
+
+/** The description each built model was made from (models/wide-resnet.ts records it), so that a trainer can walk it. */
+const described = new WeakMap<object, ImageModelLayers>();
+
+export function recordLayers(model: object, layers: ImageModelLayers): void {
+  described.set(model, layers);
+}
+
+/** The layer description of a model built by buildWideResNet / buildWrnPmoe, or undefined for any other model. */
+export function layersOf(model: object): ImageModelLayers | undefined {
+  return described.get(model);
+}

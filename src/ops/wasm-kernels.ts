@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convFilterGradient, convForward, convGeometry, convInputGradient } from '../kernels/conv-gemm.js';
+import { convGeometry } from '../kernels/conv-gemm.js';
+import { conv2dFilterGradient, conv2dForward, conv2dInputGradient } from '../kernels/convolution.js';
 import { heapBatchNormKernels } from '../kernels/heap-kernels.js';
 import { fastBatchMatMul, fastFusedMatMul } from '../kernels/matmul.js';
 import { runWasmKernel } from '../kernels/wasm-internals.js';
@@ -27,8 +28,8 @@ function dispose(backend: BackendWasm, ...infos: TensorInfo[]): void {
 }
 
 /**
- * Channels-last, undilated convolutions with output channels in multiples of 4 take the per-tap
- * SIMD products of conv-gemm.ts; the others the following.
+ * Channels-last, undilated convolutions with output channels in multiples of 4 take pmoe's SIMD
+ * kernels (kernels/convolution.ts: Winograd or the per-tap products); the others the following.
  * dW[i,j,c,o] = sum_{b,y,x} xPadded[b, y*sh + i*dh, x*sw + j*dw, c] * dy[b,y,x,o] is itself a
  * convolution once the batch plays the channel role: input x^T [Ci,H,W,B], filter
  * dy^T [Ho,Wo,B,Co], the forward dilations as strides and the forward strides as dilations,
@@ -74,7 +75,7 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: ob
     return zeros(backend, filterShape, 'float32');
   }
   const geometry = convGeometry(info);
-  const viaGemm = geometry && convFilterGradient(backend, x, dy, geometry);
+  const viaGemm = geometry && conv2dFilterGradient(backend, x, dy, geometry);
   if (viaGemm) return viaGemm;
 
   let xT = transpose(backend, x, channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0]);
@@ -207,8 +208,8 @@ function fixBatchedGather(plainGather: tf.KernelFunc): tf.KernelFunc {
 
 /**
  * tfjs 4.22's wasm Conv2DBackpropInput is a plain loop, ~10x slower than the forward conv on a
- * 3x3 layer. Where conv-gemm.ts applies (channels-last, undilated, channels in multiples of 4),
- * its phase-split SIMD products run it. Otherwise the input gradient is a stride-1 forward conv of dy, zero-upsampled by the stride,
+ * 3x3 layer. Where kernels/convolution.ts applies (channels-last, undilated, output channels in
+ * multiples of 4), its Winograd or phase-split SIMD products run it. Otherwise the input gradient is a stride-1 forward conv of dy, zero-upsampled by the stride,
  * with the filter rotated by 180 degrees and its channel axes swapped, padded by k - 1 - pad:
  * XNNPACK speed. Upsampling multiplies the work by sh * sw, so only strides up to 2 take this
  * path; larger strides, NCHW and paddings wider than the kernel stay with the original kernel.
@@ -222,7 +223,7 @@ function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
     const info = tf.backend_util.computeConv2DInfo(attrs.inputShape, filter.shape as Shape4, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
     const { filterHeight: kh, filterWidth: kw, inHeight, inWidth, strideHeight: sh, strideWidth: sw } = info;
     const geometry = convGeometry(info);
-    const viaGemm = geometry && convInputGradient(backend, dy, filter, geometry);
+    const viaGemm = geometry && conv2dInputGradient(backend, dy, filter, geometry);
     if (viaGemm) return viaGemm;
     if (sh > 2 || sw > 2) return original(args);
     const [batch, outH, outW, outC] = dy.shape;
@@ -286,10 +287,10 @@ function fastConv2DBackpropInput(original: tf.KernelFunc): tf.KernelFunc {
 }
 
 /**
- * Conv2D and FusedConv2D (bias, no activation) by conv-gemm.ts's per-tap SIMD products where
- * they apply and the input has channels in multiples of 4: 10-25 % faster than XNNPACK on the
- * Wide-ResNet's 16-64-channel 3x3 layers (measured), and no operator packing per new filter.
- * An RGB stem (3 channels) and everything else keep the original kernel.
+ * Conv2D and FusedConv2D (bias, no activation) by kernels/convolution.ts where it applies: Winograd
+ * on 3x3 stride-1 layers, else the per-tap SIMD products where the input has channels in
+ * multiples of 4 (10-25 % faster than XNNPACK on the Wide-ResNet's 16-64-channel 3x3 layers,
+ * measured, and no operator packing per new filter). Everything else keeps the original kernel.
  */
 function fastConv2D(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
@@ -310,8 +311,7 @@ function fastConv2D(original: tf.KernelFunc): tf.KernelFunc {
       attrs.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast',
     );
     const geometry = convGeometry(info);
-    if (geometry === null || geometry.inChannels % 4 !== 0) return original(args);
-    return convForward(backend, x, filter, bias, geometry) ?? original(args);
+    return (geometry && conv2dForward(backend, x, filter, bias, geometry)) ?? original(args);
   };
 }
 

@@ -12,7 +12,7 @@ import { mean, sampleStd } from './statistics.js';
 export const STEADY_EPOCHS = 5;
 
 /** The mean of the differences and its 95% t interval (null with fewer than two). */
-function meanWithInterval(differences: readonly number[]): { meanDifference: number; interval: [number, number] | null } {
+export function meanWithInterval(differences: readonly number[]): { meanDifference: number; interval: [number, number] | null } {
   const meanDifference = mean(differences);
   const sd = sampleStd(differences);
   if (sd === null) return { meanDifference, interval: null };

@@ -118,6 +118,8 @@ export interface ImageReportExtras {
   readonly groupAccuracy?: readonly GroupAccuracyPoint[];
   /** One-logit (sigmoid head) runs: mean test accuracy (%) under both rules, per model and N. */
   readonly logitRules?: readonly LogitRulesPoint[];
+  /** Runs on data with a spurious feature: balanced, worst-group and reversed accuracy per model and N (`group` names the measure). */
+  readonly spurious?: { readonly points: readonly GroupAccuracyPoint[]; readonly reversedFrom: readonly string[] };
 }
 
 /** Test accuracy of one-logit runs under the argmax-equivalent rule (logit > 0) and the official code's (logit > 0.5). */

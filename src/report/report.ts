@@ -16,6 +16,8 @@ import { PAIR_ATLAS_EXPERIMENT } from '../experiments/pair-atlas.js';
 import { writePairAtlasReport } from './pair-atlas-report.js';
 import { ROUTERS_EXPERIMENT } from '../experiments/routers.js';
 import { writeRoutersReport } from './routers-report.js';
+import { SPURIOUS_EXPERIMENT } from '../experiments/spurious.js';
+import { writeSpuriousReport } from './spurious-report.js';
 
 export interface ReportOptions extends FigureOptions {
   /** The time stamped on the reports; default now. */
@@ -113,6 +115,12 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
     if (experiment === ROUTERS_EXPERIMENT) {
       // Several data sets and measures per router: a report of its own.
       const { report: _routers, ...summary } = await writeRoutersReport(resultsPaths, outDir, context);
+      experiments.push(summary);
+      continue;
+    }
+    if (experiment === SPURIOUS_EXPERIMENT) {
+      // Several parts (two-layer and image runs, three data families) in one report of its own.
+      const { report: _spurious, ...summary } = await writeSpuriousReport(lines, outDir, context);
       experiments.push(summary);
       continue;
     }

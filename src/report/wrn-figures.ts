@@ -144,26 +144,47 @@ function extrasOf(experiment: string, lines: readonly ImageOkLine[]): ImageRepor
         };
       });
   });
-  const grouped = lines.filter((l) => l.record.groupAccuracy !== undefined);
   const paired = pairedGaps(lines);
   const logitRules = logitRulesOf(seriesList, bySeries);
   const withRules = logitRules.length > 0 ? { logitRules } : {};
+  // Groups from the spurious metrics where the records have them (they hold the same groups), else from groupAccuracy.
+  const groupsOf = (line: ImageOkLine) =>
+    line.record.spurious?.groups.map((g) => ({ group: g.name, accuracy: g.accuracy })) ??
+    line.record.groupAccuracy?.map((g) => ({ group: g.group, accuracy: g.accuracy }));
+  const grouped = lines.filter((l) => groupsOf(l) !== undefined);
   if (grouped.length === 0) return { costs, trainingTime, paired, ...withRules };
-  const observations: (Observation & { group: string })[] = grouped.flatMap((line) =>
-    line.record.groupAccuracy!.map((g) => ({
-      series: `${wrnLabel(line.record.model.architecture)} | ${g.group}`,
-      group: g.group,
-      x: line.record.data.trainSize,
-      value: 100 * finiteOr(g.accuracy),
-      seed: line.record.training.seed,
-      key: line.key,
-    })),
-  );
-  const groupAccuracy = aggregate(observations.filter((o) => Number.isFinite(o.value))).map((p) => {
-    const [series, group] = p.series.split(' | ');
-    return { ...p, series, group };
+  const observe = (line: ImageOkLine, name: string, value: number | null) => ({
+    series: `${wrnLabel(line.record.model.architecture)} | ${name}`,
+    x: line.record.data.trainSize,
+    value: 100 * finiteOr(value),
+    seed: line.record.training.seed,
+    key: line.key,
   });
-  return { costs, trainingTime, paired, groupAccuracy, ...withRules };
+  const split = (points: readonly AggregatedPoint[]) =>
+    points.map((p) => {
+      const [series, group] = p.series.split(' | ');
+      return { ...p, series, group };
+    });
+  const finite = (observations: Observation[]) => observations.filter((o) => Number.isFinite(o.value));
+  const groupAccuracy = split(aggregate(finite(grouped.flatMap((line) => groupsOf(line)!.map((g) => observe(line, g.group, g.accuracy))))));
+  const withSpurious = lines.filter((l) => l.record.spurious !== undefined);
+  if (withSpurious.length === 0) return { costs, trainingTime, paired, groupAccuracy, ...withRules };
+  const spurious = split(
+    aggregate(
+      finite(
+        withSpurious.flatMap((line) => {
+          const m = line.record.spurious!;
+          return [
+            observe(line, SPURIOUS_MEASURES[0], m.balancedAccuracy),
+            observe(line, SPURIOUS_MEASURES[1], m.worstGroupAccuracy),
+            observe(line, SPURIOUS_MEASURES[2], m.reversedAccuracy),
+          ];
+        }),
+      ),
+    ),
+  );
+  const reversedFrom = [...new Set(withSpurious.map((l) => l.record.spurious!.reversedFrom))];
+  return { costs, trainingTime, paired, groupAccuracy, spurious: { points: spurious, reversedFrom }, ...withRules };
 }
 
 /** Mean final test accuracy (%) under both one-logit rules, per model and N, over the runs that recorded both. */
@@ -182,6 +203,9 @@ function logitRulesOf(seriesList: readonly string[], bySeries: ReadonlyMap<strin
     });
   });
 }
+
+/** The spurious-feature measures an image report tabulates, in order. */
+const SPURIOUS_MEASURES = ['balanced test set', 'worst group', 'reversed'] as const;
 
 /** The figure of a Wide-ResNet experiment: test accuracy (%) against N, one curve per model. */
 export function wrnView(experiment: string): FigureView<ImageOkLine> & { extras(lines: readonly ImageOkLine[]): ImageReportExtras } {
@@ -345,10 +369,35 @@ export function imageExtrasMarkdown(extras: ImageReportExtras): string[] {
       '',
     );
   }
+  if (extras.spurious && extras.spurious.points.length > 0) {
+    const minority = extras.spurious.reversedFrom.includes('minority groups');
+    out.push('## Spurious feature: balanced, worst-group and reversed accuracy', '');
+    out.push(
+      'Mean ± sample std over seeds, in %, after the last epoch: accuracy on the test set balanced over class x spurious feature, the lowest accuracy over its groups, ' +
+        (minority
+          ? 'and the accuracy over the groups whose spurious feature goes against the training association (CelebA has no reversed set of its own: smiling with blond hair, not smiling with black hair).'
+          : "and the accuracy on the reversed set (the same test images, each with another class's spurious item)."),
+      '',
+    );
+    out.push(
+      markdownTable(
+        ['model', 'N', 'measure', 'accuracy (mean ± std)', 'runs'],
+        extras.spurious.points.map((g) => [
+          g.series,
+          String(g.x),
+          g.group,
+          `${g.mean.toFixed(2)} ± ${g.std === null ? '—' : g.std.toFixed(2)}`,
+          String(g.count),
+        ]),
+        ['left', 'right', 'left', 'right', 'right'],
+      ),
+      '',
+    );
+  }
   if (extras.groupAccuracy && extras.groupAccuracy.length > 0) {
     out.push('## Test accuracy per group', '');
     out.push(
-      'Mean ± sample std over seeds, in %, on the test images of each group (Figure 11: smiling x hair colour; the test set is balanced over the groups).',
+      'Mean ± sample std over seeds, in %, on the test images of each group (Figure 11: smiling x hair colour; quadrants with a spurious feature: class x spurious item; the test set is balanced over the groups).',
       '',
     );
     out.push(

@@ -2,7 +2,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 
-export type Initializer = ReturnType<typeof tfl.initializers.heNormal>;
+/**
+ * A tfjs-layers initialiser (what `tfl.initializers.heNormal()` returns), as far as pmoe uses one.
+ * pmoe's own interface: tfjs-layers exports the class only from a deep path that ES-module type
+ * resolution (NodeNext) cannot reach.
+ */
+export interface Initializer {
+  apply(shape: tfl.Shape, dtype?: tf.DataType): tf.Tensor;
+  getClassName(): string;
+  getConfig(): tf.serialization.ConfigDict;
+}
+/** The class tfjs-layers' addWeight takes. */
+type LayersInitializer = ReturnType<typeof tfl.initializers.heNormal>;
 
 /** Initialiser names a PatchMoE accepts (tfjs's identifiers that need no arguments beyond a seed). */
 export const PATCH_MOE_INITIALIZERS = [
@@ -46,11 +57,11 @@ export const initializerSettingSchema = z.union([
 // Initialisers that draw nothing, so take no seed.
 const UNSEEDED_CLASSES = new Set(['Zeros', 'Ones', 'Constant', 'Identity']);
 
-function fromSerialized({ className, config }: SerializedInitializer): Initializer {
+function fromSerialized({ className, config }: SerializedInitializer): LayersInitializer {
   const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
   if (!entry) throw new Error(`unknown initializer class '${className}' (not registered with tf.serialization)`);
   const [cls, fromConfig] = entry;
-  return fromConfig(cls, config) as unknown as Initializer;
+  return fromConfig(cls, config) as unknown as LayersInitializer;
 }
 
 /**
@@ -59,9 +70,9 @@ function fromSerialized({ className, config }: SerializedInitializer): Initializ
  * one that carries its own seed is offset by `offset` instead. Without any seed, an Initializer
  * instance is used as is: each call draws fresh values.
  */
-export function makeInitializer(setting: InitializerSetting, seed: number | undefined, offset: number): Initializer {
+export function makeInitializer(setting: InitializerSetting, seed: number | undefined, offset: number): LayersInitializer {
   if (typeof setting === 'string') {
-    const make = tfl.initializers[setting] as (args?: { seed?: number }) => Initializer;
+    const make = tfl.initializers[setting] as (args?: { seed?: number }) => LayersInitializer;
     return setting === 'zeros' || setting === 'ones' ? make() : make({ seed });
   }
   const serialized = isInitializer(setting) ? serializeInitializer(setting) : setting;
@@ -69,7 +80,7 @@ export function makeInitializer(setting: InitializerSetting, seed: number | unde
   const seeded = !UNSEEDED_CLASSES.has(serialized.className);
   if (seeded && typeof ownSeed === 'number') return fromSerialized({ ...serialized, config: { ...serialized.config, seed: ownSeed + offset } });
   if (seeded && seed !== undefined) return fromSerialized({ ...serialized, config: { ...serialized.config, seed } });
-  return isInitializer(setting) ? setting : fromSerialized(serialized);
+  return isInitializer(setting) ? (setting as LayersInitializer) : fromSerialized(serialized);
 }
 
 /** tfjs's serialised form of an initialiser setting, `{ className, config }`, as tfjs layers write theirs in getConfig. */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { integer, oneOf, parseOptions, real } from '../util/options.js';
-import { initializerSettingSchema, makeInitializer, serializeInitializer, type Initializer, type InitializerSetting } from './initializer-setting.js';
+import { initializerSettingSchema, makeInitializer, serializeInitializer, type InitializerSetting } from './initializer-setting.js';
 import { GATE_MODES } from '../ops/gate.js';
 import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import type { Routing } from './route.js';
@@ -11,6 +11,7 @@ import { batchNormTraining } from '../ops/batch-norm-training.js';
 import { createRouter, DEFAULT_ROUTER_CONFIG, routerSettingSchema } from './registry.js';
 import type { Dispatch, RouteMode, Router, SparseDispatch } from './router.js';
 import { routingView } from './dispatch.js';
+import { routeOpAvailable } from './route-op.js';
 import { tidy } from './tidy.js';
 import { combineRows, COMBINES, softExperts, sparseExperts, takenPatches, UNTAKEN, type ExpertWeights, type PatchShape } from './patch-experts.js';
 import { movingAverage } from '../ops/moving-average.js';
@@ -93,6 +94,8 @@ export class PatchMoE extends tfl.layers.Layer {
   /** The router's other weights (Soft MoE's scale), by name. */
   private routerWeights: Record<string, LayerVariable> = {};
   private grid?: PatchGrid;
+  /** [height, width, channels] of the feature map the layer was built for. */
+  private mapShape?: [number, number, number];
   private channels = 0;
   private router?: Router;
   private noise?: Rng;
@@ -136,6 +139,7 @@ export class PatchMoE extends tfl.layers.Layer {
       throw new RangeError(`PatchMoE.patchesPerExpert must be an integer in 1..${n} (l <= n, the number of patches); got ${patchesPerExpert}`);
     }
     this.channels = channels;
+    this.mapShape = [height, width, channels];
     const patchValues = this.patch.height * this.patch.width * channels;
     const router = (this.router = createRouter(this.settings.router ?? DEFAULT_ROUTER_CONFIG, { patches: n, experts, patchesPerExpert }, this.settings.gate));
     this.checkCombination(router, channels);
@@ -158,7 +162,7 @@ export class PatchMoE extends tfl.layers.Layer {
         );
         if (useBias) this.expertBiases.push(this.addWeight(`expert${s}/bias`, [filtersPerExpert], 'float32', tfl.initializers.zeros()));
         if (this.settings.formulation === 'official') {
-          const norm = (name: string, initializer: Initializer, trainable: boolean) =>
+          const norm = (name: string, initializer: ReturnType<typeof tfl.initializers.ones>, trainable: boolean) =>
             this.addWeight(`expert${s}_bn/${name}`, [channels], 'float32', initializer, undefined, trainable);
           this.expertNorms.push({
             gamma: norm('gamma', tfl.initializers.ones(), true),
@@ -225,19 +229,31 @@ export class PatchMoE extends tfl.layers.Layer {
   /** The routing of a batch, image by image (routing/dispatch.ts routingView; patches in row-major grid order). */
   routing(inputs: tf.Tensor4D): Routing {
     return tf.tidy(() => {
-      const { dispatch } = this.route(inputs, 'eval');
+      const { dispatch } = this.route(inputs, 'eval', 'routing');
       return routingView(dispatch, inputs.shape[0], this.grid!.rows * this.grid!.cols);
     });
   }
 
   /** The input's patches [batch, n, ph * pw * C] and the router's dispatch of them (no experts). */
-  private route(input: tf.Tensor, mode: RouteMode): { patches: tf.Tensor3D; dispatch: Dispatch } {
+  private route(input: tf.Tensor, mode: RouteMode, caller = 'call'): { patches: tf.Tensor3D; dispatch: Dispatch } {
     if (!this.built || !this.grid || !this.routerKernel) this.build(input.shape);
+    const expected = this.mapShape!;
+    if (input.rank !== 4 || input.shape.slice(1).some((size, axis) => size !== expected[axis])) {
+      throw new RangeError(
+        `PatchMoE.${caller}: input must be a feature map [batch, ${expected.join(', ')}] ([batch, height, width, channels], the shape the layer was built for); got [${input.shape.join(', ')}]`,
+      );
+    }
     const grid = this.grid!;
     const router = this.router!;
     const batch = input.shape[0];
     const n = grid.rows * grid.cols;
     const patches = patchify(input as tf.Tensor4D, this.patch);
+    // tf.topk has no gradient in TensorFlow.js: without pmoe's kernels, training would fail deep in the tape.
+    if (!router.soft && !routeOpAvailable() && tf.engine().state.gradientDepth > 0 && tf.getGradient('TopK') == null) {
+      throw new Error(
+        "PatchMoE: training needs pmoe's kernels (TensorFlow.js has no TopK gradient): call `await initEngine()` (or `await useFastKernels()`) from 'pmoe' once before training",
+      );
+    }
     const k = this.settings.experts;
     const noise = mode === 'train' && router.drawsNoise ? Float32Array.from({ length: batch * n * k }, () => this.noise!.normal()) : undefined;
     const dispatch = router.route({

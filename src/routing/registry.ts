@@ -55,3 +55,11 @@ export function createRouter(config: RouterConfig, shape: RouterShape, gate: Gat
 
 /** The paper's router with its defaults: what a model routes by when its `router` is unset. */
 export const DEFAULT_ROUTER_CONFIG: RouterConfig = expertChoiceSchema.parse({ name: DEFAULT_ROUTER });
+
+/**
+ * Whether a configuration is the paper's routing exactly (unset, or the paper's router with its
+ * defaults): the steps written for that routing alone (the fused and WebGPU WRN steps) ask this.
+ */
+export function isPaperRouting(config: RouterConfig | undefined): boolean {
+  return config === undefined || JSON.stringify(config) === JSON.stringify(DEFAULT_ROUTER_CONFIG);
+}

@@ -26,3 +26,14 @@ export function evaluate(model: PatchModel, data: PatchDataset, batchSize = 500)
   });
   return { loss: lossSum / data.count, accuracy: correct / data.count };
 }
+
+/** The predicted class of every sample. */
+export function predictClasses(model: PatchModel, data: PatchDataset, batchSize = 500): Int32Array {
+  const predicted = new Int32Array(data.count);
+  forEachBatch(data, batchSize, (batch, start) => {
+    const classes = tf.tidy(() => predictions(model.forward(batch.patches)));
+    predicted.set(classes.dataSync() as Int32Array, start);
+    classes.dispose();
+  });
+  return predicted;
+}

@@ -1,16 +1,31 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { modelFlops } from '../analysis/flops.js';
-import { groupAccuracy, loadImageData, planImageData, type ImageDataPlan, type ImageDataSpec, type ResolvedImageDataSpec } from '../data/image-source.js';
+import {
+  groupAccuracy,
+  loadImageData,
+  planImageData,
+  type ImageDataPlan,
+  type ImageDataSpec,
+  type LoadedImageData,
+  type ResolvedImageDataSpec,
+} from '../data/image-source.js';
 import { loadData, type DataSpec, type LoadedData, type ResolvedDataSpec } from '../data/source.js';
-import type { PatchModel } from '../models/patch-model.js';
+import type { PatchModel, RoutedPatchModel } from '../models/patch-model.js';
+import type { PatchDataset } from '../data/dataset.js';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelOptions } from '../models/build.js';
 import { buildWrnModel, resolveWrnModel, trainableParams, type WrnModelConfig, type WrnModelSpec } from '../models/wide-resnet.js';
+import { describeWrnModel } from '../models/wrn-layers.js';
+import type { WebgpuStepRecord } from './webgpu/train-on-webgpu.js';
 import type { RoutingRate } from '../analysis/routing-rate.js';
 import type { RoutingUtilisation } from '../analysis/utilisation.js';
+import { imageRoutingShares, patchRoutingShares, spuriousMetrics, spuriousMetricsOfGroups, type SpuriousMetrics } from '../analysis/spurious-metrics.js';
+import { evaluateImageModel } from './train-image-model.js';
+import { predictClasses } from './evaluate.js';
 import { OptionError, parseOptions } from '../util/options.js';
 import type { z } from 'zod';
 import { imageTrainingSchema, trainImageModel, type ImageEpochRecord } from './train-image-model.js';
-import { trainModelYielding, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
+import { trainModelAsync, trainingSchema, type EpochMetrics, type TrainingHooks, type TrainingOptions } from './train.js';
 import { provenance, type Provenance } from './provenance.js';
 import { TwoLayerPmoe } from '../models/two-layer-pmoe.js';
 import type { TwoLayerCnn } from '../models/two-layer-cnn.js';
@@ -61,6 +76,8 @@ export interface PatchRunRecord {
   /** pMoE: how the router used its experts after training (test set) and in the last epoch's steps. Absent from records written before it was recorded. */
   readonly utilisation?: RoutingUtilisation;
   readonly finalTestAccuracy: number;
+  /** Data with a spurious feature (data.spuriousStrength): per-group, worst-group and reversed accuracy, and routing, after training. */
+  readonly spurious?: SpuriousMetrics;
   readonly wallTimeMs: number;
   /** Absent from records written before provenance was recorded. */
   readonly provenance?: Provenance;
@@ -85,12 +102,16 @@ export interface ImageRunRecord {
   readonly model: WrnModelConfig;
   readonly training: z.output<typeof imageTrainingSchema>;
   readonly backend: string;
+  /** Where pmoe's WebGPU step trained the model (not tfjs's autodiff): its precision, kernels and device work. */
+  readonly webgpuStep?: WebgpuStepRecord;
   readonly epochs: readonly ImageEpochRecord[];
   readonly finalTestAccuracy: number;
   /** One-logit (sigmoid head) models: the last epoch's test accuracy at the official code's logit > 0.5 (finalTestAccuracy is at logit > 0). */
   readonly finalTestAccuracyLogitAboveHalf?: number;
   /** Test accuracy per group where the data define groups (CelebA spurious), after the last epoch. */
   readonly groupAccuracy?: readonly { readonly group: string; readonly count: number; readonly accuracy: number }[];
+  /** Data with a spurious feature (quadrants with spuriousStrength, CelebA spurious): the same metrics as a two-layer run's. */
+  readonly spurious?: SpuriousMetrics;
   readonly trainableParams: number;
   readonly flops: ImageRunFlops;
   /** SGD steps taken. */
@@ -156,10 +177,12 @@ async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<I
     const moe = flops.perLayer.find((layer) => layer.className === 'PatchMoE')?.parts;
     const result = await trainImageModel(model, data, {
       ...plan.training,
+      layers: describeWrnModel(plan.model),
       onEpoch: (e) => hooks.onEpoch?.('model', e.epoch, plan.training.epochs, e),
     });
     const last = result.epochs.at(-1);
     const groups = data.testGroups && result.testPredictions ? groupAccuracy(data.testGroups, data.test.labels, result.testPredictions) : undefined;
+    const spurious = imageSpuriousMetrics(model, data, result.testPredictions);
     return {
       kind: 'image',
       data: data.spec,
@@ -167,10 +190,12 @@ async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<I
       model: plan.model,
       training: plan.training,
       backend: result.backend,
+      ...(result.webgpuStep ? { webgpuStep: result.webgpuStep } : {}),
       epochs: result.epochs,
       finalTestAccuracy: last?.testAccuracy ?? NaN,
       ...(last?.testAccuracyLogitAboveHalf === undefined ? {} : { finalTestAccuracyLogitAboveHalf: last.testAccuracyLogitAboveHalf }),
       ...(groups ? { groupAccuracy: groups } : {}),
+      ...(spurious ? { spurious } : {}),
       trainableParams: trainableParams(model),
       flops: {
         forwardPerSample: flops.forward,
@@ -187,6 +212,38 @@ async function runImageOnce(spec: ImageRunSpec, hooks: TrainingHooks): Promise<I
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The spurious metrics of a trained image model: on the quadrants' balanced and reversed sets (and
+ * WRN-pMoE's routing on the balanced one), or on CelebA spurious's test groups.
+ */
+function imageSpuriousMetrics(model: tfl.LayersModel, data: LoadedImageData, testPredictions: Int32Array | undefined): SpuriousMetrics | undefined {
+  if (data.spurious) {
+    const { balanced, reversed } = data.spurious;
+    const predict = (set: typeof balanced) => ({ labels: set.labels, items: set.spurious.values, predicted: evaluateImageModel(model, set).predicted });
+    const routing = imageRoutingShares(model, balanced, data.classNames.length);
+    return spuriousMetrics(data.spurious, predict(balanced), predict(reversed), routing);
+  }
+  if (data.spec.source === 'celeba-spurious' && data.testGroups && testPredictions) {
+    // Groups 0 smiling + black, 1 smiling + blond, 2 not smiling + black, 3 not smiling + blond; label 1 = smiling. Black hair goes with smiling in training.
+    const items = Int32Array.from(data.testGroups.ids, (g) => (g % 2 === 0 ? 1 : 0));
+    return spuriousMetricsOfGroups(
+      { strength: data.spec.fraction, classNames: data.classNames, itemNames: ['blond hair', 'black hair'] },
+      { labels: data.test.labels, items, predicted: testPredictions },
+    );
+  }
+  return undefined;
+}
+
+/** The spurious metrics of a trained two-layer model on the balanced and reversed sets (and pMoE's routing on the balanced one). */
+function patchSpuriousMetrics(model: PatchModel, data: LoadedData): SpuriousMetrics | undefined {
+  if (!data.spurious) return undefined;
+  const { balanced, reversed } = data.spurious;
+  const predict = (set: PatchDataset) => ({ labels: set.labels, items: set.spurious!.values, predicted: predictClasses(model, set) });
+  const routing =
+    'routing' in model && balanced.spurious ? patchRoutingShares(model as RoutedPatchModel, { ...balanced, spurious: balanced.spurious }) : undefined;
+  return spuriousMetrics(data.spurious, predict(balanced), predict(reversed), routing);
 }
 
 function resolvedModel(model: TwoLayerCnn | TwoLayerPmoe): RunModelOptions {
@@ -218,8 +275,9 @@ export async function runOnce(
   const startedAt = new Date();
   const training = parseOptions(trainingSchema, spec.training ?? {}, 'training');
   const data = await loadData(spec.data);
-  const result = await trainModelYielding(spec.model ?? {}, data.train, data.test, training, hooks);
+  const result = await trainModelAsync(spec.model ?? {}, data.train, data.test, training, hooks);
   try {
+    const spurious = patchSpuriousMetrics(result.model, data);
     const record: PatchRunRecord = {
       data: data.spec,
       model: resolvedModel(result.model),
@@ -233,6 +291,7 @@ export async function runOnce(
       routingRate: result.routingRate,
       utilisation: result.utilisation,
       finalTestAccuracy: result.epochs.at(-1)?.testAccuracy ?? NaN,
+      ...(spurious ? { spurious } : {}),
       wallTimeMs: result.wallTimeMs,
       provenance: await provenance(startedAt),
     };

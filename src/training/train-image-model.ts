@@ -12,6 +12,15 @@
  * CelebA binary code: binary cross-entropy, class 1 predicted for f > 0 (the same rule as argmax
  * over two logits). The official code's Keras BinaryAccuracy thresholds the raw logit at 0.5
  * instead (sigmoid 0.62); that accuracy is recorded beside (`testAccuracyLogitAboveHalf`).
+ *
+ * Two paths compute the steps and evaluations (ImageStepPath): on the wasm backend the tape-free
+ * step of fused-wrn.ts for the models buildWideResNet / buildWrnPmoe make, elsewhere (and with
+ * PMOE_IMAGE_STEP=autodiff or `step: 'autodiff'`) tfjs's layers under optimizer.minimize, the
+ * reference that the fused step is tested against. Their records agree up to float rounding.
+ *
+ * On the webgpu backend, given the model's layer description (`layers`), the steps run on pmoe's
+ * own WebGPU step (webgpu/train-on-webgpu.ts: one command buffer per step, nothing read back inside
+ * it); the tfjs model evaluates. PMOE_IMAGE_STEP=autodiff keeps tfjs's layers and autodiff there.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ImageData, ImageSplit } from '../data/image-split.js';
@@ -19,8 +28,14 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { createRng } from '../util/random.js';
 import { integer, parseOptions, real } from '../util/options.js';
+import { simdAvailable } from '../kernels/simd-gemm.js';
+import { layersOf } from '../models/wrn-layers.js';
 import { classificationLoss } from './loss.js';
 import { checkFinite } from './sgd.js';
+import { FusedWrn, fusedWrnUnsupported } from './fused-wrn.js';
+import type { ImageModelLayers } from '../models/wrn-layers.js';
+import { trainOnWebgpu, webgpuStepApplies, type WebgpuStepRecord } from './webgpu/train-on-webgpu.js';
+import type { Precision } from './webgpu/precision.js';
 
 export const imageTrainingSchema = z
   .object({
@@ -37,9 +52,27 @@ export const imageTrainingSchema = z
   })
   .strict();
 
+/**
+ * How an image model's steps and evaluations are computed: `fused`, a tape-free step with
+ * hand-derived gradients (fused-wrn.ts on pmoe's SIMD kernels on wasm; webgpu/ on webgpu);
+ * `autodiff`, the tfjs model under optimizer.minimize and model.apply, the reference.
+ */
+export type ImageStepPath = 'fused' | 'autodiff';
+export const IMAGE_STEP_PATHS: readonly ImageStepPath[] = ['fused', 'autodiff'];
+/** Sets the default path (`autodiff` forces the tfjs one). */
+export const IMAGE_STEP_ENV = 'PMOE_IMAGE_STEP';
+
 export type ImageTrainingOptions = z.input<typeof imageTrainingSchema> & {
   /** Called after each epoch with its record (awaited when it returns a promise). */
   readonly onEpoch?: (record: ImageEpochRecord) => void | Promise<void>;
+  /** The step path; by default PMOE_IMAGE_STEP, else `fused` where it runs (imageStepPath). */
+  readonly step?: ImageStepPath;
+  /** The model's layer description (describeWrnModel of its config): on webgpu, pmoe's own step trains it. */
+  readonly layers?: ImageModelLayers;
+  /** pmoe's WebGPU step only: also read the loss and accuracy every this many steps (default: once per epoch). */
+  readonly metricsEverySteps?: number;
+  /** pmoe's WebGPU step only: fp32 or mixed (webgpu/precision.ts; default PMOE_PRECISION, else fp32). */
+  readonly precision?: Precision;
 };
 
 export interface ImageEpochRecord {
@@ -66,8 +99,12 @@ export interface ImageTrainingResult {
   /** Total wall time, seconds. */
   readonly seconds: number;
   readonly backend: string;
+  /** Which path computed the steps and evaluations. */
+  readonly step: ImageStepPath;
   /** The predicted class of each test image after the last epoch (absent without a test split). */
   readonly testPredictions?: Int32Array;
+  /** Present when pmoe's WebGPU step trained the model: its precision, kernels and device work. */
+  readonly webgpuStep?: WebgpuStepRecord;
 }
 
 function checkSplit(what: string, split: ImageSplit, inputShape: (number | null)[], classes: number): void {
@@ -149,11 +186,37 @@ export function evaluateImageModel(
 }
 
 /**
+ * The path that trains `model`: `requested`, else PMOE_IMAGE_STEP, else `fused` where it runs (the
+ * wasm backend with WebAssembly SIMD, a model built by buildWideResNet / buildWrnPmoe whose layers
+ * the fused step takes) and `autodiff` elsewhere. A `fused` request that cannot run is an error
+ * saying why.
+ */
+export function imageStepPath(model: tfl.LayersModel, requested?: ImageStepPath): ImageStepPath {
+  const setting = requested ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[IMAGE_STEP_ENV];
+  if (setting !== undefined && setting !== '' && !(IMAGE_STEP_PATHS as readonly string[]).includes(setting)) {
+    throw new RangeError(`${requested === undefined ? IMAGE_STEP_ENV : 'trainImageModel.step'} must be 'fused' or 'autodiff'; got ${JSON.stringify(setting)}`);
+  }
+  if (setting === 'autodiff') return 'autodiff';
+  const layers = layersOf(model);
+  const reason =
+    tf.getBackend() !== 'wasm'
+      ? `the ${tf.getBackend()} backend is active (the fused step runs with wasm)`
+      : !simdAvailable()
+        ? 'this runtime has no WebAssembly SIMD'
+        : layers === undefined
+          ? 'the model was not built by buildWideResNet or buildWrnPmoe'
+          : fusedWrnUnsupported(layers);
+  if (reason === null) return 'fused';
+  if (setting === 'fused') throw new Error(`trainImageModel: the fused step cannot train this model: ${reason}`);
+  return 'autodiff';
+}
+
+/**
  * Trains `model` (its logits [batch, classes]) on `data.train` by SGD and evaluates it on
  * `data.test` after every epoch. The model is trained in place.
  */
 export async function trainImageModel(model: tfl.LayersModel, data: ImageData, options: ImageTrainingOptions = {}): Promise<ImageTrainingResult> {
-  const { onEpoch, ...rest } = options;
+  const { onEpoch, step: requested, layers: givenLayers, metricsEverySteps, precision, ...rest } = options;
   const config = parseOptions(imageTrainingSchema, rest, 'trainImageModel');
   const outputShape = model.outputs[0].shape;
   const units = outputShape[outputShape.length - 1];
@@ -165,14 +228,46 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
   checkSplit('train', data.train, inputShape, classes);
   if (data.test) checkSplit('test', data.test, inputShape, classes);
 
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const optimizer = tf.train.sgd(config.learningRate);
   const rng = createRng(`train-image-model:${config.seed}`);
   const count = data.train.shape[0];
   const epochs: ImageEpochRecord[] = [];
-  let steps = 0;
   let testPredictions: Int32Array | undefined;
   const started = performance.now();
+  const layers = givenLayers ?? layersOf(model);
+  if (requested !== 'autodiff' && webgpuStepApplies(layers)) {
+    const { steps, record } = await trainOnWebgpu(
+      model,
+      layers,
+      data.train,
+      { ...config, metricsEverySteps, precision },
+      {
+        order: () => rng.shuffle(Array.from({ length: count }, (_, i) => i)),
+        evaluate: () => {
+          const test = data.test ? evaluateImageModel(model, data.test, config.evalBatchSize) : { loss: NaN, accuracy: NaN, predicted: undefined };
+          testPredictions = test.predicted;
+          return test;
+        },
+        onEpoch: async (record) => {
+          epochs.push(record);
+          await onEpoch?.(record);
+        },
+      },
+    );
+    return {
+      epochs,
+      steps,
+      seconds: (performance.now() - started) / 1000,
+      backend: tf.getBackend(),
+      step: 'fused',
+      webgpuStep: record,
+      ...(testPredictions ? { testPredictions } : {}),
+    };
+  }
+  const path = imageStepPath(model, requested);
+  const trainer = path === 'fused' ? new FusedWrn(model, layers!, { learningRate: config.learningRate, batchSize: Math.min(config.batchSize, count) }) : null;
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer = trainer ? null : tf.train.sgd(config.learningRate);
+  let steps = 0;
   try {
     for (let epoch = 1; epoch <= config.epochs; epoch++) {
       const epochStart = performance.now();
@@ -181,35 +276,26 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
       let correct = 0;
       for (let start = 0; start < count; start += config.batchSize) {
         const end = Math.min(count, start + config.batchSize);
-        const { x, y } = batchOf(data.train, order, start, end);
-        let hits: tf.Scalar | undefined;
-        const loss = optimizer.minimize(
-          () => {
-            const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-            hits = tf.keep(tf.sum(tf.cast(tf.equal(imagePredictions(logits), y), 'int32')) as tf.Scalar);
-            // The layers' own losses (a PatchMoE router's auxiliary losses), as tfjs-layers' fit adds them.
-            return model.calculateLosses().reduce((total: tf.Scalar, extra) => tf.add(total, extra), imageLoss(logits, y));
-          },
-          true,
-          variables,
-        );
-        const value = loss!.dataSync()[0];
-        checkFinite(`training loss at epoch ${epoch}, step ${steps + 1}`, value, config.learningRate);
-        lossSum += value * (end - start);
-        correct += hits!.dataSync()[0];
-        tf.dispose([x, y, loss!, hits!]);
+        const result = trainer ? trainer.step(data.train, order.slice(start, end)) : autodiffStep(model, optimizer!, variables, data.train, order, start, end);
+        checkFinite(`training loss at epoch ${epoch}, step ${steps + 1}`, result.loss, config.learningRate);
+        lossSum += result.loss * (end - start);
+        correct += result.correct;
         steps++;
       }
       const trainSeconds = (performance.now() - epochStart) / 1000;
-      const test = data.test ? evaluateImageModel(model, data.test, config.evalBatchSize) : { loss: NaN, accuracy: NaN, predicted: undefined };
+      const noTest = { loss: NaN, accuracy: NaN, predicted: undefined };
+      const test = data.test ? (trainer ? trainer.evaluate(data.test) : evaluateImageModel(model, data.test, config.evalBatchSize)) : noTest;
       testPredictions = test.predicted;
+      const aboveHalf = (test as { accuracyLogitAboveHalf?: number }).accuracyLogitAboveHalf;
+      // The model holds the weights after every epoch, whichever path trains it.
+      trainer?.writeBack();
       const record: ImageEpochRecord = {
         epoch,
         trainLoss: lossSum / count,
         trainAccuracy: correct / count,
         testLoss: test.loss,
         testAccuracy: test.accuracy,
-        ...('accuracyLogitAboveHalf' in test && test.accuracyLogitAboveHalf !== undefined ? { testAccuracyLogitAboveHalf: test.accuracyLogitAboveHalf } : {}),
+        ...(aboveHalf === undefined ? {} : { testAccuracyLogitAboveHalf: aboveHalf }),
         trainSeconds,
         seconds: (performance.now() - epochStart) / 1000,
       };
@@ -217,7 +303,42 @@ export async function trainImageModel(model: tfl.LayersModel, data: ImageData, o
       await onEpoch?.(record);
     }
   } finally {
-    optimizer.dispose();
+    optimizer?.dispose();
+    trainer?.dispose();
   }
-  return { epochs, steps, seconds: (performance.now() - started) / 1000, backend: tf.getBackend(), ...(testPredictions ? { testPredictions } : {}) };
+  return {
+    epochs,
+    steps,
+    seconds: (performance.now() - started) / 1000,
+    backend: tf.getBackend(),
+    step: path,
+    ...(testPredictions ? { testPredictions } : {}),
+  };
+}
+
+/** One step of tfjs's autodiff on the images at order[start..end): the batch's mean loss and correct predictions, before the update. */
+function autodiffStep(
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  variables: tf.Variable[],
+  split: ImageSplit,
+  order: ArrayLike<number>,
+  start: number,
+  end: number,
+): { loss: number; correct: number } {
+  const { x, y } = batchOf(split, order, start, end);
+  let hits: tf.Scalar | undefined;
+  const loss = optimizer.minimize(
+    () => {
+      const logits = model.apply(x, { training: true }) as tf.Tensor2D;
+      hits = tf.keep(tf.sum(tf.cast(tf.equal(imagePredictions(logits), y), 'int32')) as tf.Scalar);
+      // The layers' own losses (a PatchMoE router's auxiliary losses), as tfjs-layers' fit adds them.
+      return model.calculateLosses().reduce((total: tf.Scalar, extra) => tf.add(total, extra), imageLoss(logits, y));
+    },
+    true,
+    variables,
+  );
+  const result = { loss: loss!.dataSync()[0], correct: hits!.dataSync()[0] };
+  tf.dispose([x, y, loss!, hits!]);
+  return result;
 }

@@ -125,7 +125,8 @@ class StepStatsSum {
  * Trains one model the paper's way: the CNN and joint pMoE by SGD on the logistic loss; separate
  * pMoE first trains its routers on the linear loss (eq. 6), then its experts behind the frozen
  * hard routers. The caller owns and disposes the returned model: a TwoLayerCnn for `model: 'cnn'`,
- * a TwoLayerPmoe otherwise (the type follows `options.model`).
+ * a TwoLayerPmoe otherwise (the type follows `options.model`). Synchronous: it holds the event loop
+ * until training ends; trainModelAsync is the same training as a Promise, with callbacks.
  */
 export function trainModel<K extends ModelKind = 'joint'>(...args: Parameters<typeof trainingSteps<K>>): TrainingResult<ModelOf<K>> {
   const steps = trainingSteps(...args);
@@ -135,20 +136,70 @@ export function trainModel<K extends ModelKind = 'joint'>(...args: Parameters<ty
   }
 }
 
-/** How long training runs between turns of the event loop in trainModelYielding. */
+/** What trainModelAsync's callbacks may change: set `stopTraining` to end training after the current epoch. */
+export interface TrainingControl {
+  stopTraining: boolean;
+}
+
+/**
+ * A Keras-style callback of trainModelAsync. Epochs count from 1. `onEpochEnd` follows the epochs
+ * of the model (for separate pMoE: the experts' phase, after the routers'); its `logs` are that
+ * epoch's metrics, undefined on epochs not evaluated (`evalEvery`). `onEpoch` (TrainingHooks)
+ * sees every phase, the routers' too. The Promise a callback returns is awaited.
+ */
+export interface TrainingCallback extends TrainingHooks {
+  onTrainBegin?(control: TrainingControl): void | Promise<void>;
+  onEpochEnd?(epoch: number, logs: EpochMetrics | undefined, control: TrainingControl): void | Promise<void>;
+  onTrainEnd?(result: TrainingResult): void | Promise<void>;
+}
+
+/** How long training runs between turns of the event loop in trainModelAsync. */
 const YIELD_EVERY_MS = 50;
 
 /**
- * trainModel that lets the event loop run every 50 ms or so, between SGD steps: a signal handler
- * (Ctrl-C), a timer or a message is then served within a fraction of a second rather than when
- * training ends. The steps, and so the result, are the same.
+ * trainModel as a Promise, with Keras-style callbacks (see TrainingCallback, and earlyStopping):
+ * the event loop runs every 50 ms or so between SGD steps, so a signal handler (Ctrl-C), a timer
+ * or a message is served within a fraction of a second rather than when training ends. The steps,
+ * and so the result, are those of trainModel unless a callback stops training early.
  */
-export async function trainModelYielding<K extends ModelKind = 'joint'>(...args: Parameters<typeof trainingSteps<K>>): Promise<TrainingResult<ModelOf<K>>> {
-  const steps = trainingSteps(...args);
+export async function trainModelAsync<K extends ModelKind = 'joint'>(
+  modelOptions: ModelSettings,
+  train: PatchDataset,
+  test: PatchDataset,
+  options: TrainingOptions & { readonly model?: K } = {},
+  callbacks: TrainingCallback | readonly TrainingCallback[] = [],
+  path: StepPath = defaultStepPath(),
+): Promise<TrainingResult<ModelOf<K>>> {
+  const list = Array.isArray(callbacks) ? (callbacks as readonly TrainingCallback[]) : [callbacks as TrainingCallback];
+  const control: TrainingControl = { stopTraining: false };
+  const hooks: TrainingHooks = {
+    onEpoch: (...args) => {
+      for (const callback of list) callback.onEpoch?.(...args);
+    },
+  };
+  for (const callback of list) await callback.onTrainBegin?.(control);
+  const steps = trainingSteps(modelOptions, train, test, options, hooks, path);
   let last = performance.now();
+  let stop = control.stopTraining;
   for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
+    const next = steps.next(stop);
+    if (next.done) {
+      try {
+        for (const callback of list) await callback.onTrainEnd?.(next.value);
+      } catch (error) {
+        next.value.model.dispose();
+        throw error;
+      }
+      return next.value;
+    }
+    if (next.value) {
+      try {
+        for (const callback of list) await callback.onEpochEnd?.(next.value.epoch, next.value.metrics, control);
+      } catch (error) {
+        steps.throw(error); // the generator disposes its model and rethrows
+      }
+      stop = control.stopTraining;
+    }
     if (performance.now() - last >= YIELD_EVERY_MS) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       last = performance.now();
@@ -156,15 +207,75 @@ export async function trainModelYielding<K extends ModelKind = 'joint'>(...args:
   }
 }
 
-/** The training as a sequence of steps: it yields after each SGD step and returns the result. */
+/** Which metric earlyStopping watches, and how it decides. */
+const earlyStoppingSchema = z
+  .object({
+    /** The metric of EpochMetrics watched; the test set plays the part of Keras's validation set. */
+    monitor: oneOf(['testLoss', 'testAccuracy', 'trainLoss', 'trainAccuracy'] as const).default('testLoss'),
+    /** The least change that counts as an improvement. */
+    minDelta: real(0, Infinity).default(0),
+    /** Evaluated epochs without improvement after which training stops. */
+    patience: integer(0).default(0),
+    /** `min` for losses, `max` for accuracies; `auto` picks by the metric's name. */
+    mode: oneOf(['auto', 'min', 'max'] as const).default('auto'),
+  })
+  .strict();
+
+export type EarlyStoppingOptions = z.input<typeof earlyStoppingSchema>;
+
+/** The callback earlyStopping returns; `stoppedEpoch` is the epoch after which it stopped training, if it did. */
+export interface EarlyStopping extends TrainingCallback {
+  readonly stoppedEpoch: number | undefined;
+}
+
+/**
+ * Keras's EarlyStopping for trainModelAsync: stops training once `monitor` has not improved by more
+ * than `minDelta` for `patience` evaluated epochs. The model keeps the weights of its last epoch.
+ */
+export function earlyStopping(options: EarlyStoppingOptions = {}): EarlyStopping {
+  const { monitor, minDelta, patience, mode } = parseOptions(earlyStoppingSchema, options, 'earlyStopping');
+  const sign = (mode === 'auto' ? (monitor.endsWith('Loss') ? 'min' : 'max') : mode) === 'min' ? 1 : -1;
+  let best = Infinity;
+  let wait = 0;
+  const state: { stoppedEpoch: number | undefined } & TrainingCallback = {
+    stoppedEpoch: undefined,
+    onTrainBegin() {
+      [best, wait, state.stoppedEpoch] = [Infinity, 0, undefined];
+    },
+    onEpochEnd(epoch, logs, control) {
+      if (!logs) return;
+      const value = sign * logs[monitor];
+      if (value < best - minDelta) [best, wait] = [value, 0];
+      else if (++wait > patience) {
+        state.stoppedEpoch = epoch;
+        control.stopTraining = true;
+      }
+    },
+  };
+  return state;
+}
+
+/** The model settings trainModel takes: what buildModel does, less what the data decide. */
+type ModelSettings = Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'classes'>;
+
+/** An epoch of the model's phase ended; the driver's next() answers whether to stop. */
+interface EpochEnd {
+  readonly epoch: number;
+  readonly metrics: EpochMetrics | undefined;
+}
+
+/**
+ * The training as a sequence of steps: it yields after each SGD step, and an EpochEnd after each
+ * epoch of the model's phase (next(true) then stops training), and returns the result.
+ */
 function* trainingSteps<K extends ModelKind = 'joint'>(
-  modelOptions: Omit<ModelOptions, 'kind' | 'patchCount' | 'patchDim' | 'classes'>,
+  modelOptions: ModelSettings,
   train: PatchDataset,
   test: PatchDataset,
   options: TrainingOptions & { readonly model?: K } = {},
   hooks: TrainingHooks = {},
   path: StepPath = defaultStepPath(),
-): Generator<void, TrainingResult<ModelOf<K>>> {
+): Generator<void | EpochEnd, TrainingResult<ModelOf<K>>, boolean | undefined> {
   const config = parseOptions(trainingSchema, options, 'training');
   const started = performance.now();
   const kind = config.model;
@@ -258,6 +369,7 @@ function sliceFirst(data: PatchDataset, count: number): PatchDataset {
     discriminativePatch: data.discriminativePatch.subarray(0, count),
     count,
     lStar: undefined,
+    spurious: data.spurious && { values: data.spurious.values.subarray(0, count), patch: data.spurious.patch.subarray(0, count) },
   };
 }
 
@@ -270,7 +382,7 @@ function* trainByLoss(
   phase: 'experts' | 'model',
   hooks: TrainingHooks,
   path: StepPath,
-): Generator<void, { history: EpochMetrics[]; utilisation?: RoutingUtilisation }> {
+): Generator<void | EpochEnd, { history: EpochMetrics[]; utilisation?: RoutingUtilisation }, boolean | undefined> {
   const fused = path === 'fused' && config.epochs > 0 ? fusedTrainer(model, train, test, config) : null;
   const optimizer = tf.train.sgd(config.learningRate);
   const variables = model.trainableVariables();
@@ -315,6 +427,7 @@ function* trainByLoss(
         if (pmoe) utilisation = utilisationOf(pmoe, test, fused?.takeStepStats?.() ?? steps.take());
       }
       hooks.onEpoch?.(phase, epoch, config.epochs, metrics, metrics ? utilisation : undefined);
+      if ((yield { epoch, metrics }) === true) break;
     }
   } finally {
     optimizer.dispose();

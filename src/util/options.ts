@@ -30,7 +30,10 @@ export function formatIssues(what: string, input: unknown, issues: readonly z.co
         return `${what}: unknown option${issue.keys.length > 1 ? 's' : ''} ${given}${allowed}`;
       }
       const option = issue.path.map(String).join('.') || what;
-      return `${what}.${option}: ${issue.message} (got ${describe(lookup(input, issue.path))})`;
+      const value = lookup(input, issue.path);
+      // `--set sizes=100,500` arrives as text: a list is JSON, in brackets.
+      const hint = issue.code === 'invalid_type' && issue.expected === 'array' && typeof value === 'string' ? `; write a list in brackets, as [${value}]` : '';
+      return `${what}.${option}: ${issue.message} (got ${describe(value)})${hint}`;
     })
     .join('\n');
 }

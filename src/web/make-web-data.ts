@@ -72,7 +72,7 @@ export async function makeSamples(options: { imagesPerClass?: number; testCount?
 
 export async function makeWebData(options: WebDataOptions = {}): Promise<{ model: string; samples: string }> {
   const dir = options.dir ?? WEB_DATA_DIR;
-  await initEngine('auto', { relaxedSimd: true, gpu: false }); // two-layer models
+  await initEngine('auto', { gpu: false }); // two-layer models
   const { modelPath, record } = await runOnceAndSave(
     {
       data: { source: 'mnist-patch', trainSize: options.trainSize ?? 1000, sampleSeed: 0 },

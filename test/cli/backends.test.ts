@@ -5,7 +5,13 @@ import { describe, it } from 'node:test';
 import { BIN } from '../support/pmoe-cli.js';
 
 interface Listing {
-  backends: { name: string; usable: boolean; reason?: string; adapter?: { software: boolean } }[];
+  backends: {
+    name: string;
+    usable: boolean;
+    reason?: string;
+    adapter?: { software: boolean; features: string[]; subgroupMatrixConfigs: { componentType: string }[] };
+    step?: { fp32: { precision: string }; mixed: { precision: string; fallback?: string } };
+  }[];
   auto: string;
   autoTwoLayer: string;
 }
@@ -41,5 +47,20 @@ describe('pmoe backends --json', () => {
       return t.skip(`no software Vulkan driver here: ${gpu?.reason}`);
     }
     if (gpu.adapter?.software) assert.equal(listing.auto, 'wasm');
+    // The adapter's features, and what pmoe's step runs there: fp32, and mixed falling back where f16 or subgroup matrices are missing.
+    assert.ok(Array.isArray(gpu.adapter?.features) && gpu.adapter.features.length > 0);
+    assert.ok(Array.isArray(gpu.adapter?.subgroupMatrixConfigs));
+    assert.equal(gpu.step?.fp32.precision, 'fp32');
+    const mixed = gpu.step?.mixed;
+    if (gpu.adapter.features.includes('shader-f16') && gpu.adapter.subgroupMatrixConfigs.some((c) => c.componentType === 'f16'))
+      assert.equal(mixed?.precision, 'mixed');
+    else assert.match(mixed?.fallback ?? '', /^the adapter has no /);
+    const text = spawnSync(process.execPath, [BIN, 'backends'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, PMOE_WEBGPU_SOFTWARE: '1' },
+    }).stdout;
+    assert.match(text, /^ +features: .*subgroups/m);
+    assert.match(text, /^ +pmoe's WRN step: fp32 WGSL/m);
   });
 });

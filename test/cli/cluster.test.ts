@@ -92,7 +92,7 @@ describe('pmoe cluster slurm', () => {
     withDir(async (dir) => {
       const unknown = await pmoeIn(dir, cleanEnv(), 'cluster', 'slurm', 'fig99', '--tasks', '2');
       assert.equal(unknown.code, 1);
-      assert.match(unknown.stderr, /unknown experiment 'fig99'; known: fig4/);
+      assert.match(unknown.stderr, /unknown experiment 'fig99' \(did you mean fig9\?\); known: fig4/);
       const badSet = await pmoeIn(dir, cleanEnv(), 'cluster', 'slurm', 'fig4', '--tasks', '2', '--set', 'seeds=0');
       assert.match(badSet.stderr, /fig4\.seeds: /);
       const noTasks = await pmoeIn(dir, cleanEnv(), 'cluster', 'slurm', 'fig4');

@@ -35,7 +35,7 @@ describe('named MNIST experiments', () => {
       assert.ok(quick.length > 0 && quick.length < full.length, `${name}: quick ${quick.length} vs full ${full.length}`);
       assert.throws(() => parseOptions(experiment.schema, { wings: 2 }, name), /unknown option 'wings'/);
     }
-    assert.throws(() => experimentByName('fig99'), /unknown experiment 'fig99'; known: fig4/);
+    assert.throws(() => experimentByName('fig99'), /unknown experiment 'fig99' \(did you mean fig9\?\); known: fig4/);
   });
 
   it('fig8 trains routers only, one run per (N_r, seed)', () => {

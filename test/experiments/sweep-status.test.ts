@@ -5,6 +5,7 @@ import type { ResultLine } from '../../src/experiments/results-file.js';
 import { runScaling, scalingRunInfo, scalingSchema, type SpecRunner } from '../../src/experiments/scaling.js';
 import { inShard, runKey } from '../../src/experiments/shard.js';
 import { sweepStatus, type StatusInput } from '../../src/experiments/sweep-status.js';
+import { regimeSettings } from '../../src/experiments/scaling-regimes.js';
 import type { RunRecord } from '../../src/training/run.js';
 import { parseOptions } from '../../src/util/options.js';
 
@@ -50,6 +51,21 @@ describe('sweepStatus: a fixed sweep', () => {
     // The settings the user names are the only candidate.
     const [given] = await sweepStatus([{ path: 'fig4.jsonl', lines: plan.map(({ key }) => line('fig4', key)) }], { overrides: { seeds: 2 } });
     assert.deepEqual([given.settings, given.planned, given.done, given.unplanned], ['given', (90 * 2) / 5, 0, 9]);
+  });
+
+  it('one row per sweep: a --quick file beside the full one has its own plan, not "runs not in this plan"', async () => {
+    const full = EXPERIMENTS.fig4.specs(parseOptions(EXPERIMENTS.fig4.schema, {}, 'fig4')).map((spec) => runKey(spec));
+    const statuses = await sweepStatus([
+      { path: 'results/fig4.jsonl', lines: full.map((key) => line('fig4', key)) },
+      { path: 'results/fig4-quick.jsonl', lines: plan.map(({ key }) => line('fig4', key)) },
+    ]);
+    assert.deepEqual(
+      statuses.map((s) => [s.sweep, s.settings, s.planned, s.done, s.missing, s.unplanned]),
+      [
+        ['fig4', 'default', 90, 90, 0, 0],
+        ['fig4-quick', 'quick', 9, 9, 0, 0],
+      ],
+    );
   });
 
   it('one row per experiment', async () => {
@@ -110,5 +126,21 @@ describe('sweepStatus: scaling (adaptive)', () => {
     // The whole grid run at once: every run planned so far is done.
     const complete = (await sweepStatus([{ path: 'scaling.jsonl', lines: whole }], { overrides }))[0];
     assert.deepEqual([complete.planned, complete.done, complete.missing], [outcome.runs, new Set(whole.map((l) => l.key)).size, 0]);
+  });
+
+  it("a pmoe scaling-regimes file is its own sweep, replayed with its regime's settings", async () => {
+    const [{ settings: regime }] = regimeSettings({ regimes: ['noise-low'] }, true);
+    const lines: ResultLine[] = [];
+    const outcome = await runScaling(regime, { runSpecs: fakeRunner(lines) });
+    const statuses = await sweepStatus([
+      { path: 'results/scaling-regimes-noise-low-quick.jsonl', lines },
+      { path: 'results/scaling.jsonl', lines: [] },
+    ]);
+    const status = statuses.find((s) => s.sweep === 'scaling-regimes-noise-low-quick')!;
+    assert.equal(status.experiment, 'scaling');
+    assert.deepEqual(
+      [status.settings, status.planned, status.done, status.missing, status.unplanned],
+      ['regime noise-low, quick', outcome.runs, outcome.runs, 0, 0],
+    );
   });
 });

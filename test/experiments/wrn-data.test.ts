@@ -70,6 +70,22 @@ describe('image data for the WRN experiments', () => {
     const overall = groups.reduce((sum, g) => sum + g.accuracy * g.count, 0) / 8;
     assert.ok(Math.abs(overall - record.finalTestAccuracy) < 1e-12, `${overall} vs ${record.finalTestAccuracy}`);
     assert.ok(groups.every((g) => [0, 0.5, 1].includes(g.accuracy)));
+    // The same groups as spurious metrics: black hair goes with smiling (class 1) in training, blond with not smiling.
+    const spurious = record.spurious!;
+    assert.equal(spurious.strength, 0.95);
+    assert.deepEqual(
+      spurious.groups.map((g) => [g.class, g.item, g.accuracy]),
+      [
+        [0, 0, groups[3].accuracy],
+        [0, 1, groups[2].accuracy],
+        [1, 0, groups[1].accuracy],
+        [1, 1, groups[0].accuracy],
+      ],
+    );
+    assert.equal(spurious.worstGroupAccuracy, Math.min(...groups.map((g) => g.accuracy)));
+    assert.equal(spurious.reversedFrom, 'minority groups');
+    assert.equal(spurious.reversedAccuracy, (groups[1].accuracy + groups[2].accuracy) / 2);
+    assert.ok(Math.abs(spurious.balancedAccuracy - record.finalTestAccuracy) < 1e-12);
   });
 
   it('the training draw follows the seed; the test set does not (testSeed), so every run of a sweep sees the same one', async () => {

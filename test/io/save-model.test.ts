@@ -78,6 +78,18 @@ describe('saveModel and loadModel: one pair for every model a user trains', () =
         }
         const logits = (m: TwoLayerCnn | TwoLayerPmoe) => tf.tidy(() => m.forward(patches).dataSync());
         assert.deepEqual(logits(loaded), logits(model), name);
+        // predict, which every model loadModel returns has, is forward behind a shape check.
+        assert.deepEqual(
+          tf.tidy(() => (back.predict(patches) as tf.Tensor).dataSync()),
+          logits(model),
+          name,
+        );
+        assert.throws(
+          () => back.predict(tf.zeros([batch, n, d + 1])),
+          new RegExp(
+            `${model.constructor.name}\\.predict: patches must be \\[batch, ${n}, ${d}\\] \\(\\[batch, n, d\\]\\); got \\[${batch}, ${n}, ${d + 1}\\]`,
+          ),
+        );
         loaded.dispose();
       }
     } finally {

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { convFilterGradient, convForward, convGeometry, convInputGradient } from '../../src/kernels/conv-gemm.js';
+import { convFilterGradient, convForward, convGeometry, convInputGradient, directApplies } from '../../src/kernels/conv-gemm.js';
 import { setGemmThreads } from '../../src/kernels/gemm-threads.js';
 import { freshRng, gaussian } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
@@ -157,7 +157,7 @@ describe('conv-gemm: convolutions and their gradients by per-tap SIMD products o
     setGemmThreads(true);
   });
 
-  test('declines dilations, NCHW and output channels not a multiple of 4', () => {
+  test('declines dilations, NCHW, output channels not a multiple of 4, and input channels neither a multiple of 4 nor fewer', () => {
     const info = (x: number[], filter: number[], dilations: number, format: 'channelsLast' | 'channelsFirst' = 'channelsLast') =>
       tf.backend_util.computeConv2DInfo(
         x as [number, number, number, number],
@@ -172,7 +172,7 @@ describe('conv-gemm: convolutions and their gradients by per-tap SIMD products o
     assert.equal(convGeometry(info([1, 8, 8, 4], [3, 3, 4, 4], 2)), null);
     assert.equal(convGeometry(info([1, 4, 8, 8], [3, 3, 4, 4], 1, 'channelsFirst')), null);
     assert.equal(convGeometry(info([1, 8, 8, 4], [3, 3, 4, 6], 1)), null);
-    assert.equal(convGeometry(info([1, 8, 8, 6], [3, 3, 6, 4], 1)), null);
-    assert.ok(convGeometry(info([1, 8, 8, 3], [3, 3, 3, 4], 1)));
+    assert.equal(directApplies(convGeometry(info([1, 8, 8, 6], [3, 3, 6, 4], 1))!), false);
+    assert.ok(directApplies(convGeometry(info([1, 8, 8, 3], [3, 3, 3, 4], 1))!));
   });
 });

@@ -123,6 +123,12 @@ describe('reports of the WRN experiments', () => {
       assert.deepEqual(row(md11, 'WRN-pMoE', '5000', 'not smiling, black hair'), ['WRN-pMoE', '5000', 'not smiling, black hair', '65.00 ± 7.07', '2']);
       const json11 = JSON.parse(await readFile(join(out, 'fig11.json'), 'utf8'));
       assert.equal(json11.image.groupAccuracy.length, 4);
+      // The spurious experiment's metrics: the worst group, and the groups against the training association (CelebA has no reversed set).
+      assert.match(md11, /## Spurious feature: balanced, worst-group and reversed accuracy/);
+      assert.match(md11, /smiling with blond hair, not smiling with black hair/);
+      assert.deepEqual(row(md11, 'WRN-pMoE', '5000', 'worst group'), ['WRN-pMoE', '5000', 'worst group', '50.00 ± 0.00', '2']);
+      assert.deepEqual(row(md11, 'WRN-pMoE', '5000', 'reversed'), ['WRN-pMoE', '5000', 'reversed', '57.50 ± 3.54', '2']);
+      assert.deepEqual(row(md11, 'WRN-pMoE', '5000', 'balanced test set'), ['WRN-pMoE', '5000', 'balanced test set', '70.00 ± 0.00', '2']);
 
       const mdMnist = await readFile(join(out, 'wrn-mnist.md'), 'utf8');
       assert.match(mdMnist, /The paper has no MNIST-quadrant experiment .*no paper values to compare/);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initEngine } from '../../src/engine/backend.js';
@@ -60,5 +62,46 @@ describe('PatchMoE as a tfjs user meets it', () => {
     assert.deepEqual(copied.getConfig(), { ...config, name: copied.name });
     assert.deepEqual(weightValues(copied), weightValues(layer), 'seeded settings rebuild the same initial weights');
     tf.dispose([model, copy] as never);
+  });
+
+  it('a wrong input names the feature map the layer was built for', async () => {
+    await initEngine('cpu');
+    const layer = built(patchMoE(args));
+    for (const input of [tf.zeros([2, 4, 4, 2]), tf.zeros([2, 2, 2, 3]), tf.zeros([2, 48])]) {
+      assert.throws(
+        () => layer.routing(input as tf.Tensor4D),
+        (error: Error) =>
+          error instanceof RangeError &&
+          error.message.includes(`PatchMoE.routing: input must be a feature map [batch, 4, 4, 3]`) &&
+          error.message.includes(`got [${input.shape.join(', ')}]`),
+      );
+      assert.throws(() => layer.apply(input), /PatchMoE\.call: input must be a feature map \[batch, 4, 4, 3\]/);
+      input.dispose();
+    }
+  });
+
+  it("trains and predicts without initEngine on the cpu backend: the router's route op carries its own gradient (no TopK gradient needed)", () => {
+    // A fresh process: this one has the kernels installed.
+    const entry = new URL('../../src/index.js', import.meta.url).href;
+    const script = `
+      import * as tf from '@tensorflow/tfjs-core';
+      import * as tfl from '@tensorflow/tfjs-layers';
+      const { patchMoE } = await import(${JSON.stringify(entry)});
+      const model = tfl.sequential({ layers: [tfl.layers.inputLayer({ inputShape: [4, 4, 3] }), patchMoE(${JSON.stringify(args)}), tfl.layers.flatten(), tfl.layers.dense({ units: 2 })] });
+      model.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+      const predicted = model.predict(tf.ones([2, 4, 4, 3])).shape;
+      let error = 'none';
+      try { await model.fit(tf.ones([2, 4, 4, 3]), tf.ones([2, 2]), { epochs: 1, verbose: 0 }); } catch (e) { error = e.message; }
+      console.log(JSON.stringify({ predicted, error }));
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      cwd: fileURLToPath(new URL('../../../', import.meta.url)),
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const { predicted, error } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { predicted: number[]; error: string };
+    assert.deepEqual(predicted, [2, 2]);
+    assert.equal(error, 'none');
   });
 });

@@ -17,7 +17,9 @@ export function cliCases(out: string, results: string): CliCase[] {
   const train = (...args: string[]) => ['train', '--out', file, ...args];
   return [
     // pmoe train: every flag is checked before the engine starts.
-    { args: train('--wings', '2'), expect: ["unknown option '--wings'", '--train-size <n>'] },
+    { args: train('--wings', '2'), expect: ["unknown option '--wings'", 'see `pmoe train --help`'] },
+    { args: train('--data', 'mnist-patch', '--d', '10'), expect: ['--d', 'read by --data synthetic only', 'not by --data mnist-patch'] },
+    { args: train('--data', 'mnist-patch', '--patches-per-expert', 'lstar'), expect: ['--patches-per-expert lstar', '--data synthetic only'] },
     { args: train('--epochs', '-1'), expect: ['--epochs', '(got -1)', 'integer >= 0'] },
     { args: train('--model', 'cnn', '--epochs', '0'), expect: ['--epochs', '(got 0)', 'integer >= 1 for the cnn model'] },
     { args: train('--lr', '0'), expect: ['--lr', '(got 0)', 'finite number > 0'] },
@@ -35,6 +37,7 @@ export function cliCases(out: string, results: string): CliCase[] {
     { args: sweep('--set', 'wings=2'), expect: ["unknown option 'wings'", '(got 2)', 'known: seeds'] },
     { args: sweep('--set', 'epochs=-1'), expect: ['fig4.epochs', '(got -1)', 'integer in 1..100000'] },
     { args: sweep('--set', 'sizes=[100,500'), expect: ['--set sizes', "'[100,500'", 'not valid JSON'] },
+    { args: sweep('--set', 'sizes=100,500'), expect: ['fig4.sizes', "(got '100,500')", 'write a list in brackets, as [100,500]'] },
     { args: sweep('--set', 'models=["cnn","big"]'), expect: ['fig4.models.1', "(got 'big')", "'cnn', 'separate', 'joint'"] },
     { args: sweep('--set', '=3'), expect: ['--set', "'=3'", 'key=value'] },
     { args: sweep('--jobs', '0'), expect: ['--jobs', "'0'", 'integer >= 1'] },

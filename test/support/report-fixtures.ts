@@ -101,6 +101,22 @@ function imageSpecOf(run: ImageFixtureRun): ImageRunSpec {
 }
 
 /** A finished image run with hand-chosen numbers (no training). */
+/** The spurious metrics a CelebA-spurious run records for these group accuracies (SPURIOUS_GROUPS order, 100 images each). */
+function celebaSpuriousMetrics(groups: readonly number[]): NonNullable<ImageRunRecord['spurious']> {
+  // Group g is class 1 - (g >> 1) (smiling = 1) with black hair (item 1) when g is even.
+  const byClassItem = [3, 2, 1, 0].map((g) => ({ g, accuracy: groups[g] }));
+  return {
+    strength: 0.95,
+    classNames: ['not smiling', 'smiling'],
+    itemNames: ['blond hair', 'black hair'],
+    groups: byClassItem.map(({ g, accuracy }, i) => ({ class: i >> 1, item: i & 1, name: SPURIOUS_GROUPS[g], count: 100, accuracy })),
+    balancedAccuracy: groups.reduce((sum, a) => sum + a, 0) / 4,
+    worstGroupAccuracy: Math.min(...groups),
+    reversedAccuracy: (groups[1] + groups[2]) / 2,
+    reversedFrom: 'minority groups',
+  };
+}
+
 export function imageOkLine(experiment: string, run: ImageFixtureRun): ResultLine {
   const spec = imageSpecOf(run);
   const epochs = run.epochs ?? 6;
@@ -123,6 +139,7 @@ export function imageOkLine(experiment: string, run: ImageFixtureRun): ResultLin
     epochs: [{ epoch: epochs, trainLoss: 0.3, trainAccuracy: 0.9, testLoss: 0.5, testAccuracy: run.accuracy, trainSeconds: 1, seconds: 1.2 }],
     finalTestAccuracy: run.accuracy,
     ...(run.groups ? { groupAccuracy: run.groups.map((accuracy, g) => ({ group: SPURIOUS_GROUPS[g], count: 100, accuracy })) } : {}),
+    ...(run.groups && run.source === 'celeba-spurious' ? { spurious: celebaSpuriousMetrics(run.groups) } : {}),
     trainableParams: run.params ?? (run.architecture === 'wrn' ? 77_508 : 42_884),
     flops: { forwardPerSample: forward, trainStepPerSample: 3 * forward, training: 3 * forward * run.trainSize * epochs },
     steps: Math.ceil(run.trainSize / 32) * epochs,

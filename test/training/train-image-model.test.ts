@@ -3,10 +3,26 @@ import { describe, it } from 'node:test';
 import { buildMnistQuadrants } from '../../src/data/mnist-quadrants.js';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { buildWideResNet, buildWrnPmoe } from '../../src/models/wide-resnet.js';
-import { trainImageModel, type ImageEpochRecord } from '../../src/training/train-image-model.js';
+import { evaluateImageModel, IMAGE_STEP_ENV, imageStepPath, trainImageModel, type ImageEpochRecord } from '../../src/training/train-image-model.js';
 import { type ImageSplit } from '../../src/data/image-split.js';
+import { createRng } from '../../src/util/random.js';
+import { relativeError } from '../support/relative-error.js';
 
 const numbers = (epochs: ImageEpochRecord[]) => epochs.map(({ trainSeconds, seconds, ...rest }) => rest);
+
+/** A learnable 4-class task: class q brightens quadrant q of 16x16 noise. */
+function quadrantSplit(count: number, seed: number): ImageSplit {
+  const size = 16;
+  const rng = createRng(`quadrants:${seed}`);
+  const images = new Float32Array(count * size * size);
+  const labels = Int32Array.from({ length: count }, () => rng.int(4));
+  for (let i = 0; i < count; i++) {
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) images[(i * size + y) * size + x] = rng.normal() * 0.5 + ((y < 8 ? 0 : 2) + (x < 8 ? 0 : 1) === labels[i] ? 1 : 0);
+    }
+  }
+  return { images, labels, shape: [count, size, size, 1] };
+}
 
 describe('trainImageModel', () => {
   it('trains WRN-pMoE (w = 1) for 2 epochs on 200 MNIST-quadrant images on wasm: finite numbers, identical on a rerun', async () => {
@@ -29,6 +45,7 @@ describe('trainImageModel', () => {
     const before = tf.memory().numTensors;
     const first = await run();
     assert.equal(first.backend, 'wasm');
+    assert.equal(first.step, 'fused');
     assert.equal(first.steps, 16);
     assert.equal(first.epochs.length, 2);
     for (const e of first.epochs) {
@@ -69,6 +86,64 @@ describe('trainImageModel', () => {
     assert.equal(plain.epochs[0].testAccuracyLogitAboveHalf, undefined, 'two logits record one accuracy');
     softmax.dispose();
     assert.throws(() => buildWideResNet({ classes: 3, head: 'sigmoid' }), /head: 'sigmoid' \(one logit\) needs a binary task; this one has 3 classes/);
+  });
+
+  it('the fused step and tfjs autodiff give the same epochs up to rounding (WRN and WRN-pMoE, 2 epochs, a smaller last batch)', async () => {
+    await initEngine('wasm');
+    const data = { train: quadrantSplit(42, 1), test: quadrantSplit(64, 2) };
+    const builds = {
+      wrn: () => buildWideResNet({ wideningFactor: 1, classes: 4, inputSize: 16, channels: 1, seed: 11, batchNormMomentum: 0.9 }),
+      'wrn-pmoe': () =>
+        buildWrnPmoe({ wideningFactor: 1, classes: 4, inputSize: 16, channels: 1, seed: 11, batchNormMomentum: 0.9, patchesPerExpert: 4, routerInitStd: 0.5 }),
+    };
+    for (const [name, build] of Object.entries(builds)) {
+      const results = [];
+      for (const step of ['fused', 'autodiff'] as const) {
+        const model = build();
+        const result = await trainImageModel(model, data, { epochs: 2, batchSize: 16, learningRate: 0.1, seed: 3, step });
+        assert.equal(result.step, step);
+        // The model holds the trained weights: tfjs's own evaluation of it gives the last epoch's test numbers.
+        const check = evaluateImageModel(model, data.test!);
+        assert.ok(relativeError([check.loss], [result.epochs[1].testLoss]) <= 1e-5, `${name} ${step}: the model's weights after training`);
+        model.dispose();
+        results.push(result);
+      }
+      const [fused, autodiff] = results;
+      process.stdout.write(`# ${name}: fused ${JSON.stringify(numbers(fused.epochs))}\n# ${name}: autodiff ${JSON.stringify(numbers(autodiff.epochs))}\n`);
+      // The paths round differently (the head sums in float64 on the fused one): over these 6 steps
+      // the numbers moved by up to 7e-6 relative. Longer runs can amplify that as tfjs amplifies its
+      // own rounding: on this data tfjs's gradients at its fifth step moved by 3e-2 when its weights
+      // moved by 1e-6 (measured), so the run is kept short.
+      for (let e = 0; e < 2; e++) {
+        const [a, b] = [fused.epochs[e], autodiff.epochs[e]];
+        for (const key of ['trainLoss', 'testLoss'] as const)
+          assert.ok(relativeError([a[key]], [b[key]]) <= 1e-4, `${name} epoch ${e + 1} ${key}: ${a[key]} vs ${b[key]}`);
+        assert.equal(a.trainAccuracy, b.trainAccuracy, `${name} epoch ${e + 1} train accuracy`);
+        assert.equal(a.testAccuracy, b.testAccuracy, `${name} epoch ${e + 1} test accuracy`);
+      }
+    }
+  });
+
+  it('PMOE_IMAGE_STEP picks the path; a fused step that cannot run says why', async () => {
+    await initEngine('wasm');
+    const model = buildWideResNet({ wideningFactor: 1, classes: 2, inputSize: 8, channels: 1 });
+    assert.equal(imageStepPath(model), 'fused');
+    const saved = process.env[IMAGE_STEP_ENV];
+    try {
+      process.env[IMAGE_STEP_ENV] = 'autodiff';
+      assert.equal(imageStepPath(model), 'autodiff');
+      assert.equal(imageStepPath(model, 'fused'), 'fused', 'the option over the environment');
+      process.env[IMAGE_STEP_ENV] = 'tape';
+      assert.throws(() => imageStepPath(model), /PMOE_IMAGE_STEP must be 'fused' or 'autodiff'; got "tape"/);
+    } finally {
+      if (saved === undefined) delete process.env[IMAGE_STEP_ENV];
+      else process.env[IMAGE_STEP_ENV] = saved;
+    }
+    await initEngine('cpu');
+    assert.equal(imageStepPath(model), 'autodiff');
+    assert.throws(() => imageStepPath(model, 'fused'), /the fused step cannot train this model: the cpu backend is active/);
+    await initEngine('wasm');
+    model.dispose();
   });
 
   it('refuses data that does not fit the model, and bad options', async () => {

@@ -6,6 +6,7 @@ import { fixIntTranspose } from './int-transpose.js';
 import { useProductFilterGradient } from './conv-filter-gradient.js';
 import { patchSyncReads, reportDeviceErrors } from './sync-read.js';
 import { SOFTWARE_HINT, softwareRequested, useSoftwareVulkan } from './software-vulkan.js';
+import { SUBGROUP_MATRIX_FEATURE, type SubgroupMatrixConfig } from '../../training/webgpu/precision.js';
 
 /** The adapter Dawn chose, as `pmoe backends` and run records describe it. */
 export interface AdapterSummary {
@@ -15,7 +16,22 @@ export interface AdapterSummary {
   readonly description: string;
   /** A CPU implementation (SwiftShader, lavapipe), not a GPU. */
   readonly software: boolean;
+  /** The adapter's WebGPU features (sorted). */
+  readonly features: readonly string[];
+  /** Its subgroup-matrix shapes (Dawn's chromium-experimental-subgroup-matrix; empty without it). */
+  readonly subgroupMatrixConfigs: readonly SubgroupMatrixConfig[];
+  /** Smallest and largest subgroup (warp) size, where reported. */
+  readonly subgroupSizes?: readonly [number, number];
 }
+
+/**
+ * Dawn toggles pmoe starts with: the experimental subgroup-matrix feature needs allow_unsafe_apis,
+ * and f16 on NVIDIA's Vulkan driver needs vulkan_enable_f16_on_nvidia.
+ */
+const DAWN_TOGGLES = ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia'];
+
+/** The optional features pmoe's kernels use, requested where the adapter has them. */
+const WANTED_FEATURES = ['timestamp-query', 'shader-f16', 'subgroups', SUBGROUP_MATRIX_FEATURE];
 
 /** WebGPU cannot start here; the message is one line saying what is missing and how to get it. */
 export class WebgpuUnavailable extends Error {}
@@ -52,10 +68,32 @@ async function loadPackages(): Promise<{ dawn: Dawn; backendClass: new (device: 
 
 const SOFTWARE_NAMES = /swiftshader|llvmpipe|lavapipe|software/i;
 
-function summarise(info: GPUAdapterInfo): AdapterSummary {
+function summarise(adapter: GPUAdapter): AdapterSummary {
+  const info = adapter.info as GPUAdapterInfo & {
+    isFallbackAdapter?: boolean;
+    subgroupMatrixConfigs?: SubgroupMatrixConfig[];
+    subgroupMinSize?: number;
+    subgroupMaxSize?: number;
+  };
   const { vendor, architecture, device, description } = info;
-  const fallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  return { vendor, architecture, device, description, software: fallback || SOFTWARE_NAMES.test(`${architecture} ${device} ${description}`) };
+  const fallback = info.isFallbackAdapter === true;
+  const configs = (info.subgroupMatrixConfigs ?? []).map(({ componentType, resultComponentType, M, N, K }) => ({
+    componentType,
+    resultComponentType,
+    M,
+    N,
+    K,
+  }));
+  return {
+    vendor,
+    architecture,
+    device,
+    description,
+    software: fallback || SOFTWARE_NAMES.test(`${architecture} ${device} ${description}`),
+    features: [...adapter.features].map(String).sort(),
+    subgroupMatrixConfigs: configs,
+    ...(info.subgroupMaxSize ? { subgroupSizes: [info.subgroupMinSize ?? info.subgroupMaxSize, info.subgroupMaxSize] as const } : {}),
+  };
 }
 
 function hasVulkanLoader(): boolean {
@@ -106,16 +144,16 @@ export async function startWebgpu(requireHardware = false): Promise<AdapterSumma
   const { dawn, backendClass } = await loadPackages();
   patchSyncReads(backendClass);
   Object.assign(globalThis, dawn.globals);
-  const gpu = dawn.create([]);
+  const gpu = dawn.create(DAWN_TOGGLES);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new WebgpuUnavailable(noAdapterReason(software, icd));
-  const summary = summarise(adapter.info);
+  const summary = summarise(adapter);
   if (requireHardware && summary.software)
     throw new WebgpuUnavailable(`webgpu: only a software adapter (${summary.architecture || summary.description}) was found`);
   const limits = adapter.limits;
   // The limits tfjs-backend-webgpu asks for in a browser: the adapter's own, not WebGPU's defaults.
   const device = await adapter.requestDevice({
-    requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
+    requiredFeatures: WANTED_FEATURES.filter((feature) => adapter.features.has(feature)) as GPUFeatureName[],
     requiredLimits: {
       maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
       maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
@@ -138,6 +176,11 @@ export async function startWebgpu(requireHardware = false): Promise<AdapterSumma
 /** The adapter of the running WebGPU backend, if any. */
 export function webgpuAdapter(): AdapterSummary | undefined {
   return started?.adapter;
+}
+
+/** The device the running WebGPU backend computes on (tfjs's kernels and pmoe's own), if started. */
+export function webgpuDevice(): GPUDevice | undefined {
+  return started?.device;
 }
 
 /**
