@@ -12,6 +12,9 @@ import { freshRng } from '../support/random.js';
 import { buildMnistQuadrants } from '../../src/data/mnist-quadrants.js';
 import { buildWrnModel, resolveWrnModel } from '../../src/models/wide-resnet.js';
 import { trainImageModel } from '../../src/training/train-image-model.js';
+import { describeWrnModel } from '../../src/models/wrn-layers.js';
+import { fusedWrnUnsupported } from '../../src/training/fused-wrn.js';
+import { webgpuStepUnsupported } from '../../src/training/webgpu/step-program.js';
 
 const ROUTERS: { label: string; router?: RouterSetting }[] = [
   { label: "the paper's expert choice" },
@@ -157,5 +160,17 @@ describe('WRN-pMoE with a router of the registry', () => {
     assert.ok(Number.isFinite(result.epochs[0].trainLoss) && Number.isFinite(result.epochs[0].testLoss));
     model.dispose();
     assert.equal(tf.memory().numTensors, before, 'no tensors leak (the layer disposes its last auxiliary loss)');
+  });
+
+  it("the fused and WebGPU steps, written for the paper's routing, refuse another router (such runs train by autodiff)", () => {
+    const shape = { classes: 4, inputSize: 32, channels: 1, seed: 5 };
+    const routed = describeWrnModel(resolveWrnModel({ architecture: 'wrn-pmoe', wideningFactor: 1, router: 'token-choice' }, shape) as never);
+    assert.match(fusedWrnUnsupported(routed) ?? '', /routes by the paper's expert choice only/);
+    assert.match(webgpuStepUnsupported(routed) ?? '', /router 'token-choice'/);
+    for (const router of [undefined, 'expert-choice'] as const) {
+      const paper = describeWrnModel(resolveWrnModel({ architecture: 'wrn-pmoe', wideningFactor: 1, ...(router ? { router } : {}) }, shape) as never);
+      assert.doesNotMatch(fusedWrnUnsupported(paper) ?? '', /expert choice only/, `router ${router}`);
+      assert.doesNotMatch(webgpuStepUnsupported(paper) ?? '', /router/, `router ${router}`);
+    }
   });
 });
