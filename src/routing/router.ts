@@ -197,7 +197,7 @@ export interface SoftHostRouter {
 
 /**
  * One configured router. `route` picks its fast kernel (cpu and wasm) or its plain reference in one
- * place (./route-scores.ts); `reference` is the plain formulation the tests hold the fast one to.
+ * place (./sparse-router.ts); `reference` is the plain formulation the tests hold the fast one to.
  */
 export interface Router {
   /** The resolved configuration, every default filled in. */
