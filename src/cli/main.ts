@@ -8,7 +8,7 @@ import { MNIST_PATCH_DEFAULTS } from '../data/mnist-patch.js';
 import { MODEL_KINDS } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
 import { OUTPUT_WEIGHTS } from '../models/output-weights.js';
-import { GATE_MODES, POOLINGS } from '../ops/gate.js';
+import { GATE_MODES, POOLINGS } from '../routing/gate.js';
 import { ROUTER_NAMES } from '../routing/registry.js';
 import { runOnce, type PatchRunRecord } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';

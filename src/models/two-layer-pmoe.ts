@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { GATE_MODES, POOLINGS } from '../ops/gate.js';
+import { GATE_MODES, POOLINGS } from '../routing/gate.js';
 import type { Routing } from '../routing/route.js';
 import { createRouter, DEFAULT_ROUTER, DEFAULT_ROUTER_CONFIG, routerSettingSchema } from '../routing/registry.js';
 import { tidy } from '../routing/tidy.js';

@@ -64,7 +64,7 @@ import { z } from 'zod';
 import { createRng } from '../util/random.js';
 import { lazyGradientConv2d } from './conv-layer.js';
 import { trainingBatchNormalization } from './batch-norm-layer.js';
-import { GATE_MODES } from '../ops/gate.js';
+import { GATE_MODES } from '../routing/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
 import { routerSettingSchema } from '../routing/registry.js';
 import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';

@@ -8,7 +8,7 @@
  *
  * Shapes are per image, channels last: [height, width, channels]; the batch is the step's.
  */
-import type { GateMode } from '../ops/gate.js';
+import type { GateMode } from '../routing/gate.js';
 import type { RouterConfig } from '../routing/registry.js';
 import type { Formulation } from '../routing/formulation.js';
 

@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { integer, oneOf, parseOptions, real } from '../util/options.js';
 import { initializerSettingSchema, makeInitializer, serializeInitializer, type InitializerSetting } from './initializer-setting.js';
-import { GATE_MODES } from '../ops/gate.js';
+import { GATE_MODES } from './gate.js';
 import { patchGrid, patchify, unpatchify, type PatchGrid } from './patchify.js';
 import type { Routing } from './route.js';
 import { createRng, tfSeed, type Rng } from '../util/random.js';

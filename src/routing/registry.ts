@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { GateMode } from '../ops/gate.js';
+import type { GateMode } from './gate.js';
 import { OptionError } from '../util/options.js';
 import type { Router, RouterShape } from './router.js';
 import { batchExpertChoiceSchema, createBatchExpertChoice } from './routers/batch-expert-choice.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { GATE_MODES } from '../../src/ops/gate.js';
+import { GATE_MODES } from '../../src/routing/gate.js';
 import { PatchMoE, type RowLists } from '../../src/routing/patch-moe-layer.js';
 import { expandRows, expandRowsTensor } from '../../src/routing/routing-rows.js';
 import { expertTargets } from '../../src/ops/expert-outputs.js';

@@ -5,7 +5,7 @@ import { initEngine, tf } from '../../src/engine/backend.js';
 import type { Rng } from '../../src/util/random.js';
 import { TwoLayerCnn } from '../../src/models/two-layer-cnn.js';
 import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
-import { GATE_MODES, POOLINGS } from '../../src/ops/gate.js';
+import { GATE_MODES, POOLINGS } from '../../src/routing/gate.js';
 import { patchScores, route } from '../../src/routing/route.js';
 import { evaluate } from '../../src/training/evaluate.js';
 import type { FusedTrainer } from '../../src/training/fused.js';

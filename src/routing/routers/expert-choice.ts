@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from '../../ops/expert-choice-core.js';
-import type { GateMode } from '../../ops/gate.js';
+import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from '../expert-choice-core.js';
+import type { GateMode } from '../gate.js';
 import { simdMatMul } from '../../ops/rows-product.js';
 import { real } from '../../util/options.js';
 import { auxiliaryLossesTf, routerMetrics, HostAuxiliaryLosses, type AuxiliarySettings } from '../auxiliary-losses.js';
@@ -13,7 +13,7 @@ import { auxiliaryWeights, sparseRouter } from '../sparse-router.js';
  * The paper's router (the default): expert choice per image. Each expert takes the l highest-
  * scoring patches of each image (ties to the lower patch index), gated by the model's gate mode
  * (softmax over the l selected scores, softmax over all n read at the selected, or hard 1s; see
- * ops/gate.ts). Every expert gets exactly l patches of every image, so no patch is dropped for want
+ * routing/gate.ts). Every expert gets exactly l patches of every image, so no patch is dropped for want
  * of room, though a patch may go to no expert. Place b l + t of expert s holds its t-th patch of image b.
  * Auxiliary losses are optional and off by default (the paper has none).
  */
@@ -28,7 +28,7 @@ export const expertChoiceSchema = z
   .strict();
 export type ExpertChoiceConfig = z.output<typeof expertChoiceSchema>;
 
-/** The paper's kernel on plain arrays: src/ops/expert-choice-core.ts column by column. */
+/** The paper's kernel on plain arrays: src/routing/expert-choice-core.ts column by column. */
 class ExpertChoiceHost implements HostRouter {
   private chosen = new Int32Array(0);
   constructor(
