@@ -11,7 +11,7 @@ const LAYERS = [
   'training', // training loops, fused SGD steps, run records
   'analysis', // routing rates, power-law fits, statistics
   'models', // the two-layer CNN and pMoE, Wide-ResNets
-  'routing', // the PatchMoE layer and the reference routing
+  'routing', // routing, all of it: routers, their ops and kernels on plain arrays, the PatchMoE layer
   'ops', // pMoE's TensorFlow.js ops and gradients, tfjs kernel registrations
   'kernels', // WebAssembly kernels (src/kernels/*.wat) and their bindings
   'data', // data sets: synthetic, MNIST-derived, image folders
@@ -46,6 +46,13 @@ module.exports = {
       comment: `every folder of src/ has a place in the stack (.dependency-cruiser.cjs LAYERS)`,
       severity: 'error',
       from: { path: '^src/', pathNot: `^src/(index\\.ts|(${LAYERS.join('|')})/)` },
+      to: {},
+    },
+    {
+      name: 'routing-outside-routing',
+      comment: 'routing is one folder: src/ops holds no routing (a router, route, gate or expert-choice module belongs in src/routing/)',
+      severity: 'error',
+      from: { path: '^src/ops/.*(rout|gate|expert-choice)[^/]*\\.ts$' },
       to: {},
     },
     ...upward,

@@ -11,10 +11,10 @@ export { TFJS_VERSION, TfjsVersionError } from './ops/tfjs-versions.js';
 export { createRng, type Rng } from './util/random.js';
 export { detach } from './ops/detach.js';
 export { setGemmThreads } from './kernels/gemm-threads.js';
-export { expertChoice } from './ops/expert-choice.js';
+export { expertChoice } from './routing/expert-choice-op.js';
 export { expertOutputs } from './ops/expert-outputs.js';
 
-export { GATE_MODES, POOLINGS, type GateMode, type Pooling } from './ops/gate.js';
+export { GATE_MODES, POOLINGS, type GateMode, type Pooling } from './routing/gate.js';
 export { patchify, unpatchify, patchGrid, type PatchSize, type PatchGrid } from './routing/patchify.js';
 export { patchScores, route, gatherForExperts, gatesForExperts, routingToArrays, type Routing, type RoutingArrays } from './routing/route.js';
 export { PatchMoE, patchMoE, PATCH_MOE_INITIALIZERS, type PatchMoeOptions, type PatchMoeLayerArgs } from './routing/patch-moe-layer.js';

@@ -8,7 +8,8 @@ import { MNIST_PATCH_DEFAULTS } from '../data/mnist-patch.js';
 import { MODEL_KINDS } from '../models/build.js';
 import { INIT_SCHEMES } from '../models/init.js';
 import { OUTPUT_WEIGHTS } from '../models/output-weights.js';
-import { GATE_MODES, POOLINGS } from '../ops/gate.js';
+import { GATE_MODES, POOLINGS } from '../routing/gate.js';
+import { ROUTER_NAMES } from '../routing/registry.js';
 import { runOnce, type PatchRunRecord } from '../training/run.js';
 import type { TrainingHooks } from '../training/train.js';
 import { EXPERIMENTS } from '../experiments/registry.js';
@@ -188,6 +189,11 @@ export function pmoeProgram(argv: readonly string[]): Command {
     )
     .addOption(new Option('--gate <mode>', 'pmoe: gate (separate: hard, joint: softmax-selected)').choices(GATE_MODES))
     .addOption(new Option('--pooling <mode>', 'pmoe: pool over the l selected (paper) or all n (official code)').choices(POOLINGS))
+    .option(
+      '--router <setting>',
+      `pmoe: who routes, a name (${ROUTER_NAMES.join(', ')}) or JSON with name and options, e.g. '{"name":"token-choice","topK":2}' (default: the paper's expert choice; docs/routing.md)`,
+      (text: string) => (text.trim().startsWith('{') ? (JSON.parse(text) as unknown) : text),
+    )
     .addOption(new Option('--output-weights <scheme>', 'fixed second layer: N(0,1) (paper) or constant per expert (official code)').choices(OUTPUT_WEIGHTS))
     .addOption(new Option('--init <scheme>', 'initial weight scales: paper or the official code').choices(INIT_SCHEMES))
     .option('--epochs <n>', 'epochs (paper 150)', parseInteger)
@@ -257,6 +263,7 @@ export function pmoeProgram(argv: readonly string[]): Command {
         patchesPerExpert: o.patchesPerExpert,
         gate: o.gate,
         pooling: o.pooling,
+        router: o.router,
         outputWeights: o.outputWeights,
         init: o.init,
       } as Record<string, unknown>;

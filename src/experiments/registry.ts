@@ -3,6 +3,7 @@ import type { ExperimentDefinition } from './definition.js';
 import { fig6 } from './fig6.js';
 import { fig4, fig4Fashion, fig5, fig7, fig8, fig9 } from './mnist-experiments.js';
 import { pairAtlas } from './pair-atlas.js';
+import { routers } from './routers.js';
 import { spurious } from './spurious.js';
 import { WRN_EXPERIMENTS } from './wrn-experiments.js';
 
@@ -16,6 +17,7 @@ export const EXPERIMENTS: Readonly<Record<string, ExperimentDefinition>> = Objec
   fig8,
   fig9,
   'pair-atlas': pairAtlas,
+  routers,
   ...WRN_EXPERIMENTS,
   spurious,
 });

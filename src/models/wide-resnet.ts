@@ -64,8 +64,9 @@ import { z } from 'zod';
 import { createRng } from '../util/random.js';
 import { lazyGradientConv2d } from './conv-layer.js';
 import { trainingBatchNormalization } from './batch-norm-layer.js';
-import { GATE_MODES } from '../ops/gate.js';
+import { GATE_MODES } from '../routing/gate.js';
 import { PATCH_MOE_INITIALIZERS, PatchMoE } from '../routing/patch-moe-layer.js';
+import { routerSettingSchema } from '../routing/registry.js';
 import { integer, oneOf, OptionError, parseOptions, real } from '../util/options.js';
 import {
   describeWrnModel,
@@ -141,6 +142,8 @@ export const wrnPmoeSchema = z
     kernelSize: integer(1).default(1),
     /** The official CIFAR/CelebA code: softmax over all n scores, selected values kept. */
     gate: oneOf(GATE_MODES).default('softmax-all'),
+    /** Who routes: a router name or { name, ...options } (routing/registry.ts); unset: the paper's expert choice per image. */
+    router: routerSettingSchema.optional(),
     /** Std of the routers' N(0, std^2) init; the official code: 1e-4. */
     routerInitStd: real(0).default(1e-4),
     /** The experts' kernel initialiser (Keras Conv2D's default is glorotUniform). */
@@ -230,6 +233,7 @@ function patchMoeLayer(layer: PatchMoeSpec, config: WrnPmoeConfig, seed: number)
     filtersPerExpert: layer.filtersPerExpert,
     kernelSize: layer.kernelSize,
     gate: layer.gate,
+    ...(layer.router ? { router: layer.router } : {}),
     formulation: layer.formulation,
     ...(layer.expertBatchNorm ? { batchNormMomentum: layer.expertBatchNorm.momentum, batchNormEpsilon: layer.expertBatchNorm.epsilon } : {}),
     kernelInitializer: config.expertInitializer,

@@ -8,7 +8,8 @@
  *
  * Shapes are per image, channels last: [height, width, channels]; the batch is the step's.
  */
-import type { GateMode } from '../ops/gate.js';
+import type { GateMode } from '../routing/gate.js';
+import type { RouterConfig } from '../routing/registry.js';
 import type { Formulation } from '../routing/formulation.js';
 
 /** What the description reads of a resolved WRN config (models/wide-resnet.ts fills the defaults). */
@@ -31,6 +32,7 @@ interface WrnPmoeShape extends Omit<WrnShape, 'architecture'> {
   readonly patchesPerExpert: number;
   readonly kernelSize: number;
   readonly gate: GateMode;
+  readonly router?: RouterConfig;
   readonly shortcut: boolean;
 }
 
@@ -126,6 +128,8 @@ export interface PatchMoeSpec extends LayerBase {
   /** Side of each expert's square kernel ('same' padding: inside each patch when sparse, over the map when official). */
   readonly kernelSize: number;
   readonly gate: GateMode;
+  /** Who routes (routing/registry.ts); absent: the paper's expert choice per image, as described above. */
+  readonly router?: RouterConfig;
   /** The official formulation's per-expert batch norm (before each expert's ReLU and conv); null when sparse. */
   readonly expertBatchNorm: { readonly momentum: number; readonly epsilon: number } | null;
 }
@@ -230,6 +234,7 @@ class Describer {
       filtersPerExpert,
       kernelSize: config.kernelSize,
       gate: config.gate,
+      ...(config.router ? { router: config.router } : {}),
       expertBatchNorm: config.formulation === 'official' ? { momentum: this.momentum, epsilon: BATCH_NORM_EPSILON } : null,
     });
   }

@@ -4,7 +4,6 @@ import { registerTopKGradient } from './topk-gradient.js';
 import { registerGatherRows } from './gather-rows.js';
 import { registerRowsProduct } from './rows-product.js';
 import { registerExpertOutputs } from './expert-outputs.js';
-import { registerExpertChoice } from './expert-choice.js';
 import { registerBatchNormGradient } from './batchnorm-gradient.js';
 import { registerBatchNormTraining } from './batch-norm-training.js';
 import { registerReluGradient } from './relu-gradient.js';
@@ -67,7 +66,6 @@ export async function useFastKernels(): Promise<FastKernels> {
   registerGatherRows();
   registerRowsProduct();
   registerExpertOutputs();
-  registerExpertChoice();
   registerBatchNormGradient();
   registerBatchNormTraining();
   registerReluGradient();

@@ -18,6 +18,8 @@ import { SCALING_EXPERIMENT } from '../experiments/scaling.js';
 import { writeScalingReport } from './scaling-report.js';
 import { PAIR_ATLAS_EXPERIMENT } from '../experiments/pair-atlas.js';
 import { writePairAtlasReport } from './pair-atlas-report.js';
+import { ROUTERS_EXPERIMENT } from '../experiments/routers.js';
+import { writeRoutersReport } from './routers-report.js';
 import { SPURIOUS_EXPERIMENT } from '../experiments/spurious.js';
 import { writeSpuriousReport } from './spurious-report.js';
 
@@ -121,6 +123,12 @@ export async function writeReport(resultsPaths: readonly string[], outDir: strin
     if (experiment === PAIR_ATLAS_EXPERIMENT) {
       // Heat maps over pairs of classes, with predictors computed from the data: a report of its own.
       const { report: _atlas, ...summary } = await writePairAtlasReport(resultsPaths, outDir, context);
+      experiments.push(summary);
+      continue;
+    }
+    if (experiment === ROUTERS_EXPERIMENT) {
+      // Several data sets and measures per router: a report of its own.
+      const { report: _routers, ...summary } = await writeRoutersReport(resultsPaths, outDir, context);
       experiments.push(summary);
       continue;
     }

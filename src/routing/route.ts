@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { detach } from '../ops/detach.js';
 import { gatherRows } from '../ops/gather-rows.js';
 import { simdMatMul } from '../ops/rows-product.js';
-import type { GateMode } from '../ops/gate.js';
+import type { GateMode } from './gate.js';
 
 /**
  * Which patches each expert took and with what gate.

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { appendToFile } from '../util/output-file.js';
 import { join } from 'node:path';
 import type { TrainingHooks } from './train.js';
+import type { RoutingUtilisation } from '../analysis/utilisation.js';
 
 /** One evaluated epoch as the log holds it: a JSON line, and a row of the CSV beside it. */
 export interface EpochLogLine {
@@ -16,6 +17,8 @@ export interface EpochLogLine {
   readonly testAccuracy?: number;
   /** Discriminative-routing rate, where the trainer measured it this epoch. */
   readonly routingRate?: number;
+  /** pMoE: how the router used its experts (test set) and the epoch's training steps' drops and auxiliary losses. */
+  readonly utilisation?: RoutingUtilisation;
   /** Milliseconds since the run started. */
   readonly wallTimeMs: number;
   /** ISO 8601 time the line was written. */
@@ -34,7 +37,31 @@ export const EPOCH_LOG_COLUMNS = [
   'routingRate',
   'wallTimeMs',
   'time',
+  'patchesPerExpert',
+  'untakenPatches',
+  'emptyPairs',
+  'idleExperts',
+  'droppedPerPatch',
+  'importanceLoss',
+  'loadLoss',
+  'zLoss',
 ] as const;
+
+/** The CSV cells of a line: its fields, and its utilisation's flattened (patches per expert joined by ';'). */
+function csvFields(line: EpochLogLine): Partial<Record<(typeof EPOCH_LOG_COLUMNS)[number], unknown>> {
+  const u = line.utilisation;
+  return {
+    ...line,
+    patchesPerExpert: u?.patchesPerExpert.map((v) => Number(v.toFixed(4))).join(';'),
+    untakenPatches: u?.untakenPatches,
+    emptyPairs: u?.emptyPairs,
+    idleExperts: u?.idleExperts,
+    droppedPerPatch: u?.droppedPerPatch,
+    importanceLoss: u?.auxiliaryLosses?.importance,
+    loadLoss: u?.auxiliaryLosses?.load,
+    zLoss: u?.auxiliaryLosses?.zLoss,
+  };
+}
 
 /** The files a run's log goes to: `<dir>/<run>.jsonl` and `<dir>/<run>.csv`. */
 export function epochLogPaths(dir: string, run: string): { jsonl: string; csv: string } {
@@ -58,8 +85,8 @@ export function epochLogHooks(dir: string, run: string, next: TrainingHooks = {}
   // A rerun of the same run (a resumed sweep) appends below the earlier attempt's lines.
   let headerWritten = existsSync(paths.csv);
   return {
-    onEpoch(phase, epoch, total, metrics) {
-      next.onEpoch?.(phase, epoch, total, metrics);
+    onEpoch(phase, epoch, total, metrics, utilisation) {
+      next.onEpoch?.(phase, epoch, total, metrics, utilisation);
       if (!metrics) return;
       const measured = metrics as typeof metrics & { routingRate?: number };
       const line: EpochLogLine = {
@@ -72,13 +99,15 @@ export function epochLogHooks(dir: string, run: string, next: TrainingHooks = {}
         testLoss: metrics.testLoss,
         testAccuracy: metrics.testAccuracy,
         ...(typeof measured.routingRate === 'number' ? { routingRate: measured.routingRate } : {}),
+        ...(utilisation ? { utilisation } : {}),
         wallTimeMs: Math.round(performance.now() - started),
         time: new Date().toISOString(),
       };
       // appendToFile: a regular file or a new one only (a named pipe there would stop training until read).
       appendToFile(paths.jsonl, `${JSON.stringify(line)}\n`);
       const header = headerWritten ? '' : `${EPOCH_LOG_COLUMNS.join(',')}\n`;
-      appendToFile(paths.csv, `${header}${EPOCH_LOG_COLUMNS.map((column) => csvCell(line[column])).join(',')}\n`);
+      const cells = csvFields(line);
+      appendToFile(paths.csv, `${header}${EPOCH_LOG_COLUMNS.map((column) => csvCell(cells[column])).join(',')}\n`);
       headerWritten = true;
     },
   };

@@ -1,7 +1,7 @@
 import { chunkedPartials, type Region } from '../kernels/simd-arena.js';
 import { pad4 } from '../kernels/simd-gemm.js';
 import type { PatchMoeSpec } from '../models/wrn-layers.js';
-import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from '../ops/expert-choice-core.js';
+import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from '../routing/expert-choice-core.js';
 import type { MapBuffer, StepMemory, WeightEntry } from './fused-wrn-memory.js';
 
 const FLOAT_BYTES = 4;
@@ -9,7 +9,7 @@ const FLOAT_BYTES = 4;
 /**
  * The routers of a patch-level MoE in the fused image trainer (both formulations):
  *   scores g = patches(x) R      one product over the batch's B n patches, R [ph pw C, k] (padded to kp columns)
- *   J_s = top-l of g_{., s}, G   ops/expert-choice-core.ts (ties to the lower patch index), per image and expert
+ *   J_s = top-l of g_{., s}, G   routing/expert-choice-core.ts (ties to the lower patch index), per image and expert
  * and back: the gates' gradient dG (filled by the experts) to the scores (gateGradient), dR =
  * patches^T dg, and dx = dg R^T. A patch's row py is pw C contiguous floats of x, so the product
  * reads each patch as ph segments (gemmSeg) in place. The same kernel and sums as the wasm

@@ -4,6 +4,7 @@ import { ArenaLimitError, arenaThreads, countNonzeros, SimdArena, type Region, t
 import { OptionError } from '../util/options.js';
 import { pad4 } from '../kernels/simd-gemm.js';
 import type { Evaluation } from './evaluate.js';
+import type { RoutingStepStats } from '../analysis/utilisation.js';
 
 /**
  * What the fused (tape-free) training paths share: the data sets copied into the kernels' memory,
@@ -23,6 +24,8 @@ export interface FusedTrainer {
   logits(samples: ArrayLike<number>): Float32Array;
   /** Mean loss and its gradients by variable name, in the variables' layouts; nothing is updated. */
   gradients(samples: ArrayLike<number>): { loss: number; grads: Record<string, Float32Array> };
+  /** What the steps since the last call measured of the routing (routed models); resets the counts. */
+  takeStepStats?(): RoutingStepStats;
   /** Copies the weights into the model's variables (trainModel does so after every epoch). */
   writeBack(): void;
   /** Hands the kernels' memory to the next trainer (SimdArena.dispose); the trainer is not used afterwards. */

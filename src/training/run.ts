@@ -18,6 +18,7 @@ import { buildWrnModel, resolveWrnModel, trainableParams, type WrnModelConfig, t
 import { describeWrnModel } from '../models/wrn-layers.js';
 import type { WebgpuStepRecord } from './webgpu/train-on-webgpu.js';
 import type { RoutingRate } from '../analysis/routing-rate.js';
+import type { RoutingUtilisation } from '../analysis/utilisation.js';
 import { imageRoutingShares, patchRoutingShares, spuriousMetrics, spuriousMetricsOfGroups, type SpuriousMetrics } from '../analysis/spurious-metrics.js';
 import { evaluateImageModel } from './train-image-model.js';
 import { predictClasses } from './evaluate.js';
@@ -72,6 +73,8 @@ export interface PatchRunRecord {
   /** Separate training: entry l - 1 is the router's test routing rate at l patches per expert. */
   readonly routerRateByPatchesPerExpert?: readonly number[];
   readonly routingRate?: RoutingRate;
+  /** pMoE: how the router used its experts after training (test set) and in the last epoch's steps. Absent from records written before it was recorded. */
+  readonly utilisation?: RoutingUtilisation;
   readonly finalTestAccuracy: number;
   /** Data with a spurious feature (data.spuriousStrength): per-group, worst-group and reversed accuracy, and routing, after training. */
   readonly spurious?: SpuriousMetrics;
@@ -287,6 +290,7 @@ export async function runOnce(
       routerRoutingRate: result.routerPhase?.routingRate,
       routerRateByPatchesPerExpert: result.routerPhase?.rateByPatchesPerExpert,
       routingRate: result.routingRate,
+      utilisation: result.utilisation,
       finalTestAccuracy: result.epochs.at(-1)?.testAccuracy ?? NaN,
       ...(spurious ? { spurious } : {}),
       wallTimeMs: result.wallTimeMs,

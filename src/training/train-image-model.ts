@@ -332,7 +332,8 @@ function autodiffStep(
     () => {
       const logits = model.apply(x, { training: true }) as tf.Tensor2D;
       hits = tf.keep(tf.sum(tf.cast(tf.equal(imagePredictions(logits), y), 'int32')) as tf.Scalar);
-      return imageLoss(logits, y);
+      // The layers' own losses (a PatchMoE router's auxiliary losses), as tfjs-layers' fit adds them.
+      return model.calculateLosses().reduce((total: tf.Scalar, extra) => tf.add(total, extra), imageLoss(logits, y));
     },
     true,
     variables,

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { collectRouting, discriminativeRoutingRate, separateRoutingCurve, type RoutingRate } from '../analysis/routing-rate.js';
+import { routingUtilisation, stepUtilisation, type RoutingStepStats, type RoutingUtilisation } from '../analysis/utilisation.js';
 import type { PatchDataset } from '../data/dataset.js';
+import type { Batch } from '../data/batches.js';
 import { createRng } from '../util/random.js';
 import { buildModel, MODEL_KINDS, type ModelKind, type ModelOf, type ModelOptions } from '../models/build.js';
 import type { PatchModel, RoutedPatchModel } from '../models/patch-model.js';
@@ -14,6 +16,7 @@ import { checkFinite, checkFiniteWeights, epochOrder, MAX_EPOCHS, sgdEpoch } fro
 import { buildTrainer, type FusedTrainer } from './fused.js';
 import { FusedCnn } from './fused-cnn.js';
 import { FusedPmoe, FusedRouterPhase } from './fused-pmoe.js';
+import { FusedSoftPmoe } from './fused-soft-moe.js';
 import { simdAvailable } from '../kernels/simd-gemm.js';
 import { TwoLayerCnn } from '../models/two-layer-cnn.js';
 
@@ -63,12 +66,17 @@ export interface TrainingResult<M extends PatchModel = PatchModel> {
   readonly routerPhase?: RouterPhaseResult;
   /** Discriminative-routing rate on the test set after training (pMoE only). */
   readonly routingRate?: RoutingRate;
+  /** How the router used its experts: the test set after training, the last epoch's training steps (pMoE only). */
+  readonly utilisation?: RoutingUtilisation;
   readonly wallTimeMs: number;
 }
 
 export interface TrainingHooks {
-  /** After each epoch of each phase; `total` counts the epochs of that phase. */
-  onEpoch?(phase: 'routers' | 'experts' | 'model', epoch: number, total: number, metrics?: EpochMetrics): void;
+  /**
+   * After each epoch of each phase; `total` counts the epochs of that phase. At an evaluated epoch
+   * of a routed model, `utilisation` is its router's (the test set; the epochs' steps since the last evaluation).
+   */
+  onEpoch?(phase: 'routers' | 'experts' | 'model', epoch: number, total: number, metrics?: EpochMetrics, utilisation?: RoutingUtilisation): void;
 }
 
 /**
@@ -90,6 +98,27 @@ function isRouted(model: PatchModel): model is RoutedPatchModel {
 
 function routingRateOf(model: RoutedPatchModel, data: PatchDataset, kind: ModelKind): RoutingRate {
   return discriminativeRoutingRate(collectRouting(model, data), data, kind === 'separate' ? 'separate' : 'joint');
+}
+
+/** The router's utilisation of `data`, and of the training steps the stats sum. */
+function utilisationOf(model: TwoLayerPmoe, data: PatchDataset, stats: RoutingStepStats): RoutingUtilisation {
+  return { ...routingUtilisation(collectRouting(model, data), data.patchCount), ...stepUtilisation(stats, model.router.auxiliaryWeights) };
+}
+
+/** Sums what the autodiff path's training steps measured of the routing (the fused path keeps its own). */
+class StepStatsSum {
+  private stats = { steps: 0, patches: 0, dropped: 0, auxiliary: [0, 0, 0] };
+  add(metrics: ArrayLike<number>, patches: number): void {
+    this.stats.steps++;
+    this.stats.patches += patches;
+    for (let i = 0; i < 3; i++) this.stats.auxiliary[i] += metrics[i];
+    this.stats.dropped += metrics[3];
+  }
+  take(): RoutingStepStats {
+    const stats = this.stats;
+    this.stats = { steps: 0, patches: 0, dropped: 0, auxiliary: [0, 0, 0] };
+    return stats;
+  }
 }
 
 /**
@@ -272,9 +301,9 @@ function* trainingSteps<K extends ModelKind = 'joint'>(
       routerPhase = yield* trainRouterPhase(model, train, test, config, rng, hooks, path);
       model.routersFrozen = true;
     }
-    const epochs = yield* trainByLoss(model, train, test, config, rng, kind === 'separate' ? 'experts' : 'model', hooks, path);
+    const { history: epochs, utilisation } = yield* trainByLoss(model, train, test, config, rng, kind === 'separate' ? 'experts' : 'model', hooks, path);
     const routingRate = isRouted(model) && epochs.length > 0 ? routingRateOf(model, test, kind) : routerPhase?.routingRate;
-    return { model, epochs, routerPhase, routingRate, wallTimeMs: performance.now() - started };
+    return { model, epochs, routerPhase, routingRate, ...(utilisation ? { utilisation } : {}), wallTimeMs: performance.now() - started };
   } catch (error) {
     model.dispose();
     throw error;
@@ -363,11 +392,22 @@ function* trainByLoss(
   phase: 'experts' | 'model',
   hooks: TrainingHooks,
   path: StepPath,
-): Generator<void | EpochEnd, EpochMetrics[], boolean | undefined> {
+): Generator<void | EpochEnd, { history: EpochMetrics[]; utilisation?: RoutingUtilisation }, boolean | undefined> {
   const fused = path === 'fused' && config.epochs > 0 ? fusedTrainer(model, train, test, config) : null;
   const optimizer = tf.train.sgd(config.learningRate);
   const variables = model.trainableVariables();
   const history: EpochMetrics[] = [];
+  const pmoe = model instanceof TwoLayerPmoe ? model : null;
+  const steps = new StepStatsSum();
+  let utilisation: RoutingUtilisation | undefined;
+  // The training loss: the router's auxiliary losses join the classification loss.
+  const batchLoss = (batch: Batch): tf.Scalar => {
+    if (!pmoe) return classificationLoss(model.forward(batch.patches), batch.labels);
+    const { logits, auxiliaryLoss, metrics } = pmoe.trainingForward(batch.patches);
+    steps.add(metrics.dataSync(), batch.patches.shape[0] * batch.patches.shape[1]);
+    const loss = classificationLoss(logits, batch.labels);
+    return auxiliaryLoss ? tf.add(loss, auxiliaryLoss) : loss;
+  };
   try {
     for (let epoch = 1; epoch <= config.epochs; epoch++) {
       if (fused) {
@@ -378,7 +418,7 @@ function* trainByLoss(
         // The variables follow the fused weights epoch by epoch, for the checks and whoever reads them.
         fused.writeBack();
       } else {
-        yield* sgdEpoch(train, config, rng, variables, (batch) => classificationLoss(model.forward(batch.patches), batch.labels), optimizer);
+        yield* sgdEpoch(train, config, rng, variables, batchLoss, optimizer);
       }
       checkFiniteWeights(variables, epoch, config.learningRate);
       let metrics: EpochMetrics | undefined;
@@ -394,15 +434,16 @@ function* trainByLoss(
           testAccuracy: tested.accuracy,
         };
         history.push(metrics);
+        if (pmoe) utilisation = utilisationOf(pmoe, test, fused?.takeStepStats?.() ?? steps.take());
       }
-      hooks.onEpoch?.(phase, epoch, config.epochs, metrics);
+      hooks.onEpoch?.(phase, epoch, config.epochs, metrics, metrics ? utilisation : undefined);
       if ((yield { epoch, metrics, model }) === true) break;
     }
   } finally {
     optimizer.dispose();
     fused?.dispose();
   }
-  return history;
+  return { history, utilisation };
 }
 
 /** The fused trainer of the paper's two-layer models. */
@@ -410,7 +451,11 @@ function fusedTrainer(model: PatchModel, train: PatchDataset, test: PatchDataset
   const settings = { learningRate: config.learningRate, batchSize: config.batchSize };
   const what = { batchSize: config.batchSize, samples: train.count + test.count };
   if (model instanceof TwoLayerCnn) return buildTrainer(() => new FusedCnn(model, train, test, settings), what);
-  if (model instanceof TwoLayerPmoe) return buildTrainer(() => new FusedPmoe(model, train, test, settings), what);
+  if (model instanceof TwoLayerPmoe) {
+    if (model.router.host) return buildTrainer(() => new FusedPmoe(model, train, test, settings), what);
+    // A router with no kernel on plain arrays trains on the tf path.
+    return model.router.soft ? buildTrainer(() => new FusedSoftPmoe(model, train, test, settings), what) : null;
+  }
   return null;
 }
 

@@ -8,7 +8,7 @@ import { composeMnistPatchPool, materialize, takeBalanced } from '../data/mnist-
 import type { MnistSplit } from '../data/mnist.js';
 import { makeSyntheticSplit } from '../data/synthetic.js';
 import type { ModelKind } from '../models/build.js';
-import type { GateMode } from '../ops/gate.js';
+import type { GateMode } from '../routing/gate.js';
 import type { PatchRunSpec } from '../training/run.js';
 
 export type BrowserSource = 'mnist-patch' | 'synthetic';

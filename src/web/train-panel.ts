@@ -5,7 +5,7 @@
  * expert's patches and gates on a few fixed test images. Stop holds training at the end of the
  * epoch, Continue goes on; Download saves the model in pmoe's model-file format.
  */
-import type { GateMode } from '../ops/gate.js';
+import type { GateMode } from '../routing/gate.js';
 import type { ModelKind } from '../models/build.js';
 import type { EpochMetrics } from '../training/train.js';
 import { commandOf, type BrowserBackend, type BrowserRunSettings, type BrowserSource } from './browser-run.js';

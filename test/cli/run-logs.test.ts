@@ -68,7 +68,15 @@ describe('run records and per-epoch logs of pmoe train and reproduce', () => {
       );
       assert.ok(log.lines.every((line) => typeof line.wallTimeMs === 'number' && line.phase === 'model'));
       assert.equal(log.csv.length, 3);
-      assert.match(log.csv[0], /^run,phase,epoch,epochs,trainLoss,trainAccuracy,testLoss,testAccuracy,routingRate,wallTimeMs,time$/);
+      assert.match(
+        log.csv[0],
+        /^run,phase,epoch,epochs,trainLoss,trainAccuracy,testLoss,testAccuracy,routingRate,wallTimeMs,time,patchesPerExpert,untakenPatches,emptyPairs,idleExperts,droppedPerPatch,importanceLoss,loadLoss,zLoss$/,
+      );
+      // The joint model's router, every evaluated epoch: 8 experts of 6 patches per image.
+      const perExpert = log.lines.map((line) => (line.utilisation as { patchesPerExpert: number[] } | undefined)?.patchesPerExpert);
+      assert.deepEqual(perExpert, [Array(8).fill(6), Array(8).fill(6)]);
+      assert.equal(log.csv[1].split(',')[11], '6;6;6;6;6;6;6;6');
+      assert.deepEqual(record.utilisation.patchesPerExpert, [6, 6, 6, 6, 6, 6, 6, 6]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

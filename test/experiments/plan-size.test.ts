@@ -29,7 +29,10 @@ it("every experiment's runCount is the length of its specs, and its runProblem a
           sizes: list(() => 100 + 100 * rng.int(5)), // repeats, which the WRN figures merge
           sizeScale: [1, 0.05, 0.001][rng.int(3)],
           // One l (fig6, the WRN figures) or a list of them.
-          patchesPerExpert: (experiment.schema as z.ZodObject).shape.patchesPerExpert?.safeParse(1).success ? 1 + rng.int(8) : list(() => 1 + rng.int(8)),
+          // routers: an even l, so k l / n stays whole (matched compute) with k = 8, n = 16.
+          patchesPerExpert: (experiment.schema as z.ZodObject).shape.patchesPerExpert?.safeParse(1).success
+            ? (name === 'routers' ? 2 : 1) * (1 + rng.int(8))
+            : list(() => 1 + rng.int(8)),
           experts: name === 'fig6' ? list(() => 4 + rng.int(8)) : undefined,
           cnnSize: rng.int(2) * 1000,
         };
@@ -38,6 +41,7 @@ it("every experiment's runCount is the length of its specs, and its runProblem a
           const choices = [
             ['cnn', 'separate', 'joint'],
             ['wrn', 'wrn-pmoe'],
+            ['cnn', 'expert-choice', 'token-choice', 'token-choice-bpr', 'batch-expert-choice', 'soft-moe'],
           ].find((models) => kinds.safeParse(models).success);
           assert.ok(choices, `${name}: models`);
           candidates.models = pick(choices);

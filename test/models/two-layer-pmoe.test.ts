@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { GATE_MODES, type GateMode, type Pooling } from '../../src/ops/gate.js';
+import { GATE_MODES, type GateMode, type Pooling } from '../../src/routing/gate.js';
 import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
 import { referenceForward, type ReferenceShape, type ReferenceWeights } from '../support/reference-pmoe.js';
 import { freshRng, gaussian } from '../support/random.js';

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { loadModelFiles, saveModelFiles } from '../../src/io/model-files.js';
-import { GATE_MODES, type GateMode } from '../../src/ops/gate.js';
+import { GATE_MODES, type GateMode } from '../../src/routing/gate.js';
 import { PatchMoE } from '../../src/routing/patch-moe-layer.js';
 import { topIndices } from '../support/reference-pmoe.js';
 import { freshRng } from '../support/random.js';

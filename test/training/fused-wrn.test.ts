@@ -214,23 +214,6 @@ const CASES: Case[] = [
     { label: `WRN-pMoE CIFAR-style (1x1 patches and experts), ${gate}, 16x16x1, batch 3`, spec: { ...CIFAR, gate }, inputSize: 16, channels: 1, batch: 3 },
     { label: `WRN-pMoE CelebA-style (4x4 patches, 3x3 experts), ${gate}, 32x32x3, batch 2`, spec: { ...CELEBA, gate }, inputSize: 32, channels: 3, batch: 2 },
   ]),
-  // The official code's formulation: gate maps on the experts' inputs, each expert's BN-ReLU-conv over the whole map.
-  ...(['softmax-all', 'softmax-selected', 'hard'] as const).flatMap((gate): Case[] => [
-    {
-      label: `WRN-pMoE official, CIFAR-style, ${gate}, 16x16x1, batch 3`,
-      spec: { ...CIFAR, gate, formulation: 'official' },
-      inputSize: 16,
-      channels: 1,
-      batch: 3,
-    },
-    {
-      label: `WRN-pMoE official, CelebA-style (3x3 experts across patch borders), ${gate}, 32x32x3, batch 2`,
-      spec: { ...CELEBA, gate, formulation: 'official' },
-      inputSize: 32,
-      channels: 3,
-      batch: 2,
-    },
-  ]),
   {
     label: 'WRN-pMoE CIFAR-style with shortcut, 15x15x3 (odd: padding at the top), l = 5, batch 1',
     spec: { ...CIFAR, patchesPerExpert: 5, gate: 'softmax-all', shortcut: true },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { initEngine, tf } from '../../src/engine/backend.js';
 import { releaseWebgpu } from '../../src/engine/webgpu/dawn.js';
-import { GATE_MODES } from '../../src/ops/gate.js';
+import { GATE_MODES } from '../../src/routing/gate.js';
 import { PatchMoE } from '../../src/routing/patch-moe-layer.js';
 import { freshRng } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';

@@ -4,7 +4,7 @@ import { initEngine, tf } from '../../src/engine/backend.js';
 import { releaseWebgpu } from '../../src/engine/webgpu/dawn.js';
 import { buildModel, type ModelOptions } from '../../src/models/build.js';
 import { TwoLayerPmoe } from '../../src/models/two-layer-pmoe.js';
-import { GATE_MODES } from '../../src/ops/gate.js';
+import { GATE_MODES } from '../../src/routing/gate.js';
 import { classificationLoss } from '../../src/training/loss.js';
 import { routerLinearLoss } from '../../src/training/router-loss.js';
 import { freshRng } from '../support/random.js';

@@ -7,7 +7,7 @@
  */
 import { checkSizes, u32 } from './kernel.js';
 
-/** How an expert weights its patches (the meaning: src/ops/gate.ts). */
+/** How an expert weights its patches (the meaning: src/routing/gate.ts). */
 export type GateKind = 'softmax-selected' | 'softmax-all' | 'hard';
 
 export interface PatchMoeShape {

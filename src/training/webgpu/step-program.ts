@@ -42,6 +42,7 @@ import { routerScoresKernel } from '../../kernels/wgsl/router-scores.js';
 import { sgdKernel } from '../../kernels/wgsl/sgd.js';
 import { softmaxCrossEntropyKernel } from '../../kernels/wgsl/softmax-cross-entropy.js';
 import { expertStride, type ParameterLayout } from './parameter-layout.js';
+import { isPaperRouting } from '../../routing/registry.js';
 
 /** The buffers every batch size's program shares: weights, their gradients, moving statistics, metrics. */
 export interface SharedBuffers {
@@ -59,6 +60,7 @@ const floats = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 /** Why the WebGPU step cannot train a description, or null when it can. */
 export function webgpuStepUnsupported(description: ImageModelLayers): string | null {
   const moe = description.layers.find((layer): layer is PatchMoeSpec => layer.kind === 'patch-moe');
+  if (moe && !isPaperRouting(moe.router)) return `the router '${moe.router!.name}' (the WebGPU step routes by the paper's expert choice only)`;
   if (moe && moe.patchesPerExpert > 64) return `l = ${moe.patchesPerExpert} patches per expert (the expert-choice kernel keeps at most 64)`;
   const head = description.layers.at(-1);
   if (head?.kind !== 'dense' || head.outputShape[0] !== description.classes) return 'a one-logit head';

@@ -15,7 +15,7 @@ import { patchMoeGeometry, type GateKind, type PatchMoeShape } from '../../../sr
 import { placePatchesKernel } from '../../../src/kernels/wgsl/place-patches.js';
 import { routerGradientKernels } from '../../../src/kernels/wgsl/router-gradient.js';
 import { routerScoresKernel } from '../../../src/kernels/wgsl/router-scores.js';
-import { topL, writeGates } from '../../../src/ops/expert-choice-core.js';
+import { topL, writeGates } from '../../../src/routing/expert-choice-core.js';
 import { PatchMoE } from '../../../src/routing/patch-moe-layer.js';
 import { download, kernelTestDevice, output, runKernels, scaledError, upload } from '../../support/gpu-kernels.js';
 import { freshRng } from '../../support/random.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { EXPERT_CHOICE, expertChoice } from '../../src/ops/expert-choice.js';
-import { GATE_MODES, type GateMode } from '../../src/ops/gate.js';
+import { EXPERT_CHOICE, expertChoice } from '../../src/routing/expert-choice-op.js';
+import { GATE_MODES, type GateMode } from '../../src/routing/gate.js';
 import { route } from '../../src/routing/route.js';
 import { freshRng } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';

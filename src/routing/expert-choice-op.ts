@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GATE_MODES, type GateMode } from './gate.js';
 import { gateGradient, topL, writeGates, type ScoreColumn, type Selection } from './expert-choice-core.js';
-import { detach } from './detach.js';
-import { output, values, type KernelArgs } from './kernel-io.js';
+import { detach } from '../ops/detach.js';
+import { output, values, type KernelArgs } from '../ops/kernel-io.js';
 
 /**
  * Expert-choice routing as one op: router scores in the layout the router's product writes them,
  * [batch * n, k] (row b n + j: patch j of image b, column s: expert s), give each expert's top l
  * patches per image (indices [batch, k, l], highest score first, ties to the lower patch index,
  * as tf.topk on cpu and wasm) and their gates [batch, k, l] (gate.ts). The gradient reaches the
- * scores through the gates. The arithmetic is src/ops/expert-choice-core.ts's.
+ * scores through the gates. The arithmetic is src/routing/expert-choice-core.ts's.
  *
  * Why: route() on [batch, k, n] scores is a transpose, tf.topk, and five to seven ops for the
  * gates, each with its gradient and the engine's cost per op, for a few thousand numbers that
@@ -82,7 +82,7 @@ const expertChoiceGradConfig: tf.GradConfig = {
   },
 };
 
-/** Registers the kernels on cpu and wasm and the gradient (initEngine does). Idempotent. */
+/** Registers the kernels on cpu and wasm and the gradient (expertChoice does, on first use). Idempotent. */
 export function registerExpertChoice(): void {
   for (const backendName of BACKENDS) {
     for (const [kernelName, kernelFunc] of [
@@ -98,7 +98,7 @@ export function registerExpertChoice(): void {
 /** Whether expertChoice runs as its own op here (cpu and wasm), rather than through route(). */
 export function expertChoiceAvailable(): boolean {
   const backend = tf.getBackend();
-  return (BACKENDS as readonly string[]).includes(backend) && tf.getKernel(EXPERT_CHOICE, backend) != null;
+  return (BACKENDS as readonly string[]).includes(backend);
 }
 
 /**
@@ -117,6 +117,7 @@ export function expertChoice(scores: tf.Tensor2D, patches: number, patchesPerExp
   if (!GATE_MODES.includes(gate)) throw new Error(`expertChoice: gate must be one of ${GATE_MODES.join(', ')}; got ${String(gate)}`);
   if (scores.dtype !== 'float32' || k < 1) throw new Error(`expertChoice: scores must be float32 [batch * n, k], got ${scores.dtype} [${scores.shape}]`);
   const attrs: Attrs = { patches, patchesPerExpert, gate };
+  registerExpertChoice();
   return tf.tidy(() => {
     const [indices, gates] = tf.engine().runKernel(EXPERT_CHOICE, { scores }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
     // Integers off the tape, as route() leaves them.

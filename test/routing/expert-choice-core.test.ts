@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { initEngine, tf } from '../../src/engine/backend.js';
-import { gateGradient, logSumExp, topL, writeGates, type ScoreColumn, type Selection } from '../../src/ops/expert-choice-core.js';
-import { GATE_MODES } from '../../src/ops/gate.js';
+import { gateGradient, logSumExp, topL, writeGates, type ScoreColumn, type Selection } from '../../src/routing/expert-choice-core.js';
+import { GATE_MODES } from '../../src/routing/gate.js';
 import { route } from '../../src/routing/route.js';
 import { freshRng } from '../support/random.js';
 import { relativeError } from '../support/relative-error.js';
 
-describe('the routing core (ops/expert-choice-core.ts) against route() on fresh random scores', () => {
+describe('the routing core (routing/expert-choice-core.ts) against route() on fresh random scores', () => {
   for (const gate of GATE_MODES) {
     for (const tied of [false, true]) {
       it(`${gate}, ${tied ? 'many tied scores' : 'gaussian scores'}: top-l, gates and the scores' gradient`, async () => {

@@ -1,7 +1,7 @@
 /**
  * Expert-choice routing on plain typed arrays: each expert's top l patches of an image with the
  * tie rule, their gates G_{j,s} for the three gate modes, and the gates' gradient to the scores.
- * The one implementation behind both fast paths (the PmoeExpertChoice op, src/ops/expert-choice.ts,
+ * The one implementation behind both fast paths (the PmoeExpertChoice op, src/routing/expert-choice-op.ts,
  * and the fused pMoE training step, src/training/fused-pmoe.ts); src/routing/route.ts is the
  * readable tf formulation that the tests hold this to.
  *
@@ -10,7 +10,7 @@
  * image b and expert s has base (b n) k' + s and step k'.
  */
 
-/** The gate modes (their meaning: src/ops/gate.ts). */
+/** The gate modes (their meaning: src/routing/gate.ts). */
 export type GateKind = 'softmax-selected' | 'softmax-all' | 'hard';
 
 type Floats = Float32Array | Float64Array;
