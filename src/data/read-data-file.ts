@@ -4,8 +4,6 @@ import { open, stat } from 'node:fs/promises';
 import { fileType } from '../util/fs-problem.js';
 import { DataFileError, readProblem } from './data-file-error.js';
 
-const MAX_LENGTH = bufferConstants.MAX_LENGTH;
-
 export interface DataFileLimits {
   /** The size the file must have, in bytes, or a check of its size returning what is wrong (undefined when fine). */
   readonly size?: number | ((bytes: number) => string | undefined);
@@ -37,7 +35,9 @@ export async function readDataFile(file: string, kind: string, limits: DataFileL
         : undefined;
   if (sizeProblem) fail(sizeProblem);
   if (maxBytes !== undefined && info.size > maxBytes) fail(`holds ${info.size} bytes, more than the ${maxBytes} a ${kind} may have`);
-  if (info.size > MAX_LENGTH) fail(`holds ${info.size} bytes, more than one read can hold (${MAX_LENGTH})`);
+  // Read here, not at load: the page's bundle imports this module with node:buffer stubbed out.
+  const maxLength = bufferConstants.MAX_LENGTH;
+  if (info.size > maxLength) fail(`holds ${info.size} bytes, more than one read can hold (${maxLength})`);
   // O_NONBLOCK: should the path have been swapped for a named pipe since the stat, open does not wait for a writer.
   const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK).catch((error: unknown) => fail(problemOf(error), error));
   try {
