@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { BACKEND_NAMES, initEngine, type BackendName } from '../engine/backend.js';
 import { DATA_SOURCES, loadData, SYNTHETIC_TEST_SIZE } from '../data/source.js';
@@ -192,7 +192,18 @@ export function pmoeProgram(argv: readonly string[]): Command {
     .option(
       '--router <setting>',
       `pmoe: who routes, a name (${ROUTER_NAMES.join(', ')}) or JSON with name and options, e.g. '{"name":"token-choice","topK":2}' (default: the paper's expert choice; docs/routing.md)`,
-      (text: string) => (text.trim().startsWith('{') ? (JSON.parse(text) as unknown) : text),
+      (text: string) => {
+        if (text.trim().startsWith('{')) {
+          try {
+            return JSON.parse(text) as unknown;
+          } catch (error) {
+            throw new InvalidArgumentError(`not JSON (${(error as Error).message})`);
+          }
+        }
+        if (!(ROUTER_NAMES as readonly string[]).includes(text))
+          throw new InvalidArgumentError(`expected one of ${ROUTER_NAMES.join(', ')} or JSON with a name`);
+        return text;
+      },
     )
     .addOption(new Option('--output-weights <scheme>', 'fixed second layer: N(0,1) (paper) or constant per expert (official code)').choices(OUTPUT_WEIGHTS))
     .addOption(new Option('--init <scheme>', 'initial weight scales: paper or the official code').choices(INIT_SCHEMES))
